@@ -1,0 +1,94 @@
+import type { CapacityType } from '../api/v1alpha1';
+import { CapacityPool, fits, NodeView, PoolKey, poolIdOf, Resources } from './model';
+
+/** Where a member should run: an existing node, or a node still to launch in a pool. */
+export type PlacementTarget =
+  | { kind: 'node'; node: string; capacityType: CapacityType; pool: PoolKey }
+  | { kind: 'new-node'; capacityType: CapacityType; pool: PoolKey };
+
+/**
+ * A working copy of the cluster's free capacity, indexed by pool, that a planner
+ * books into as it decides, so that two decisions never take the same room.
+ * Planners own one per planning pass; the cluster itself is never mutated.
+ */
+export class CapacityBook {
+  private readonly free = new Map<string, Resources>();
+  private readonly byPool = new Map<string, NodeView[]>();
+  private readonly nodes = new Map<string, NodeView>();
+
+  constructor(nodes: Iterable<NodeView>) {
+    for (const node of nodes) {
+      this.nodes.set(node.name, node);
+      this.free.set(node.name, { ...node.free });
+      const id = bucketOf(node.capacityType, node);
+      let list = this.byPool.get(id);
+      if (!list) this.byPool.set(id, (list = []));
+      list.push(node);
+    }
+    for (const list of this.byPool.values()) list.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  node(name: string): NodeView | undefined {
+    return this.nodes.get(name);
+  }
+
+  /** Whether the node may take new pods: no termination notice, not cordoned or draining. */
+  usable(node: NodeView): boolean {
+    return !node.unschedulable && node.terminatesAt === undefined;
+  }
+
+  /** A usable node of the pool with room for the requests, avoiding the given nodes. */
+  findRoom(
+    capacityType: CapacityType,
+    pool: PoolKey,
+    requests: Resources,
+    avoid: ReadonlySet<string>,
+  ): NodeView | undefined {
+    for (const node of this.byPool.get(bucketOf(capacityType, pool)) ?? []) {
+      if (avoid.has(node.name) || !this.usable(node)) continue;
+      if (fits(this.free.get(node.name)!, requests)) return node;
+    }
+    return undefined;
+  }
+
+  book(nodeName: string, requests: Resources): void {
+    const free = this.free.get(nodeName);
+    if (!free) return;
+    free.cpuMillis -= requests.cpuMillis;
+    free.memoryMiB -= requests.memoryMiB;
+  }
+
+  release(nodeName: string, requests: Resources): void {
+    const free = this.free.get(nodeName);
+    if (!free) return;
+    free.cpuMillis += requests.cpuMillis;
+    free.memoryMiB += requests.memoryMiB;
+  }
+
+  /** Pools (by capacity type) that have at least one node. */
+  poolsWithNodes(capacityType: CapacityType): PoolKey[] {
+    const out: PoolKey[] = [];
+    for (const list of this.byPool.values()) {
+      if (list[0].capacityType === capacityType) out.push(list[0]);
+    }
+    return out;
+  }
+}
+
+function bucketOf(capacityType: CapacityType, pool: PoolKey): string {
+  return `${capacityType}:${poolIdOf(pool)}`;
+}
+
+/** The pool of a target, as a spot-or-permanent capacity pool, for pricing. */
+export function findPool(
+  pools: readonly CapacityPool[],
+  capacityType: CapacityType,
+  pool: PoolKey,
+): CapacityPool | undefined {
+  return pools.find(
+    p =>
+      p.capacityType === capacityType &&
+      p.instanceType === pool.instanceType &&
+      p.zone === pool.zone,
+  );
+}

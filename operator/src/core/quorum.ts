@@ -1,0 +1,35 @@
+/**
+ * The arithmetic of quorums: how many members a workload needs to serve, how
+ * many must stay on permanent capacity, and how many one failure domain may hold.
+ */
+
+/** Members of a workload needed to serve: a majority. */
+export function quorumOf(replicas: number): number {
+  return Math.floor(replicas / 2) + 1;
+}
+
+// ceil(0.3 * 10) must be 3, not 4: products of decimal ratios carry float noise.
+const RATIO_EPSILON = 1e-9;
+
+/**
+ * Replicas that must run on permanent nodes: ceil(ratio · n), and at least one
+ * when the workload has a quorum (any workload of more than zero replicas).
+ */
+export function permanentFloor(replicas: number, permanentRatio: number): number {
+  if (replicas <= 0) return 0;
+  if (!(permanentRatio >= 0 && permanentRatio <= 1)) {
+    throw new Error(
+      `permanentRatio must be between 0 and 1, got ${permanentRatio}; set spec.permanentRatio to a share such as 0.3`,
+    );
+  }
+  const byRatio = Math.ceil(permanentRatio * replicas - RATIO_EPSILON);
+  return Math.min(replicas, Math.max(byRatio, 1));
+}
+
+/**
+ * Most members one failure domain (a spot pool, or the spot capacity of a zone)
+ * may hold so that losing the domain leaves the quorum standing.
+ */
+export function maxMembersPerFailureDomain(replicas: number, quorum = quorumOf(replicas)): number {
+  return Math.max(0, replicas - quorum);
+}
