@@ -1,0 +1,435 @@
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { controlPlaneBinDir } from './controlPlaneBinaries';
+
+/** Everything binds here: the tests talk to nothing but this machine's loopback. */
+const LOOPBACK = '127.0.0.1';
+/** How long one component may take to become ready on a busy two-core machine. */
+const READY_TIMEOUT_MS = 90_000;
+/** How long a component has to exit after SIGTERM before it gets SIGKILL. */
+const STOP_GRACE_MS = 5_000;
+/**
+ * Virtual addresses the API server hands out. Services get loopback ClusterIPs and
+ * kwok gives pods loopback IPs, so that a test which does dial one reaches this
+ * machine and nothing else.
+ */
+const SERVICE_CIDR = '127.64.0.0/16';
+const POD_CIDR = '127.128.0.1/16';
+/** kwok manages the nodes carrying this annotation, and only those. */
+export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
+
+/** How a cluster is started. */
+export interface LocalControlPlaneOptions {
+  /** Where the binaries are; defaults to the cache of scripts/lib/controlplane.sh. */
+  binDir?: string;
+  /** Keep the working directory (logs, etcd data) after `stop()`. */
+  keepWorkDir?: boolean;
+  /** Start kube-controller-manager (service accounts, ReplicaSets, garbage collection, …). */
+  controllerManager?: boolean;
+  /** Start kube-scheduler. */
+  scheduler?: boolean;
+  /** Start kwok, which plays the kubelet of every node annotated with KWOK_NODE_ANNOTATION. */
+  kwok?: boolean;
+}
+
+interface Component {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+}
+
+/**
+ * A real Kubernetes control plane on loopback, for tests: etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler and kwok, each a child process of the
+ * test, with a throwaway CA, serving certificate and service-account key.
+ */
+export class LocalControlPlane {
+  private readonly components: Component[] = [];
+  private stopped = false;
+  private readonly onExit = () => this.killNow();
+
+  private constructor(
+    /** Directory with the certificates, the kubeconfig, the logs and etcd's data. */
+    readonly workDir: string,
+    readonly binDir: string,
+    /** `https://127.0.0.1:<port>` */
+    readonly server: string,
+    /** A kubeconfig file for kubectl, with cluster-admin rights. */
+    readonly kubeconfigPath: string,
+    private readonly caPem: string,
+    private readonly adminToken: string,
+    private readonly keepWorkDir: boolean,
+  ) {
+    process.once('exit', this.onExit);
+  }
+
+  /** Starts a cluster and resolves once every component it runs is ready. */
+  static async start(
+    options: LocalControlPlaneOptions = {},
+  ): Promise<LocalControlPlane> {
+    const binDir = options.binDir ?? controlPlaneBinDir();
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-controlplane-'));
+    const [etcdClient, etcdPeer, apiserver, kcm, scheduler, kwok] =
+      await freePorts(6);
+    const pki = writePki(workDir);
+    const adminToken = crypto.randomBytes(24).toString('hex');
+    fs.writeFileSync(
+      path.join(workDir, 'tokens.csv'),
+      `${adminToken},ferry-test-admin,ferry-test-admin,"system:masters"\n`,
+      { mode: 0o600 },
+    );
+    const server = `https://${LOOPBACK}:${apiserver}`;
+    const kubeconfigPath = path.join(workDir, 'kubeconfig');
+    fs.writeFileSync(
+      kubeconfigPath,
+      kubeconfigYaml(server, pki.caFile, adminToken),
+      { mode: 0o600 },
+    );
+
+    const cluster = new LocalControlPlane(
+      workDir,
+      binDir,
+      server,
+      kubeconfigPath,
+      fs.readFileSync(pki.caFile, 'utf8'),
+      adminToken,
+      options.keepWorkDir ?? false,
+    );
+    try {
+      const etcdUrl = `http://${LOOPBACK}:${etcdClient}`;
+      cluster.run('etcd', [
+        '--name=ferry-test',
+        `--data-dir=${path.join(workDir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=http://${LOOPBACK}:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://${LOOPBACK}:${etcdPeer}`,
+        `--initial-cluster=ferry-test=http://${LOOPBACK}:${etcdPeer}`,
+        // A throwaway store: durability costs fsyncs that a shared disk makes slow.
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ]);
+      await cluster.waitFor('etcd', () =>
+        probe(`${etcdUrl}/health`, {}).then(body => body.includes('true')),
+      );
+
+      cluster.run('kube-apiserver', [
+        `--etcd-servers=${etcdUrl}`,
+        `--bind-address=${LOOPBACK}`,
+        `--advertise-address=${LOOPBACK}`,
+        `--secure-port=${apiserver}`,
+        `--cert-dir=${path.join(workDir, 'apiserver-certs')}`,
+        `--tls-cert-file=${pki.servingCertFile}`,
+        `--tls-private-key-file=${pki.servingKeyFile}`,
+        `--client-ca-file=${pki.caFile}`,
+        `--token-auth-file=${path.join(workDir, 'tokens.csv')}`,
+        '--authorization-mode=Node,RBAC',
+        `--service-account-issuer=https://kubernetes.default.svc`,
+        `--service-account-key-file=${pki.serviceAccountPublicKeyFile}`,
+        `--service-account-signing-key-file=${pki.serviceAccountKeyFile}`,
+        `--service-cluster-ip-range=${SERVICE_CIDR}`,
+        '--allow-privileged=true',
+        '--profiling=false',
+      ]);
+      await cluster.waitFor('kube-apiserver', () => cluster.probeApi('/readyz'));
+
+      if (options.controllerManager ?? true) {
+        cluster.run('kube-controller-manager', [
+          `--kubeconfig=${kubeconfigPath}`,
+          `--bind-address=${LOOPBACK}`,
+          `--secure-port=${kcm}`,
+          '--leader-elect=false',
+          `--service-account-private-key-file=${pki.serviceAccountKeyFile}`,
+          `--root-ca-file=${pki.caFile}`,
+          '--use-service-account-credentials=false',
+          '--profiling=false',
+        ]);
+        await cluster.waitFor('kube-controller-manager', () =>
+          probe(`https://${LOOPBACK}:${kcm}/healthz`, { insecure: true }).then(
+            body => body === 'ok',
+          ),
+        );
+      }
+      if (options.scheduler ?? true) {
+        cluster.run('kube-scheduler', [
+          `--kubeconfig=${kubeconfigPath}`,
+          `--bind-address=${LOOPBACK}`,
+          `--secure-port=${scheduler}`,
+          '--leader-elect=false',
+          '--profiling=false',
+        ]);
+        await cluster.waitFor('kube-scheduler', () =>
+          probe(`https://${LOOPBACK}:${scheduler}/healthz`, {
+            insecure: true,
+          }).then(body => body === 'ok'),
+        );
+      }
+      if (options.kwok ?? true) {
+        cluster.run('kwok', [
+          `--kubeconfig=${kubeconfigPath}`,
+          '--manage-all-nodes=false',
+          `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
+          `--cidr=${POD_CIDR}`,
+          `--node-ip=${LOOPBACK}`,
+          `--server-address=${LOOPBACK}:${kwok}`,
+        ]);
+        await cluster.waitFor('kwok', () =>
+          probe(`http://${LOOPBACK}:${kwok}/healthz`, {}).then(
+            body => body === 'ok',
+          ),
+        );
+      }
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** A client configuration with cluster-admin rights. */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: 'ferry-test',
+          server: this.server,
+          caData: Buffer.from(this.caPem).toString('base64'),
+        },
+      ],
+      users: [{ name: 'ferry-test-admin', token: this.adminToken }],
+      contexts: [
+        { name: 'ferry-test', cluster: 'ferry-test', user: 'ferry-test-admin' },
+      ],
+      currentContext: 'ferry-test',
+    });
+    return kc;
+  }
+
+  /** Runs kubectl against this cluster and returns what it printed on stdout. */
+  kubectl(args: string[], input?: string): string {
+    return execFileSync(path.join(this.binDir, 'kubectl'), args, {
+      input,
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: this.kubeconfigPath },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+
+  /** The last lines a component logged; for failure messages. */
+  logTail(name: string, lines = 30): string {
+    const component = this.components.find(c => c.name === name);
+    if (!component) return '';
+    const text = fs.readFileSync(component.logFile, 'utf8');
+    return text.split('\n').slice(-lines).join('\n');
+  }
+
+  /** Stops every component (the last started first) and removes the working directory. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    process.removeListener('exit', this.onExit);
+    for (const component of [...this.components].reverse()) {
+      await stopChild(component.child);
+    }
+    if (!this.keepWorkDir) {
+      fs.rmSync(this.workDir, { recursive: true, force: true });
+    }
+  }
+
+  private run(name: string, args: string[]): void {
+    const logFile = path.join(this.workDir, `${name}.log`);
+    const log = fs.openSync(logFile, 'a');
+    const child = spawn(path.join(this.binDir, name), args, {
+      stdio: ['ignore', log, log],
+      cwd: this.workDir,
+    });
+    fs.closeSync(log);
+    this.components.push({ name, child, logFile });
+  }
+
+  private async waitFor(
+    name: string,
+    ready: () => Promise<boolean>,
+  ): Promise<void> {
+    const component = this.components.find(c => c.name === name)!;
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (component.child.exitCode !== null || component.child.signalCode) {
+        throw new Error(
+          `${name} exited (${component.child.exitCode ?? component.child.signalCode}) while starting; ` +
+            `its log ends:\n${this.logTail(name)}`,
+        );
+      }
+      if (await ready().catch(() => false)) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${name} was not ready within ${READY_TIMEOUT_MS} ms; its log ends:\n${this.logTail(name)}`,
+        );
+      }
+      await sleep(200);
+    }
+  }
+
+  private probeApi(pathname: string): Promise<boolean> {
+    return probe(`${this.server}${pathname}`, {
+      ca: this.caPem,
+      token: this.adminToken,
+    }).then(body => body === 'ok');
+  }
+
+  /** The 'exit' event allows no waiting: kill outright so nothing outlives the test. */
+  private killNow(): void {
+    for (const { child } of this.components) {
+      if (child.exitCode === null && !child.signalCode) child.kill('SIGKILL');
+    }
+  }
+}
+
+interface Pki {
+  caFile: string;
+  servingCertFile: string;
+  servingKeyFile: string;
+  serviceAccountKeyFile: string;
+  serviceAccountPublicKeyFile: string;
+}
+
+/** A throwaway CA, a serving certificate for loopback, and a service-account key. */
+function writePki(workDir: string): Pki {
+  const dir = path.join(workDir, 'pki');
+  fs.mkdirSync(dir, { mode: 0o700 });
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (args: string[]) =>
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(['req', '-x509', ...ecKey, '-keyout', 'ca.key', '-out', 'ca.crt',
+    '-days', '2', '-subj', '/CN=ferry-test-ca']);
+  openssl(['req', ...ecKey, '-keyout', 'apiserver.key', '-out', 'apiserver.csr',
+    '-subj', '/CN=kube-apiserver']);
+  fs.writeFileSync(
+    file('apiserver.ext'),
+    [
+      `subjectAltName=IP:${LOOPBACK},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
+      'extendedKeyUsage=serverAuth',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+    ].join('\n'),
+  );
+  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key',
+    '-CAcreateserial', '-out', 'apiserver.crt', '-days', '2', '-extfile', 'apiserver.ext']);
+
+  const serviceAccount = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  fs.writeFileSync(
+    file('sa.key'),
+    serviceAccount.privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    { mode: 0o600 },
+  );
+  fs.writeFileSync(
+    file('sa.pub'),
+    serviceAccount.publicKey.export({ type: 'spki', format: 'pem' }),
+  );
+  return {
+    caFile: file('ca.crt'),
+    servingCertFile: file('apiserver.crt'),
+    servingKeyFile: file('apiserver.key'),
+    serviceAccountKeyFile: file('sa.key'),
+    serviceAccountPublicKeyFile: file('sa.pub'),
+  };
+}
+
+function kubeconfigYaml(server: string, caFile: string, token: string): string {
+  return `apiVersion: v1
+kind: Config
+clusters:
+  - name: ferry-test
+    cluster:
+      server: ${server}
+      certificate-authority: ${caFile}
+users:
+  - name: ferry-test-admin
+    user:
+      token: ${token}
+contexts:
+  - name: ferry-test
+    context:
+      cluster: ferry-test
+      user: ferry-test-admin
+current-context: ferry-test
+`;
+}
+
+/** Ports free on loopback right now; each is bound once and released. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once('error', reject);
+          server.listen(0, LOOPBACK, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map(s => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map(s => new Promise(r => s.close(r))));
+  return ports;
+}
+
+/** GETs a health endpoint and resolves with its body (rejects on any non-2xx). */
+function probe(
+  url: string,
+  options: { ca?: string; token?: string; insecure?: boolean },
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const requestOptions: https.RequestOptions = {
+      method: 'GET',
+      timeout: 2_000,
+      headers: options.token
+        ? { authorization: `Bearer ${options.token}` }
+        : undefined,
+      ca: options.ca,
+      rejectUnauthorized: !options.insecure,
+    };
+    const request = (target.protocol === 'https:' ? https : http).request(
+      target,
+      requestOptions,
+      response => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', chunk => (body += chunk));
+        response.on('end', () =>
+          (response.statusCode ?? 500) < 300
+            ? resolve(body.trim())
+            : reject(new Error(`${url}: ${response.statusCode} ${body}`)),
+        );
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`${url}: timeout`)));
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode) return Promise.resolve();
+  return new Promise(resolve => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}

@@ -1,0 +1,120 @@
+import { CoreV1Api, KubeConfig, V1Node } from '@kubernetes/client-node';
+import { KWOK_NODE_ANNOTATION } from './LocalControlPlane';
+
+/** The labels Ferry reads to know what a node is (see DESIGN.md, Placement). */
+export const NODE_LABELS = {
+  karpenterCapacityType: 'karpenter.sh/capacity-type',
+  eksCapacityType: 'eks.amazonaws.com/capacityType',
+  instanceType: 'node.kubernetes.io/instance-type',
+  zone: 'topology.kubernetes.io/zone',
+  region: 'topology.kubernetes.io/region',
+} as const;
+
+/** The region the fake fleet is in. */
+export const FAKE_REGION = 'us-east-1';
+/** Three zones, as a real regional fleet spreads over. */
+export const FAKE_ZONES = ['us-east-1a', 'us-east-1b', 'us-east-1c'] as const;
+/** Four instance types with their real shapes: two general purpose, compute, memory. */
+export const FAKE_INSTANCE_TYPES = {
+  'm5.large': { cpu: '2', memory: '8Gi' },
+  'm5.xlarge': { cpu: '4', memory: '16Gi' },
+  'c5.xlarge': { cpu: '4', memory: '8Gi' },
+  'r5.large': { cpu: '2', memory: '16Gi' },
+} as const;
+
+/** An instance type of the fake fleet. */
+export type FakeInstanceType = keyof typeof FAKE_INSTANCE_TYPES;
+
+/** What one fake node is. */
+export interface FakeNodeSpec {
+  name: string;
+  capacityType: 'spot' | 'on-demand';
+  instanceType: FakeInstanceType;
+  zone: string;
+  /** Extra labels, e.g. a workload's node pool. */
+  labels?: Record<string, string>;
+}
+
+/**
+ * A Node that kwok plays the kubelet of, labelled the way Karpenter and EKS
+ * managed node groups label theirs.
+ */
+export function fakeNode(spec: FakeNodeSpec): V1Node {
+  const shape = FAKE_INSTANCE_TYPES[spec.instanceType];
+  const resources = { cpu: shape.cpu, memory: shape.memory, pods: '110' };
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: spec.name,
+      annotations: {
+        [KWOK_NODE_ANNOTATION]: 'fake',
+        'node.alpha.kubernetes.io/ttl': '0',
+      },
+      labels: {
+        'kubernetes.io/hostname': spec.name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        type: 'kwok',
+        [NODE_LABELS.karpenterCapacityType]: spec.capacityType,
+        [NODE_LABELS.eksCapacityType]:
+          spec.capacityType === 'spot' ? 'SPOT' : 'ON_DEMAND',
+        [NODE_LABELS.instanceType]: spec.instanceType,
+        [NODE_LABELS.zone]: spec.zone,
+        [NODE_LABELS.region]: FAKE_REGION,
+        ...spec.labels,
+      },
+    },
+    status: { capacity: resources, allocatable: resources },
+  };
+}
+
+/**
+ * The standard fleet: every instance type in every zone, one spot and one
+ * on-demand node of each (24 nodes).
+ */
+export function standardFleet(): FakeNodeSpec[] {
+  const fleet: FakeNodeSpec[] = [];
+  for (const zone of FAKE_ZONES) {
+    for (const instanceType of Object.keys(
+      FAKE_INSTANCE_TYPES,
+    ) as FakeInstanceType[]) {
+      for (const capacityType of ['spot', 'on-demand'] as const) {
+        fleet.push({
+          name: `${capacityType}-${instanceType.replace('.', '-')}-${zone}`,
+          capacityType,
+          instanceType,
+          zone,
+        });
+      }
+    }
+  }
+  return fleet;
+}
+
+/** Creates the nodes and waits until kwok reports every one of them Ready. */
+export async function createFakeNodes(
+  kubeConfig: KubeConfig,
+  specs: FakeNodeSpec[],
+  timeoutMs = 60_000,
+): Promise<V1Node[]> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  await Promise.all(specs.map(spec => core.createNode({ body: fakeNode(spec) })));
+  const names = new Set(specs.map(spec => spec.name));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const nodes = (await core.listNode()).items.filter(node =>
+      names.has(node.metadata!.name!),
+    );
+    const ready = nodes.filter(node =>
+      node.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True'),
+    );
+    if (ready.length === names.size) return ready;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${ready.length} of ${names.size} fake nodes were Ready after ${timeoutMs} ms; is kwok running?`,
+      );
+    }
+    await new Promise(resolve => setTimeout(resolve, 250));
+  }
+}
