@@ -1,0 +1,7 @@
+/**
+ * Ferry for Backstage's new frontend system.
+ *
+ * @packageDocumentation
+ */
+export { ferryPlugin as default } from './plugin';
+export { ferryApi, ferrySpotEntityContent } from './plugin';

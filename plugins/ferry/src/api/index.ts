@@ -1,0 +1,3 @@
+export { ferryApiRef } from './FerryApi';
+export type { FerryApi, MigrationQuery, TimeRange } from './FerryApi';
+export { FerryClient } from './FerryClient';

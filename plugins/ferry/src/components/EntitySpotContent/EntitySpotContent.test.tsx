@@ -1,0 +1,71 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { renderInTestApp } from '@backstage/frontend-test-utils';
+import { EntityProvider } from '@backstage/plugin-catalog-react';
+import { ferryApiRef } from '../../api';
+import { mockFerryApi, responseError, sessionsEntity } from '../../testing/fixtures';
+import { EntitySpotContent } from './EntitySpotContent';
+
+function render(api = mockFerryApi()) {
+  return renderInTestApp(
+    <EntityProvider entity={sessionsEntity}>
+      <EntitySpotContent />
+    </EntityProvider>,
+    { apis: [[ferryApiRef, api]] },
+  );
+}
+
+describe('EntitySpotContent', () => {
+  it('shows where the replicas run, the cost against on-demand, the savings and the availability', async () => {
+    const api = mockFerryApi();
+    await render(api);
+
+    const tab = await screen.findByTestId('ferry-entity-tab');
+    const rows = await within(tab).findAllByTestId('ferry-replica-row');
+    expect(rows).toHaveLength(3);
+    expect(rows.filter(r => r.dataset.capacity === 'spot')).toHaveLength(2);
+    expect(within(rows[0]).getByText('Permanent')).toBeInTheDocument();
+    expect(within(rows[0]).getByText('eu-west-1a')).toBeInTheDocument();
+    expect(within(rows[0]).getAllByText('m6i.large').length).toBeGreaterThan(0);
+    expect(within(rows[2]).getByText('Spot')).toBeInTheDocument();
+    expect(within(rows[2]).getByText('24 % · high')).toBeInTheDocument();
+
+    expect(screen.getByTestId('ferry-hourly-cost')).toHaveTextContent('$0.186/h');
+    expect(screen.getByTestId('ferry-hourly-cost')).toHaveTextContent('vs $0.321/h on demand (42 % less)');
+    expect(screen.getByTestId('ferry-savings')).toHaveTextContent('$1,234.56');
+    expect(screen.getByTestId('ferry-availability')).toHaveTextContent('99.960 %');
+    expect(screen.getByTestId('ferry-availability')).toHaveTextContent('target 99.900 %');
+    expect(screen.getByTestId('ferry-availability')).toHaveTextContent('meets target');
+    expect(screen.getByTestId('ferry-replica-summary')).toHaveTextContent('2 spot · 1 permanent');
+
+    expect(api.getStatus).toHaveBeenCalledWith({
+      kind: 'Component',
+      namespace: 'default',
+      name: 'sessions',
+    });
+  });
+
+  it('says what to do when Ferry has no status for the service yet', async () => {
+    await render(
+      mockFerryApi({ getStatus: jest.fn(async () => { throw responseError(404, 'not found'); }) }),
+    );
+    expect(await screen.findByText('Ferry has no status for this service yet')).toBeInTheDocument();
+    expect(screen.getByText(/backstage.io\/kubernetes-id/)).toBeInTheDocument();
+  });
+
+  it('shows an error with the reason and tries again on request', async () => {
+    const getStatus = jest
+      .fn()
+      .mockRejectedValueOnce(responseError(500, 'database is down'))
+      .mockImplementation(mockFerryApi().getStatus);
+    await render(mockFerryApi({ getStatus }));
+
+    const error = await screen.findByTestId('ferry-error');
+    expect(error).toHaveTextContent('Could not load the spot status of this service');
+    expect(error).toHaveTextContent('database is down');
+    expect(error).toHaveTextContent('check the backend logs');
+
+    await userEvent.click(within(error).getByRole('button', { name: 'Try again' }));
+    await waitFor(() => expect(screen.getAllByTestId('ferry-replica-row')).toHaveLength(3));
+  });
+});

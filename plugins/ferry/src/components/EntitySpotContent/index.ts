@@ -1,0 +1,1 @@
+export { EntitySpotContent } from './EntitySpotContent';

@@ -1,0 +1,7 @@
+export {
+  EmptyPanel,
+  ErrorPanel,
+  LoadingPanel,
+  isForbidden,
+  isNotFound,
+} from './Feedback';

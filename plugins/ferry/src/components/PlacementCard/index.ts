@@ -1,0 +1,2 @@
+export { PlacementCard, CapacityChip, RiskChip, poolsOf } from './PlacementCard';
+export type { PlacementPool } from './PlacementCard';

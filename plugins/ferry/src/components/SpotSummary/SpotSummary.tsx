@@ -1,0 +1,129 @@
+import { ReactNode } from 'react';
+import Box from '@mui/material/Box';
+import Card from '@mui/material/Card';
+import CardContent from '@mui/material/CardContent';
+import Grid from '@mui/material/Grid';
+import Typography from '@mui/material/Typography';
+import type { EntitySpotStatus } from '@ferry/plugin-ferry-common';
+import {
+  formatAvailability,
+  formatDateTime,
+  formatPercent,
+  formatUsd,
+  formatUsdPerHour,
+  savingsShare,
+} from '../../format';
+
+function Figure(props: {
+  label: string;
+  value: ReactNode;
+  detail?: ReactNode;
+  testId: string;
+  tone?: 'good' | 'bad';
+}) {
+  const id = `${props.testId}-label`;
+  return (
+    <Card variant="outlined" sx={{ height: '100%' }}>
+      <CardContent>
+        <Box role="group" aria-labelledby={id} data-testid={props.testId}>
+          <Typography id={id} variant="overline" color="text.secondary" component="h3">
+            {props.label}
+          </Typography>
+          <Typography
+            variant="h5"
+            component="p"
+            color={
+              props.tone === 'good'
+                ? 'success.main'
+                : props.tone === 'bad'
+                ? 'error.main'
+                : 'text.primary'
+            }
+          >
+            {props.value}
+          </Typography>
+          {props.detail && (
+            <Typography variant="body2" color="text.secondary" component="p">
+              {props.detail}
+            </Typography>
+          )}
+        </Box>
+      </CardContent>
+    </Card>
+  );
+}
+
+/** The headline figures of an entity on spot: cost, savings, availability, replicas. */
+export function SpotSummary(props: { status: EntitySpotStatus }) {
+  const { cost, availability, replicas, policy } = props.status;
+  const spot = replicas.filter(r => r.capacityType === 'spot').length;
+  const ready = replicas.filter(r => r.ready).length;
+  const meetsTarget = availability.observed >= availability.target;
+  const share = savingsShare(cost.hourlyCostUsd, cost.onDemandHourlyCostUsd);
+
+  return (
+    <Box component="section" aria-label="Spot summary" data-testid="ferry-summary">
+      <Grid container spacing={2}>
+        <Grid item xs={12} sm={6} md={3}>
+          <Figure
+            testId="ferry-hourly-cost"
+            label="Hourly cost"
+            value={formatUsdPerHour(cost.hourlyCostUsd)}
+            detail={
+              <>
+                vs {formatUsdPerHour(cost.onDemandHourlyCostUsd)} on demand (
+                {formatPercent(share, 0)} less)
+              </>
+            }
+          />
+        </Grid>
+        <Grid item xs={12} sm={6} md={3}>
+          <Figure
+            testId="ferry-savings"
+            label="Savings to date"
+            value={formatUsd(cost.savingsToDateUsd)}
+            tone={cost.savingsToDateUsd > 0 ? 'good' : undefined}
+            detail={<>spent {formatUsd(cost.spendToDateUsd)} so far</>}
+          />
+        </Grid>
+        <Grid item xs={12} sm={6} md={3}>
+          <Figure
+            testId="ferry-availability"
+            label="Availability"
+            value={formatAvailability(availability.observed)}
+            tone={meetsTarget ? 'good' : 'bad'}
+            detail={
+              <>
+                target {formatAvailability(availability.target)} ·{' '}
+                {meetsTarget ? 'meets target' : 'below target'} · error budget
+                left {formatPercent(Math.max(0, availability.errorBudgetRemaining), 0)}
+              </>
+            }
+          />
+        </Grid>
+        <Grid item xs={12} sm={6} md={3}>
+          <Figure
+            testId="ferry-replica-summary"
+            label="Replicas"
+            value={
+              <>
+                {spot} spot · {replicas.length - spot} permanent
+              </>
+            }
+            detail={
+              <>
+                {ready} of {replicas.length} ready ({availability.requiredMembers}{' '}
+                needed for quorum) · {policy.enabled ? 'spot on' : 'spot off'}
+              </>
+            }
+          />
+        </Grid>
+      </Grid>
+      <Typography variant="caption" color="text.secondary" component="p" sx={{ mt: 1 }}>
+        Last reported by the operator {formatDateTime(props.status.updatedAt)} ·{' '}
+        {props.status.migrationsTotal} migration
+        {props.status.migrationsTotal === 1 ? '' : 's'} so far
+      </Typography>
+    </Box>
+  );
+}

@@ -1,0 +1,1 @@
+export { SpotSummary } from './SpotSummary';

@@ -1,0 +1,47 @@
+import { screen } from '@testing-library/react';
+import {
+  createExtensionTester,
+  renderInTestApp,
+} from '@backstage/frontend-test-utils';
+import { coreExtensionData } from '@backstage/frontend-plugin-api';
+import { EntityProvider } from '@backstage/plugin-catalog-react';
+import { EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
+import ferryPluginFromAlpha from './alpha';
+import { ferryApiRef } from './api';
+import { ferryPlugin } from './plugin';
+import { mockFerryApi, sessionsEntity } from './testing/fixtures';
+
+describe('ferryPlugin (new frontend system)', () => {
+  it('is the default export of the alpha entry point', () => {
+    expect(ferryPluginFromAlpha).toBe(ferryPlugin);
+    expect(ferryPlugin.id).toBe('ferry');
+  });
+
+  it('provides the Ferry API and a "Spot" tab at "spot" for entities with ferry.dev/spot', async () => {
+    expect(ferryPlugin.getExtension('api:ferry')).toBeDefined();
+    const content = ferryPlugin.getExtension('entity-content:ferry/spot');
+    const tester = createExtensionTester(content, {
+      apis: [[ferryApiRef, mockFerryApi()]],
+    });
+
+    expect(tester.get(EntityContentBlueprint.dataRefs.title)).toBe('Spot');
+    expect(tester.get(coreExtensionData.routePath)).toBe('spot');
+    const filter = tester.get(EntityContentBlueprint.dataRefs.filterFunction)!;
+    expect(filter(sessionsEntity)).toBe(true);
+    expect(
+      filter({ ...sessionsEntity, metadata: { name: 'plain', annotations: {} } }),
+    ).toBe(false);
+    expect(
+      filter({
+        ...sessionsEntity,
+        metadata: { name: 'off', annotations: { 'ferry.dev/spot': 'disabled' } },
+      }),
+    ).toBe(true);
+
+    await renderInTestApp(
+      <EntityProvider entity={sessionsEntity}>{tester.reactElement()}</EntityProvider>,
+      { apis: [[ferryApiRef, mockFerryApi()]] },
+    );
+    expect(await screen.findAllByTestId('ferry-replica-row')).toHaveLength(3);
+  });
+});

@@ -1,0 +1,224 @@
+// Test data only: imported by *.test.tsx, never by the plugin itself.
+import type { Entity } from '@backstage/catalog-model';
+import type {
+  AvailabilitySeries,
+  CostSeries,
+  EntitySpotStatus,
+  FleetSummary,
+  MigrationPage,
+  MigrationRecord,
+  PolicyView,
+} from '@ferry/plugin-ferry-common';
+import type { FerryApi } from '../api';
+
+export const sessionsEntity: Entity = {
+  apiVersion: 'backstage.io/v1alpha1',
+  kind: 'Component',
+  metadata: {
+    name: 'sessions',
+    namespace: 'default',
+    annotations: {
+      'ferry.dev/spot': 'enabled',
+      'backstage.io/kubernetes-id': 'sessions',
+    },
+  },
+  spec: { type: 'service', owner: 'team-a', lifecycle: 'production' },
+};
+
+export const entityStatus: EntitySpotStatus = {
+  entityRef: 'component:default/sessions',
+  workload: { cluster: 'demo', namespace: 'shop', kind: 'StatefulSet', name: 'sessions' },
+  policy: { enabled: true, permanentRatio: 0.34, availabilityTarget: 0.999, migration: 'valkey' },
+  policySource: 'catalog',
+  replicas: [
+    {
+      pod: 'sessions-0',
+      node: 'ip-10-0-1-12',
+      capacityType: 'on-demand',
+      instanceType: 'm6i.large',
+      zone: 'eu-west-1a',
+      hourlyCostUsd: 0.107,
+      interruptionRisk: 0,
+      ready: true,
+    },
+    {
+      pod: 'sessions-1',
+      node: 'ip-10-0-2-40',
+      capacityType: 'spot',
+      instanceType: 'm6i.large',
+      zone: 'eu-west-1b',
+      hourlyCostUsd: 0.038,
+      interruptionRisk: 0.03,
+      ready: true,
+    },
+    {
+      pod: 'sessions-2',
+      node: 'ip-10-0-3-7',
+      capacityType: 'spot',
+      instanceType: 'r6g.large',
+      zone: 'eu-west-1c',
+      hourlyCostUsd: 0.041,
+      interruptionRisk: 0.24,
+      ready: true,
+    },
+  ],
+  cost: {
+    hourlyCostUsd: 0.186,
+    onDemandHourlyCostUsd: 0.321,
+    spendToDateUsd: 812.4,
+    savingsToDateUsd: 1234.56,
+  },
+  availability: {
+    target: 0.999,
+    observed: 0.9996,
+    errorBudgetRemaining: 0.6,
+    requiredMembers: 2,
+    readyMembers: 3,
+  },
+  migrationsTotal: 7,
+  updatedAt: '2026-11-20T10:00:00Z',
+};
+
+export const costSeries: CostSeries = {
+  entityRef: 'component:default/sessions',
+  from: '2026-11-18T00:00:00Z',
+  to: '2026-11-20T00:00:00Z',
+  bucket: 'day',
+  points: [
+    { time: '2026-11-18T00:00:00Z', spotUsd: 1.9, permanentUsd: 2.57, onDemandUsd: 7.7 },
+    { time: '2026-11-19T00:00:00Z', spotUsd: 1.8, permanentUsd: 2.57, onDemandUsd: 7.7 },
+  ],
+  totalUsd: 8.84,
+  onDemandUsd: 15.4,
+  savingsUsd: 6.56,
+};
+
+export const availabilitySeries: AvailabilitySeries = {
+  entityRef: 'component:default/sessions',
+  from: '2026-11-18T00:00:00Z',
+  to: '2026-11-20T00:00:00Z',
+  bucket: 'day',
+  target: 0.999,
+  observed: 0.9996,
+  errorBudgetRemaining: 0.6,
+  points: [
+    { time: '2026-11-18T00:00:00Z', availability: 1, minReadyMembers: 3, requiredMembers: 2 },
+    { time: '2026-11-19T00:00:00Z', availability: 0.9992, minReadyMembers: 2, requiredMembers: 2 },
+  ],
+  atRisk: [{ time: '2026-11-19T03:12:00Z', readyMembers: 2, requiredMembers: 2 }],
+};
+
+export const migration: MigrationRecord = {
+  id: 'mig-1',
+  entityRef: 'component:default/sessions',
+  cluster: 'demo',
+  namespace: 'shop',
+  workload: 'sessions',
+  pod: 'sessions-2',
+  sourceNode: 'ip-10-0-3-7',
+  targetNode: 'ip-10-0-3-9',
+  reason: 'notice',
+  driver: 'valkey',
+  phase: 'done',
+  outcome: 'succeeded',
+  phases: [
+    { phase: 'sync', startedAt: '2026-11-19T03:12:00Z', finishedAt: '2026-11-19T03:12:40Z', durationMs: 40_000 },
+    { phase: 'switch', startedAt: '2026-11-19T03:12:40Z', finishedAt: '2026-11-19T03:12:41Z', durationMs: 850 },
+  ],
+  bytesMoved: 1.5 * 1024 ** 3,
+  writePauseMs: 850,
+  startedAt: '2026-11-19T03:12:00Z',
+  finishedAt: '2026-11-19T03:12:41Z',
+};
+
+export const migrationPage: MigrationPage = { items: [migration], totalCount: 1 };
+
+export const policyView: PolicyView = {
+  entityRef: 'component:default/sessions',
+  workload: entityStatus.workload,
+  policy: entityStatus.policy,
+  source: 'catalog',
+  canUpdate: true,
+  annotations: { 'ferry.dev/spot': 'enabled' },
+  history: [],
+};
+
+export const fleetSummary: FleetSummary = {
+  services: [
+    {
+      entityRef: 'component:default/sessions',
+      workload: entityStatus.workload,
+      enabled: true,
+      replicas: 3,
+      spotReplicas: 2,
+      hourlyCostUsd: 0.186,
+      onDemandHourlyCostUsd: 0.321,
+      savingsToDateUsd: 1234.56,
+      availability: 0.9996,
+      availabilityTarget: 0.999,
+      maxInterruptionRisk: 0.24,
+      migrationsTotal: 7,
+    },
+    {
+      entityRef: 'component:default/orders-queue',
+      workload: { cluster: 'demo', namespace: 'shop', kind: 'StatefulSet', name: 'orders-queue' },
+      enabled: true,
+      replicas: 5,
+      spotReplicas: 3,
+      hourlyCostUsd: 0.5,
+      onDemandHourlyCostUsd: 0.9,
+      savingsToDateUsd: 300,
+      availability: 0.998,
+      availabilityTarget: 0.999,
+      maxInterruptionRisk: 0.02,
+      migrationsTotal: 1,
+    },
+  ],
+  totals: {
+    services: 2,
+    replicas: 8,
+    spotReplicas: 5,
+    hourlyCostUsd: 0.686,
+    onDemandHourlyCostUsd: 1.221,
+    savingsToDateUsd: 1534.56,
+  },
+  riskiestPools: [
+    {
+      cluster: 'demo',
+      zone: 'eu-west-1c',
+      instanceType: 'r6g.large',
+      spotPriceUsdPerHour: 0.041,
+      onDemandPriceUsdPerHour: 0.1,
+      interruptionRisk: 0.24,
+      replicas: 1,
+    },
+  ],
+  updatedAt: '2026-11-20T10:00:00Z',
+};
+
+/** A FerryApi whose every method answers from the fixtures unless overridden. */
+export function mockFerryApi(overrides: Partial<FerryApi> = {}): jest.Mocked<FerryApi> {
+  return {
+    getStatus: jest.fn(async () => entityStatus),
+    getCost: jest.fn(async () => costSeries),
+    getAvailability: jest.fn(async () => availabilitySeries),
+    getMigrations: jest.fn(async () => migrationPage),
+    getPolicy: jest.fn(async () => policyView),
+    updatePolicy: jest.fn(async update => ({
+      ...policyView,
+      policy: { ...policyView.policy, ...update },
+      source: 'portal' as const,
+    })),
+    getFleet: jest.fn(async () => fleetSummary),
+    getHealth: jest.fn(async () => ({ status: 'ok' as const, mode: 'demo' as const, clusters: [] })),
+    ...overrides,
+  } as jest.Mocked<FerryApi>;
+}
+
+/** An error shaped like `ResponseError` for a given status. */
+export function responseError(status: number, message: string): Error {
+  const error = new Error(message) as Error & { response: { status: number } };
+  error.name = 'ResponseError';
+  error.response = { status };
+  return error;
+}
