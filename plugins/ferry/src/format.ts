@@ -70,3 +70,16 @@ export function formatDateTime(iso: string): string {
 export function savingsShare(actual: number, onDemand: number): number {
   return onDemand > 0 ? Math.max(0, 1 - actual / onDemand) : 0;
 }
+
+/** A chart bucket's start: the day for daily buckets, with the hour for hourly ones. */
+export function formatBucketTime(iso: string, bucket: 'hour' | 'day'): string {
+  const date = new Date(iso);
+  return bucket === 'day'
+    ? date.toLocaleDateString(undefined, { month: 'short', day: 'numeric' })
+    : date.toLocaleString(undefined, {
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+      });
+}

@@ -1,5 +1,6 @@
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import Box from '@mui/material/Box';
+import Grid from '@mui/material/Grid';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { useApi } from '@backstage/core-plugin-api';
@@ -8,13 +9,18 @@ import { useEntity } from '@backstage/plugin-catalog-react';
 import { ferryApiRef } from '../../api';
 import { useLoader } from '../../hooks/useLoader';
 import { STATUS_REFRESH_MS } from '../../refresh';
+import { AvailabilityCard } from '../AvailabilityCard';
+import { CostCard } from '../CostCard';
 import { EmptyPanel, ErrorPanel, LoadingPanel, isNotFound } from '../Feedback';
+import { MigrationsCard } from '../MigrationsCard';
 import { PlacementCard } from '../PlacementCard';
+import { PolicyCard } from '../PolicyCard';
+import { DEFAULT_RANGE, RANGES, RangeKey, RangePicker, rangeOf } from '../RangePicker';
 import { SpotSummary } from '../SpotSummary';
 
 /**
- * The "Spot" tab of an entity: its spot status at a glance, where its
- * replicas run, and (further down) its policy, cost, availability and
+ * The "Spot" tab of an entity: its spot status at a glance, the opt-in
+ * policy, where its replicas run, cost and availability over time, and its
  * migrations.
  */
 export function EntitySpotContent() {
@@ -25,13 +31,17 @@ export function EntitySpotContent() {
   const status = useLoader(() => ferryApi.getStatus(entityRef), [ferryApi, refKey], {
     refreshMs: STATUS_REFRESH_MS,
   });
+  const [rangeKey, setRangeKey] = useState<RangeKey>(DEFAULT_RANGE);
+  // The range is fixed when picked, so refreshes of other views do not refetch history.
+  const range = useMemo(() => rangeOf(rangeKey), [rangeKey]);
+  const rangeLabel = RANGES[rangeKey].label;
 
-  let body;
+  let statusViews;
   if (status.loading) {
-    body = <LoadingPanel label="Loading where this service runs and what it costs…" />;
+    statusViews = <LoadingPanel label="Loading where this service runs and what it costs…" />;
   } else if (status.value) {
-    body = (
-      <Stack spacing={3}>
+    statusViews = (
+      <>
         {status.error && (
           <ErrorPanel
             title="Could not refresh the spot status; showing the last figures"
@@ -40,20 +50,20 @@ export function EntitySpotContent() {
           />
         )}
         <SpotSummary status={status.value} />
-        <PlacementCard replicas={status.value.replicas} />
-      </Stack>
+      </>
     );
   } else if (isNotFound(status.error)) {
-    body = (
+    statusViews = (
       <EmptyPanel title="Ferry has no status for this service yet" testId="ferry-no-status">
         Status appears once the operator has found and placed this service's
-        workload. If you have just opted in, give it a minute. Otherwise check that
-        the entity's <code>backstage.io/kubernetes-id</code> annotation matches the
+        workload. To put it on spot, switch on "Run on spot capacity" below and
+        save. If you have just opted in, give it a minute. Otherwise check that the
+        entity's <code>backstage.io/kubernetes-id</code> annotation matches the
         labels of its pods.
       </EmptyPanel>
     );
   } else {
-    body = (
+    statusViews = (
       <ErrorPanel
         title="Could not load the spot status of this service"
         error={status.error!}
@@ -67,7 +77,38 @@ export function EntitySpotContent() {
       <Typography id="ferry-tab-title" variant="h5" component="h1" sx={{ mb: 2 }}>
         Spot capacity
       </Typography>
-      {body}
+      <Stack spacing={3}>
+        {statusViews}
+        <PolicyCard entityRef={entityRef} status={status.value} onSaved={status.retry} />
+        {status.value && (
+          <>
+            <PlacementCard replicas={status.value.replicas} />
+            <Box
+              component="section"
+              aria-labelledby="ferry-history-title"
+              display="flex"
+              alignItems="center"
+              justifyContent="space-between"
+              flexWrap="wrap"
+              gap={2}
+            >
+              <Typography id="ferry-history-title" variant="h6" component="h2">
+                History
+              </Typography>
+              <RangePicker value={rangeKey} onChange={setRangeKey} />
+            </Box>
+            <Grid container spacing={3} mt={0}>
+              <Grid item xs={12} lg={6}>
+                <CostCard entityRef={entityRef} range={range} rangeLabel={rangeLabel} />
+              </Grid>
+              <Grid item xs={12} lg={6}>
+                <AvailabilityCard entityRef={entityRef} range={range} rangeLabel={rangeLabel} />
+              </Grid>
+            </Grid>
+            <MigrationsCard entityRef={entityRef} />
+          </>
+        )}
+      </Stack>
     </Box>
   );
 }

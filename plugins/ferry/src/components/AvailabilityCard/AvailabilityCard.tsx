@@ -1,0 +1,228 @@
+import Box from '@mui/material/Box';
+import Card from '@mui/material/Card';
+import CardContent from '@mui/material/CardContent';
+import CardHeader from '@mui/material/CardHeader';
+import LinearProgress from '@mui/material/LinearProgress';
+import List from '@mui/material/List';
+import ListItem from '@mui/material/ListItem';
+import ListItemText from '@mui/material/ListItemText';
+import Stack from '@mui/material/Stack';
+import Typography from '@mui/material/Typography';
+import {
+  CartesianGrid,
+  Legend,
+  Line,
+  LineChart,
+  ReferenceLine,
+  ResponsiveContainer,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from 'recharts';
+import { useApi } from '@backstage/core-plugin-api';
+import type { CompoundEntityRef } from '@backstage/catalog-model';
+import type { AvailabilitySeries } from '@ferry/plugin-ferry-common';
+import { ferryApiRef, TimeRange } from '../../api';
+import { useLoader } from '../../hooks/useLoader';
+import {
+  formatAvailability,
+  formatBucketTime,
+  formatDateTime,
+  formatPercent,
+} from '../../format';
+import { ChartFigure } from '../ChartFigure';
+import { useChartTheme } from '../chartTheme';
+import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
+
+/** How many at-risk moments are listed before "and N more". */
+const AT_RISK_SHOWN = 10;
+
+function AvailabilityChart(props: { series: AvailabilitySeries }) {
+  const { series } = props;
+  const colors = useChartTheme();
+  const data = series.points.map(p => ({
+    label: formatBucketTime(p.time, series.bucket),
+    availabilityPct: p.availability * 100,
+    minReadyMembers: p.minReadyMembers,
+    requiredMembers: p.requiredMembers,
+  }));
+  const lowest = Math.min(series.target, ...series.points.map(p => p.availability));
+  // Leave room below the lowest point so the target line never sits on the axis.
+  const floorPct = Math.max(0, Math.floor((lowest * 100 - (100 - lowest * 100) * 0.5) * 100) / 100);
+  const summary = `Availability per ${series.bucket}: ${formatAvailability(series.observed)} observed against a target of ${formatAvailability(series.target)}.`;
+  return (
+    <ChartFigure
+      testId="ferry-availability-chart"
+      summary={summary}
+      columns={['Time', 'Availability', 'Fewest ready members', 'Members needed']}
+      rows={series.points.map((p, i) => [
+        data[i].label,
+        formatAvailability(p.availability),
+        p.minReadyMembers,
+        p.requiredMembers,
+      ])}
+    >
+      <ResponsiveContainer width="100%" height="100%">
+        <LineChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 16 }}>
+          <CartesianGrid stroke={colors.grid} strokeDasharray="3 3" />
+          <XAxis dataKey="label" tick={colors.axis} stroke={colors.grid} minTickGap={24} />
+          <YAxis
+            domain={[floorPct, 100]}
+            tick={colors.axis}
+            stroke={colors.grid}
+            tickFormatter={(v: number) => `${v.toFixed(2)} %`}
+            width={72}
+            label={{
+              value: 'Availability (%)',
+              angle: -90,
+              position: 'insideLeft',
+              style: { ...colors.axis, textAnchor: 'middle' },
+            }}
+          />
+          <Tooltip
+            {...colors.tooltip}
+            formatter={(value: number, name: string) => [`${value.toFixed(3)} %`, name]}
+          />
+          <Legend wrapperStyle={colors.legend} />
+          <ReferenceLine
+            y={series.target * 100}
+            stroke={colors.bad}
+            strokeDasharray="6 4"
+            label={{
+              value: `Target ${formatAvailability(series.target)}`,
+              position: 'insideBottomRight',
+              fill: colors.axis.fill,
+              fontSize: 12,
+            }}
+          />
+          <Line
+            type="monotone"
+            dataKey="availabilityPct"
+            name="Availability"
+            stroke={colors.good}
+            dot={false}
+            isAnimationActive={false}
+          />
+        </LineChart>
+      </ResponsiveContainer>
+    </ChartFigure>
+  );
+}
+
+/** Availability against the target, the error budget left and the moments quorum was at risk. */
+export function AvailabilityCard(props: {
+  entityRef: CompoundEntityRef;
+  range: TimeRange;
+  rangeLabel: string;
+}) {
+  const { entityRef, range, rangeLabel } = props;
+  const ferryApi = useApi(ferryApiRef);
+  const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
+  const loaded = useLoader(() => ferryApi.getAvailability(entityRef, range), [
+    ferryApi,
+    refKey,
+    range.from,
+    range.to,
+  ]);
+
+  let body;
+  if (loaded.loading) {
+    body = <LoadingPanel label="Loading availability history…" />;
+  } else if (!loaded.value) {
+    body = (
+      <ErrorPanel
+        title="Could not load the availability history"
+        error={loaded.error!}
+        onRetry={loaded.retry}
+      />
+    );
+  } else if (loaded.value.points.length === 0) {
+    body = (
+      <EmptyPanel title={`No availability recorded in the last ${rangeLabel}`}>
+        Availability samples start when the service opts in. Pick a shorter range,
+        or come back once it has run on Ferry for a while.
+      </EmptyPanel>
+    );
+  } else {
+    const series = loaded.value;
+    const meets = series.observed >= series.target;
+    const budget = Math.max(0, Math.min(1, series.errorBudgetRemaining));
+    body = (
+      <Stack spacing={2}>
+        <Stack direction="row" spacing={4} flexWrap="wrap" useFlexGap>
+          <Box data-testid="ferry-availability-observed">
+            <Typography variant="overline" color="text.secondary" component="p">
+              Observed
+            </Typography>
+            <Typography variant="h6" component="p" color={meets ? 'success.main' : 'error.main'}>
+              {formatAvailability(series.observed)} {meets ? '(meets target)' : '(below target)'}
+            </Typography>
+          </Box>
+          <Box data-testid="ferry-availability-target">
+            <Typography variant="overline" color="text.secondary" component="p">
+              Target
+            </Typography>
+            <Typography variant="h6" component="p">
+              {formatAvailability(series.target)}
+            </Typography>
+          </Box>
+          <Box data-testid="ferry-error-budget" minWidth={200}>
+            <Typography id="ferry-error-budget-label" variant="overline" color="text.secondary" component="p">
+              Error budget left
+            </Typography>
+            <Typography variant="h6" component="p">
+              {formatPercent(budget, 0)}
+            </Typography>
+            <LinearProgress
+              variant="determinate"
+              value={budget * 100}
+              color={budget > 0.25 ? 'success' : budget > 0 ? 'warning' : 'error'}
+              aria-labelledby="ferry-error-budget-label"
+            />
+          </Box>
+        </Stack>
+        <AvailabilityChart series={series} />
+        <Box data-testid="ferry-at-risk">
+          <Typography variant="subtitle2" component="h3">
+            Moments the quorum was at risk
+          </Typography>
+          {series.atRisk.length === 0 ? (
+            <Typography variant="body2" color="text.secondary">
+              None in the last {rangeLabel}: the service always had more ready members
+              than it needs.
+            </Typography>
+          ) : (
+            <List dense aria-label="Moments the quorum was at risk">
+              {series.atRisk.slice(0, AT_RISK_SHOWN).map(m => (
+                <ListItem key={m.time} disableGutters data-testid="ferry-at-risk-moment">
+                  <ListItemText
+                    primary={formatDateTime(m.time)}
+                    secondary={`${m.readyMembers} ready of ${m.requiredMembers} needed`}
+                  />
+                </ListItem>
+              ))}
+              {series.atRisk.length > AT_RISK_SHOWN && (
+                <ListItem disableGutters>
+                  <ListItemText
+                    secondary={`and ${series.atRisk.length - AT_RISK_SHOWN} more; pick a shorter range to see them`}
+                  />
+                </ListItem>
+              )}
+            </List>
+          )}
+        </Box>
+      </Stack>
+    );
+  }
+
+  return (
+    <Card component="section" aria-labelledby="ferry-availability-title" data-testid="ferry-availability-card">
+      <CardHeader
+        title="Availability"
+        titleTypographyProps={{ id: 'ferry-availability-title', component: 'h2', variant: 'h6' }}
+        subheader={`Share of time with enough ready members for quorum, last ${rangeLabel}`}
+      />
+      <CardContent>{body}</CardContent>
+    </Card>
+  );
+}

@@ -1,0 +1,1 @@
+export { ChartFigure, CHART_HEIGHT } from './ChartFigure';

@@ -1,0 +1,180 @@
+import Box from '@mui/material/Box';
+import Card from '@mui/material/Card';
+import CardContent from '@mui/material/CardContent';
+import CardHeader from '@mui/material/CardHeader';
+import Stack from '@mui/material/Stack';
+import Typography from '@mui/material/Typography';
+import {
+  Area,
+  CartesianGrid,
+  ComposedChart,
+  Legend,
+  Line,
+  ResponsiveContainer,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from 'recharts';
+import { useApi } from '@backstage/core-plugin-api';
+import type { CompoundEntityRef } from '@backstage/catalog-model';
+import type { CostSeries } from '@ferry/plugin-ferry-common';
+import { ferryApiRef, TimeRange } from '../../api';
+import { useLoader } from '../../hooks/useLoader';
+import { formatBucketTime, formatPercent, formatUsd, savingsShare } from '../../format';
+import { ChartFigure } from '../ChartFigure';
+import { useChartTheme } from '../chartTheme';
+import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
+
+function CostChart(props: { series: CostSeries }) {
+  const { series } = props;
+  const colors = useChartTheme();
+  const unit = series.bucket === 'day' ? 'USD per day' : 'USD per hour';
+  const data = series.points.map(p => ({
+    ...p,
+    label: formatBucketTime(p.time, series.bucket),
+  }));
+  const summary = `Cost per ${series.bucket}: ${formatUsd(series.totalUsd)} spent on spot and permanent capacity against ${formatUsd(series.onDemandUsd)} on demand, ${formatUsd(series.savingsUsd)} saved.`;
+  return (
+    <ChartFigure
+      testId="ferry-cost-chart"
+      summary={summary}
+      columns={['Time', 'Spot (USD)', 'Permanent (USD)', 'On-demand equivalent (USD)']}
+      rows={data.map(p => [
+        p.label,
+        formatUsd(p.spotUsd),
+        formatUsd(p.permanentUsd),
+        formatUsd(p.onDemandUsd),
+      ])}
+    >
+      <ResponsiveContainer width="100%" height="100%">
+        <ComposedChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 16 }}>
+          <CartesianGrid stroke={colors.grid} strokeDasharray="3 3" />
+          <XAxis dataKey="label" tick={colors.axis} stroke={colors.grid} minTickGap={24} />
+          <YAxis
+            tick={colors.axis}
+            stroke={colors.grid}
+            tickFormatter={(v: number) => `$${v}`}
+            label={{
+              value: unit,
+              angle: -90,
+              position: 'insideLeft',
+              style: { ...colors.axis, textAnchor: 'middle' },
+            }}
+          />
+          <Tooltip
+            {...colors.tooltip}
+            formatter={(value: number, name: string) => [formatUsd(value), name]}
+          />
+          <Legend wrapperStyle={colors.legend} />
+          <Area
+            type="monotone"
+            dataKey="permanentUsd"
+            name="Permanent"
+            stackId="spend"
+            stroke={colors.permanent}
+            fill={colors.permanent}
+            fillOpacity={0.35}
+            isAnimationActive={false}
+          />
+          <Area
+            type="monotone"
+            dataKey="spotUsd"
+            name="Spot"
+            stackId="spend"
+            stroke={colors.spot}
+            fill={colors.spot}
+            fillOpacity={0.35}
+            isAnimationActive={false}
+          />
+          <Line
+            type="monotone"
+            dataKey="onDemandUsd"
+            name="On-demand equivalent"
+            stroke={colors.onDemand}
+            strokeDasharray="6 4"
+            dot={false}
+            isAnimationActive={false}
+          />
+        </ComposedChart>
+      </ResponsiveContainer>
+    </ChartFigure>
+  );
+}
+
+/** Actual spend (spot and permanent) against the on-demand counterfactual. */
+export function CostCard(props: {
+  entityRef: CompoundEntityRef;
+  range: TimeRange;
+  rangeLabel: string;
+}) {
+  const { entityRef, range, rangeLabel } = props;
+  const ferryApi = useApi(ferryApiRef);
+  const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
+  const cost = useLoader(() => ferryApi.getCost(entityRef, range), [
+    ferryApi,
+    refKey,
+    range.from,
+    range.to,
+  ]);
+
+  let body;
+  if (cost.loading) {
+    body = <LoadingPanel label="Loading cost history…" />;
+  } else if (!cost.value) {
+    body = (
+      <ErrorPanel title="Could not load the cost history" error={cost.error!} onRetry={cost.retry} />
+    );
+  } else if (cost.value.points.length === 0) {
+    body = (
+      <EmptyPanel title={`No cost recorded in the last ${rangeLabel}`}>
+        Cost samples start when the service opts in. Pick a shorter range, or come
+        back once it has run on Ferry for a while.
+      </EmptyPanel>
+    );
+  } else {
+    const series = cost.value;
+    body = (
+      <Stack spacing={2}>
+        <Stack direction="row" spacing={4} flexWrap="wrap" useFlexGap>
+          <Box data-testid="ferry-cost-total">
+            <Typography variant="overline" color="text.secondary" component="p">
+              Spent
+            </Typography>
+            <Typography variant="h6" component="p">
+              {formatUsd(series.totalUsd)}
+            </Typography>
+          </Box>
+          <Box data-testid="ferry-cost-on-demand">
+            <Typography variant="overline" color="text.secondary" component="p">
+              On demand would have cost
+            </Typography>
+            <Typography variant="h6" component="p">
+              {formatUsd(series.onDemandUsd)}
+            </Typography>
+          </Box>
+          <Box data-testid="ferry-cost-savings">
+            <Typography variant="overline" color="text.secondary" component="p">
+              Saved
+            </Typography>
+            <Typography variant="h6" component="p" color="success.main">
+              {formatUsd(series.savingsUsd)} (
+              {formatPercent(savingsShare(series.totalUsd, series.onDemandUsd), 0)})
+            </Typography>
+          </Box>
+        </Stack>
+        <CostChart series={series} />
+      </Stack>
+    );
+  }
+
+  return (
+    <Card component="section" aria-labelledby="ferry-cost-title" data-testid="ferry-cost">
+      <CardHeader
+        title="Cost"
+        titleTypographyProps={{ id: 'ferry-cost-title', component: 'h2', variant: 'h6' }}
+        subheader={`Spot and permanent spend against the on-demand price, last ${rangeLabel}`}
+      />
+      <CardContent>{body}</CardContent>
+    </Card>
+  );
+}

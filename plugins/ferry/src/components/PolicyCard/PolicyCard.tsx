@@ -1,0 +1,363 @@
+import { ReactNode, useEffect, useMemo, useState } from 'react';
+import Alert from '@mui/material/Alert';
+import Box from '@mui/material/Box';
+import Button from '@mui/material/Button';
+import Card from '@mui/material/Card';
+import CardContent from '@mui/material/CardContent';
+import CardHeader from '@mui/material/CardHeader';
+import FormControl from '@mui/material/FormControl';
+import FormControlLabel from '@mui/material/FormControlLabel';
+import FormHelperText from '@mui/material/FormHelperText';
+import Grid from '@mui/material/Grid';
+import InputLabel from '@mui/material/InputLabel';
+import MenuItem from '@mui/material/MenuItem';
+import Select from '@mui/material/Select';
+import Slider from '@mui/material/Slider';
+import Stack from '@mui/material/Stack';
+import Switch from '@mui/material/Switch';
+import Typography from '@mui/material/Typography';
+import { useApi } from '@backstage/core-plugin-api';
+import type { CompoundEntityRef } from '@backstage/catalog-model';
+import type {
+  EntitySpotStatus,
+  MigrationMethod,
+  PolicySource,
+  PolicyUpdate,
+  PolicyView,
+  SpotPolicySettings,
+} from '@ferry/plugin-ferry-common';
+import { ferryApiRef } from '../../api';
+import { useLoader } from '../../hooks/useLoader';
+import {
+  formatAvailability,
+  formatDateTime,
+  formatPercent,
+  formatUsd,
+  formatUsdPerHour,
+} from '../../format';
+import { previewPolicy } from '../../policy/preview';
+import { ErrorPanel, LoadingPanel, isForbidden } from '../Feedback';
+
+/** The availability targets offered, as SLA tiers people already know. */
+export const AVAILABILITY_TARGETS = [0.99, 0.995, 0.999, 0.9995, 0.9999];
+
+/** What each migration method does, in a sentence. */
+export const MIGRATION_METHODS: Record<MigrationMethod, string> = {
+  auto: 'Auto — Ferry picks the best driver for each member',
+  valkey: 'Valkey hand-off — a new member replicates, then takes over',
+  checkpoint: 'Checkpoint — the whole process moves with CRIU',
+  volume: 'Volume — the persistent volume follows the pod',
+  reschedule: 'Reschedule — plain eviction, for state kept elsewhere',
+};
+
+const SOURCE_NAMES: Record<PolicySource, string> = {
+  catalog: 'catalog-info.yaml annotations',
+  portal: 'the portal',
+  api: 'the REST API',
+};
+
+function changesOf(from: SpotPolicySettings, to: SpotPolicySettings): PolicyUpdate {
+  const update: PolicyUpdate = {};
+  if (from.enabled !== to.enabled) update.enabled = to.enabled;
+  if (from.permanentRatio !== to.permanentRatio) update.permanentRatio = to.permanentRatio;
+  if (from.availabilityTarget !== to.availabilityTarget)
+    update.availabilityTarget = to.availabilityTarget;
+  if (from.migration !== to.migration) update.migration = to.migration;
+  return update;
+}
+
+function PolicyPreviewPanel(props: {
+  status?: EntitySpotStatus;
+  saved: SpotPolicySettings;
+  draft: SpotPolicySettings;
+}) {
+  const { status, saved, draft } = props;
+  if (!status || status.replicas.length === 0) {
+    return (
+      <Alert severity="info" data-testid="ferry-policy-preview">
+        A preview of cost and risk appears once the operator reports where this
+        service's replicas run.
+      </Alert>
+    );
+  }
+  const before = previewPolicy(status, saved);
+  const after = previewPolicy(status, draft);
+  const delta = after.hourlyCostUsd - before.hourlyCostUsd;
+  return (
+    <Box
+      component="section"
+      aria-label="Preview of the change"
+      aria-live="polite"
+      data-testid="ferry-policy-preview"
+      sx={{ border: 1, borderColor: 'divider', borderRadius: 1, p: 2 }}
+    >
+      <Typography variant="subtitle2" component="h3" gutterBottom>
+        What this policy does
+      </Typography>
+      <Typography variant="body2" component="p">
+        {after.permanentReplicas} of {after.replicas} replicas on permanent
+        capacity, {after.spotReplicas} on spot.
+      </Typography>
+      <Typography variant="body2" component="p">
+        About {formatUsdPerHour(after.hourlyCostUsd)} against{' '}
+        {formatUsdPerHour(after.onDemandHourlyCostUsd)} on demand: saves about{' '}
+        {formatUsd(after.monthlySavingsUsd)} a month
+        {delta !== 0 && (
+          <>
+            {' '}
+            ({delta < 0 ? 'cheaper' : 'dearer'} than now by{' '}
+            {formatUsdPerHour(Math.abs(delta))})
+          </>
+        )}
+        .
+      </Typography>
+      <Typography variant="body2" component="p">
+        {after.spotReplicas === 0
+          ? 'No replica can be reclaimed.'
+          : `Chance a spot replica is reclaimed within the prediction horizon: ${formatPercent(
+              after.interruptionChance,
+              0,
+            )}.`}{' '}
+        {after.quorumOnPermanent
+          ? 'The permanent replicas alone keep the quorum.'
+          : 'The quorum depends on spot replicas: Ferry migrates them before their nodes go, one at a time.'}
+      </Typography>
+      {after.estimated && after.spotReplicas > 0 && (
+        <Typography variant="caption" color="text.secondary" component="p">
+          Estimated: nothing runs on spot yet, so spot prices and risk are typical
+          figures, not this service's.
+        </Typography>
+      )}
+    </Box>
+  );
+}
+
+/**
+ * The opt-in form: spot on or off, the permanent ratio, the availability
+ * target and the migration method, with a preview before saving. People who
+ * may not change the policy see it read-only with the reason.
+ */
+export function PolicyCard(props: {
+  entityRef: CompoundEntityRef;
+  status?: EntitySpotStatus;
+  onSaved?: (view: PolicyView) => void;
+}) {
+  const { entityRef, status, onSaved } = props;
+  const ferryApi = useApi(ferryApiRef);
+  const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
+  const loaded = useLoader(() => ferryApi.getPolicy(entityRef), [ferryApi, refKey]);
+  const [view, setView] = useState<PolicyView>();
+  const [draft, setDraft] = useState<SpotPolicySettings>();
+  const [saving, setSaving] = useState(false);
+  const [saveError, setSaveError] = useState<Error>();
+  const [savedNote, setSavedNote] = useState<string>();
+
+  useEffect(() => {
+    if (loaded.value) {
+      setView(loaded.value);
+      setDraft(loaded.value.policy);
+    }
+  }, [loaded.value]);
+
+  const changes = useMemo(
+    () => (view && draft ? changesOf(view.policy, draft) : {}),
+    [view, draft],
+  );
+  const dirty = Object.keys(changes).length > 0;
+
+  const header = (
+    <CardHeader
+      title="Spot policy"
+      titleTypographyProps={{ id: 'ferry-policy-title', component: 'h2', variant: 'h6' }}
+      subheader="Whether this service runs on spot, and how carefully"
+    />
+  );
+  const card = (children: ReactNode) => (
+    <Card component="section" aria-labelledby="ferry-policy-title" data-testid="ferry-policy">
+      {header}
+      <CardContent>{children}</CardContent>
+    </Card>
+  );
+
+  if (loaded.loading) return card(<LoadingPanel label="Loading the spot policy…" />);
+  if (!view || !draft) {
+    return card(
+      <ErrorPanel
+        title="Could not load the spot policy"
+        error={loaded.error ?? new Error('No policy returned')}
+        onRetry={loaded.retry}
+      />,
+    );
+  }
+
+  const readOnly = !view.canUpdate;
+  const save = async () => {
+    setSaving(true);
+    setSaveError(undefined);
+    setSavedNote(undefined);
+    try {
+      const next = await ferryApi.updatePolicy(entityRef, changes);
+      setView(next);
+      setDraft(next.policy);
+      setSavedNote(
+        next.policy.enabled
+          ? 'Saved. The operator is placing the replicas; the placement below follows within a minute.'
+          : 'Saved. The operator is moving every replica back to permanent capacity.',
+      );
+      onSaved?.(next);
+    } catch (e) {
+      setSaveError(e as Error);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return card(
+    <Stack spacing={2}>
+      {readOnly && (
+        <Alert severity="info" data-testid="ferry-policy-read-only">
+          You can see this policy but not change it.{' '}
+          {view.readOnlyReason ??
+            'Changing it needs the ferry.policy.update permission, which the owners of this service hold.'}
+        </Alert>
+      )}
+      <Typography variant="body2" color="text.secondary" component="p">
+        Last set from {SOURCE_NAMES[view.source]}
+        {view.history[0] && (
+          <>
+            {' '}
+            by {view.history[0].changedBy} on {formatDateTime(view.history[0].changedAt)}
+          </>
+        )}
+        .
+        {view.source === 'catalog' && Object.keys(view.annotations).length > 0 && (
+          <>
+            {' '}
+            Annotations:{' '}
+            {Object.entries(view.annotations)
+              .map(([k, v]) => `${k}: ${v}`)
+              .join(', ')}
+            .
+          </>
+        )}
+      </Typography>
+      <Grid container spacing={3}>
+        <Grid item xs={12} md={6}>
+          <Stack spacing={3}>
+            <FormControlLabel
+              control={
+                <Switch
+                  checked={draft.enabled}
+                  disabled={readOnly || saving}
+                  onChange={e => setDraft({ ...draft, enabled: e.target.checked })}
+                  inputProps={{ 'aria-describedby': 'ferry-enabled-help' }}
+                />
+              }
+              label="Run on spot capacity"
+            />
+            <FormHelperText id="ferry-enabled-help" sx={{ mt: '-16px !important' }}>
+              Spot nodes cost far less but can be reclaimed; Ferry moves each
+              replica's state off a node before it goes.
+            </FormHelperText>
+            <Box>
+              <Typography id="ferry-ratio-label" variant="body2" gutterBottom>
+                Replicas kept on permanent capacity:{' '}
+                <strong>{formatPercent(draft.permanentRatio, 0)}</strong>
+              </Typography>
+              <Slider
+                aria-labelledby="ferry-ratio-label"
+                value={draft.permanentRatio}
+                min={0}
+                max={1}
+                step={0.05}
+                marks={[
+                  { value: 0, label: '0 %' },
+                  { value: 0.5, label: '50 %' },
+                  { value: 1, label: '100 %' },
+                ]}
+                valueLabelDisplay="auto"
+                valueLabelFormat={v => formatPercent(v, 0)}
+                getAriaValueText={v => formatPercent(v, 0)}
+                disabled={readOnly || saving || !draft.enabled}
+                onChange={(_, v) => setDraft({ ...draft, permanentRatio: v as number })}
+              />
+            </Box>
+            <FormControl fullWidth size="small" disabled={readOnly || saving}>
+              <InputLabel id="ferry-target-label">Availability target</InputLabel>
+              <Select
+                labelId="ferry-target-label"
+                label="Availability target"
+                value={draft.availabilityTarget}
+                onChange={e =>
+                  setDraft({ ...draft, availabilityTarget: Number(e.target.value) })
+                }
+              >
+                {[...new Set([...AVAILABILITY_TARGETS, view.policy.availabilityTarget])]
+                  .sort((a, b) => a - b)
+                  .map(t => (
+                    <MenuItem key={t} value={t}>
+                      {formatAvailability(t)}
+                    </MenuItem>
+                  ))}
+              </Select>
+              <FormHelperText>
+                Ferry never moves a member if that would take the service below it.
+              </FormHelperText>
+            </FormControl>
+            <FormControl fullWidth size="small" disabled={readOnly || saving}>
+              <InputLabel id="ferry-method-label">Migration method</InputLabel>
+              <Select
+                labelId="ferry-method-label"
+                label="Migration method"
+                value={draft.migration}
+                onChange={e =>
+                  setDraft({ ...draft, migration: e.target.value as MigrationMethod })
+                }
+              >
+                {(Object.keys(MIGRATION_METHODS) as MigrationMethod[]).map(m => (
+                  <MenuItem key={m} value={m}>
+                    {MIGRATION_METHODS[m]}
+                  </MenuItem>
+                ))}
+              </Select>
+            </FormControl>
+          </Stack>
+        </Grid>
+        <Grid item xs={12} md={6}>
+          <PolicyPreviewPanel status={status} saved={view.policy} draft={draft} />
+        </Grid>
+      </Grid>
+      {saveError && (
+        <ErrorPanel
+          title="The policy was not saved"
+          error={saveError}
+          hint={
+            isForbidden(saveError)
+              ? 'You need the ferry.policy.update permission for this service; ask one of its owners.'
+              : 'Your changes are still here; try saving again.'
+          }
+        />
+      )}
+      {savedNote && (
+        <Alert severity="success" data-testid="ferry-policy-saved">
+          {savedNote}
+        </Alert>
+      )}
+      {!readOnly && (
+        <Stack direction="row" spacing={1}>
+          <Button
+            variant="contained"
+            onClick={save}
+            disabled={!dirty || saving}
+            data-testid="ferry-policy-save"
+          >
+            {saving ? 'Saving…' : 'Save policy'}
+          </Button>
+          <Button onClick={() => setDraft(view.policy)} disabled={!dirty || saving}>
+            Discard changes
+          </Button>
+        </Stack>
+      )}
+    </Stack>,
+  );
+}

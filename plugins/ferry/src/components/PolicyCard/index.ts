@@ -1,0 +1,1 @@
+export { PolicyCard, AVAILABILITY_TARGETS, MIGRATION_METHODS } from './PolicyCard';

@@ -1,0 +1,2 @@
+export { RangePicker, RANGES, DEFAULT_RANGE, rangeOf } from './RangePicker';
+export type { RangeKey } from './RangePicker';
