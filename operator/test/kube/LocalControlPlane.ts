@@ -37,6 +37,8 @@ export interface LocalControlPlaneOptions {
   scheduler?: boolean;
   /** Start kwok, which plays the kubelet of every node annotated with KWOK_NODE_ANNOTATION. */
   kwok?: boolean;
+  /** More kube-apiserver flags, e.g. `--watch-cache=false`. */
+  apiServerFlags?: string[];
 }
 
 interface Component {
@@ -63,6 +65,8 @@ export class LocalControlPlane {
     readonly server: string,
     /** A kubeconfig file for kubectl, with cluster-admin rights. */
     readonly kubeconfigPath: string,
+    /** etcd's client URL, `http://127.0.0.1:<port>`. */
+    readonly etcdUrl: string,
     private readonly caPem: string,
     private readonly adminToken: string,
     private readonly keepWorkDir: boolean,
@@ -93,17 +97,18 @@ export class LocalControlPlane {
       { mode: 0o600 },
     );
 
+    const etcdUrl = `http://${LOOPBACK}:${etcdClient}`;
     const cluster = new LocalControlPlane(
       workDir,
       binDir,
       server,
       kubeconfigPath,
+      etcdUrl,
       fs.readFileSync(pki.caFile, 'utf8'),
       adminToken,
       options.keepWorkDir ?? false,
     );
     try {
-      const etcdUrl = `http://${LOOPBACK}:${etcdClient}`;
       cluster.run('etcd', [
         '--name=ferry-test',
         `--data-dir=${path.join(workDir, 'etcd')}`,
@@ -137,6 +142,7 @@ export class LocalControlPlane {
         `--service-cluster-ip-range=${SERVICE_CIDR}`,
         '--allow-privileged=true',
         '--profiling=false',
+        ...(options.apiServerFlags ?? []),
       ]);
       await cluster.waitFor('kube-apiserver', () => cluster.probeApi('/readyz'));
 
@@ -221,6 +227,31 @@ export class LocalControlPlane {
       env: { ...process.env, KUBECONFIG: this.kubeconfigPath },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+  }
+
+  /**
+   * Compacts etcd's history up to now, so that a watch from any older
+   * resourceVersion is refused with 410 Gone (with `--watch-cache=false`; the
+   * API server's watch cache keeps its own, shorter history).
+   */
+  async compactEtcd(): Promise<number> {
+    const post = async (endpoint: string, body: object) => {
+      const response = await fetch(`${this.etcdUrl}${endpoint}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+      });
+      if (!response.ok) {
+        throw new Error(`etcd ${endpoint}: ${response.status} ${await response.text()}`);
+      }
+      return response.json();
+    };
+    const range = await post('/v3/kv/range', {
+      key: Buffer.from('/').toString('base64'),
+      limit: 1,
+    });
+    const revision = Number(range.header.revision);
+    await post('/v3/kv/compaction', { revision: String(revision), physical: true });
+    return revision;
   }
 
   /** The last lines a component logged; for failure messages. */
