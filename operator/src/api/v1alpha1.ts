@@ -143,6 +143,7 @@ export type MigrationPhase =
   | 'SwitchingOver'
   | 'Verifying'
   | 'CleaningUp'
+  | 'RollingBack'
   | 'Succeeded'
   | 'RolledBack'
   | 'Failed';
@@ -176,6 +177,32 @@ export interface MigrationStatus {
   writePauseMs?: number;
   message?: string;
   completedAt?: string;
+  /** Phase that failed and sent the migration into `RollingBack`. */
+  failedPhase?: MigrationPhase;
+  /** What the driver must remember across operator restarts (member addresses, image ids). */
+  driverState?: Record<string, string>;
+  /** Retries of the current phase after an error (reset when a phase completes). */
+  attempts?: number;
+  /** Writes that may be lost because the source went away before the hand-off finished. */
+  atRisk?: MigrationAtRisk;
+}
+
+/** What was at risk when a source member was lost before its state had fully moved. */
+export interface MigrationAtRisk {
+  /** Replication offset (or equivalent) the old primary was last seen at. */
+  lastSeenSourceOffset: number;
+  /** Offset of the member that was promoted in its place. */
+  promotedOffset: number;
+  /** Bytes of the write stream known to be lost: the last-seen offset past the promoted one. */
+  bytes: number;
+  /**
+   * When the old primary was last seen: every write it acknowledged before this
+   * instant is in the promoted member unless `bytes` > 0; writes it acknowledged
+   * after it, until it died, may be lost.
+   */
+  lastSeenAt: string;
+  /** Member that was promoted. */
+  promotedMember: string;
 }
 
 /** One move, kept for history. */

@@ -1,0 +1,273 @@
+/*
+ * Network namespaces that play a cluster's nodes, for tests and the benchmark.
+ *
+ *   root netns (the operator, the clients) ── veth ──┐
+ *                                                     br0 in the router netns (10.A.B.1/24)
+ *   host netns "a" (10.A.B.11, eth0) ─── veth ───────┤
+ *   host netns "b" (10.A.B.12, eth0) ─── veth ───────┘
+ *
+ * Stable addresses (a Service's address, a pod's address) live in a second
+ * subnet 10.A.B+1.0/24: each is a /32 on the host that holds it, and the router
+ * has a /32 route to that host. Moving an address is a route change, as a CNI
+ * that keeps pod IPs across nodes does, so every packet crosses a real link.
+ */
+import { execFile, spawn, ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Runs a command and returns stdout; throws with stderr on failure. */
+export async function sh(command: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(command, args, { maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  } catch (error) {
+    const e = error as { stderr?: string; message: string };
+    throw new Error(`${command} ${args.join(' ')}: ${e.stderr || e.message}`);
+  }
+}
+
+/** One host (a node) in the testbed. */
+export interface TestHost {
+  name: string;
+  netns: string;
+  /** Path for `nsenter --net=`. */
+  netnsPath: string;
+  address: string;
+}
+
+/** Network namespaces, a router and stable addresses; everything removed by destroy(). */
+export class Testbed {
+  readonly hosts = new Map<string, TestHost>();
+  private readonly children = new Set<ChildProcess>();
+  private readonly floating = new Map<string, string>();
+  private readonly routerNetns: string;
+  private readonly rootVeth: string;
+  private destroyed = false;
+  private nextHostIndex = 10;
+
+  private constructor(
+    readonly prefix: string,
+    private readonly net: string,
+    private readonly serviceNet: string,
+  ) {
+    this.routerNetns = `${prefix}r`;
+    this.rootVeth = `${prefix}o`;
+  }
+
+  /** Creates the router and one namespace per host name. */
+  static async create(hostNames: string[]): Promise<Testbed> {
+    if (process.getuid?.() !== 0) {
+      throw new Error('the testbed needs root (network namespaces)');
+    }
+    const prefix = `fm${randomBytes(3).toString('hex')}`;
+    const [net, serviceNet] = await freeSubnets();
+    const bed = new Testbed(prefix, net, serviceNet);
+    try {
+      await bed.setUpRouter();
+      for (const name of hostNames) {
+        await bed.addHost(name);
+      }
+    } catch (error) {
+      await bed.destroy();
+      throw error;
+    }
+    return bed;
+  }
+
+  /** The router's bridge address (hosts' gateway). */
+  get gateway(): string {
+    return `${this.net}.1`;
+  }
+
+  /** A free address in the stable-address subnet; `index` 1..250. */
+  serviceAddress(index: number): string {
+    return `${this.serviceNet}.${index}`;
+  }
+
+  private async setUpRouter(): Promise<void> {
+    const r = this.routerNetns;
+    await sh('ip', ['netns', 'add', r]);
+    await this.inNetns(r, 'ip', ['link', 'set', 'lo', 'up']);
+    await this.inNetns(r, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    await this.inNetns(r, 'ip', ['addr', 'add', `${this.net}.1/24`, 'dev', 'br0']);
+    await this.inNetns(r, 'ip', ['link', 'set', 'br0', 'up']);
+    await this.inNetns(r, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    // Without this the router tells hosts to talk to each other directly, which
+    // would bypass the routes that move stable addresses.
+    await this.inNetns(r, 'sysctl', ['-qw', 'net.ipv4.conf.all.send_redirects=0']);
+    await this.inNetns(r, 'sysctl', ['-qw', 'net.ipv4.conf.br0.send_redirects=0']);
+    await sh('ip', ['link', 'add', this.rootVeth, 'type', 'veth', 'peer', 'name', `${this.prefix}p`]);
+    await sh('ip', ['link', 'set', `${this.prefix}p`, 'netns', r]);
+    await this.inNetns(r, 'ip', ['link', 'set', `${this.prefix}p`, 'master', 'br0', 'up']);
+    await sh('ip', ['addr', 'add', `${this.net}.2/24`, 'dev', this.rootVeth]);
+    await sh('ip', ['link', 'set', this.rootVeth, 'up']);
+    await sh('ip', ['route', 'add', `${this.serviceNet}.0/24`, 'via', `${this.net}.1`]);
+  }
+
+  /** Adds a host namespace on the router's bridge. */
+  async addHost(name: string): Promise<TestHost> {
+    const index = this.nextHostIndex++;
+    const netns = `${this.prefix}h${index}`;
+    const host: TestHost = {
+      name,
+      netns,
+      netnsPath: `/run/netns/${netns}`,
+      address: `${this.net}.${index}`,
+    };
+    const outside = `${this.prefix}${index}y`;
+    await sh('ip', ['netns', 'add', netns]);
+    await sh('ip', ['link', 'add', `${this.prefix}${index}x`, 'type', 'veth', 'peer', 'name', outside]);
+    await sh('ip', ['link', 'set', `${this.prefix}${index}x`, 'netns', netns]);
+    await sh('ip', ['link', 'set', outside, 'netns', this.routerNetns]);
+    await this.inNetns(this.routerNetns, 'ip', ['link', 'set', outside, 'master', 'br0', 'up']);
+    await this.inNetns(netns, 'ip', ['link', 'set', `${this.prefix}${index}x`, 'name', 'eth0']);
+    await this.inNetns(netns, 'ip', ['addr', 'add', `${host.address}/24`, 'dev', 'eth0']);
+    await this.inNetns(netns, 'ip', ['link', 'set', 'eth0', 'up']);
+    await this.inNetns(netns, 'ip', ['link', 'set', 'lo', 'up']);
+    await this.inNetns(netns, 'ip', ['route', 'add', 'default', 'via', this.gateway]);
+    this.hosts.set(name, host);
+    return host;
+  }
+
+  /** The host by name; throws if unknown. */
+  host(name: string): TestHost {
+    const host = this.hosts.get(name);
+    if (!host) throw new Error(`no host ${name}`);
+    return host;
+  }
+
+  /** Runs a command inside a namespace, the way CRIU needs it (no extra mount namespace). */
+  inNetns(netns: string, command: string, args: string[]): Promise<string> {
+    return sh('nsenter', [`--net=/run/netns/${netns}`, command, ...args]);
+  }
+
+  /** Puts a stable address on `hostName` (or moves it there). */
+  async placeAddress(address: string, hostName: string): Promise<void> {
+    const to = this.host(hostName);
+    const from = this.floating.get(address);
+    if (from && from !== hostName && this.hosts.has(from)) {
+      await this.inNetns(this.host(from).netns, 'ip', ['addr', 'del', `${address}/32`, 'dev', 'eth0']).catch(() => {});
+    }
+    await this.inNetns(to.netns, 'ip', ['addr', 'replace', `${address}/32`, 'dev', 'eth0']);
+    await this.inNetns(this.routerNetns, 'ip', ['route', 'replace', `${address}/32`, 'via', to.address]);
+    this.floating.set(address, hostName);
+  }
+
+  /** Takes a stable address off its host without giving it to another (a fence). */
+  async withdrawAddress(address: string): Promise<void> {
+    const from = this.floating.get(address);
+    if (from && this.hosts.has(from)) {
+      await this.inNetns(this.host(from).netns, 'ip', ['addr', 'del', `${address}/32`, 'dev', 'eth0']).catch(() => {});
+    }
+    await this.inNetns(this.routerNetns, 'ip', ['route', 'del', `${address}/32`]).catch(() => {});
+    this.floating.delete(address);
+  }
+
+  /** The host a stable address is on now. */
+  addressHost(address: string): string | undefined {
+    return this.floating.get(address);
+  }
+
+  /**
+   * Starts a process inside a host, in its own PID namespace as a container's
+   * process is; resolves with the process's PID as the root namespace sees it.
+   */
+  async spawnInHost(
+    hostName: string,
+    command: string,
+    args: string[],
+  ): Promise<{ pid: number; child: ChildProcess }> {
+    const host = this.host(hostName);
+    const child = spawn(
+      'nsenter',
+      [`--net=${host.netnsPath}`, 'unshare', '--pid', '--fork', '--kill-child', command, ...args],
+      // /dev/null, not pipes: CRIU cannot restore a pipe whose other end stays behind.
+      { stdio: 'ignore' },
+    );
+    this.children.add(child);
+    child.on('exit', () => this.children.delete(child));
+    const unsharePid = child.pid!;
+    for (let i = 0; i < 200; i++) {
+      const file = `/proc/${unsharePid}/task/${unsharePid}/children`;
+      const kids = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+      if (kids) {
+        return { pid: Number(kids.split(/\s+/)[0]), child };
+      }
+      if (child.exitCode !== null) break;
+      await new Promise(r => setTimeout(r, 10));
+    }
+    throw new Error(`${command} did not start in ${hostName}`);
+  }
+
+  /** Starts a long-running helper (no PID namespace), e.g. a node agent. */
+  spawnService(hostName: string, command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
+    const host = this.host(hostName);
+    const child = spawn('nsenter', [`--net=${host.netnsPath}`, command, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    this.children.add(child);
+    child.on('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Every process in a host's network namespace. */
+  async pidsInHost(hostName: string): Promise<number[]> {
+    const host = this.hosts.get(hostName);
+    if (!host) return [];
+    const out = await sh('ip', ['netns', 'pids', host.netns]).catch(() => '');
+    return out.split(/\s+/).filter(Boolean).map(Number);
+  }
+
+  /** The spot node is reclaimed: every process on it dies and its network is gone. */
+  async destroyHost(hostName: string): Promise<void> {
+    const host = this.hosts.get(hostName);
+    if (!host) return;
+    for (const pid of await this.pidsInHost(hostName)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await sh('ip', ['netns', 'del', host.netns]).catch(() => {});
+    this.hosts.delete(hostName);
+    for (const [address, on] of this.floating) {
+      if (on === hostName) this.floating.delete(address);
+    }
+  }
+
+  /** Removes every namespace, process and route the testbed made. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const name of [...this.hosts.keys()]) {
+      await this.destroyHost(name);
+    }
+    for (const child of this.children) {
+      child.kill('SIGKILL');
+    }
+    await sh('ip', ['route', 'del', `${this.serviceNet}.0/24`]).catch(() => {});
+    await sh('ip', ['link', 'del', this.rootVeth]).catch(() => {});
+    await sh('ip', ['netns', 'del', this.routerNetns]).catch(() => {});
+  }
+}
+
+/** Two adjacent /24s that no route on this machine uses yet. */
+async function freeSubnets(): Promise<[string, string]> {
+  const routes = await sh('ip', ['-4', 'route', 'show', 'table', 'all']);
+  const addrs = await sh('ip', ['-4', 'addr', 'show']);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const a = 200 + randomBytes(1)[0] % 50;
+    const b = (randomBytes(1)[0] % 127) * 2;
+    const net = `10.${a}.${b}`;
+    const serviceNet = `10.${a}.${b + 1}`;
+    if (![net, serviceNet].some(n => routes.includes(`${n}.`) || addrs.includes(`${n}.`))) {
+      return [net, serviceNet];
+    }
+  }
+  throw new Error('no free private subnet for the testbed');
+}
