@@ -28,7 +28,7 @@ export const sessionsEntity: Entity = {
 export const entityStatus: EntitySpotStatus = {
   entityRef: 'component:default/sessions',
   workload: { cluster: 'demo', namespace: 'shop', kind: 'StatefulSet', name: 'sessions' },
-  policy: { enabled: true, permanentRatio: 0.34, availabilityTarget: 0.999, migration: 'valkey' },
+  policy: { enabled: true, permanentRatio: 0.3, availabilityTarget: 0.999, migration: 'valkey' },
   policySource: 'catalog',
   replicas: [
     {

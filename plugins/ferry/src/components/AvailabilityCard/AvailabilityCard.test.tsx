@@ -1,0 +1,42 @@
+import { screen } from '@testing-library/react';
+import { availabilitySeries, mockFerryApi } from '../../testing/fixtures';
+import { renderWithFerry, sessionsRef } from '../../testing/render';
+import { AvailabilityCard } from './AvailabilityCard';
+
+const range = { from: '2026-11-18T00:00:00Z', to: '2026-11-20T00:00:00Z' };
+
+describe('AvailabilityCard', () => {
+  it('shows availability against the target, the error budget and the moments at risk', async () => {
+    await renderWithFerry(<AvailabilityCard entityRef={sessionsRef} range={range} rangeLabel="30 days" />);
+
+    expect(await screen.findByTestId('ferry-availability-observed')).toHaveTextContent('99.960 % (meets target)');
+    expect(screen.getByTestId('ferry-availability-target')).toHaveTextContent('99.900 %');
+    expect(screen.getByTestId('ferry-error-budget')).toHaveTextContent('60 %');
+    expect(screen.getByRole('progressbar', { name: 'Error budget left' })).toHaveAttribute('aria-valuenow', '60');
+
+    const moments = screen.getAllByTestId('ferry-at-risk-moment');
+    expect(moments).toHaveLength(1);
+    expect(moments[0]).toHaveTextContent('2 ready of 2 needed');
+
+    expect(screen.getByRole('img', { name: /99\.960 % observed against a target of 99\.900 %/ })).toBeInTheDocument();
+    expect(await screen.findByText('Availability (%)')).toBeInTheDocument();
+    expect(screen.getByText('Target 99.900 %')).toBeInTheDocument();
+  });
+
+  it('says plainly when the service is below target and the budget is spent', async () => {
+    await renderWithFerry(
+      <AvailabilityCard entityRef={sessionsRef} range={range} rangeLabel="30 days" />,
+      mockFerryApi({
+        getAvailability: jest.fn(async () => ({
+          ...availabilitySeries,
+          observed: 0.998,
+          errorBudgetRemaining: -1,
+          atRisk: [],
+        })),
+      }),
+    );
+    expect(await screen.findByTestId('ferry-availability-observed')).toHaveTextContent('below target');
+    expect(screen.getByTestId('ferry-error-budget')).toHaveTextContent('0 %');
+    expect(screen.getByText(/None in the last 30 days/)).toBeInTheDocument();
+  });
+});
