@@ -117,7 +117,11 @@ ferry_controlplane_build() {
 # suite at a time: each starts its own cluster, and the machine has two cores.
 # Arguments go to Jest, e.g. `ferry_controlplane_test --testPathPatterns crds`.
 ferry_controlplane_test() {
+  # shellcheck source=helm.sh
+  source "$FERRY_ROOT/scripts/lib/helm.sh"
   ferry_controlplane_binaries >/dev/null || return 1
+  local helm
+  helm="$(ferry_helm)" || return 1
   (cd "$FERRY_ROOT/operator" &&
-    CI=true yarn backstage-cli package test --roots="$FERRY_ROOT/operator/test" --runInBand "$@")
+    FERRY_HELM="$helm" CI=true yarn backstage-cli package test --roots="$FERRY_ROOT/operator/test" --runInBand "$@")
 }

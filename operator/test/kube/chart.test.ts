@@ -1,0 +1,104 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import {
+  AppsV1Api,
+  ApiextensionsV1Api,
+  CoreV1Api,
+} from '@kubernetes/client-node';
+import { createFakeNodes, FAKE_ZONES } from './fakeNodes';
+import { helmBinary } from './helmBinary';
+import { LocalControlPlane } from './LocalControlPlane';
+
+const CHART = path.resolve(__dirname, '../../chart');
+const NAMESPACE = 'ferry-system';
+const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:ferry`;
+
+describe('the Helm chart on a real control plane', () => {
+  let cluster: LocalControlPlane;
+  let helm: (args: string[]) => string;
+
+  beforeAll(async () => {
+    const binary = helmBinary();
+    cluster = await LocalControlPlane.start();
+    helm = args =>
+      execFileSync(binary, [...args, '--kubeconfig', cluster.kubeconfigPath], {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          HELM_CACHE_HOME: path.join(cluster.workDir, 'helm/cache'),
+          HELM_CONFIG_HOME: path.join(cluster.workDir, 'helm/config'),
+          HELM_DATA_HOME: path.join(cluster.workDir, 'helm/data'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    // Spot and on-demand capacity in each zone, for the operator's own pods to choose from.
+    await createFakeNodes(
+      cluster.kubeConfig(),
+      FAKE_ZONES.flatMap(zone =>
+        (['spot', 'on-demand'] as const).map(capacityType => ({
+          name: `${capacityType}-${zone}`,
+          capacityType,
+          instanceType: 'm5.large' as const,
+          zone,
+        })),
+      ),
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('passes helm lint', () => {
+    expect(helm(['lint', CHART])).toContain('0 chart(s) failed');
+  });
+
+  it('installs: CRDs, RBAC, and two operator replicas off spot capacity', async () => {
+    helm([
+      'install', 'ferry', CHART,
+      '--namespace', NAMESPACE, '--create-namespace',
+      '--wait', '--timeout', '120s',
+    ]);
+    const kc = cluster.kubeConfig();
+    const crds = await kc
+      .makeApiClient(ApiextensionsV1Api)
+      .listCustomResourceDefinition();
+    expect(crds.items.map(crd => crd.metadata!.name).sort()).toEqual([
+      'migrations.ferry.dev',
+      'spotpolicies.ferry.dev',
+    ]);
+    const deployment = await kc
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ namespace: NAMESPACE, name: 'ferry' });
+    expect(deployment.status?.readyReplicas).toBe(2);
+    const pods = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedPod({ namespace: NAMESPACE });
+    expect(pods.items.map(pod => pod.spec!.nodeName)).toEqual([
+      expect.stringMatching(/^on-demand-/),
+      expect.stringMatching(/^on-demand-/),
+    ]);
+  });
+
+  it.each([
+    ['patch', 'spotpolicies.ferry.dev/status', [], 'yes'],
+    ['create', 'migrations.ferry.dev', [], 'yes'],
+    ['create', 'pods/eviction', ['-n', 'shop'], 'yes'],
+    ['patch', 'nodes', [], 'yes'],
+    ['delete', 'nodes', [], 'no'],
+    ['get', 'secrets', ['-n', 'shop'], 'no'],
+    ['update', 'statefulsets.apps', ['-n', 'shop'], 'no'],
+    ['update', 'leases.coordination.k8s.io/ferry-leader', ['-n', NAMESPACE], 'yes'],
+    ['update', 'leases.coordination.k8s.io/someone-else', ['-n', NAMESPACE], 'no'],
+    ['update', 'leases.coordination.k8s.io/ferry-leader', ['-n', 'kube-system'], 'no'],
+  ])('lets the operator %s %s %j: %s', (verb, resource, scope, answer) => {
+    let said: string;
+    try {
+      said = cluster.kubectl(['auth', 'can-i', verb, resource, ...scope, '--as', SERVICE_ACCOUNT]);
+    } catch (error) {
+      // kubectl auth can-i exits 1 when the answer is no.
+      said = (error as { stdout: string }).stdout;
+    }
+    expect(said.trim()).toBe(answer);
+  });
+});
