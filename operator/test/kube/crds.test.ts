@@ -1,51 +1,17 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import {
   ApiException,
-  ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
-  V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
-import { parse } from 'yaml';
 import {
   FERRY_GROUP,
   FERRY_VERSION,
   SPOT_POLICY_DEFAULTS,
 } from '../../src/api/v1alpha1';
+import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 
-const CRD_DIR = path.resolve(__dirname, '../../chart/crds');
 const NAMESPACE = 'crd-test';
-
-/** The CRDs of operator/chart/crds, as Helm would install them. */
-function chartCrds(): V1CustomResourceDefinition[] {
-  return fs
-    .readdirSync(CRD_DIR)
-    .filter(file => file.endsWith('.yaml'))
-    .map(file => parse(fs.readFileSync(path.join(CRD_DIR, file), 'utf8')));
-}
-
-async function installCrds(kc: KubeConfig): Promise<void> {
-  const api = kc.makeApiClient(ApiextensionsV1Api);
-  const crds = chartCrds();
-  await Promise.all(
-    crds.map(body => api.createCustomResourceDefinition({ body })),
-  );
-  for (const crd of crds) {
-    for (;;) {
-      const live = await api.readCustomResourceDefinition({
-        name: crd.metadata!.name!,
-      });
-      const established = live.status?.conditions?.find(
-        c => c.type === 'Established',
-      );
-      if (established?.status === 'True') break;
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
-  }
-}
 
 /** The API server's answer to a write: the object, or the status code and message of its refusal. */
 async function attempt(
@@ -110,7 +76,7 @@ describe('Ferry CRDs on a real API server', () => {
       kwok: false,
     });
     const kc = cluster.kubeConfig();
-    await installCrds(kc);
+    await installFerryCrds(kc);
     await kc
       .makeApiClient(CoreV1Api)
       .createNamespace({ body: { metadata: { name: NAMESPACE } } });

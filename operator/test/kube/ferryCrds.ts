@@ -1,0 +1,33 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  ApiextensionsV1Api,
+  KubeConfig,
+  V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { parse } from 'yaml';
+
+const CRD_DIR = path.resolve(__dirname, '../../chart/crds');
+
+/** The CRDs of operator/chart/crds, as Helm would install them. */
+export function chartCrds(): V1CustomResourceDefinition[] {
+  return fs
+    .readdirSync(CRD_DIR)
+    .filter(file => file.endsWith('.yaml'))
+    .map(file => parse(fs.readFileSync(path.join(CRD_DIR, file), 'utf8')));
+}
+
+/** Creates Ferry's CRDs and waits until the API server serves them. */
+export async function installFerryCrds(kc: KubeConfig): Promise<void> {
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  const crds = chartCrds();
+  await Promise.all(crds.map(body => api.createCustomResourceDefinition({ body })));
+  for (const crd of crds) {
+    for (;;) {
+      const live = await api.readCustomResourceDefinition({ name: crd.metadata!.name! });
+      const established = live.status?.conditions?.find(c => c.type === 'Established');
+      if (established?.status === 'True') break;
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+  }
+}
