@@ -134,6 +134,7 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
   const atRisk: AtRisk[] = [];
   for (const workload of input.workloads) {
     for (const member of workload.members) {
+      if (member.moving) continue;
       const signal = member.node ? signalByNode.get(member.node) : undefined;
       const source = member.node ? book.node(member.node) : undefined;
       if (signal && source) atRisk.push({ workload, member, source, signal });
@@ -269,7 +270,7 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
  */
 export function concurrentMovesAllowed(workload: WorkloadView): number {
   const n = workload.members.length;
-  const down = workload.members.filter(m => !m.ready || !m.node).length;
+  const down = workload.members.filter(m => !m.ready || !m.node || m.moving).length;
   const byQuorum = n - quorumOf(n) - down;
   const byPdb = workload.pdbMaxUnavailable === undefined ? Infinity : workload.pdbMaxUnavailable - down;
   return Math.max(0, Math.min(workload.maxConcurrentMoves, byQuorum, byPdb));

@@ -58,6 +58,8 @@ export interface MemberView {
   ready: boolean;
   /** Bytes of state a live move must copy (memory or volume). */
   stateBytes: number;
+  /** A move of this member is under way: it counts as in motion and is not planned again. */
+  moving?: boolean;
 }
 
 /** An opted-in stateful workload. */

@@ -33,8 +33,12 @@ describe('DemoOperator', () => {
   });
 
   it('keeps the permanent floor and moves the rest to spot when a workload opts in', async () => {
-    const { operator } = demo(5);
-    const policy = await operator.applySpotPolicy('ns', 'cache', spec({ permanentRatio: 0.3 }));
+    const { clock, operator } = demo(5);
+    await operator.applySpotPolicy('ns', 'cache', spec({ permanentRatio: 0.3 }));
+    // The moves to spot are live hand-offs: a node launch, a pod start and the state copy.
+    clock.advance(5 * 60 * 1000);
+    operator.tick();
+    const policy = (await operator.getSpotPolicy('ns', 'cache'))!;
     const replicas = policy.status!.replicas;
     expect(replicas.filter(r => r.capacityType === 'on-demand')).toHaveLength(2);
     expect(replicas.filter(r => r.capacityType === 'spot')).toHaveLength(3);
@@ -46,7 +50,10 @@ describe('DemoOperator', () => {
   it('moves the replicas of a reclaimed node and records a migration', async () => {
     const { clock, operator } = demo(3);
     await operator.applySpotPolicy('ns', 'cache', spec());
+    clock.advance(5 * 60 * 1000);
+    operator.tick();
     const [node] = operator.listSpotNodesInUse();
+    expect(node).toBeDefined();
     operator.reclaimNode(node);
     clock.advance(3 * 60 * 1000);
     operator.tick();

@@ -4,76 +4,40 @@ import type {
   SpotPoolSummary,
 } from '../api/FerryClusterClient';
 import {
+  Condition,
   FERRY_API_VERSION,
   Migration,
+  MigrationPhase,
   ReplicaPlacement,
   SpotPolicy,
   SpotPolicySpec,
+  SpotPolicyStatus,
   WorkloadKind,
   WorkloadSummary,
 } from '../api/v1alpha1';
+import { TERMINATION_NOTICE_MS } from '../cloud/CloudProvider';
+import { loadMarketData, shippedMarketFiles } from '../cloud/marketFiles';
+import { SimulatedCloudProvider } from '../cloud/SimulatedCloudProvider';
+import { SimulatedMarketData, SimulatedSpotMarket } from '../cloud/SimulatedSpotMarket';
 import { AcceleratedClock, Clock } from '../core/clock';
+import { nodeShareOf, poolIdOf, Resources } from '../core/model';
+import { quorumOf as majorityOf } from '../core/quorum';
+import { seededRandom } from '../core/random';
+import { InterruptionRiskModel, RiskCoefficients } from '../core/risk';
+import { ProactiveMoveGovernor } from '../core/proactive';
+import { FleetMove, FleetSimulation, FleetWorkload } from './FleetSimulation';
+import { DEMO_RISK_COEFFICIENTS } from './demoRiskCoefficients';
 
 /**
- * Demo mode: the operator running against an in-memory cluster and a simulated
- * spot market, so the portal has something real to show with no cluster.
- *
- * This first version places replicas with a simple rule and reclaims spot nodes
- * at random; the decision core (placement planner, risk model, migration planner)
- * and the replay of real spot-market data replace those rules.
+ * Demo mode: the operator's decision core running against an in-memory cluster
+ * on the `simulated` cloud, which replays real spot prices (AWS eu-west-1) and
+ * real measured interruption traces shipped in `operator/data`, so the portal has
+ * something real to show with no cluster.
  */
-
-/** A spot pool of the demo market. */
-interface DemoPool {
-  instanceType: string;
-  zone: string;
-  onDemandUsdPerHour: number;
-  spotUsdPerHour: number;
-  interruptionRisk: number;
-}
-
-// us-east-1, from ../shared/data: on-demand prices from Karpenter's generated price
-// table (aws_ondemand_prices_us-east-1_2026-07.csv), spot savings and interruption
-// bands from the AWS Spot Instance Advisor feed (aws_spot_advisor_linux_2025-06.csv).
-// The advisor is per region, so each type has the same price in every zone here.
-const DEMO_INSTANCE_TYPES = [
-  { instanceType: 'r5.large', onDemand: 0.126, savingsPct: 60, band: 0 },
-  { instanceType: 'm6i.large', onDemand: 0.096, savingsPct: 63, band: 2 },
-  { instanceType: 'r7i.large', onDemand: 0.1323, savingsPct: 65, band: 2 },
-  { instanceType: 'm5.large', onDemand: 0.096, savingsPct: 66, band: 3 },
-];
-const DEMO_ZONES = ['us-east-1a', 'us-east-1b', 'us-east-1c'];
-// Monthly interruption frequency per advisor band (upper edge, >20 % taken as 25 %).
-const BAND_MONTHLY_FREQUENCY = [0.05, 0.1, 0.15, 0.2, 0.25];
-const MINUTES_PER_MONTH = 30 * 24 * 60;
 
 /** Members of a workload needed to serve: a majority. */
 export function quorumOf(replicas: number): number {
-  return Math.floor(replicas / 2) + 1;
-}
-
-interface DemoNode {
-  name: string;
-  pool: DemoPool;
-  capacityType: 'spot' | 'on-demand';
-  /** Set when a termination notice arrived: the node goes away at this time. */
-  terminatesAt?: number;
-}
-
-interface DemoPod {
-  name: string;
-  node: string;
-  ready: boolean;
-}
-
-interface DemoWorkload {
-  summary: WorkloadSummary;
-  pods: DemoPod[];
-  optedInAt?: number;
-  spendUsd: number;
-  onDemandSpendUsd: number;
-  quorumMs: number;
-  observedMs: number;
+  return majorityOf(replicas);
 }
 
 /** A workload of the demo cluster. */
@@ -84,6 +48,8 @@ export interface DemoWorkloadSeed {
   replicas: number;
   /** Value of the `backstage.io/kubernetes-id` label. */
   kubernetesId: string;
+  /** Bytes of state per member; 1 GiB when omitted. */
+  stateBytes?: number;
 }
 
 /** Options of the demo operator. */
@@ -91,83 +57,93 @@ export interface DemoOperatorOptions {
   workloads: DemoWorkloadSeed[];
   /** Simulated time per wall-clock time; 60 makes a wall second a minute. */
   speedup?: number;
-  /** Simulated minutes between random spot reclaims. */
+  /**
+   * Simulated minutes between extra reclaims of a random spot node in use, on
+   * top of the replayed interruptions; none when omitted.
+   */
   reclaimEveryMinutes?: number;
-  /** Seed of the random choices, for a repeatable demo. */
+  /** Seed of the market replay and the random choices, for a repeatable demo. */
   seed?: number;
   clock?: Clock;
+  /** Market data to replay; the data shipped in `operator/data` when omitted. */
+  market?: SimulatedMarketData;
+  /** Learned coefficients of the risk model; the ones fitted on the shipped traces when omitted. */
+  riskCoefficients?: RiskCoefficients;
 }
 
-/** A small deterministic random source (mulberry32). */
-function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const AWS_NOTICE_MS = 2 * 60 * 1000;
+/** Requests of a demo member: a small Valkey/queue member. */
+const DEMO_MEMBER_REQUESTS: Resources = { cpuMillis: 1000, memoryMiB: 6 * 1024 };
+const DEMO_STATE_BYTES = 2 ** 30;
+/** Instance types of the demo market: memory-optimised and general-purpose, x86 and Graviton. */
+const DEMO_INSTANCE_TYPES = ['r5.large', 'r6i.large', 'r6g.large', 'm5.large', 'm6i.large', 'm6g.large', 'r5.xlarge'];
+/** Replay starts a day into the data so the risk model has seen some prices. */
+const REPLAY_WARMUP_MS = 24 * 3_600_000;
+/** Largest simulated step of one tick: notices are acted on within it. */
+const DEMO_STEP_MS = 5_000;
 const TICK_WALL_MS = 1000;
+/** Order of phases of a move and what ends each: see `phasesOf`. */
+const MOVE_PHASES: MigrationPhase[] = ['Planned', 'PreparingTarget', 'Transferring', 'SwitchingOver', 'Verifying', 'CleaningUp'];
+
+let shippedMarket: SimulatedMarketData | undefined;
+
+interface DemoWorkload {
+  seed: DemoWorkloadSeed;
+  id: string;
+  optedInAt?: number;
+}
 
 /** The operator in demo mode: an in-memory cluster that implements the portal's view of a cluster. */
 export class DemoOperator implements FerryClusterClient {
   private readonly clock: Clock;
-  private readonly random: () => number;
-  private readonly pools: DemoPool[];
-  private readonly nodes = new Map<string, DemoNode>();
+  private readonly fleet: FleetSimulation;
+  private readonly provider: SimulatedCloudProvider;
+  private readonly risk: InterruptionRiskModel;
   private readonly workloads = new Map<string, DemoWorkload>();
   private readonly policies = new Map<string, SpotPolicy>();
-  private readonly migrations: Migration[] = [];
-  private readonly reclaimEveryMs: number;
-  private lastTick: number;
+  private readonly random: () => number;
+  private readonly reclaimEveryMs?: number;
+  /** Market time minus clock time. */
+  private readonly offsetMs: number;
   private lastReclaim: number;
-  private nodeSerial = 0;
   private timer?: NodeJS.Timeout;
 
   constructor(options: DemoOperatorOptions) {
-    this.clock =
-      options.clock ?? new AcceleratedClock(Date.now(), options.speedup ?? 60);
-    this.random = randomSource(options.seed ?? 1);
-    this.reclaimEveryMs = (options.reclaimEveryMinutes ?? 30) * 60 * 1000;
-    this.pools = DEMO_INSTANCE_TYPES.flatMap(t =>
-      DEMO_ZONES.map(zone => ({
-        instanceType: t.instanceType,
-        zone,
-        onDemandUsdPerHour: t.onDemand,
-        spotUsdPerHour: +(t.onDemand * (1 - t.savingsPct / 100)).toFixed(4),
-        interruptionRisk:
-          (BAND_MONTHLY_FREQUENCY[t.band] * 20) / MINUTES_PER_MONTH,
-      })),
-    );
-    this.lastTick = this.clock.now();
-    this.lastReclaim = this.lastTick;
-    for (const seed of options.workloads) {
-      const summary: WorkloadSummary = {
-        kind: seed.kind,
-        namespace: seed.namespace,
-        name: seed.name,
-        labels: { 'backstage.io/kubernetes-id': seed.kubernetesId },
-        replicas: seed.replicas,
-        readyReplicas: seed.replicas,
-      };
-      const workload: DemoWorkload = {
-        summary,
-        pods: [],
-        spendUsd: 0,
-        onDemandSpendUsd: 0,
-        quorumMs: 0,
-        observedMs: 0,
-      };
-      for (let i = 0; i < seed.replicas; i++) {
-        const node = this.addNode(this.pools[i % this.pools.length], 'on-demand');
-        workload.pods.push({ name: `${seed.name}-${i}`, node: node.name, ready: true });
-      }
-      this.workloads.set(key(seed.namespace, seed.name), workload);
+    this.clock = options.clock ?? new AcceleratedClock(Date.now(), options.speedup ?? 60);
+    const seed = options.seed ?? 1;
+    this.random = seededRandom(seed ^ 0x5eed);
+    this.reclaimEveryMs = options.reclaimEveryMinutes === undefined ? undefined : options.reclaimEveryMinutes * 60_000;
+    const data = options.market ?? (shippedMarket ??= loadMarketData(shippedMarketFiles()));
+    const market = new SimulatedSpotMarket(data, {
+      seed,
+      noticeMs: TERMINATION_NOTICE_MS.aws,
+      instanceTypes: options.market ? undefined : DEMO_INSTANCE_TYPES,
+    });
+    const start = market.startAt + REPLAY_WARMUP_MS;
+    this.offsetMs = start - this.clock.now();
+    this.provider = new SimulatedCloudProvider(market, 'aws');
+    this.risk = new InterruptionRiskModel(options.riskCoefficients ?? DEMO_RISK_COEFFICIENTS);
+    this.fleet = new FleetSimulation({
+      provider: this.provider,
+      workloads: [],
+      startAt: start,
+      riskModel: this.risk,
+      proactive: new ProactiveMoveGovernor(),
+    });
+    for (const s of options.workloads) {
+      const id = key(s.namespace, s.name);
+      this.workloads.set(id, { seed: s, id });
+      this.fleet.addWorkload({
+        id,
+        replicas: s.replicas,
+        permanentRatio: 1,
+        maxConcurrentMoves: 1,
+        requests: DEMO_MEMBER_REQUESTS,
+        stateBytes: s.stateBytes ?? DEMO_STATE_BYTES,
+        availabilityTarget: 0.999,
+        enabled: false,
+      });
     }
+    this.lastReclaim = this.clock.now();
   }
 
   /** Starts the simulation loop. */
@@ -182,53 +158,37 @@ export class DemoOperator implements FerryClusterClient {
     this.timer = undefined;
   }
 
-  /** Advances the simulation to the clock's now: placement, reclaims, accounting. */
+  /** Advances the simulation to the clock's now: reclaims, moves, placement, accounting. */
   tick(): void {
     const now = this.clock.now();
-    const elapsed = Math.max(0, now - this.lastTick);
-    this.lastTick = now;
-    this.account(elapsed);
-    this.terminateNodes(now);
-    if (now - this.lastReclaim >= this.reclaimEveryMs) {
+    if (this.reclaimEveryMs !== undefined && now - this.lastReclaim >= this.reclaimEveryMs) {
+      this.fleet.advanceTo(now + this.offsetMs - (now - this.lastReclaim - this.reclaimEveryMs), DEMO_STEP_MS);
       this.lastReclaim = now;
-      const spot = [...this.nodes.values()].filter(
-        n => n.capacityType === 'spot' && !n.terminatesAt && this.podsOn(n.name).length > 0,
-      );
-      if (spot.length > 0) {
-        this.reclaimNode(spot[Math.floor(this.random() * spot.length)].name);
-      }
+      const inUse = this.listSpotNodesInUse().filter(n => this.provider.node(n)?.terminatesAt === undefined);
+      if (inUse.length > 0) this.fleet.noticeNode(inUse[Math.floor(this.random() * inUse.length)]);
     }
-    for (const [k, policy] of this.policies) {
-      const workload = this.workloads.get(k);
-      if (workload && policy.spec.enabled) this.place(workload, policy.spec);
-      if (workload) policy.status = this.statusOf(workload, policy);
-    }
+    this.fleet.advanceTo(now + this.offsetMs, DEMO_STEP_MS);
+    this.refreshStatuses();
   }
 
-  /** Sends a termination notice to a spot node, as the cloud would before a reclaim. */
+  /** Sends a termination notice to a spot node, as the cloud would before a reclaim, and plans the moves at once. */
   reclaimNode(nodeName: string): void {
-    const node = this.nodes.get(nodeName);
-    if (!node || node.capacityType !== 'spot') {
-      throw new Error(`No spot node named ${nodeName}`);
-    }
-    const now = this.clock.now();
-    node.terminatesAt = now + AWS_NOTICE_MS;
-    for (const [k, workload] of this.workloads) {
-      const policy = this.policies.get(k);
-      for (const pod of workload.pods.filter(p => p.node === nodeName)) {
-        const target = this.pickNode(workload, 'spot', nodeName);
-        const migration = this.recordMigration(workload, pod, node, target.name, now, policy);
-        pod.node = target.name;
-        migration.status!.targetNode = target.name;
-      }
-    }
+    this.fleet.advanceTo(this.clock.now() + this.offsetMs, DEMO_STEP_MS);
+    this.fleet.noticeNode(nodeName);
+    this.fleet.decideNow();
+    this.refreshStatuses();
   }
 
   /** Spot nodes that currently run replicas of opted-in workloads. */
   listSpotNodesInUse(): string[] {
-    return [...this.nodes.values()]
-      .filter(n => n.capacityType === 'spot' && this.podsOn(n.name).length > 0)
-      .map(n => n.name);
+    const nodes = new Set<string>();
+    for (const w of this.fleet.workloads.values()) {
+      if (!w.spec.enabled) continue;
+      for (const m of w.members) {
+        if (m.node && this.provider.node(m.node)?.capacityType === 'spot') nodes.add(m.node);
+      }
+    }
+    return [...nodes].sort();
   }
 
   async listWorkloads(query: {
@@ -236,11 +196,9 @@ export class DemoOperator implements FerryClusterClient {
     labelSelector: Record<string, string>;
   }): Promise<WorkloadSummary[]> {
     return [...this.workloads.values()]
-      .map(w => w.summary)
+      .map(w => this.summaryOf(w))
       .filter(w => !query.namespace || w.namespace === query.namespace)
-      .filter(w =>
-        Object.entries(query.labelSelector).every(([k, v]) => w.labels[k] === v),
-      );
+      .filter(w => Object.entries(query.labelSelector).every(([k, v]) => w.labels[k] === v));
   }
 
   async listSpotPolicies(namespace?: string): Promise<SpotPolicy[]> {
@@ -265,10 +223,9 @@ export class DemoOperator implements FerryClusterClient {
     const k = key(namespace, spec.workloadRef.name);
     const workload = this.workloads.get(k);
     if (!workload) {
-      throw new Error(
-        `No ${spec.workloadRef.kind} ${spec.workloadRef.name} in namespace ${namespace}`,
-      );
+      throw new Error(`No ${spec.workloadRef.kind} ${spec.workloadRef.name} in namespace ${namespace}`);
     }
+    this.fleet.advanceTo(this.clock.now() + this.offsetMs, DEMO_STEP_MS);
     const existing = this.policies.get(k);
     const policy: SpotPolicy = {
       apiVersion: FERRY_API_VERSION,
@@ -277,227 +234,187 @@ export class DemoOperator implements FerryClusterClient {
         name,
         namespace,
         generation: (existing?.metadata.generation ?? 0) + 1,
-        creationTimestamp:
-          existing?.metadata.creationTimestamp ?? new Date(this.clock.now()).toISOString(),
+        creationTimestamp: existing?.metadata.creationTimestamp ?? new Date(this.clock.now()).toISOString(),
         annotations: { ...existing?.metadata.annotations, ...annotations },
       },
       spec: structuredClone(spec),
       status: existing?.status,
     };
     this.policies.set(k, policy);
-    if (spec.enabled) {
-      workload.optedInAt ??= this.clock.now();
-      this.place(workload, spec);
-    }
-    policy.status = this.statusOf(workload, policy);
+    if (spec.enabled) workload.optedInAt ??= this.clock.now();
+    this.fleet.updateWorkload(k, {
+      enabled: spec.enabled,
+      permanentRatio: spec.permanentRatio,
+      availabilityTarget: spec.availabilityTarget,
+      maxConcurrentMoves: spec.maxConcurrentMoves,
+    });
+    this.fleet.decideNow();
+    policy.status = this.statusOf(this.fleet.workloads.get(k)!, policy);
     return structuredClone(policy);
   }
 
   async listMigrations(query: MigrationQuery = {}): Promise<Migration[]> {
-    return this.migrations
+    return this.fleet.moves
+      .filter(m => m.live && m.reason !== 'placement')
+      .map(m => this.migrationOf(m))
       .filter(m => !query.namespace || m.metadata.namespace === query.namespace)
       .filter(m => !query.workloadName || m.spec.workloadRef.name === query.workloadName)
-      .filter(m => !query.since || (m.metadata.creationTimestamp ?? '') >= query.since)
-      .map(m => structuredClone(m));
+      .filter(m => !query.since || (m.metadata.creationTimestamp ?? '') >= query.since);
   }
 
   async listSpotPools(): Promise<SpotPoolSummary[]> {
-    return this.pools.map(pool => ({
+    const at = this.fleet.time;
+    const replicas = new Map<string, number>();
+    for (const w of this.fleet.workloads.values()) {
+      if (!w.spec.enabled) continue;
+      for (const m of w.members) {
+        const node = m.node ? this.provider.node(m.node) : undefined;
+        if (node?.capacityType === 'spot') replicas.set(poolIdOf(node), (replicas.get(poolIdOf(node)) ?? 0) + 1);
+      }
+    }
+    return this.provider.spotPoolsAt(at).map(p => ({
       provider: 'simulated' as const,
-      region: 'us-east-1',
-      zone: pool.zone,
-      instanceType: pool.instanceType,
-      spotPriceUsdPerHour: pool.spotUsdPerHour,
-      onDemandPriceUsdPerHour: pool.onDemandUsdPerHour,
-      interruptionRisk: pool.interruptionRisk,
-      replicas: [...this.workloads.values()]
-        .flatMap(w => w.pods)
-        .filter(p => {
-          const n = this.nodes.get(p.node);
-          return n?.capacityType === 'spot' && n.pool === pool;
-        }).length,
+      region: p.region,
+      zone: p.zone,
+      instanceType: p.instanceType,
+      spotPriceUsdPerHour: p.spotPriceUsdPerHour,
+      onDemandPriceUsdPerHour: p.onDemandPriceUsdPerHour,
+      interruptionRisk: this.risk.risk(poolIdOf(p), at),
+      replicas: replicas.get(poolIdOf(p)) ?? 0,
     }));
   }
 
-  private addNode(pool: DemoPool, capacityType: 'spot' | 'on-demand'): DemoNode {
-    this.nodeSerial += 1;
-    const suffix = capacityType === 'spot' ? 'spot' : 'od';
-    const node: DemoNode = {
-      name: `ip-10-0-${this.nodeSerial}-${suffix}.${pool.zone}.compute.internal`,
-      pool,
-      capacityType,
+  private summaryOf(w: DemoWorkload): WorkloadSummary {
+    const fleet = this.fleet.workloads.get(w.id)!;
+    return {
+      kind: w.seed.kind,
+      namespace: w.seed.namespace,
+      name: w.seed.name,
+      labels: { 'backstage.io/kubernetes-id': w.seed.kubernetesId },
+      replicas: w.seed.replicas,
+      readyReplicas: fleet.members.filter(m => m.ready && m.node).length,
     };
-    this.nodes.set(node.name, node);
-    return node;
   }
 
-  private podsOn(nodeName: string): DemoPod[] {
-    return [...this.workloads.values()].flatMap(w => w.pods).filter(p => p.node === nodeName);
-  }
-
-  /** Keeps the permanent floor and spreads spot replicas over pools, one node each. */
-  private place(workload: DemoWorkload, spec: SpotPolicySpec): void {
-    const n = workload.pods.length;
-    const permanent = Math.min(n, Math.max(Math.ceil(spec.permanentRatio * n), 1));
-    const onPermanent = workload.pods.filter(
-      p => this.nodes.get(p.node)?.capacityType === 'on-demand',
-    );
-    for (const pod of onPermanent.slice(permanent)) {
-      pod.node = this.pickNode(workload, 'spot', pod.node).name;
+  private refreshStatuses(): void {
+    for (const [k, policy] of this.policies) {
+      const fleet = this.fleet.workloads.get(k);
+      if (fleet) policy.status = this.statusOf(fleet, policy);
     }
   }
 
-  /** A fresh node in the cheapest pool whose zone and type the workload uses least. */
-  private pickNode(
-    workload: DemoWorkload,
-    capacityType: 'spot' | 'on-demand',
-    avoidNode: string,
-  ): DemoNode {
-    const used = workload.pods
-      .filter(p => p.node !== avoidNode)
-      .map(p => this.nodes.get(p.node)?.pool)
-      .filter((p): p is DemoPool => !!p);
-    const avoidPool = this.nodes.get(avoidNode)?.pool;
-    const score = (pool: DemoPool) =>
-      used.filter(u => u.zone === pool.zone).length * 10 +
-      used.filter(u => u === pool).length * 100 +
-      (pool === avoidPool ? 1000 : 0) +
-      pool.spotUsdPerHour;
-    const pool = [...this.pools].sort((a, b) => score(a) - score(b))[0];
-    return this.addNode(pool, capacityType);
-  }
-
-  private recordMigration(
-    workload: DemoWorkload,
-    pod: DemoPod,
-    node: DemoNode,
-    targetNode: string,
-    now: number,
-    policy: SpotPolicy | undefined,
-  ): Migration {
-    const at = new Date(now).toISOString();
-    const method = policy?.spec.migration ?? 'auto';
-    const migration: Migration = {
-      apiVersion: FERRY_API_VERSION,
-      kind: 'Migration',
-      metadata: {
-        name: `${pod.name}-${now.toString(36)}`,
-        namespace: workload.summary.namespace,
-        creationTimestamp: at,
-      },
-      spec: {
-        workloadRef: { kind: workload.summary.kind, name: workload.summary.name },
-        pod: pod.name,
-        sourceNode: node.name,
-        targetNode,
-        reason: 'notice',
-        driver: method === 'auto' ? 'valkey' : method,
-        deadline: new Date(node.terminatesAt ?? now).toISOString(),
-      },
-      status: {
-        phase: 'Succeeded',
-        phases: [{ phase: 'Succeeded', startedAt: at, finishedAt: at }],
-        bytesMoved: 0,
-        completedAt: at,
-      },
-    };
-    this.migrations.push(migration);
-    return migration;
-  }
-
-  private terminateNodes(now: number): void {
-    for (const node of [...this.nodes.values()]) {
-      if (node.terminatesAt !== undefined && node.terminatesAt <= now) {
-        this.nodes.delete(node.name);
-      }
-    }
-    for (const node of [...this.nodes.values()]) {
-      if (this.podsOn(node.name).length === 0) this.nodes.delete(node.name);
-    }
-  }
-
-  private account(elapsedMs: number): void {
-    const hours = elapsedMs / 3_600_000;
-    for (const [k, workload] of this.workloads) {
-      if (!this.policies.get(k)?.spec.enabled) continue;
-      for (const pod of workload.pods) {
-        const node = this.nodes.get(pod.node);
-        if (!node) continue;
-        const price =
-          node.capacityType === 'spot' ? node.pool.spotUsdPerHour : node.pool.onDemandUsdPerHour;
-        workload.spendUsd += price * hours;
-        workload.onDemandSpendUsd += node.pool.onDemandUsdPerHour * hours;
-      }
-      workload.observedMs += elapsedMs;
-      const ready = workload.pods.filter(p => p.ready && this.nodes.has(p.node)).length;
-      if (ready >= quorumOf(workload.pods.length)) workload.quorumMs += elapsedMs;
-    }
-  }
-
-  private statusOf(workload: DemoWorkload, policy: SpotPolicy) {
-    const replicas: ReplicaPlacement[] = workload.pods.map(pod => {
-      const node = this.nodes.get(pod.node)!;
+  private statusOf(workload: FleetWorkload, policy: SpotPolicy): SpotPolicyStatus {
+    const at = this.fleet.time;
+    const replicas: ReplicaPlacement[] = [];
+    let onDemandHourly = 0;
+    for (const m of workload.members) {
+      const node = m.node ? this.provider.node(m.node) : undefined;
+      if (!node) continue;
+      const pool = this.provider.market.pool(poolIdOf(node));
+      const share = nodeShareOf(workload.spec.requests, node.allocatable);
       const spot = node.capacityType === 'spot';
-      return {
-        pod: pod.name,
+      replicas.push({
+        pod: m.pod,
         node: node.name,
         capacityType: node.capacityType,
-        instanceType: node.pool.instanceType,
-        zone: node.pool.zone,
-        hourlyCostUsd: spot ? node.pool.spotUsdPerHour : node.pool.onDemandUsdPerHour,
-        interruptionRisk: spot ? node.pool.interruptionRisk : 0,
-        ready: pod.ready,
-      };
-    });
-    const observed =
-      workload.observedMs === 0 ? 1 : workload.quorumMs / workload.observedMs;
-    const target = policy.spec.availabilityTarget;
+        instanceType: node.instanceType,
+        zone: node.zone,
+        hourlyCostUsd: (spot ? this.provider.market.spotPrice(pool.id, at) : pool.onDemandUsdPerHour) * share,
+        interruptionRisk: spot ? this.risk.risk(pool.id, at) : 0,
+        ready: m.ready,
+      });
+      onDemandHourly += pool.onDemandUsdPerHour * share;
+    }
+    const cost = workload.cost.totals();
+    const availability = workload.availability.totals();
+    const required = quorumOf(workload.members.length);
     const ready = replicas.filter(r => r.ready).length;
-    const migrations = this.migrations.filter(
-      m =>
-        m.metadata.namespace === workload.summary.namespace &&
-        m.spec.workloadRef.name === workload.summary.name,
-    );
+    const migrations = this.fleet.moves.filter(m => m.workload === workload.spec.id && m.live && m.reason !== 'placement');
+    const spotCount = replicas.filter(r => r.capacityType === 'spot').length;
+    const condition: Condition = {
+      type: 'Ready',
+      status: ready >= required ? 'True' : 'False',
+      reason: policy.spec.enabled ? 'Placed' : 'OptedOut',
+      message: policy.spec.enabled
+        ? `${spotCount} of ${workload.members.length} replicas on spot`
+        : 'Spot placement is disabled for this workload',
+      lastTransitionTime: new Date(this.clock.now()).toISOString(),
+      observedGeneration: policy.metadata.generation,
+    };
     return {
       observedGeneration: policy.metadata.generation,
       replicas,
       cost: {
-        hourlyCostUsd: sum(replicas.map(r => r.hourlyCostUsd)),
-        onDemandHourlyCostUsd: sum(
-          workload.pods.map(p => this.nodes.get(p.node)!.pool.onDemandUsdPerHour),
-        ),
-        spendToDateUsd: workload.spendUsd,
-        savingsToDateUsd: workload.onDemandSpendUsd - workload.spendUsd,
+        hourlyCostUsd: replicas.reduce((a, r) => a + r.hourlyCostUsd, 0),
+        onDemandHourlyCostUsd: onDemandHourly,
+        spendToDateUsd: cost.spendUsd,
+        savingsToDateUsd: cost.savingsUsd,
       },
       availability: {
-        target,
-        observed,
-        errorBudgetRemaining: target >= 1 ? 1 : 1 - (1 - observed) / (1 - target),
-        requiredMembers: quorumOf(replicas.length),
+        target: policy.spec.availabilityTarget,
+        observed: availability.availability,
+        errorBudgetRemaining: availability.errorBudgetRemaining,
+        requiredMembers: required,
         readyMembers: ready,
       },
       migrationsTotal: migrations.length,
-      lastMigration: migrations.at(-1)?.metadata.name,
-      conditions: [
-        {
-          type: 'Ready',
-          status: ready >= quorumOf(replicas.length) ? ('True' as const) : ('False' as const),
-          reason: policy.spec.enabled ? 'Placed' : 'OptedOut',
-          message: policy.spec.enabled
-            ? `${replicas.filter(r => r.capacityType === 'spot').length} of ${replicas.length} replicas on spot`
-            : 'Spot placement is disabled for this workload',
-          lastTransitionTime: new Date(this.clock.now()).toISOString(),
-          observedGeneration: policy.metadata.generation,
-        },
-      ],
+      lastMigration: migrations.length > 0 ? migrationName(migrations[migrations.length - 1]) : undefined,
+      conditions: [condition],
+    };
+  }
+
+  private migrationOf(move: FleetMove): Migration {
+    const w = this.workloads.get(move.workload)!;
+    const toClock = (t: number) => new Date(t - this.offsetMs).toISOString();
+    const now = this.fleet.time;
+    const phases = phasesOf(move).filter(p => p.startedAt <= now);
+    const current = move.outcome && move.finishAt <= now ? (move.outcome === 'Succeeded' ? 'Succeeded' : 'Failed') : phases[phases.length - 1].phase;
+    return {
+      apiVersion: FERRY_API_VERSION,
+      kind: 'Migration',
+      metadata: { name: migrationName(move), namespace: w.seed.namespace, creationTimestamp: toClock(move.startAt) },
+      spec: {
+        workloadRef: { kind: w.seed.kind, name: w.seed.name },
+        pod: move.pod,
+        sourceNode: move.sourceNode ?? '',
+        targetNode: move.targetNode,
+        reason: move.reason === 'placement' || move.reason === 'reschedule' ? 'notice' : move.reason,
+        driver: 'valkey',
+        deadline: move.deadline === undefined ? undefined : toClock(move.deadline),
+      },
+      status: {
+        phase: current,
+        phases: phases.map(p => ({
+          phase: p.phase,
+          startedAt: toClock(p.startedAt),
+          finishedAt: p.finishedAt <= now ? toClock(p.finishedAt) : undefined,
+        })),
+        targetNode: move.targetNode,
+        targetPod: `${move.pod}-ferry-${move.id}`,
+        bytesMoved: now >= move.switchoverAt ? move.bytes : 0,
+        writePauseMs: now >= move.finishAt ? move.finishAt - move.switchoverAt : undefined,
+        message: move.meetsDeadline ? undefined : 'the move could not finish before the node went away',
+        completedAt: move.outcome ? toClock(move.finishAt) : undefined,
+      },
     };
   }
 }
 
-function key(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
+/** The phases of a move with their simulated times. */
+function phasesOf(move: FleetMove): { phase: MigrationPhase; startedAt: number; finishedAt: number }[] {
+  const ends = [move.startAt, move.transferStartAt, move.switchoverAt, move.finishAt, move.finishAt, move.finishAt];
+  let start = move.startAt;
+  return MOVE_PHASES.map((phase, i) => {
+    const out = { phase, startedAt: start, finishedAt: ends[i] };
+    start = ends[i];
+    return out;
+  });
 }
 
-function sum(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0);
+function migrationName(move: FleetMove): string {
+  return `${move.pod}-${move.id}`;
+}
+
+function key(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
 }
