@@ -1,7 +1,8 @@
 /**
- * Ferry for Backstage's new frontend system.
+ * Ferry for Backstage's new frontend system: the default export is the
+ * plugin, ready for `createApp({ features: [...] })`.
  *
  * @packageDocumentation
  */
 export { ferryPlugin as default } from './plugin';
-export { ferryApi, ferrySpotEntityContent } from './plugin';
+export { ferryApi, ferryFleetPage, ferrySpotEntityContent } from './plugin';

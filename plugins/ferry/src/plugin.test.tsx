@@ -4,7 +4,7 @@ import {
   renderInTestApp,
 } from '@backstage/frontend-test-utils';
 import { coreExtensionData } from '@backstage/frontend-plugin-api';
-import { EntityProvider } from '@backstage/plugin-catalog-react';
+import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react';
 import { EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
 import ferryPluginFromAlpha from './alpha';
 import { ferryApiRef } from './api';
@@ -43,5 +43,16 @@ describe('ferryPlugin (new frontend system)', () => {
       { apis: [[ferryApiRef, mockFerryApi()]] },
     );
     expect(await screen.findAllByTestId('ferry-replica-row')).toHaveLength(3);
+  });
+
+  it('provides the fleet page at /ferry', async () => {
+    const page = ferryPlugin.getExtension('page:ferry');
+    const tester = createExtensionTester(page, { apis: [[ferryApiRef, mockFerryApi()]] });
+    expect(tester.get(coreExtensionData.routePath)).toBe('/ferry');
+    await renderInTestApp(tester.reactElement(), {
+      apis: [[ferryApiRef, mockFerryApi()]],
+      mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef },
+    });
+    expect(await screen.findAllByTestId('ferry-fleet-row')).toHaveLength(2);
   });
 });

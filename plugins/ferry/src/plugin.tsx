@@ -1,5 +1,7 @@
+import DirectionsBoatIcon from '@mui/icons-material/DirectionsBoat';
 import {
   ApiBlueprint,
+  PageBlueprint,
   createFrontendPlugin,
   discoveryApiRef,
   fetchApiRef,
@@ -7,7 +9,7 @@ import {
 import { EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
 import { ferryApiRef, FerryClient } from './api';
 import { ferryEntityFilter } from './conditions';
-import { entityContentRouteRef } from './routes';
+import { entityContentRouteRef, rootRouteRef } from './routes';
 
 /** The Ferry API, backed by `ferry-backend`. Extension id `api:ferry`. */
 export const ferryApi = ApiBlueprint.make({
@@ -36,11 +38,23 @@ export const ferrySpotEntityContent = EntityContentBlueprint.make({
   },
 });
 
+/** The fleet page at `/ferry`, with a nav item. Extension id `page:ferry`. */
+export const ferryFleetPage = PageBlueprint.make({
+  params: {
+    path: '/ferry',
+    routeRef: rootRouteRef,
+    title: 'Ferry',
+    icon: <DirectionsBoatIcon fontSize="inherit" />,
+    loader: () => import('./components/FleetPage').then(m => <m.FleetPage />),
+  },
+});
+
 /** Ferry for the new frontend system. */
 export const ferryPlugin = createFrontendPlugin({
   pluginId: 'ferry',
   title: 'Ferry',
   info: { packageJson: () => import('../package.json') },
-  routes: { entityContent: entityContentRouteRef },
-  extensions: [ferryApi, ferrySpotEntityContent],
+  icon: <DirectionsBoatIcon fontSize="inherit" />,
+  routes: { root: rootRouteRef, entityContent: entityContentRouteRef },
+  extensions: [ferryApi, ferryFleetPage, ferrySpotEntityContent],
 });

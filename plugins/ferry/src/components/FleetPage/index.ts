@@ -1,0 +1,1 @@
+export { FleetPage, selectServices } from './FleetPage';
