@@ -1,6 +1,7 @@
 import { ManualClock } from '../core/clock';
 import { DemoOperator, quorumOf } from './DemoOperator';
 import { SPOT_POLICY_DEFAULTS, SpotPolicySpec } from '../api/v1alpha1';
+import { EXAMPLE_WORKLOADS } from './exampleWorkloads';
 
 const spec = (overrides: Partial<SpotPolicySpec> = {}): SpotPolicySpec => ({
   ...SPOT_POLICY_DEFAULTS,
@@ -72,5 +73,64 @@ describe('DemoOperator', () => {
     const policy = await operator.getSpotPolicy('ns', 'cache');
     expect(policy!.status!.cost.savingsToDateUsd).toBeGreaterThan(0);
     expect(policy!.status!.availability.observed).toBe(1);
+  });
+
+  it('reports a migration through its phases until it succeeds', async () => {
+    const { clock, operator } = demo(3);
+    await operator.applySpotPolicy('ns', 'cache', spec());
+    clock.advance(5 * 60 * 1000);
+    operator.tick();
+    operator.reclaimNode(operator.listSpotNodesInUse()[0]);
+    const [started] = await operator.listMigrations();
+    expect(started.status!.phase).not.toBe('Succeeded');
+    clock.advance(3 * 60 * 1000);
+    operator.tick();
+    const [done] = await operator.listMigrations();
+    expect(done.status!.phase).toBe('Succeeded');
+    expect(done.status!.phases.map(p => p.phase)).toEqual([
+      'Planned',
+      'PreparingTarget',
+      'Transferring',
+      'SwitchingOver',
+      'Verifying',
+      'CleaningUp',
+    ]);
+    expect(Date.parse(done.status!.completedAt!)).toBeLessThanOrEqual(Date.parse(done.spec.deadline!));
+  });
+
+  it('replays the same market and makes the same moves for the same seed', async () => {
+    const run = async (seed: number) => {
+      const clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z'));
+      const operator = new DemoOperator({ clock, seed, workloads: EXAMPLE_WORKLOADS });
+      for (const w of EXAMPLE_WORKLOADS) {
+        await operator.applySpotPolicy(w.namespace, w.name, spec({ workloadRef: { kind: w.kind, name: w.name } }));
+      }
+      for (let hour = 0; hour < 48; hour++) {
+        clock.advance(3_600_000);
+        operator.tick();
+      }
+      return (await operator.listMigrations()).map(m => [m.spec.pod, m.spec.sourceNode, m.spec.targetNode, m.status!.phase]);
+    };
+    const first = await run(7);
+    expect(first.length).toBeGreaterThan(0);
+    expect(await run(7)).toEqual(first);
+  });
+
+  it('keeps every example workload at quorum through two days of replayed reclaims', async () => {
+    const clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z'));
+    const operator = new DemoOperator({ clock, seed: 3, workloads: EXAMPLE_WORKLOADS });
+    for (const w of EXAMPLE_WORKLOADS) {
+      await operator.applySpotPolicy(w.namespace, w.name, spec({ workloadRef: { kind: w.kind, name: w.name } }));
+    }
+    for (let hour = 0; hour < 48; hour++) {
+      clock.advance(3_600_000);
+      operator.tick();
+    }
+    const noticed = (await operator.listMigrations()).filter(m => m.spec.reason === 'notice');
+    expect(noticed.length).toBeGreaterThan(0);
+    for (const policy of await operator.listSpotPolicies()) {
+      expect(policy.status!.availability.observed).toBe(1);
+      expect(policy.status!.cost.savingsToDateUsd).toBeGreaterThan(0);
+    }
   });
 });
