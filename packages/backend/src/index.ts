@@ -3,6 +3,7 @@
  * sign-in for local use.
  */
 import { createBackend } from '@backstage/backend-defaults';
+import { ferryPermissionPolicyModule } from '@ferry/plugin-ferry-backend';
 
 const backend = createBackend();
 
@@ -15,9 +16,8 @@ backend.add(import('@backstage/plugin-catalog-backend'));
 backend.add(import('@backstage/plugin-catalog-backend-module-logs'));
 
 backend.add(import('@backstage/plugin-permission-backend'));
-backend.add(
-  import('@backstage/plugin-permission-backend-module-allow-all-policy'),
-);
+// Anyone signed in may read a Ferry policy; only an entity's owners may change it.
+backend.add(ferryPermissionPolicyModule);
 
 backend.add(import('@backstage/plugin-kubernetes-backend'));
 

@@ -14,3 +14,5 @@ export const ANNOTATION_KUBERNETES_NAMESPACE = 'backstage.io/kubernetes-namespac
 /** A label selector that finds the entity's workloads. */
 export const ANNOTATION_KUBERNETES_LABEL_SELECTOR =
   'backstage.io/kubernetes-label-selector';
+/** The cluster of the entity's workloads, when it runs in one cluster only. */
+export const ANNOTATION_KUBERNETES_CLUSTER = 'backstage.io/kubernetes-cluster';

@@ -71,6 +71,17 @@ export interface EntitySpotStatus {
   migrationsTotal: number;
   /** When the operator last reported, ISO-8601. */
   updatedAt: string;
+  /** The SpotPolicy's conditions as the operator reported them (e.g. `Ready`). */
+  conditions?: PolicyCondition[];
+}
+
+/** A condition of a SpotPolicy, following Kubernetes API conventions. */
+export interface PolicyCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
 }
 
 /** One point of a cost series (per bucket). */
@@ -182,6 +193,14 @@ export interface PolicyView {
   /** Catalog annotations that set the policy, if any. */
   annotations: Record<string, string>;
   history: PolicyChange[];
+  /**
+   * Annotations whose value differs from the policy in force, because a portal
+   * or API change came after them. Editing such an annotation in
+   * catalog-info.yaml applies it again.
+   */
+  overriddenAnnotations?: string[];
+  /** Malformed `ferry.dev/*` annotations: what is wrong with each and what is allowed. */
+  annotationErrors?: string[];
 }
 
 /** PUT /entities/{kind}/{namespace}/{name}/policy — every field optional. */

@@ -1,0 +1,9 @@
+import { FerryRouter, FerryRouterOptions } from '../types';
+
+/** GET /fleet */
+export function bindGetFleetSummary(router: FerryRouter, options: FerryRouterOptions) {
+  router.get('/fleet', async (req, res) => {
+    await options.httpAuth.credentials(req, { allow: ['user', 'service'] });
+    res.json(await options.reports.fleet());
+  });
+}
