@@ -210,6 +210,12 @@ export interface RiskFitOptions {
   learningRate?: number;
   /** L2 penalty on the weights (not the intercept). */
   l2?: number;
+  /**
+   * Keep the advisor band as a fixed offset (weight 1) and learn the rest
+   * relative to it (default true). Traces cover few bands, so a learned band
+   * weight would not carry over to pools of other bands.
+   */
+  bandAsOffset?: boolean;
 }
 
 /**
@@ -220,8 +226,10 @@ export function fitRiskCoefficients(samples: readonly RiskSample[], options: Ris
   const iterations = options.iterations ?? 400;
   const rate = options.learningRate ?? 0.5;
   const l2 = options.l2 ?? 1e-3;
+  const bandAsOffset = options.bandAsOffset ?? true;
   const k = RISK_FEATURES.length;
   if (samples.length === 0) return BAND_ONLY_COEFFICIENTS;
+  const offset = samples.map(s => (bandAsOffset ? s.features[0] : 0));
   const mean = new Array(k).fill(0);
   const sd = new Array(k).fill(0);
   for (const s of samples) for (let i = 0; i < k; i++) mean[i] += s.features[i] / samples.length;
@@ -230,14 +238,15 @@ export function fitRiskCoefficients(samples: readonly RiskSample[], options: Ris
   const w = new Array(k).fill(0);
   const positives = samples.filter(s => s.interrupted).length;
   const base = Math.min(Math.max(positives / samples.length, 1e-6), 1 - 1e-6);
-  let b = Math.log(base / (1 - base));
-  const x = samples.map(s => s.features.map((v, i) => (v - mean[i]) / sd[i]));
+  const meanOffset = offset.reduce((a, v) => a + v, 0) / samples.length;
+  let b = Math.log(base / (1 - base)) - meanOffset;
+  const x = samples.map(s => s.features.map((v, i) => (bandAsOffset && i === 0 ? 0 : (v - mean[i]) / sd[i])));
   const y = samples.map(s => (s.interrupted ? 1 : 0));
   for (let it = 0; it < iterations; it++) {
     const gw = new Array(k).fill(0);
     let gb = 0;
     for (let j = 0; j < x.length; j++) {
-      let z = b;
+      let z = b + offset[j];
       for (let i = 0; i < k; i++) z += w[i] * x[j][i];
       const err = sigmoid(z) - y[j];
       gb += err;
@@ -249,6 +258,7 @@ export function fitRiskCoefficients(samples: readonly RiskSample[], options: Ris
   // Fold the standardisation back into raw-feature weights.
   const weights = w.map((wi, i) => wi / sd[i]);
   const intercept = b - w.reduce((acc, wi, i) => acc + (wi * mean[i]) / sd[i], 0);
+  if (bandAsOffset) weights[0] = 1;
   return { intercept, weights };
 }
 
