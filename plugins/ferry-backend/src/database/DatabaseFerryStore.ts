@@ -218,7 +218,7 @@ export class DatabaseFerryStore {
 
   /** Cost per bucket of `bucketMs` in [from, to). */
   async costBuckets(entityRef: string, from: number, to: number, bucketMs: number): Promise<CostBucket[]> {
-    const bucket = this.db.raw('(sampled_at / ?) * ?', [bucketMs, bucketMs]);
+    const bucket = this.bucketExpression(bucketMs);
     const rows = await this.db('ferry_cost_samples')
       .where('entity_ref', entityRef)
       .andWhere('sampled_at', '>=', from)
@@ -235,9 +235,21 @@ export class DatabaseFerryStore {
     }));
   }
 
+  /**
+   * The start of a sample's bucket. better-sqlite3 binds a JS number as REAL,
+   * which would make SQLite divide in floating point; the casts keep it the
+   * integer division PostgreSQL does on BIGINT.
+   */
+  private bucketExpression(bucketMs: number) {
+    return this.db.raw('(sampled_at / CAST(? AS BIGINT)) * CAST(? AS BIGINT)', [
+      Math.trunc(bucketMs),
+      Math.trunc(bucketMs),
+    ]);
+  }
+
   /** Availability per bucket of `bucketMs` in [from, to). */
   async availabilityBuckets(entityRef: string, from: number, to: number, bucketMs: number): Promise<AvailabilityBucket[]> {
-    const bucket = this.db.raw('(sampled_at / ?) * ?', [bucketMs, bucketMs]);
+    const bucket = this.bucketExpression(bucketMs);
     const rows = await this.db('ferry_availability_samples')
       .where('entity_ref', entityRef)
       .andWhere('sampled_at', '>=', from)
