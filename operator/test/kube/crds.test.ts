@@ -12,6 +12,7 @@ import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 
 const NAMESPACE = 'crd-test';
+let rejected = 0;
 
 /** The API server's answer to a write: the object, or the status code and message of its refusal. */
 async function attempt(
@@ -124,7 +125,7 @@ describe('Ferry CRDs on a real API server', () => {
       ['a workload without a name', { workloadRef: { kind: 'Deployment', name: '' } }, 'spec.workloadRef.name'],
       ['a ratio given as a string', { permanentRatio: '0.5' }, 'spec.permanentRatio'],
     ])('rejects %s', async (_, spec, field) => {
-      const result = await create('spotpolicies', spotPolicy('bad', spec));
+      const result = await create('spotpolicies', spotPolicy(`bad-${++rejected}`, spec));
       expect(result).toMatchObject({ ok: false, code: 422 });
       expect(!result.ok && result.message).toContain(field);
     });
@@ -275,7 +276,7 @@ describe('Ferry CRDs on a real API server', () => {
       ['a deadline that is not a time', { deadline: 'soon' }, 'spec.deadline'],
       ['no source node', { sourceNode: '' }, 'spec.sourceNode'],
     ])('rejects %s', async (_, spec, field) => {
-      const result = await create('migrations', migration('bad', spec));
+      const result = await create('migrations', migration(`bad-${++rejected}`, spec));
       expect(result).toMatchObject({ ok: false, code: 422 });
       expect(!result.ok && result.message).toContain(field);
     });

@@ -6,6 +6,7 @@ import {
   V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { apiRequest } from '../../src/kube/apiRequest';
 
 const CRD_DIR = path.resolve(__dirname, '../../chart/crds');
 
@@ -17,11 +18,19 @@ export function chartCrds(): V1CustomResourceDefinition[] {
     .map(file => parse(fs.readFileSync(path.join(CRD_DIR, file), 'utf8')));
 }
 
-/** Creates Ferry's CRDs and waits until the API server serves them. */
+/**
+ * Creates Ferry's CRDs and waits until the API server serves them. They are sent
+ * as written: client-node's typed models would drop `default`, `enum` and the
+ * `x-kubernetes-*` keys of a plain object, whose model names differ.
+ */
 export async function installFerryCrds(kc: KubeConfig): Promise<void> {
   const api = kc.makeApiClient(ApiextensionsV1Api);
   const crds = chartCrds();
-  await Promise.all(crds.map(body => api.createCustomResourceDefinition({ body })));
+  await Promise.all(
+    crds.map(body =>
+      apiRequest(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body }),
+    ),
+  );
   for (const crd of crds) {
     for (;;) {
       const live = await api.readCustomResourceDefinition({ name: crd.metadata!.name! });
