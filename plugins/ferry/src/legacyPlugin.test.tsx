@@ -3,7 +3,7 @@ import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
 import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react';
 import { Route, Routes } from 'react-router-dom';
 import { EntityFerryContent, FerryPage, ferryApiRef, ferryPlugin } from './index';
-import { mockFerryApi, sessionsEntity } from './testing/fixtures';
+import { mockFerryApi, sessionsEntity } from './__testUtils__/fixtures';
 
 describe('ferryPlugin (legacy frontend system)', () => {
   it('has the plugin id and provides the Ferry API', () => {

@@ -9,7 +9,7 @@ import { EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
 import ferryPluginFromAlpha from './alpha';
 import { ferryApiRef } from './api';
 import { ferryPlugin } from './plugin';
-import { mockFerryApi, sessionsEntity } from './testing/fixtures';
+import { mockFerryApi, sessionsEntity } from './__testUtils__/fixtures';
 
 describe('ferryPlugin (new frontend system)', () => {
   it('is the default export of the alpha entry point', () => {

@@ -11,8 +11,8 @@ export interface LoaderState<T> {
 
 /**
  * Runs `load` when `deps` change, and every `refreshMs` if given. A refresh
- * keeps the last value on screen instead of flashing a spinner, and a late
- * answer for stale deps is dropped.
+ * or retry keeps the last value on screen instead of flashing a spinner; new
+ * deps start from a spinner; a late answer for stale deps is dropped.
  */
 export function useLoader<T>(
   load: () => Promise<T>,
@@ -23,24 +23,27 @@ export function useLoader<T>(
     loading: true,
   });
   const [attempt, setAttempt] = useState(0);
-  const generation = useRef(0);
   const loadRef = useRef(load);
   loadRef.current = load;
+  const lastDeps = useRef<DependencyList>();
 
   useEffect(() => {
-    const current = ++generation.current;
-    setState(s => (s.value === undefined ? { loading: true } : s));
+    let stale = false;
+    // New deps ask a new question: the old answer must not pass for the new
+    // one. A retry or a new refresh interval asks the same one again.
+    const sameQuestion =
+      lastDeps.current !== undefined &&
+      lastDeps.current.length === deps.length &&
+      lastDeps.current.every((d, i) => Object.is(d, deps[i]));
+    lastDeps.current = deps;
+    if (!sameQuestion) setState({ loading: true });
     const run = () =>
       loadRef.current().then(
         value => {
-          if (generation.current === current) {
-            setState({ value, loading: false });
-          }
+          if (!stale) setState({ value, loading: false });
         },
         (error: Error) => {
-          if (generation.current === current) {
-            setState(s => ({ value: s.value, error, loading: false }));
-          }
+          if (!stale) setState(s => ({ value: s.value, error, loading: false }));
         },
       );
     run();
@@ -49,7 +52,7 @@ export function useLoader<T>(
         ? setInterval(run, options.refreshMs)
         : undefined;
     return () => {
-      generation.current++;
+      stale = true;
       if (timer) clearInterval(timer);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps

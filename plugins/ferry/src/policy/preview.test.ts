@@ -1,4 +1,4 @@
-import { entityStatus } from '../testing/fixtures';
+import { entityStatus } from '../__testUtils__/fixtures';
 import { permanentReplicaCount, previewPolicy } from './preview';
 
 describe('permanentReplicaCount', () => {

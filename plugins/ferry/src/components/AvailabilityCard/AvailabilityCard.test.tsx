@@ -1,6 +1,6 @@
 import { screen } from '@testing-library/react';
-import { availabilitySeries, mockFerryApi } from '../../testing/fixtures';
-import { renderWithFerry, sessionsRef } from '../../testing/render';
+import { availabilitySeries, mockFerryApi } from '../../__testUtils__/fixtures';
+import { renderWithFerry, sessionsRef } from '../../__testUtils__/render';
 import { AvailabilityCard } from './AvailabilityCard';
 
 const range = { from: '2026-11-18T00:00:00Z', to: '2026-11-20T00:00:00Z' };

@@ -37,6 +37,14 @@ import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
 /** How many at-risk moments are listed before "and N more". */
 const AT_RISK_SHOWN = 10;
 
+/** Below this share of error budget left, the bar turns to a warning. */
+const BUDGET_WARNING_BELOW = 0.25;
+
+function budgetColor(budget: number): 'success' | 'warning' | 'error' {
+  if (budget <= 0) return 'error';
+  return budget < BUDGET_WARNING_BELOW ? 'warning' : 'success';
+}
+
 function AvailabilityChart(props: { series: AvailabilitySeries }) {
   const { series } = props;
   const colors = useChartTheme();
@@ -176,7 +184,7 @@ export function AvailabilityCard(props: {
             <LinearProgress
               variant="determinate"
               value={budget * 100}
-              color={budget > 0.25 ? 'success' : budget > 0 ? 'warning' : 'error'}
+              color={budgetColor(budget)}
               aria-labelledby="ferry-error-budget-label"
             />
           </Box>

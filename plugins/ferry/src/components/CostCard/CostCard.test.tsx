@@ -1,7 +1,7 @@
 import { screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { costSeries, mockFerryApi, responseError } from '../../testing/fixtures';
-import { renderWithFerry, sessionsRef } from '../../testing/render';
+import { costSeries, mockFerryApi, responseError } from '../../__testUtils__/fixtures';
+import { renderWithFerry, sessionsRef } from '../../__testUtils__/render';
 import { CostCard } from './CostCard';
 
 const range = { from: '2026-11-18T00:00:00Z', to: '2026-11-20T00:00:00Z' };

@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { renderInTestApp } from '@backstage/frontend-test-utils';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { ferryApiRef } from '../../api';
-import { mockFerryApi, responseError, sessionsEntity } from '../../testing/fixtures';
+import { mockFerryApi, responseError, sessionsEntity } from '../../__testUtils__/fixtures';
 import { EntitySpotContent } from './EntitySpotContent';
 
 function render(api = mockFerryApi()) {

@@ -45,12 +45,14 @@ export function ErrorPanel(props: {
 }) {
   const { title, error, hint, onRetry } = props;
   const status = (error as { response?: { status?: number } }).response?.status;
-  const defaultHint =
-    status !== undefined && status >= 500
-      ? 'The Ferry backend failed. Try again; if it keeps failing, check the backend logs.'
-      : status === undefined
-      ? 'The portal could not reach the Ferry backend. Check your connection and try again.'
-      : undefined;
+  let defaultHint: string | undefined;
+  if (status === undefined) {
+    defaultHint =
+      'The portal could not reach the Ferry backend. Check your connection and try again.';
+  } else if (status >= 500) {
+    defaultHint =
+      'The Ferry backend failed. Try again; if it keeps failing, check the backend logs.';
+  }
   return (
     <Alert
       severity="error"

@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { fleetSummary, mockFerryApi, responseError } from '../../testing/fixtures';
-import { renderWithFerry } from '../../testing/render';
+import { fleetSummary, mockFerryApi, responseError } from '../../__testUtils__/fixtures';
+import { renderWithFerry } from '../../__testUtils__/render';
 import { FleetPage } from './FleetPage';
 
 function serviceNames() {

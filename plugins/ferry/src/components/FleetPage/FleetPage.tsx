@@ -229,7 +229,7 @@ function FleetView(props: { fleet: FleetSummary }) {
                       <TableCell
                         key={c.key}
                         align={c.numeric ? 'right' : 'left'}
-                        sortDirection={sortKey === c.key ? (descending ? 'desc' : 'asc') : false}
+                        sortDirection={sortKey === c.key && (descending ? 'desc' : 'asc')}
                       >
                         <TableSortLabel
                           active={sortKey === c.key}

@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { migration, mockFerryApi } from '../../testing/fixtures';
-import { renderWithFerry, sessionsRef } from '../../testing/render';
+import { migration, mockFerryApi } from '../../__testUtils__/fixtures';
+import { renderWithFerry, sessionsRef } from '../../__testUtils__/render';
 import { MigrationsCard } from './MigrationsCard';
 
 describe('MigrationsCard', () => {

@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { entityStatus, mockFerryApi, policyView, responseError } from '../../testing/fixtures';
-import { renderWithFerry, sessionsRef } from '../../testing/render';
+import { entityStatus, mockFerryApi, policyView, responseError } from '../../__testUtils__/fixtures';
+import { renderWithFerry, sessionsRef } from '../../__testUtils__/render';
 import { PolicyCard } from './PolicyCard';
 
 describe('PolicyCard', () => {

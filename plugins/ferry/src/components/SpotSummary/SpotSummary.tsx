@@ -14,6 +14,8 @@ import {
   savingsShare,
 } from '../../format';
 
+const TONE_COLORS = { good: 'success.main', bad: 'error.main' } as const;
+
 function Figure(props: {
   label: string;
   value: ReactNode;
@@ -32,13 +34,7 @@ function Figure(props: {
           <Typography
             variant="h5"
             component="p"
-            color={
-              props.tone === 'good'
-                ? 'success.main'
-                : props.tone === 'bad'
-                ? 'error.main'
-                : 'text.primary'
-            }
+            color={props.tone ? TONE_COLORS[props.tone] : 'text.primary'}
           >
             {props.value}
           </Typography>
