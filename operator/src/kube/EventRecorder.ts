@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Clock, systemClock } from '../core/clock';
 import { apiRequest } from './apiRequest';
@@ -34,6 +35,11 @@ const SERIES_WINDOW_MS = 10 * 60_000;
 const CLUSTER_EVENTS_NAMESPACE = 'default';
 /** The API server refuses longer notes. */
 const MAX_NOTE_LENGTH = 1024;
+
+function eventName(subject: string, now: number): string {
+  const suffix = `${(now * 1_000_000).toString(16)}${randomBytes(2).toString('hex')}`;
+  return `${subject.slice(0, 253 - suffix.length - 1)}.${suffix}`;
+}
 
 interface Recorded {
   namespace: string;
@@ -100,7 +106,9 @@ export class EventRecorder {
           body: {
             apiVersion: 'events.k8s.io/v1',
             kind: 'Event',
-            metadata: { generateName: `${subject.name}.`, namespace },
+            // As client-go names them; generateName is refused for Events (its
+            // trailing dot is not a valid name).
+            metadata: { name: eventName(subject.name, now), namespace },
             eventTime: microTime(now),
             reportingController: REPORTING_CONTROLLER,
             reportingInstance: this.options.instance,
