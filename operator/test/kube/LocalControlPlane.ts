@@ -22,6 +22,7 @@ const STOP_GRACE_MS = 5_000;
  */
 const SERVICE_CIDR = '127.64.0.0/16';
 const POD_CIDR = '127.128.0.1/16';
+const SETPRIV = '/usr/bin/setpriv';
 /** kwok manages the nodes carrying this annotation, and only those. */
 export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 
@@ -278,10 +279,15 @@ export class LocalControlPlane {
   private run(name: string, args: string[]): void {
     const logFile = path.join(this.workDir, `${name}.log`);
     const log = fs.openSync(logFile, 'a');
-    const child = spawn(path.join(this.binDir, name), args, {
-      stdio: ['ignore', log, log],
-      cwd: this.workDir,
-    });
+    const binary = path.join(this.binDir, name);
+    // setpriv (util-linux) makes the kernel kill the component if the test process
+    // dies without cleaning up (a SIGKILLed Jest worker), so nothing is left behind.
+    const child = fs.existsSync(SETPRIV)
+      ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', binary, ...args], {
+          stdio: ['ignore', log, log],
+          cwd: this.workDir,
+        })
+      : spawn(binary, args, { stdio: ['ignore', log, log], cwd: this.workDir });
     fs.closeSync(log);
     this.components.push({ name, child, logFile });
   }
