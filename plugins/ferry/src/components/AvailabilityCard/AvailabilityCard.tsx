@@ -84,7 +84,9 @@ function AvailabilityChart(props: { series: AvailabilitySeries }) {
               value: 'Availability (%)',
               angle: -90,
               position: 'insideLeft',
-              style: { ...colors.axis, textAnchor: 'middle' },
+              fill: colors.axis.fill,
+              fontSize: colors.axis.fontSize,
+              style: { textAnchor: 'middle' },
             }}
           />
           <Tooltip

@@ -58,7 +58,9 @@ function CostChart(props: { series: CostSeries }) {
               value: unit,
               angle: -90,
               position: 'insideLeft',
-              style: { ...colors.axis, textAnchor: 'middle' },
+              fill: colors.axis.fill,
+              fontSize: colors.axis.fontSize,
+              style: { textAnchor: 'middle' },
             }}
           />
           <Tooltip

@@ -45,12 +45,32 @@ describe('EntitySpotContent', () => {
     });
   });
 
-  it('says what to do when Ferry has no status for the service yet', async () => {
+  it('says what to do when Ferry has no status for the service yet, and still offers the opt-in', async () => {
     await render(
       mockFerryApi({ getStatus: jest.fn(async () => { throw responseError(404, 'not found'); }) }),
     );
     expect(await screen.findByText('Ferry has no status for this service yet')).toBeInTheDocument();
     expect(screen.getByText(/backstage.io\/kubernetes-id/)).toBeInTheDocument();
+    expect(await screen.findByRole('checkbox', { name: 'Run on spot capacity' })).toBeInTheDocument();
+    expect(screen.getByTestId('ferry-policy-preview')).toHaveTextContent('appears once the operator reports');
+    expect(screen.queryByTestId('ferry-placement')).not.toBeInTheDocument();
+  });
+
+  it('shows every view, and the range picker asks for the picked range', async () => {
+    const api = mockFerryApi();
+    await render(api);
+    expect(await screen.findByTestId('ferry-cost-total')).toBeInTheDocument();
+    expect(await screen.findByTestId('ferry-availability-observed')).toBeInTheDocument();
+    expect(await screen.findAllByTestId('ferry-migration-row')).toHaveLength(1);
+    expect(screen.getByTestId('ferry-policy')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Last 30 days' })).toHaveAttribute('aria-pressed', 'true');
+
+    await userEvent.click(screen.getByRole('button', { name: 'Last 7 days' }));
+    await waitFor(() => expect(api.getCost).toHaveBeenCalledTimes(2));
+    const { from, to } = api.getCost.mock.calls[1][1];
+    expect(Date.parse(to) - Date.parse(from)).toBe(7 * 24 * 3600_000);
+    expect(api.getAvailability).toHaveBeenLastCalledWith(expect.anything(), { from, to });
+    expect(await screen.findAllByText(/last 7 days/)).toHaveLength(2);
   });
 
   it('shows an error with the reason and tries again on request', async () => {

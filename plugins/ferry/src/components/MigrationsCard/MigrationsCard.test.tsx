@@ -62,6 +62,16 @@ describe('MigrationsCard', () => {
     expect(screen.getByText('2 of 2 shown')).toBeInTheDocument();
   });
 
+  it('opens a migration from the keyboard', async () => {
+    await renderWithFerry(<MigrationsCard entityRef={sessionsRef} />);
+    const [row] = await screen.findAllByTestId('ferry-migration-row');
+    within(row).getByRole('button').focus();
+    await userEvent.keyboard('{Enter}');
+    expect(await screen.findByRole('dialog', { name: 'Migration of sessions-2' })).toBeInTheDocument();
+    await userEvent.keyboard('{Escape}');
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+  });
+
   it('explains an empty timeline', async () => {
     await renderWithFerry(
       <MigrationsCard entityRef={sessionsRef} />,
