@@ -68,7 +68,8 @@ export class LocalControlPlane {
     readonly kubeconfigPath: string,
     /** etcd's client URL, `http://127.0.0.1:<port>`. */
     readonly etcdUrl: string,
-    private readonly caPem: string,
+    /** The cluster CA's certificate (PEM), which signs the API server's and webhooks' certificates. */
+    readonly caPem: string,
     private readonly adminToken: string,
     private readonly keepWorkDir: boolean,
   ) {
@@ -231,6 +232,20 @@ export class LocalControlPlane {
   }
 
   /**
+   * A serving certificate for 127.0.0.1 signed by the cluster's CA, for servers the
+   * API server calls (admission webhooks); `ca` is the bundle to configure.
+   */
+  issueServingCertificate(name: string): { cert: string; key: string; ca: string } {
+    const dir = path.join(this.workDir, 'pki');
+    signServingCertificate(dir, name);
+    return {
+      cert: fs.readFileSync(path.join(dir, `${name}.crt`), 'utf8'),
+      key: fs.readFileSync(path.join(dir, `${name}.key`), 'utf8'),
+      ca: this.caPem,
+    };
+  }
+
+  /**
    * Compacts etcd's history up to now, so that a watch from any older
    * resourceVersion is refused with 410 Gone (with `--watch-cache=false`; the
    * API server's watch cache keeps its own, shorter history).
@@ -338,28 +353,36 @@ interface Pki {
   serviceAccountPublicKeyFile: string;
 }
 
-/** A throwaway CA, a serving certificate for loopback, and a service-account key. */
-function writePki(workDir: string): Pki {
-  const dir = path.join(workDir, 'pki');
-  fs.mkdirSync(dir, { mode: 0o700 });
-  const file = (name: string) => path.join(dir, name);
-  const openssl = (args: string[]) =>
-    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...ecKey, '-keyout', 'ca.key', '-out', 'ca.crt',
-    '-days', '2', '-subj', '/CN=ferry-test-ca']);
-  openssl(['req', ...ecKey, '-keyout', 'apiserver.key', '-out', 'apiserver.csr',
-    '-subj', '/CN=kube-apiserver']);
+function openssl(dir: string, args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/** `<name>.crt` and `<name>.key` in `dir`: a serving certificate for loopback, signed by `dir`'s CA. */
+function signServingCertificate(dir: string, name: string): void {
+  openssl(dir, ['req', ...EC_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`,
+    '-subj', `/CN=${name}`]);
   fs.writeFileSync(
-    file('apiserver.ext'),
+    path.join(dir, `${name}.ext`),
     [
       `subjectAltName=IP:${LOOPBACK},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
       'extendedKeyUsage=serverAuth',
       'keyUsage=critical,digitalSignature,keyEncipherment',
     ].join('\n'),
   );
-  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key',
-    '-CAcreateserial', '-out', 'apiserver.crt', '-days', '2', '-extfile', 'apiserver.ext']);
+  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key',
+    '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
+}
+
+/** A throwaway CA, a serving certificate for loopback, and a service-account key. */
+function writePki(workDir: string): Pki {
+  const dir = path.join(workDir, 'pki');
+  fs.mkdirSync(dir, { mode: 0o700 });
+  const file = (name: string) => path.join(dir, name);
+  openssl(dir, ['req', '-x509', ...EC_KEY, '-keyout', 'ca.key', '-out', 'ca.crt',
+    '-days', '2', '-subj', '/CN=ferry-test-ca']);
+  signServingCertificate(dir, 'apiserver');
 
   const serviceAccount = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   fs.writeFileSync(
