@@ -1,0 +1,309 @@
+import {
+  mockCredentials,
+  mockServices,
+  startTestBackend,
+} from '@backstage/backend-test-utils';
+import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
+import permissionBackend from '@backstage/plugin-permission-backend';
+import request from 'supertest';
+import {
+  onBehalfOfAwareHttpAuthFactory,
+  TEST_ENTITIES,
+  testUserInfoFactory,
+} from './__testUtils__/fixtures';
+import { ferryPermissionPolicyModule } from './permissions/permissionPolicyModule';
+import { ferryPlugin } from './plugin';
+
+jest.setTimeout(60_000);
+
+const guest = mockCredentials.user.header('user:default/guest');
+const dana = mockCredentials.user.header('user:default/dana');
+const BASE = '/api/ferry';
+const entity = (name: string) => `${BASE}/entities/component/default/${name}`;
+
+async function startFerry(config: object) {
+  return startTestBackend({
+    features: [
+      ferryPlugin,
+      permissionBackend,
+      ferryPermissionPolicyModule,
+      catalogServiceMock.factory({ entities: TEST_ENTITIES }),
+      testUserInfoFactory,
+      onBehalfOfAwareHttpAuthFactory,
+      mockServices.rootConfig.factory({
+        data: {
+          permission: { enabled: true },
+          ferry: {
+            catalogSync: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } } },
+            ingestion: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } } },
+            ...config,
+          },
+        },
+      }),
+    ],
+  });
+}
+
+describe('ferry plugin in demo mode', () => {
+  let server: Awaited<ReturnType<typeof startFerry>>['server'];
+  let stop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const backend = await startFerry({ demo: { enabled: true, seed: 7, speedup: 600 } });
+    server = backend.server;
+    stop = () => backend.stop();
+  });
+  afterAll(async () => stop());
+
+  it('reports health without a token', async () => {
+    const res = await request(server).get(`${BASE}/health`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      status: 'ok',
+      mode: 'demo',
+      clusters: [{ name: 'demo', reachable: true }],
+    });
+  });
+
+  it('asks for a token everywhere else', async () => {
+    const res = await request(server)
+      .get(`${entity('session-store')}/status`)
+      .set('Authorization', mockCredentials.none.header());
+    expect(res.status).toBe(401);
+  });
+
+  it('serves the status of an entity opted in from its annotations', async () => {
+    const res = await request(server).get(`${entity('session-store')}/status`).set('Authorization', guest);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      entityRef: 'component:default/session-store',
+      workload: { cluster: 'demo', namespace: 'payments', kind: 'StatefulSet', name: 'session-store' },
+      policy: { enabled: true, permanentRatio: 0.34, availabilityTarget: 0.999, migration: 'valkey' },
+      policySource: 'catalog',
+      availability: { target: 0.999 },
+    });
+    expect(res.body.replicas).toHaveLength(3);
+    expect(Date.parse(res.body.updatedAt)).not.toBeNaN();
+  });
+
+  it('says what is wrong with an unknown entity, one with no Kubernetes mapping, and one with no workload', async () => {
+    const unknown = await request(server).get(`${entity('no-such-thing')}/status`).set('Authorization', guest);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.message).toMatch(/No entity component:default\/no-such-thing in the catalog/);
+
+    const unmapped = await request(server).get(`${entity('plain-service')}/status`).set('Authorization', guest);
+    expect(unmapped.status).toBe(404);
+    expect(unmapped.body.error.message).toMatch(/has no Kubernetes mapping: add the backstage.io\/kubernetes-id annotation/);
+
+    const missing = await request(server).get(`${entity('typo-store')}/status`).set('Authorization', guest);
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.message).toMatch(/No Deployment or StatefulSet labelled backstage.io\/kubernetes-id=typo-store/);
+  });
+
+  it('reports malformed annotations in the policy view without failing it', async () => {
+    const res = await request(server).get(`${entity('typo-store')}/policy`).set('Authorization', guest);
+    expect(res.status).toBe(200);
+    expect(res.body.annotationErrors).toEqual([
+      "ferry.dev/spot is 'yes'; use 'enabled' or 'disabled'",
+      "ferry.dev/permanent-ratio is 'lots'; use a number from 0 to 1, the share of replicas kept on permanent nodes (e.g. '0.3')",
+    ]);
+    expect(res.body.canUpdate).toBe(false);
+  });
+
+  it('lets an owner change a policy and records who, when, from where, before and after', async () => {
+    const res = await request(server)
+      .put(`${entity('job-queue')}/policy`)
+      .set('Authorization', guest)
+      .send({ permanentRatio: 0.5, migration: 'valkey' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      policy: { enabled: true, permanentRatio: 0.5, availabilityTarget: 0.995, migration: 'valkey' },
+      source: 'portal',
+      canUpdate: true,
+      overriddenAnnotations: ['ferry.dev/permanent-ratio', 'ferry.dev/migration'],
+    });
+    expect(res.body.history[0]).toMatchObject({
+      source: 'portal',
+      changedBy: 'user:default/guest',
+      before: { permanentRatio: 0.3, migration: 'checkpoint' },
+      after: { permanentRatio: 0.5, migration: 'valkey' },
+    });
+    expect(Date.parse(res.body.history[0].changedAt)).not.toBeNaN();
+
+    // The catalog's unchanged annotations do not undo the portal's change.
+    const again = await request(server).get(`${entity('job-queue')}/policy`).set('Authorization', guest);
+    expect(again.body.policy.permanentRatio).toBe(0.5);
+    const status = await request(server).get(`${entity('job-queue')}/status`).set('Authorization', guest);
+    expect(status.body).toMatchObject({ policy: { permanentRatio: 0.5 }, policySource: 'portal' });
+  });
+
+  it('refuses a change from someone who does not own the entity, and keeps the policy', async () => {
+    const before = await request(server).get(`${entity('agent-memory')}/policy`).set('Authorization', guest);
+    expect(before.body).toMatchObject({ canUpdate: false, policy: { enabled: false } });
+    expect(before.body.readOnlyReason).toMatch(/Only the owners of component:default\/agent-memory \(group:default\/data-team\)/);
+
+    const denied = await request(server)
+      .put(`${entity('agent-memory')}/policy`)
+      .set('Authorization', guest)
+      .send({ enabled: true });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.name).toBe('NotAllowedError');
+
+    const after = await request(server).get(`${entity('agent-memory')}/policy`).set('Authorization', guest);
+    expect(after.body.policy).toEqual(before.body.policy);
+
+    const owner = await request(server)
+      .put(`${entity('agent-memory')}/policy`)
+      .set('Authorization', dana)
+      .send({ enabled: true });
+    expect(owner.status).toBe(200);
+    expect(owner.body.policy.enabled).toBe(true);
+    expect(owner.body.history[0]).toMatchObject({ changedBy: 'user:default/dana', source: 'portal' });
+  });
+
+  it('rejects bad policy changes with a 400 that says what to fix, and loses nothing', async () => {
+    const url = `${entity('session-store')}/policy`;
+    const before = (await request(server).get(url).set('Authorization', guest)).body.policy;
+    const cases: [object | string, RegExp][] = [
+      [{ permanentRatio: 1.5 }, /permanentRatio must be <= 1/],
+      [{ permanentRatio: -0.1 }, /permanentRatio must be >= 0/],
+      [{ availabilityTarget: 0 }, /availabilityTarget must be > 0/],
+      [{ migration: 'teleport' }, /migration must be equal to one of the allowed values/],
+      [{ enabled: 'yes' }, /enabled must be boolean/],
+      [{ replicas: 9 }, /must NOT have additional properties/],
+      [{}, /must NOT have fewer than 1 properties/],
+      ['{"enabled":', /JSON|Unexpected|Expected/],
+    ];
+    for (const [body, message] of cases) {
+      const req = request(server).put(url).set('Authorization', guest).set('Content-Type', 'application/json');
+      const res = await req.send(typeof body === 'string' ? body : JSON.stringify(body));
+      expect({ body, status: res.status }).toEqual({ body, status: 400 });
+      expect(res.body.error.message).toMatch(message);
+    }
+    const huge = await request(server)
+      .put(url)
+      .set('Authorization', guest)
+      .send({ migration: 'auto', padding: 'x'.repeat(20_000) });
+    expect(huge.status).toBe(400);
+    expect(huge.body.error.message).toMatch(/Ferry accepts at most 16384/);
+
+    const after = (await request(server).get(url).set('Authorization', guest)).body.policy;
+    expect(after).toEqual(before);
+  });
+
+  it('rejects bad query parameters', async () => {
+    const bad = [
+      `${entity('session-store')}/cost?from=yesterday`,
+      `${entity('session-store')}/cost?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z`,
+      `${entity('session-store')}/availability?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z`,
+      `${entity('session-store')}/availability?bucket=week`,
+      `${entity('session-store')}/migrations?reason=boredom`,
+      `${entity('session-store')}/migrations?limit=0`,
+      `${entity('session-store')}/migrations?cursor=not-a-cursor`,
+    ];
+    for (const url of bad) {
+      const res = await request(server).get(url).set('Authorization', guest);
+      expect({ url, status: res.status }).toEqual({ url, status: 400 });
+      expect(res.body.error.name).toBe('InputError');
+    }
+  });
+
+  it('reclaims a spot node in demo mode and shows the migrations it caused', async () => {
+    // Replicas reach spot nodes as simulated time passes; until then there is nothing to reclaim (409).
+    let res = await request(server).post(`${BASE}/demo/reclaim`).set('Authorization', guest).send({});
+    for (let i = 0; i < 60 && res.status === 409; i++) {
+      await new Promise(resolve => setTimeout(resolve, 500));
+      res = await request(server).post(`${BASE}/demo/reclaim`).set('Authorization', guest).send({});
+    }
+    expect(res.status).toBe(200);
+    expect(res.body.migrations.length).toBeGreaterThan(0);
+    const moved = res.body.migrations[0];
+    expect(moved).toMatchObject({ sourceNode: res.body.node, reason: 'notice', cluster: 'demo' });
+
+    const name = moved.entityRef.split('/')[1];
+    const page = await request(server).get(`${entity(name)}/migrations?limit=100`).set('Authorization', guest);
+    expect(page.status).toBe(200);
+    expect(page.body.items.map((m: { id: string }) => m.id)).toContain(moved.id);
+    const status = await request(server).get(`${entity(name)}/status`).set('Authorization', guest);
+    expect(status.body.migrationsTotal).toBeGreaterThan(0);
+
+    const unknown = await request(server).post(`${BASE}/demo/reclaim`).set('Authorization', guest).send({ node: 'no-such-node' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.message).toMatch(/No spot node named no-such-node/);
+  });
+
+  it('serves cost and availability series and the fleet', async () => {
+    const cost = await request(server).get(`${entity('session-store')}/cost`).set('Authorization', guest);
+    expect(cost.status).toBe(200);
+    expect(cost.body).toMatchObject({ entityRef: 'component:default/session-store', bucket: 'hour' });
+    expect(Array.isArray(cost.body.points)).toBe(true);
+
+    const availability = await request(server)
+      .get(`${entity('session-store')}/availability?bucket=day`)
+      .set('Authorization', guest);
+    expect(availability.status).toBe(200);
+    expect(availability.body).toMatchObject({ bucket: 'day', target: 0.999 });
+
+    const fleet = await request(server).get(`${BASE}/fleet`).set('Authorization', guest);
+    expect(fleet.status).toBe(200);
+    expect(fleet.body.services.map((s: { entityRef: string }) => s.entityRef)).toEqual(
+      expect.arrayContaining(['component:default/session-store', 'component:default/job-queue']),
+    );
+    expect(fleet.body.totals.services).toBe(fleet.body.services.length);
+    expect(fleet.body.riskiestPools.length).toBeGreaterThan(0);
+  });
+});
+
+describe('ferry plugin with a cluster that is down', () => {
+  let server: Awaited<ReturnType<typeof startFerry>>['server'];
+  let stop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const backend = await startTestBackend({
+      features: [
+        ferryPlugin,
+        catalogServiceMock.factory({ entities: TEST_ENTITIES }),
+        mockServices.permissions.factory({ result: 'ALLOW' as any }),
+        mockServices.rootConfig.factory({
+          data: {
+            kubernetes: {
+              clusterLocatorMethods: [
+                {
+                  type: 'config',
+                  clusters: [
+                    { name: 'prod', url: 'https://127.0.0.1:9', skipTLSVerify: true, authProvider: 'serviceAccount', serviceAccountToken: 't' },
+                  ],
+                },
+              ],
+            },
+            ferry: {
+              catalogSync: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } } },
+              ingestion: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } } },
+            },
+          },
+        }),
+      ],
+    });
+    server = backend.server;
+    stop = () => backend.stop();
+  });
+  afterAll(async () => stop());
+
+  it('is not in demo mode, so the demo reclaim is a 404', async () => {
+    const health = await request(server).get(`${BASE}/health`);
+    expect(health.body.mode).toBe('kubernetes');
+    const res = await request(server).post(`${BASE}/demo/reclaim`).set('Authorization', guest).send({});
+    expect(res.status).toBe(404);
+    expect(res.body.error.message).toMatch(/not in demo mode/);
+  });
+
+  it('answers 503 with what to do when the cluster does not answer', async () => {
+    const res = await request(server).get(`${entity('session-store')}/status`).set('Authorization', guest);
+    expect(`${res.status} ${res.body.error?.name}: ${res.body.error?.message}`).toMatch(/^503 ServiceUnavailableError/);
+    expect(res.body.error.message).toMatch(/cluster prod did not answer.*try again/i);
+    const health = await request(server).get(`${BASE}/health`);
+    expect(health.body.clusters).toEqual([
+      expect.objectContaining({ name: 'prod', reachable: false }),
+    ]);
+  });
+});
