@@ -156,6 +156,11 @@ export class Testbed {
     this.floating.set(address, hostName);
   }
 
+  /** Puts a stable address on a host without routing to it (restored sockets bind to it). */
+  async attachAddress(address: string, hostName: string): Promise<void> {
+    await this.inNetns(this.host(hostName).netns, 'ip', ['addr', 'replace', `${address}/32`, 'dev', 'eth0']);
+  }
+
   /** Takes a stable address off its host without giving it to another (a fence). */
   async withdrawAddress(address: string): Promise<void> {
     const from = this.floating.get(address);
@@ -181,9 +186,12 @@ export class Testbed {
     args: string[],
   ): Promise<{ pid: number; child: ChildProcess }> {
     const host = this.host(hostName);
+    // setsid: CRIU refuses a tree whose session leader is outside its PID namespace.
+    // No --kill-child: it sets a parent-death signal that CRIU restores too, and
+    // the restored process would die the moment criu exits.
     const child = spawn(
       'nsenter',
-      [`--net=${host.netnsPath}`, 'unshare', '--pid', '--fork', '--kill-child', command, ...args],
+      [`--net=${host.netnsPath}`, 'unshare', '--pid', '--fork', 'setsid', command, ...args],
       // /dev/null, not pipes: CRIU cannot restore a pipe whose other end stays behind.
       { stdio: 'ignore' },
     );

@@ -1,0 +1,326 @@
+import { spawn } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import http, { IncomingMessage, ServerResponse } from 'node:http';
+import https from 'node:https';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import { timingSafeEqual } from 'node:crypto';
+
+/** Longest a dump, a stream or a restore may take before the agent gives up on it. */
+export const AGENT_OPERATION_TIMEOUT_MS = 5 * 60_000;
+/** Image ids are names of directories; nothing else is accepted. */
+const IMAGE_ID = /^[a-z0-9][a-z0-9.-]{0,120}$/;
+/** Markers written into an image directory as it passes each stage. */
+const DUMPED = '.ferry-dumped';
+const RECEIVED = '.ferry-received';
+const RESTORED = '.ferry-restored';
+/**
+ * CRIU locks established connections while it works so peers retransmit instead
+ * of being reset; through libnftables, because nodes need not have iptables.
+ */
+const NETWORK_LOCK = ['--network-lock', 'nftables'];
+
+/** What the node agent needs. */
+export interface NodeAgentOptions {
+  /** The node this agent runs on (reported, and used in logs). */
+  node: string;
+  /** The CRIU command line, e.g. a private loader, its --library-path and the criu binary. */
+  criu: string[];
+  /** Where images live: a tmpfs, so checkpoints never reach a disk. */
+  imagesDir: string;
+  host?: string;
+  port?: number;
+  /** Bearer token every request must carry; agents and the operator share it. */
+  token: string;
+  /** Serves HTTPS when set, so images (which hold the process's secrets) are encrypted in transit. */
+  tls?: SecureContextOptions & { ca?: string | Buffer };
+  log?: (message: string) => void;
+}
+
+/** Timings and sizes of one checkpoint, as the source agent reports them. */
+export interface CheckpointReport {
+  id: string;
+  dumpMs: number;
+  streamMs: number;
+  bytes: number;
+}
+
+/** Outcome of a restore, as the target agent reports it. */
+export interface RestoreReport {
+  id: string;
+  restoreMs: number;
+  pid: number;
+}
+
+/**
+ * Ferry's per-node agent (a privileged DaemonSet on a cluster): dumps a process
+ * tree with CRIU, streams the images to the target node's agent, restores there.
+ *
+ * Every operation is idempotent by image id, so an operator that restarts can
+ * ask again: a finished dump is not redone, a received image is not re-sent, a
+ * live restored process is reported instead of restored twice.
+ */
+export class NodeAgent {
+  private server?: http.Server;
+  private readonly busy = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly options: NodeAgentOptions) {}
+
+  /** Starts listening; resolves with the port. */
+  async start(): Promise<number> {
+    await fs.mkdir(this.options.imagesDir, { recursive: true, mode: 0o700 });
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.handle(req, res).catch(error => reply(res, 500, { error: String(error?.message ?? error) }));
+    };
+    this.server = this.options.tls
+      ? https.createServer({ ...this.options.tls, requestCert: false }, handler)
+      : http.createServer(handler);
+    await new Promise<void>(resolve =>
+      this.server!.listen(this.options.port ?? 0, this.options.host ?? '0.0.0.0', resolve),
+    );
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops listening. */
+  async stop(): Promise<void> {
+    await new Promise(resolve => this.server?.close(resolve));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.authorised(req)) {
+      req.resume();
+      reply(res, 401, { error: 'missing or wrong bearer token' });
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const parts = url.pathname.split('/').filter(Boolean);
+    const id = parts[2];
+    if (parts[0] !== 'v1') {
+      reply(res, 404, { error: 'not found' });
+      return;
+    }
+    if (req.method === 'GET' && parts[1] === 'health') {
+      reply(res, 200, { node: this.options.node, criu: await this.criuVersion() });
+      return;
+    }
+    if (id !== undefined && !IMAGE_ID.test(id)) {
+      req.resume();
+      reply(res, 400, { error: `image id '${id}' must match ${IMAGE_ID}` });
+      return;
+    }
+    if (req.method === 'POST' && parts[1] === 'checkpoints' && id) {
+      const body = await readJson(req);
+      const report = await this.once(`checkpoint:${id}`, () =>
+        this.checkpoint(id, Number(body.pid), String(body.targetUrl)),
+      );
+      reply(res, 200, report);
+      return;
+    }
+    if (req.method === 'PUT' && parts[1] === 'images' && id) {
+      reply(res, 200, await this.receive(id, req));
+      return;
+    }
+    if (req.method === 'GET' && parts[1] === 'images' && id) {
+      reply(res, 200, await this.describe(id));
+      return;
+    }
+    if (req.method === 'DELETE' && parts[1] === 'images' && id) {
+      await fs.rm(this.dir(id), { recursive: true, force: true });
+      reply(res, 200, { id, deleted: true });
+      return;
+    }
+    if (req.method === 'POST' && parts[1] === 'restores' && id) {
+      req.resume();
+      reply(res, 200, await this.once(`restore:${id}`, () => this.restore(id)));
+      return;
+    }
+    req.resume();
+    reply(res, 404, { error: 'not found' });
+  }
+
+  /** Dumps `pid`'s tree into the image directory (once), then streams it to the target agent. */
+  private async checkpoint(id: string, pid: number, targetUrl: string): Promise<CheckpointReport> {
+    const dir = this.dir(id);
+    let dumpMs = 0;
+    if (!existsSync(join(dir, DUMPED))) {
+      if (!Number.isInteger(pid) || pid <= 1) {
+        throw new Error(`pid ${pid} is not a process the agent may dump`);
+      }
+      await fs.rm(dir, { recursive: true, force: true });
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      const started = Date.now();
+      // Stop-and-copy: the kernel here has no soft-dirty tracking for pre-dumps and
+      // lazy pages need userfaultfd on a pipe, so the freeze starts now.
+      await this.criu(['dump', '-t', String(pid), '-D', dir, '--tcp-established', ...NETWORK_LOCK, '-o', 'dump.log'], dir);
+      dumpMs = Date.now() - started;
+      await fs.writeFile(join(dir, DUMPED), String(dumpMs));
+    }
+    const started = Date.now();
+    const bytes = await this.send(id, targetUrl);
+    return { id, dumpMs, streamMs: Date.now() - started, bytes };
+  }
+
+  /** Streams an image directory to another agent as a tar stream (no compression: the link is faster than the CPU). */
+  private async send(id: string, targetUrl: string): Promise<number> {
+    const tar = spawn('tar', ['-C', this.dir(id), '--exclude', RESTORED, '--exclude', DUMPED, '-cf', '-', '.'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let bytes = 0;
+    tar.stdout.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    const target = new URL(`/v1/images/${id}`, targetUrl);
+    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = (target.protocol === 'https:' ? https : http).request(
+        target,
+        {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${this.options.token}`, 'content-type': 'application/x-tar' },
+          ca: this.options.tls?.ca,
+          timeout: AGENT_OPERATION_TIMEOUT_MS,
+        },
+        res => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', c => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      request.on('error', reject);
+      tar.stdout.pipe(request);
+    });
+    if (response.status !== 200) {
+      throw new Error(`target agent refused the images (${response.status}): ${response.body}`);
+    }
+    return bytes;
+  }
+
+  /** Receives an image directory from another agent. */
+  private async receive(id: string, req: IncomingMessage): Promise<{ id: string; bytes: number }> {
+    const dir = this.dir(id);
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    const tar = spawn('tar', ['-C', dir, '-xf', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    tar.stderr.on('data', c => (stderr += c));
+    req.pipe(tar.stdin);
+    const code = await new Promise<number>(resolve => tar.on('close', c => resolve(c ?? 1)));
+    if (code !== 0) {
+      throw new Error(`unpacking images failed: ${stderr}`);
+    }
+    await fs.writeFile(join(dir, RECEIVED), String(bytes));
+    return { id, bytes };
+  }
+
+  /** Restores the image directory in this agent's network namespace (once). */
+  private async restore(id: string): Promise<RestoreReport> {
+    const dir = this.dir(id);
+    const marker = join(dir, RESTORED);
+    if (existsSync(marker)) {
+      const pid = Number(await fs.readFile(marker, 'utf8'));
+      if (isAlive(pid)) {
+        return { id, restoreMs: 0, pid };
+      }
+    }
+    if (!existsSync(join(dir, RECEIVED)) && !existsSync(join(dir, DUMPED))) {
+      throw new Error(`no complete images for ${id} on ${this.options.node}`);
+    }
+    const pidfile = join(dir, 'restored.pid');
+    await fs.rm(pidfile, { force: true });
+    const started = Date.now();
+    await this.criu(
+      ['restore', '-d', '-D', dir, '--tcp-established', ...NETWORK_LOCK, '--pidfile', pidfile, '-o', 'restore.log'],
+      dir,
+    );
+    const restoreMs = Date.now() - started;
+    const pid = Number((await fs.readFile(pidfile, 'utf8')).trim());
+    await fs.writeFile(marker, String(pid));
+    return { id, restoreMs, pid };
+  }
+
+  private async describe(id: string) {
+    const dir = this.dir(id);
+    const restoredPid = existsSync(join(dir, RESTORED))
+      ? Number(await fs.readFile(join(dir, RESTORED), 'utf8'))
+      : undefined;
+    return {
+      id,
+      dumped: existsSync(join(dir, DUMPED)),
+      received: existsSync(join(dir, RECEIVED)),
+      restoredPid: restoredPid && isAlive(restoredPid) ? restoredPid : undefined,
+    };
+  }
+
+  private dir(id: string): string {
+    return join(this.options.imagesDir, id);
+  }
+
+  private once<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    // A retried request joins the operation already running instead of racing it.
+    const running = this.busy.get(key) as Promise<T> | undefined;
+    if (running) return running;
+    const started = fn().finally(() => this.busy.delete(key));
+    this.busy.set(key, started);
+    return started;
+  }
+
+  private async criu(args: string[], dir: string): Promise<void> {
+    const [command, ...prefix] = this.options.criu;
+    const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', c => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), AGENT_OPERATION_TIMEOUT_MS);
+    const code = await new Promise<number>(resolve => child.on('close', c => resolve(c ?? 1)));
+    clearTimeout(timer);
+    if (code !== 0) {
+      const log = await fs
+        .readFile(join(dir, args[0] === 'dump' ? 'dump.log' : 'restore.log'), 'utf8')
+        .catch(() => '');
+      const errors = log.split('\n').filter(l => /Error/.test(l) && !/RLIMIT_NOFILE/.test(l));
+      throw new Error(`criu ${args[0]} failed (${code}): ${errors.slice(-5).join(' | ') || stderr}`);
+    }
+  }
+
+  private async criuVersion(): Promise<string> {
+    const [command, ...prefix] = this.options.criu;
+    return new Promise(resolve => {
+      const child = spawn(command, [...prefix, '--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      child.stdout.on('data', c => (out += c));
+      child.on('close', () => resolve(out.trim().split('\n')[0] ?? ''));
+      child.on('error', () => resolve(''));
+    });
+  }
+
+  private authorised(req: IncomingMessage): boolean {
+    const given = Buffer.from(req.headers.authorization ?? '');
+    const expected = Buffer.from(`Bearer ${this.options.token}`);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let text = '';
+  req.setEncoding('utf8');
+  for await (const chunk of req) text += chunk;
+  return text ? JSON.parse(text) : {};
+}

@@ -1,0 +1,108 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { CheckpointReport, RestoreReport } from './NodeAgent';
+
+/** How long the operator waits for one agent call (a dump and stream of a large process included). */
+export const AGENT_CALL_TIMEOUT_MS = 5 * 60_000;
+/**
+ * How long a connection to an agent may take. A reclaimed node drops packets
+ * rather than refusing them, and waiting out TCP's SYN retries (two minutes)
+ * would eat a whole AWS notice.
+ */
+export const AGENT_CONNECT_TIMEOUT_MS = 2_000;
+
+/** What an agent says about one image id. */
+export interface ImageState {
+  id: string;
+  dumped: boolean;
+  received: boolean;
+  restoredPid?: number;
+}
+
+/** The agent could not be reached at all (node gone, agent down). */
+export class AgentUnreachableError extends Error {
+  constructor(readonly url: string, cause: unknown) {
+    super(`node agent at ${url} is unreachable: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+    this.name = 'AgentUnreachableError';
+  }
+}
+
+/** The operator's client of one node agent. */
+export class NodeAgentClient {
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+    private readonly ca?: string | Buffer,
+  ) {}
+
+  /** Agent and CRIU version. */
+  health(): Promise<{ node: string; criu: string }> {
+    return this.call('GET', '/v1/health');
+  }
+
+  /** Dumps `pid` (once) and streams the images to `targetUrl`'s agent. */
+  checkpoint(id: string, pid: number, targetUrl: string): Promise<CheckpointReport> {
+    return this.call('POST', `/v1/checkpoints/${id}`, { pid, targetUrl });
+  }
+
+  /** Restores the images (once) on this agent's node. */
+  restore(id: string): Promise<RestoreReport> {
+    return this.call('POST', `/v1/restores/${id}`);
+  }
+
+  /** What this agent holds for an image id. */
+  image(id: string): Promise<ImageState> {
+    return this.call('GET', `/v1/images/${id}`);
+  }
+
+  /** Deletes the images: they hold the process's memory, secrets included. */
+  deleteImages(id: string): Promise<void> {
+    return this.call('DELETE', `/v1/images/${id}`);
+  }
+
+  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = new URL(path, this.url);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const request = (url.protocol === 'https:' ? https : http).request(
+        url,
+        {
+          method,
+          ca: this.ca,
+          // A fresh connection per call: a kept-alive socket to a reclaimed node
+          // would swallow the request and skip the connect timeout below.
+          agent: false,
+          timeout: AGENT_CALL_TIMEOUT_MS,
+          headers: {
+            authorization: `Bearer ${this.token}`,
+            ...(payload ? { 'content-type': 'application/json' } : {}),
+          },
+        },
+        res => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', c => (text += c));
+          res.on('end', () => {
+            const parsed = text ? JSON.parse(text) : {};
+            if (res.statusCode === 200) resolve(parsed as T);
+            else reject(new Error(`${method} ${path} on ${this.url}: ${res.statusCode} ${parsed.error ?? text}`));
+          });
+        },
+      );
+      request.on('socket', socket => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(
+          () => request.destroy(new Error(`no connection within ${AGENT_CONNECT_TIMEOUT_MS} ms`)),
+          AGENT_CONNECT_TIMEOUT_MS,
+        );
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+      request.on('timeout', () => request.destroy(new Error('timed out')));
+      request.on('error', error => reject(new AgentUnreachableError(this.url, error)));
+      request.end(payload);
+    });
+  }
+}

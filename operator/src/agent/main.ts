@@ -1,0 +1,45 @@
+/**
+ * Entry point of the node agent process (the DaemonSet's container command).
+ *
+ *   FERRY_AGENT_TOKEN=… FERRY_CRIU="<loader> --library-path <dirs> <criu>" \
+ *     tsx src/agent/main.ts --node <name> --port 7444 --images-dir /dev/shm/ferry-agent
+ */
+import { NodeAgent } from './NodeAgent';
+
+/** Port the agent listens on unless told otherwise. */
+export const DEFAULT_AGENT_PORT = 7444;
+
+function flag(name: string, fallback?: string): string {
+  const index = process.argv.indexOf(`--${name}`);
+  const value = index >= 0 ? process.argv[index + 1] : fallback;
+  if (value === undefined) {
+    throw new Error(`--${name} is required`);
+  }
+  return value;
+}
+
+async function main(): Promise<void> {
+  const token = process.env.FERRY_AGENT_TOKEN;
+  if (!token) {
+    throw new Error('FERRY_AGENT_TOKEN must be set: the agent dumps processes, it must not be open');
+  }
+  const agent = new NodeAgent({
+    node: flag('node'),
+    port: Number(flag('port', String(DEFAULT_AGENT_PORT))),
+    host: flag('host', '0.0.0.0'),
+    imagesDir: flag('images-dir', '/dev/shm/ferry-agent'),
+    criu: (process.env.FERRY_CRIU ?? 'criu').split(/\s+/).filter(Boolean),
+    token,
+  });
+  const port = await agent.start();
+  // The parent (a test harness, or the kubelet's probes) waits for this line.
+  process.stdout.write(`ferry-agent listening on ${port}\n`);
+  const shutdown = () => agent.stop().then(() => process.exit(0));
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch(error => {
+  process.stderr.write(`ferry-agent: ${error?.message ?? error}\n`);
+  process.exit(1);
+});
