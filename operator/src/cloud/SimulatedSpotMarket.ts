@@ -61,6 +61,7 @@ export interface SimulatedMarketOptions {
 /** The replayed market. */
 export class SimulatedSpotMarket {
   readonly pools: MarketPool[];
+  private readonly poolById: Map<string, MarketPool>;
   readonly startAt: number;
   readonly endAt: number;
   private readonly priceLog = new Map<string, { at: number[]; price: number[] }>();
@@ -111,6 +112,7 @@ export class SimulatedSpotMarket {
     }
     if (pools.length === 0) throw new Error('no pool of the price data has both an on-demand price and an advisor entry');
     this.pools = pools;
+    this.poolById = new Map(pools.map(p => [p.id, p]));
     const firstChange = Math.min(...[...this.priceLog.values()].map(l => l.at[0]));
     const lastChange = Math.max(...[...this.priceLog.values()].map(l => l.at[l.at.length - 1]));
     this.startAt = options.startAt ?? firstChange;
@@ -208,7 +210,7 @@ export class SimulatedSpotMarket {
 
   /** The pool by id. */
   pool(id: string): MarketPool {
-    const pool = this.pools.find(p => p.id === id);
+    const pool = this.poolById.get(id);
     if (!pool) throw new Error(`the simulated market has no pool ${id}`);
     return pool;
   }

@@ -148,6 +148,13 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
       (a.member.pod < b.member.pod ? -1 : 1),
   );
 
+  const fleetMembersPerPool = new Map<string, number>();
+  for (const workload of input.workloads) {
+    for (const member of workload.members) {
+      const node = member.node ? book.node(member.node) : undefined;
+      if (node?.capacityType === 'spot') fleetMembersPerPool.set(poolIdOf(node), (fleetMembersPerPool.get(poolIdOf(node)) ?? 0) + 1);
+    }
+  }
   const slotsByWorkload = new Map<string, number[]>();
   const spreadByWorkload = new Map<string, SpreadLedger>();
   const sourceFreeAt = new Map<string, number>();
@@ -177,7 +184,9 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
     spread.remove(source.capacityType, source, source.name);
     const transferMs = (member.stateBytes / timing.bytesPerSecond) * 1000;
     const durationOf = (target: PlacementTarget) =>
-      (target.kind === 'new-node' ? timing.nodeLaunchMs : 0) +
+      (target.kind === 'new-node'
+        ? timing.nodeLaunchMs
+        : Math.max(0, (book.node(target.node)?.readyAt ?? startAt) - startAt)) +
       timing.podStartMs +
       transferMs +
       timing.switchoverMs;
@@ -187,10 +196,10 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
     // Fastest-enough first: spot where the spread allows, then permanent; each
     // on a new node only when an existing node cannot take it in time.
     const options: (() => PlacementTarget | undefined)[] = [
-      () => (wasSpot ? chooseSpotTarget(book, pools, member.requests, spread, { avoidPools }) : undefined),
+      () => (wasSpot ? chooseSpotTarget(book, pools, member.requests, spread, { avoidPools, fleetMembersPerPool }) : undefined),
       () =>
         wasSpot
-          ? chooseSpotTarget(book, pools, member.requests, spread, { avoidPools, allowNewNodes: false })
+          ? chooseSpotTarget(book, pools, member.requests, spread, { avoidPools, allowNewNodes: false, fleetMembersPerPool })
           : undefined,
       () => choosePermanentTarget(book, pools, member.requests, spread, { allowNewNodes: false }),
       () => choosePermanentTarget(book, pools, member.requests, spread),
@@ -221,6 +230,10 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
       );
     }
     if (target.kind === 'node') book.book(target.node, member.requests);
+    if (target.capacityType === 'spot') {
+      const id = poolIdOf(target.pool);
+      fleetMembersPerPool.set(id, (fleetMembersPerPool.get(id) ?? 0) + 1);
+    }
     spread.add(target.capacityType, target.pool, target.kind === 'node' ? target.node : undefined);
     slots[slotIndex] = finishAt;
     sourceFreeAt.set(source.name, startAt + transferMs);

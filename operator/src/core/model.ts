@@ -47,6 +47,8 @@ export interface NodeView extends PoolKey {
   terminatesAt?: number;
   /** Cordoned or being drained: nothing new may land here. */
   unschedulable?: boolean;
+  /** When a node still launching becomes Ready (ms since epoch); undefined when it is Ready. */
+  readyAt?: number;
 }
 
 /** One member of a stateful workload. */

@@ -30,6 +30,14 @@ import { maxMembersPerFailureDomain, permanentFloor, quorumOf } from './quorum';
  */
 export const RISK_PRICE_WEIGHT = 20;
 
+/**
+ * How much each fleet member already in a spot pool adds to the pool's score
+ * (5 % per member). A pool's reclaim takes all its members at once, and each of
+ * them needs a target within the notice: spreading the fleet, not only each
+ * workload, keeps those bursts small for a few cents.
+ */
+export const POOL_CONCENTRATION_WEIGHT = 0.05;
+
 /** Why a member is planned where it is. */
 export type PlacementReason =
   | 'kept'
@@ -70,6 +78,8 @@ export interface PlacementInput {
   nodes: Iterable<NodeView> | CapacityBook;
   /** Spot and permanent pools with their current prices and risks. */
   pools: readonly CapacityPool[];
+  /** Members of all opted-in workloads in each spot pool now, to spread the fleet. */
+  fleetMembersPerPool?: ReadonlyMap<string, number>;
 }
 
 /** Occupancy of failure domains by one workload's spot members, and the nodes it uses. */
@@ -122,6 +132,8 @@ export interface TargetChoice {
   avoidPools?: ReadonlySet<string>;
   /** When false, only nodes that exist already are considered (no launch wait). */
   allowNewNodes?: boolean;
+  /** Fleet members per spot pool; see `POOL_CONCENTRATION_WEIGHT`. */
+  fleetMembersPerPool?: ReadonlyMap<string, number>;
 }
 
 /** The best spot target within the spread, or undefined when no spot pool can take the member. */
@@ -135,7 +147,12 @@ export function chooseSpotTarget(
   const ranked = pools
     .filter(p => p.capacityType === 'spot' && spread.admitsSpot(p))
     .filter(p => !choice.avoidPools?.has(poolIdOf(p)))
-    .map(p => ({ pool: p, score: spotPoolScore(p, requests) }))
+    .map(p => ({
+      pool: p,
+      score:
+        spotPoolScore(p, requests) *
+        (1 + POOL_CONCENTRATION_WEIGHT * (choice.fleetMembersPerPool?.get(poolIdOf(p)) ?? 0)),
+    }))
     .sort((a, b) => a.score - b.score || compareKeys(a.pool, b.pool));
   for (const { pool } of ranked) {
     const node = book.findRoom('spot', pool, requests, spread.nodesUsed);
@@ -258,7 +275,7 @@ export function planPlacement(input: PlacementInput): PlacementPlan {
       keptPermanent += 1;
       continue;
     }
-    const spot = chooseSpotTarget(book, pools, member.requests, spread);
+    const spot = chooseSpotTarget(book, pools, member.requests, spread, { fleetMembersPerPool: input.fleetMembersPerPool });
     if (spot) {
       place(member, spot, reason);
       continue;

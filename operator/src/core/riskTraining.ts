@@ -84,7 +84,7 @@ export function buildRiskSamples(histories: readonly PoolHistory[], options: Ris
     if (e.kind === 'price') model.recordPrice(e.pool, e.at, e.price);
     else if (e.kind === 'interruption') model.recordInterruption(e.pool, e.at);
     else if (e.kind === 'recovery') model.recordRecovery(e.pool, e.at);
-    else samples.push({ pool: e.pool, at: e.at, heldOut: e.heldOut, interrupted: e.interrupted, features: model.features(e.pool, e.at) });
+    else if (e.kind === 'sample') samples.push({ pool: e.pool, at: e.at, heldOut: e.heldOut, interrupted: e.interrupted, features: model.features(e.pool, e.at) });
   }
   return samples;
 }

@@ -16,6 +16,7 @@ import { DEFAULT_MOVE_TIMING, DisruptionSignal, MoveTiming, planMigrations, Unpl
 import { CapacityPool, MemberView, NodeView, nodeShareOf, PoolKey, poolIdOf, Resources, WorkloadView } from '../core/model';
 import { PlacementInput, PlacementPlan, planPlacement } from '../core/placement';
 import { ProactiveMoveGovernor } from '../core/proactive';
+import { freeSlotsOf, headroomSlotsFor, planHeadroom } from '../core/headroom';
 import { quorumOf } from '../core/quorum';
 import { InterruptionRiskModel } from '../core/risk';
 import { SimulatedCloudProvider, SimulatedNode } from '../cloud/SimulatedCloudProvider';
@@ -55,6 +56,8 @@ export interface FleetMove {
   startAt: number;
   /** When the target node is Ready (the start when it existed). */
   targetReadyAt: number;
+  /** True when the move launched its target node. */
+  targetLaunched: boolean;
   transferStartAt: number;
   switchoverAt: number;
   finishAt: number;
@@ -91,6 +94,8 @@ export interface FleetOptions {
   timing?: MoveTiming;
   /** How often the placement planner revisits every workload (to return fallbacks to spot). */
   replanEveryMs?: number;
+  /** Keep spare room on Ready spot nodes for moves on a notice (Ferry). */
+  headroom?: boolean;
 }
 
 /** How often predicted risks are re-read when nothing else happened. */
@@ -117,6 +122,8 @@ export class FleetSimulation {
   /** Time during which every enabled workload had its quorum. */
   private fleetUpMs = 0;
   private fleetObservedMs = 0;
+  private readonly headroomNodes = new Set<string>();
+  private headroomSpend = 0;
 
   constructor(private readonly options: FleetOptions) {
     this.provider = options.provider;
@@ -129,6 +136,8 @@ export class FleetSimulation {
       options.riskModel?.recordPrice(pool.id, options.startAt, this.provider.market.spotPrice(pool.id, options.startAt));
     }
     for (const spec of options.workloads) this.addWorkload(spec);
+    // The cluster as found already has its headroom.
+    if (options.headroom) this.keepHeadroom(this.capacityPools(), true);
   }
 
   /** The loop's current time. */
@@ -147,7 +156,12 @@ export class FleetSimulation {
       interruptionsHit: 0,
     };
     this.workloads.set(spec.id, workload);
-    const plan = this.placement({ workload: this.view(workload, true), nodes: this.nodeViews(), pools: this.capacityPools() });
+    const plan = this.placement({
+      workload: this.view(workload, true),
+      nodes: this.nodeViews(),
+      pools: this.capacityPools(),
+      fleetMembersPerPool: this.membersPerSpotPool(),
+    });
     for (const a of plan.assignments) {
       const member = workload.members.find(m => m.pod === a.pod)!;
       const node =
@@ -209,6 +223,7 @@ export class FleetSimulation {
         allocatable: n.allocatable,
         free: { cpuMillis: n.allocatable.cpuMillis - u.cpuMillis, memoryMiB: n.allocatable.memoryMiB - u.memoryMiB },
         terminatesAt: n.terminatesAt,
+        readyAt: n.readyAt > this.now ? n.readyAt : undefined,
       };
     });
   }
@@ -241,6 +256,11 @@ export class FleetSimulation {
       });
     }
     return pools;
+  }
+
+  /** What empty headroom nodes cost so far (not attributed to any workload). */
+  headroomSpendUsd(): number {
+    return this.headroomSpend;
   }
 
   /** Share of observed time during which every enabled workload had its quorum. */
@@ -320,12 +340,17 @@ export class FleetSimulation {
     if (this.options.liveMigration !== false) this.planMoves(pools);
     const replanAll = this.now - this.lastReplan >= this.replanEveryMs;
     if (replanAll) this.lastReplan = this.now;
+    const fleetMembersPerPool = this.membersPerSpotPool();
     for (const w of this.workloads.values()) {
       const needsPlace = w.members.some(m => !m.node && !this.inFlight.has(`${w.spec.id}/${m.pod}`));
       if (!needsPlace && !replanAll) continue;
       const view = this.view(w, true);
-      const plan = this.placement({ workload: view, nodes: this.nodeViews(), pools });
+      const plan = this.placement({ workload: view, nodes: this.nodeViews(), pools, fleetMembersPerPool });
       for (const a of plan.assignments) {
+        if (a.moves && a.target.capacityType === 'spot') {
+          const id = poolIdOf(a.target.pool);
+          fleetMembersPerPool.set(id, (fleetMembersPerPool.get(id) ?? 0) + 1);
+        }
         if (!a.moves || this.inFlight.has(`${w.spec.id}/${a.pod}`)) continue;
         const member = w.members.find(m => m.pod === a.pod)!;
         // Members already placed move only live, and only when Ferry migrates them.
@@ -334,6 +359,51 @@ export class FleetSimulation {
         }
         this.startMove(w, member, a.target, member.node ? 'placement' : 'reschedule', !!member.node);
       }
+    }
+    if (this.options.headroom) this.keepHeadroom(pools);
+  }
+
+  /** Members of enabled workloads per spot pool, counting moving members where they go. */
+  private membersPerSpotPool(): Map<string, number> {
+    const perPool = new Map<string, number>();
+    for (const w of this.workloads.values()) {
+      if (!w.spec.enabled) continue;
+      for (const m of w.members) {
+        const at = this.inFlight.get(`${w.spec.id}/${m.pod}`)?.targetNode ?? m.node;
+        const node = at ? this.provider.node(at) : undefined;
+        if (node?.capacityType === 'spot') perPool.set(poolIdOf(node), (perPool.get(poolIdOf(node)) ?? 0) + 1);
+      }
+    }
+    return perPool;
+  }
+
+  private keepHeadroom(pools: CapacityPool[], readyNow = false): void {
+    const perPool = this.membersPerSpotPool();
+    let requests: Resources = { cpuMillis: 0, memoryMiB: 0 };
+    for (const w of this.workloads.values()) {
+      if (!w.spec.enabled) continue;
+      requests = {
+        cpuMillis: Math.max(requests.cpuMillis, w.spec.requests.cpuMillis),
+        memoryMiB: Math.max(requests.memoryMiB, w.spec.requests.memoryMiB),
+      };
+    }
+    for (const name of this.headroomNodes) if (!this.provider.node(name)) this.headroomNodes.delete(name);
+    const slots = headroomSlotsFor(perPool.values());
+    if (requests.cpuMillis === 0) return;
+    const nodes = this.nodeViews();
+    const plan = planHeadroom({ nodes, pools, requests, slots, membersPerPool: perPool });
+    for (const pool of plan.launch) {
+      const node = this.provider.launch(pool, 'spot', this.now, readyNow ? this.now : undefined);
+      if (node) this.headroomNodes.add(node.name);
+    }
+    let spare = plan.freeSlots;
+    for (const node of nodes) {
+      if (!this.headroomNodes.has(node.name) || node.free.cpuMillis !== node.allocatable.cpuMillis) continue;
+      const own = freeSlotsOf(node.free, requests);
+      if (spare - own < slots || node.terminatesAt !== undefined) continue;
+      spare -= own;
+      this.headroomNodes.delete(node.name);
+      this.provider.release(node.name);
     }
   }
 
@@ -397,6 +467,7 @@ export class FleetSimulation {
       live,
       startAt: this.now,
       targetReadyAt,
+      targetLaunched: target.kind === 'new-node',
       transferStartAt,
       switchoverAt,
       finishAt: switchoverAt + this.timing.switchoverMs,
@@ -461,6 +532,15 @@ export class FleetSimulation {
       w.availability.observe(elapsedMs, ready, required);
       if (ready < required) fleetUp = false;
     }
+    if (this.headroomNodes.size > 0) {
+      const occupied = new Set<string>();
+      for (const w of this.workloads.values()) for (const m of w.members) if (m.node) occupied.add(m.node);
+      for (const name of this.headroomNodes) {
+        const node = this.provider.node(name);
+        if (!node || occupied.has(name)) continue;
+        this.headroomSpend += this.provider.market.spotPrice(poolIdOf(node), this.now) * (elapsedMs / 3_600_000);
+      }
+    }
     if (anyEnabled) {
       this.fleetObservedMs += elapsedMs;
       if (fleetUp) this.fleetUpMs += elapsedMs;
@@ -474,7 +554,9 @@ export class FleetSimulation {
       used.add(move.targetNode);
       if (move.sourceNode) used.add(move.sourceNode);
     }
-    for (const node of this.provider.listNodes()) if (!used.has(node.name)) this.provider.release(node.name);
+    for (const node of this.provider.listNodes()) {
+      if (!used.has(node.name) && !this.headroomNodes.has(node.name)) this.provider.release(node.name);
+    }
   }
 
   private member(move: FleetMove): FleetMember {

@@ -52,8 +52,8 @@ export async function startMember(
   name: string,
   hostName: string,
   extraArgs: string[] = [],
+  dir: string = mkdtempSync(join(tmpdir(), `${bed.prefix}-${name}-`)),
 ): Promise<TestMember> {
-  const dir = mkdtempSync(join(tmpdir(), `${bed.prefix}-${name}-`));
   const u = TEST_USERS;
   const args = [
     '--port', String(VALKEY_PORT),
@@ -94,7 +94,7 @@ export async function startMember(
 }
 
 /** Resolves when the member answers PING (as the operator user). */
-export async function waitForPing(endpoint: { host: string; port: number }, timeoutMs = 15_000): Promise<void> {
+export async function waitForPing(endpoint: { host: string; port: number }, timeoutMs = 120_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const client = adminClient(endpoint);
