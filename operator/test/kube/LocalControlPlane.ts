@@ -23,6 +23,9 @@ const STOP_GRACE_MS = 5_000;
 const SERVICE_CIDR = '127.64.0.0/16';
 const POD_CIDR = '127.128.0.1/16';
 const SETPRIV = '/usr/bin/setpriv';
+/** How fake nodes and pods behave: kwok's own "fast" stages, with node Leases. */
+const KWOK_STAGES = path.resolve(__dirname, '../../../e2e-tests/controlplane/kwok-stages.yaml');
+const NODE_LEASE_SECONDS = 40;
 /** kwok manages the nodes carrying this annotation, and only those. */
 export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 
@@ -187,6 +190,9 @@ export class LocalControlPlane {
           `--cidr=${POD_CIDR}`,
           `--node-ip=${LOOPBACK}`,
           `--server-address=${LOOPBACK}:${kwok}`,
+          `--config=${KWOK_STAGES}`,
+          // Nodes renew Leases as kubelets do, so the node lifecycle controller keeps them Ready.
+          `--node-lease-duration-seconds=${NODE_LEASE_SECONDS}`,
         ]);
         await cluster.waitFor('kwok', () =>
           probe(`http://${LOOPBACK}:${kwok}/healthz`, {}).then(
