@@ -43,6 +43,8 @@ export class Testbed {
   readonly hosts = new Map<string, TestHost>();
   private readonly children = new Set<ChildProcess>();
   private readonly floating = new Map<string, string>();
+  /** Hosts that carry each stable address, routed to or not. */
+  private readonly attached = new Map<string, Set<string>>();
   private readonly routerNetns: string;
   private readonly rootVeth: string;
   private destroyed = false;
@@ -141,6 +143,10 @@ export class Testbed {
 
   /** Runs a command inside a namespace, the way CRIU needs it (no extra mount namespace). */
   inNetns(netns: string, command: string, args: string[]): Promise<string> {
+    if (command === 'ip') {
+      // One process instead of two: address moves sit inside the measured pause.
+      return sh('ip', ['-n', netns, ...args]);
+    }
     return sh('nsenter', [`--net=/run/netns/${netns}`, command, ...args]);
   }
 
@@ -148,17 +154,25 @@ export class Testbed {
   async placeAddress(address: string, hostName: string): Promise<void> {
     const to = this.host(hostName);
     const from = this.floating.get(address);
-    if (from && from !== hostName && this.hosts.has(from)) {
-      await this.inNetns(this.host(from).netns, 'ip', ['addr', 'del', `${address}/32`, 'dev', 'eth0']).catch(() => {});
+    // New home first, then the route, then off the old home: in between, packets
+    // always reach a host that owns the address and answers (or resets) at once,
+    // instead of vanishing into TCP retransmission back-off.
+    if (!this.attached.get(address)?.has(hostName)) {
+      await this.attachAddress(address, hostName);
     }
-    await this.inNetns(to.netns, 'ip', ['addr', 'replace', `${address}/32`, 'dev', 'eth0']);
     await this.inNetns(this.routerNetns, 'ip', ['route', 'replace', `${address}/32`, 'via', to.address]);
     this.floating.set(address, hostName);
+    if (from && from !== hostName && this.hosts.has(from)) {
+      await this.inNetns(this.host(from).netns, 'ip', ['addr', 'del', `${address}/32`, 'dev', 'eth0']).catch(() => {});
+      this.attached.get(address)?.delete(from);
+    }
   }
 
   /** Puts a stable address on a host without routing to it (restored sockets bind to it). */
   async attachAddress(address: string, hostName: string): Promise<void> {
     await this.inNetns(this.host(hostName).netns, 'ip', ['addr', 'replace', `${address}/32`, 'dev', 'eth0']);
+    if (!this.attached.has(address)) this.attached.set(address, new Set());
+    this.attached.get(address)!.add(hostName);
   }
 
   /** Takes a stable address off its host without giving it to another (a fence). */
@@ -166,6 +180,7 @@ export class Testbed {
     const from = this.floating.get(address);
     if (from && this.hosts.has(from)) {
       await this.inNetns(this.host(from).netns, 'ip', ['addr', 'del', `${address}/32`, 'dev', 'eth0']).catch(() => {});
+      this.attached.get(address)?.delete(from);
     }
     await this.inNetns(this.routerNetns, 'ip', ['route', 'del', `${address}/32`]).catch(() => {});
     this.floating.delete(address);
@@ -243,6 +258,7 @@ export class Testbed {
     }
     await sh('ip', ['netns', 'del', host.netns]).catch(() => {});
     this.hosts.delete(hostName);
+    for (const hosts of this.attached.values()) hosts.delete(hostName);
     for (const [address, on] of this.floating) {
       if (on === hostName) this.floating.delete(address);
     }

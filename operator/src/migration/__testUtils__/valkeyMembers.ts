@@ -178,6 +178,10 @@ export class TestbedValkeyRuntime implements ValkeyMemberRuntime, ClientRedirect
     await this.stopMember(member);
   }
 
+  async prepare(member: ValkeyEndpoint): Promise<void> {
+    await this.bed.attachAddress(this.serviceAddress, member.node);
+  }
+
   async pointTo(member: ValkeyEndpoint): Promise<void> {
     await this.bed.placeAddress(this.serviceAddress, member.node);
     this.routedTo = member.name;

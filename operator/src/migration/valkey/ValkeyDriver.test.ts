@@ -169,12 +169,12 @@ describe('valkey driver with real servers', () => {
   );
 
   it(
-    'switches by CLIENT PAUSE WRITE and equal offsets when FAILOVER is not used',
+    'switches with the server\'s FAILOVER when configured to, losing nothing',
     async () => {
       const BULK = 20_000;
       setup = await setUp(bed, 'cache-1', 'spot-b', BULK);
-      const sm = machine(new InMemoryMigrationStore(), setup.runtime, 'pause');
-      const planned = await plan(sm, 'cache-1-pause', 'cache-1', 'spot-b', 'spot-c');
+      const sm = machine(new InMemoryMigrationStore(), setup.runtime, 'failover');
+      const planned = await plan(sm, 'cache-1-failover', 'cache-1', 'spot-b', 'spot-c');
       const done = await sm.run('shop', planned.metadata.name);
       expect(done.status?.phase).toBe('Succeeded');
       expect(await primaries(setup.runtime)).toEqual([done.status?.targetPod]);

@@ -62,13 +62,19 @@ export interface ValkeyMemberRuntime {
 
 /** Sends clients to the primary: a Service selector, a moving address, a proxy. */
 export interface ClientRedirector {
+  /**
+   * Readies everything that can be readied before the switch (an address
+   * attached but not routed, an endpoint created but not ready), so that
+   * `pointTo` inside the write pause does as little as possible.
+   */
+  prepare?(member: ValkeyEndpoint): Promise<void>;
   /** Routes new client connections to `member`; idempotent. */
   pointTo(member: ValkeyEndpoint): Promise<void>;
   /** The member (by name) clients are routed to now. */
   current(): Promise<string | undefined>;
 }
 
-/** How the final switch is made. */
+/** How the final switch is made (see {@link ValkeyDriverOptions.switchover}). */
 export type SwitchoverMode = 'auto' | 'failover' | 'pause';
 
 /** What the valkey driver needs. */
@@ -77,9 +83,12 @@ export interface ValkeyDriverOptions {
   redirector: ClientRedirector;
   access: ValkeyAccess;
   /**
-   * `failover` uses the server's FAILOVER (Redis 6.2+, Valkey); `pause` does
-   * CLIENT PAUSE WRITE, waits for equal offsets and promotes by hand; `auto`
-   * picks `failover` where the server has it.
+   * `pause` (the default, `auto`) does CLIENT PAUSE WRITE, waits for equal
+   * offsets and promotes by hand; `failover` uses the server's FAILOVER (Redis
+   * 6.2+, Valkey). Measured here, FAILOVER holds writes for 0.6-1 s: the primary
+   * waits for the replica's offset acknowledgement, which replicas send once a
+   * second, while the hand-made switch reads the replica's offset directly and
+   * pauses for tens of milliseconds. So `auto` means `pause`; both need 6.2+.
    */
   switchover?: SwitchoverMode;
   clock: Clock;
@@ -176,6 +185,7 @@ export class ValkeyDriver implements MigrationDriver {
         // replica attaches (it creates its backlog then).
         ctx.state.sourceReplid = sourceRepl.replid;
         this.rememberSourceOffset(ctx);
+        await this.redirector.prepare?.(target);
         return;
       }
       if (this.clock.now() > limit) {
@@ -205,7 +215,9 @@ export class ValkeyDriver implements MigrationDriver {
       throw error;
     }
 
-    const started = this.clock.now();
+    let started = this.clock.now();
+    let redirected = false;
+    let unpausedAt: number | undefined;
     if (targetRepl.role === 'master' && sourceRepl.role === 'master') {
       await this.resolveTwoPrimaries(source, target, sourceRepl, targetRepl);
     } else if (targetRepl.role === 'slave' && sourceRepl.role === 'master') {
@@ -216,12 +228,22 @@ export class ValkeyDriver implements MigrationDriver {
       if (await this.useFailover(source)) {
         await this.failover(source, target);
       } else {
-        await this.pauseAndPromote(source, target);
+        // Redirect while the old primary is still paused, on the connection that
+        // paused it: every millisecond here is a millisecond of write pause.
+        started = await this.pauseAndPromote(source, target, async fromAdmin => {
+          await this.redirector.pointTo(target);
+          await fromAdmin.call('CLIENT', 'KILL', 'TYPE', 'normal');
+          await fromAdmin.call('CLIENT', 'UNPAUSE');
+          unpausedAt = this.clock.now();
+          redirected = true;
+        });
       }
     } else if (!(targetRepl.role === 'master' && sourceRepl.role === 'slave')) {
       throw new Error(`unexpected roles: source ${sourceRepl.role}, target ${targetRepl.role}`);
     }
-    await this.redirector.pointTo(target);
+    if (!redirected) {
+      await this.redirector.pointTo(target);
+    }
     // Clients still attached to the old primary reconnect through the stable address.
     await this.withSource(ctx, async admin => {
       await admin.call('CLIENT', 'KILL', 'TYPE', 'normal');
@@ -229,7 +251,7 @@ export class ValkeyDriver implements MigrationDriver {
       await admin.call('CLIENT', 'UNPAUSE');
     }).catch(() => {});
     if (ctx.state.writePauseRecorded !== '1') {
-      ctx.recordWritePause(this.clock.now() - started);
+      ctx.recordWritePause((unpausedAt ?? this.clock.now()) - started);
       ctx.state.writePauseRecorded = '1';
     }
     await this.countBytes(ctx);
@@ -361,9 +383,16 @@ export class ValkeyDriver implements MigrationDriver {
   }
 
   private async useFailover(source: ValkeyEndpoint): Promise<boolean> {
-    if (this.mode !== 'auto') return this.mode === 'failover';
-    const [major, minor] = await ValkeyAdmin.with(source, this.access, a => a.version());
-    return major > 6 || (major === 6 && minor >= 2);
+    if (this.mode === 'pause' || this.mode === 'auto') {
+      const [major, minor] = await ValkeyAdmin.with(source, this.access, a => a.version());
+      if (major < 6 || (major === 6 && minor < 2)) {
+        throw new PermanentMigrationError(
+          `${source.name} runs ${major}.${minor}; a live hand-off needs CLIENT PAUSE WRITE (6.2+)`,
+        );
+      }
+      return false;
+    }
+    return true;
   }
 
   private async failoverOrPause(from: ValkeyEndpoint, to: ValkeyEndpoint): Promise<void> {
@@ -397,10 +426,15 @@ export class ValkeyDriver implements MigrationDriver {
     });
   }
 
-  /** The switch by hand, for servers without FAILOVER. */
-  private async pauseAndPromote(from: ValkeyEndpoint, to: ValkeyEndpoint): Promise<void> {
+  /** The switch by hand: pause, equal offsets, promote, demote; returns when the pause began. */
+  private async pauseAndPromote(
+    from: ValkeyEndpoint,
+    to: ValkeyEndpoint,
+    whilePaused?: (fromAdmin: ValkeyAdmin) => Promise<void>,
+  ): Promise<number> {
     const fromAdmin = await ValkeyAdmin.connect(from, this.access);
     try {
+      const pausedAt = this.clock.now();
       await fromAdmin.call('CLIENT', 'PAUSE', WRITE_PAUSE_TIMEOUT_MS, 'WRITE');
       const until = this.clock.now() + WRITE_PAUSE_TIMEOUT_MS / 2;
       await ValkeyAdmin.with(to, this.access, async toAdmin => {
@@ -416,6 +450,8 @@ export class ValkeyDriver implements MigrationDriver {
       });
       // Demote while still paused: the old primary takes no write the new one lacks.
       await fromAdmin.call('REPLICAOF', to.host, to.port);
+      await whilePaused?.(fromAdmin);
+      return pausedAt;
     } catch (error) {
       await fromAdmin.call('CLIENT', 'UNPAUSE').catch(() => {});
       throw error;
