@@ -331,7 +331,11 @@ export class MigrationStateMachine {
       status.targetPod = step.state.targetPod;
     }
     if (step.messages.length > 0) {
-      status.message = step.messages.join('; ');
+      // A rollback's notes add to the reason it started; elsewhere the latest note wins.
+      status.message =
+        status.phase === 'RollingBack' && status.message
+          ? `${status.message}; ${step.messages.join('; ')}`
+          : step.messages.join('; ');
     }
     change(status);
     // Consumed: a retry of the same step must not count its bytes twice.
