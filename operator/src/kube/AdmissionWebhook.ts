@@ -24,9 +24,29 @@ export type PodMutator = (
   admission: PodAdmission,
 ) => Promise<JsonPatchOperation[]>;
 
+/** An eviction being asked for (by `kubectl drain`, Karpenter, the autoscaler, NTH). */
+export interface EvictionAdmission {
+  namespace: string;
+  /** The pod to evict. */
+  pod: string;
+  dryRun: boolean;
+}
+
+/**
+ * Whether an eviction may go ahead now. Refusing it makes the evicting tool wait
+ * and retry (it answers 429, as a PodDisruptionBudget does), which is how an
+ * opted-in pod's eviction becomes a migration instead of a kill: the operator
+ * moves the member and lets the eviction through (or removes the pod) when done.
+ */
+export type EvictionReviewer = (
+  eviction: EvictionAdmission,
+) => Promise<{ allowed: true } | { allowed: false; message: string }>;
+
 /** Where the webhook listens and what it runs. */
 export interface AdmissionWebhookOptions {
   mutatePod: PodMutator;
+  /** Reviews evictions served at EVICTIONS_PATH; without it every eviction is allowed. */
+  reviewEviction?: EvictionReviewer;
   /** PEM serving certificate and key; the API server checks them against the configuration's caBundle. */
   tls: { cert: string | Buffer; key: string | Buffer };
   host?: string;
@@ -40,6 +60,10 @@ export interface AdmissionWebhookOptions {
 
 /** Path the webhook configuration points at for pods. */
 export const MUTATE_PODS_PATH = '/mutate-pods';
+/** Path the validating webhook configuration points at for `pods/eviction`. */
+export const EVICTIONS_PATH = '/validate-evictions';
+/** The status an eviction refusal carries: what a PodDisruptionBudget answers, so tools retry. */
+const EVICTION_REFUSED = { code: 429, reason: 'TooManyRequests' };
 /** Largest AdmissionReview accepted; a pod is far smaller. */
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
@@ -48,8 +72,11 @@ interface AdmissionReview {
   kind: 'AdmissionReview';
   request?: {
     uid: string;
+    /** The object's name; for a subresource such as `pods/eviction`, the pod's. */
+    name?: string;
     namespace?: string;
     operation: string;
+    subResource?: string;
     dryRun?: boolean;
     object?: V1Pod;
   };
@@ -75,7 +102,8 @@ export class AdmissionWebhookServer {
           response.end('ok');
           return;
         }
-        if (request.method !== 'POST' || request.url?.split('?')[0] !== MUTATE_PODS_PATH) {
+        const path = request.url?.split('?')[0];
+        if (request.method !== 'POST' || (path !== MUTATE_PODS_PATH && path !== EVICTIONS_PATH)) {
           response.statusCode = 404;
           response.end();
           return;
@@ -94,7 +122,8 @@ export class AdmissionWebhookServer {
         });
         request.on('end', () => {
           if (response.writableEnded) return;
-          this.review(Buffer.concat(chunks).toString('utf8')).then(
+          const body = Buffer.concat(chunks).toString('utf8');
+          (path === EVICTIONS_PATH ? this.reviewEviction(body) : this.review(body)).then(
             answer => {
               response.setHeader('content-type', 'application/json');
               response.end(JSON.stringify(answer));
@@ -123,6 +152,37 @@ export class AdmissionWebhookServer {
     if (!server) return;
     server.closeAllConnections();
     await new Promise(resolve => server.close(resolve));
+  }
+
+  private async reviewEviction(body: string): Promise<AdmissionReview & { response: object }> {
+    const review = JSON.parse(body) as AdmissionReview;
+    const request = review.request;
+    if (!request?.uid) throw new Error('not an AdmissionReview');
+    let response: Record<string, unknown> = { uid: request.uid, allowed: true };
+    if (this.options.reviewEviction && request.subResource === 'eviction' && request.name) {
+      try {
+        const verdict = await this.options.reviewEviction({
+          namespace: request.namespace ?? '',
+          pod: request.name,
+          dryRun: request.dryRun ?? false,
+        });
+        if (!verdict.allowed) {
+          response = {
+            uid: request.uid,
+            allowed: false,
+            status: { ...EVICTION_REFUSED, message: verdict.message },
+          };
+        }
+      } catch (error) {
+        // An eviction must never hang on Ferry: when in doubt, let it through.
+        this.options.onError?.(error);
+      }
+    }
+    return {
+      apiVersion: review.apiVersion ?? 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response,
+    };
   }
 
   private async review(body: string): Promise<AdmissionReview & { response: object }> {
