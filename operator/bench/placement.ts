@@ -15,7 +15,7 @@
  * termination handler does); Ferry moves members live within the notice.
  *
  *   npm run bench -- placement [--prices <csv>]... [--trace <json|dir>]... [--days 30] [--seed 1]
- *                              [--services 50] [--types r5.large,m5.large,...]
+ *                              [--services 50] [--types r5.large,m5.large,...] [--only ferry,spread]
  *
  * By default: AWS eu-west-1 spot prices 2021-12 .. 2022-06 and the single-node
  * AWS traces of ../shared/data.
@@ -111,7 +111,10 @@ function main(): void {
     `placement: ${services} services, ${fleet.reduce((a, w) => a + w.replicas, 0)} members, ${days} days from ${new Date(startAt).toISOString().slice(0, 10)}, ` +
       `${probe.pools.length} spot pools, ${marketData.traces.length} traces, seed ${seed}`,
   );
+  const only = args.options.get('only')?.split(',');
   for (const [name, policy] of Object.entries(policies) as [PolicyName, (typeof policies)[PolicyName]][]) {
+    // All on-demand always runs: it is what the others' cost is a fraction of.
+    if (only && name !== 'on-demand' && !only.includes(name)) continue;
     const market = new SimulatedSpotMarket(marketData, { seed, noticeMs: TERMINATION_NOTICE_MS.aws, instanceTypes: types });
     const provider = new SimulatedCloudProvider(market, 'aws');
     const sim = new FleetSimulation({

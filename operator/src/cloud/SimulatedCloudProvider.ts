@@ -71,8 +71,13 @@ export class SimulatedCloudProvider implements CloudProvider {
 
   /** Launches a node now; undefined when a spot pool has no capacity. `readyAt` overrides the launch time (for a cluster that already exists). */
   launch(pool: PoolKey, capacityType: CapacityType, at: number, readyAt = at + this.launchMs): SimulatedNode | undefined {
+    if (capacityType === 'spot' && !this.market.launchable(poolIdOf(pool), at)) return undefined;
+    return this.adopt(pool, capacityType, at, readyAt);
+  }
+
+  /** A node that was already running when the simulation starts, whatever the pool's capacity now. */
+  adopt(pool: PoolKey, capacityType: CapacityType, at: number, readyAt = at): SimulatedNode {
     const market = this.market.pool(poolIdOf(pool));
-    if (capacityType === 'spot' && !this.market.launchable(market.id, at)) return undefined;
     this.serial += 1;
     const name =
       this.flavour === 'aws'

@@ -37,18 +37,31 @@ export class CapacityBook {
     return !node.unschedulable && node.terminatesAt === undefined;
   }
 
-  /** A usable node of the pool with room for the requests, avoiding the given nodes. */
+  /**
+   * The usable node of the pool with the most room left for the requests,
+   * avoiding the given nodes. Least-allocated first (as kube-scheduler scores
+   * by default): members spread over nodes, so one reclaimed node holds few of
+   * them and its network link is not a queue of state transfers.
+   */
   findRoom(
     capacityType: CapacityType,
     pool: PoolKey,
     requests: Resources,
     avoid: ReadonlySet<string>,
   ): NodeView | undefined {
+    let best: NodeView | undefined;
+    let bestRoom = -1;
     for (const node of this.byPool.get(bucketOf(capacityType, pool)) ?? []) {
       if (avoid.has(node.name) || !this.usable(node)) continue;
-      if (fits(this.free.get(node.name)!, requests)) return node;
+      const free = this.free.get(node.name)!;
+      if (!fits(free, requests)) continue;
+      const room = Math.min(free.cpuMillis / node.allocatable.cpuMillis, free.memoryMiB / node.allocatable.memoryMiB);
+      if (room > bestRoom) {
+        best = node;
+        bestRoom = room;
+      }
     }
-    return undefined;
+    return best;
   }
 
   book(nodeName: string, requests: Resources): void {

@@ -6,7 +6,7 @@
  * members any one spot pool holds.
  */
 import { CapacityPool, fits, NodeView, PoolKey, poolIdOf, Resources } from './model';
-import { spotPoolScore } from './placement';
+import { RISK_PRICE_WEIGHT } from './placement';
 
 /** Upper bound of spare member slots kept, whatever the fleet's largest pool holds. */
 export const MAX_HEADROOM_SLOTS = 16;
@@ -29,6 +29,11 @@ export interface HeadroomPlan {
   launch: PoolKey[];
 }
 
+/** What a spare slot of the pool costs per hour, weighed by risk: idle room is paid per node, not per member. */
+function slotScore(pool: CapacityPool, requests: Resources): number {
+  return (pool.priceUsdPerHour / freeSlotsOf(pool.allocatable, requests)) * (1 + RISK_PRICE_WEIGHT * pool.interruptionRisk);
+}
+
 /** Member slots a node has free. */
 export function freeSlotsOf(free: Resources, requests: Resources): number {
   if (!fits(free, requests)) return 0;
@@ -45,7 +50,7 @@ export function headroomSlotsFor(membersPerSpotPool: Iterable<number>): number {
 /**
  * Plans spare spot nodes: counts free slots on usable spot nodes and, if short,
  * adds nodes in launchable pools that hold the fewest members (a reclaim of a
- * busy pool must not take the spare room with it), best score first, one zone
+ * busy pool must not take the spare room with it), cheapest per slot first, one zone
  * after another so that the room survives any one pool's or zone's loss.
  */
 export function planHeadroom(input: HeadroomInput): HeadroomPlan {
@@ -62,7 +67,7 @@ export function planHeadroom(input: HeadroomInput): HeadroomPlan {
     .sort(
       (a, b) =>
         members(a) - members(b) ||
-        spotPoolScore(a, input.requests) - spotPoolScore(b, input.requests) ||
+        slotScore(a, input.requests) - slotScore(b, input.requests) ||
         (poolIdOf(a) < poolIdOf(b) ? -1 : 1),
     );
   const zones = [...new Set(ranked.map(p => p.zone))];

@@ -229,3 +229,34 @@ describe('planMigrations', () => {
     });
   });
 });
+
+describe('planMigrations on one busy node', () => {
+  it('sends no more transfers at once from a node than its link allows', () => {
+    const zones = ['a', 'b', 'c'];
+    const pools = [...zones.map(z => pool('r5.large', z, 'spot', 0.04)), ...zones.map(z => pool('m5.large', z, 'on-demand', 0.096))];
+    const shared = node('shared-spot', { instanceType: 'r5.large', zone: 'a' }, 'spot');
+    shared.allocatable = shared.free = { cpuMillis: 64_000, memoryMiB: 262_144 };
+    const cluster = new ClusterFixture([shared]);
+    const workloads = [0, 1, 2, 3].map(i => {
+      const w = workload(`ns/w${i}`, 3);
+      const plan = planPlacement({ workload: w, nodes: cluster.nodes.values(), pools });
+      for (const a of plan.assignments) if (a.moves) cluster.move(w.members.find(m => m.pod === a.pod)!, a.target);
+      return w;
+    });
+    const onShared = workloads.flatMap(w => w.members.filter(m => m.node === 'shared-spot'));
+    expect(onShared.length).toBeGreaterThan(2);
+    const plan = planMigrations({
+      now: NOW,
+      signals: [{ node: 'shared-spot', reason: 'notice', deadline: NOW + 600_000 }],
+      workloads,
+      nodes: cluster.nodes.values(),
+      pools,
+      timing: { ...DEFAULT_MOVE_TIMING, transfersPerSourceNode: 2 },
+    });
+    for (const m of plan.moves) {
+      const concurrent = plan.moves.filter(o => o.startAt <= m.startAt && o.finishAt - DEFAULT_MOVE_TIMING.switchoverMs > m.startAt);
+      expect(concurrent.length).toBeLessThanOrEqual(2);
+    }
+    expect(plan.moves).toHaveLength(onShared.length);
+  });
+});

@@ -32,20 +32,25 @@ export interface MoveTiming {
   podStartMs: number;
   /** Final switch-over, while writes are paused. */
   switchoverMs: number;
-  /** State transfer rate between two nodes. */
+  /** State transfer rate of one move. */
   bytesPerSecond: number;
+  /** Transfers one source node sends at once; more wait for a free one. */
+  transfersPerSourceNode: number;
 }
 
 /**
  * Defaults for move timing: a node launch of 90 s (EC2 launch plus kubelet
  * registration, typical for Karpenter), 10 s for a pod with a cached image, 1 s of
- * switch-over, and 1 Gbit/s of effective transfer between nodes.
+ * switch-over, 1 Gbit/s of effective transfer per move (replication, not the
+ * link, is the bottleneck), and four transfers at once from one node (the
+ * "up to 10 Gbit/s" of mid-size instances, with room to spare).
  */
 export const DEFAULT_MOVE_TIMING: MoveTiming = {
   nodeLaunchMs: 90_000,
   podStartMs: 10_000,
   switchoverMs: 1_000,
   bytesPerSecond: 125_000_000,
+  transfersPerSourceNode: 4,
 };
 
 /** Strength of each signal: a stronger one wins when a node has several. */
@@ -157,7 +162,8 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
   }
   const slotsByWorkload = new Map<string, number[]>();
   const spreadByWorkload = new Map<string, SpreadLedger>();
-  const sourceFreeAt = new Map<string, number>();
+  /** Per source node, when each of its transfer lanes is free. */
+  const sourceLanes = new Map<string, number[]>();
   const moves: PlannedMove[] = [];
   const unplanned: UnplannedMove[] = [];
 
@@ -179,7 +185,10 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
       continue;
     }
     const slotIndex = indexOfMin(slots);
-    const startAt = Math.max(now, slots[slotIndex], sourceFreeAt.get(source.name) ?? now);
+    let lanes = sourceLanes.get(source.name);
+    if (!lanes) sourceLanes.set(source.name, (lanes = new Array(Math.max(1, timing.transfersPerSourceNode)).fill(now)));
+    const laneIndex = indexOfMin(lanes);
+    const startAt = Math.max(now, slots[slotIndex], lanes[laneIndex]);
     const spread = spreadOf(workload);
     spread.remove(source.capacityType, source, source.name);
     const transferMs = (member.stateBytes / timing.bytesPerSecond) * 1000;
@@ -236,7 +245,7 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
     }
     spread.add(target.capacityType, target.pool, target.kind === 'node' ? target.node : undefined);
     slots[slotIndex] = finishAt;
-    sourceFreeAt.set(source.name, startAt + transferMs);
+    lanes[laneIndex] = finishAt - timing.switchoverMs;
     moves.push({
       workload: workload.id,
       pod: member.pod,

@@ -32,11 +32,11 @@ export const RISK_PRICE_WEIGHT = 20;
 
 /**
  * How much each fleet member already in a spot pool adds to the pool's score
- * (5 % per member). A pool's reclaim takes all its members at once, and each of
+ * (1 % per member). A pool's reclaim takes all its members at once, and each of
  * them needs a target within the notice: spreading the fleet, not only each
  * workload, keeps those bursts small for a few cents.
  */
-export const POOL_CONCENTRATION_WEIGHT = 0.05;
+export const POOL_CONCENTRATION_WEIGHT = 0.01;
 
 /** Why a member is planned where it is. */
 export type PlacementReason =

@@ -128,6 +128,7 @@ export class DemoOperator implements FerryClusterClient {
       startAt: start,
       riskModel: this.risk,
       proactive: new ProactiveMoveGovernor(),
+      headroom: true,
     });
     for (const s of options.workloads) {
       const id = key(s.namespace, s.name);
