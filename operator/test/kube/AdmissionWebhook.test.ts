@@ -8,6 +8,9 @@ import {
 import { apiRequest } from '../../src/kube/apiRequest';
 import { LocalControlPlane } from './LocalControlPlane';
 
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
 const NAMESPACE = 'shop';
 /** A pod create should never wait on the webhook longer than this. */
 const WEBHOOK_TIMEOUT_SECONDS = 2;

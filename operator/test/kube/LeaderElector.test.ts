@@ -7,6 +7,9 @@ import {
 import { apiRequest } from '../../src/kube/apiRequest';
 import { LocalControlPlane } from './LocalControlPlane';
 
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
 const NAMESPACE = 'ferry-system';
 /** Short timings, in the same proportions as the defaults. */
 const TIMINGS = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 200 };

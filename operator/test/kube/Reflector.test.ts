@@ -6,6 +6,9 @@ import {
 } from '../../src/kube/Reflector';
 import { LocalControlPlane } from './LocalControlPlane';
 
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
 const CONFIG_MAPS = {
   apiVersion: 'v1',
   kind: 'ConfigMap',

@@ -9,6 +9,9 @@ import { createFakeNodes, FAKE_ZONES } from './fakeNodes';
 import { helmBinary } from './helmBinary';
 import { LocalControlPlane } from './LocalControlPlane';
 
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
 const CHART = path.resolve(__dirname, '../../chart');
 const NAMESPACE = 'ferry-system';
 const SERVICE_ACCOUNT = `system:serviceaccount:${NAMESPACE}:ferry`;
@@ -78,6 +81,51 @@ describe('the Helm chart on a real control plane', () => {
       expect.stringMatching(/^on-demand-/),
       expect.stringMatching(/^on-demand-/),
     ]);
+  }, 150_000);
+
+  it('registers its webhooks failing open: pods are created while no operator answers', async () => {
+    // kwok reports the operator's pods Running, but nothing listens behind them.
+    const webhooks = JSON.parse(
+      cluster.kubectl(['get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations', '-o', 'json']),
+    ).items;
+    expect(webhooks.map((w: any) => `${w.kind}/${w.metadata.name}`).sort()).toEqual([
+      'MutatingWebhookConfiguration/ferry',
+      'ValidatingWebhookConfiguration/ferry',
+    ]);
+    for (const configuration of webhooks) {
+      expect(configuration.webhooks[0].failurePolicy).toBe('Ignore');
+      expect(configuration.webhooks[0].clientConfig.caBundle).toBeTruthy();
+    }
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: 'shop' } } });
+    const started = Date.now();
+    const deadline = started + 30_000;
+    for (;;) {
+      try {
+        await core.createNamespacedPod({
+          namespace: 'shop',
+          body: {
+            metadata: { name: 'cache-0' },
+            spec: { containers: [{ name: 'valkey', image: 'valkey/valkey:8' }] },
+          },
+        });
+        break;
+      } catch (error) {
+        // The namespace's default ServiceAccount may not exist yet.
+        if (Date.now() > deadline) throw error;
+        await new Promise(resolve => setTimeout(resolve, 200));
+      }
+    }
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('keeps the webhook certificate across an upgrade', () => {
+    const secret = () =>
+      cluster.kubectl(['get', 'secret', 'ferry-webhook-tls', '-n', NAMESPACE, '-o', 'jsonpath={.data.ca\\.crt}']);
+    const before = secret();
+    helm(['upgrade', 'ferry', CHART, '--namespace', NAMESPACE, '--set', 'replicaCount=1']);
+    expect(secret()).toBe(before);
+    expect(before.length).toBeGreaterThan(100);
   });
 
   it.each([

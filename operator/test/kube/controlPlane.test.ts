@@ -8,6 +8,9 @@ import {
 } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
 
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
 describe('the local control plane', () => {
   let cluster: LocalControlPlane;
   let core: CoreV1Api;

@@ -11,6 +11,9 @@ import {
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
 const NAMESPACE = 'crd-test';
 let rejected = 0;
 

@@ -9,6 +9,9 @@ import { SPOT_POLICIES } from '../../src/kube/resources';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
 const NAMESPACE = 'shop';
 const FINALIZER = 'ferry.dev/placement';
 

@@ -12,6 +12,9 @@ import { apiRequest } from '../../src/kube/apiRequest';
 import { createFakeNodes } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
 
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
 const NAMESPACE = 'shop';
 /** The annotation ReplicaSets rank pods by when they scale down (Kubernetes 1.22+). */
 const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';

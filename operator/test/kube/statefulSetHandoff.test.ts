@@ -14,6 +14,9 @@ import { apiRequest } from '../../src/kube/apiRequest';
 import { createFakeNodes } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
 
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
 const NAMESPACE = 'shop';
 
 describe('a StatefulSet member recreated where its migration goes', () => {
