@@ -31,6 +31,8 @@ export class SimulatedCloudProvider implements CloudProvider {
   readonly cloud = 'simulated' as const;
   readonly terminationNoticeMs: number;
   private readonly nodes = new Map<string, SimulatedNode>();
+  /** Nodes with a termination notice, so a step need not look at every node. */
+  private readonly leaving = new Set<string>();
   private serial = 0;
 
   constructor(
@@ -107,6 +109,7 @@ export class SimulatedCloudProvider implements CloudProvider {
     const node = this.nodes.get(name);
     if (!node || node.capacityType !== 'spot') throw new Error(`No spot node named ${name}`);
     node.terminatesAt ??= at + this.terminationNoticeMs;
+    this.leaving.add(name);
     return node.terminatesAt;
   }
 
@@ -124,6 +127,7 @@ export class SimulatedCloudProvider implements CloudProvider {
       for (const node of this.nodes.values()) {
         if (node.capacityType !== 'spot' || poolIdOf(node) !== interruption.pool || node.terminatesAt !== undefined) continue;
         node.terminatesAt = interruption.reclaimAt;
+        this.leaving.add(node.name);
         signals.push({ kind: 'termination-notice', node: node.name, at: interruption.noticeAt, terminatesAt: interruption.reclaimAt });
       }
     }
@@ -131,10 +135,14 @@ export class SimulatedCloudProvider implements CloudProvider {
       const pool = this.market.pool(restored.pool);
       signals.push({ kind: 'capacity-restored', pool: { instanceType: pool.instanceType, zone: pool.zone }, at: restored.restoredAt });
     }
-    for (const node of [...this.nodes.values()]) {
-      if (node.terminatesAt !== undefined && node.terminatesAt < to) {
+    for (const name of [...this.leaving]) {
+      const node = this.nodes.get(name);
+      if (!node) {
+        this.leaving.delete(name);
+      } else if (node.terminatesAt !== undefined && node.terminatesAt < to) {
         signals.push({ kind: 'terminated', node: node.name, at: node.terminatesAt });
         this.nodes.delete(node.name);
+        this.leaving.delete(name);
       }
     }
     return signals.sort((a, b) => a.at - b.at);

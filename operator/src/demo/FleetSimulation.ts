@@ -311,7 +311,7 @@ export class FleetSimulation {
       member.node = move.targetNode;
       member.ready = true;
     }
-    this.releaseEmptyNodes();
+    if (this.dirty) this.releaseEmptyNodes();
     const predictionDue = !!this.options.riskModel && next - this.lastDecision >= PREDICTION_EVERY_MS;
     if (this.dirty || predictionDue || next - this.lastReplan >= this.replanEveryMs) this.decide();
   }
