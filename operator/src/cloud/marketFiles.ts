@@ -27,8 +27,11 @@ export interface MarketFiles {
   traceIndex?: string;
 }
 
-/** The data directory the operator ships (`operator/data`). */
-export const SHIPPED_DATA_DIR = path.resolve(__dirname, '..', '..', 'data');
+/** The data directory the operator ships (`operator/data`), from the sources (`src/cloud`) or the bundle (`dist`). */
+export const SHIPPED_DATA_DIR =
+  [path.resolve(__dirname, '..', '..', 'data'), path.resolve(__dirname, '..', 'data')].find(dir =>
+    fs.existsSync(path.join(dir, 'aws_spot_advisor_linux_2025-06.csv')),
+  ) ?? path.resolve(__dirname, '..', '..', 'data');
 
 /** The files of the shipped data directory (see its README for their sources). */
 export function shippedMarketFiles(dir = SHIPPED_DATA_DIR): MarketFiles {
