@@ -1,0 +1,115 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import { FERRY_API_VERSION, Migration } from '../api/v1alpha1';
+import {
+  MigrationConflictError,
+  MigrationStore,
+} from '../migration/MigrationStore';
+import { KubeApiError, apiRequest, collectionPath } from './apiRequest';
+import { MIGRATIONS } from './resources';
+
+interface MigrationList {
+  metadata: { continue?: string };
+  items: Migration[];
+}
+
+/** Page size when listing Migrations, which are kept for history and add up. */
+const LIST_PAGE_SIZE = 500;
+
+/**
+ * Migrations as `ferry.dev/v1alpha1` objects on the cluster, their progress in
+ * the status subresource. The API server's resourceVersion check is the store's
+ * compare-and-swap: two operators that both think they lead cannot both advance
+ * one migration.
+ */
+export class KubeMigrationStore implements MigrationStore {
+  constructor(
+    private readonly kubeConfig: KubeConfig,
+    /** The one namespace to list, or every namespace when left out. */
+    private readonly namespace?: string,
+  ) {}
+
+  async get(namespace: string, name: string): Promise<Migration | undefined> {
+    try {
+      return await apiRequest<Migration>(this.kubeConfig, 'GET', this.path(namespace, name));
+    } catch (error) {
+      if (error instanceof KubeApiError && error.code === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async list(): Promise<Migration[]> {
+    const items: Migration[] = [];
+    let continueToken: string | undefined;
+    do {
+      const page = await apiRequest<MigrationList>(
+        this.kubeConfig,
+        'GET',
+        collectionPath(MIGRATIONS, this.namespace),
+        { query: { limit: LIST_PAGE_SIZE, continue: continueToken } },
+      );
+      // Items of a list carry no kind; give them theirs.
+      items.push(
+        ...page.items.map(item => ({ ...item, apiVersion: FERRY_API_VERSION, kind: 'Migration' as const })),
+      );
+      continueToken = page.metadata.continue || undefined;
+    } while (continueToken);
+    return items;
+  }
+
+  /**
+   * Creates the object, then writes its status: the API server ignores the status
+   * of a create when the status is a subresource.
+   */
+  async create(migration: Migration): Promise<Migration> {
+    const { namespace, name, labels, annotations } = migration.metadata;
+    let created: Migration;
+    try {
+      created = await apiRequest<Migration>(
+        this.kubeConfig,
+        'POST',
+        collectionPath(MIGRATIONS, namespace),
+        {
+          body: {
+            apiVersion: migration.apiVersion,
+            kind: 'Migration',
+            metadata: { name, namespace, labels, annotations },
+            spec: migration.spec,
+          },
+        },
+      );
+    } catch (error) {
+      throw conflictOr(error, `migration ${namespace}/${name} already exists`);
+    }
+    if (!migration.status) return created;
+    return this.updateStatus({ ...created, status: migration.status });
+  }
+
+  async updateStatus(migration: Migration): Promise<Migration> {
+    const { namespace, name } = migration.metadata;
+    try {
+      return await apiRequest<Migration>(
+        this.kubeConfig,
+        'PUT',
+        `${this.path(namespace, name)}/status`,
+        { body: migration },
+      );
+    } catch (error) {
+      throw conflictOr(
+        error,
+        `migration ${namespace}/${name} changed since resourceVersion ${migration.metadata.resourceVersion}`,
+      );
+    }
+  }
+
+  private path(namespace: string, name: string): string {
+    return `${collectionPath(MIGRATIONS, namespace)}/${encodeURIComponent(name)}`;
+  }
+}
+
+/** 409 (changed or exists) and 404 (gone) are conflicts to the state machine; the rest pass through. */
+function conflictOr(error: unknown, message: string): unknown {
+  if (error instanceof KubeApiError && (error.code === 409 || error.code === 404)) {
+    return new MigrationConflictError(`${message}: ${error.message}`);
+  }
+  return error;
+}
