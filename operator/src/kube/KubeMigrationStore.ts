@@ -49,7 +49,7 @@ export class KubeMigrationStore implements MigrationStore {
       );
       // Items of a list carry no kind; give them theirs.
       items.push(
-        ...page.items.map(item => ({ ...item, apiVersion: FERRY_API_VERSION, kind: 'Migration' as const })),
+        ...page.items.map((item): Migration => ({ ...item, apiVersion: FERRY_API_VERSION, kind: 'Migration' })),
       );
       continueToken = page.metadata.continue || undefined;
     } while (continueToken);
