@@ -89,7 +89,6 @@ let shippedMarket: SimulatedMarketData | undefined;
 interface DemoWorkload {
   seed: DemoWorkloadSeed;
   id: string;
-  optedInAt?: number;
 }
 
 /** The operator in demo mode: an in-memory cluster that implements the portal's view of a cluster. */
@@ -162,9 +161,9 @@ export class DemoOperator implements FerryClusterClient {
   /** Advances the simulation to the clock's now: reclaims, moves, placement, accounting. */
   tick(): void {
     const now = this.clock.now();
-    if (this.reclaimEveryMs !== undefined && now - this.lastReclaim >= this.reclaimEveryMs) {
-      this.fleet.advanceTo(now + this.offsetMs - (now - this.lastReclaim - this.reclaimEveryMs), DEMO_STEP_MS);
-      this.lastReclaim = now;
+    while (this.reclaimEveryMs !== undefined && now - this.lastReclaim >= this.reclaimEveryMs) {
+      this.lastReclaim += this.reclaimEveryMs;
+      this.fleet.advanceTo(this.lastReclaim + this.offsetMs, DEMO_STEP_MS);
       const inUse = this.listSpotNodesInUse().filter(n => this.provider.node(n)?.terminatesAt === undefined);
       if (inUse.length > 0) this.fleet.noticeNode(inUse[Math.floor(this.random() * inUse.length)]);
     }
@@ -242,7 +241,6 @@ export class DemoOperator implements FerryClusterClient {
       status: existing?.status,
     };
     this.policies.set(k, policy);
-    if (spec.enabled) workload.optedInAt ??= this.clock.now();
     this.fleet.updateWorkload(k, {
       enabled: spec.enabled,
       permanentRatio: spec.permanentRatio,

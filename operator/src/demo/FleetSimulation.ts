@@ -13,7 +13,7 @@ import type { CapacityType, MigrationReason } from '../api/v1alpha1';
 import { AvailabilityLedger, CostLedger } from '../core/accounting';
 import type { PlacementTarget } from '../core/capacity';
 import { DEFAULT_MOVE_TIMING, DisruptionSignal, MoveTiming, planMigrations, UnplannedMove } from '../core/migrationPlanner';
-import { CapacityPool, MemberView, NodeView, nodeShareOf, PoolKey, poolIdOf, Resources, WorkloadView } from '../core/model';
+import { CapacityPool, MemberView, NodeView, nodeShareOf, poolIdOf, Resources, WorkloadView } from '../core/model';
 import { PlacementInput, PlacementPlan, planPlacement } from '../core/placement';
 import { ProactiveMoveGovernor } from '../core/proactive';
 import { freeSlotsOf, headroomSlotsFor, planHeadroom } from '../core/headroom';
@@ -353,10 +353,9 @@ export class FleetSimulation {
         }
         if (!a.moves || this.inFlight.has(`${w.spec.id}/${a.pod}`)) continue;
         const member = w.members.find(m => m.pod === a.pod)!;
-        // Members already placed move only live, and only when Ferry migrates them.
-        if (member.node && (this.options.liveMigration === false || !w.spec.enabled)) {
-          if (w.spec.enabled || a.target.capacityType === 'spot') continue;
-        }
+        // A placed member moves only live: when Ferry manages it, or back to permanent nodes when its workload opted out.
+        const movesLive = this.options.liveMigration !== false && (w.spec.enabled || a.target.capacityType === 'on-demand');
+        if (member.node && !movesLive) continue;
         this.startMove(w, member, a.target, member.node ? 'placement' : 'reschedule', !!member.node);
       }
     }
@@ -568,9 +567,4 @@ export class FleetSimulation {
     if (!w) throw new Error(`no workload ${id} in the simulated fleet`);
     return w;
   }
-}
-
-/** The pool key of a node. */
-export function poolOfNode(node: PoolKey): string {
-  return poolIdOf(node);
 }
