@@ -53,7 +53,11 @@ export interface AdmissionWebhookOptions {
   /** 0 picks a free port. */
   port?: number;
   /** Every review answered, with how long it took; for the latency histogram. */
-  onReview?: (review: { durationMs: number; patched: boolean; failed: boolean }) => void;
+  onReview?: (review: {
+    durationMs: number;
+    patched: boolean;
+    failed: boolean;
+  }) => void;
   /** A mutator that threw: the pod is admitted unchanged (the webhook fails open). */
   onError?: (error: unknown) => void;
 }
@@ -103,7 +107,10 @@ export class AdmissionWebhookServer {
           return;
         }
         const path = request.url?.split('?')[0];
-        if (request.method !== 'POST' || (path !== MUTATE_PODS_PATH && path !== EVICTIONS_PATH)) {
+        if (
+          request.method !== 'POST' ||
+          (path !== MUTATE_PODS_PATH && path !== EVICTIONS_PATH)
+        ) {
           response.statusCode = 404;
           response.end();
           return;
@@ -123,7 +130,10 @@ export class AdmissionWebhookServer {
         request.on('end', () => {
           if (response.writableEnded) return;
           const body = Buffer.concat(chunks).toString('utf8');
-          (path === EVICTIONS_PATH ? this.reviewEviction(body) : this.review(body)).then(
+          (path === EVICTIONS_PATH
+            ? this.reviewEviction(body)
+            : this.review(body)
+          ).then(
             answer => {
               response.setHeader('content-type', 'application/json');
               response.end(JSON.stringify(answer));
@@ -141,7 +151,11 @@ export class AdmissionWebhookServer {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.port ?? 0, this.options.host ?? '0.0.0.0', resolve);
+      server.listen(
+        this.options.port ?? 0,
+        this.options.host ?? '0.0.0.0',
+        resolve,
+      );
     });
     return (server.address() as AddressInfo).port;
   }
@@ -154,12 +168,18 @@ export class AdmissionWebhookServer {
     await new Promise(resolve => server.close(resolve));
   }
 
-  private async reviewEviction(body: string): Promise<AdmissionReview & { response: object }> {
+  private async reviewEviction(
+    body: string,
+  ): Promise<AdmissionReview & { response: object }> {
     const review = JSON.parse(body) as AdmissionReview;
     const request = review.request;
     if (!request?.uid) throw new Error('not an AdmissionReview');
     let response: Record<string, unknown> = { uid: request.uid, allowed: true };
-    if (this.options.reviewEviction && request.subResource === 'eviction' && request.name) {
+    if (
+      this.options.reviewEviction &&
+      request.subResource === 'eviction' &&
+      request.name
+    ) {
       try {
         const verdict = await this.options.reviewEviction({
           namespace: request.namespace ?? '',
@@ -185,7 +205,9 @@ export class AdmissionWebhookServer {
     };
   }
 
-  private async review(body: string): Promise<AdmissionReview & { response: object }> {
+  private async review(
+    body: string,
+  ): Promise<AdmissionReview & { response: object }> {
     const started = performance.now();
     const review = JSON.parse(body) as AdmissionReview;
     const request = review.request;
@@ -196,18 +218,24 @@ export class AdmissionWebhookServer {
     if (request.object?.kind === 'Pod' || request.object?.spec) {
       try {
         patch = await this.options.mutatePod(request.object!, {
-          namespace: request.namespace ?? request.object!.metadata?.namespace ?? '',
+          namespace:
+            request.namespace ?? request.object!.metadata?.namespace ?? '',
           operation: request.operation as PodAdmission['operation'],
           dryRun: request.dryRun ?? false,
         });
       } catch (error) {
         failed = true;
         patch = [];
-        warnings.push('ferry: placement was not applied to this pod; see the operator log');
+        warnings.push(
+          'ferry: placement was not applied to this pod; see the operator log',
+        );
         this.options.onError?.(error);
       }
     }
-    const response: Record<string, unknown> = { uid: request.uid, allowed: true };
+    const response: Record<string, unknown> = {
+      uid: request.uid,
+      allowed: true,
+    };
     if (patch.length > 0) {
       response.patchType = 'JSONPatch';
       response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');

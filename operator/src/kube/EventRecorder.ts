@@ -37,7 +37,9 @@ const CLUSTER_EVENTS_NAMESPACE = 'default';
 const MAX_NOTE_LENGTH = 1024;
 
 function eventName(subject: string, now: number): string {
-  const suffix = `${(now * 1_000_000).toString(16)}${randomBytes(2).toString('hex')}`;
+  const suffix = `${(now * 1_000_000).toString(16)}${randomBytes(2).toString(
+    'hex',
+  )}`;
   return `${subject.slice(0, 253 - suffix.length - 1)}.${suffix}`;
 }
 
@@ -72,8 +74,14 @@ export class EventRecorder {
     const now = clock.now();
     const namespace = subject.namespace ?? CLUSTER_EVENTS_NAMESPACE;
     const key = [
-      subject.kind, namespace, subject.name, subject.uid,
-      event.type, event.reason, event.action, event.note,
+      subject.kind,
+      namespace,
+      subject.name,
+      subject.uid,
+      event.type,
+      event.reason,
+      event.action,
+      event.note,
     ].join('\u0000');
     try {
       const previous = this.recent.get(key);
@@ -83,10 +91,17 @@ export class EventRecorder {
         await apiRequest(
           this.options.kubeConfig,
           'PATCH',
-          `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(previous.namespace)}/events/${encodeURIComponent(previous.name)}`,
+          `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(
+            previous.namespace,
+          )}/events/${encodeURIComponent(previous.name)}`,
           {
             contentType: 'application/merge-patch+json',
-            body: { series: { count: previous.count, lastObservedTime: microTime(now) } },
+            body: {
+              series: {
+                count: previous.count,
+                lastObservedTime: microTime(now),
+              },
+            },
           },
         );
         return;
@@ -101,7 +116,9 @@ export class EventRecorder {
       const created = await apiRequest<{ metadata: { name: string } }>(
         this.options.kubeConfig,
         'POST',
-        `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+        `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(
+          namespace,
+        )}/events`,
         {
           body: {
             apiVersion: 'events.k8s.io/v1',
@@ -121,7 +138,12 @@ export class EventRecorder {
           },
         },
       );
-      this.recent.set(key, { namespace, name: created.metadata.name, count: 1, at: now });
+      this.recent.set(key, {
+        namespace,
+        name: created.metadata.name,
+        count: 1,
+        at: now,
+      });
       this.forgetOld(now);
     } catch (error) {
       this.options.onError?.(error);

@@ -30,7 +30,11 @@ export class KubeMigrationStore implements MigrationStore {
 
   async get(namespace: string, name: string): Promise<Migration | undefined> {
     try {
-      return await apiRequest<Migration>(this.kubeConfig, 'GET', this.path(namespace, name));
+      return await apiRequest<Migration>(
+        this.kubeConfig,
+        'GET',
+        this.path(namespace, name),
+      );
     } catch (error) {
       if (error instanceof KubeApiError && error.code === 404) return undefined;
       throw error;
@@ -49,7 +53,13 @@ export class KubeMigrationStore implements MigrationStore {
       );
       // Items of a list carry no kind; give them theirs.
       items.push(
-        ...page.items.map((item): Migration => ({ ...item, apiVersion: FERRY_API_VERSION, kind: 'Migration' })),
+        ...page.items.map(
+          (item): Migration => ({
+            ...item,
+            apiVersion: FERRY_API_VERSION,
+            kind: 'Migration',
+          }),
+        ),
       );
       continueToken = page.metadata.continue || undefined;
     } while (continueToken);
@@ -102,13 +112,18 @@ export class KubeMigrationStore implements MigrationStore {
   }
 
   private path(namespace: string, name: string): string {
-    return `${collectionPath(MIGRATIONS, namespace)}/${encodeURIComponent(name)}`;
+    return `${collectionPath(MIGRATIONS, namespace)}/${encodeURIComponent(
+      name,
+    )}`;
   }
 }
 
 /** 409 (changed or exists) and 404 (gone) are conflicts to the state machine; the rest pass through. */
 function conflictOr(error: unknown, message: string): unknown {
-  if (error instanceof KubeApiError && (error.code === 409 || error.code === 404)) {
+  if (
+    error instanceof KubeApiError &&
+    (error.code === 409 || error.code === 404)
+  ) {
     return new MigrationConflictError(`${message}: ${error.message}`);
   }
   return error;

@@ -135,7 +135,10 @@ export class LeaderElector {
   private async campaign(): Promise<void> {
     const stop = this.stopping.signal;
     while (!stop.aborted && !(await this.tryAcquireOrRenew())) {
-      await sleep(this.retryPeriodMs * (1 + Math.random() * (JITTER - 1)), stop);
+      await sleep(
+        this.retryPeriodMs * (1 + Math.random() * (JITTER - 1)),
+        stop,
+      );
     }
     if (stop.aborted) return;
 
@@ -213,7 +216,10 @@ export class LeaderElector {
             acquireTime: current.spec.acquireTime,
             leaseTransitions: current.spec.leaseTransitions ?? 0,
           }
-        : { ...mine, leaseTransitions: (current.spec.leaseTransitions ?? 0) + 1 };
+        : {
+            ...mine,
+            leaseTransitions: (current.spec.leaseTransitions ?? 0) + 1,
+          };
       const updated = await apiRequest<Lease>(
         this.options.kubeConfig,
         'PUT',

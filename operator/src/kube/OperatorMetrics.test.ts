@@ -3,14 +3,36 @@ import { MetricsServer, OperatorMetrics } from './OperatorMetrics';
 describe('OperatorMetrics', () => {
   it('counts moves by reason, driver and outcome, with their write pause', async () => {
     const metrics = new OperatorMetrics({ processMetrics: false });
-    metrics.migrationFinished({ reason: 'notice', driver: 'valkey', phase: 'Succeeded', writePauseMs: 4 });
-    metrics.migrationFinished({ reason: 'notice', driver: 'valkey', phase: 'Succeeded', writePauseMs: 30 });
-    metrics.migrationFinished({ reason: 'drain', driver: 'reschedule', phase: 'Failed' });
+    metrics.migrationFinished({
+      reason: 'notice',
+      driver: 'valkey',
+      phase: 'Succeeded',
+      writePauseMs: 4,
+    });
+    metrics.migrationFinished({
+      reason: 'notice',
+      driver: 'valkey',
+      phase: 'Succeeded',
+      writePauseMs: 30,
+    });
+    metrics.migrationFinished({
+      reason: 'drain',
+      driver: 'reschedule',
+      phase: 'Failed',
+    });
     const text = await metrics.registry.metrics();
-    expect(text).toContain('ferry_migrations_total{reason="notice",driver="valkey",outcome="Succeeded"} 2');
-    expect(text).toContain('ferry_migrations_total{reason="drain",driver="reschedule",outcome="Failed"} 1');
-    expect(text).toContain('ferry_migration_write_pause_seconds_bucket{le="0.005",driver="valkey"} 1');
-    expect(text).toContain('ferry_migration_write_pause_seconds_count{driver="valkey"} 2');
+    expect(text).toContain(
+      'ferry_migrations_total{reason="notice",driver="valkey",outcome="Succeeded"} 2',
+    );
+    expect(text).toContain(
+      'ferry_migrations_total{reason="drain",driver="reschedule",outcome="Failed"} 1',
+    );
+    expect(text).toContain(
+      'ferry_migration_write_pause_seconds_bucket{le="0.005",driver="valkey"} 1',
+    );
+    expect(text).toContain(
+      'ferry_migration_write_pause_seconds_count{driver="valkey"} 2',
+    );
   });
 
   it('keeps a workload series until the workload is gone', async () => {
@@ -27,14 +49,20 @@ describe('OperatorMetrics', () => {
       'ferry_workload_savings_usd{namespace="shop",workload="sessions"} 12.5',
     );
     metrics.workloadGone(workload);
-    expect(await metrics.registry.metrics()).not.toContain('workload="sessions"');
+    expect(await metrics.registry.metrics()).not.toContain(
+      'workload="sessions"',
+    );
   });
 
   it('serves /metrics, /healthz and a /readyz that waits for the caches', async () => {
     const metrics = new OperatorMetrics();
     metrics.leading(true);
     let ready = false;
-    const server = new MetricsServer({ metrics, ready: () => ready, host: '127.0.0.1' });
+    const server = new MetricsServer({
+      metrics,
+      ready: () => ready,
+      host: '127.0.0.1',
+    });
     const port = await server.start();
     try {
       const get = (path: string) => fetch(`http://127.0.0.1:${port}${path}`);

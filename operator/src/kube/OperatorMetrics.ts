@@ -10,11 +10,17 @@ import {
 import type { MigrationPhase, MigrationReason } from '../api/v1alpha1';
 
 /** Buckets for a write pause: a live hand-off pauses for milliseconds, a fallback for seconds. */
-const WRITE_PAUSE_BUCKETS_SECONDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const WRITE_PAUSE_BUCKETS_SECONDS = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 /** Buckets for the time from a signal to its move: within a 30 s or 2 min notice. */
-const NOTICE_TO_MOVE_BUCKETS_SECONDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const NOTICE_TO_MOVE_BUCKETS_SECONDS = [
+  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+];
 /** Buckets for a webhook review; the API server waits for it on every pod create. */
-const WEBHOOK_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1];
+const WEBHOOK_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1,
+];
 
 /** A workload in the metrics' labels. */
 export interface WorkloadLabels {
@@ -123,7 +129,11 @@ export class OperatorMetrics {
     phase: Extract<MigrationPhase, 'Succeeded' | 'RolledBack' | 'Failed'>;
     writePauseMs?: number;
   }): void {
-    this.migrations.inc({ reason: m.reason, driver: m.driver, outcome: m.phase });
+    this.migrations.inc({
+      reason: m.reason,
+      driver: m.driver,
+      outcome: m.phase,
+    });
     if (m.writePauseMs !== undefined) {
       this.writePause.observe({ driver: m.driver }, m.writePauseMs / 1000);
     }
@@ -165,8 +175,16 @@ export class OperatorMetrics {
     }
   }
 
-  webhookReviewed(review: { durationMs: number; patched: boolean; failed: boolean }): void {
-    const outcome = review.failed ? 'failed' : review.patched ? 'patched' : 'unchanged';
+  webhookReviewed(review: {
+    durationMs: number;
+    patched: boolean;
+    failed: boolean;
+  }): void {
+    const outcome = review.failed
+      ? 'failed'
+      : review.patched
+      ? 'patched'
+      : 'unchanged';
     this.webhookReviews.observe({ outcome }, review.durationMs / 1000);
   }
 
@@ -207,7 +225,10 @@ export class MetricsServer {
       } else if (path === '/metrics') {
         this.options.metrics.registry.metrics().then(
           text => {
-            response.setHeader('content-type', this.options.metrics.registry.contentType);
+            response.setHeader(
+              'content-type',
+              this.options.metrics.registry.contentType,
+            );
             response.end(text);
           },
           error => {
@@ -223,7 +244,11 @@ export class MetricsServer {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.port ?? 0, this.options.host ?? '0.0.0.0', resolve);
+      server.listen(
+        this.options.port ?? 0,
+        this.options.host ?? '0.0.0.0',
+        resolve,
+      );
     });
     return (server.address() as AddressInfo).port;
   }

@@ -8,7 +8,11 @@ interface Item {
   data?: Record<string, string>;
 }
 
-const item = (name: string, resourceVersion: string, data?: Record<string, string>): Item => ({
+const item = (
+  name: string,
+  resourceVersion: string,
+  data?: Record<string, string>,
+): Item => ({
   metadata: { name, namespace: 'ns', resourceVersion },
   data,
 });
@@ -30,7 +34,8 @@ async function scriptedApiServer(script: {
     if (url.searchParams.get('watch') === 'true') {
       const watch = script.watches.shift();
       response.writeHead(200);
-      for (const line of watch?.lines ?? []) response.write(`${JSON.stringify(line)}\n`);
+      for (const line of watch?.lines ?? [])
+        response.write(`${JSON.stringify(line)}\n`);
       if (watch?.end ?? false) response.end();
       else open.add(response);
       return;
@@ -86,10 +91,17 @@ describe('Reflector', () => {
   it('lists again on 410 Gone and reports what appeared, changed and vanished meanwhile', async () => {
     const api = await scriptedApiServer({
       lists: [
-        { resourceVersion: '10', items: [item('a', '3'), item('b', '4'), item('same', '5')] },
+        {
+          resourceVersion: '10',
+          items: [item('a', '3'), item('b', '4'), item('same', '5')],
+        },
         {
           resourceVersion: '20',
-          items: [item('a', '15', { role: 'primary' }), item('c', '18'), item('same', '5')],
+          items: [
+            item('a', '15', { role: 'primary' }),
+            item('c', '18'),
+            item('same', '5'),
+          ],
         },
       ],
       watches: [
@@ -97,7 +109,12 @@ describe('Reflector', () => {
           lines: [
             {
               type: 'ERROR',
-              object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' },
+              object: {
+                kind: 'Status',
+                code: 410,
+                reason: 'Expired',
+                message: 'too old resource version',
+              },
             },
           ],
           end: true,
@@ -109,7 +126,12 @@ describe('Reflector', () => {
     const lists: ListReason[] = [];
     const reflector = new Reflector<Item>({
       kubeConfig: api.kubeConfig,
-      type: { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true },
+      type: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        plural: 'configmaps',
+        namespaced: true,
+      },
       namespace: 'ns',
       onChange: event => events.push(event),
       onList: reason => lists.push(reason),
@@ -142,19 +164,37 @@ describe('Reflector', () => {
     const api = await scriptedApiServer({
       lists: [{ resourceVersion: '10', items: [] }],
       watches: [
-        { lines: [{ type: 'ADDED', object: item('a', '11') }, { type: 'BOOKMARK', object: { metadata: { resourceVersion: '12' } } }], end: true },
+        {
+          lines: [
+            { type: 'ADDED', object: item('a', '11') },
+            {
+              type: 'BOOKMARK',
+              object: { metadata: { resourceVersion: '12' } },
+            },
+          ],
+          end: true,
+        },
         { lines: [{ type: 'MODIFIED', object: item('a', '13') }], end: false },
       ],
     });
     const events: string[] = [];
     const reflector = new Reflector<Item>({
       kubeConfig: api.kubeConfig,
-      type: { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true },
-      onChange: event => events.push(`${event.type} ${event.object.metadata.resourceVersion}`),
+      type: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        plural: 'configmaps',
+        namespaced: true,
+      },
+      onChange: event =>
+        events.push(`${event.type} ${event.object.metadata.resourceVersion}`),
     });
     try {
       await reflector.start();
-      await eventually(() => expect(events).toEqual(['ADDED 11', 'MODIFIED 13']), 10_000);
+      await eventually(
+        () => expect(events).toEqual(['ADDED 11', 'MODIFIED 13']),
+        10_000,
+      );
       expect(api.requests).toHaveLength(3);
       // The bookmark moved it on without an event.
       expect(api.requests[2]).toContain('resourceVersion=12');

@@ -108,7 +108,9 @@ export async function apiRequest<T = any>(
       },
     );
     request.on('timeout', () =>
-      request.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs} ms`)),
+      request.destroy(
+        new Error(`${method} ${path}: no answer in ${timeoutMs} ms`),
+      ),
     );
     request.on('error', reject);
     request.end(payload);

@@ -14,7 +14,10 @@ describe('the CRDs of the chart', () => {
   it('default a SpotPolicy the way the operator does', () => {
     const { properties } = specSchema('ferry.dev_spotpolicies.yaml');
     const defaults = Object.fromEntries(
-      Object.keys(SPOT_POLICY_DEFAULTS).map(key => [key, properties[key]?.default]),
+      Object.keys(SPOT_POLICY_DEFAULTS).map(key => [
+        key,
+        properties[key]?.default,
+      ]),
     );
     expect(defaults).toEqual(SPOT_POLICY_DEFAULTS);
   });

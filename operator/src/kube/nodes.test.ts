@@ -13,7 +13,11 @@ const T = Date.parse('2026-01-01T00:00:00Z');
 
 function node(
   labels: Record<string, string>,
-  extra: { taints?: { key: string; effect: string; value?: string }[]; unschedulable?: boolean; conditions?: { type: string; status: string }[] } = {},
+  extra: {
+    taints?: { key: string; effect: string; value?: string }[];
+    unschedulable?: boolean;
+    conditions?: { type: string; status: string }[];
+  } = {},
 ): V1Node {
   return {
     metadata: { name: 'n1', labels },
@@ -28,7 +32,9 @@ function node(
 function pod(cpu: string, memory: string, phase = 'Running'): V1Pod {
   return {
     metadata: { name: 'p' },
-    spec: { containers: [{ name: 'c', resources: { requests: { cpu, memory } } }] },
+    spec: {
+      containers: [{ name: 'c', resources: { requests: { cpu, memory } } }],
+    },
     status: { phase },
   };
 }
@@ -54,50 +60,141 @@ describe('disruptionSignalOf', () => {
     expect(disruptionSignalOf(node({}), T)).toBeUndefined();
     expect(
       disruptionSignalOf(
-        node({}, { taints: [{ key: 'kubernetes.azure.com/scalesetpriority', value: 'spot', effect: 'NoSchedule' }] }),
+        node(
+          {},
+          {
+            taints: [
+              {
+                key: 'kubernetes.azure.com/scalesetpriority',
+                value: 'spot',
+                effect: 'NoSchedule',
+              },
+            ],
+          },
+        ),
         T,
       ),
     ).toBeUndefined();
   });
 
   it.each([
-    ['the AWS Node Termination Handler spot taint', { taints: [{ key: 'aws-node-termination-handler/spot-itn', effect: 'NoSchedule' }] }, 'notice', T + NOTICE_WINDOW_MS.aws],
-    ['the GKE impending-termination taint', { taints: [{ key: 'cloud.google.com/impending-node-termination', effect: 'NoSchedule' }] }, 'notice', T + NOTICE_WINDOW_MS.gcp],
-    ['the AKS PreemptScheduled condition', { conditions: [{ type: 'PreemptScheduled', status: 'True' }] }, 'notice', T + NOTICE_WINDOW_MS.azure],
+    [
+      'the AWS Node Termination Handler spot taint',
+      {
+        taints: [
+          {
+            key: 'aws-node-termination-handler/spot-itn',
+            effect: 'NoSchedule',
+          },
+        ],
+      },
+      'notice',
+      T + NOTICE_WINDOW_MS.aws,
+    ],
+    [
+      'the GKE impending-termination taint',
+      {
+        taints: [
+          {
+            key: 'cloud.google.com/impending-node-termination',
+            effect: 'NoSchedule',
+          },
+        ],
+      },
+      'notice',
+      T + NOTICE_WINDOW_MS.gcp,
+    ],
+    [
+      'the AKS PreemptScheduled condition',
+      { conditions: [{ type: 'PreemptScheduled', status: 'True' }] },
+      'notice',
+      T + NOTICE_WINDOW_MS.azure,
+    ],
     ['a cordon by any tool', { unschedulable: true }, 'drain', undefined],
-    ['Karpenter disrupting the node', { taints: [{ key: 'karpenter.sh/disrupted', effect: 'NoSchedule' }] }, 'drain', undefined],
-    ['an NTH rebalance recommendation', { taints: [{ key: 'aws-node-termination-handler/rebalance-recommendation', effect: 'NoSchedule' }] }, 'rebalance', undefined],
+    [
+      'Karpenter disrupting the node',
+      { taints: [{ key: 'karpenter.sh/disrupted', effect: 'NoSchedule' }] },
+      'drain',
+      undefined,
+    ],
+    [
+      'an NTH rebalance recommendation',
+      {
+        taints: [
+          {
+            key: 'aws-node-termination-handler/rebalance-recommendation',
+            effect: 'NoSchedule',
+          },
+        ],
+      },
+      'rebalance',
+      undefined,
+    ],
   ])('reads %s', (_, extra, reason, deadline) => {
-    expect(disruptionSignalOf(node({}, extra), T)).toEqual({ node: 'n1', reason, deadline });
+    expect(disruptionSignalOf(node({}, extra), T)).toEqual({
+      node: 'n1',
+      reason,
+      deadline,
+    });
   });
 
   it('keeps the strongest signal: a notice on a cordoned node is a notice', () => {
     const signal = disruptionSignalOf(
-      node({}, {
-        unschedulable: true,
-        taints: [
-          { key: 'aws-node-termination-handler/rebalance-recommendation', effect: 'NoSchedule' },
-          { key: 'aws-node-termination-handler/spot-itn', effect: 'NoSchedule' },
-        ],
-      }),
+      node(
+        {},
+        {
+          unschedulable: true,
+          taints: [
+            {
+              key: 'aws-node-termination-handler/rebalance-recommendation',
+              effect: 'NoSchedule',
+            },
+            {
+              key: 'aws-node-termination-handler/spot-itn',
+              effect: 'NoSchedule',
+            },
+          ],
+        },
+      ),
       T,
     );
-    expect(signal).toMatchObject({ reason: 'notice', deadline: T + NOTICE_WINDOW_MS.aws });
+    expect(signal).toMatchObject({
+      reason: 'notice',
+      deadline: T + NOTICE_WINDOW_MS.aws,
+    });
   });
 
   it('ignores a condition that is not True', () => {
     expect(
-      disruptionSignalOf(node({}, { conditions: [{ type: 'PreemptScheduled', status: 'False' }] }), T),
+      disruptionSignalOf(
+        node(
+          {},
+          { conditions: [{ type: 'PreemptScheduled', status: 'False' }] },
+        ),
+        T,
+      ),
     ).toBeUndefined();
   });
 });
 
 describe('quantities', () => {
-  it.each([['2', 2000], ['500m', 500], ['0.25', 250], ['1.5', 1500], [undefined, 0]])('cpu %s is %d m', (q, m) => {
+  it.each([
+    ['2', 2000],
+    ['500m', 500],
+    ['0.25', 250],
+    ['1.5', 1500],
+    [undefined, 0],
+  ])('cpu %s is %d m', (q, m) => {
     expect(cpuMillisOf(q)).toBe(m);
   });
 
-  it.each([['8Gi', 8192], ['512Mi', 512], ['1G', 1e9 / 2 ** 20], ['1048576', 1], ['1.5Gi', 1536]])('memory %s is %d MiB', (q, mib) => {
+  it.each([
+    ['8Gi', 8192],
+    ['512Mi', 512],
+    ['1G', 1e9 / 2 ** 20],
+    ['1048576', 1],
+    ['1.5Gi', 1536],
+  ])('memory %s is %d MiB', (q, mib) => {
     expect(memoryMiBOf(q)).toBeCloseTo(mib);
   });
 
@@ -107,7 +204,9 @@ describe('quantities', () => {
 
   it('counts a pod by its containers, or its largest init container when that is larger', () => {
     const p = pod('500m', '1Gi');
-    p.spec!.initContainers = [{ name: 'load', resources: { requests: { cpu: '2', memory: '256Mi' } } }];
+    p.spec!.initContainers = [
+      { name: 'load', resources: { requests: { cpu: '2', memory: '256Mi' } } },
+    ];
     expect(podRequestsOf(p)).toEqual({ cpuMillis: 2000, memoryMiB: 1024 });
   });
 });
@@ -135,7 +234,14 @@ describe('nodeViewOf', () => {
   });
 
   it('marks a node with a notice as terminating and closed to new pods', () => {
-    const view = nodeViewOf(node({}), [], { node: 'n1', reason: 'notice', deadline: T + 120_000 });
-    expect(view).toMatchObject({ terminatesAt: T + 120_000, unschedulable: true });
+    const view = nodeViewOf(node({}), [], {
+      node: 'n1',
+      reason: 'notice',
+      deadline: T + 120_000,
+    });
+    expect(view).toMatchObject({
+      terminatesAt: T + 120_000,
+      unschedulable: true,
+    });
   });
 });

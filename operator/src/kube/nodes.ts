@@ -28,14 +28,25 @@ export const NOTICE_WINDOW_MS = {
 } as const;
 
 /** Taints and conditions that announce a node's end, and what each means. */
-const TAINT_SIGNALS: Record<string, { reason: MigrationReason; windowMs?: number }> = {
+const TAINT_SIGNALS: Record<
+  string,
+  { reason: MigrationReason; windowMs?: number }
+> = {
   // AWS Node Termination Handler (taintNode: true); the value is the event id.
-  'aws-node-termination-handler/spot-itn': { reason: 'notice', windowMs: NOTICE_WINDOW_MS.aws },
+  'aws-node-termination-handler/spot-itn': {
+    reason: 'notice',
+    windowMs: NOTICE_WINDOW_MS.aws,
+  },
   'aws-node-termination-handler/asg-lifecycle-termination': { reason: 'drain' },
   'aws-node-termination-handler/scheduled-maintenance': { reason: 'drain' },
-  'aws-node-termination-handler/rebalance-recommendation': { reason: 'rebalance' },
+  'aws-node-termination-handler/rebalance-recommendation': {
+    reason: 'rebalance',
+  },
   // GKE, on a Spot or preemptible VM being preempted.
-  'cloud.google.com/impending-node-termination': { reason: 'notice', windowMs: NOTICE_WINDOW_MS.gcp },
+  'cloud.google.com/impending-node-termination': {
+    reason: 'notice',
+    windowMs: NOTICE_WINDOW_MS.gcp,
+  },
   // Karpenter (v1) and the cluster autoscaler, on a node they are about to remove.
   'karpenter.sh/disrupted': { reason: 'drain' },
   ToBeDeletedByClusterAutoscaler: { reason: 'drain' },
@@ -80,7 +91,10 @@ export function disruptionSignalOf(
     found.push({
       node: name,
       reason: meaning.reason,
-      deadline: meaning.windowMs === undefined ? undefined : firstSeenAt + meaning.windowMs,
+      deadline:
+        meaning.windowMs === undefined
+          ? undefined
+          : firstSeenAt + meaning.windowMs,
     });
   }
   if (
@@ -88,7 +102,11 @@ export function disruptionSignalOf(
       c => c.type === AKS_PREEMPT_CONDITION && c.status === 'True',
     )
   ) {
-    found.push({ node: name, reason: 'notice', deadline: firstSeenAt + NOTICE_WINDOW_MS.azure });
+    found.push({
+      node: name,
+      reason: 'notice',
+      deadline: firstSeenAt + NOTICE_WINDOW_MS.azure,
+    });
   }
   if (node.spec?.unschedulable) found.push({ node: name, reason: 'drain' });
   if (found.length === 0) return undefined;
@@ -101,15 +119,36 @@ export function disruptionSignalOf(
   );
 }
 
-const CPU_SUFFIX_MILLIS: Record<string, number> = { '': 1000, m: 1, u: 0.001, n: 0.000001, k: 1_000_000 };
+const CPU_SUFFIX_MILLIS: Record<string, number> = {
+  '': 1000,
+  m: 1,
+  u: 0.001,
+  n: 0.000001,
+  k: 1_000_000,
+};
 const MEMORY_SUFFIX_BYTES: Record<string, number> = {
   '': 1,
-  k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 
-function parseQuantity(quantity: string, suffixes: Record<string, number>): number {
-  const match = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([a-zA-Z]*)$/.exec(quantity.trim());
+function parseQuantity(
+  quantity: string,
+  suffixes: Record<string, number>,
+): number {
+  const match = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([a-zA-Z]*)$/.exec(
+    quantity.trim(),
+  );
   if (!match || suffixes[match[2]] === undefined) {
     throw new Error(`not a Kubernetes quantity: ${quantity}`);
   }
@@ -118,12 +157,16 @@ function parseQuantity(quantity: string, suffixes: Record<string, number>): numb
 
 /** A CPU quantity (`2`, `500m`, `0.5`) in millicores. */
 export function cpuMillisOf(quantity: string | undefined): number {
-  return quantity === undefined ? 0 : Math.round(parseQuantity(quantity, CPU_SUFFIX_MILLIS));
+  return quantity === undefined
+    ? 0
+    : Math.round(parseQuantity(quantity, CPU_SUFFIX_MILLIS));
 }
 
 /** A memory quantity (`8Gi`, `512Mi`, `1G`, `1073741824`) in MiB. */
 export function memoryMiBOf(quantity: string | undefined): number {
-  return quantity === undefined ? 0 : parseQuantity(quantity, MEMORY_SUFFIX_BYTES) / 2 ** 20;
+  return quantity === undefined
+    ? 0
+    : parseQuantity(quantity, MEMORY_SUFFIX_BYTES) / 2 ** 20;
 }
 
 /** What a pod asks of its node: its containers' requests, or its largest init container's if larger. */
@@ -159,10 +202,16 @@ export function nodeViewOf(
     memoryMiB: memoryMiBOf(node.status?.allocatable?.memory),
   };
   const requested = podsOnNode
-    .filter(pod => pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed')
+    .filter(
+      pod =>
+        pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed',
+    )
     .map(podRequestsOf)
     .reduce(
-      (total, r) => ({ cpuMillis: total.cpuMillis + r.cpuMillis, memoryMiB: total.memoryMiB + r.memoryMiB }),
+      (total, r) => ({
+        cpuMillis: total.cpuMillis + r.cpuMillis,
+        memoryMiB: total.memoryMiB + r.memoryMiB,
+      }),
       { cpuMillis: 0, memoryMiB: 0 },
     );
   return {

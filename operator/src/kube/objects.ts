@@ -4,7 +4,11 @@ import type { KubeObject } from './Reflector';
 
 const MERGE_PATCH = 'application/merge-patch+json';
 
-function objectPath(type: ResourceType, namespace: string | undefined, name: string) {
+function objectPath(
+  type: ResourceType,
+  namespace: string | undefined,
+  name: string,
+) {
   return `${collectionPath(type, namespace)}/${encodeURIComponent(name)}`;
 }
 
@@ -39,14 +43,21 @@ function writeFinalizers<T extends KubeObject>(
   finalizers: string[],
 ): Promise<T> {
   const { namespace, name, resourceVersion } = object.metadata ?? {};
-  return apiRequest<T>(kubeConfig, 'PATCH', objectPath(type, namespace, name!), {
-    body: { metadata: { resourceVersion, finalizers } },
-    contentType: MERGE_PATCH,
-  });
+  return apiRequest<T>(
+    kubeConfig,
+    'PATCH',
+    objectPath(type, namespace, name!),
+    {
+      body: { metadata: { resourceVersion, finalizers } },
+      contentType: MERGE_PATCH,
+    },
+  );
 }
 
 /** Adds a finalizer to the object unless it has it already; returns the object as stored. */
-export async function addFinalizer<T extends KubeObject & { metadata?: { finalizers?: string[] } }>(
+export async function addFinalizer<
+  T extends KubeObject & { metadata?: { finalizers?: string[] } },
+>(
   kubeConfig: KubeConfig,
   type: ResourceType,
   object: T,
@@ -58,7 +69,9 @@ export async function addFinalizer<T extends KubeObject & { metadata?: { finaliz
 }
 
 /** Removes a finalizer from the object if it has it; returns the object as stored. */
-export async function removeFinalizer<T extends KubeObject & { metadata?: { finalizers?: string[] } }>(
+export async function removeFinalizer<
+  T extends KubeObject & { metadata?: { finalizers?: string[] } },
+>(
   kubeConfig: KubeConfig,
   type: ResourceType,
   object: T,

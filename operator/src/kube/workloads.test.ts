@@ -1,7 +1,12 @@
 import type { V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import type { Migration, SpotPolicy } from '../api/v1alpha1';
 import { SPOT_POLICY_DEFAULTS } from '../api/v1alpha1';
-import { membersOf, pdbMaxUnavailableOf, selectorMatches, workloadViewOf } from './workloads';
+import {
+  membersOf,
+  pdbMaxUnavailableOf,
+  selectorMatches,
+  workloadViewOf,
+} from './workloads';
 
 const policy: SpotPolicy = {
   apiVersion: 'ferry.dev/v1alpha1',
@@ -21,40 +26,98 @@ const deployment = {
   spec: { replicas: 3, selector: { matchLabels: { app: 'sessions' } } },
 };
 
-function pod(name: string, extra: { owner?: string; node?: string; ready?: boolean; labels?: Record<string, string>; phase?: string; deleting?: boolean } = {}): V1Pod {
+function pod(
+  name: string,
+  extra: {
+    owner?: string;
+    node?: string;
+    ready?: boolean;
+    labels?: Record<string, string>;
+    phase?: string;
+    deleting?: boolean;
+  } = {},
+): V1Pod {
   return {
     metadata: {
       name,
       namespace: 'shop',
       labels: extra.labels ?? { app: 'sessions' },
-      ownerReferences: extra.owner === undefined
-        ? [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'sessions-abc', uid: 'rs-uid', controller: true }]
-        : extra.owner === ''
+      ownerReferences:
+        extra.owner === undefined
+          ? [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'ReplicaSet',
+                name: 'sessions-abc',
+                uid: 'rs-uid',
+                controller: true,
+              },
+            ]
+          : extra.owner === ''
           ? []
-          : [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'x', uid: extra.owner, controller: true }],
+          : [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'ReplicaSet',
+                name: 'x',
+                uid: extra.owner,
+                controller: true,
+              },
+            ],
       deletionTimestamp: extra.deleting ? new Date() : undefined,
     },
     spec: {
       nodeName: extra.node,
-      containers: [{ name: 'valkey', resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } } }],
+      containers: [
+        {
+          name: 'valkey',
+          resources: {
+            requests: { cpu: '500m', memory: '1Gi' },
+            limits: { memory: '2Gi' },
+          },
+        },
+      ],
     },
     status: {
       phase: extra.phase ?? 'Running',
-      conditions: [{ type: 'Ready', status: extra.ready === false ? 'False' : 'True' }],
+      conditions: [
+        { type: 'Ready', status: extra.ready === false ? 'False' : 'True' },
+      ],
     },
   };
 }
 
-const owners = new Map([['rs-uid', 'deploy-uid'], ['other-rs', 'other-deploy']]);
+const owners = new Map([
+  ['rs-uid', 'deploy-uid'],
+  ['other-rs', 'other-deploy'],
+]);
 
 describe('selectorMatches', () => {
   it.each([
     [{ matchLabels: { app: 'a' } }, { app: 'a', x: 'y' }, true],
     [{ matchLabels: { app: 'a' } }, { app: 'b' }, false],
-    [{ matchExpressions: [{ key: 'tier', operator: 'In', values: ['cache', 'db'] }] }, { tier: 'db' }, true],
-    [{ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['web'] }] }, {}, true],
+    [
+      {
+        matchExpressions: [
+          { key: 'tier', operator: 'In', values: ['cache', 'db'] },
+        ],
+      },
+      { tier: 'db' },
+      true,
+    ],
+    [
+      {
+        matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['web'] }],
+      },
+      {},
+      true,
+    ],
     [{ matchExpressions: [{ key: 'tier', operator: 'Exists' }] }, {}, false],
-    [{ matchExpressions: [{ key: 'canary', operator: 'DoesNotExist' }] }, { app: 'a' }, true],
+    [
+      { matchExpressions: [{ key: 'canary', operator: 'DoesNotExist' }] },
+      { app: 'a' },
+      true,
+    ],
     [{}, { app: 'a' }, true],
     [undefined, { app: 'a' }, false],
   ])('%j against %j is %s', (selector, labels, expected) => {
@@ -69,16 +132,23 @@ describe('membersOf', () => {
       pod('sessions-2', { node: 'n2' }),
       pod('lookalike', { owner: 'other-rs' }),
       pod('orphan', { owner: '' }),
-      pod('handoff-target', { labels: { 'ferry.dev/handoff-of': 'sessions-1' } }),
+      pod('handoff-target', {
+        labels: { 'ferry.dev/handoff-of': 'sessions-1' },
+      }),
       pod('leaving', { deleting: true }),
       pod('done', { phase: 'Succeeded' }),
     ];
-    expect(membersOf(deployment, pods, owners).map(p => p.metadata!.name)).toEqual(['sessions-1', 'sessions-2']);
+    expect(
+      membersOf(deployment, pods, owners).map(p => p.metadata!.name),
+    ).toEqual(['sessions-1', 'sessions-2']);
   });
 });
 
 describe('pdbMaxUnavailableOf', () => {
-  const budget = (spec: V1PodDisruptionBudget['spec'], namespace = 'shop'): V1PodDisruptionBudget => ({
+  const budget = (
+    spec: V1PodDisruptionBudget['spec'],
+    namespace = 'shop',
+  ): V1PodDisruptionBudget => ({
     metadata: { name: 'b', namespace },
     spec: { selector: { matchLabels: { app: 'sessions' } }, ...spec },
   });
@@ -91,7 +161,9 @@ describe('pdbMaxUnavailableOf', () => {
     [[budget({ maxUnavailable: 1 }, 'elsewhere')], undefined],
     [[], undefined],
   ])('%j allows %s down of 3', (budgets, expected) => {
-    expect(pdbMaxUnavailableOf(budgets, 'shop', { app: 'sessions' }, 3)).toBe(expected);
+    expect(pdbMaxUnavailableOf(budgets, 'shop', { app: 'sessions' }, 3)).toBe(
+      expected,
+    );
   });
 });
 
@@ -101,16 +173,37 @@ describe('workloadViewOf', () => {
       apiVersion: 'ferry.dev/v1alpha1',
       kind: 'Migration',
       metadata: { name: `${pod}-m`, namespace: 'shop' },
-      spec: { workloadRef: { kind: 'Deployment', name: 'sessions' }, pod, sourceNode: 'n1', reason: 'notice', driver: 'valkey' },
+      spec: {
+        workloadRef: { kind: 'Deployment', name: 'sessions' },
+        pod,
+        sourceNode: 'n1',
+        reason: 'notice',
+        driver: 'valkey',
+      },
       status: { phase: phase as any, phases: [], bytesMoved: 0 },
     });
     const view = workloadViewOf({
       policy,
       workload: deployment,
-      pods: [pod('sessions-2', { node: 'n2', ready: false }), pod('sessions-1', { node: 'n1' }), pod('pending')],
+      pods: [
+        pod('sessions-2', { node: 'n2', ready: false }),
+        pod('sessions-1', { node: 'n1' }),
+        pod('pending'),
+      ],
       replicaSetOwners: owners,
-      budgets: [{ metadata: { name: 'b', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'sessions' } }, maxUnavailable: 1 } }],
-      migrations: [migration('sessions-1', 'Transferring'), migration('sessions-2', 'Succeeded')],
+      budgets: [
+        {
+          metadata: { name: 'b', namespace: 'shop' },
+          spec: {
+            selector: { matchLabels: { app: 'sessions' } },
+            maxUnavailable: 1,
+          },
+        },
+      ],
+      migrations: [
+        migration('sessions-1', 'Transferring'),
+        migration('sessions-2', 'Succeeded'),
+      ],
     });
     expect(view).toEqual({
       id: 'shop/sessions',
@@ -118,9 +211,30 @@ describe('workloadViewOf', () => {
       maxConcurrentMoves: 1,
       pdbMaxUnavailable: 1,
       members: [
-        { pod: 'pending', node: undefined, requests: { cpuMillis: 500, memoryMiB: 1024 }, ready: true, stateBytes: 2 * 2 ** 30, moving: undefined },
-        { pod: 'sessions-1', node: 'n1', requests: { cpuMillis: 500, memoryMiB: 1024 }, ready: true, stateBytes: 2 * 2 ** 30, moving: true },
-        { pod: 'sessions-2', node: 'n2', requests: { cpuMillis: 500, memoryMiB: 1024 }, ready: false, stateBytes: 2 * 2 ** 30, moving: undefined },
+        {
+          pod: 'pending',
+          node: undefined,
+          requests: { cpuMillis: 500, memoryMiB: 1024 },
+          ready: true,
+          stateBytes: 2 * 2 ** 30,
+          moving: undefined,
+        },
+        {
+          pod: 'sessions-1',
+          node: 'n1',
+          requests: { cpuMillis: 500, memoryMiB: 1024 },
+          ready: true,
+          stateBytes: 2 * 2 ** 30,
+          moving: true,
+        },
+        {
+          pod: 'sessions-2',
+          node: 'n2',
+          requests: { cpuMillis: 500, memoryMiB: 1024 },
+          ready: false,
+          stateBytes: 2 * 2 ** 30,
+          moving: undefined,
+        },
       ],
     });
   });

@@ -57,7 +57,11 @@ export interface WorkloadObject {
 }
 
 /** A value that is a count or a percentage of `total`, rounded as the disruption controller rounds. */
-function scaled(value: number | string, total: number, roundUp: boolean): number {
+function scaled(
+  value: number | string,
+  total: number,
+  roundUp: boolean,
+): number {
   if (typeof value === 'number') return value;
   const percent = Number(value.replace(/%$/, ''));
   const exact = (percent * total) / 100;
@@ -80,9 +84,15 @@ export function pdbMaxUnavailableOf(
     if (!selectorMatches(budget.spec?.selector, memberLabels)) continue;
     let allowed: number | undefined;
     if (budget.spec?.maxUnavailable !== undefined) {
-      allowed = scaled(budget.spec.maxUnavailable as number | string, replicas, true);
+      allowed = scaled(
+        budget.spec.maxUnavailable as number | string,
+        replicas,
+        true,
+      );
     } else if (budget.spec?.minAvailable !== undefined) {
-      allowed = replicas - scaled(budget.spec.minAvailable as number | string, replicas, true);
+      allowed =
+        replicas -
+        scaled(budget.spec.minAvailable as number | string, replicas, true);
     }
     if (allowed !== undefined) {
       tightest = Math.max(0, Math.min(tightest ?? Infinity, allowed));
@@ -93,7 +103,9 @@ export function pdbMaxUnavailableOf(
 
 function isReady(pod: V1Pod): boolean {
   return Boolean(
-    pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True'),
+    pod.status?.conditions?.some(
+      c => c.type === 'Ready' && c.status === 'True',
+    ),
   );
 }
 
@@ -112,12 +124,16 @@ export function membersOf(
   return pods.filter(pod => {
     if (pod.metadata?.namespace !== namespace) return false;
     if (pod.metadata?.deletionTimestamp) return false;
-    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return false;
-    if (!selectorMatches(workload.spec?.selector, pod.metadata?.labels)) return false;
+    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')
+      return false;
+    if (!selectorMatches(workload.spec?.selector, pod.metadata?.labels))
+      return false;
     const owner = pod.metadata?.ownerReferences?.find(ref => ref.controller);
     if (!owner) return false;
     if (workload.kind === 'StatefulSet') return owner.uid === uid;
-    return owner.kind === 'ReplicaSet' && replicaSetOwners.get(owner.uid) === uid;
+    return (
+      owner.kind === 'ReplicaSet' && replicaSetOwners.get(owner.uid) === uid
+    );
   });
 }
 
@@ -159,7 +175,9 @@ export function workloadViewOf(input: {
       node: pod.spec?.nodeName || undefined,
       requests,
       ready: isReady(pod),
-      stateBytes: Math.round(Math.max(requests.memoryMiB, memoryLimit ?? 0) * 2 ** 20),
+      stateBytes: Math.round(
+        Math.max(requests.memoryMiB, memoryLimit ?? 0) * 2 ** 20,
+      ),
       moving: moving.has(pod.metadata!.name!) || undefined,
     };
   });

@@ -21,7 +21,8 @@ describe('the pod admission webhook on a real API server', () => {
   let server: AdmissionWebhookServer | undefined;
   let mutate: PodMutator = async () => [];
   let pods = 0;
-  const reviews: { durationMs: number; patched: boolean; failed: boolean }[] = [];
+  const reviews: { durationMs: number; patched: boolean; failed: boolean }[] =
+    [];
 
   async function serveWebhook(port = 0): Promise<number> {
     const tls = cluster.issueServingCertificate('webhook');
@@ -64,11 +65,20 @@ describe('the pod admission webhook on a real API server', () => {
               },
               namespaceSelector: {
                 matchExpressions: [
-                  { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
+                  {
+                    key: 'kubernetes.io/metadata.name',
+                    operator: 'NotIn',
+                    values: ['kube-system'],
+                  },
                 ],
               },
               rules: [
-                { apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'] },
+                {
+                  apiGroups: [''],
+                  apiVersions: ['v1'],
+                  resources: ['pods'],
+                  operations: ['CREATE'],
+                },
               ],
             },
           ],
@@ -79,7 +89,10 @@ describe('the pod admission webhook on a real API server', () => {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       try {
-        await core.readNamespacedServiceAccount({ namespace: NAMESPACE, name: 'default' });
+        await core.readNamespacedServiceAccount({
+          namespace: NAMESPACE,
+          name: 'default',
+        });
         break;
       } catch {
         await new Promise(resolve => setTimeout(resolve, 100));
@@ -115,7 +128,11 @@ describe('the pod admission webhook on a real API server', () => {
               nodeSelectorTerms: [
                 {
                   matchExpressions: [
-                    { key: 'karpenter.sh/capacity-type', operator: 'In', values: ['spot'] },
+                    {
+                      key: 'karpenter.sh/capacity-type',
+                      operator: 'In',
+                      values: ['spot'],
+                    },
                   ],
                 },
               ],
@@ -126,24 +143,43 @@ describe('the pod admission webhook on a real API server', () => {
       {
         op: 'add',
         path: '/spec/tolerations/-',
-        value: { key: 'karpenter.sh/capacity-type', operator: 'Equal', value: 'spot', effect: 'NoSchedule' },
+        value: {
+          key: 'karpenter.sh/capacity-type',
+          operator: 'Equal',
+          value: 'spot',
+          effect: 'NoSchedule',
+        },
       },
-      { op: 'add', path: '/metadata/labels/ferry.dev~1placement', value: 'spot' },
+      {
+        op: 'add',
+        path: '/metadata/labels/ferry.dev~1placement',
+        value: 'spot',
+      },
     ];
     const seen: string[] = [];
     mutate = async (pod, admission) => {
-      seen.push(`${admission.operation} ${admission.namespace} ${pod.metadata?.labels?.app}`);
+      seen.push(
+        `${admission.operation} ${admission.namespace} ${pod.metadata?.labels?.app}`,
+      );
       return placement;
     };
     const { pod } = await createPod();
     expect(seen).toEqual(['CREATE shop cache']);
-    expect(pod.metadata?.labels).toMatchObject({ 'ferry.dev/placement': 'spot' });
+    expect(pod.metadata?.labels).toMatchObject({
+      'ferry.dev/placement': 'spot',
+    });
     expect(
-      pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
-        ?.nodeSelectorTerms[0].matchExpressions?.[0],
+      pod.spec?.affinity?.nodeAffinity
+        ?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]
+        .matchExpressions?.[0],
     ).toMatchObject({ key: 'karpenter.sh/capacity-type', values: ['spot'] });
     expect(pod.spec?.tolerations).toEqual(
-      expect.arrayContaining([expect.objectContaining({ key: 'karpenter.sh/capacity-type', value: 'spot' })]),
+      expect.arrayContaining([
+        expect.objectContaining({
+          key: 'karpenter.sh/capacity-type',
+          value: 'spot',
+        }),
+      ]),
     );
   });
 

@@ -43,7 +43,9 @@ class RecordingDriver implements MigrationDriver {
       await Promise.race([
         this.holdTransfer,
         new Promise((_, reject) =>
-          ctx.signal.addEventListener('abort', () => reject(new Error('operator stopping'))),
+          ctx.signal.addEventListener('abort', () =>
+            reject(new Error('operator stopping')),
+          ),
         ),
       ]);
     }
@@ -77,7 +79,9 @@ describe('Migrations stored as objects on a real API server', () => {
     const kc = cluster.kubeConfig();
     await installFerryCrds(kc);
     for (const name of [NAMESPACE, RESUME_NAMESPACE]) {
-      await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+      await kc
+        .makeApiClient(CoreV1Api)
+        .createNamespace({ body: { metadata: { name } } });
     }
   }, 180_000);
 
@@ -85,39 +89,76 @@ describe('Migrations stored as objects on a real API server', () => {
     await cluster?.stop();
   });
 
-  const store = (namespace = NAMESPACE) => new KubeMigrationStore(cluster.kubeConfig(), namespace);
+  const store = (namespace = NAMESPACE) =>
+    new KubeMigrationStore(cluster.kubeConfig(), namespace);
   const nextName = () => `cache-1-${++migrations}`;
 
   it('creates with status, refuses a second create, and swaps status only from the version it read', async () => {
     const name = nextName();
-    const machine = new MigrationStateMachine({ store: store(), drivers: [], clock: systemClock });
+    const machine = new MigrationStateMachine({
+      store: store(),
+      drivers: [],
+      clock: systemClock,
+    });
     const planned = await machine.plan(NAMESPACE, name, SPEC);
-    expect(planned.status).toMatchObject({ phase: 'Planned', bytesMoved: 0, attempts: 0 });
-    expect(await store().get(NAMESPACE, name)).toMatchObject({ spec: SPEC, status: { phase: 'Planned' } });
+    expect(planned.status).toMatchObject({
+      phase: 'Planned',
+      bytesMoved: 0,
+      attempts: 0,
+    });
+    expect(await store().get(NAMESPACE, name)).toMatchObject({
+      spec: SPEC,
+      status: { phase: 'Planned' },
+    });
     expect(await store().get(NAMESPACE, 'nothing')).toBeUndefined();
 
-    await expect(machine.plan(NAMESPACE, name, SPEC)).rejects.toBeInstanceOf(MigrationConflictError);
+    await expect(machine.plan(NAMESPACE, name, SPEC)).rejects.toBeInstanceOf(
+      MigrationConflictError,
+    );
 
-    const first = await store().updateStatus({ ...planned, status: { ...planned.status!, message: 'first' } });
+    const first = await store().updateStatus({
+      ...planned,
+      status: { ...planned.status!, message: 'first' },
+    });
     await expect(
-      store().updateStatus({ ...planned, status: { ...planned.status!, message: 'stale' } }),
+      store().updateStatus({
+        ...planned,
+        status: { ...planned.status!, message: 'stale' },
+      }),
     ).rejects.toBeInstanceOf(MigrationConflictError);
     expect((await store().get(NAMESPACE, name))?.status?.message).toBe('first');
-    expect(first.metadata.resourceVersion).not.toBe(planned.metadata.resourceVersion);
+    expect(first.metadata.resourceVersion).not.toBe(
+      planned.metadata.resourceVersion,
+    );
   });
 
   it('runs a migration through its phases, every step recorded on the object', async () => {
     const name = nextName();
     const driver = new RecordingDriver();
-    const machine = new MigrationStateMachine({ store: store(), drivers: [driver], clock: systemClock });
+    const machine = new MigrationStateMachine({
+      store: store(),
+      drivers: [driver],
+      clock: systemClock,
+    });
     await machine.plan(NAMESPACE, name, SPEC);
     const done = await machine.run(NAMESPACE, name);
-    expect(done.status).toMatchObject({ phase: 'Succeeded', bytesMoved: 4096, writePauseMs: 3 });
+    expect(done.status).toMatchObject({
+      phase: 'Succeeded',
+      bytesMoved: 4096,
+      writePauseMs: 3,
+    });
     const stored = await store().get(NAMESPACE, name);
     expect(stored?.status?.phases.map(p => p.phase)).toEqual([
-      'Planned', 'PreparingTarget', 'Transferring', 'SwitchingOver', 'Verifying', 'CleaningUp',
+      'Planned',
+      'PreparingTarget',
+      'Transferring',
+      'SwitchingOver',
+      'Verifying',
+      'CleaningUp',
     ]);
-    expect(cluster.kubectl(['get', 'migration', '-n', NAMESPACE, name])).toMatch(/Succeeded/);
+    expect(
+      cluster.kubectl(['get', 'migration', '-n', NAMESPACE, name]),
+    ).toMatch(/Succeeded/);
   });
 
   it('resumes, in a new operator, a migration the old one left mid-transfer', async () => {
@@ -126,22 +167,43 @@ describe('Migrations stored as objects on a real API server', () => {
     let release!: () => void;
     first.holdTransfer = new Promise(resolve => (release = resolve));
     const stopping = new AbortController();
-    const oldOperator = new MigrationStateMachine({ store: store(RESUME_NAMESPACE), drivers: [first], clock: systemClock });
+    const oldOperator = new MigrationStateMachine({
+      store: store(RESUME_NAMESPACE),
+      drivers: [first],
+      clock: systemClock,
+    });
     await oldOperator.plan(RESUME_NAMESPACE, name, SPEC);
     const running = oldOperator.run(RESUME_NAMESPACE, name, stopping.signal);
-    while ((await store(RESUME_NAMESPACE).get(RESUME_NAMESPACE, name))?.status?.phase !== 'Transferring') {
+    while (
+      (await store(RESUME_NAMESPACE).get(RESUME_NAMESPACE, name))?.status
+        ?.phase !== 'Transferring'
+    ) {
       await new Promise(resolve => setTimeout(resolve, 20));
     }
     stopping.abort();
     await expect(running).rejects.toThrow();
     release();
-    expect((await store(RESUME_NAMESPACE).get(RESUME_NAMESPACE, name))?.status?.phase).toBe('Transferring');
+    expect(
+      (await store(RESUME_NAMESPACE).get(RESUME_NAMESPACE, name))?.status
+        ?.phase,
+    ).toBe('Transferring');
 
     const second = new RecordingDriver();
-    const newOperator = new MigrationStateMachine({ store: store(RESUME_NAMESPACE), drivers: [second], clock: systemClock });
+    const newOperator = new MigrationStateMachine({
+      store: store(RESUME_NAMESPACE),
+      drivers: [second],
+      clock: systemClock,
+    });
     const resumed = await newOperator.resumeAll();
-    expect(resumed.map(m => [m.metadata.name, m.status?.phase])).toEqual([[name, 'Succeeded']]);
+    expect(resumed.map(m => [m.metadata.name, m.status?.phase])).toEqual([
+      [name, 'Succeeded'],
+    ]);
     // The transfer runs again from the state the old operator recorded.
-    expect(second.steps).toEqual(['transfer(cache-1-next)', 'switchOver', 'verify', 'cleanUp']);
+    expect(second.steps).toEqual([
+      'transfer(cache-1-next)',
+      'switchOver',
+      'verify',
+      'cleanUp',
+    ]);
   });
 });

@@ -12,7 +12,11 @@ jest.setTimeout(60_000);
 
 const NAMESPACE = 'ferry-system';
 /** Short timings, in the same proportions as the defaults. */
-const TIMINGS = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 200 };
+const TIMINGS = {
+  leaseDurationMs: 2_000,
+  renewDeadlineMs: 1_500,
+  retryPeriodMs: 200,
+};
 
 async function eventually(check: () => void, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
@@ -88,7 +92,9 @@ describe('LeaderElector on a real API server', () => {
     b.elector.run();
 
     // b waits as long as a keeps renewing, well past one lease duration.
-    await new Promise(resolve => setTimeout(resolve, TIMINGS.leaseDurationMs * 2));
+    await new Promise(resolve =>
+      setTimeout(resolve, TIMINGS.leaseDurationMs * 2),
+    );
     expect(b.elector.isLeader).toBe(false);
     expect((await readLease(lease)).spec.holderIdentity).toBe('operator-a');
 
@@ -99,7 +105,10 @@ describe('LeaderElector on a real API server', () => {
     // Released, not expired: b takes over within a retry or two.
     expect(Date.now() - handedOver).toBeLessThan(TIMINGS.leaseDurationMs);
     const spec = (await readLease(lease)).spec;
-    expect(spec).toMatchObject({ holderIdentity: 'operator-b', leaseTransitions: 1 });
+    expect(spec).toMatchObject({
+      holderIdentity: 'operator-b',
+      leaseTransitions: 1,
+    });
   });
 
   it('takes over from a leader that vanished only once its lease has expired', async () => {
@@ -131,7 +140,9 @@ describe('LeaderElector on a real API server', () => {
     const started = Date.now();
     c.elector.run();
     await eventually(() => expect(c.elector.isLeader).toBe(true));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(TIMINGS.leaseDurationMs);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(
+      TIMINGS.leaseDurationMs,
+    );
     expect(leaders).toEqual(['crashed-operator', 'operator-c']);
     expect((await readLease(lease)).spec.leaseTransitions).toBe(4);
   });
@@ -177,6 +188,8 @@ describe('LeaderElector on a real API server', () => {
     expect(signal?.aborted).toBe(true);
     expect(d.elector.isLeader).toBe(false);
     const tookMs = Date.now() - lostAt;
-    expect(tookMs).toBeLessThan(TIMINGS.leaseDurationMs + TIMINGS.retryPeriodMs * 2);
+    expect(tookMs).toBeLessThan(
+      TIMINGS.leaseDurationMs + TIMINGS.retryPeriodMs * 2,
+    );
   });
 });

@@ -24,7 +24,10 @@ const SERVICE_CIDR = '127.64.0.0/16';
 const POD_CIDR = '127.128.0.1/16';
 const SETPRIV = '/usr/bin/setpriv';
 /** How fake nodes and pods behave: kwok's own "fast" stages, with node Leases. */
-const KWOK_STAGES = path.resolve(__dirname, '../../../e2e-tests/controlplane/kwok-stages.yaml');
+const KWOK_STAGES = path.resolve(
+  __dirname,
+  '../../../e2e-tests/controlplane/kwok-stages.yaml',
+);
 const NODE_LEASE_SECONDS = 40;
 /** kwok manages the nodes carrying this annotation, and only those. */
 export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
@@ -84,7 +87,9 @@ export class LocalControlPlane {
     options: LocalControlPlaneOptions = {},
   ): Promise<LocalControlPlane> {
     const binDir = options.binDir ?? controlPlaneBinDir();
-    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-controlplane-'));
+    const workDir = fs.mkdtempSync(
+      path.join(os.tmpdir(), 'ferry-controlplane-'),
+    );
     const [etcdClient, etcdPeer, apiserver, kcm, scheduler, kwok] =
       await freePorts(6);
     const pki = writePki(workDir);
@@ -149,7 +154,9 @@ export class LocalControlPlane {
         '--profiling=false',
         ...(options.apiServerFlags ?? []),
       ]);
-      await cluster.waitFor('kube-apiserver', () => cluster.probeApi('/readyz'));
+      await cluster.waitFor('kube-apiserver', () =>
+        cluster.probeApi('/readyz'),
+      );
 
       if (options.controllerManager ?? true) {
         cluster.run('kube-controller-manager', [
@@ -241,7 +248,11 @@ export class LocalControlPlane {
    * A serving certificate for 127.0.0.1 signed by the cluster's CA, for servers the
    * API server calls (admission webhooks); `ca` is the bundle to configure.
    */
-  issueServingCertificate(name: string): { cert: string; key: string; ca: string } {
+  issueServingCertificate(name: string): {
+    cert: string;
+    key: string;
+    ca: string;
+  } {
     const dir = path.join(this.workDir, 'pki');
     signServingCertificate(dir, name);
     return {
@@ -263,7 +274,9 @@ export class LocalControlPlane {
         body: JSON.stringify(body),
       });
       if (!response.ok) {
-        throw new Error(`etcd ${endpoint}: ${response.status} ${await response.text()}`);
+        throw new Error(
+          `etcd ${endpoint}: ${response.status} ${await response.text()}`,
+        );
       }
       return response.json();
     };
@@ -272,7 +285,10 @@ export class LocalControlPlane {
       limit: 1,
     });
     const revision = Number(range.header.revision);
-    await post('/v3/kv/compaction', { revision: String(revision), physical: true });
+    await post('/v3/kv/compaction', {
+      revision: String(revision),
+      physical: true,
+    });
     return revision;
   }
 
@@ -322,14 +338,17 @@ export class LocalControlPlane {
     for (;;) {
       if (component.child.exitCode !== null || component.child.signalCode) {
         throw new Error(
-          `${name} exited (${component.child.exitCode ?? component.child.signalCode}) while starting; ` +
-            `its log ends:\n${this.logTail(name)}`,
+          `${name} exited (${
+            component.child.exitCode ?? component.child.signalCode
+          }) while starting; ` + `its log ends:\n${this.logTail(name)}`,
         );
       }
       if (await ready().catch(() => false)) return;
       if (Date.now() > deadline) {
         throw new Error(
-          `${name} was not ready within ${READY_TIMEOUT_MS} ms; its log ends:\n${this.logTail(name)}`,
+          `${name} was not ready within ${READY_TIMEOUT_MS} ms; its log ends:\n${this.logTail(
+            name,
+          )}`,
         );
       }
       await sleep(200);
@@ -360,15 +379,32 @@ interface Pki {
 }
 
 function openssl(dir: string, args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('openssl', args, {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
 }
 
-const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+const EC_KEY = [
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:prime256v1',
+  '-nodes',
+];
 
 /** `<name>.crt` and `<name>.key` in `dir`: a serving certificate for loopback, signed by `dir`'s CA. */
 function signServingCertificate(dir: string, name: string): void {
-  openssl(dir, ['req', ...EC_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`,
-    '-subj', `/CN=${name}`]);
+  openssl(dir, [
+    'req',
+    ...EC_KEY,
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    `/CN=${name}`,
+  ]);
   fs.writeFileSync(
     path.join(dir, `${name}.ext`),
     [
@@ -377,8 +413,23 @@ function signServingCertificate(dir: string, name: string): void {
       'keyUsage=critical,digitalSignature,keyEncipherment',
     ].join('\n'),
   );
-  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key',
-    '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  ]);
 }
 
 /** A throwaway CA, a serving certificate for loopback, and a service-account key. */
@@ -386,11 +437,24 @@ function writePki(workDir: string): Pki {
   const dir = path.join(workDir, 'pki');
   fs.mkdirSync(dir, { mode: 0o700 });
   const file = (name: string) => path.join(dir, name);
-  openssl(dir, ['req', '-x509', ...EC_KEY, '-keyout', 'ca.key', '-out', 'ca.crt',
-    '-days', '2', '-subj', '/CN=ferry-test-ca']);
+  openssl(dir, [
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=ferry-test-ca',
+  ]);
   signServingCertificate(dir, 'apiserver');
 
-  const serviceAccount = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const serviceAccount = crypto.generateKeyPairSync('ec', {
+    namedCurve: 'P-256',
+  });
   fs.writeFileSync(
     file('sa.key'),
     serviceAccount.privateKey.export({ type: 'pkcs8', format: 'pem' }),

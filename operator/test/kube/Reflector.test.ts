@@ -1,9 +1,5 @@
 import { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
-import {
-  ListReason,
-  ObjectEvent,
-  Reflector,
-} from '../../src/kube/Reflector';
+import { ListReason, ObjectEvent, Reflector } from '../../src/kube/Reflector';
 import { LocalControlPlane } from './LocalControlPlane';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
@@ -169,7 +165,9 @@ describe('Reflector on a real API server', () => {
     expect(compactedAt).toBeGreaterThan(Number(before));
 
     await eventually(() => expect(lists).toEqual(['initial', 'expired']));
-    expect(Number(reflector.resourceVersion)).toBeGreaterThanOrEqual(compactedAt);
+    expect(Number(reflector.resourceVersion)).toBeGreaterThanOrEqual(
+      compactedAt,
+    );
     // Nothing it watches changed, so the new list reports nothing new.
     expect(events.map(e => [e.type, e.object.metadata!.name])).toEqual([
       ['ADDED', 'kept'],

@@ -58,9 +58,15 @@ describe('the Helm chart on a real control plane', () => {
 
   it('installs: CRDs, RBAC, and two operator replicas off spot capacity', async () => {
     helm([
-      'install', 'ferry', CHART,
-      '--namespace', NAMESPACE, '--create-namespace',
-      '--wait', '--timeout', '120s',
+      'install',
+      'ferry',
+      CHART,
+      '--namespace',
+      NAMESPACE,
+      '--create-namespace',
+      '--wait',
+      '--timeout',
+      '120s',
     ]);
     const kc = cluster.kubeConfig();
     const crds = await kc
@@ -86,9 +92,16 @@ describe('the Helm chart on a real control plane', () => {
   it('registers its webhooks failing open: pods are created while no operator answers', async () => {
     // kwok reports the operator's pods Running, but nothing listens behind them.
     const webhooks = JSON.parse(
-      cluster.kubectl(['get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations', '-o', 'json']),
+      cluster.kubectl([
+        'get',
+        'mutatingwebhookconfigurations,validatingwebhookconfigurations',
+        '-o',
+        'json',
+      ]),
     ).items;
-    expect(webhooks.map((w: any) => `${w.kind}/${w.metadata.name}`).sort()).toEqual([
+    expect(
+      webhooks.map((w: any) => `${w.kind}/${w.metadata.name}`).sort(),
+    ).toEqual([
       'MutatingWebhookConfiguration/ferry',
       'ValidatingWebhookConfiguration/ferry',
     ]);
@@ -106,7 +119,9 @@ describe('the Helm chart on a real control plane', () => {
           namespace: 'shop',
           body: {
             metadata: { name: 'cache-0' },
-            spec: { containers: [{ name: 'valkey', image: 'valkey/valkey:8' }] },
+            spec: {
+              containers: [{ name: 'valkey', image: 'valkey/valkey:8' }],
+            },
           },
         });
         break;
@@ -121,9 +136,25 @@ describe('the Helm chart on a real control plane', () => {
 
   it('keeps the webhook certificate across an upgrade', () => {
     const secret = () =>
-      cluster.kubectl(['get', 'secret', 'ferry-webhook-tls', '-n', NAMESPACE, '-o', 'jsonpath={.data.ca\\.crt}']);
+      cluster.kubectl([
+        'get',
+        'secret',
+        'ferry-webhook-tls',
+        '-n',
+        NAMESPACE,
+        '-o',
+        'jsonpath={.data.ca\\.crt}',
+      ]);
     const before = secret();
-    helm(['upgrade', 'ferry', CHART, '--namespace', NAMESPACE, '--set', 'replicaCount=1']);
+    helm([
+      'upgrade',
+      'ferry',
+      CHART,
+      '--namespace',
+      NAMESPACE,
+      '--set',
+      'replicaCount=1',
+    ]);
     expect(secret()).toBe(before);
     expect(before.length).toBeGreaterThan(100);
   });
@@ -136,13 +167,36 @@ describe('the Helm chart on a real control plane', () => {
     ['delete', 'nodes', [], 'no'],
     ['get', 'secrets', ['-n', 'shop'], 'no'],
     ['update', 'statefulsets.apps', ['-n', 'shop'], 'no'],
-    ['update', 'leases.coordination.k8s.io/ferry-leader', ['-n', NAMESPACE], 'yes'],
-    ['update', 'leases.coordination.k8s.io/someone-else', ['-n', NAMESPACE], 'no'],
-    ['update', 'leases.coordination.k8s.io/ferry-leader', ['-n', 'kube-system'], 'no'],
+    [
+      'update',
+      'leases.coordination.k8s.io/ferry-leader',
+      ['-n', NAMESPACE],
+      'yes',
+    ],
+    [
+      'update',
+      'leases.coordination.k8s.io/someone-else',
+      ['-n', NAMESPACE],
+      'no',
+    ],
+    [
+      'update',
+      'leases.coordination.k8s.io/ferry-leader',
+      ['-n', 'kube-system'],
+      'no',
+    ],
   ])('lets the operator %s %s %j: %s', (verb, resource, scope, answer) => {
     let said: string;
     try {
-      said = cluster.kubectl(['auth', 'can-i', verb, resource, ...scope, '--as', SERVICE_ACCOUNT]);
+      said = cluster.kubectl([
+        'auth',
+        'can-i',
+        verb,
+        resource,
+        ...scope,
+        '--as',
+        SERVICE_ACCOUNT,
+      ]);
     } catch (error) {
       // kubectl auth can-i exits 1 when the answer is no.
       said = (error as { stdout: string }).stdout;

@@ -30,7 +30,9 @@ describe('the local control plane', () => {
   it('starts etcd, the API server, the controller manager, the scheduler and kwok', () => {
     // Printed so that the cost of a cluster per suite stays visible.
     process.stdout.write(`local control plane ready in ${startedInMs} ms\n`);
-    expect(cluster.kubectl(['version', '-o', 'json'])).toContain('"gitVersion"');
+    expect(cluster.kubectl(['version', '-o', 'json'])).toContain(
+      '"gitVersion"',
+    );
   });
 
   it('runs a fleet of fake nodes: spot and on-demand, 3 zones, 4 instance types', async () => {
@@ -49,7 +51,12 @@ describe('the local control plane', () => {
       new Set(Object.keys(FAKE_INSTANCE_TYPES)),
     );
     const spot = cluster.kubectl([
-      'get', 'nodes', '-l', `${NODE_LABELS.karpenterCapacityType}=spot`, '-o', 'name',
+      'get',
+      'nodes',
+      '-l',
+      `${NODE_LABELS.karpenterCapacityType}=spot`,
+      '-o',
+      'name',
     ]);
     expect(spot.trim().split('\n')).toHaveLength(12);
   });
@@ -99,8 +106,16 @@ describe('the local control plane', () => {
       if (running.length === 3) break;
       if (Date.now() > deadline) {
         throw new Error(
-          `pods not running after 60 s: ${JSON.stringify(pods.map(p => [p.metadata?.name, p.spec?.nodeName, p.status?.phase]))}\n` +
-            `scheduler log:\n${cluster.logTail('kube-scheduler')}\nkwok log:\n${cluster.logTail('kwok')}`,
+          `pods not running after 60 s: ${JSON.stringify(
+            pods.map(p => [
+              p.metadata?.name,
+              p.spec?.nodeName,
+              p.status?.phase,
+            ]),
+          )}\n` +
+            `scheduler log:\n${cluster.logTail(
+              'kube-scheduler',
+            )}\nkwok log:\n${cluster.logTail('kwok')}`,
         );
       }
       await new Promise(resolve => setTimeout(resolve, 250));
@@ -109,7 +124,9 @@ describe('the local control plane', () => {
       pods.map(pod => core.readNode({ name: pod.spec!.nodeName! })),
     );
     expect(
-      nodes.map(node => node.metadata!.labels![NODE_LABELS.karpenterCapacityType]),
+      nodes.map(
+        node => node.metadata!.labels![NODE_LABELS.karpenterCapacityType],
+      ),
     ).toEqual(['spot', 'spot', 'spot']);
     expect(
       new Set(nodes.map(node => node.metadata!.labels![NODE_LABELS.zone])).size,

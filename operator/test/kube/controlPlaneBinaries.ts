@@ -34,7 +34,8 @@ export function controlPlaneVersion(): string {
  * build them, when any is missing: a test on a real control plane never skips.
  */
 export function controlPlaneBinDir(): string {
-  const cache = process.env.FERRY_CACHE ?? path.join(os.homedir(), '.cache/ferry');
+  const cache =
+    process.env.FERRY_CACHE ?? path.join(os.homedir(), '.cache/ferry');
   const dir =
     process.env.FERRY_CONTROLPLANE_BIN ??
     path.join(cache, 'controlplane', controlPlaneVersion(), 'bin');
@@ -48,7 +49,9 @@ export function controlPlaneBinDir(): string {
   });
   if (missing.length > 0) {
     throw new Error(
-      `The local control plane's binaries are missing from ${dir}: ${missing.join(', ')}. ` +
+      `The local control plane's binaries are missing from ${dir}: ${missing.join(
+        ', ',
+      )}. ` +
         `Build them (once; they are cached) with: ` +
         `bash -c 'source scripts/lib/controlplane.sh && ferry_controlplane_binaries'`,
     );

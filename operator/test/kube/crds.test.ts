@@ -20,7 +20,9 @@ let rejected = 0;
 /** The API server's answer to a write: the object, or the status code and message of its refusal. */
 async function attempt(
   write: () => Promise<any>,
-): Promise<{ ok: true; object: any } | { ok: false; code: number; message: string }> {
+): Promise<
+  { ok: true; object: any } | { ok: false; code: number; message: string }
+> {
   try {
     return { ok: true, object: await write() };
   } catch (error) {
@@ -118,17 +120,56 @@ describe('Ferry CRDs on a real API server', () => {
     });
 
     it.each([
-      ['permanentRatio above 1', { permanentRatio: 1.5 }, 'spec.permanentRatio'],
-      ['permanentRatio below 0', { permanentRatio: -0.1 }, 'spec.permanentRatio'],
-      ['availabilityTarget above 1', { availabilityTarget: 99.9 }, 'spec.availabilityTarget'],
-      ['an unknown migration method', { migration: 'teleport' }, 'spec.migration'],
-      ['no concurrent moves', { maxConcurrentMoves: 0 }, 'spec.maxConcurrentMoves'],
-      ['a fractional horizon', { predictionHorizonMinutes: 2.5 }, 'spec.predictionHorizonMinutes'],
-      ['a DaemonSet', { workloadRef: { kind: 'DaemonSet', name: 'x' } }, 'spec.workloadRef.kind'],
-      ['a workload without a name', { workloadRef: { kind: 'Deployment', name: '' } }, 'spec.workloadRef.name'],
-      ['a ratio given as a string', { permanentRatio: '0.5' }, 'spec.permanentRatio'],
+      [
+        'permanentRatio above 1',
+        { permanentRatio: 1.5 },
+        'spec.permanentRatio',
+      ],
+      [
+        'permanentRatio below 0',
+        { permanentRatio: -0.1 },
+        'spec.permanentRatio',
+      ],
+      [
+        'availabilityTarget above 1',
+        { availabilityTarget: 99.9 },
+        'spec.availabilityTarget',
+      ],
+      [
+        'an unknown migration method',
+        { migration: 'teleport' },
+        'spec.migration',
+      ],
+      [
+        'no concurrent moves',
+        { maxConcurrentMoves: 0 },
+        'spec.maxConcurrentMoves',
+      ],
+      [
+        'a fractional horizon',
+        { predictionHorizonMinutes: 2.5 },
+        'spec.predictionHorizonMinutes',
+      ],
+      [
+        'a DaemonSet',
+        { workloadRef: { kind: 'DaemonSet', name: 'x' } },
+        'spec.workloadRef.kind',
+      ],
+      [
+        'a workload without a name',
+        { workloadRef: { kind: 'Deployment', name: '' } },
+        'spec.workloadRef.name',
+      ],
+      [
+        'a ratio given as a string',
+        { permanentRatio: '0.5' },
+        'spec.permanentRatio',
+      ],
     ])('rejects %s', async (_, spec, field) => {
-      const result = await create('spotpolicies', spotPolicy(`bad-${++rejected}`, spec));
+      const result = await create(
+        'spotpolicies',
+        spotPolicy(`bad-${++rejected}`, spec),
+      );
       expect(result).toMatchObject({ ok: false, code: 422 });
       expect(!result.ok && result.message).toContain(field);
     });
@@ -164,7 +205,9 @@ describe('Ferry CRDs on a real API server', () => {
         }),
       );
       expect(result).toMatchObject({ ok: false, code: 422 });
-      expect(!result.ok && result.message).toContain('workloadRef is immutable');
+      expect(!result.ok && result.message).toContain(
+        'workloadRef is immutable',
+      );
     });
 
     it('takes status only through the status subresource, with conventional conditions', async () => {
@@ -249,12 +292,37 @@ describe('Ferry CRDs on a real API server', () => {
       });
       expect(duplicateCondition).toMatchObject({ ok: false, code: 422 });
 
-      const table = cluster.kubectl(['get', 'spotpolicies', '-n', NAMESPACE, 'with-status']);
+      const table = cluster.kubectl([
+        'get',
+        'spotpolicies',
+        '-n',
+        NAMESPACE,
+        'with-status',
+      ]);
       expect(table.split('\n')[0].split(/\s+/)).toEqual(
-        expect.arrayContaining(['KIND', 'WORKLOAD', 'ENABLED', 'PERMANENT', 'READY', 'MEMBERS', 'AVAILABILITY', 'SAVED-USD', 'AGE']),
+        expect.arrayContaining([
+          'KIND',
+          'WORKLOAD',
+          'ENABLED',
+          'PERMANENT',
+          'READY',
+          'MEMBERS',
+          'AVAILABILITY',
+          'SAVED-USD',
+          'AGE',
+        ]),
       );
       expect(table.split('\n')[1].split(/\s+/)).toEqual(
-        expect.arrayContaining(['with-status', 'StatefulSet', 'cache', 'true', '0.3', 'True', '3', '2.5']),
+        expect.arrayContaining([
+          'with-status',
+          'StatefulSet',
+          'cache',
+          'true',
+          '0.3',
+          'True',
+          '3',
+          '2.5',
+        ]),
       );
     });
   });
@@ -266,20 +334,41 @@ describe('Ferry CRDs on a real API server', () => {
         migration('cache-1-notice', { deadline: '2026-01-01T00:02:00Z' }),
       );
       expect(result).toMatchObject({ ok: true });
-      const table = cluster.kubectl(['get', 'mig', '-n', NAMESPACE, 'cache-1-notice']);
+      const table = cluster.kubectl([
+        'get',
+        'mig',
+        '-n',
+        NAMESPACE,
+        'cache-1-notice',
+      ]);
       expect(table.split('\n')[0].split(/\s+/)).toEqual(
-        expect.arrayContaining(['WORKLOAD', 'POD', 'REASON', 'DRIVER', 'PHASE', 'FROM', 'TO']),
+        expect.arrayContaining([
+          'WORKLOAD',
+          'POD',
+          'REASON',
+          'DRIVER',
+          'PHASE',
+          'FROM',
+          'TO',
+        ]),
       );
       expect(table).toContain('spot-m5-large-us-east-1a');
     });
 
     it.each([
       ['an unknown reason', { reason: 'whim' }, 'spec.reason'],
-      ['the auto driver, which is a policy choice and not a driver', { driver: 'auto' }, 'spec.driver'],
+      [
+        'the auto driver, which is a policy choice and not a driver',
+        { driver: 'auto' },
+        'spec.driver',
+      ],
       ['a deadline that is not a time', { deadline: 'soon' }, 'spec.deadline'],
       ['no source node', { sourceNode: '' }, 'spec.sourceNode'],
     ])('rejects %s', async (_, spec, field) => {
-      const result = await create('migrations', migration(`bad-${++rejected}`, spec));
+      const result = await create(
+        'migrations',
+        migration(`bad-${++rejected}`, spec),
+      );
       expect(result).toMatchObject({ ok: false, code: 422 });
       expect(!result.ok && result.message).toContain(field);
     });
@@ -305,7 +394,11 @@ describe('Ferry CRDs on a real API server', () => {
       expect(!moved.ok && moved.message).toContain('sourceNode is immutable');
 
       const target = await patch([
-        { op: 'add', path: '/spec/targetNode', value: 'on-demand-m5-large-us-east-1b' },
+        {
+          op: 'add',
+          path: '/spec/targetNode',
+          value: 'on-demand-m5-large-us-east-1b',
+        },
       ]);
       expect(target).toMatchObject({ ok: true });
 
@@ -333,7 +426,10 @@ describe('Ferry CRDs on a real API server', () => {
     it('can be listed by source node with a field selector', async () => {
       await create(
         'migrations',
-        migration('other-node', { pod: 'cache-2', sourceNode: 'spot-r5-large-us-east-1c' }),
+        migration('other-node', {
+          pod: 'cache-2',
+          sourceNode: 'spot-r5-large-us-east-1c',
+        }),
       );
       const list = await objects.listNamespacedCustomObject({
         group: FERRY_GROUP,
@@ -342,7 +438,9 @@ describe('Ferry CRDs on a real API server', () => {
         plural: 'migrations',
         fieldSelector: 'spec.sourceNode=spot-r5-large-us-east-1c',
       });
-      expect(list.items.map((m: any) => m.metadata.name)).toEqual(['other-node']);
+      expect(list.items.map((m: any) => m.metadata.name)).toEqual([
+        'other-node',
+      ]);
     });
   });
 });

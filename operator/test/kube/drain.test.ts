@@ -37,8 +37,18 @@ describe('kubectl drain of a node with an opted-in member', () => {
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     await createFakeNodes(kc, [
-      { name: 'spot-a', capacityType: 'spot', instanceType: 'm5.large', zone: 'us-east-1a' },
-      { name: 'on-demand-a', capacityType: 'on-demand', instanceType: 'm5.large', zone: 'us-east-1a' },
+      {
+        name: 'spot-a',
+        capacityType: 'spot',
+        instanceType: 'm5.large',
+        zone: 'us-east-1a',
+      },
+      {
+        name: 'on-demand-a',
+        capacityType: 'on-demand',
+        instanceType: 'm5.large',
+        zone: 'us-east-1a',
+      },
     ]);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
 
@@ -56,39 +66,55 @@ describe('kubectl drain of a node with an opted-in member', () => {
         }
         refused.push(eviction);
         migrating.add(key);
-        return { allowed: false, message: `ferry is migrating ${key} off its node` };
+        return {
+          allowed: false,
+          message: `ferry is migrating ${key} off its node`,
+        };
       },
     });
     const port = await webhook.start();
-    await apiRequest(kc, 'POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', {
-      body: {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingWebhookConfiguration',
-        metadata: { name: 'ferry-evictions' },
-        webhooks: [
-          {
-            name: 'evictions.ferry.dev',
-            admissionReviewVersions: ['v1'],
-            sideEffects: 'NoneOnDryRun',
-            failurePolicy: 'Ignore',
-            timeoutSeconds: 2,
-            clientConfig: {
-              url: `https://127.0.0.1:${port}${EVICTIONS_PATH}`,
-              caBundle: Buffer.from(cluster.caPem).toString('base64'),
+    await apiRequest(
+      kc,
+      'POST',
+      '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations',
+      {
+        body: {
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'ValidatingWebhookConfiguration',
+          metadata: { name: 'ferry-evictions' },
+          webhooks: [
+            {
+              name: 'evictions.ferry.dev',
+              admissionReviewVersions: ['v1'],
+              sideEffects: 'NoneOnDryRun',
+              failurePolicy: 'Ignore',
+              timeoutSeconds: 2,
+              clientConfig: {
+                url: `https://127.0.0.1:${port}${EVICTIONS_PATH}`,
+                caBundle: Buffer.from(cluster.caPem).toString('base64'),
+              },
+              rules: [
+                {
+                  apiGroups: [''],
+                  apiVersions: ['v1'],
+                  resources: ['pods/eviction'],
+                  operations: ['CREATE'],
+                },
+              ],
             },
-            rules: [
-              { apiGroups: [''], apiVersions: ['v1'], resources: ['pods/eviction'], operations: ['CREATE'] },
-            ],
-          },
-        ],
+          ],
+        },
       },
-    });
+    );
     for (const name of ['cache-0', 'batch-job']) {
       await core.createNamespacedPod({
         namespace: NAMESPACE,
         body: {
           metadata: { name, labels: { app: name } },
-          spec: { nodeName: 'spot-a', containers: [{ name: 'main', image: 'valkey/valkey:8' }] },
+          spec: {
+            nodeName: 'spot-a',
+            containers: [{ name: 'main', image: 'valkey/valkey:8' }],
+          },
         },
       });
     }
@@ -109,10 +135,14 @@ describe('kubectl drain of a node with an opted-in member', () => {
     // The migration: once it has started, the member moves and its old pod goes.
     const deadline = Date.now() + 30_000;
     while (!migrating.has(`${NAMESPACE}/cache-0`)) {
-      if (Date.now() > deadline) throw new Error('the eviction never reached the webhook');
+      if (Date.now() > deadline)
+        throw new Error('the eviction never reached the webhook');
       await new Promise(resolve => setTimeout(resolve, 50));
     }
-    const pod = await core.readNamespacedPod({ namespace: NAMESPACE, name: 'cache-0' });
+    const pod = await core.readNamespacedPod({
+      namespace: NAMESPACE,
+      name: 'cache-0',
+    });
     expect(pod.metadata?.deletionTimestamp).toBeUndefined();
     expect(allowed).toEqual([`${NAMESPACE}/batch-job`]);
     allowed.length = 0;
@@ -122,7 +152,9 @@ describe('kubectl drain of a node with an opted-in member', () => {
 
     const { stdout, stderr } = await drain;
     expect(stdout).toContain('node/spot-a drained');
-    expect(stderr).toContain(`ferry is migrating ${NAMESPACE}/cache-0 off its node`);
+    expect(stderr).toContain(
+      `ferry is migrating ${NAMESPACE}/cache-0 off its node`,
+    );
     expect(refused.length).toBeGreaterThanOrEqual(1);
     const left = await core.listNamespacedPod({ namespace: NAMESPACE });
     expect(left.items).toHaveLength(0);

@@ -99,7 +99,9 @@ export async function createFakeNodes(
   timeoutMs = 60_000,
 ): Promise<V1Node[]> {
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  await Promise.all(specs.map(spec => core.createNode({ body: fakeNode(spec) })));
+  await Promise.all(
+    specs.map(spec => core.createNode({ body: fakeNode(spec) })),
+  );
   const names = new Set(specs.map(spec => spec.name));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -107,7 +109,9 @@ export async function createFakeNodes(
       names.has(node.metadata!.name!),
     );
     const ready = nodes.filter(node =>
-      node.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True'),
+      node.status?.conditions?.some(
+        c => c.type === 'Ready' && c.status === 'True',
+      ),
     );
     if (ready.length === names.size) return ready;
     if (Date.now() > deadline) {

@@ -28,13 +28,22 @@ export async function installFerryCrds(kc: KubeConfig): Promise<void> {
   const crds = chartCrds();
   await Promise.all(
     crds.map(body =>
-      apiRequest(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body }),
+      apiRequest(
+        kc,
+        'POST',
+        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+        { body },
+      ),
     ),
   );
   for (const crd of crds) {
     for (;;) {
-      const live = await api.readCustomResourceDefinition({ name: crd.metadata!.name! });
-      const established = live.status?.conditions?.find(c => c.type === 'Established');
+      const live = await api.readCustomResourceDefinition({
+        name: crd.metadata!.name!,
+      });
+      const established = live.status?.conditions?.find(
+        c => c.type === 'Established',
+      );
       if (established?.status === 'True') break;
       await new Promise(resolve => setTimeout(resolve, 100));
     }

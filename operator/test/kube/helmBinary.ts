@@ -12,9 +12,11 @@ export function helmBinary(): string {
   const version = fs
     .readFileSync(HELM_SCRIPT, 'utf8')
     .match(/^FERRY_HELM_VERSION=(\S+)$/m)?.[1];
-  const cache = process.env.FERRY_CACHE ?? path.join(os.homedir(), '.cache/ferry');
+  const cache =
+    process.env.FERRY_CACHE ?? path.join(os.homedir(), '.cache/ferry');
   const helm =
-    process.env.FERRY_HELM ?? path.join(cache, 'helm', `${version}`, 'bin', 'helm');
+    process.env.FERRY_HELM ??
+    path.join(cache, 'helm', `${version}`, 'bin', 'helm');
   try {
     fs.accessSync(helm, fs.constants.X_OK);
   } catch {

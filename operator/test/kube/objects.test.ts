@@ -1,10 +1,21 @@
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { SpotPolicy } from '../../src/api/v1alpha1';
 import { FERRY_GROUP, FERRY_VERSION } from '../../src/api/v1alpha1';
-import { KubeApiError, apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import {
+  KubeApiError,
+  apiRequest,
+  collectionPath,
+} from '../../src/kube/apiRequest';
 import { setCondition } from '../../src/kube/conditions';
-import { EventRecorder, REPORTING_CONTROLLER } from '../../src/kube/EventRecorder';
-import { addFinalizer, patchStatus, removeFinalizer } from '../../src/kube/objects';
+import {
+  EventRecorder,
+  REPORTING_CONTROLLER,
+} from '../../src/kube/EventRecorder';
+import {
+  addFinalizer,
+  patchStatus,
+  removeFinalizer,
+} from '../../src/kube/objects';
 import { SPOT_POLICIES } from '../../src/kube/resources';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
@@ -27,7 +38,9 @@ describe('status, finalizers and Events on a real API server', () => {
     });
     const kc = cluster.kubeConfig();
     await installFerryCrds(kc);
-    await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: NAMESPACE } } });
+    await kc
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name: NAMESPACE } } });
   }, 180_000);
 
   afterAll(async () => {
@@ -63,9 +76,20 @@ describe('status, finalizers and Events on a real API server', () => {
     await patchStatus(cluster.kubeConfig(), SPOT_POLICIES, NAMESPACE, name, {
       observedGeneration: 1,
       migrationsTotal: 2,
-      conditions: setCondition([], { type: 'Ready', status: 'True', reason: 'Placed', message: '3 of 3 placed' }, Date.now()),
+      conditions: setCondition(
+        [],
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Placed',
+          message: '3 of 3 placed',
+        },
+        Date.now(),
+      ),
     });
-    await patchStatus(cluster.kubeConfig(), SPOT_POLICIES, NAMESPACE, name, { migrationsTotal: 3 });
+    await patchStatus(cluster.kubeConfig(), SPOT_POLICIES, NAMESPACE, name, {
+      migrationsTotal: 3,
+    });
     const stored = await read(name);
     expect(stored.status).toMatchObject({
       observedGeneration: 1,
@@ -78,9 +102,16 @@ describe('status, finalizers and Events on a real API server', () => {
   it('adds and removes a finalizer, and refuses to write one over a stale copy', async () => {
     const kc = cluster.kubeConfig();
     const policy = await newPolicy();
-    const withFinalizer = await addFinalizer(kc, SPOT_POLICIES, policy, FINALIZER);
+    const withFinalizer = await addFinalizer(
+      kc,
+      SPOT_POLICIES,
+      policy,
+      FINALIZER,
+    );
     expect(withFinalizer.metadata.finalizers).toEqual([FINALIZER]);
-    expect(await addFinalizer(kc, SPOT_POLICIES, withFinalizer, FINALIZER)).toBe(withFinalizer);
+    expect(
+      await addFinalizer(kc, SPOT_POLICIES, withFinalizer, FINALIZER),
+    ).toBe(withFinalizer);
 
     // `policy` predates the finalizer: writing from it would drop it.
     const stale = addFinalizer(kc, SPOT_POLICIES, policy, 'ferry.dev/other');
@@ -97,7 +128,9 @@ describe('status, finalizers and Events on a real API server', () => {
     const deleting = await read(policy.metadata.name);
     expect(deleting.metadata).toHaveProperty('deletionTimestamp');
     await removeFinalizer(kc, SPOT_POLICIES, deleting, FINALIZER);
-    await expect(read(policy.metadata.name)).rejects.toMatchObject({ code: 404 });
+    await expect(read(policy.metadata.name)).rejects.toMatchObject({
+      code: 404,
+    });
   });
 
   it('records Events a person sees with kubectl, folding repeats into a series', async () => {
@@ -125,7 +158,12 @@ describe('status, finalizers and Events on a real API server', () => {
     await recorder.record(subject, placed);
     await recorder.record(
       { apiVersion: 'v1', kind: 'Node', name: 'spot-m5-large-us-east-1a' },
-      { type: 'Warning', reason: 'SpotInterruptionNotice', action: 'Migrate', note: 'reclaimed in 2 minutes' },
+      {
+        type: 'Warning',
+        reason: 'SpotInterruptionNotice',
+        action: 'Migrate',
+        note: 'reclaimed in 2 minutes',
+      },
     );
     expect(errors).toEqual([]);
 
@@ -139,12 +177,29 @@ describe('status, finalizers and Events on a real API server', () => {
       reportingController: REPORTING_CONTROLLER,
       reportingInstance: 'ferry-operator-0',
       reason: 'Placed',
-      regarding: { kind: 'SpotPolicy', name: policy.metadata.name, uid: policy.metadata.uid },
+      regarding: {
+        kind: 'SpotPolicy',
+        name: policy.metadata.name,
+        uid: policy.metadata.uid,
+      },
       series: { count: 2 },
     });
-    const described = cluster.kubectl(['describe', 'spotpolicy', '-n', NAMESPACE, policy.metadata.name]);
+    const described = cluster.kubectl([
+      'describe',
+      'spotpolicy',
+      '-n',
+      NAMESPACE,
+      policy.metadata.name,
+    ]);
     expect(described).toContain('1 of 3 members on on-demand');
-    const nodeEvents = cluster.kubectl(['get', 'events', '-n', 'default', '-o', 'name']);
+    const nodeEvents = cluster.kubectl([
+      'get',
+      'events',
+      '-n',
+      'default',
+      '-o',
+      'name',
+    ]);
     expect(nodeEvents).toContain('spot-m5-large-us-east-1a.');
   });
 });

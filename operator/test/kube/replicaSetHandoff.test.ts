@@ -19,7 +19,10 @@ const NAMESPACE = 'shop';
 /** The annotation ReplicaSets rank pods by when they scale down (Kubernetes 1.22+). */
 const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
 
-async function eventually<T>(check: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+async function eventually<T>(
+  check: () => Promise<T>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -40,10 +43,30 @@ describe('a hand-off the ReplicaSet agrees with', () => {
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     await createFakeNodes(kc, [
-      { name: 'spot-a', capacityType: 'spot', instanceType: 'm5.large', zone: 'us-east-1a' },
-      { name: 'spot-b', capacityType: 'spot', instanceType: 'm5.large', zone: 'us-east-1b' },
-      { name: 'spot-c', capacityType: 'spot', instanceType: 'm5.large', zone: 'us-east-1c' },
-      { name: 'on-demand-a', capacityType: 'on-demand', instanceType: 'm5.large', zone: 'us-east-1a' },
+      {
+        name: 'spot-a',
+        capacityType: 'spot',
+        instanceType: 'm5.large',
+        zone: 'us-east-1a',
+      },
+      {
+        name: 'spot-b',
+        capacityType: 'spot',
+        instanceType: 'm5.large',
+        zone: 'us-east-1b',
+      },
+      {
+        name: 'spot-c',
+        capacityType: 'spot',
+        instanceType: 'm5.large',
+        zone: 'us-east-1c',
+      },
+      {
+        name: 'on-demand-a',
+        capacityType: 'on-demand',
+        instanceType: 'm5.large',
+        zone: 'us-east-1a',
+      },
     ]);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
   }, 180_000);
@@ -53,8 +76,14 @@ describe('a hand-off the ReplicaSet agrees with', () => {
   });
 
   const runningPods = async () =>
-    (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: 'app=cache' })).items.filter(
-      pod => pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp,
+    (
+      await core.listNamespacedPod({
+        namespace: NAMESPACE,
+        labelSelector: 'app=cache',
+      })
+    ).items.filter(
+      pod =>
+        pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp,
     );
 
   it('ends with the new member owned by the ReplicaSet and the old one removed', async () => {
@@ -100,7 +129,10 @@ describe('a hand-off the ReplicaSet agrees with', () => {
     const target: V1Pod = {
       metadata: {
         name: `${old.metadata!.name}-ferry`,
-        labels: { ...outsideSelector, 'ferry.dev/handoff-of': old.metadata!.name! },
+        labels: {
+          ...outsideSelector,
+          'ferry.dev/handoff-of': old.metadata!.name!,
+        },
       },
       spec: {
         // Placed by the migration plan (here: the permanent fallback), not by the scheduler.
@@ -110,8 +142,12 @@ describe('a hand-off the ReplicaSet agrees with', () => {
     };
     await core.createNamespacedPod({ namespace: NAMESPACE, body: target });
     await eventually(async () => {
-      const pod = await core.readNamespacedPod({ namespace: NAMESPACE, name: target.metadata!.name! });
-      if (pod.status?.phase !== 'Running') throw new Error('target not running');
+      const pod = await core.readNamespacedPod({
+        namespace: NAMESPACE,
+        name: target.metadata!.name!,
+      });
+      if (pod.status?.phase !== 'Running')
+        throw new Error('target not running');
     });
     // (State moves here; the ReplicaSet still sees exactly its three pods.)
     await new Promise(resolve => setTimeout(resolve, 1_000));
@@ -121,12 +157,21 @@ describe('a hand-off the ReplicaSet agrees with', () => {
 
     // 2. After the switch-over: the old member is the cheapest to delete, the new one joins.
     const patchPod = (name: string, metadata: object) =>
-      apiRequest(cluster.kubeConfig(), 'PATCH', `/api/v1/namespaces/${NAMESPACE}/pods/${name}`, {
-        contentType: 'application/merge-patch+json',
-        body: { metadata },
-      });
-    await patchPod(old.metadata!.name!, { annotations: { [DELETION_COST]: String(-(2 ** 31)) } });
-    await patchPod(target.metadata!.name!, { labels: { app: templateLabels.app } });
+      apiRequest(
+        cluster.kubeConfig(),
+        'PATCH',
+        `/api/v1/namespaces/${NAMESPACE}/pods/${name}`,
+        {
+          contentType: 'application/merge-patch+json',
+          body: { metadata },
+        },
+      );
+    await patchPod(old.metadata!.name!, {
+      annotations: { [DELETION_COST]: String(-(2 ** 31)) },
+    });
+    await patchPod(target.metadata!.name!, {
+      labels: { app: templateLabels.app },
+    });
     const after = await eventually(async () => {
       const pods = await runningPods();
       const names = pods.map(p => p.metadata!.name);
@@ -135,14 +180,19 @@ describe('a hand-off the ReplicaSet agrees with', () => {
       }
       return pods;
     });
-    const adopted = after.find(p => p.metadata!.name === target.metadata!.name)!;
+    const adopted = after.find(
+      p => p.metadata!.name === target.metadata!.name,
+    )!;
     expect(adopted.metadata!.ownerReferences).toEqual([
       expect.objectContaining({ uid: owner.uid, controller: true }),
     ]);
     expect(adopted.spec!.nodeName).toBe('on-demand-a');
     // The other two members were never touched.
     expect(after.map(p => p.metadata!.name).sort()).toEqual(
-      [...before.filter(p => p !== old).map(p => p.metadata!.name!), target.metadata!.name!].sort(),
+      [
+        ...before.filter(p => p !== old).map(p => p.metadata!.name!),
+        target.metadata!.name!,
+      ].sort(),
     );
   });
 });

@@ -14,7 +14,9 @@ async function main() {
   const cluster = await LocalControlPlane.start();
   const nodes = await createFakeNodes(cluster.kubeConfig(), standardFleet());
   process.stdout.write(
-    `local control plane up in ${Date.now() - started} ms with ${nodes.length} fake nodes\n` +
+    `local control plane up in ${Date.now() - started} ms with ${
+      nodes.length
+    } fake nodes\n` +
       `export KUBECONFIG=${cluster.kubeconfigPath}\n` +
       `kubectl is at ${cluster.binDir}/kubectl; logs are in ${cluster.workDir}\n`,
   );

@@ -31,10 +31,30 @@ describe('a StatefulSet member recreated where its migration goes', () => {
     const kc = cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     await createFakeNodes(kc, [
-      { name: 'spot-a', capacityType: 'spot', instanceType: 'm5.large', zone: 'us-east-1a' },
-      { name: 'spot-b', capacityType: 'spot', instanceType: 'm5.large', zone: 'us-east-1b' },
-      { name: 'spot-c', capacityType: 'spot', instanceType: 'm5.large', zone: 'us-east-1c' },
-      { name: 'on-demand-b', capacityType: 'on-demand', instanceType: 'm5.large', zone: 'us-east-1b' },
+      {
+        name: 'spot-a',
+        capacityType: 'spot',
+        instanceType: 'm5.large',
+        zone: 'us-east-1a',
+      },
+      {
+        name: 'spot-b',
+        capacityType: 'spot',
+        instanceType: 'm5.large',
+        zone: 'us-east-1b',
+      },
+      {
+        name: 'spot-c',
+        capacityType: 'spot',
+        instanceType: 'm5.large',
+        zone: 'us-east-1c',
+      },
+      {
+        name: 'on-demand-b',
+        capacityType: 'on-demand',
+        instanceType: 'm5.large',
+        zone: 'us-east-1b',
+      },
     ]);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
 
@@ -42,14 +62,22 @@ describe('a StatefulSet member recreated where its migration goes', () => {
       tls: cluster.issueServingCertificate('webhook'),
       host: '127.0.0.1',
       mutatePod: async (pod, admission): Promise<JsonPatchOperation[]> => {
-        const target = targets.get(`${admission.namespace}/${pod.metadata?.name}`);
+        const target = targets.get(
+          `${admission.namespace}/${pod.metadata?.name}`,
+        );
         if (!target) return [];
         // Ferry owns the capacity type of an opted-in workload's pods: the
         // template's spot selector gives way to the plan's target.
-        const capacitySelector = pod.spec?.nodeSelector?.['karpenter.sh/capacity-type'];
+        const capacitySelector =
+          pod.spec?.nodeSelector?.['karpenter.sh/capacity-type'];
         return [
           ...(capacitySelector
-            ? [{ op: 'remove' as const, path: '/spec/nodeSelector/karpenter.sh~1capacity-type' }]
+            ? [
+                {
+                  op: 'remove' as const,
+                  path: '/spec/nodeSelector/karpenter.sh~1capacity-type',
+                },
+              ]
             : []),
           {
             op: 'add',
@@ -58,7 +86,15 @@ describe('a StatefulSet member recreated where its migration goes', () => {
               nodeAffinity: {
                 requiredDuringSchedulingIgnoredDuringExecution: {
                   nodeSelectorTerms: [
-                    { matchFields: [{ key: 'metadata.name', operator: 'In', values: [target] }] },
+                    {
+                      matchFields: [
+                        {
+                          key: 'metadata.name',
+                          operator: 'In',
+                          values: [target],
+                        },
+                      ],
+                    },
                   ],
                 },
               },
@@ -68,27 +104,39 @@ describe('a StatefulSet member recreated where its migration goes', () => {
       },
     });
     const port = await webhook.start();
-    await apiRequest(kc, 'POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
-      body: {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'MutatingWebhookConfiguration',
-        metadata: { name: 'ferry-placement' },
-        webhooks: [
-          {
-            name: 'pods.placement.ferry.dev',
-            admissionReviewVersions: ['v1'],
-            sideEffects: 'None',
-            failurePolicy: 'Ignore',
-            timeoutSeconds: 2,
-            clientConfig: {
-              url: `https://127.0.0.1:${port}${MUTATE_PODS_PATH}`,
-              caBundle: Buffer.from(cluster.caPem).toString('base64'),
+    await apiRequest(
+      kc,
+      'POST',
+      '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+      {
+        body: {
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'MutatingWebhookConfiguration',
+          metadata: { name: 'ferry-placement' },
+          webhooks: [
+            {
+              name: 'pods.placement.ferry.dev',
+              admissionReviewVersions: ['v1'],
+              sideEffects: 'None',
+              failurePolicy: 'Ignore',
+              timeoutSeconds: 2,
+              clientConfig: {
+                url: `https://127.0.0.1:${port}${MUTATE_PODS_PATH}`,
+                caBundle: Buffer.from(cluster.caPem).toString('base64'),
+              },
+              rules: [
+                {
+                  apiGroups: [''],
+                  apiVersions: ['v1'],
+                  resources: ['pods'],
+                  operations: ['CREATE'],
+                },
+              ],
             },
-            rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE'] }],
-          },
-        ],
+          ],
+        },
       },
-    });
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -96,16 +144,27 @@ describe('a StatefulSet member recreated where its migration goes', () => {
     await cluster?.stop();
   });
 
-  async function podOn(name: string, notUid?: string): Promise<{ uid: string; node: string; owner?: string }> {
+  async function podOn(
+    name: string,
+    notUid?: string,
+  ): Promise<{ uid: string; node: string; owner?: string }> {
     const deadline = Date.now() + 30_000;
     for (;;) {
       try {
-        const pod = await core.readNamespacedPod({ namespace: NAMESPACE, name });
-        if (pod.status?.phase === 'Running' && pod.metadata!.uid !== notUid && !pod.metadata?.deletionTimestamp) {
+        const pod = await core.readNamespacedPod({
+          namespace: NAMESPACE,
+          name,
+        });
+        if (
+          pod.status?.phase === 'Running' &&
+          pod.metadata!.uid !== notUid &&
+          !pod.metadata?.deletionTimestamp
+        ) {
           return {
             uid: pod.metadata!.uid!,
             node: pod.spec!.nodeName!,
-            owner: pod.metadata!.ownerReferences?.find(ref => ref.controller)?.kind,
+            owner: pod.metadata!.ownerReferences?.find(ref => ref.controller)
+              ?.kind,
           };
         }
       } catch {
