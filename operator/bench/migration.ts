@@ -66,6 +66,8 @@ interface Run {
   connectionsKept?: number;
   /** For `checkpoint`: how long the process was frozen (dump, stream, restore). */
   freezeMs?: number;
+  /** For `checkpoint`: the freeze's parts, as the agents timed them. */
+  freezeBreakdownMs?: { dump: number; stream: number; restore: number };
   ackedWrites: number;
 }
 
@@ -113,6 +115,7 @@ async function benchOne(
   const started = Date.now();
   let bytesMoved = 0;
   let freezeMs: number | undefined;
+  let freezeBreakdownMs: Run['freezeBreakdownMs'];
   let extraMembers: TestMember[] = [];
   const spec = {
     workloadRef: { kind: 'StatefulSet' as const, name: 'bench' },
@@ -140,6 +143,8 @@ async function benchOne(
     assertPhase(done.status?.phase, done.status?.message);
     bytesMoved = done.status!.bytesMoved;
     freezeMs = done.status!.writePauseMs;
+    const state = done.status!.driverState ?? {};
+    freezeBreakdownMs = { dump: Number(state.dumpMs), stream: Number(state.streamMs), restore: Number(state.restoreMs) };
   } else if (method === 'rdb-restart') {
     // Snapshot and stop in one step (SHUTDOWN SAVE blocks writers, so nothing
     // acknowledged is missing from the file), copy it over the link, start, load.
@@ -206,7 +211,7 @@ async function benchOne(
     bytesMoved,
     linkBytesPerSec: Math.round(linkBytesPerSec),
     ...(connectionsKept !== undefined ? { connectionsKept } : {}),
-    ...(freezeMs !== undefined ? { freezeMs } : {}),
+    ...(freezeMs !== undefined ? { freezeMs, freezeBreakdownMs } : {}),
     ackedWrites,
   };
 }
@@ -283,7 +288,9 @@ async function main(): Promise<void> {
           `${String(mib).padStart(5)} MiB  ${method.padEnd(15)} pause p50/p99/max ${run.writePauseMs.p50}/${run.writePauseMs.p99}/${run.writePauseMs.max} ms` +
             `  total ${run.totalMs} ms  lost acked ${run.lostAckedWrites}/${run.ackedWrites}  lost keys ${run.lostKeys}` +
             `  moved ${(run.bytesMoved / 2 ** 20).toFixed(1)} MiB` +
-            (run.freezeMs !== undefined ? `  freeze ${run.freezeMs} ms` : '') +
+            (run.freezeMs !== undefined
+              ? `  freeze ${run.freezeMs} ms (dump ${run.freezeBreakdownMs?.dump}, stream ${run.freezeBreakdownMs?.stream}, restore ${run.freezeBreakdownMs?.restore})`
+              : '') +
             (run.connectionsKept !== undefined ? `  connections kept ${run.connectionsKept}/${CONNECTIONS}` : ''),
         );
       }

@@ -3,7 +3,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import http, { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import net, { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
 
@@ -111,14 +111,20 @@ export class NodeAgent {
     }
     if (req.method === 'POST' && parts[1] === 'checkpoints' && id) {
       const body = await readJson(req);
+      const pageServerPort = body.pageServerPort === undefined ? undefined : Number(body.pageServerPort);
       const report = await this.once(`checkpoint:${id}`, () =>
-        this.checkpoint(id, Number(body.pid), String(body.targetUrl)),
+        this.checkpoint(id, Number(body.pid), String(body.targetUrl), pageServerPort),
       );
       reply(res, 200, report);
       return;
     }
+    if (req.method === 'POST' && parts[1] === 'page-servers' && id) {
+      req.resume();
+      reply(res, 200, await this.once(`page-server:${id}`, () => this.startPageServer(id)));
+      return;
+    }
     if (req.method === 'PUT' && parts[1] === 'images' && id) {
-      reply(res, 200, await this.receive(id, req));
+      reply(res, 200, await this.receive(id, req, url.searchParams.get('merge') === '1'));
       return;
     }
     if (req.method === 'GET' && parts[1] === 'images' && id) {
@@ -139,8 +145,19 @@ export class NodeAgent {
     reply(res, 404, { error: 'not found' });
   }
 
-  /** Dumps `pid`'s tree into the image directory (once), then streams it to the target agent. */
-  private async checkpoint(id: string, pid: number, targetUrl: string): Promise<CheckpointReport> {
+  /**
+   * Dumps `pid`'s tree (once) and gets the images to the target agent. With a
+   * page server on the target, memory pages go straight over the link while
+   * the dump runs and only the small remaining images follow; without one, the
+   * whole directory is dumped here and streamed after, and stays here too, so
+   * that a failed move can be restored on this node.
+   */
+  private async checkpoint(
+    id: string,
+    pid: number,
+    targetUrl: string,
+    pageServerPort?: number,
+  ): Promise<CheckpointReport> {
     const dir = this.dir(id);
     let dumpMs = 0;
     if (!existsSync(join(dir, DUMPED))) {
@@ -149,20 +166,38 @@ export class NodeAgent {
       }
       await fs.rm(dir, { recursive: true, force: true });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      const pageServer =
+        pageServerPort === undefined
+          ? []
+          : ['--page-server', '--address', new URL(targetUrl).hostname, '--port', String(pageServerPort)];
       const started = Date.now();
       // Stop-and-copy: the kernel here has no soft-dirty tracking for pre-dumps and
       // lazy pages need userfaultfd on a pipe, so the freeze starts now.
-      await this.criu(['dump', '-t', String(pid), '-D', dir, '--tcp-established', ...NETWORK_LOCK, '-o', 'dump.log'], dir);
+      await this.criu(
+        ['dump', '-t', String(pid), '-D', dir, '--tcp-established', ...NETWORK_LOCK, ...pageServer, '-o', 'dump.log'],
+        dir,
+      );
       dumpMs = Date.now() - started;
-      await fs.writeFile(join(dir, DUMPED), String(dumpMs));
+      await fs.writeFile(join(dir, DUMPED), pageServerPort === undefined ? 'local' : 'page-server');
     }
     const started = Date.now();
-    const bytes = await this.send(id, targetUrl);
+    const bytes = await this.send(id, targetUrl, pageServerPort !== undefined);
     return { id, dumpMs, streamMs: Date.now() - started, bytes };
   }
 
+  /** Starts CRIU's page server for an incoming dump; resolves with its port once it listens. */
+  private async startPageServer(id: string): Promise<{ id: string; port: number }> {
+    const dir = this.dir(id);
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const port = await freePort();
+    // --daemon returns once the server listens; it exits by itself when the dump ends.
+    await this.criu(['page-server', '-D', dir, '--port', String(port), '--daemon', '-o', 'page-server.log'], dir);
+    return { id, port };
+  }
+
   /** Streams an image directory to another agent as a tar stream (no compression: the link is faster than the CPU). */
-  private async send(id: string, targetUrl: string): Promise<number> {
+  private async send(id: string, targetUrl: string, merge: boolean): Promise<number> {
     const tar = spawn('tar', ['-C', this.dir(id), '--exclude', RESTORED, '--exclude', DUMPED, '-cf', '-', '.'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -170,7 +205,7 @@ export class NodeAgent {
     tar.stdout.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
     });
-    const target = new URL(`/v1/images/${id}`, targetUrl);
+    const target = new URL(`/v1/images/${id}${merge ? '?merge=1' : ''}`, targetUrl);
     const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = (target.protocol === 'https:' ? https : http).request(
         target,
@@ -193,13 +228,22 @@ export class NodeAgent {
     if (response.status !== 200) {
       throw new Error(`target agent refused the images (${response.status}): ${response.body}`);
     }
-    return bytes;
+    // With a page server most bytes went by the page server's connection; the
+    // target counts what it holds, which is what crossed the link.
+    return merge ? Number(JSON.parse(response.body).imageBytes) : bytes;
   }
 
   /** Receives an image directory from another agent. */
-  private async receive(id: string, req: IncomingMessage): Promise<{ id: string; bytes: number }> {
+  private async receive(
+    id: string,
+    req: IncomingMessage,
+    merge: boolean,
+  ): Promise<{ id: string; bytes: number; imageBytes: number }> {
     const dir = this.dir(id);
-    await fs.rm(dir, { recursive: true, force: true });
+    if (!merge) {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+    // With a page server the pages are already here; the rest joins them.
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     let bytes = 0;
     req.on('data', (chunk: Buffer) => {
@@ -214,7 +258,7 @@ export class NodeAgent {
       throw new Error(`unpacking images failed: ${stderr}`);
     }
     await fs.writeFile(join(dir, RECEIVED), String(bytes));
-    return { id, bytes };
+    return { id, bytes, imageBytes: await directoryBytes(dir) };
   }
 
   /** Restores the image directory in this agent's network namespace (once). */
@@ -248,9 +292,11 @@ export class NodeAgent {
     const restoredPid = existsSync(join(dir, RESTORED))
       ? Number(await fs.readFile(join(dir, RESTORED), 'utf8'))
       : undefined;
+    const dumped = existsSync(join(dir, DUMPED));
     return {
       id,
-      dumped: existsSync(join(dir, DUMPED)),
+      dumped,
+      pagesLocal: dumped && (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'local',
       received: existsSync(join(dir, RECEIVED)),
       restoredPid: restoredPid && isAlive(restoredPid) ? restoredPid : undefined,
     };
@@ -279,7 +325,7 @@ export class NodeAgent {
     clearTimeout(timer);
     if (code !== 0) {
       const log = await fs
-        .readFile(join(dir, args[0] === 'dump' ? 'dump.log' : 'restore.log'), 'utf8')
+        .readFile(join(dir, `${args[0]}.log`), 'utf8')
         .catch(() => '');
       const errors = log.split('\n').filter(l => /Error/.test(l) && !/RLIMIT_NOFILE/.test(l));
       throw new Error(`criu ${args[0]} failed (${code}): ${errors.slice(-5).join(' | ') || stderr}`);
@@ -302,6 +348,27 @@ export class NodeAgent {
     const expected = Buffer.from(`Bearer ${this.options.token}`);
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
+}
+
+/** A TCP port free right now (the page server binds it a moment later). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '0.0.0.0', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Total size of the files in a directory (one level: image directories are flat). */
+async function directoryBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await fs.readdir(dir)) {
+    total += (await fs.stat(join(dir, name))).size;
+  }
+  return total;
 }
 
 function isAlive(pid: number): boolean {

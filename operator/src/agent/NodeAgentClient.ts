@@ -15,6 +15,8 @@ export const AGENT_CONNECT_TIMEOUT_MS = 2_000;
 export interface ImageState {
   id: string;
   dumped: boolean;
+  /** Whether the dump's memory pages are on this node (false when they went to a page server). */
+  pagesLocal?: boolean;
   received: boolean;
   restoredPid?: number;
 }
@@ -42,9 +44,17 @@ export class NodeAgentClient {
     return this.call('GET', '/v1/health');
   }
 
-  /** Dumps `pid` (once) and streams the images to `targetUrl`'s agent. */
-  checkpoint(id: string, pid: number, targetUrl: string): Promise<CheckpointReport> {
-    return this.call('POST', `/v1/checkpoints/${id}`, { pid, targetUrl });
+  /**
+   * Dumps `pid` (once) and gets the images to `targetUrl`'s agent: through the
+   * page server on `pageServerPort` while dumping, or by streaming after.
+   */
+  checkpoint(id: string, pid: number, targetUrl: string, pageServerPort?: number): Promise<CheckpointReport> {
+    return this.call('POST', `/v1/checkpoints/${id}`, { pid, targetUrl, pageServerPort });
+  }
+
+  /** Starts a page server for an incoming dump; resolves with its port. */
+  startPageServer(id: string): Promise<{ id: string; port: number }> {
+    return this.call('POST', `/v1/page-servers/${id}`);
   }
 
   /** Restores the images (once) on this agent's node. */

@@ -54,7 +54,7 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
     agents?.cleanUp();
   }, 30_000);
 
-  async function podWithData(bulk: number) {
+  async function podWithData(bulk: number, streamWhileDumping = true) {
     const member = await startMember(bed, 'cache-0', 'spot-a');
     const address = bed.serviceAddress(20);
     await bed.placeAddress(address, 'spot-a');
@@ -75,7 +75,7 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
     });
     await load.start();
     const store = new InMemoryMigrationStore();
-    const driver = new CheckpointDriver({ runtime, agents, clock: systemClock });
+    const driver = new CheckpointDriver({ runtime, agents, clock: systemClock, streamWhileDumping });
     const sm = new MigrationStateMachine({ store, drivers: [driver], clock: systemClock });
     const planned = await sm.plan('shop', 'cache-0-ckpt', {
       workloadRef: { kind: 'StatefulSet', name: 'cache' },
@@ -129,7 +129,8 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
     'restores on the source from its own images when the target node dies after the dump',
     async () => {
       const BULK = 20_000;
-      const { sm, runtime, planned } = await podWithData(BULK);
+      // Dumped locally: the source keeps its pages and can take the process back.
+      const { sm, runtime, planned } = await podWithData(BULK, false);
       const attach = runtime.attachAddress.bind(runtime);
       runtime.attachAddress = async (address, node) => {
         await bed.destroyHost('spot-b');

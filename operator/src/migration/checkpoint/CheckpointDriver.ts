@@ -44,6 +44,14 @@ export interface CheckpointDriverOptions {
   runtime: CheckpointWorkloadRuntime;
   agents: NodeAgentDirectory;
   clock: Clock;
+  /**
+   * Send memory pages to a CRIU page server on the target while the dump runs
+   * (default), overlapping the dump with the transfer. The price: the source
+   * keeps no pages, so a target lost after the dump cannot be rolled back to
+   * the source. `false` dumps locally and streams after: a longer freeze, but
+   * the source can restore its own images.
+   */
+  streamWhileDumping?: boolean;
 }
 
 /**
@@ -83,10 +91,15 @@ export class CheckpointDriver implements MigrationDriver {
 
   async transfer(ctx: MigrationStepContext): Promise<void> {
     const id = ctx.state.imageId;
-    ctx.state.freezeStartedAt ??= String(this.options.clock.now());
     let report;
     try {
-      report = await this.source(ctx).checkpoint(id, Number(ctx.state.pid), this.target(ctx).url);
+      let pageServerPort: number | undefined;
+      if (this.options.streamWhileDumping !== false && !(await this.source(ctx).image(id)).dumped) {
+        pageServerPort = (await this.target(ctx).startPageServer(id)).port;
+      }
+      // The freeze starts with the dump; the page server is ready before it.
+      ctx.state.freezeStartedAt ??= String(this.options.clock.now());
+      report = await this.source(ctx).checkpoint(id, Number(ctx.state.pid), this.target(ctx).url, pageServerPort);
     } catch (error) {
       if (error instanceof AgentUnreachableError) {
         throw new SourceLostError(error.message, { cause: error });
@@ -155,6 +168,15 @@ export class CheckpointDriver implements MigrationDriver {
       return;
     }
     const onSource = await this.source(ctx).image(id);
+    if (onSource.dumped && !onSource.pagesLocal) {
+      // The pages went to the target's page server: the only complete copy is there.
+      if (onTarget?.received) {
+        await this.switchOver(ctx);
+        ctx.note(`the source holds no pages; restored on ${spec.targetNode} instead`);
+        return;
+      }
+      throw new Error('the dump streamed its pages to a target that is gone; the state is lost');
+    }
     await this.options.runtime.routeAddress(ctx.state.address, spec.sourceNode);
     if (!onSource.dumped) {
       // The dump never completed; CRIU resumes a tree whose dump failed.
