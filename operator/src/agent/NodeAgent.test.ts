@@ -1,0 +1,45 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeAgent } from './NodeAgent';
+import { AgentUnreachableError, NodeAgentClient } from './NodeAgentClient';
+
+describe('NodeAgent', () => {
+  let dir: string;
+  let agent: NodeAgent;
+  let url: string;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-agent-test-'));
+    // `echo` stands in for criu: these tests are about the agent's own rules.
+    agent = new NodeAgent({ node: 'spot-a', criu: ['echo', 'criu 4.2.1'], imagesDir: dir, host: '127.0.0.1', token: 's3cret' });
+    url = `http://127.0.0.1:${await agent.start()}`;
+  });
+
+  afterEach(async () => {
+    await agent.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers only requests that carry its token', async () => {
+    await expect(new NodeAgentClient(url, 'wrong').health()).rejects.toThrow(/401/);
+    expect(await new NodeAgentClient(url, 's3cret').health()).toEqual({ node: 'spot-a', criu: 'criu 4.2.1 --version' });
+  });
+
+  it('refuses image ids that are not plain names', async () => {
+    await expect(new NodeAgentClient(url, 's3cret').image('Images;rm')).rejects.toThrow(/400/);
+  });
+
+  it('refuses to dump init or a non-number', async () => {
+    await expect(new NodeAgentClient(url, 's3cret').checkpoint('m1', 1, url)).rejects.toThrow(/not a process/);
+  });
+
+  it('will not restore what it never received', async () => {
+    await expect(new NodeAgentClient(url, 's3cret').restore('m1')).rejects.toThrow(/no complete images/);
+  });
+
+  it('reports an agent on a node that is gone as unreachable, quickly', async () => {
+    await agent.stop();
+    await expect(new NodeAgentClient(url, 's3cret').health()).rejects.toBeInstanceOf(AgentUnreachableError);
+  });
+});
