@@ -47,7 +47,6 @@ describe('capacityTypeOf', () => {
     [{ 'eks.amazonaws.com/capacityType': 'SPOT' }, 'spot'],
     [{ 'eks.amazonaws.com/capacityType': 'ON_DEMAND' }, 'on-demand'],
     [{ 'cloud.google.com/gke-spot': 'true' }, 'spot'],
-    [{ 'cloud.google.com/gke-preemptible': 'true' }, 'spot'],
     [{ 'kubernetes.azure.com/scalesetpriority': 'spot' }, 'spot'],
     [{}, 'on-demand'],
   ])('reads %j as %s', (labels, expected) => {

@@ -8,24 +8,11 @@ import type { CapacityType, MigrationReason } from '../api/v1alpha1';
 import type { DisruptionSignal } from '../core/migrationPlanner';
 import { SIGNAL_STRENGTH } from '../core/migrationPlanner';
 import type { NodeView, Resources } from '../core/model';
-
-/** The labels that say what a node is, by who sets them. */
-export const NODE_LABELS = {
-  karpenterCapacityType: 'karpenter.sh/capacity-type',
-  eksCapacityType: 'eks.amazonaws.com/capacityType',
-  gkeSpot: 'cloud.google.com/gke-spot',
-  gkePreemptible: 'cloud.google.com/gke-preemptible',
-  aksPriority: 'kubernetes.azure.com/scalesetpriority',
-  instanceType: 'node.kubernetes.io/instance-type',
-  zone: 'topology.kubernetes.io/zone',
-} as const;
+import { TERMINATION_NOTICE_MS } from '../cloud/CloudProvider';
+import { capacityTypeFromLabels, NODE_LABELS } from '../cloud/nodeLabels';
 
 /** How long a provider's termination notice gives, from when it is seen. */
-export const NOTICE_WINDOW_MS = {
-  aws: 120_000,
-  gcp: 30_000,
-  azure: 30_000,
-} as const;
+export const NOTICE_WINDOW_MS = TERMINATION_NOTICE_MS;
 
 /** Taints and conditions that announce a node's end, and what each means. */
 const TAINT_SIGNALS: Record<
@@ -57,19 +44,11 @@ const TAINT_SIGNALS: Record<
 const AKS_PREEMPT_CONDITION = 'PreemptScheduled';
 
 /**
- * Spot or permanent, from whichever provisioner labelled the node. A node no
- * label marks as spot counts as permanent: that is what an unlabelled node in a
- * managed cluster is.
+ * Spot or permanent, from whichever provisioner labelled the node
+ * (`capacityTypeFromLabels`); a node no label marks as spot counts as permanent.
  */
 export function capacityTypeOf(node: V1Node): CapacityType {
-  const labels = node.metadata?.labels ?? {};
-  const spot =
-    labels[NODE_LABELS.karpenterCapacityType] === 'spot' ||
-    labels[NODE_LABELS.eksCapacityType] === 'SPOT' ||
-    labels[NODE_LABELS.gkeSpot] === 'true' ||
-    labels[NODE_LABELS.gkePreemptible] === 'true' ||
-    labels[NODE_LABELS.aksPriority] === 'spot';
-  return spot ? 'spot' : 'on-demand';
+  return capacityTypeFromLabels(node.metadata?.labels ?? {});
 }
 
 /**

@@ -1,14 +1,8 @@
 import { CoreV1Api, KubeConfig, V1Node } from '@kubernetes/client-node';
+import { NODE_LABELS, nodeLabelsFor } from '../../src/cloud/nodeLabels';
 import { KWOK_NODE_ANNOTATION } from './LocalControlPlane';
 
-/** The labels Ferry reads to know what a node is (see DESIGN.md, Placement). */
-export const NODE_LABELS = {
-  karpenterCapacityType: 'karpenter.sh/capacity-type',
-  eksCapacityType: 'eks.amazonaws.com/capacityType',
-  instanceType: 'node.kubernetes.io/instance-type',
-  zone: 'topology.kubernetes.io/zone',
-  region: 'topology.kubernetes.io/region',
-} as const;
+export { NODE_LABELS };
 
 /** The region the fake fleet is in. */
 export const FAKE_REGION = 'us-east-1';
@@ -37,7 +31,7 @@ export interface FakeNodeSpec {
 
 /**
  * A Node that kwok plays the kubelet of, labelled the way Karpenter and EKS
- * managed node groups label theirs.
+ * managed node groups label theirs (`nodeLabelsFor`, as the simulated cloud does).
  */
 export function fakeNode(spec: FakeNodeSpec): V1Node {
   const shape = FAKE_INSTANCE_TYPES[spec.instanceType];
@@ -56,12 +50,13 @@ export function fakeNode(spec: FakeNodeSpec): V1Node {
         'kubernetes.io/os': 'linux',
         'kubernetes.io/arch': 'amd64',
         type: 'kwok',
-        [NODE_LABELS.karpenterCapacityType]: spec.capacityType,
-        [NODE_LABELS.eksCapacityType]:
-          spec.capacityType === 'spot' ? 'SPOT' : 'ON_DEMAND',
-        [NODE_LABELS.instanceType]: spec.instanceType,
-        [NODE_LABELS.zone]: spec.zone,
-        [NODE_LABELS.region]: FAKE_REGION,
+        ...nodeLabelsFor(
+          'aws',
+          spec.capacityType,
+          spec.instanceType,
+          spec.zone,
+          FAKE_REGION,
+        ),
         ...spec.labels,
       },
     },
