@@ -139,7 +139,18 @@ export class DatabaseFerryStore {
 
   private constructor(private readonly db: Knex) {}
 
+  private workloadsGeneration = 0;
+
+  /**
+   * Goes up whenever this process writes workload or pool snapshots, so that a
+   * reader can cache what it built from them (see SpotReports.fleet).
+   */
+  get generation(): number {
+    return this.workloadsGeneration;
+  }
+
   async upsertWorkloads(snapshots: WorkloadSnapshot[]): Promise<void> {
+    this.workloadsGeneration += 1;
     for (const batch of chunks(snapshots)) {
       await this.db('ferry_workloads')
         .insert(batch.map(toWorkloadRow))
@@ -153,9 +164,11 @@ export class DatabaseFerryStore {
     const rows = await this.db('ferry_workloads')
       .where({ cluster })
       .select('entity_ref');
+    const kept = new Set(keep);
     const gone = rows
       .map(r => r.entity_ref as string)
-      .filter(ref => !keep.includes(ref));
+      .filter(ref => !kept.has(ref));
+    if (gone.length > 0) this.workloadsGeneration += 1;
     for (const batch of chunks(gone, 500)) {
       await this.db('ferry_workloads').whereIn('entity_ref', batch).delete();
     }
@@ -384,6 +397,7 @@ export class DatabaseFerryStore {
 
   /** Replaces the pools of a cluster. */
   async replacePools(cluster: string, pools: PoolSnapshot[], now: number): Promise<void> {
+    this.workloadsGeneration += 1;
     await this.db.transaction(async tx => {
       await tx('ferry_pools').where({ cluster }).delete();
       for (const batch of chunks(pools)) {

@@ -15,6 +15,12 @@ import { parseTimeRange } from './timeRange';
 
 /** How many pools the fleet summary lists as riskiest. */
 export const RISKIEST_POOLS = 5;
+/**
+ * How long a fleet summary is served from memory. Writes through this process
+ * invalidate it at once; this bounds how stale it can be when another instance
+ * ingested (ingestion itself runs every 15 s by default).
+ */
+export const FLEET_CACHE_MS = 5_000;
 /** How many at-risk moments an availability series lists. */
 export const MAX_AT_RISK_MOMENTS = 100;
 
@@ -24,7 +30,56 @@ export const MAX_AT_RISK_MOMENTS = 100;
  * so it answers while a cluster is down (with the time of the last report).
  */
 export class SpotReports {
-  constructor(private readonly store: DatabaseFerryStore) {}
+  private fleetCache?: {
+    json: Promise<string>;
+    generation: number;
+    at: number;
+    refreshing: boolean;
+  };
+
+  constructor(
+    private readonly store: DatabaseFerryStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * The fleet summary as JSON text: every request for it reads the same 1,000
+   * rows, so it is built once per change (or per {@link FLEET_CACHE_MS}) and
+   * sent as it is.
+   */
+  async fleetJson(): Promise<string> {
+    const cached = this.fleetCache;
+    const generation = this.store.generation;
+    if (cached && cached.generation === generation) {
+      if (this.now() - cached.at >= FLEET_CACHE_MS && !cached.refreshing) {
+        // Only another instance can have written since: serve what is cached
+        // while one rebuild runs, instead of making every request wait for it.
+        cached.refreshing = true;
+        this.buildFleet(generation).catch(() => {
+          cached.refreshing = false;
+        });
+      }
+      return cached.json;
+    }
+    // This process wrote since (or nothing is cached): the caller sees the write.
+    return this.buildFleet(generation);
+  }
+
+  private buildFleet(generation: number): Promise<string> {
+    // Concurrent requests share one build.
+    const json = this.fleet().then(fleet => JSON.stringify(fleet));
+    const entry = { json, generation, at: this.now(), refreshing: false };
+    json.then(
+      () => {
+        if (!this.fleetCache || this.fleetCache.generation <= generation) this.fleetCache = entry;
+      },
+      () => {
+        if (this.fleetCache === entry) this.fleetCache = undefined;
+      },
+    );
+    if (!this.fleetCache || this.fleetCache.generation !== generation) this.fleetCache = entry;
+    return json;
+  }
 
   async snapshot(entityRef: string): Promise<WorkloadSnapshot | undefined> {
     return this.store.getWorkload(entityRef);
