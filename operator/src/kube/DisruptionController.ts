@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import type { MigrationMethod, MigrationSpec } from '../api/v1alpha1';
+import { Clock, systemClock } from '../core/clock';
+import { planMigrations, PlannedMove } from '../core/migrationPlanner';
+import type { CapacityPool } from '../core/model';
+import { MigrationConflictError } from '../migration/MigrationStore';
+import type { MigrationStateMachine } from '../migration/MigrationStateMachine';
+import type { ClusterState } from './ClusterState';
+import type { EventRecorder } from './EventRecorder';
+import type { OperatorMetrics } from './OperatorMetrics';
+import { WorkQueue } from './WorkQueue';
+
+/** The one key of the controller's queue: a plan covers the whole fleet, one pass at a time. */
+const FLEET_KEY = 'fleet';
+
+/**
+ * Turns disruption signals into Migrations: whenever a node's signal, a member or
+ * a policy changes, it plans the moves for the members at risk with the decision
+ * core's migration planner and records each planned move as a Migration (phase
+ * Planned), for the migration engine to run. Passes are serial; a burst of
+ * signals coalesces into one pass. Migration names are derived from the move, so
+ * a pass that repeats one (before the watch shows it) finds it exists and moves on.
+ */
+export class DisruptionController {
+  private readonly queue: WorkQueue;
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly options: {
+      state: ClusterState;
+      machine: Pick<MigrationStateMachine, 'plan'>;
+      /** The pools the cloud offers now (prices and risk), from the cloud provider. */
+      pools: () => Promise<CapacityPool[]>;
+      clock?: Clock;
+      events?: EventRecorder;
+      metrics?: OperatorMetrics;
+      onError?: (error: unknown) => void;
+    },
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.queue = new WorkQueue({
+      concurrency: 1,
+      reconcile: () => this.reconcile(),
+      onError: (_key, error) => options.onError?.(error),
+    });
+  }
+
+  /** Something changed that may put members at risk: plan again. */
+  changed(): void {
+    this.queue.add(FLEET_KEY);
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.shutdown();
+  }
+
+  /** One planning pass; returns the Migrations it created. */
+  async reconcile(): Promise<string[]> {
+    const { state } = this.options;
+    const signals = state.signals();
+    if (signals.length === 0) return [];
+    const workloads = state.workloads();
+    const policies = new Map(workloads.map(w => [w.view.id, w.policy]));
+    const now = this.clock.now();
+    const plan = planMigrations({
+      now,
+      signals,
+      workloads: workloads.map(w => w.view),
+      nodes: state.nodeViews(),
+      pools: await this.options.pools(),
+    });
+    const created: string[] = [];
+    for (const move of plan.moves) {
+      const policy = policies.get(move.workload);
+      if (!policy) continue;
+      const name = migrationName(move);
+      const spec: MigrationSpec = {
+        workloadRef: policy.spec.workloadRef,
+        pod: move.pod,
+        sourceNode: move.sourceNode,
+        targetNode: move.target.kind === 'node' ? move.target.node : undefined,
+        reason: move.reason,
+        driver: driverFor(policy.spec.migration),
+        deadline:
+          move.deadline === undefined
+            ? undefined
+            : new Date(move.deadline).toISOString(),
+      };
+      try {
+        await this.options.machine.plan(policy.metadata.namespace, name, spec);
+      } catch (error) {
+        if (error instanceof MigrationConflictError) continue;
+        throw error;
+      }
+      created.push(`${policy.metadata.namespace}/${name}`);
+      const seenAt = state.signalSeenAt(move.sourceNode);
+      if (seenAt !== undefined) {
+        this.options.metrics?.migrationCreated(
+          move.reason,
+          this.clock.now() - seenAt,
+        );
+      }
+      await this.options.events?.record(
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          namespace: policy.metadata.namespace,
+          name: move.pod,
+        },
+        {
+          type: move.meetsDeadline ? 'Normal' : 'Warning',
+          reason: 'MigrationPlanned',
+          action: 'Migrate',
+          note:
+            `${move.reason} on ${move.sourceNode}: moving to ` +
+            `${
+              spec.targetNode ?? `a new ${move.target.capacityType} node`
+            } with the ${spec.driver} driver` +
+            (move.meetsDeadline
+              ? ''
+              : ', which may not finish before the node goes'),
+        },
+      );
+    }
+    return created;
+  }
+}
+
+/**
+ * The driver for a policy's method. `auto` is the live hand-off: the operator
+ * is for Valkey/Redis members first.
+ */
+export function driverFor(method: MigrationMethod): MigrationSpec['driver'] {
+  return method === 'auto' ? 'valkey' : method;
+}
+
+/** A name that is the same for the same move: the member, the signal and the node it leaves. */
+export function migrationName(move: PlannedMove): string {
+  const digest = createHash('sha256')
+    .update(
+      `${move.workload}\u0000${move.pod}\u0000${move.sourceNode}\u0000${move.reason}`,
+    )
+    .digest('hex')
+    .slice(0, 8);
+  return `${move.pod.slice(0, 253 - 2 - move.reason.length - 8)}-${
+    move.reason
+  }-${digest}`;
+}

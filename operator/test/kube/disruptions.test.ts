@@ -1,0 +1,270 @@
+/**
+ * Disruption signals on a real cluster become Migrations: an AWS Node Termination
+ * Handler taint and a `kubectl cordon` on nodes of an opted-in Deployment's
+ * members, seen through the watches, planned by the decision core, recorded as
+ * Migration objects.
+ */
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { Migration } from '../../src/api/v1alpha1';
+import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
+import { systemClock } from '../../src/core/clock';
+import type { CapacityPool } from '../../src/core/model';
+import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { ClusterState } from '../../src/kube/ClusterState';
+import { DisruptionController } from '../../src/kube/DisruptionController';
+import { EventRecorder } from '../../src/kube/EventRecorder';
+import { KubeMigrationStore } from '../../src/kube/KubeMigrationStore';
+import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
+import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
+import { MigrationStateMachine } from '../../src/migration/MigrationStateMachine';
+import {
+  createFakeNodes,
+  FAKE_INSTANCE_TYPES,
+  FakeInstanceType,
+  standardFleet,
+} from './fakeNodes';
+import { installFerryCrds } from './ferryCrds';
+import { LocalControlPlane } from './LocalControlPlane';
+
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
+const NAMESPACE = 'shop';
+
+/** The fleet's pools as a cloud provider would offer them: spot at a third of on-demand. */
+function fleetPools(): CapacityPool[] {
+  const pools: CapacityPool[] = [];
+  for (const spec of standardFleet()) {
+    const shape = FAKE_INSTANCE_TYPES[spec.instanceType as FakeInstanceType];
+    const onDemand = Number(shape.cpu) * 0.048;
+    pools.push({
+      instanceType: spec.instanceType,
+      zone: spec.zone,
+      capacityType: spec.capacityType,
+      priceUsdPerHour: spec.capacityType === 'spot' ? onDemand / 3 : onDemand,
+      onDemandPriceUsdPerHour: onDemand,
+      interruptionRisk: spec.capacityType === 'spot' ? 0.05 : 0,
+      allocatable: {
+        cpuMillis: Number(shape.cpu) * 1000,
+        memoryMiB: Number(shape.memory.replace('Gi', '')) * 1024,
+      },
+      launchable: true,
+    });
+  }
+  return pools;
+}
+
+describe('disruption signals on a real cluster', () => {
+  let cluster: LocalControlPlane;
+  let core: CoreV1Api;
+  let state: ClusterState;
+  let controller: DisruptionController;
+  const metrics = new OperatorMetrics({ processMetrics: false });
+  const errors: unknown[] = [];
+
+  beforeAll(async () => {
+    cluster = await LocalControlPlane.start();
+    const kc = cluster.kubeConfig();
+    core = kc.makeApiClient(CoreV1Api);
+    await installFerryCrds(kc);
+    await createFakeNodes(kc, standardFleet());
+    await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'sessions' },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: 'sessions' } },
+          template: {
+            metadata: { labels: { app: 'sessions' } },
+            spec: {
+              nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
+              topologySpreadConstraints: [
+                {
+                  maxSkew: 1,
+                  topologyKey: 'topology.kubernetes.io/zone',
+                  whenUnsatisfiable: 'DoNotSchedule',
+                  labelSelector: { matchLabels: { app: 'sessions' } },
+                },
+              ],
+              containers: [
+                {
+                  name: 'valkey',
+                  image: 'valkey/valkey:8',
+                  resources: { requests: { cpu: '500m', memory: '1Gi' } },
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+    await apiRequest(kc, 'POST', collectionPath(SPOT_POLICIES, NAMESPACE), {
+      body: {
+        apiVersion: FERRY_API_VERSION,
+        kind: 'SpotPolicy',
+        metadata: { name: 'sessions' },
+        spec: {
+          workloadRef: { kind: 'Deployment', name: 'sessions' },
+          migration: 'valkey',
+        },
+      },
+    });
+
+    state = new ClusterState({
+      kubeConfig: kc,
+      onChange: () => controller?.changed(),
+      onError: error => errors.push(error),
+    });
+    controller = new DisruptionController({
+      state,
+      machine: new MigrationStateMachine({
+        store: new KubeMigrationStore(kc),
+        drivers: [],
+        clock: systemClock,
+      }),
+      pools: async () => fleetPools(),
+      events: new EventRecorder({ kubeConfig: kc, instance: 'test-operator' }),
+      metrics,
+      onError: error => errors.push(error),
+    });
+    await state.start();
+  }, 180_000);
+
+  afterAll(async () => {
+    await controller?.stop();
+    state?.stop();
+    await cluster?.stop();
+  });
+
+  async function members() {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const views = state.workloads();
+      const members = views[0]?.view.members ?? [];
+      if (members.length === 3 && members.every(m => m.node && m.ready))
+        return members;
+      if (Date.now() > deadline)
+        throw new Error(`members not ready: ${JSON.stringify(views)}`);
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+  }
+
+  async function migrationFor(pod: string): Promise<Migration> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const list = await apiRequest<{ items: Migration[] }>(
+        cluster.kubeConfig(),
+        'GET',
+        collectionPath(MIGRATIONS, NAMESPACE),
+      );
+      // The status follows the create in a second write.
+      const found = list.items.find(m => m.spec.pod === pod && m.status);
+      if (found) return found;
+      if (Date.now() > deadline)
+        throw new Error(
+          `no Migration for ${pod}; errors: ${errors.join('; ')}`,
+        );
+      await new Promise(resolve => setTimeout(resolve, 20));
+    }
+  }
+
+  it('sees the opted-in workload and its members on spot nodes', async () => {
+    const found = await members();
+    expect(found.map(m => m.node)).toEqual([
+      expect.stringMatching(/^spot-/),
+      expect.stringMatching(/^spot-/),
+      expect.stringMatching(/^spot-/),
+    ]);
+    expect(state.signals()).toEqual([]);
+  });
+
+  it('plans a move for a member whose node gets a spot interruption taint', async () => {
+    const [member] = await members();
+    const tainted = Date.now();
+    await apiRequest(
+      cluster.kubeConfig(),
+      'PATCH',
+      `/api/v1/nodes/${member.node}`,
+      {
+        contentType: 'application/merge-patch+json',
+        body: {
+          spec: {
+            taints: [
+              {
+                key: 'aws-node-termination-handler/spot-itn',
+                value: 'evt-1',
+                effect: 'NoSchedule',
+              },
+            ],
+          },
+        },
+      },
+    );
+    const migration = await migrationFor(member.pod);
+    const latencyMs = Date.now() - tainted;
+    process.stdout.write(`taint to Migration: ${latencyMs} ms\n`);
+    expect(migration.spec).toMatchObject({
+      workloadRef: { kind: 'Deployment', name: 'sessions' },
+      pod: member.pod,
+      sourceNode: member.node,
+      reason: 'notice',
+      driver: 'valkey',
+    });
+    expect(Date.parse(migration.spec.deadline!)).toBeGreaterThan(
+      tainted + 100_000,
+    );
+    expect(migration.spec.targetNode).not.toBe(member.node);
+    expect(migration.status?.phase).toBe('Planned');
+    expect(latencyMs).toBeLessThan(5_000);
+    const events = cluster.kubectl([
+      'get',
+      'events',
+      '-n',
+      NAMESPACE,
+      '--field-selector',
+      'reason=MigrationPlanned',
+      '-o',
+      'name',
+    ]);
+    expect(events).toContain(member.pod);
+  });
+
+  it('plans a move for a member whose node is cordoned, once the move before it is done', async () => {
+    const found = await members();
+    // Moves of one workload are serial: finish the first (its member left the
+    // tainted node, which is gone) before the next signal.
+    const first = (
+      await apiRequest<{ items: Migration[] }>(
+        cluster.kubeConfig(),
+        'GET',
+        collectionPath(MIGRATIONS, NAMESPACE),
+      )
+    ).items[0];
+    await apiRequest(
+      cluster.kubeConfig(),
+      'PATCH',
+      `${collectionPath(MIGRATIONS, NAMESPACE)}/${first.metadata.name}/status`,
+      {
+        contentType: 'application/merge-patch+json',
+        body: { status: { phase: 'Succeeded' } },
+      },
+    );
+    await core.deleteNode({ name: first.spec.sourceNode });
+    const member = found.find(
+      m => m.pod !== first.spec.pod && m.node !== first.spec.sourceNode,
+    )!;
+    cluster.kubectl(['cordon', member.node!]);
+    const migration = await migrationFor(member.pod);
+    expect(migration.spec).toMatchObject({
+      sourceNode: member.node,
+      reason: 'drain',
+    });
+    expect(migration.spec.deadline).toBeUndefined();
+    expect(await metrics.registry.metrics()).toMatch(
+      /ferry_signal_to_migration_seconds_count\{reason="drain"\} 1/,
+    );
+    expect(errors).toEqual([]);
+  });
+});
