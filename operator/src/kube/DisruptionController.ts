@@ -40,7 +40,9 @@ export class DisruptionController {
     this.clock = options.clock ?? systemClock;
     this.queue = new WorkQueue({
       concurrency: 1,
-      reconcile: () => this.reconcile(),
+      reconcile: async () => {
+        await this.reconcile();
+      },
       onError: (_key, error) => options.onError?.(error),
     });
   }
