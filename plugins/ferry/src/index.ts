@@ -9,4 +9,8 @@ export { ferryPlugin, FerryPage, EntityFerryContent } from './legacyPlugin';
 export { ferryApiRef, FerryClient } from './api';
 export type { FerryApi, MigrationQuery, TimeRange } from './api';
 export { isFerryAvailable } from './conditions';
-export { rootRouteRef, entityContentRouteRef } from './routes';
+export {
+  rootRouteRef,
+  entityContentRouteRef,
+  catalogEntityRouteRef,
+} from './routes';

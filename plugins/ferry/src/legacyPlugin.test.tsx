@@ -1,14 +1,22 @@
 import { screen } from '@testing-library/react';
 import { renderInTestApp, TestApiProvider } from '@backstage/test-utils';
-import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react';
+import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { Route, Routes } from 'react-router-dom';
-import { EntityFerryContent, FerryPage, ferryApiRef, ferryPlugin } from './index';
+import {
+  EntityFerryContent,
+  FerryPage,
+  catalogEntityRouteRef,
+  ferryApiRef,
+  ferryPlugin,
+} from './index';
 import { mockFerryApi, sessionsEntity } from './__testUtils__/fixtures';
 
 describe('ferryPlugin (legacy frontend system)', () => {
   it('has the plugin id and provides the Ferry API', () => {
     expect(ferryPlugin.getId()).toBe('ferry');
-    expect([...ferryPlugin.getApis()].map(f => f.api.id)).toEqual(['plugin.ferry.service']);
+    expect([...ferryPlugin.getApis()].map(f => f.api.id)).toEqual([
+      'plugin.ferry.service',
+    ]);
   });
 
   it('renders the entity tab as a routable extension', async () => {
@@ -16,7 +24,10 @@ describe('ferryPlugin (legacy frontend system)', () => {
       <TestApiProvider apis={[[ferryApiRef, mockFerryApi()]]}>
         <EntityProvider entity={sessionsEntity}>
           <Routes>
-            <Route path="/catalog/:namespace/:kind/:name/spot" element={<EntityFerryContent />} />
+            <Route
+              path="/catalog/:namespace/:kind/:name/spot"
+              element={<EntityFerryContent />}
+            />
           </Routes>
         </EntityProvider>
       </TestApiProvider>,
@@ -36,10 +47,14 @@ describe('ferryPlugin (legacy frontend system)', () => {
       </TestApiProvider>,
       {
         routeEntries: ['/ferry'],
-        mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef },
+        mountedRoutes: {
+          '/catalog/:namespace/:kind/:name': catalogEntityRouteRef,
+        },
       },
     );
     expect(await screen.findAllByTestId('ferry-fleet-row')).toHaveLength(2);
-    expect(screen.getByText('Stateful services on spot capacity')).toBeInTheDocument();
+    expect(
+      screen.getByText('Stateful services on spot capacity'),
+    ).toBeInTheDocument();
   });
 });

@@ -6,7 +6,11 @@ import {
   fetchApiRef,
 } from '@backstage/core-plugin-api';
 import { ferryApiRef, FerryClient } from './api';
-import { entityContentRouteRef, rootRouteRef } from './routes';
+import {
+  catalogEntityRouteRef,
+  entityContentRouteRef,
+  rootRouteRef,
+} from './routes';
 
 /** Ferry for the legacy frontend system (`createApp` from `@backstage/app-defaults`). */
 export const ferryPlugin = createPlugin({
@@ -15,17 +19,22 @@ export const ferryPlugin = createPlugin({
     createApiFactory({
       api: ferryApiRef,
       deps: { discoveryApi: discoveryApiRef, fetchApi: fetchApiRef },
-      factory: ({ discoveryApi, fetchApi }) => new FerryClient({ discoveryApi, fetchApi }),
+      factory: ({ discoveryApi, fetchApi }) =>
+        new FerryClient({ discoveryApi, fetchApi }),
     }),
   ],
   routes: { root: rootRouteRef, entityContent: entityContentRouteRef },
+  externalRoutes: { catalogEntity: catalogEntityRouteRef },
 });
 
 /** The fleet page, for a `<Route path="/ferry" element={<FerryPage />} />`. */
 export const FerryPage = ferryPlugin.provide(
   createRoutableExtension({
     name: 'FerryPage',
-    component: () => import('./components/FleetPage/LegacyFleetPage').then(m => m.LegacyFleetPage),
+    component: () =>
+      import('./components/FleetPage/LegacyFleetPage').then(
+        m => m.LegacyFleetPage,
+      ),
     mountPoint: rootRouteRef,
   }),
 );

@@ -4,7 +4,8 @@ import {
   renderInTestApp,
 } from '@backstage/frontend-test-utils';
 import { coreExtensionData } from '@backstage/frontend-plugin-api';
-import { EntityProvider, entityRouteRef } from '@backstage/plugin-catalog-react';
+import { EntityProvider } from '@backstage/plugin-catalog-react';
+import { catalogEntityRouteRef } from './routes';
 import { EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
 import ferryPluginFromAlpha from './alpha';
 import { ferryApiRef } from './api';
@@ -29,17 +30,25 @@ describe('ferryPlugin (new frontend system)', () => {
     const filter = tester.get(EntityContentBlueprint.dataRefs.filterFunction)!;
     expect(filter(sessionsEntity)).toBe(true);
     expect(
-      filter({ ...sessionsEntity, metadata: { name: 'plain', annotations: {} } }),
+      filter({
+        ...sessionsEntity,
+        metadata: { name: 'plain', annotations: {} },
+      }),
     ).toBe(false);
     expect(
       filter({
         ...sessionsEntity,
-        metadata: { name: 'off', annotations: { 'ferry.dev/spot': 'disabled' } },
+        metadata: {
+          name: 'off',
+          annotations: { 'ferry.dev/spot': 'disabled' },
+        },
       }),
     ).toBe(true);
 
     await renderInTestApp(
-      <EntityProvider entity={sessionsEntity}>{tester.reactElement()}</EntityProvider>,
+      <EntityProvider entity={sessionsEntity}>
+        {tester.reactElement()}
+      </EntityProvider>,
       { apis: [[ferryApiRef, mockFerryApi()]] },
     );
     expect(await screen.findAllByTestId('ferry-replica-row')).toHaveLength(3);
@@ -47,11 +56,15 @@ describe('ferryPlugin (new frontend system)', () => {
 
   it('provides the fleet page at /ferry', async () => {
     const page = ferryPlugin.getExtension('page:ferry');
-    const tester = createExtensionTester(page, { apis: [[ferryApiRef, mockFerryApi()]] });
+    const tester = createExtensionTester(page, {
+      apis: [[ferryApiRef, mockFerryApi()]],
+    });
     expect(tester.get(coreExtensionData.routePath)).toBe('/ferry');
     await renderInTestApp(tester.reactElement(), {
       apis: [[ferryApiRef, mockFerryApi()]],
-      mountedRoutes: { '/catalog/:namespace/:kind/:name': entityRouteRef },
+      mountedRoutes: {
+        '/catalog/:namespace/:kind/:name': catalogEntityRouteRef,
+      },
     });
     expect(await screen.findAllByTestId('ferry-fleet-row')).toHaveLength(2);
   });

@@ -9,7 +9,11 @@ import {
 import { EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
 import { ferryApiRef, FerryClient } from './api';
 import { ferryEntityFilter } from './conditions';
-import { entityContentRouteRef, rootRouteRef } from './routes';
+import {
+  catalogEntityRouteRef,
+  entityContentRouteRef,
+  rootRouteRef,
+} from './routes';
 
 /** The Ferry API, backed by `ferry-backend`. Extension id `api:ferry`. */
 export const ferryApi = ApiBlueprint.make({
@@ -34,7 +38,9 @@ export const ferrySpotEntityContent = EntityContentBlueprint.make({
     filter: ferryEntityFilter,
     routeRef: entityContentRouteRef,
     loader: () =>
-      import('./components/EntitySpotContent').then(m => <m.EntitySpotContent />),
+      import('./components/EntitySpotContent').then(m => (
+        <m.EntitySpotContent />
+      )),
   },
 });
 
@@ -56,5 +62,6 @@ export const ferryPlugin = createFrontendPlugin({
   info: { packageJson: () => import('../package.json') },
   icon: <DirectionsBoatIcon fontSize="inherit" />,
   routes: { root: rootRouteRef, entityContent: entityContentRouteRef },
+  externalRoutes: { catalogEntity: catalogEntityRouteRef },
   extensions: [ferryApi, ferryFleetPage, ferrySpotEntityContent],
 });

@@ -12,7 +12,16 @@ class ResizeObserverStub {
       [
         {
           target,
-          contentRect: { width: 800, height: 300, top: 0, left: 0, bottom: 300, right: 800, x: 0, y: 0 },
+          contentRect: {
+            width: 800,
+            height: 300,
+            top: 0,
+            left: 0,
+            bottom: 300,
+            right: 800,
+            x: 0,
+            y: 0,
+          },
         } as unknown as ResizeObserverEntry,
       ],
       this as unknown as ResizeObserver,

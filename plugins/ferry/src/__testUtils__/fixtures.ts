@@ -27,8 +27,18 @@ export const sessionsEntity: Entity = {
 
 export const entityStatus: EntitySpotStatus = {
   entityRef: 'component:default/sessions',
-  workload: { cluster: 'demo', namespace: 'shop', kind: 'StatefulSet', name: 'sessions' },
-  policy: { enabled: true, permanentRatio: 0.3, availabilityTarget: 0.999, migration: 'valkey' },
+  workload: {
+    cluster: 'demo',
+    namespace: 'shop',
+    kind: 'StatefulSet',
+    name: 'sessions',
+  },
+  policy: {
+    enabled: true,
+    permanentRatio: 0.3,
+    availabilityTarget: 0.999,
+    migration: 'valkey',
+  },
   policySource: 'catalog',
   replicas: [
     {
@@ -85,8 +95,18 @@ export const costSeries: CostSeries = {
   to: '2026-11-20T00:00:00Z',
   bucket: 'day',
   points: [
-    { time: '2026-11-18T00:00:00Z', spotUsd: 1.9, permanentUsd: 2.57, onDemandUsd: 7.7 },
-    { time: '2026-11-19T00:00:00Z', spotUsd: 1.8, permanentUsd: 2.57, onDemandUsd: 7.7 },
+    {
+      time: '2026-11-18T00:00:00Z',
+      spotUsd: 1.9,
+      permanentUsd: 2.57,
+      onDemandUsd: 7.7,
+    },
+    {
+      time: '2026-11-19T00:00:00Z',
+      spotUsd: 1.8,
+      permanentUsd: 2.57,
+      onDemandUsd: 7.7,
+    },
   ],
   totalUsd: 8.84,
   onDemandUsd: 15.4,
@@ -102,10 +122,22 @@ export const availabilitySeries: AvailabilitySeries = {
   observed: 0.9996,
   errorBudgetRemaining: 0.6,
   points: [
-    { time: '2026-11-18T00:00:00Z', availability: 1, minReadyMembers: 3, requiredMembers: 2 },
-    { time: '2026-11-19T00:00:00Z', availability: 0.9992, minReadyMembers: 2, requiredMembers: 2 },
+    {
+      time: '2026-11-18T00:00:00Z',
+      availability: 1,
+      minReadyMembers: 3,
+      requiredMembers: 2,
+    },
+    {
+      time: '2026-11-19T00:00:00Z',
+      availability: 0.9992,
+      minReadyMembers: 2,
+      requiredMembers: 2,
+    },
   ],
-  atRisk: [{ time: '2026-11-19T03:12:00Z', readyMembers: 2, requiredMembers: 2 }],
+  atRisk: [
+    { time: '2026-11-19T03:12:00Z', readyMembers: 2, requiredMembers: 2 },
+  ],
 };
 
 export const migration: MigrationRecord = {
@@ -122,8 +154,18 @@ export const migration: MigrationRecord = {
   phase: 'done',
   outcome: 'succeeded',
   phases: [
-    { phase: 'sync', startedAt: '2026-11-19T03:12:00Z', finishedAt: '2026-11-19T03:12:40Z', durationMs: 40_000 },
-    { phase: 'switch', startedAt: '2026-11-19T03:12:40Z', finishedAt: '2026-11-19T03:12:41Z', durationMs: 850 },
+    {
+      phase: 'sync',
+      startedAt: '2026-11-19T03:12:00Z',
+      finishedAt: '2026-11-19T03:12:40Z',
+      durationMs: 40_000,
+    },
+    {
+      phase: 'switch',
+      startedAt: '2026-11-19T03:12:40Z',
+      finishedAt: '2026-11-19T03:12:41Z',
+      durationMs: 850,
+    },
   ],
   bytesMoved: 1.5 * 1024 ** 3,
   writePauseMs: 850,
@@ -131,7 +173,10 @@ export const migration: MigrationRecord = {
   finishedAt: '2026-11-19T03:12:41Z',
 };
 
-export const migrationPage: MigrationPage = { items: [migration], totalCount: 1 };
+export const migrationPage: MigrationPage = {
+  items: [migration],
+  totalCount: 1,
+};
 
 export const policyView: PolicyView = {
   entityRef: 'component:default/sessions',
@@ -161,7 +206,12 @@ export const fleetSummary: FleetSummary = {
     },
     {
       entityRef: 'component:default/orders-queue',
-      workload: { cluster: 'demo', namespace: 'shop', kind: 'StatefulSet', name: 'orders-queue' },
+      workload: {
+        cluster: 'demo',
+        namespace: 'shop',
+        kind: 'StatefulSet',
+        name: 'orders-queue',
+      },
       enabled: true,
       replicas: 5,
       spotReplicas: 3,
@@ -197,7 +247,9 @@ export const fleetSummary: FleetSummary = {
 };
 
 /** A FerryApi whose every method answers from the fixtures unless overridden. */
-export function mockFerryApi(overrides: Partial<FerryApi> = {}): jest.Mocked<FerryApi> {
+export function mockFerryApi(
+  overrides: Partial<FerryApi> = {},
+): jest.Mocked<FerryApi> {
   return {
     getStatus: jest.fn(async () => entityStatus),
     getCost: jest.fn(async () => costSeries),
@@ -210,7 +262,11 @@ export function mockFerryApi(overrides: Partial<FerryApi> = {}): jest.Mocked<Fer
       source: 'portal' as const,
     })),
     getFleet: jest.fn(async () => fleetSummary),
-    getHealth: jest.fn(async () => ({ status: 'ok' as const, mode: 'demo' as const, clusters: [] })),
+    getHealth: jest.fn(async () => ({
+      status: 'ok' as const,
+      mode: 'demo' as const,
+      clusters: [],
+    })),
     ...overrides,
   } as jest.Mocked<FerryApi>;
 }

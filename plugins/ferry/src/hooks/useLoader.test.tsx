@@ -1,12 +1,19 @@
 import { act, render, screen } from '@testing-library/react';
 import { useLoader } from './useLoader';
 
-function Probe(props: { load: (q: string) => Promise<string>; q: string; refreshMs?: number }) {
-  const state = useLoader(() => props.load(props.q), [props.q], { refreshMs: props.refreshMs });
+function Probe(props: {
+  load: (q: string) => Promise<string>;
+  q: string;
+  refreshMs?: number;
+}) {
+  const state = useLoader(() => props.load(props.q), [props.q], {
+    refreshMs: props.refreshMs,
+  });
   if (state.loading) return <p>loading</p>;
   return (
     <p>
-      {state.value ?? 'none'} {state.error ? `error: ${state.error.message}` : ''}
+      {state.value ?? 'none'}{' '}
+      {state.error ? `error: ${state.error.message}` : ''}
     </p>
   );
 }

@@ -1,4 +1,10 @@
-import { DependencyList, useCallback, useEffect, useRef, useState } from 'react';
+import {
+  DependencyList,
+  useCallback,
+  useEffect,
+  useRef,
+  useState,
+} from 'react';
 
 /** What {@link useLoader} returns. */
 export interface LoaderState<T> {
@@ -19,7 +25,11 @@ export function useLoader<T>(
   deps: DependencyList,
   options: { refreshMs?: number } = {},
 ): LoaderState<T> {
-  const [state, setState] = useState<{ value?: T; error?: Error; loading: boolean }>({
+  const [state, setState] = useState<{
+    value?: T;
+    error?: Error;
+    loading: boolean;
+  }>({
     loading: true,
   });
   const [attempt, setAttempt] = useState(0);
@@ -43,7 +53,8 @@ export function useLoader<T>(
           if (!stale) setState({ value, loading: false });
         },
         (error: Error) => {
-          if (!stale) setState(s => ({ value: s.value, error, loading: false }));
+          if (!stale)
+            setState(s => ({ value: s.value, error, loading: false }));
         },
       );
     run();

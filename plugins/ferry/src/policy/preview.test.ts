@@ -3,18 +3,33 @@ import { permanentReplicaCount, previewPolicy } from './preview';
 
 describe('permanentReplicaCount', () => {
   it('rounds the ratio up and keeps one permanent replica for a quorum', () => {
-    expect(permanentReplicaCount(3, { enabled: true, permanentRatio: 0.3 }, 2)).toBe(1);
-    expect(permanentReplicaCount(5, { enabled: true, permanentRatio: 0.5 }, 3)).toBe(3);
-    expect(permanentReplicaCount(3, { enabled: true, permanentRatio: 0 }, 2)).toBe(1);
-    expect(permanentReplicaCount(3, { enabled: true, permanentRatio: 0 }, 0)).toBe(0);
-    expect(permanentReplicaCount(10, { enabled: true, permanentRatio: 0.3 }, 0)).toBe(3);
-    expect(permanentReplicaCount(3, { enabled: false, permanentRatio: 0.3 }, 2)).toBe(3);
+    expect(
+      permanentReplicaCount(3, { enabled: true, permanentRatio: 0.3 }, 2),
+    ).toBe(1);
+    expect(
+      permanentReplicaCount(5, { enabled: true, permanentRatio: 0.5 }, 3),
+    ).toBe(3);
+    expect(
+      permanentReplicaCount(3, { enabled: true, permanentRatio: 0 }, 2),
+    ).toBe(1);
+    expect(
+      permanentReplicaCount(3, { enabled: true, permanentRatio: 0 }, 0),
+    ).toBe(0);
+    expect(
+      permanentReplicaCount(10, { enabled: true, permanentRatio: 0.3 }, 0),
+    ).toBe(3);
+    expect(
+      permanentReplicaCount(3, { enabled: false, permanentRatio: 0.3 }, 2),
+    ).toBe(3);
   });
 });
 
 describe('previewPolicy', () => {
   it('prices spot replicas from the ones running now', () => {
-    const preview = previewPolicy(entityStatus, { ...entityStatus.policy, permanentRatio: 0.67 });
+    const preview = previewPolicy(entityStatus, {
+      ...entityStatus.policy,
+      permanentRatio: 0.67,
+    });
     expect(preview.permanentReplicas).toBe(3);
     expect(preview.spotReplicas).toBe(0);
     expect(preview.hourlyCostUsd).toBeCloseTo(0.321);
@@ -26,9 +41,15 @@ describe('previewPolicy', () => {
   it('says when it assumes prices because nothing runs on spot yet', () => {
     const onDemandOnly = {
       ...entityStatus,
-      replicas: entityStatus.replicas.map(r => ({ ...r, capacityType: 'on-demand' as const })),
+      replicas: entityStatus.replicas.map(r => ({
+        ...r,
+        capacityType: 'on-demand' as const,
+      })),
     };
-    const preview = previewPolicy(onDemandOnly, { ...entityStatus.policy, permanentRatio: 0.3 });
+    const preview = previewPolicy(onDemandOnly, {
+      ...entityStatus.policy,
+      permanentRatio: 0.3,
+    });
     expect(preview.spotReplicas).toBe(2);
     expect(preview.estimated).toBe(true);
     expect(preview.hourlyCostUsd).toBeCloseTo(0.107 + 2 * 0.107 * 0.4);

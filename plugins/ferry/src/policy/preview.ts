@@ -1,4 +1,7 @@
-import type { EntitySpotStatus, SpotPolicySettings } from '@ferry/plugin-ferry-common';
+import type {
+  EntitySpotStatus,
+  SpotPolicySettings,
+} from '@ferry/plugin-ferry-common';
 
 /**
  * What the preview assumes about spot prices when the service has no spot
@@ -80,7 +83,8 @@ export function previewPolicy(
     spotReplicas,
     hourlyCostUsd,
     onDemandHourlyCostUsd,
-    monthlySavingsUsd: (onDemandHourlyCostUsd - hourlyCostUsd) * HOURS_PER_MONTH,
+    monthlySavingsUsd:
+      (onDemandHourlyCostUsd - hourlyCostUsd) * HOURS_PER_MONTH,
     interruptionChance: 1 - Math.pow(1 - risk, spotReplicas),
     quorumOnPermanent: permanentReplicas >= status.availability.requiredMembers,
     estimated,

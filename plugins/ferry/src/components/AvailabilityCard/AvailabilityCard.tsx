@@ -45,6 +45,36 @@ function budgetColor(budget: number): 'success' | 'warning' | 'error' {
   return budget < BUDGET_WARNING_BELOW ? 'warning' : 'success';
 }
 
+/**
+ * Y-axis floors for availability, each with a tick step that reads well:
+ * availability lives near 100 %, so the axis zooms in as far as the data lets it.
+ */
+const AVAILABILITY_SCALES = [
+  { floor: 99.9, step: 0.025, digits: 3 },
+  { floor: 99.8, step: 0.05, digits: 2 },
+  { floor: 99.5, step: 0.1, digits: 1 },
+  { floor: 99, step: 0.25, digits: 2 },
+  { floor: 98, step: 0.5, digits: 1 },
+  { floor: 95, step: 1, digits: 0 },
+  { floor: 90, step: 2.5, digits: 1 },
+  { floor: 80, step: 5, digits: 0 },
+  { floor: 50, step: 10, digits: 0 },
+  { floor: 0, step: 25, digits: 0 },
+];
+
+/** The tightest scale that shows the lowest point with a little room below it. */
+export function availabilityScale(lowestPct: number) {
+  const scale =
+    AVAILABILITY_SCALES.find(
+      s => s.floor < lowestPct - (100 - lowestPct) * 0.1,
+    ) ?? AVAILABILITY_SCALES[AVAILABILITY_SCALES.length - 1];
+  const ticks: number[] = [];
+  for (let t = scale.floor; t <= 100 + 1e-9; t += scale.step) {
+    ticks.push(Math.round(t * 1000) / 1000);
+  }
+  return { floor: scale.floor, ticks, digits: scale.digits };
+}
+
 function AvailabilityChart(props: { series: AvailabilitySeries }) {
   const { series } = props;
   const colors = useChartTheme();
@@ -54,15 +84,24 @@ function AvailabilityChart(props: { series: AvailabilitySeries }) {
     minReadyMembers: p.minReadyMembers,
     requiredMembers: p.requiredMembers,
   }));
-  const lowest = Math.min(series.target, ...series.points.map(p => p.availability));
-  // Leave room below the lowest point so the target line never sits on the axis.
-  const floorPct = Math.max(0, Math.floor((lowest * 100 - (100 - lowest * 100) * 0.5) * 100) / 100);
-  const summary = `Availability per ${series.bucket}: ${formatAvailability(series.observed)} observed against a target of ${formatAvailability(series.target)}.`;
+  const lowest = Math.min(
+    series.target,
+    ...series.points.map(p => p.availability),
+  );
+  const scale = availabilityScale(lowest * 100);
+  const summary = `Availability per ${series.bucket}: ${formatAvailability(
+    series.observed,
+  )} observed against a target of ${formatAvailability(series.target)}.`;
   return (
     <ChartFigure
       testId="ferry-availability-chart"
       summary={summary}
-      columns={['Time', 'Availability', 'Fewest ready members', 'Members needed']}
+      columns={[
+        'Time',
+        'Availability',
+        'Fewest ready members',
+        'Members needed',
+      ]}
       rows={series.points.map((p, i) => [
         data[i].label,
         formatAvailability(p.availability),
@@ -71,15 +110,25 @@ function AvailabilityChart(props: { series: AvailabilitySeries }) {
       ])}
     >
       <ResponsiveContainer width="100%" height="100%">
-        <LineChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 16 }}>
+        <LineChart
+          data={data}
+          margin={{ top: 16, right: 16, bottom: 8, left: 16 }}
+        >
           <CartesianGrid stroke={colors.grid} strokeDasharray="3 3" />
-          <XAxis dataKey="label" tick={colors.axis} stroke={colors.grid} minTickGap={24} />
-          <YAxis
-            domain={[floorPct, 100]}
+          <XAxis
+            dataKey="label"
             tick={colors.axis}
             stroke={colors.grid}
-            tickFormatter={(v: number) => `${v.toFixed(2)} %`}
-            width={72}
+            minTickGap={24}
+          />
+          <YAxis
+            domain={[scale.floor, 100]}
+            ticks={scale.ticks}
+            allowDataOverflow
+            tick={colors.axis}
+            stroke={colors.grid}
+            tickFormatter={(v: number) => `${v.toFixed(scale.digits)} %`}
+            width={80}
             label={{
               value: 'Availability (%)',
               angle: -90,
@@ -91,7 +140,10 @@ function AvailabilityChart(props: { series: AvailabilitySeries }) {
           />
           <Tooltip
             {...colors.tooltip}
-            formatter={(value: number, name: string) => [`${value.toFixed(3)} %`, name]}
+            formatter={(value: number, name: string) => [
+              `${value.toFixed(3)} %`,
+              name,
+            ]}
           />
           <Legend wrapperStyle={colors.legend} />
           <ReferenceLine
@@ -106,7 +158,7 @@ function AvailabilityChart(props: { series: AvailabilitySeries }) {
             }}
           />
           <Line
-            type="monotone"
+            type="linear"
             dataKey="availabilityPct"
             name="Availability"
             stroke={colors.good}
@@ -128,12 +180,10 @@ export function AvailabilityCard(props: {
   const { entityRef, range, rangeLabel } = props;
   const ferryApi = useApi(ferryApiRef);
   const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
-  const loaded = useLoader(() => ferryApi.getAvailability(entityRef, range), [
-    ferryApi,
-    refKey,
-    range.from,
-    range.to,
-  ]);
+  const loaded = useLoader(
+    () => ferryApi.getAvailability(entityRef, range),
+    [ferryApi, refKey, range.from, range.to],
+  );
 
   let body;
   if (loaded.loading) {
@@ -149,8 +199,8 @@ export function AvailabilityCard(props: {
   } else if (loaded.value.points.length === 0) {
     body = (
       <EmptyPanel title={`No availability recorded in the last ${rangeLabel}`}>
-        Availability samples start when the service opts in. Pick a shorter range,
-        or come back once it has run on Ferry for a while.
+        Availability samples start when the service opts in. Pick a shorter
+        range, or come back once it has run on Ferry for a while.
       </EmptyPanel>
     );
   } else {
@@ -164,8 +214,13 @@ export function AvailabilityCard(props: {
             <Typography variant="overline" color="text.secondary" component="p">
               Observed
             </Typography>
-            <Typography variant="h6" component="p" color={meets ? 'success.main' : 'error.main'}>
-              {formatAvailability(series.observed)} {meets ? '(meets target)' : '(below target)'}
+            <Typography
+              variant="h6"
+              component="p"
+              color={meets ? 'success.main' : 'error.main'}
+            >
+              {formatAvailability(series.observed)}{' '}
+              {meets ? '(meets target)' : '(below target)'}
             </Typography>
           </Box>
           <Box data-testid="ferry-availability-target">
@@ -177,7 +232,12 @@ export function AvailabilityCard(props: {
             </Typography>
           </Box>
           <Box data-testid="ferry-error-budget" minWidth={200}>
-            <Typography id="ferry-error-budget-label" variant="overline" color="text.secondary" component="p">
+            <Typography
+              id="ferry-error-budget-label"
+              variant="overline"
+              color="text.secondary"
+              component="p"
+            >
               Error budget left
             </Typography>
             <Typography variant="h6" component="p">
@@ -198,13 +258,17 @@ export function AvailabilityCard(props: {
           </Typography>
           {series.atRisk.length === 0 ? (
             <Typography variant="body2" color="text.secondary">
-              None in the last {rangeLabel}: the service always had more ready members
-              than it needs.
+              None in the last {rangeLabel}: the service always had more ready
+              members than it needs.
             </Typography>
           ) : (
             <List dense aria-label="Moments the quorum was at risk">
               {series.atRisk.slice(0, AT_RISK_SHOWN).map(m => (
-                <ListItem key={m.time} disableGutters data-testid="ferry-at-risk-moment">
+                <ListItem
+                  key={m.time}
+                  disableGutters
+                  data-testid="ferry-at-risk-moment"
+                >
                   <ListItemText
                     primary={formatDateTime(m.time)}
                     secondary={`${m.readyMembers} ready of ${m.requiredMembers} needed`}
@@ -214,7 +278,9 @@ export function AvailabilityCard(props: {
               {series.atRisk.length > AT_RISK_SHOWN && (
                 <ListItem disableGutters>
                   <ListItemText
-                    secondary={`and ${series.atRisk.length - AT_RISK_SHOWN} more; pick a shorter range to see them`}
+                    secondary={`and ${
+                      series.atRisk.length - AT_RISK_SHOWN
+                    } more; pick a shorter range to see them`}
                   />
                 </ListItem>
               )}
@@ -226,10 +292,18 @@ export function AvailabilityCard(props: {
   }
 
   return (
-    <Card component="section" aria-labelledby="ferry-availability-title" data-testid="ferry-availability-card">
+    <Card
+      component="section"
+      aria-labelledby="ferry-availability-title"
+      data-testid="ferry-availability-card"
+    >
       <CardHeader
         title="Availability"
-        titleTypographyProps={{ id: 'ferry-availability-title', component: 'h2', variant: 'h6' }}
+        titleTypographyProps={{
+          id: 'ferry-availability-title',
+          component: 'h2',
+          variant: 'h6',
+        }}
         subheader={`Share of time with enough ready members for quorum, last ${rangeLabel}`}
       />
       <CardContent>{body}</CardContent>

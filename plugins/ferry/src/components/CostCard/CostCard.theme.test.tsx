@@ -14,6 +14,9 @@ describe('CostCard in a dark theme', () => {
       </ThemeProvider>,
     );
     const unit = await screen.findByText('USD per day');
-    expect(unit.closest('text')).toHaveAttribute('fill', dark.palette.text.secondary);
+    expect(unit.closest('text')).toHaveAttribute(
+      'fill',
+      dark.palette.text.secondary,
+    );
   });
 });

@@ -20,7 +20,12 @@ import type { CompoundEntityRef } from '@backstage/catalog-model';
 import type { CostSeries } from '@ferry/plugin-ferry-common';
 import { ferryApiRef, TimeRange } from '../../api';
 import { useLoader } from '../../hooks/useLoader';
-import { formatBucketTime, formatPercent, formatUsd, savingsShare } from '../../format';
+import {
+  formatBucketTime,
+  formatPercent,
+  formatUsd,
+  savingsShare,
+} from '../../format';
 import { ChartFigure } from '../ChartFigure';
 import { useChartTheme } from '../chartTheme';
 import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
@@ -33,12 +38,21 @@ function CostChart(props: { series: CostSeries }) {
     ...p,
     label: formatBucketTime(p.time, series.bucket),
   }));
-  const summary = `Cost per ${series.bucket}: ${formatUsd(series.totalUsd)} spent on spot and permanent capacity against ${formatUsd(series.onDemandUsd)} on demand, ${formatUsd(series.savingsUsd)} saved.`;
+  const summary = `Cost per ${series.bucket}: ${formatUsd(
+    series.totalUsd,
+  )} spent on spot and permanent capacity against ${formatUsd(
+    series.onDemandUsd,
+  )} on demand, ${formatUsd(series.savingsUsd)} saved.`;
   return (
     <ChartFigure
       testId="ferry-cost-chart"
       summary={summary}
-      columns={['Time', 'Spot (USD)', 'Permanent (USD)', 'On-demand equivalent (USD)']}
+      columns={[
+        'Time',
+        'Spot (USD)',
+        'Permanent (USD)',
+        'On-demand equivalent (USD)',
+      ]}
       rows={data.map(p => [
         p.label,
         formatUsd(p.spotUsd),
@@ -47,9 +61,17 @@ function CostChart(props: { series: CostSeries }) {
       ])}
     >
       <ResponsiveContainer width="100%" height="100%">
-        <ComposedChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 16 }}>
+        <ComposedChart
+          data={data}
+          margin={{ top: 8, right: 16, bottom: 8, left: 16 }}
+        >
           <CartesianGrid stroke={colors.grid} strokeDasharray="3 3" />
-          <XAxis dataKey="label" tick={colors.axis} stroke={colors.grid} minTickGap={24} />
+          <XAxis
+            dataKey="label"
+            tick={colors.axis}
+            stroke={colors.grid}
+            minTickGap={24}
+          />
           <YAxis
             tick={colors.axis}
             stroke={colors.grid}
@@ -65,11 +87,14 @@ function CostChart(props: { series: CostSeries }) {
           />
           <Tooltip
             {...colors.tooltip}
-            formatter={(value: number, name: string) => [formatUsd(value), name]}
+            formatter={(value: number, name: string) => [
+              formatUsd(value),
+              name,
+            ]}
           />
           <Legend wrapperStyle={colors.legend} />
           <Area
-            type="monotone"
+            type="linear"
             dataKey="permanentUsd"
             name="Permanent"
             stackId="spend"
@@ -79,7 +104,7 @@ function CostChart(props: { series: CostSeries }) {
             isAnimationActive={false}
           />
           <Area
-            type="monotone"
+            type="linear"
             dataKey="spotUsd"
             name="Spot"
             stackId="spend"
@@ -89,7 +114,7 @@ function CostChart(props: { series: CostSeries }) {
             isAnimationActive={false}
           />
           <Line
-            type="monotone"
+            type="linear"
             dataKey="onDemandUsd"
             name="On-demand equivalent"
             stroke={colors.onDemand}
@@ -112,25 +137,27 @@ export function CostCard(props: {
   const { entityRef, range, rangeLabel } = props;
   const ferryApi = useApi(ferryApiRef);
   const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
-  const cost = useLoader(() => ferryApi.getCost(entityRef, range), [
-    ferryApi,
-    refKey,
-    range.from,
-    range.to,
-  ]);
+  const cost = useLoader(
+    () => ferryApi.getCost(entityRef, range),
+    [ferryApi, refKey, range.from, range.to],
+  );
 
   let body;
   if (cost.loading) {
     body = <LoadingPanel label="Loading cost history…" />;
   } else if (!cost.value) {
     body = (
-      <ErrorPanel title="Could not load the cost history" error={cost.error!} onRetry={cost.retry} />
+      <ErrorPanel
+        title="Could not load the cost history"
+        error={cost.error!}
+        onRetry={cost.retry}
+      />
     );
   } else if (cost.value.points.length === 0) {
     body = (
       <EmptyPanel title={`No cost recorded in the last ${rangeLabel}`}>
-        Cost samples start when the service opts in. Pick a shorter range, or come
-        back once it has run on Ferry for a while.
+        Cost samples start when the service opts in. Pick a shorter range, or
+        come back once it has run on Ferry for a while.
       </EmptyPanel>
     );
   } else {
@@ -160,7 +187,11 @@ export function CostCard(props: {
             </Typography>
             <Typography variant="h6" component="p" color="success.main">
               {formatUsd(series.savingsUsd)} (
-              {formatPercent(savingsShare(series.totalUsd, series.onDemandUsd), 0)})
+              {formatPercent(
+                savingsShare(series.totalUsd, series.onDemandUsd),
+                0,
+              )}
+              )
             </Typography>
           </Box>
         </Stack>
@@ -170,10 +201,18 @@ export function CostCard(props: {
   }
 
   return (
-    <Card component="section" aria-labelledby="ferry-cost-title" data-testid="ferry-cost">
+    <Card
+      component="section"
+      aria-labelledby="ferry-cost-title"
+      data-testid="ferry-cost"
+    >
       <CardHeader
         title="Cost"
-        titleTypographyProps={{ id: 'ferry-cost-title', component: 'h2', variant: 'h6' }}
+        titleTypographyProps={{
+          id: 'ferry-cost-title',
+          component: 'h2',
+          variant: 'h6',
+        }}
         subheader={`Spot and permanent spend against the on-demand price, last ${rangeLabel}`}
       />
       <CardContent>{body}</CardContent>

@@ -3,7 +3,11 @@ import userEvent from '@testing-library/user-event';
 import { renderInTestApp } from '@backstage/frontend-test-utils';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { ferryApiRef } from '../../api';
-import { mockFerryApi, responseError, sessionsEntity } from '../../__testUtils__/fixtures';
+import {
+  mockFerryApi,
+  responseError,
+  sessionsEntity,
+} from '../../__testUtils__/fixtures';
 import { EntitySpotContent } from './EntitySpotContent';
 
 function render(api = mockFerryApi()) {
@@ -30,13 +34,25 @@ describe('EntitySpotContent', () => {
     expect(within(rows[2]).getByText('Spot')).toBeInTheDocument();
     expect(within(rows[2]).getByText('24 % · high')).toBeInTheDocument();
 
-    expect(screen.getByTestId('ferry-hourly-cost')).toHaveTextContent('$0.186/h');
-    expect(screen.getByTestId('ferry-hourly-cost')).toHaveTextContent('vs $0.321/h on demand (42 % less)');
+    expect(screen.getByTestId('ferry-hourly-cost')).toHaveTextContent(
+      '$0.186/h',
+    );
+    expect(screen.getByTestId('ferry-hourly-cost')).toHaveTextContent(
+      'vs $0.321/h on demand (42 % less)',
+    );
     expect(screen.getByTestId('ferry-savings')).toHaveTextContent('$1,234.56');
-    expect(screen.getByTestId('ferry-availability')).toHaveTextContent('99.960 %');
-    expect(screen.getByTestId('ferry-availability')).toHaveTextContent('target 99.900 %');
-    expect(screen.getByTestId('ferry-availability')).toHaveTextContent('meets target');
-    expect(screen.getByTestId('ferry-replica-summary')).toHaveTextContent('2 spot · 1 permanent');
+    expect(screen.getByTestId('ferry-availability')).toHaveTextContent(
+      '99.960 %',
+    );
+    expect(screen.getByTestId('ferry-availability')).toHaveTextContent(
+      'target 99.900 %',
+    );
+    expect(screen.getByTestId('ferry-availability')).toHaveTextContent(
+      'meets target',
+    );
+    expect(screen.getByTestId('ferry-replica-summary')).toHaveTextContent(
+      '2 spot · 1 permanent',
+    );
 
     expect(api.getStatus).toHaveBeenCalledWith({
       kind: 'Component',
@@ -47,12 +63,22 @@ describe('EntitySpotContent', () => {
 
   it('says what to do when Ferry has no status for the service yet, and still offers the opt-in', async () => {
     await render(
-      mockFerryApi({ getStatus: jest.fn(async () => { throw responseError(404, 'not found'); }) }),
+      mockFerryApi({
+        getStatus: jest.fn(async () => {
+          throw responseError(404, 'not found');
+        }),
+      }),
     );
-    expect(await screen.findByText('Ferry has no status for this service yet')).toBeInTheDocument();
+    expect(
+      await screen.findByText('Ferry has no status for this service yet'),
+    ).toBeInTheDocument();
     expect(screen.getByText(/backstage.io\/kubernetes-id/)).toBeInTheDocument();
-    expect(await screen.findByRole('checkbox', { name: 'Run on spot capacity' })).toBeInTheDocument();
-    expect(screen.getByTestId('ferry-policy-preview')).toHaveTextContent('appears once the operator reports');
+    expect(
+      await screen.findByRole('checkbox', { name: 'Run on spot capacity' }),
+    ).toBeInTheDocument();
+    expect(screen.getByTestId('ferry-policy-preview')).toHaveTextContent(
+      'appears once the operator reports',
+    );
     expect(screen.queryByTestId('ferry-placement')).not.toBeInTheDocument();
   });
 
@@ -60,16 +86,23 @@ describe('EntitySpotContent', () => {
     const api = mockFerryApi();
     await render(api);
     expect(await screen.findByTestId('ferry-cost-total')).toBeInTheDocument();
-    expect(await screen.findByTestId('ferry-availability-observed')).toBeInTheDocument();
+    expect(
+      await screen.findByTestId('ferry-availability-observed'),
+    ).toBeInTheDocument();
     expect(await screen.findAllByTestId('ferry-migration-row')).toHaveLength(1);
     expect(screen.getByTestId('ferry-policy')).toBeInTheDocument();
-    expect(screen.getByRole('button', { name: 'Last 30 days' })).toHaveAttribute('aria-pressed', 'true');
+    expect(
+      screen.getByRole('button', { name: 'Last 30 days' }),
+    ).toHaveAttribute('aria-pressed', 'true');
 
     await userEvent.click(screen.getByRole('button', { name: 'Last 7 days' }));
     await waitFor(() => expect(api.getCost).toHaveBeenCalledTimes(2));
     const { from, to } = api.getCost.mock.calls[1][1];
     expect(Date.parse(to) - Date.parse(from)).toBe(7 * 24 * 3600_000);
-    expect(api.getAvailability).toHaveBeenLastCalledWith(expect.anything(), { from, to });
+    expect(api.getAvailability).toHaveBeenLastCalledWith(expect.anything(), {
+      from,
+      to,
+    });
     expect(await screen.findAllByText(/last 7 days/)).toHaveLength(2);
   });
 
@@ -81,11 +114,17 @@ describe('EntitySpotContent', () => {
     await render(mockFerryApi({ getStatus }));
 
     const error = await screen.findByTestId('ferry-error');
-    expect(error).toHaveTextContent('Could not load the spot status of this service');
+    expect(error).toHaveTextContent(
+      'Could not load the spot status of this service',
+    );
     expect(error).toHaveTextContent('database is down');
     expect(error).toHaveTextContent('check the backend logs');
 
-    await userEvent.click(within(error).getByRole('button', { name: 'Try again' }));
-    await waitFor(() => expect(screen.getAllByTestId('ferry-replica-row')).toHaveLength(3));
+    await userEvent.click(
+      within(error).getByRole('button', { name: 'Try again' }),
+    );
+    await waitFor(() =>
+      expect(screen.getAllByTestId('ferry-replica-row')).toHaveLength(3),
+    );
   });
 });

@@ -15,7 +15,13 @@ import { EmptyPanel, ErrorPanel, LoadingPanel, isNotFound } from '../Feedback';
 import { MigrationsCard } from '../MigrationsCard';
 import { PlacementCard } from '../PlacementCard';
 import { PolicyCard } from '../PolicyCard';
-import { DEFAULT_RANGE, RANGES, RangeKey, RangePicker, rangeOf } from '../RangePicker';
+import {
+  DEFAULT_RANGE,
+  RANGES,
+  RangeKey,
+  RangePicker,
+  rangeOf,
+} from '../RangePicker';
 import { SpotSummary } from '../SpotSummary';
 
 /**
@@ -28,9 +34,13 @@ export function EntitySpotContent() {
   const ferryApi = useApi(ferryApiRef);
   const entityRef = useMemo(() => getCompoundEntityRef(entity), [entity]);
   const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
-  const status = useLoader(() => ferryApi.getStatus(entityRef), [ferryApi, refKey], {
-    refreshMs: STATUS_REFRESH_MS,
-  });
+  const status = useLoader(
+    () => ferryApi.getStatus(entityRef),
+    [ferryApi, refKey],
+    {
+      refreshMs: STATUS_REFRESH_MS,
+    },
+  );
   const [rangeKey, setRangeKey] = useState<RangeKey>(DEFAULT_RANGE);
   // The range is fixed when picked, so refreshes of other views do not refetch history.
   const range = useMemo(() => rangeOf(rangeKey), [rangeKey]);
@@ -38,7 +48,9 @@ export function EntitySpotContent() {
 
   let statusViews;
   if (status.loading) {
-    statusViews = <LoadingPanel label="Loading where this service runs and what it costs…" />;
+    statusViews = (
+      <LoadingPanel label="Loading where this service runs and what it costs…" />
+    );
   } else if (status.value) {
     statusViews = (
       <>
@@ -54,12 +66,15 @@ export function EntitySpotContent() {
     );
   } else if (isNotFound(status.error)) {
     statusViews = (
-      <EmptyPanel title="Ferry has no status for this service yet" testId="ferry-no-status">
+      <EmptyPanel
+        title="Ferry has no status for this service yet"
+        testId="ferry-no-status"
+      >
         Status appears once the operator has found and placed this service's
         workload. To put it on spot, switch on "Run on spot capacity" below and
-        save. If you have just opted in, give it a minute. Otherwise check that the
-        entity's <code>backstage.io/kubernetes-id</code> annotation matches the
-        labels of its pods.
+        save. If you have just opted in, give it a minute. Otherwise check that
+        the entity's <code>backstage.io/kubernetes-id</code> annotation matches
+        the labels of its pods.
       </EmptyPanel>
     );
   } else {
@@ -73,13 +88,26 @@ export function EntitySpotContent() {
   }
 
   return (
-    <Box data-testid="ferry-entity-tab" component="article" aria-labelledby="ferry-tab-title">
-      <Typography id="ferry-tab-title" variant="h5" component="h1" sx={{ mb: 2 }}>
+    <Box
+      data-testid="ferry-entity-tab"
+      component="article"
+      aria-labelledby="ferry-tab-title"
+    >
+      <Typography
+        id="ferry-tab-title"
+        variant="h5"
+        component="h1"
+        sx={{ mb: 2 }}
+      >
         Spot capacity
       </Typography>
       <Stack spacing={3}>
         {statusViews}
-        <PolicyCard entityRef={entityRef} status={status.value} onSaved={status.retry} />
+        <PolicyCard
+          entityRef={entityRef}
+          status={status.value}
+          onSaved={status.retry}
+        />
         {status.value && (
           <>
             <PlacementCard replicas={status.value.replicas} />
@@ -97,14 +125,25 @@ export function EntitySpotContent() {
               </Typography>
               <RangePicker value={rangeKey} onChange={setRangeKey} />
             </Box>
-            <Grid container spacing={3} mt={0}>
-              <Grid item xs={12} lg={6}>
-                <CostCard entityRef={entityRef} range={range} rangeLabel={rangeLabel} />
+            {/* A Box, because Stack's spacing would cancel the Grid's negative margins. */}
+            <Box>
+              <Grid container spacing={3}>
+                <Grid item xs={12} lg={6}>
+                  <CostCard
+                    entityRef={entityRef}
+                    range={range}
+                    rangeLabel={rangeLabel}
+                  />
+                </Grid>
+                <Grid item xs={12} lg={6}>
+                  <AvailabilityCard
+                    entityRef={entityRef}
+                    range={range}
+                    rangeLabel={rangeLabel}
+                  />
+                </Grid>
               </Grid>
-              <Grid item xs={12} lg={6}>
-                <AvailabilityCard entityRef={entityRef} range={range} rangeLabel={rangeLabel} />
-              </Grid>
-            </Grid>
+            </Box>
             <MigrationsCard entityRef={entityRef} />
           </>
         )}

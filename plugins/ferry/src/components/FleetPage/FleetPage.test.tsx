@@ -1,6 +1,12 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { fleetSummary, mockFerryApi, responseError } from '../../__testUtils__/fixtures';
+import {
+  fleetSummary,
+  mockFerryApi,
+  responseError,
+} from '../../__testUtils__/fixtures';
+import { renderInTestApp } from '@backstage/frontend-test-utils';
+import { ferryApiRef } from '../../api';
 import { renderWithFerry } from '../../__testUtils__/render';
 import { FleetPage } from './FleetPage';
 
@@ -14,11 +20,19 @@ describe('FleetPage', () => {
   it('shows the totals, every service and the riskiest pools', async () => {
     await renderWithFerry(<FleetPage />);
 
-    expect(await screen.findByTestId('ferry-fleet-savings')).toHaveTextContent('$1,534.56');
+    expect(await screen.findByTestId('ferry-fleet-savings')).toHaveTextContent(
+      '$1,534.56',
+    );
     expect(screen.getByTestId('ferry-fleet-services')).toHaveTextContent('2');
-    expect(screen.getByTestId('ferry-fleet-services')).toHaveTextContent('1 below their availability target');
-    expect(screen.getByTestId('ferry-fleet-replicas')).toHaveTextContent('5 of 8');
-    expect(screen.getByTestId('ferry-fleet-cost')).toHaveTextContent('$0.686/h');
+    expect(screen.getByTestId('ferry-fleet-services')).toHaveTextContent(
+      '1 below their availability target',
+    );
+    expect(screen.getByTestId('ferry-fleet-replicas')).toHaveTextContent(
+      '5 of 8',
+    );
+    expect(screen.getByTestId('ferry-fleet-cost')).toHaveTextContent(
+      '$0.686/h',
+    );
 
     const rows = screen.getAllByTestId('ferry-fleet-row');
     expect(rows).toHaveLength(2);
@@ -26,10 +40,9 @@ describe('FleetPage', () => {
     expect(rows[0]).toHaveTextContent('2 of 3');
     expect(rows[0]).toHaveTextContent('$1,234.56');
     expect(rows[1]).toHaveTextContent('below target');
-    expect(within(rows[0]).getByRole('link', { name: 'sessions' })).toHaveAttribute(
-      'href',
-      '/catalog/default/component/sessions/spot',
-    );
+    expect(
+      within(rows[0]).getByRole('link', { name: 'sessions' }),
+    ).toHaveAttribute('href', '/catalog/default/component/sessions/spot');
 
     const pools = screen.getAllByTestId('ferry-fleet-pool-row');
     expect(pools).toHaveLength(1);
@@ -46,23 +59,48 @@ describe('FleetPage', () => {
     expect(serviceNames()).toEqual(['orders-queue', 'sessions']);
     await userEvent.click(screen.getByRole('button', { name: 'Service' }));
     expect(serviceNames()).toEqual(['sessions', 'orders-queue']);
-    await userEvent.click(screen.getByRole('button', { name: 'Highest pool risk' }));
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Highest pool risk' }),
+    );
     expect(serviceNames()).toEqual(['sessions', 'orders-queue']);
 
-    await userEvent.type(screen.getByRole('textbox', { name: 'Filter services' }), 'orders');
+    await userEvent.type(
+      screen.getByRole('textbox', { name: 'Filter services' }),
+      'orders',
+    );
     expect(serviceNames()).toEqual(['orders-queue']);
-    await userEvent.clear(screen.getByRole('textbox', { name: 'Filter services' }));
+    await userEvent.clear(
+      screen.getByRole('textbox', { name: 'Filter services' }),
+    );
 
-    await userEvent.click(screen.getByRole('checkbox', { name: 'Only services below their target' }));
+    await userEvent.click(
+      screen.getByRole('checkbox', {
+        name: 'Only services below their target',
+      }),
+    );
     expect(serviceNames()).toEqual(['orders-queue']);
     expect(screen.getByText('1 of 2 services')).toBeInTheDocument();
+    // Typing and many clicks; slow on a busy machine.
+  }, 20_000);
+
+  it('shows plain names when the app has no catalog entity page to link to', async () => {
+    await renderInTestApp(<FleetPage />, {
+      apis: [[ferryApiRef, mockFerryApi()]],
+    });
+    const rows = await screen.findAllByTestId('ferry-fleet-row');
+    expect(rows[0]).toHaveTextContent('sessions');
+    expect(within(rows[0]).queryByRole('link')).not.toBeInTheDocument();
   });
 
   it('tells a newcomer how to put a first service on Ferry', async () => {
     await renderWithFerry(
       <FleetPage />,
       mockFerryApi({
-        getFleet: jest.fn(async () => ({ ...fleetSummary, services: [], riskiestPools: [] })),
+        getFleet: jest.fn(async () => ({
+          ...fleetSummary,
+          services: [],
+          riskiestPools: [],
+        })),
       }),
     );
     const empty = await screen.findByTestId('ferry-fleet-empty');
@@ -80,14 +118,22 @@ describe('FleetPage', () => {
     expect(error).toHaveTextContent('Could not load the fleet');
     expect(error).toHaveTextContent('could not reach the Ferry backend');
     await userEvent.click(screen.getByRole('button', { name: 'Try again' }));
-    await waitFor(() => expect(screen.getAllByTestId('ferry-fleet-row')).toHaveLength(2));
+    await waitFor(() =>
+      expect(screen.getAllByTestId('ferry-fleet-row')).toHaveLength(2),
+    );
   });
 
   it('keeps 4xx errors honest', async () => {
     await renderWithFerry(
       <FleetPage />,
-      mockFerryApi({ getFleet: jest.fn(async () => { throw responseError(401, 'Missing credentials'); }) }),
+      mockFerryApi({
+        getFleet: jest.fn(async () => {
+          throw responseError(401, 'Missing credentials');
+        }),
+      }),
     );
-    expect(await screen.findByTestId('ferry-error')).toHaveTextContent('Missing credentials');
+    expect(await screen.findByTestId('ferry-error')).toHaveTextContent(
+      'Missing credentials',
+    );
   });
 });

@@ -20,7 +20,8 @@ import Typography from '@mui/material/Typography';
 import { Link as RouterLink } from 'react-router-dom';
 import { useApi, useRouteRef } from '@backstage/core-plugin-api';
 import { parseEntityRef } from '@backstage/catalog-model';
-import { entityRouteParams, entityRouteRef } from '@backstage/plugin-catalog-react';
+import { entityRouteParams } from '@backstage/plugin-catalog-react';
+import { catalogEntityRouteRef } from '../../routes';
 import type { FleetService, FleetSummary } from '@ferry/plugin-ferry-common';
 import { ferryApiRef } from '../../api';
 import { useLoader } from '../../hooks/useLoader';
@@ -78,13 +79,24 @@ function sortValue(s: FleetService, key: SortKey): number | string {
 /** Sorts and filters the fleet's services the way the table shows them. */
 export function selectServices(
   services: FleetService[],
-  options: { query: string; belowTargetOnly: boolean; sortKey: SortKey; descending: boolean },
+  options: {
+    query: string;
+    belowTargetOnly: boolean;
+    sortKey: SortKey;
+    descending: boolean;
+  },
 ): FleetService[] {
   const query = options.query.trim().toLocaleLowerCase();
   const matches = services.filter(s => {
-    if (options.belowTargetOnly && s.availability >= s.availabilityTarget) return false;
+    if (options.belowTargetOnly && s.availability >= s.availabilityTarget)
+      return false;
     if (!query) return true;
-    return [s.entityRef, s.workload.cluster, s.workload.namespace, s.workload.name]
+    return [
+      s.entityRef,
+      s.workload.cluster,
+      s.workload.namespace,
+      s.workload.name,
+    ]
       .join(' ')
       .toLocaleLowerCase()
       .includes(query);
@@ -99,7 +111,12 @@ export function selectServices(
   });
 }
 
-function Total(props: { label: string; value: ReactNode; detail?: ReactNode; testId: string }) {
+function Total(props: {
+  label: string;
+  value: ReactNode;
+  detail?: ReactNode;
+  testId: string;
+}) {
   return (
     <Card variant="outlined" sx={{ height: '100%' }}>
       <CardContent data-testid={props.testId}>
@@ -120,7 +137,7 @@ function Total(props: { label: string; value: ReactNode; detail?: ReactNode; tes
 }
 
 function ServiceLink(props: { entityRef: string }) {
-  const entityRoute = useRouteRef(entityRouteRef);
+  const entityRoute = useRouteRef(catalogEntityRouteRef);
   let compound;
   try {
     compound = parseEntityRef(props.entityRef);
@@ -128,9 +145,15 @@ function ServiceLink(props: { entityRef: string }) {
     return <>{props.entityRef}</>;
   }
   const label =
-    compound.namespace === 'default' ? compound.name : `${compound.namespace}/${compound.name}`;
+    compound.namespace === 'default'
+      ? compound.name
+      : `${compound.namespace}/${compound.name}`;
+  if (!entityRoute) return <>{label}</>;
   return (
-    <Link component={RouterLink} to={`${entityRoute(entityRouteParams(compound))}/spot`}>
+    <Link
+      component={RouterLink}
+      to={`${entityRoute(entityRouteParams(compound))}/spot`}
+    >
       {label}
     </Link>
   );
@@ -143,11 +166,19 @@ function FleetView(props: { fleet: FleetSummary }) {
   const [sortKey, setSortKey] = useState<SortKey>('savings');
   const [descending, setDescending] = useState(true);
   const services = useMemo(
-    () => selectServices([...fleet.services], { query, belowTargetOnly, sortKey, descending }),
+    () =>
+      selectServices([...fleet.services], {
+        query,
+        belowTargetOnly,
+        sortKey,
+        descending,
+      }),
     [fleet.services, query, belowTargetOnly, sortKey, descending],
   );
   const { totals } = fleet;
-  const belowTarget = fleet.services.filter(s => s.availability < s.availabilityTarget).length;
+  const belowTarget = fleet.services.filter(
+    s => s.availability < s.availabilityTarget,
+  ).length;
 
   const sortBy = (key: SortKey) => {
     if (key === sortKey) setDescending(d => !d);
@@ -159,46 +190,73 @@ function FleetView(props: { fleet: FleetSummary }) {
 
   return (
     <Stack spacing={3}>
-      <Grid container spacing={2} component="section" aria-label="Fleet totals">
-        <Grid item xs={12} sm={6} md={3}>
-          <Total
-            testId="ferry-fleet-services"
-            label="Services on Ferry"
-            value={totals.services}
-            detail={belowTarget ? `${belowTarget} below their availability target` : 'all meet their availability target'}
-          />
+      {/* A Box, because Stack's spacing would cancel the Grid's negative margins. */}
+      <Box component="section" aria-label="Fleet totals">
+        <Grid container spacing={2}>
+          <Grid item xs={12} sm={6} md={3}>
+            <Total
+              testId="ferry-fleet-services"
+              label="Services on Ferry"
+              value={totals.services}
+              detail={
+                belowTarget
+                  ? `${belowTarget} below their availability target`
+                  : 'all meet their availability target'
+              }
+            />
+          </Grid>
+          <Grid item xs={12} sm={6} md={3}>
+            <Total
+              testId="ferry-fleet-replicas"
+              label="Replicas on spot"
+              value={`${totals.spotReplicas} of ${totals.replicas}`}
+            />
+          </Grid>
+          <Grid item xs={12} sm={6} md={3}>
+            <Total
+              testId="ferry-fleet-cost"
+              label="Hourly cost"
+              value={formatUsdPerHour(totals.hourlyCostUsd)}
+              detail={`vs ${formatUsdPerHour(
+                totals.onDemandHourlyCostUsd,
+              )} on demand (${formatPercent(
+                savingsShare(
+                  totals.hourlyCostUsd,
+                  totals.onDemandHourlyCostUsd,
+                ),
+                0,
+              )} less)`}
+            />
+          </Grid>
+          <Grid item xs={12} sm={6} md={3}>
+            <Total
+              testId="ferry-fleet-savings"
+              label="Savings to date"
+              value={formatUsd(totals.savingsToDateUsd)}
+            />
+          </Grid>
         </Grid>
-        <Grid item xs={12} sm={6} md={3}>
-          <Total
-            testId="ferry-fleet-replicas"
-            label="Replicas on spot"
-            value={`${totals.spotReplicas} of ${totals.replicas}`}
-          />
-        </Grid>
-        <Grid item xs={12} sm={6} md={3}>
-          <Total
-            testId="ferry-fleet-cost"
-            label="Hourly cost"
-            value={formatUsdPerHour(totals.hourlyCostUsd)}
-            detail={`vs ${formatUsdPerHour(totals.onDemandHourlyCostUsd)} on demand (${formatPercent(
-              savingsShare(totals.hourlyCostUsd, totals.onDemandHourlyCostUsd),
-              0,
-            )} less)`}
-          />
-        </Grid>
-        <Grid item xs={12} sm={6} md={3}>
-          <Total testId="ferry-fleet-savings" label="Savings to date" value={formatUsd(totals.savingsToDateUsd)} />
-        </Grid>
-      </Grid>
+      </Box>
 
       <Card component="section" aria-labelledby="ferry-fleet-services-title">
         <CardHeader
           title="Services"
-          titleTypographyProps={{ id: 'ferry-fleet-services-title', component: 'h2', variant: 'h6' }}
+          titleTypographyProps={{
+            id: 'ferry-fleet-services-title',
+            component: 'h2',
+            variant: 'h6',
+          }}
           subheader="Every service that runs on Ferry; select a column heading to sort"
         />
         <CardContent>
-          <Stack direction="row" spacing={2} mb={2} alignItems="center" flexWrap="wrap" useFlexGap>
+          <Stack
+            direction="row"
+            spacing={2}
+            mb={2}
+            alignItems="center"
+            flexWrap="wrap"
+            useFlexGap
+          >
             <TextField
               size="small"
               label="Filter services"
@@ -208,17 +266,25 @@ function FleetView(props: { fleet: FleetSummary }) {
             />
             <FormControlLabel
               control={
-                <Switch checked={belowTargetOnly} onChange={e => setBelowTargetOnly(e.target.checked)} />
+                <Switch
+                  checked={belowTargetOnly}
+                  onChange={e => setBelowTargetOnly(e.target.checked)}
+                />
               }
               label="Only services below their target"
             />
-            <Typography variant="body2" color="text.secondary" aria-live="polite">
+            <Typography
+              variant="body2"
+              color="text.secondary"
+              aria-live="polite"
+            >
               {services.length} of {fleet.services.length} services
             </Typography>
           </Stack>
           {services.length === 0 ? (
             <EmptyPanel title="No service matches these filters">
-              Clear the filter text or switch off "Only services below their target".
+              Clear the filter text or switch off "Only services below their
+              target".
             </EmptyPanel>
           ) : (
             <TableContainer>
@@ -229,11 +295,15 @@ function FleetView(props: { fleet: FleetSummary }) {
                       <TableCell
                         key={c.key}
                         align={c.numeric ? 'right' : 'left'}
-                        sortDirection={sortKey === c.key && (descending ? 'desc' : 'asc')}
+                        sortDirection={
+                          sortKey === c.key && (descending ? 'desc' : 'asc')
+                        }
                       >
                         <TableSortLabel
                           active={sortKey === c.key}
-                          direction={sortKey === c.key && descending ? 'desc' : 'asc'}
+                          direction={
+                            sortKey === c.key && descending ? 'desc' : 'asc'
+                          }
                           onClick={() => sortBy(c.key)}
                         >
                           {c.label}
@@ -249,8 +319,13 @@ function FleetView(props: { fleet: FleetSummary }) {
                       <TableRow key={s.entityRef} data-testid="ferry-fleet-row">
                         <TableCell component="th" scope="row">
                           <ServiceLink entityRef={s.entityRef} />
-                          <Typography variant="caption" color="text.secondary" component="div">
-                            {s.workload.cluster} / {s.workload.namespace} / {s.workload.name}
+                          <Typography
+                            variant="caption"
+                            color="text.secondary"
+                            component="div"
+                          >
+                            {s.workload.cluster} / {s.workload.namespace} /{' '}
+                            {s.workload.name}
                             {!s.enabled && ' · spot off'}
                           </Typography>
                         </TableCell>
@@ -259,11 +334,17 @@ function FleetView(props: { fleet: FleetSummary }) {
                         </TableCell>
                         <TableCell align="right">
                           {formatUsdPerHour(s.hourlyCostUsd)}
-                          <Typography variant="caption" color="text.secondary" component="div">
+                          <Typography
+                            variant="caption"
+                            color="text.secondary"
+                            component="div"
+                          >
                             vs {formatUsdPerHour(s.onDemandHourlyCostUsd)}
                           </Typography>
                         </TableCell>
-                        <TableCell align="right">{formatUsd(s.savingsToDateUsd)}</TableCell>
+                        <TableCell align="right">
+                          {formatUsd(s.savingsToDateUsd)}
+                        </TableCell>
                         <TableCell align="right">
                           <Typography
                             variant="body2"
@@ -272,13 +353,21 @@ function FleetView(props: { fleet: FleetSummary }) {
                           >
                             {formatAvailability(s.availability)}
                           </Typography>
-                          <Typography variant="caption" color="text.secondary" component="div">
+                          <Typography
+                            variant="caption"
+                            color="text.secondary"
+                            component="div"
+                          >
                             target {formatAvailability(s.availabilityTarget)}
                             {meets ? '' : ' · below target'}
                           </Typography>
                         </TableCell>
                         <TableCell align="right">
-                          {s.spotReplicas > 0 ? <RiskChip risk={s.maxInterruptionRisk} /> : '—'}
+                          {s.spotReplicas > 0 ? (
+                            <RiskChip risk={s.maxInterruptionRisk} />
+                          ) : (
+                            '—'
+                          )}
                         </TableCell>
                         <TableCell align="right">{s.migrationsTotal}</TableCell>
                       </TableRow>
@@ -294,7 +383,11 @@ function FleetView(props: { fleet: FleetSummary }) {
       <Card component="section" aria-labelledby="ferry-fleet-pools-title">
         <CardHeader
           title="Pools at highest risk"
-          titleTypographyProps={{ id: 'ferry-fleet-pools-title', component: 'h2', variant: 'h6' }}
+          titleTypographyProps={{
+            id: 'ferry-fleet-pools-title',
+            component: 'h2',
+            variant: 'h6',
+          }}
           subheader="Spot pools (zone × instance type) most likely to be reclaimed soon, and how many replicas run in each"
         />
         <CardContent>
@@ -318,12 +411,19 @@ function FleetView(props: { fleet: FleetSummary }) {
                 </TableHead>
                 <TableBody>
                   {fleet.riskiestPools.map(p => (
-                    <TableRow key={`${p.cluster}|${p.zone}|${p.instanceType}`} data-testid="ferry-fleet-pool-row">
+                    <TableRow
+                      key={`${p.cluster}|${p.zone}|${p.instanceType}`}
+                      data-testid="ferry-fleet-pool-row"
+                    >
                       <TableCell>{p.cluster}</TableCell>
                       <TableCell>{p.zone}</TableCell>
                       <TableCell>{p.instanceType}</TableCell>
-                      <TableCell align="right">{formatUsdPerHour(p.spotPriceUsdPerHour)}</TableCell>
-                      <TableCell align="right">{formatUsdPerHour(p.onDemandPriceUsdPerHour)}</TableCell>
+                      <TableCell align="right">
+                        {formatUsdPerHour(p.spotPriceUsdPerHour)}
+                      </TableCell>
+                      <TableCell align="right">
+                        {formatUsdPerHour(p.onDemandPriceUsdPerHour)}
+                      </TableCell>
                       <TableCell align="right">{p.replicas}</TableCell>
                       <TableCell>
                         <RiskChip risk={p.interruptionRisk} />
@@ -346,19 +446,30 @@ function FleetView(props: { fleet: FleetSummary }) {
 /** Every service on Ferry: totals, savings, availability against targets, riskiest pools. */
 export function FleetPage() {
   const ferryApi = useApi(ferryApiRef);
-  const fleet = useLoader(() => ferryApi.getFleet(), [ferryApi], { refreshMs: STATUS_REFRESH_MS });
+  const fleet = useLoader(() => ferryApi.getFleet(), [ferryApi], {
+    refreshMs: STATUS_REFRESH_MS,
+  });
 
   let body;
   if (fleet.loading) {
     body = <LoadingPanel label="Loading the fleet…" />;
   } else if (!fleet.value) {
-    body = <ErrorPanel title="Could not load the fleet" error={fleet.error!} onRetry={fleet.retry} />;
+    body = (
+      <ErrorPanel
+        title="Could not load the fleet"
+        error={fleet.error!}
+        onRetry={fleet.retry}
+      />
+    );
   } else if (fleet.value.services.length === 0) {
     body = (
-      <EmptyPanel title="No service runs on Ferry yet" testId="ferry-fleet-empty">
+      <EmptyPanel
+        title="No service runs on Ferry yet"
+        testId="ferry-fleet-empty"
+      >
         Add the annotation <code>ferry.dev/spot: enabled</code> to a service's{' '}
-        <code>catalog-info.yaml</code>, or open the service in the catalog, go to its
-        Spot tab and switch on "Run on spot capacity".
+        <code>catalog-info.yaml</code>, or open the service in the catalog, go
+        to its Spot tab and switch on "Run on spot capacity".
       </EmptyPanel>
     );
   } else {
@@ -376,12 +487,28 @@ export function FleetPage() {
     );
   }
   return (
-    <Box data-testid="ferry-fleet-page" p={3} component="section" aria-labelledby="ferry-fleet-title">
-      <Typography id="ferry-fleet-title" variant="h5" component="h2" gutterBottom>
+    <Box
+      data-testid="ferry-fleet-page"
+      p={3}
+      component="section"
+      aria-labelledby="ferry-fleet-title"
+    >
+      <Typography
+        id="ferry-fleet-title"
+        variant="h5"
+        component="h2"
+        gutterBottom
+      >
         Fleet
       </Typography>
-      <Typography variant="body1" color="text.secondary" component="p" sx={{ mb: 3 }}>
-        Stateful services on spot capacity, what they save and how available they are.
+      <Typography
+        variant="body1"
+        color="text.secondary"
+        component="p"
+        sx={{ mb: 3 }}
+      >
+        Stateful services on spot capacity, what they save and how available
+        they are.
       </Typography>
       {body}
     </Box>

@@ -13,7 +13,12 @@ import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
 import type { MigrationRecord } from '@ferry/plugin-ferry-common';
 import { formatBytes, formatDateTime, formatDuration } from '../../format';
-import { DRIVER_NAMES, OUTCOME_NAMES, REASON_NAMES, migrationDurationMs } from './names';
+import {
+  DRIVER_NAMES,
+  OUTCOME_NAMES,
+  REASON_NAMES,
+  migrationDurationMs,
+} from './names';
 
 function Fact(props: { label: string; children: ReactNode }) {
   return (
@@ -51,7 +56,13 @@ export function MigrationDetails(props: {
           <DialogContent data-testid="ferry-migration-details">
             <Box
               component="dl"
-              sx={{ display: 'grid', gridTemplateColumns: 'max-content 1fr', columnGap: 3, rowGap: 1, mt: 0 }}
+              sx={{
+                display: 'grid',
+                gridTemplateColumns: 'max-content 1fr',
+                columnGap: 3,
+                rowGap: 1,
+                mt: 0,
+              }}
             >
               <Fact label="Outcome">{OUTCOME_NAMES[m.outcome]}</Fact>
               <Fact label="Reason">{REASON_NAMES[m.reason]}</Fact>
@@ -62,10 +73,14 @@ export function MigrationDetails(props: {
                 {m.cluster} / {m.namespace} / {m.workload}
               </Fact>
               <Fact label="Started">{formatDateTime(m.startedAt)}</Fact>
-              <Fact label="Took">{total !== undefined ? formatDuration(total) : 'still running'}</Fact>
+              <Fact label="Took">
+                {total !== undefined ? formatDuration(total) : 'still running'}
+              </Fact>
               <Fact label="Data moved">{formatBytes(m.bytesMoved)}</Fact>
               <Fact label="Writes paused">
-                {m.writePauseMs !== undefined ? formatDuration(m.writePauseMs) : 'no pause'}
+                {m.writePauseMs !== undefined
+                  ? formatDuration(m.writePauseMs)
+                  : 'no pause'}
               </Fact>
               {m.message && <Fact label="Message">{m.message}</Fact>}
             </Box>
@@ -82,11 +97,16 @@ export function MigrationDetails(props: {
               </TableHead>
               <TableBody>
                 {m.phases.map(p => (
-                  <TableRow key={`${p.phase}-${p.startedAt}`} data-testid="ferry-migration-phase">
+                  <TableRow
+                    key={`${p.phase}-${p.startedAt}`}
+                    data-testid="ferry-migration-phase"
+                  >
                     <TableCell>{p.phase}</TableCell>
                     <TableCell>{formatDateTime(p.startedAt)}</TableCell>
                     <TableCell align="right">
-                      {p.durationMs !== undefined ? formatDuration(p.durationMs) : 'running'}
+                      {p.durationMs !== undefined
+                        ? formatDuration(p.durationMs)
+                        : 'running'}
                     </TableCell>
                   </TableRow>
                 ))}

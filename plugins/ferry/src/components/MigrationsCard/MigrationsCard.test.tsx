@@ -20,15 +20,21 @@ describe('MigrationsCard', () => {
     expect(row).toHaveTextContent('writes paused 850 ms');
 
     await userEvent.click(within(row).getByRole('button'));
-    const dialog = await screen.findByRole('dialog', { name: 'Migration of sessions-2' });
+    const dialog = await screen.findByRole('dialog', {
+      name: 'Migration of sessions-2',
+    });
     const phases = within(dialog).getAllByTestId('ferry-migration-phase');
     expect(phases).toHaveLength(2);
     expect(phases[0]).toHaveTextContent('sync');
     expect(phases[0]).toHaveTextContent('40.0 s');
     expect(phases[1]).toHaveTextContent('switch');
     expect(phases[1]).toHaveTextContent('850 ms');
-    await userEvent.click(within(dialog).getByRole('button', { name: 'Close' }));
-    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    await userEvent.click(
+      within(dialog).getByRole('button', { name: 'Close' }),
+    );
+    await waitFor(() =>
+      expect(screen.queryByRole('dialog')).not.toBeInTheDocument(),
+    );
   });
 
   it('filters by reason and offers to clear filters that match nothing', async () => {
@@ -40,14 +46,26 @@ describe('MigrationsCard', () => {
     await userEvent.click(screen.getByRole('combobox', { name: 'Reason' }));
     await userEvent.click(screen.getByRole('option', { name: 'Node drained' }));
     await waitFor(() =>
-      expect(api.getMigrations).toHaveBeenLastCalledWith(sessionsRef, expect.objectContaining({ reason: 'drain' })),
+      expect(api.getMigrations).toHaveBeenLastCalledWith(
+        sessionsRef,
+        expect.objectContaining({ reason: 'drain' }),
+      ),
     );
-    expect(await screen.findByText('No migrations match these filters')).toBeInTheDocument();
-    expect(screen.getByRole('button', { name: 'Clear filters' })).toBeInTheDocument();
+    expect(
+      await screen.findByText('No migrations match these filters'),
+    ).toBeInTheDocument();
+    expect(
+      screen.getByRole('button', { name: 'Clear filters' }),
+    ).toBeInTheDocument();
   });
 
   it('pages back in time', async () => {
-    const older = { ...migration, id: 'mig-0', pod: 'sessions-1', outcome: 'rolled-back' as const };
+    const older = {
+      ...migration,
+      id: 'mig-0',
+      pod: 'sessions-1',
+      outcome: 'rolled-back' as const,
+    };
     const api = mockFerryApi({
       getMigrations: jest.fn(async (_ref, query) =>
         query?.cursor
@@ -56,9 +74,15 @@ describe('MigrationsCard', () => {
       ),
     });
     await renderWithFerry(<MigrationsCard entityRef={sessionsRef} />, api);
-    await userEvent.click(await screen.findByRole('button', { name: 'Show older migrations' }));
-    await waitFor(() => expect(screen.getAllByTestId('ferry-migration-row')).toHaveLength(2));
-    expect(screen.getAllByTestId('ferry-migration-row')[1]).toHaveTextContent('Rolled back');
+    await userEvent.click(
+      await screen.findByRole('button', { name: 'Show older migrations' }),
+    );
+    await waitFor(() =>
+      expect(screen.getAllByTestId('ferry-migration-row')).toHaveLength(2),
+    );
+    expect(screen.getAllByTestId('ferry-migration-row')[1]).toHaveTextContent(
+      'Rolled back',
+    );
     expect(screen.getByText('2 of 2 shown')).toBeInTheDocument();
   });
 
@@ -67,15 +91,21 @@ describe('MigrationsCard', () => {
     const [row] = await screen.findAllByTestId('ferry-migration-row');
     within(row).getByRole('button').focus();
     await userEvent.keyboard('{Enter}');
-    expect(await screen.findByRole('dialog', { name: 'Migration of sessions-2' })).toBeInTheDocument();
+    expect(
+      await screen.findByRole('dialog', { name: 'Migration of sessions-2' }),
+    ).toBeInTheDocument();
     await userEvent.keyboard('{Escape}');
-    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    await waitFor(() =>
+      expect(screen.queryByRole('dialog')).not.toBeInTheDocument(),
+    );
   });
 
   it('explains an empty timeline', async () => {
     await renderWithFerry(
       <MigrationsCard entityRef={sessionsRef} />,
-      mockFerryApi({ getMigrations: jest.fn(async () => ({ items: [], totalCount: 0 })) }),
+      mockFerryApi({
+        getMigrations: jest.fn(async () => ({ items: [], totalCount: 0 })),
+      }),
     );
     expect(await screen.findByText('No migrations yet')).toBeInTheDocument();
   });

@@ -37,7 +37,10 @@ import {
 /** Migrations per page of the timeline. */
 export const MIGRATIONS_PAGE_SIZE = 20;
 
-const OUTCOME_COLORS: Record<MigrationOutcome, 'default' | 'success' | 'warning' | 'error' | 'info'> = {
+const OUTCOME_COLORS: Record<
+  MigrationOutcome,
+  'default' | 'success' | 'warning' | 'error' | 'info'
+> = {
   running: 'info',
   succeeded: 'success',
   'rolled-back': 'warning',
@@ -77,7 +80,13 @@ function MigrationSummary(props: { migration: MigrationRecord }) {
   return (
     <ListItemText
       primary={
-        <Stack direction="row" spacing={1} alignItems="center" flexWrap="wrap" useFlexGap>
+        <Stack
+          direction="row"
+          spacing={1}
+          alignItems="center"
+          flexWrap="wrap"
+          useFlexGap
+        >
           <span>{formatDateTime(m.startedAt)}</span>
           <span>·</span>
           <span>{REASON_NAMES[m.reason]}</span>
@@ -86,7 +95,11 @@ function MigrationSummary(props: { migration: MigrationRecord }) {
           <Chip
             size="small"
             color={OUTCOME_COLORS[m.outcome]}
-            label={m.outcome === 'running' ? `Running: ${m.phase}` : OUTCOME_NAMES[m.outcome]}
+            label={
+              m.outcome === 'running'
+                ? `Running: ${m.phase}`
+                : OUTCOME_NAMES[m.outcome]
+            }
           />
         </Stack>
       }
@@ -94,7 +107,9 @@ function MigrationSummary(props: { migration: MigrationRecord }) {
         `${m.pod}: ${m.sourceNode} → ${m.targetNode ?? '…'}`,
         took !== undefined ? `took ${formatDuration(took)}` : undefined,
         `${formatBytes(m.bytesMoved)} moved`,
-        m.writePauseMs !== undefined ? `writes paused ${formatDuration(m.writePauseMs)}` : undefined,
+        m.writePauseMs !== undefined
+          ? `writes paused ${formatDuration(m.writePauseMs)}`
+          : undefined,
       ]
         .filter(Boolean)
         .join(' · ')}
@@ -109,7 +124,10 @@ export function MigrationsCard(props: { entityRef: CompoundEntityRef }) {
   const [reason, setReason] = useState<MigrationReason | ''>('');
   const [driver, setDriver] = useState<MigrationRecord['driver'] | ''>('');
   const [outcome, setOutcome] = useState<MigrationOutcome | ''>('');
-  const [more, setMore] = useState<{ items: MigrationRecord[]; nextCursor?: string }>();
+  const [more, setMore] = useState<{
+    items: MigrationRecord[];
+    nextCursor?: string;
+  }>();
   const [loadingMore, setLoadingMore] = useState(false);
   const [moreError, setMoreError] = useState<Error>();
   const [open, setOpen] = useState<MigrationRecord>();
@@ -134,8 +152,14 @@ export function MigrationsCard(props: { entityRef: CompoundEntityRef }) {
     setLoadingMore(true);
     setMoreError(undefined);
     try {
-      const page = await ferryApi.getMigrations(entityRef, { ...query, cursor });
-      setMore(m => ({ items: [...(m?.items ?? []), ...page.items], nextCursor: page.nextCursor }));
+      const page = await ferryApi.getMigrations(entityRef, {
+        ...query,
+        cursor,
+      });
+      setMore(m => ({
+        items: [...(m?.items ?? []), ...page.items],
+        nextCursor: page.nextCursor,
+      }));
     } catch (e) {
       setMoreError(e as Error);
     } finally {
@@ -149,7 +173,11 @@ export function MigrationsCard(props: { entityRef: CompoundEntityRef }) {
     body = <LoadingPanel label="Loading migrations…" />;
   } else if (!first.value) {
     body = (
-      <ErrorPanel title="Could not load the migrations" error={first.error!} onRetry={first.retry} />
+      <ErrorPanel
+        title="Could not load the migrations"
+        error={first.error!}
+        onRetry={first.retry}
+      />
     );
   } else if (first.value.items.length === 0) {
     body = filtered ? (
@@ -169,8 +197,8 @@ export function MigrationsCard(props: { entityRef: CompoundEntityRef }) {
       />
     ) : (
       <EmptyPanel title="No migrations yet">
-        When a spot node is reclaimed or drained, Ferry moves the replicas on it and
-        each move shows up here with its phases, data moved and write pause.
+        When a spot node is reclaimed or drained, Ferry moves the replicas on it
+        and each move shows up here with its phases, data moved and write pause.
       </EmptyPanel>
     );
   } else {
@@ -183,7 +211,12 @@ export function MigrationsCard(props: { entityRef: CompoundEntityRef }) {
       <>
         <List aria-label="Migrations, newest first">
           {items.map(m => (
-            <ListItem key={m.id} disablePadding data-testid="ferry-migration-row" data-outcome={m.outcome}>
+            <ListItem
+              key={m.id}
+              disablePadding
+              data-testid="ferry-migration-row"
+              data-outcome={m.outcome}
+            >
               <ListItemButton onClick={() => setOpen(m)} aria-haspopup="dialog">
                 <MigrationSummary migration={m} />
               </ListItemButton>
@@ -212,17 +245,43 @@ export function MigrationsCard(props: { entityRef: CompoundEntityRef }) {
   }
 
   return (
-    <Card component="section" aria-labelledby="ferry-migrations-title" data-testid="ferry-migrations">
+    <Card
+      component="section"
+      aria-labelledby="ferry-migrations-title"
+      data-testid="ferry-migrations"
+    >
       <CardHeader
         title="Migrations"
-        titleTypographyProps={{ id: 'ferry-migrations-title', component: 'h2', variant: 'h6' }}
+        titleTypographyProps={{
+          id: 'ferry-migrations-title',
+          component: 'h2',
+          variant: 'h6',
+        }}
         subheader="Every move of a replica's state, newest first; open one for its phases"
       />
       <CardContent>
         <Stack direction="row" spacing={2} mb={2} flexWrap="wrap" useFlexGap>
-          <FilterSelect id="ferry-filter-reason" label="Reason" value={reason} names={REASON_NAMES} onChange={setReason} />
-          <FilterSelect id="ferry-filter-driver" label="Driver" value={driver} names={DRIVER_NAMES} onChange={setDriver} />
-          <FilterSelect id="ferry-filter-outcome" label="Outcome" value={outcome} names={OUTCOME_NAMES} onChange={setOutcome} />
+          <FilterSelect
+            id="ferry-filter-reason"
+            label="Reason"
+            value={reason}
+            names={REASON_NAMES}
+            onChange={setReason}
+          />
+          <FilterSelect
+            id="ferry-filter-driver"
+            label="Driver"
+            value={driver}
+            names={DRIVER_NAMES}
+            onChange={setDriver}
+          />
+          <FilterSelect
+            id="ferry-filter-outcome"
+            label="Outcome"
+            value={outcome}
+            names={OUTCOME_NAMES}
+            onChange={setOutcome}
+          />
         </Stack>
         {body}
       </CardContent>

@@ -10,7 +10,10 @@ import TableContainer from '@mui/material/TableContainer';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
-import type { CapacityType, ReplicaPlacement } from '@ferry/plugin-ferry-common';
+import type {
+  CapacityType,
+  ReplicaPlacement,
+} from '@ferry/plugin-ferry-common';
 import { formatPercent, formatUsdPerHour } from '../../format';
 import { riskColor, riskLevel } from '../../risk';
 import { EmptyPanel } from '../Feedback';
@@ -42,7 +45,10 @@ export function poolsOf(replicas: ReplicaPlacement[]): PlacementPool[] {
     pool.replicas++;
     pool.hourlyCostUsd += r.hourlyCostUsd;
     if (r.capacityType === 'spot') {
-      pool.interruptionRisk = Math.max(pool.interruptionRisk, r.interruptionRisk);
+      pool.interruptionRisk = Math.max(
+        pool.interruptionRisk,
+        r.interruptionRisk,
+      );
     }
     pools.set(key, pool);
   }
@@ -81,18 +87,26 @@ export function PlacementCard(props: { replicas: ReplicaPlacement[] }) {
   const { replicas } = props;
   const pools = poolsOf(replicas);
   return (
-    <Card component="section" aria-labelledby="ferry-placement-title" data-testid="ferry-placement">
+    <Card
+      component="section"
+      aria-labelledby="ferry-placement-title"
+      data-testid="ferry-placement"
+    >
       <CardHeader
         title="Placement"
-        titleTypographyProps={{ id: 'ferry-placement-title', component: 'h2', variant: 'h6' }}
+        titleTypographyProps={{
+          id: 'ferry-placement-title',
+          component: 'h2',
+          variant: 'h6',
+        }}
         subheader="Where each replica runs: zone, instance type, spot or permanent capacity"
       />
       <CardContent>
         {replicas.length === 0 ? (
           <EmptyPanel title="No replicas are running">
-            The operator has not reported any pods for this workload. Check that the
-            workload is deployed and that its pods match the entity's Kubernetes
-            annotations.
+            The operator has not reported any pods for this workload. Check that
+            the workload is deployed and that its pods match the entity's
+            Kubernetes annotations.
           </EmptyPanel>
         ) : (
           <>
@@ -126,7 +140,9 @@ export function PlacementCard(props: { replicas: ReplicaPlacement[] }) {
                       <TableCell>{r.zone}</TableCell>
                       <TableCell>{r.instanceType}</TableCell>
                       <TableCell>{r.node}</TableCell>
-                      <TableCell align="right">{formatUsdPerHour(r.hourlyCostUsd)}</TableCell>
+                      <TableCell align="right">
+                        {formatUsdPerHour(r.hourlyCostUsd)}
+                      </TableCell>
                       <TableCell>
                         {r.capacityType === 'spot' ? (
                           <RiskChip risk={r.interruptionRisk} />
@@ -170,7 +186,9 @@ export function PlacementCard(props: { replicas: ReplicaPlacement[] }) {
                           <CapacityChip capacityType={p.capacityType} />
                         </TableCell>
                         <TableCell align="right">{p.replicas}</TableCell>
-                        <TableCell align="right">{formatUsdPerHour(p.hourlyCostUsd)}</TableCell>
+                        <TableCell align="right">
+                          {formatUsdPerHour(p.hourlyCostUsd)}
+                        </TableCell>
                         <TableCell>
                           {p.capacityType === 'spot' ? (
                             <RiskChip risk={p.interruptionRisk} />

@@ -1,2 +1,7 @@
-export { PlacementCard, CapacityChip, RiskChip, poolsOf } from './PlacementCard';
+export {
+  PlacementCard,
+  CapacityChip,
+  RiskChip,
+  poolsOf,
+} from './PlacementCard';
 export type { PlacementPool } from './PlacementCard';

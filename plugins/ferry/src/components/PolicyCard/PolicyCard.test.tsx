@@ -1,6 +1,11 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { entityStatus, mockFerryApi, policyView, responseError } from '../../__testUtils__/fixtures';
+import {
+  entityStatus,
+  mockFerryApi,
+  policyView,
+  responseError,
+} from '../../__testUtils__/fixtures';
 import { renderWithFerry, sessionsRef } from '../../__testUtils__/render';
 import { PolicyCard } from './PolicyCard';
 
@@ -14,36 +19,59 @@ describe('PolicyCard', () => {
     });
     const onSaved = jest.fn();
     await renderWithFerry(
-      <PolicyCard entityRef={sessionsRef} status={entityStatus} onSaved={onSaved} />,
+      <PolicyCard
+        entityRef={sessionsRef}
+        status={entityStatus}
+        onSaved={onSaved}
+      />,
       api,
     );
 
-    const toggle = await screen.findByRole('checkbox', { name: 'Run on spot capacity' });
+    const toggle = await screen.findByRole('checkbox', {
+      name: 'Run on spot capacity',
+    });
     expect(toggle).not.toBeChecked();
     const preview = screen.getByTestId('ferry-policy-preview');
-    expect(preview).toHaveTextContent('3 of 3 replicas on permanent capacity, 0 on spot.');
+    expect(preview).toHaveTextContent(
+      '3 of 3 replicas on permanent capacity, 0 on spot.',
+    );
     expect(preview).toHaveTextContent('No replica can be reclaimed.');
     expect(screen.getByRole('button', { name: 'Save policy' })).toBeDisabled();
 
     await userEvent.click(toggle);
-    expect(preview).toHaveTextContent('1 of 3 replicas on permanent capacity, 2 on spot.');
+    expect(preview).toHaveTextContent(
+      '1 of 3 replicas on permanent capacity, 2 on spot.',
+    );
     expect(preview).toHaveTextContent(/saves about \$\d/);
     expect(preview).toHaveTextContent('The quorum depends on spot replicas');
 
     await userEvent.click(screen.getByRole('button', { name: 'Save policy' }));
-    await waitFor(() => expect(api.updatePolicy).toHaveBeenCalledWith(sessionsRef, { enabled: true }));
-    expect(await screen.findByTestId('ferry-policy-saved')).toHaveTextContent('The operator is placing the replicas');
+    await waitFor(() =>
+      expect(api.updatePolicy).toHaveBeenCalledWith(sessionsRef, {
+        enabled: true,
+      }),
+    );
+    expect(await screen.findByTestId('ferry-policy-saved')).toHaveTextContent(
+      'The operator is placing the replicas',
+    );
     expect(onSaved).toHaveBeenCalled();
   });
 
   it('changes the migration method through a labelled select', async () => {
     const api = mockFerryApi();
-    await renderWithFerry(<PolicyCard entityRef={sessionsRef} status={entityStatus} />, api);
-    await userEvent.click(await screen.findByRole('combobox', { name: 'Migration method' }));
+    await renderWithFerry(
+      <PolicyCard entityRef={sessionsRef} status={entityStatus} />,
+      api,
+    );
+    await userEvent.click(
+      await screen.findByRole('combobox', { name: 'Migration method' }),
+    );
     await userEvent.click(screen.getByRole('option', { name: /Checkpoint/ }));
     await userEvent.click(screen.getByRole('button', { name: 'Save policy' }));
     await waitFor(() =>
-      expect(api.updatePolicy).toHaveBeenCalledWith(sessionsRef, { migration: 'checkpoint' }),
+      expect(api.updatePolicy).toHaveBeenCalledWith(sessionsRef, {
+        migration: 'checkpoint',
+      }),
     );
   });
 
@@ -54,16 +82,25 @@ describe('PolicyCard', () => {
         getPolicy: jest.fn(async () => ({
           ...policyView,
           canUpdate: false,
-          readOnlyReason: 'Only the owners of component:default/sessions (group:default/team-a) may change it.',
+          readOnlyReason:
+            'Only the owners of component:default/sessions (group:default/team-a) may change it.',
         })),
       }),
     );
     const note = await screen.findByTestId('ferry-policy-read-only');
-    expect(note).toHaveTextContent('You can see this policy but not change it.');
+    expect(note).toHaveTextContent(
+      'You can see this policy but not change it.',
+    );
     expect(note).toHaveTextContent('group:default/team-a');
-    expect(screen.getByRole('checkbox', { name: 'Run on spot capacity' })).toBeDisabled();
-    expect(screen.getByRole('checkbox', { name: 'Run on spot capacity' })).toBeChecked();
-    expect(screen.queryByRole('button', { name: 'Save policy' })).not.toBeInTheDocument();
+    expect(
+      screen.getByRole('checkbox', { name: 'Run on spot capacity' }),
+    ).toBeDisabled();
+    expect(
+      screen.getByRole('checkbox', { name: 'Run on spot capacity' }),
+    ).toBeChecked();
+    expect(
+      screen.queryByRole('button', { name: 'Save policy' }),
+    ).not.toBeInTheDocument();
   });
 
   it('keeps the change and says why when saving is refused', async () => {
@@ -72,13 +109,24 @@ describe('PolicyCard', () => {
         throw responseError(403, 'not allowed');
       }),
     });
-    await renderWithFerry(<PolicyCard entityRef={sessionsRef} status={entityStatus} />, api);
-    await userEvent.click(await screen.findByRole('checkbox', { name: 'Run on spot capacity' }));
+    await renderWithFerry(
+      <PolicyCard entityRef={sessionsRef} status={entityStatus} />,
+      api,
+    );
+    await userEvent.click(
+      await screen.findByRole('checkbox', { name: 'Run on spot capacity' }),
+    );
     await userEvent.click(screen.getByRole('button', { name: 'Save policy' }));
     const error = await screen.findByTestId('ferry-error');
     expect(error).toHaveTextContent('The policy was not saved');
     expect(error).toHaveTextContent('ferry.policy.update');
-    expect(screen.getByRole('checkbox', { name: 'Run on spot capacity' })).not.toBeChecked();
-    expect(within(screen.getByTestId('ferry-policy')).getByRole('button', { name: 'Save policy' })).toBeEnabled();
+    expect(
+      screen.getByRole('checkbox', { name: 'Run on spot capacity' }),
+    ).not.toBeChecked();
+    expect(
+      within(screen.getByTestId('ferry-policy')).getByRole('button', {
+        name: 'Save policy',
+      }),
+    ).toBeEnabled();
   });
 });

@@ -56,10 +56,14 @@ const SOURCE_NAMES: Record<PolicySource, string> = {
   api: 'the REST API',
 };
 
-function changesOf(from: SpotPolicySettings, to: SpotPolicySettings): PolicyUpdate {
+function changesOf(
+  from: SpotPolicySettings,
+  to: SpotPolicySettings,
+): PolicyUpdate {
   const update: PolicyUpdate = {};
   if (from.enabled !== to.enabled) update.enabled = to.enabled;
-  if (from.permanentRatio !== to.permanentRatio) update.permanentRatio = to.permanentRatio;
+  if (from.permanentRatio !== to.permanentRatio)
+    update.permanentRatio = to.permanentRatio;
   if (from.availabilityTarget !== to.availabilityTarget)
     update.availabilityTarget = to.availabilityTarget;
   if (from.migration !== to.migration) update.migration = to.migration;
@@ -124,8 +128,8 @@ function PolicyPreviewPanel(props: {
       </Typography>
       {after.estimated && after.spotReplicas > 0 && (
         <Typography variant="caption" color="text.secondary" component="p">
-          Estimated: nothing runs on spot yet, so spot prices and risk are typical
-          figures, not this service's.
+          Estimated: nothing runs on spot yet, so spot prices and risk are
+          typical figures, not this service's.
         </Typography>
       )}
     </Box>
@@ -145,7 +149,10 @@ export function PolicyCard(props: {
   const { entityRef, status, onSaved } = props;
   const ferryApi = useApi(ferryApiRef);
   const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
-  const loaded = useLoader(() => ferryApi.getPolicy(entityRef), [ferryApi, refKey]);
+  const loaded = useLoader(
+    () => ferryApi.getPolicy(entityRef),
+    [ferryApi, refKey],
+  );
   const [view, setView] = useState<PolicyView>();
   const [draft, setDraft] = useState<SpotPolicySettings>();
   const [saving, setSaving] = useState(false);
@@ -168,18 +175,27 @@ export function PolicyCard(props: {
   const header = (
     <CardHeader
       title="Spot policy"
-      titleTypographyProps={{ id: 'ferry-policy-title', component: 'h2', variant: 'h6' }}
+      titleTypographyProps={{
+        id: 'ferry-policy-title',
+        component: 'h2',
+        variant: 'h6',
+      }}
       subheader="Whether this service runs on spot, and how carefully"
     />
   );
   const card = (children: ReactNode) => (
-    <Card component="section" aria-labelledby="ferry-policy-title" data-testid="ferry-policy">
+    <Card
+      component="section"
+      aria-labelledby="ferry-policy-title"
+      data-testid="ferry-policy"
+    >
       {header}
       <CardContent>{children}</CardContent>
     </Card>
   );
 
-  if (loaded.loading) return card(<LoadingPanel label="Loading the spot policy…" />);
+  if (loaded.loading)
+    return card(<LoadingPanel label="Loading the spot policy…" />);
   if (!view || !draft) {
     return card(
       <ErrorPanel
@@ -226,107 +242,140 @@ export function PolicyCard(props: {
         {view.history[0] && (
           <>
             {' '}
-            by {view.history[0].changedBy} on {formatDateTime(view.history[0].changedAt)}
+            by {view.history[0].changedBy} on{' '}
+            {formatDateTime(view.history[0].changedAt)}
           </>
         )}
         .
-        {view.source === 'catalog' && Object.keys(view.annotations).length > 0 && (
-          <>
-            {' '}
-            Annotations:{' '}
-            {Object.entries(view.annotations)
-              .map(([k, v]) => `${k}: ${v}`)
-              .join(', ')}
-            .
-          </>
-        )}
+        {view.source === 'catalog' &&
+          Object.keys(view.annotations).length > 0 && (
+            <>
+              {' '}
+              Annotations:{' '}
+              {Object.entries(view.annotations)
+                .map(([k, v]) => `${k}: ${v}`)
+                .join(', ')}
+              .
+            </>
+          )}
       </Typography>
-      <Grid container spacing={3}>
-        <Grid item xs={12} md={6}>
-          <Stack spacing={3}>
-            <FormControlLabel
-              control={
-                <Switch
-                  checked={draft.enabled}
-                  disabled={readOnly || saving}
-                  onChange={e => setDraft({ ...draft, enabled: e.target.checked })}
-                  inputProps={{ 'aria-describedby': 'ferry-enabled-help' }}
+      {/* A Box, because Stack's spacing would cancel the Grid's negative margins. */}
+      <Box>
+        <Grid container spacing={3}>
+          <Grid item xs={12} md={6}>
+            <Stack spacing={3}>
+              <Box>
+                <FormControlLabel
+                  control={
+                    <Switch
+                      checked={draft.enabled}
+                      disabled={readOnly || saving}
+                      onChange={e =>
+                        setDraft({ ...draft, enabled: e.target.checked })
+                      }
+                      inputProps={{ 'aria-describedby': 'ferry-enabled-help' }}
+                    />
+                  }
+                  label="Run on spot capacity"
                 />
-              }
-              label="Run on spot capacity"
+                <FormHelperText id="ferry-enabled-help">
+                  Spot nodes cost far less but can be reclaimed; Ferry moves
+                  each replica's state off a node before it goes.
+                </FormHelperText>
+              </Box>
+              <Box>
+                <Typography id="ferry-ratio-label" variant="body2" gutterBottom>
+                  Replicas kept on permanent capacity:{' '}
+                  <strong>{formatPercent(draft.permanentRatio, 0)}</strong>
+                </Typography>
+                <Slider
+                  aria-labelledby="ferry-ratio-label"
+                  value={draft.permanentRatio}
+                  min={0}
+                  max={1}
+                  step={0.05}
+                  marks={[
+                    { value: 0, label: '0 %' },
+                    { value: 0.5, label: '50 %' },
+                    { value: 1, label: '100 %' },
+                  ]}
+                  valueLabelDisplay="auto"
+                  valueLabelFormat={v => formatPercent(v, 0)}
+                  getAriaValueText={v => formatPercent(v, 0)}
+                  disabled={readOnly || saving || !draft.enabled}
+                  onChange={(_, v) =>
+                    setDraft({ ...draft, permanentRatio: v as number })
+                  }
+                />
+              </Box>
+              <FormControl fullWidth size="small" disabled={readOnly || saving}>
+                <InputLabel id="ferry-target-label">
+                  Availability target
+                </InputLabel>
+                <Select
+                  labelId="ferry-target-label"
+                  label="Availability target"
+                  value={draft.availabilityTarget}
+                  onChange={e =>
+                    setDraft({
+                      ...draft,
+                      availabilityTarget: Number(e.target.value),
+                    })
+                  }
+                >
+                  {[
+                    ...new Set([
+                      ...AVAILABILITY_TARGETS,
+                      view.policy.availabilityTarget,
+                    ]),
+                  ]
+                    .sort((a, b) => a - b)
+                    .map(t => (
+                      <MenuItem key={t} value={t}>
+                        {formatAvailability(t)}
+                      </MenuItem>
+                    ))}
+                </Select>
+                <FormHelperText>
+                  Ferry never moves a member if that would take the service
+                  below it.
+                </FormHelperText>
+              </FormControl>
+              <FormControl fullWidth size="small" disabled={readOnly || saving}>
+                <InputLabel id="ferry-method-label">
+                  Migration method
+                </InputLabel>
+                <Select
+                  labelId="ferry-method-label"
+                  label="Migration method"
+                  value={draft.migration}
+                  onChange={e =>
+                    setDraft({
+                      ...draft,
+                      migration: e.target.value as MigrationMethod,
+                    })
+                  }
+                >
+                  {(Object.keys(MIGRATION_METHODS) as MigrationMethod[]).map(
+                    m => (
+                      <MenuItem key={m} value={m}>
+                        {MIGRATION_METHODS[m]}
+                      </MenuItem>
+                    ),
+                  )}
+                </Select>
+              </FormControl>
+            </Stack>
+          </Grid>
+          <Grid item xs={12} md={6}>
+            <PolicyPreviewPanel
+              status={status}
+              saved={view.policy}
+              draft={draft}
             />
-            <FormHelperText id="ferry-enabled-help" sx={{ mt: '-16px !important' }}>
-              Spot nodes cost far less but can be reclaimed; Ferry moves each
-              replica's state off a node before it goes.
-            </FormHelperText>
-            <Box>
-              <Typography id="ferry-ratio-label" variant="body2" gutterBottom>
-                Replicas kept on permanent capacity:{' '}
-                <strong>{formatPercent(draft.permanentRatio, 0)}</strong>
-              </Typography>
-              <Slider
-                aria-labelledby="ferry-ratio-label"
-                value={draft.permanentRatio}
-                min={0}
-                max={1}
-                step={0.05}
-                marks={[
-                  { value: 0, label: '0 %' },
-                  { value: 0.5, label: '50 %' },
-                  { value: 1, label: '100 %' },
-                ]}
-                valueLabelDisplay="auto"
-                valueLabelFormat={v => formatPercent(v, 0)}
-                getAriaValueText={v => formatPercent(v, 0)}
-                disabled={readOnly || saving || !draft.enabled}
-                onChange={(_, v) => setDraft({ ...draft, permanentRatio: v as number })}
-              />
-            </Box>
-            <FormControl fullWidth size="small" disabled={readOnly || saving}>
-              <InputLabel id="ferry-target-label">Availability target</InputLabel>
-              <Select
-                labelId="ferry-target-label"
-                label="Availability target"
-                value={draft.availabilityTarget}
-                onChange={e =>
-                  setDraft({ ...draft, availabilityTarget: Number(e.target.value) })
-                }
-              >
-                {[...new Set([...AVAILABILITY_TARGETS, view.policy.availabilityTarget])]
-                  .sort((a, b) => a - b)
-                  .map(t => (
-                    <MenuItem key={t} value={t}>
-                      {formatAvailability(t)}
-                    </MenuItem>
-                  ))}
-              </Select>
-              <FormHelperText>
-                Ferry never moves a member if that would take the service below it.
-              </FormHelperText>
-            </FormControl>
-            <FormControl fullWidth size="small" disabled={readOnly || saving}>
-              <InputLabel id="ferry-method-label">Migration method</InputLabel>
-              <Select
-                labelId="ferry-method-label"
-                label="Migration method"
-                value={draft.migration}
-                onChange={e =>
-                  setDraft({ ...draft, migration: e.target.value as MigrationMethod })
-                }
-              >
-                {(Object.keys(MIGRATION_METHODS) as MigrationMethod[]).map(m => (
-                  <MenuItem key={m} value={m}>
-                    {MIGRATION_METHODS[m]}
-                  </MenuItem>
-                ))}
-              </Select>
-            </FormControl>
-          </Stack>
+          </Grid>
         </Grid>
-        <Grid item xs={12} md={6}>
-          <PolicyPreviewPanel status={status} saved={view.policy} draft={draft} />
-        </Grid>
-      </Grid>
+      </Box>
       {saveError && (
         <ErrorPanel
           title="The policy was not saved"
@@ -353,7 +402,10 @@ export function PolicyCard(props: {
           >
             {saving ? 'Saving…' : 'Save policy'}
           </Button>
-          <Button onClick={() => setDraft(view.policy)} disabled={!dirty || saving}>
+          <Button
+            onClick={() => setDraft(view.policy)}
+            disabled={!dirty || saving}
+          >
             Discard changes
           </Button>
         </Stack>

@@ -1,1 +1,5 @@
-export { PolicyCard, AVAILABILITY_TARGETS, MIGRATION_METHODS } from './PolicyCard';
+export {
+  PolicyCard,
+  AVAILABILITY_TARGETS,
+  MIGRATION_METHODS,
+} from './PolicyCard';

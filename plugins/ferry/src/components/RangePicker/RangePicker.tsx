@@ -39,7 +39,11 @@ export function RangePicker(props: {
       onChange={(_, value: RangeKey | null) => value && props.onChange(value)}
     >
       {(Object.keys(RANGES) as RangeKey[]).map(key => (
-        <ToggleButton key={key} value={key} aria-label={`Last ${RANGES[key].label}`}>
+        <ToggleButton
+          key={key}
+          value={key}
+          aria-label={`Last ${RANGES[key].label}`}
+        >
           {RANGES[key].label}
         </ToggleButton>
       ))}

@@ -28,7 +28,12 @@ function Figure(props: {
     <Card variant="outlined" sx={{ height: '100%' }}>
       <CardContent>
         <Box role="group" aria-labelledby={id} data-testid={props.testId}>
-          <Typography id={id} variant="overline" color="text.secondary" component="h3">
+          <Typography
+            id={id}
+            variant="overline"
+            color="text.secondary"
+            component="h3"
+          >
             {props.label}
           </Typography>
           <Typography
@@ -58,7 +63,11 @@ export function SpotSummary(props: { status: EntitySpotStatus }) {
   const share = savingsShare(cost.hourlyCostUsd, cost.onDemandHourlyCostUsd);
 
   return (
-    <Box component="section" aria-label="Spot summary" data-testid="ferry-summary">
+    <Box
+      component="section"
+      aria-label="Spot summary"
+      data-testid="ferry-summary"
+    >
       <Grid container spacing={2}>
         <Grid item xs={12} sm={6} md={3}>
           <Figure
@@ -92,7 +101,11 @@ export function SpotSummary(props: { status: EntitySpotStatus }) {
               <>
                 target {formatAvailability(availability.target)} ·{' '}
                 {meetsTarget ? 'meets target' : 'below target'} · error budget
-                left {formatPercent(Math.max(0, availability.errorBudgetRemaining), 0)}
+                left{' '}
+                {formatPercent(
+                  Math.max(0, availability.errorBudgetRemaining),
+                  0,
+                )}
               </>
             }
           />
@@ -108,14 +121,20 @@ export function SpotSummary(props: { status: EntitySpotStatus }) {
             }
             detail={
               <>
-                {ready} of {replicas.length} ready ({availability.requiredMembers}{' '}
-                needed for quorum) · {policy.enabled ? 'spot on' : 'spot off'}
+                {ready} of {replicas.length} ready (
+                {availability.requiredMembers} needed for quorum) ·{' '}
+                {policy.enabled ? 'spot on' : 'spot off'}
               </>
             }
           />
         </Grid>
       </Grid>
-      <Typography variant="caption" color="text.secondary" component="p" sx={{ mt: 1 }}>
+      <Typography
+        variant="caption"
+        color="text.secondary"
+        component="p"
+        sx={{ mt: 1 }}
+      >
         Last reported by the operator {formatDateTime(props.status.updatedAt)} ·{' '}
         {props.status.migrationsTotal} migration
         {props.status.migrationsTotal === 1 ? '' : 's'} so far
