@@ -8,6 +8,12 @@
  *
  *   npm run bench -- scale [--prices <csv>]... [--trace <json|dir>]... [--nodes 5000] [--pods 50000]
  *                          [--stateful-share 0.1] [--reclaim-share 0.1] [--notice-seconds 30] [--repeats 40] [--seed 1]
+ *                          [--reclaim-by node|pool]
+ *
+ * `--reclaim-by node` (default) picks the reclaimed nodes at random over every
+ * spot pool, so every pool has notices and the planner, which never targets a
+ * pool with notices, falls back to permanent nodes; `pool` reclaims whole pools
+ * (as capacity is really taken back) until the share is reached.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +48,8 @@ function main(): void {
   const reclaimShare = numberOption(args, 'reclaim-share', 0.1);
   const noticeMs = numberOption(args, 'notice-seconds', 30) * 1000;
   const repeats = numberOption(args, 'repeats', 40);
+  const reclaimBy = args.options.get('reclaim-by') ?? 'node';
+  if (reclaimBy !== 'node' && reclaimBy !== 'pool') throw new Error(`--reclaim-by must be node or pool, got "${reclaimBy}"`);
   const marketData = loadMarketData({
     prices: args.prices.length > 0 ? args.prices : [path.join(data, 'aws_spot_price_history_eu-west-1_2021-12_2022-06.csv')],
     traces: args.traces.length > 0 ? args.traces : singleNodeTraces(data, 'aws'),
@@ -135,7 +143,16 @@ function main(): void {
   for (let rep = 0; rep < repeats; rep++) {
     const pick = seededRandom(seed * 1000 + rep);
     const reclaimed = new Set<string>();
-    while (reclaimed.size < reclaimCount) reclaimed.add(spotNodes[Math.floor(pick() * spotNodes.length)].name);
+    if (reclaimBy === 'pool') {
+      const byPool = new Map<string, NodeView[]>();
+      for (const n of spotNodes) byPool.set(poolIdOf(n), [...(byPool.get(poolIdOf(n)) ?? []), n]);
+      const order = [...byPool.keys()].sort().map(k => ({ k, r: pick() })).sort((a, b) => a.r - b.r);
+      for (const { k } of order) {
+        for (const n of byPool.get(k)!) if (reclaimed.size < reclaimCount) reclaimed.add(n.name);
+      }
+    } else {
+      while (reclaimed.size < reclaimCount) reclaimed.add(spotNodes[Math.floor(pick() * spotNodes.length)].name);
+    }
     const deadline = now + noticeMs;
     let firstMoveAt: number | undefined;
     const started: PlannedMove[] = [];
@@ -211,6 +228,7 @@ function main(): void {
     statefulPods,
     statefulWorkloads: workloads.length,
     noticeSeconds: noticeMs / 1000,
+    reclaimBy,
     repeats,
   };
   console.log(
