@@ -52,15 +52,22 @@ const DURATION_S = option('duration', 20);
 const CONNECTIONS = option('connections', 50);
 const RESEED = args.includes('--reseed');
 
-const ref = (i: number) => `component:default/svc-${String(i).padStart(4, '0')}`;
+const ref = (i: number) =>
+  `component:default/svc-${String(i).padStart(4, '0')}`;
 
 function postgresUrl(): string {
-  if (process.env.FERRY_POSTGRES_CONNECTION_STRING) return process.env.FERRY_POSTGRES_CONNECTION_STRING;
+  if (process.env.FERRY_POSTGRES_CONNECTION_STRING)
+    return process.env.FERRY_POSTGRES_CONNECTION_STRING;
   const root = path.resolve(__dirname, '../../..');
-  console.log('Starting a throwaway PostgreSQL (scripts/lib/postgres.sh ferry_postgres)…');
+  console.log(
+    'Starting a throwaway PostgreSQL (scripts/lib/postgres.sh ferry_postgres)…',
+  );
   return execFileSync(
     'bash',
-    ['-c', 'source scripts/lib/toolchain.sh && source scripts/lib/postgres.sh && ferry_postgres >&2 && printf %s "$FERRY_POSTGRES_CONNECTION_STRING"'],
+    [
+      '-c',
+      'source scripts/lib/toolchain.sh && source scripts/lib/postgres.sh && ferry_postgres >&2 && printf %s "$FERRY_POSTGRES_CONNECTION_STRING"',
+    ],
     { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
   );
 }
@@ -69,8 +76,14 @@ async function seeded(db: Knex): Promise<boolean> {
   try {
     const [w] = await db('ferry_workloads').count({ n: '*' });
     const [m] = await db('ferry_migrations').count({ n: '*' });
-    const [c] = await db('ferry_cost_samples').where('entity_ref', ref(SERVICES)).count({ n: '*' });
-    return Number(w.n) === SERVICES && Number(m.n) === SERVICES * MIGRATIONS_PER_SERVICE && Number(c.n) === HOURS;
+    const [c] = await db('ferry_cost_samples')
+      .where('entity_ref', ref(SERVICES))
+      .count({ n: '*' });
+    return (
+      Number(w.n) === SERVICES &&
+      Number(m.n) === SERVICES * MIGRATIONS_PER_SERVICE &&
+      Number(c.n) === HOURS
+    );
   } catch {
     return false;
   }
@@ -79,8 +92,12 @@ async function seeded(db: Knex): Promise<boolean> {
 async function seed(db: Knex): Promise<void> {
   const t0 = Math.floor((Date.now() - HOURS * HOUR_MS) / HOUR_MS) * HOUR_MS;
   const started = Date.now();
-  await db.raw('TRUNCATE ferry_cost_samples, ferry_availability_samples, ferry_migrations, ferry_workloads, ferry_pools');
-  console.log(`Seeding ${SERVICES} services × ${HOURS} hours of cost and availability samples…`);
+  await db.raw(
+    'TRUNCATE ferry_cost_samples, ferry_availability_samples, ferry_migrations, ferry_workloads, ferry_pools',
+  );
+  console.log(
+    `Seeding ${SERVICES} services × ${HOURS} hours of cost and availability samples…`,
+  );
   await db.raw(
     `INSERT INTO ferry_cost_samples (entity_ref, sampled_at, covers_ms, spot_usd, permanent_usd, on_demand_usd)
      SELECT 'component:default/svc-' || lpad(s::text, 4, '0'), ?::bigint + h::bigint * 3600000, 3600000,
@@ -117,7 +134,7 @@ async function seed(db: Knex): Promise<void> {
   );
   const rows = Array.from({ length: SERVICES }, (_, idx) => {
     const i = idx + 1;
-    const replicas = Array.from({ length: 3 + (i % 3) }, (_, r) => ({
+    const replicas = Array.from({ length: 3 + (i % 3) }, (_r, r) => ({
       pod: `svc-${i}-${r}`,
       node: `node-${(i + r) % 500}`,
       capacityType: r === 0 ? 'on-demand' : 'spot',
@@ -130,10 +147,29 @@ async function seed(db: Knex): Promise<void> {
     const hourly = replicas.reduce((a, r) => a + r.hourlyCostUsd, 0);
     const status = {
       replicas,
-      cost: { hourlyCostUsd: hourly, onDemandHourlyCostUsd: 0.096 * replicas.length, spendToDateUsd: hourly * HOURS, savingsToDateUsd: (0.096 * replicas.length - hourly) * HOURS },
-      availability: { target: 0.999, observed: 0.9995, errorBudgetRemaining: 0.5, requiredMembers: Math.floor(replicas.length / 2) + 1, readyMembers: replicas.length },
+      cost: {
+        hourlyCostUsd: hourly,
+        onDemandHourlyCostUsd: 0.096 * replicas.length,
+        spendToDateUsd: hourly * HOURS,
+        savingsToDateUsd: (0.096 * replicas.length - hourly) * HOURS,
+      },
+      availability: {
+        target: 0.999,
+        observed: 0.9995,
+        errorBudgetRemaining: 0.5,
+        requiredMembers: Math.floor(replicas.length / 2) + 1,
+        readyMembers: replicas.length,
+      },
       migrationsTotal: MIGRATIONS_PER_SERVICE,
-      conditions: [{ type: 'Ready', status: 'True', reason: 'Placed', message: 'placed', lastTransitionTime: new Date().toISOString() }],
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Placed',
+          message: 'placed',
+          lastTransitionTime: new Date().toISOString(),
+        },
+      ],
     };
     return {
       entity_ref: ref(i),
@@ -142,7 +178,12 @@ async function seed(db: Knex): Promise<void> {
       kind: 'StatefulSet',
       name: `svc-${i}`,
       enabled: true,
-      policy: JSON.stringify({ enabled: true, permanentRatio: 0.3, availabilityTarget: 0.999, migration: 'auto' }),
+      policy: JSON.stringify({
+        enabled: true,
+        permanentRatio: 0.3,
+        availabilityTarget: 0.999,
+        migration: 'auto',
+      }),
       policy_source: 'catalog',
       status: JSON.stringify(status),
       replicas: replicas.length,
@@ -159,13 +200,19 @@ async function seed(db: Knex): Promise<void> {
       ingested_at: Date.now(),
     };
   });
-  for (let i = 0; i < rows.length; i += 100) await db('ferry_workloads').insert(rows.slice(i, i + 100));
+  for (let i = 0; i < rows.length; i += 100)
+    await db('ferry_workloads').insert(rows.slice(i, i + 100));
   await db('ferry_pools').insert(
     ['m6i.large', 'r5.large', 'm5.large', 'r7i.large'].flatMap((t, ti) =>
       ['us-east-1a', 'us-east-1b', 'us-east-1c'].map((zone, zi) => ({
-        cluster: 'bench', zone, instance_type: t, spot_price_usd_per_hour: 0.03 + ti * 0.01,
-        on_demand_price_usd_per_hour: 0.096 + ti * 0.01, interruption_risk: 0.0002 * (1 + ti + zi),
-        replicas: 100 * (1 + zi), updated_at: Date.now(),
+        cluster: 'bench',
+        zone,
+        instance_type: t,
+        spot_price_usd_per_hour: 0.03 + ti * 0.01,
+        on_demand_price_usd_per_hour: 0.096 + ti * 0.01,
+        interruption_risk: 0.0002 * (1 + ti + zi),
+        replicas: 100 * (1 + zi),
+        updated_at: Date.now(),
       })),
     ),
   );
@@ -185,7 +232,8 @@ async function run(title: string, pathFor: () => string, durationS: number) {
         method: 'GET',
         setupRequest: (req: any) => ({ ...req, path: pathFor() }),
         onResponse: (status: number, body: string) => {
-          if (status >= 300 && !firstFailure) firstFailure = `${status} ${body}`.slice(0, 500);
+          if (status >= 300 && !firstFailure)
+            firstFailure = `${status} ${body}`.slice(0, 500);
         },
       },
     ],
@@ -200,20 +248,44 @@ async function run(title: string, pathFor: () => string, durationS: number) {
     maxMs: result.latency.max,
     failures: non2xx,
   };
-  console.log(`${title.padEnd(28)} p50 ${figures.p50Ms} ms  p99 ${figures.p99Ms} ms  ${figures.requestsPerSecond.toFixed(0)} req/s  ${figures.requests} requests  ${non2xx} failures`);
-  if (non2xx > 0) throw new Error(`${title}: ${non2xx} requests failed; the first: ${firstFailure}`);
+  console.log(
+    `${title.padEnd(28)} p50 ${figures.p50Ms} ms  p99 ${
+      figures.p99Ms
+    } ms  ${figures.requestsPerSecond.toFixed(0)} req/s  ${
+      figures.requests
+    } requests  ${non2xx} failures`,
+  );
+  if (non2xx > 0)
+    throw new Error(
+      `${title}: ${non2xx} requests failed; the first: ${firstFailure}`,
+    );
   return figures;
 }
 
 async function main() {
   const url = new URL(postgresUrl());
-  const connection = { host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
-  const admin = knexFactory({ client: 'pg', connection: { ...connection, database: 'postgres' } });
-  const exists = await admin.raw('SELECT 1 FROM pg_database WHERE datname = ?', [DATABASE]);
-  if (exists.rows.length === 0) await admin.raw('CREATE DATABASE ??', [DATABASE]);
+  const connection = {
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+  };
+  const admin = knexFactory({
+    client: 'pg',
+    connection: { ...connection, database: 'postgres' },
+  });
+  const exists = await admin.raw(
+    'SELECT 1 FROM pg_database WHERE datname = ?',
+    [DATABASE],
+  );
+  if (exists.rows.length === 0)
+    await admin.raw('CREATE DATABASE ??', [DATABASE]);
   await admin.destroy();
 
-  const db = knexFactory({ client: 'pg', connection: { ...connection, database: DATABASE } });
+  const db = knexFactory({
+    client: 'pg',
+    connection: { ...connection, database: DATABASE },
+  });
   await DatabaseFerryStore.create({ database: { getClient: async () => db } });
   if (RESEED || !(await seeded(db))) await seed(db);
   else console.log('Reusing the seeded database (pass --reseed to rebuild it)');
@@ -223,42 +295,98 @@ async function main() {
       (SELECT count(*) FROM ferry_availability_samples) AS availability_samples,
       (SELECT count(*) FROM ferry_migrations) AS migrations`);
   await db.destroy();
-  const dataset = Object.fromEntries(Object.entries(sizes.rows[0]).map(([k, v]) => [k, Number(v)]));
+  const dataset = Object.fromEntries(
+    Object.entries(sizes.rows[0]).map(([k, v]) => [k, Number(v)]),
+  );
   console.log(`Data set: ${JSON.stringify(dataset)}`);
 
   const config = new ConfigReader({
     backend: {
       baseUrl: `http://127.0.0.1:${PORT}`,
       listen: { port: PORT, host: '127.0.0.1' },
-      database: { client: 'pg', connection, plugin: { ferry: { connection: { database: DATABASE } } } },
-      auth: { externalAccess: [{ type: 'static', options: { token: TOKEN, subject: 'ferry-bench' } }] },
+      database: {
+        client: 'pg',
+        connection,
+        plugin: { ferry: { connection: { database: DATABASE } } },
+      },
+      auth: {
+        externalAccess: [
+          { type: 'static', options: { token: TOKEN, subject: 'ferry-bench' } },
+        ],
+      },
     },
     permission: { enabled: false },
     ferry: {
       demo: { enabled: false },
-      catalogSync: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 }, initialDelay: { hours: 1 } } },
-      ingestion: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 }, initialDelay: { hours: 1 } } },
+      catalogSync: {
+        schedule: {
+          frequency: { hours: 24 },
+          timeout: { minutes: 1 },
+          initialDelay: { hours: 1 },
+        },
+      },
+      ingestion: {
+        schedule: {
+          frequency: { hours: 24 },
+          timeout: { minutes: 1 },
+          initialDelay: { hours: 1 },
+        },
+      },
     },
   });
   process.env.LOG_LEVEL ??= 'warn';
   const backend = createBackend();
-  backend.add(createServiceFactory({ service: coreServices.rootConfig, deps: {}, factory: () => config }));
+  backend.add(
+    createServiceFactory({
+      service: coreServices.rootConfig,
+      deps: {},
+      factory: () => config,
+    }),
+  );
   backend.add(ferryPlugin);
   await backend.start();
 
   const loadBefore = os.loadavg()[0];
   try {
     let n = 0;
-    const nextEntity = () => `/api/ferry/entities/component/default/svc-${String((n++ % SERVICES) + 1).padStart(4, '0')}`;
-    console.log(`Warming up, then ${CONNECTIONS} concurrent clients for ${DURATION_S} s per endpoint`);
+    const nextEntity = () =>
+      `/api/ferry/entities/component/default/svc-${String(
+        (n++ % SERVICES) + 1,
+      ).padStart(4, '0')}`;
+    console.log(
+      `Warming up, then ${CONNECTIONS} concurrent clients for ${DURATION_S} s per endpoint`,
+    );
     await run('warm-up', () => `${nextEntity()}/status`, 3);
     await run('warm-up', () => '/api/ferry/fleet', 3);
-    const entitySummary = await run('entity summary (status)', () => `${nextEntity()}/status`, DURATION_S);
-    const fleetSummary = await run('fleet summary', () => '/api/ferry/fleet', DURATION_S);
+    const entitySummary = await run(
+      'entity summary (status)',
+      () => `${nextEntity()}/status`,
+      DURATION_S,
+    );
+    const fleetSummary = await run(
+      'fleet summary',
+      () => '/api/ferry/fleet',
+      DURATION_S,
+    );
     const context = Math.max(5, Math.round(DURATION_S / 2));
-    const cost = await run('entity cost (30 days)', () => `${nextEntity()}/cost?from=${encodeURIComponent(new Date(Date.now() - 30 * 24 * HOUR_MS).toISOString())}&bucket=day`, context);
-    const availability = await run('entity availability (7 days)', () => `${nextEntity()}/availability`, context);
-    const migrations = await run('entity migrations (page)', () => `${nextEntity()}/migrations?limit=50`, context);
+    const cost = await run(
+      'entity cost (30 days)',
+      () =>
+        `${nextEntity()}/cost?from=${encodeURIComponent(
+          new Date(Date.now() - 30 * 24 * HOUR_MS).toISOString(),
+        )}&bucket=day`,
+      context,
+    );
+    const availability = await run(
+      'entity availability (7 days)',
+      () => `${nextEntity()}/availability`,
+      context,
+    );
+    const migrations = await run(
+      'entity migrations (page)',
+      () => `${nextEntity()}/migrations?limit=50`,
+      context,
+    );
 
     const results = {
       entitySummaryP99Ms: entitySummary.p99Ms,
@@ -277,14 +405,25 @@ async function main() {
       connections: CONNECTIONS,
       durationSeconds: DURATION_S,
       // The machine is shared: a load average above its cores inflates the tail.
-      machine: { cpus: os.cpus().length, loadAverageBefore: loadBefore, loadAverageAfter: os.loadavg()[0] },
+      machine: {
+        cpus: os.cpus().length,
+        loadAverageBefore: loadBefore,
+        loadAverageAfter: os.loadavg()[0],
+      },
       database: 'PostgreSQL (ferry_postgres)',
       date: new Date().toISOString(),
     };
-    const dir = process.env.FERRY_BENCH_RESULTS ?? path.resolve(__dirname, '../../../bench/results');
+    const dir =
+      process.env.FERRY_BENCH_RESULTS ??
+      path.resolve(__dirname, '../../../bench/results');
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'api.json'), `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`entitySummaryP99Ms ${results.entitySummaryP99Ms} (target < ${TARGETS.entitySummaryP99Ms}), fleetSummaryP99Ms ${results.fleetSummaryP99Ms} (target < ${TARGETS.fleetSummaryP99Ms})`);
+    fs.writeFileSync(
+      path.join(dir, 'api.json'),
+      `${JSON.stringify(results, null, 2)}\n`,
+    );
+    console.log(
+      `entitySummaryP99Ms ${results.entitySummaryP99Ms} (target < ${TARGETS.entitySummaryP99Ms}), fleetSummaryP99Ms ${results.fleetSummaryP99Ms} (target < ${TARGETS.fleetSummaryP99Ms})`,
+    );
     console.log(`Wrote ${path.join(dir, 'api.json')}`);
   } finally {
     await backend.stop();

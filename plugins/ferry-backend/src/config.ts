@@ -28,17 +28,19 @@ export interface FerryConfig {
 }
 
 /** How often annotations are read from the catalog when `ferry.catalogSync.schedule` is absent. */
-export const DEFAULT_CATALOG_SYNC_SCHEDULE: SchedulerServiceTaskScheduleDefinition = {
-  frequency: { seconds: 30 },
-  timeout: { minutes: 3 },
-  initialDelay: { seconds: 0 },
-};
+export const DEFAULT_CATALOG_SYNC_SCHEDULE: SchedulerServiceTaskScheduleDefinition =
+  {
+    frequency: { seconds: 30 },
+    timeout: { minutes: 3 },
+    initialDelay: { seconds: 0 },
+  };
 /** How often SpotPolicy status and Migrations are ingested when `ferry.ingestion.schedule` is absent. */
-export const DEFAULT_INGESTION_SCHEDULE: SchedulerServiceTaskScheduleDefinition = {
-  frequency: { seconds: 15 },
-  timeout: { minutes: 2 },
-  initialDelay: { seconds: 0 },
-};
+export const DEFAULT_INGESTION_SCHEDULE: SchedulerServiceTaskScheduleDefinition =
+  {
+    frequency: { seconds: 15 },
+    timeout: { minutes: 2 },
+    initialDelay: { seconds: 0 },
+  };
 /** Days of samples and migrations kept when `ferry.history.retentionDays` is absent: a year and a month. */
 export const DEFAULT_RETENTION_DAYS = 400;
 /** Simulated time per wall-clock time in demo mode: a wall second is a simulated minute. */
@@ -52,7 +54,8 @@ export function readFerryConfig(config: Config): FerryConfig {
   const demoEnabled =
     config.getOptionalBoolean('ferry.demo.enabled') ?? clusters.length === 0;
   const retentionDays =
-    config.getOptionalNumber('ferry.history.retentionDays') ?? DEFAULT_RETENTION_DAYS;
+    config.getOptionalNumber('ferry.history.retentionDays') ??
+    DEFAULT_RETENTION_DAYS;
   if (!(retentionDays >= 1)) {
     throw new Error(
       `ferry.history.retentionDays must be at least 1, got ${retentionDays}`,
@@ -62,7 +65,8 @@ export function readFerryConfig(config: Config): FerryConfig {
     demo: demoEnabled
       ? {
           speedup:
-            config.getOptionalNumber('ferry.demo.speedup') ?? DEFAULT_DEMO_SPEEDUP,
+            config.getOptionalNumber('ferry.demo.speedup') ??
+            DEFAULT_DEMO_SPEEDUP,
           reclaimEveryMinutes:
             config.getOptionalNumber('ferry.demo.reclaimEveryMinutes') ??
             DEFAULT_DEMO_RECLAIM_EVERY_MINUTES,
@@ -96,12 +100,14 @@ function readSchedule(
 }
 
 function readKubernetesClusters(config: Config): KubernetesClusterConfig[] {
-  const methods = config.getOptionalConfigArray('kubernetes.clusterLocatorMethods') ?? [];
+  const methods =
+    config.getOptionalConfigArray('kubernetes.clusterLocatorMethods') ?? [];
   return methods
     .filter(method => method.getString('type') === 'config')
     .flatMap(method => method.getOptionalConfigArray('clusters') ?? [])
     .map(cluster => {
-      const authProvider = cluster.getOptionalString('authProvider') ?? 'serviceAccount';
+      const authProvider =
+        cluster.getOptionalString('authProvider') ?? 'serviceAccount';
       if (authProvider !== 'serviceAccount') {
         throw new Error(
           `Ferry reaches clusters with a service account token; cluster ${cluster.getString(

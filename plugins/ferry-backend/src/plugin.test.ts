@@ -34,8 +34,12 @@ async function startFerry(config: object) {
         data: {
           permission: { enabled: true },
           ferry: {
-            catalogSync: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } } },
-            ingestion: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } } },
+            catalogSync: {
+              schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } },
+            },
+            ingestion: {
+              schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } },
+            },
             ...config,
           },
         },
@@ -49,7 +53,9 @@ describe('ferry plugin in demo mode', () => {
   let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    const backend = await startFerry({ demo: { enabled: true, seed: 7, speedup: 600 } });
+    const backend = await startFerry({
+      demo: { enabled: true, seed: 7, speedup: 600 },
+    });
     server = backend.server;
     stop = () => backend.stop();
   });
@@ -73,12 +79,24 @@ describe('ferry plugin in demo mode', () => {
   });
 
   it('serves the status of an entity opted in from its annotations', async () => {
-    const res = await request(server).get(`${entity('session-store')}/status`).set('Authorization', guest);
+    const res = await request(server)
+      .get(`${entity('session-store')}/status`)
+      .set('Authorization', guest);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
       entityRef: 'component:default/session-store',
-      workload: { cluster: 'demo', namespace: 'payments', kind: 'StatefulSet', name: 'session-store' },
-      policy: { enabled: true, permanentRatio: 0.34, availabilityTarget: 0.999, migration: 'valkey' },
+      workload: {
+        cluster: 'demo',
+        namespace: 'payments',
+        kind: 'StatefulSet',
+        name: 'session-store',
+      },
+      policy: {
+        enabled: true,
+        permanentRatio: 0.34,
+        availabilityTarget: 0.999,
+        migration: 'valkey',
+      },
       policySource: 'catalog',
       availability: { target: 0.999 },
     });
@@ -87,21 +105,35 @@ describe('ferry plugin in demo mode', () => {
   });
 
   it('says what is wrong with an unknown entity, one with no Kubernetes mapping, and one with no workload', async () => {
-    const unknown = await request(server).get(`${entity('no-such-thing')}/status`).set('Authorization', guest);
+    const unknown = await request(server)
+      .get(`${entity('no-such-thing')}/status`)
+      .set('Authorization', guest);
     expect(unknown.status).toBe(404);
-    expect(unknown.body.error.message).toMatch(/No entity component:default\/no-such-thing in the catalog/);
+    expect(unknown.body.error.message).toMatch(
+      /No entity component:default\/no-such-thing in the catalog/,
+    );
 
-    const unmapped = await request(server).get(`${entity('plain-service')}/status`).set('Authorization', guest);
+    const unmapped = await request(server)
+      .get(`${entity('plain-service')}/status`)
+      .set('Authorization', guest);
     expect(unmapped.status).toBe(404);
-    expect(unmapped.body.error.message).toMatch(/has no Kubernetes mapping: add the backstage.io\/kubernetes-id annotation/);
+    expect(unmapped.body.error.message).toMatch(
+      /has no Kubernetes mapping: add the backstage.io\/kubernetes-id annotation/,
+    );
 
-    const missing = await request(server).get(`${entity('typo-store')}/status`).set('Authorization', guest);
+    const missing = await request(server)
+      .get(`${entity('typo-store')}/status`)
+      .set('Authorization', guest);
     expect(missing.status).toBe(404);
-    expect(missing.body.error.message).toMatch(/No Deployment or StatefulSet labelled backstage.io\/kubernetes-id=typo-store/);
+    expect(missing.body.error.message).toMatch(
+      /No Deployment or StatefulSet labelled backstage.io\/kubernetes-id=typo-store/,
+    );
   });
 
   it('reports malformed annotations in the policy view without failing it', async () => {
-    const res = await request(server).get(`${entity('typo-store')}/policy`).set('Authorization', guest);
+    const res = await request(server)
+      .get(`${entity('typo-store')}/policy`)
+      .set('Authorization', guest);
     expect(res.status).toBe(200);
     expect(res.body.annotationErrors).toEqual([
       "ferry.dev/spot is 'yes'; use 'enabled' or 'disabled'",
@@ -117,10 +149,18 @@ describe('ferry plugin in demo mode', () => {
       .send({ permanentRatio: 0.5, migration: 'valkey' });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
-      policy: { enabled: true, permanentRatio: 0.5, availabilityTarget: 0.995, migration: 'valkey' },
+      policy: {
+        enabled: true,
+        permanentRatio: 0.5,
+        availabilityTarget: 0.995,
+        migration: 'valkey',
+      },
       source: 'portal',
       canUpdate: true,
-      overriddenAnnotations: ['ferry.dev/permanent-ratio', 'ferry.dev/migration'],
+      overriddenAnnotations: [
+        'ferry.dev/permanent-ratio',
+        'ferry.dev/migration',
+      ],
     });
     expect(res.body.history[0]).toMatchObject({
       source: 'portal',
@@ -131,16 +171,30 @@ describe('ferry plugin in demo mode', () => {
     expect(Date.parse(res.body.history[0].changedAt)).not.toBeNaN();
 
     // The catalog's unchanged annotations do not undo the portal's change.
-    const again = await request(server).get(`${entity('job-queue')}/policy`).set('Authorization', guest);
+    const again = await request(server)
+      .get(`${entity('job-queue')}/policy`)
+      .set('Authorization', guest);
     expect(again.body.policy.permanentRatio).toBe(0.5);
-    const status = await request(server).get(`${entity('job-queue')}/status`).set('Authorization', guest);
-    expect(status.body).toMatchObject({ policy: { permanentRatio: 0.5 }, policySource: 'portal' });
+    const status = await request(server)
+      .get(`${entity('job-queue')}/status`)
+      .set('Authorization', guest);
+    expect(status.body).toMatchObject({
+      policy: { permanentRatio: 0.5 },
+      policySource: 'portal',
+    });
   });
 
   it('refuses a change from someone who does not own the entity, and keeps the policy', async () => {
-    const before = await request(server).get(`${entity('agent-memory')}/policy`).set('Authorization', guest);
-    expect(before.body).toMatchObject({ canUpdate: false, policy: { enabled: false } });
-    expect(before.body.readOnlyReason).toMatch(/Only the owners of component:default\/agent-memory \(group:default\/data-team\)/);
+    const before = await request(server)
+      .get(`${entity('agent-memory')}/policy`)
+      .set('Authorization', guest);
+    expect(before.body).toMatchObject({
+      canUpdate: false,
+      policy: { enabled: false },
+    });
+    expect(before.body.readOnlyReason).toMatch(
+      /Only the owners of component:default\/agent-memory \(group:default\/data-team\)/,
+    );
 
     const denied = await request(server)
       .put(`${entity('agent-memory')}/policy`)
@@ -149,7 +203,9 @@ describe('ferry plugin in demo mode', () => {
     expect(denied.status).toBe(403);
     expect(denied.body.error.name).toBe('NotAllowedError');
 
-    const after = await request(server).get(`${entity('agent-memory')}/policy`).set('Authorization', guest);
+    const after = await request(server)
+      .get(`${entity('agent-memory')}/policy`)
+      .set('Authorization', guest);
     expect(after.body.policy).toEqual(before.body.policy);
 
     const owner = await request(server)
@@ -158,25 +214,37 @@ describe('ferry plugin in demo mode', () => {
       .send({ enabled: true });
     expect(owner.status).toBe(200);
     expect(owner.body.policy.enabled).toBe(true);
-    expect(owner.body.history[0]).toMatchObject({ changedBy: 'user:default/dana', source: 'portal' });
+    expect(owner.body.history[0]).toMatchObject({
+      changedBy: 'user:default/dana',
+      source: 'portal',
+    });
   });
 
   it('rejects bad policy changes with a 400 that says what to fix, and loses nothing', async () => {
     const url = `${entity('session-store')}/policy`;
-    const before = (await request(server).get(url).set('Authorization', guest)).body.policy;
+    const before = (await request(server).get(url).set('Authorization', guest))
+      .body.policy;
     const cases: [object | string, RegExp][] = [
       [{ permanentRatio: 1.5 }, /permanentRatio must be <= 1/],
       [{ permanentRatio: -0.1 }, /permanentRatio must be >= 0/],
       [{ availabilityTarget: 0 }, /availabilityTarget must be > 0/],
-      [{ migration: 'teleport' }, /migration must be equal to one of the allowed values/],
+      [
+        { migration: 'teleport' },
+        /migration must be equal to one of the allowed values/,
+      ],
       [{ enabled: 'yes' }, /enabled must be boolean/],
       [{ replicas: 9 }, /must NOT have additional properties/],
       [{}, /must NOT have fewer than 1 properties/],
       ['{"enabled":', /JSON|Unexpected|Expected/],
     ];
     for (const [body, message] of cases) {
-      const req = request(server).put(url).set('Authorization', guest).set('Content-Type', 'application/json');
-      const res = await req.send(typeof body === 'string' ? body : JSON.stringify(body));
+      const req = request(server)
+        .put(url)
+        .set('Authorization', guest)
+        .set('Content-Type', 'application/json');
+      const res = await req.send(
+        typeof body === 'string' ? body : JSON.stringify(body),
+      );
       expect({ body, status: res.status }).toEqual({ body, status: 400 });
       expect(res.body.error.message).toMatch(message);
     }
@@ -187,15 +255,20 @@ describe('ferry plugin in demo mode', () => {
     expect(huge.status).toBe(400);
     expect(huge.body.error.message).toMatch(/Ferry accepts at most 16384/);
 
-    const after = (await request(server).get(url).set('Authorization', guest)).body.policy;
+    const after = (await request(server).get(url).set('Authorization', guest))
+      .body.policy;
     expect(after).toEqual(before);
   });
 
   it('rejects bad query parameters', async () => {
     const bad = [
       `${entity('session-store')}/cost?from=yesterday`,
-      `${entity('session-store')}/cost?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z`,
-      `${entity('session-store')}/availability?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z`,
+      `${entity(
+        'session-store',
+      )}/cost?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z`,
+      `${entity(
+        'session-store',
+      )}/availability?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z`,
       `${entity('session-store')}/availability?bucket=week`,
       `${entity('session-store')}/migrations?reason=boredom`,
       `${entity('session-store')}/migrations?limit=0`,
@@ -210,32 +283,58 @@ describe('ferry plugin in demo mode', () => {
 
   it('reclaims a spot node in demo mode and shows the migrations it caused', async () => {
     // Replicas reach spot nodes as simulated time passes; until then there is nothing to reclaim (409).
-    let res = await request(server).post(`${BASE}/demo/reclaim`).set('Authorization', guest).send({});
+    let res = await request(server)
+      .post(`${BASE}/demo/reclaim`)
+      .set('Authorization', guest)
+      .send({});
     for (let i = 0; i < 60 && res.status === 409; i++) {
       await new Promise(resolve => setTimeout(resolve, 500));
-      res = await request(server).post(`${BASE}/demo/reclaim`).set('Authorization', guest).send({});
+      res = await request(server)
+        .post(`${BASE}/demo/reclaim`)
+        .set('Authorization', guest)
+        .send({});
     }
     expect(res.status).toBe(200);
     expect(res.body.migrations.length).toBeGreaterThan(0);
     const moved = res.body.migrations[0];
-    expect(moved).toMatchObject({ sourceNode: res.body.node, reason: 'notice', cluster: 'demo' });
+    expect(moved).toMatchObject({
+      sourceNode: res.body.node,
+      reason: 'notice',
+      cluster: 'demo',
+    });
 
     const name = moved.entityRef.split('/')[1];
-    const page = await request(server).get(`${entity(name)}/migrations?limit=100`).set('Authorization', guest);
+    const page = await request(server)
+      .get(`${entity(name)}/migrations?limit=100`)
+      .set('Authorization', guest);
     expect(page.status).toBe(200);
-    expect(page.body.items.map((m: { id: string }) => m.id)).toContain(moved.id);
-    const status = await request(server).get(`${entity(name)}/status`).set('Authorization', guest);
+    expect(page.body.items.map((m: { id: string }) => m.id)).toContain(
+      moved.id,
+    );
+    const status = await request(server)
+      .get(`${entity(name)}/status`)
+      .set('Authorization', guest);
     expect(status.body.migrationsTotal).toBeGreaterThan(0);
 
-    const unknown = await request(server).post(`${BASE}/demo/reclaim`).set('Authorization', guest).send({ node: 'no-such-node' });
+    const unknown = await request(server)
+      .post(`${BASE}/demo/reclaim`)
+      .set('Authorization', guest)
+      .send({ node: 'no-such-node' });
     expect(unknown.status).toBe(404);
-    expect(unknown.body.error.message).toMatch(/No spot node named no-such-node/);
+    expect(unknown.body.error.message).toMatch(
+      /No spot node named no-such-node/,
+    );
   });
 
   it('serves cost and availability series and the fleet', async () => {
-    const cost = await request(server).get(`${entity('session-store')}/cost`).set('Authorization', guest);
+    const cost = await request(server)
+      .get(`${entity('session-store')}/cost`)
+      .set('Authorization', guest);
     expect(cost.status).toBe(200);
-    expect(cost.body).toMatchObject({ entityRef: 'component:default/session-store', bucket: 'hour' });
+    expect(cost.body).toMatchObject({
+      entityRef: 'component:default/session-store',
+      bucket: 'hour',
+    });
     expect(Array.isArray(cost.body.points)).toBe(true);
 
     const availability = await request(server)
@@ -244,10 +343,17 @@ describe('ferry plugin in demo mode', () => {
     expect(availability.status).toBe(200);
     expect(availability.body).toMatchObject({ bucket: 'day', target: 0.999 });
 
-    const fleet = await request(server).get(`${BASE}/fleet`).set('Authorization', guest);
+    const fleet = await request(server)
+      .get(`${BASE}/fleet`)
+      .set('Authorization', guest);
     expect(fleet.status).toBe(200);
-    expect(fleet.body.services.map((s: { entityRef: string }) => s.entityRef)).toEqual(
-      expect.arrayContaining(['component:default/session-store', 'component:default/job-queue']),
+    expect(
+      fleet.body.services.map((s: { entityRef: string }) => s.entityRef),
+    ).toEqual(
+      expect.arrayContaining([
+        'component:default/session-store',
+        'component:default/job-queue',
+      ]),
     );
     expect(fleet.body.totals.services).toBe(fleet.body.services.length);
     expect(fleet.body.riskiestPools.length).toBeGreaterThan(0);
@@ -271,14 +377,24 @@ describe('ferry plugin with a cluster that is down', () => {
                 {
                   type: 'config',
                   clusters: [
-                    { name: 'prod', url: 'https://127.0.0.1:9', skipTLSVerify: true, authProvider: 'serviceAccount', serviceAccountToken: 't' },
+                    {
+                      name: 'prod',
+                      url: 'https://127.0.0.1:9',
+                      skipTLSVerify: true,
+                      authProvider: 'serviceAccount',
+                      serviceAccountToken: 't',
+                    },
                   ],
                 },
               ],
             },
             ferry: {
-              catalogSync: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } } },
-              ingestion: { schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } } },
+              catalogSync: {
+                schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } },
+              },
+              ingestion: {
+                schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } },
+              },
             },
           },
         }),
@@ -292,15 +408,24 @@ describe('ferry plugin with a cluster that is down', () => {
   it('is not in demo mode, so the demo reclaim is a 404', async () => {
     const health = await request(server).get(`${BASE}/health`);
     expect(health.body.mode).toBe('kubernetes');
-    const res = await request(server).post(`${BASE}/demo/reclaim`).set('Authorization', guest).send({});
+    const res = await request(server)
+      .post(`${BASE}/demo/reclaim`)
+      .set('Authorization', guest)
+      .send({});
     expect(res.status).toBe(404);
     expect(res.body.error.message).toMatch(/not in demo mode/);
   });
 
   it('answers 503 with what to do when the cluster does not answer', async () => {
-    const res = await request(server).get(`${entity('session-store')}/status`).set('Authorization', guest);
-    expect(`${res.status} ${res.body.error?.name}: ${res.body.error?.message}`).toMatch(/^503 ServiceUnavailableError/);
-    expect(res.body.error.message).toMatch(/cluster prod did not answer.*try again/i);
+    const res = await request(server)
+      .get(`${entity('session-store')}/status`)
+      .set('Authorization', guest);
+    expect(
+      `${res.status} ${res.body.error?.name}: ${res.body.error?.message}`,
+    ).toMatch(/^503 ServiceUnavailableError/);
+    expect(res.body.error.message).toMatch(
+      /cluster prod did not answer.*try again/i,
+    );
     const health = await request(server).get(`${BASE}/health`);
     expect(health.body.clusters).toEqual([
       expect.objectContaining({ name: 'prod', reachable: false }),

@@ -6,7 +6,10 @@ import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { ferryPermissions } from '@ferry/plugin-ferry-common';
 import { readFerryConfig } from './config';
 import { DatabaseFerryStore } from './database/DatabaseFerryStore';
-import { ferryEntityResourceRef, ferryPermissionRules } from './permissions/rules';
+import {
+  ferryEntityResourceRef,
+  ferryPermissionRules,
+} from './permissions/rules';
 import { createRouter } from './router/createRouter';
 import { CatalogSync } from './services/CatalogSync/CatalogSync';
 import { ClusterRegistry } from './services/Clusters/ClusterRegistry';
@@ -43,13 +46,17 @@ export const ferryPlugin = createBackendPlugin({
       async init(deps) {
         const { logger, httpRouter, scheduler, lifecycle } = deps;
         const config = readFerryConfig(deps.config);
-        const store = await DatabaseFerryStore.create({ database: deps.database });
+        const store = await DatabaseFerryStore.create({
+          database: deps.database,
+        });
         const clusters = ClusterRegistry.fromConfig(config, logger);
         const demo = clusters.demo;
         if (demo) {
           demo.start();
           lifecycle.addShutdownHook(() => demo.stop());
-          logger.info('Ferry runs in demo mode: the operator runs in-process against a simulated cluster');
+          logger.info(
+            'Ferry runs in demo mode: the operator runs in-process against a simulated cluster',
+          );
         }
 
         deps.permissionsRegistry.addResourceType({
@@ -65,10 +72,25 @@ export const ferryPlugin = createBackendPlugin({
           },
         });
 
-        const access = new EntityAccess(deps.catalog, deps.auth, deps.permissions);
+        const access = new EntityAccess(
+          deps.catalog,
+          deps.auth,
+          deps.permissions,
+        );
         const locator = new WorkloadLocator(clusters);
-        const ingestion = new HistoryIngestion(clusters, store, logger, config.retentionDays);
-        const policies = new PolicyService(clusters, locator, store, ingestion, logger);
+        const ingestion = new HistoryIngestion(
+          clusters,
+          store,
+          logger,
+          config.retentionDays,
+        );
+        const policies = new PolicyService(
+          clusters,
+          locator,
+          store,
+          ingestion,
+          logger,
+        );
         const catalogSync = new CatalogSync(access, policies, logger);
 
         // The demo operator lives in this process, so each instance syncs its own.
@@ -94,7 +116,8 @@ export const ferryPlugin = createBackendPlugin({
           initialDelay: { minutes: 1 },
           fn: async () => {
             const deleted = await ingestion.enforceRetention();
-            if (deleted > 0) logger.info(`Ferry retention deleted ${deleted} old rows`);
+            if (deleted > 0)
+              logger.info(`Ferry retention deleted ${deleted} old rows`);
           },
         });
 

@@ -10,7 +10,8 @@ export const ANNOTATION_MIGRATION = 'ferry.dev/migration';
 /** The Kubernetes plugin's annotations that find an entity's workloads. */
 export const ANNOTATION_KUBERNETES_ID = 'backstage.io/kubernetes-id';
 /** Namespace of the entity's workloads. */
-export const ANNOTATION_KUBERNETES_NAMESPACE = 'backstage.io/kubernetes-namespace';
+export const ANNOTATION_KUBERNETES_NAMESPACE =
+  'backstage.io/kubernetes-namespace';
 /** A label selector that finds the entity's workloads. */
 export const ANNOTATION_KUBERNETES_LABEL_SELECTOR =
   'backstage.io/kubernetes-label-selector';

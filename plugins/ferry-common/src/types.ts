@@ -8,13 +8,22 @@
 export type CapacityType = 'spot' | 'on-demand';
 
 /** How a member's state moves when its node goes away. */
-export type MigrationMethod = 'auto' | 'valkey' | 'checkpoint' | 'volume' | 'reschedule';
+export type MigrationMethod =
+  | 'auto'
+  | 'valkey'
+  | 'checkpoint'
+  | 'volume'
+  | 'reschedule';
 
 /** Why a migration started. */
 export type MigrationReason = 'notice' | 'drain' | 'rebalance' | 'prediction';
 
 /** How a migration ended; `running` while it has not. */
-export type MigrationOutcome = 'running' | 'succeeded' | 'rolled-back' | 'failed';
+export type MigrationOutcome =
+  | 'running'
+  | 'succeeded'
+  | 'rolled-back'
+  | 'failed';
 
 /** Where a policy change came from. */
 export type PolicySource = 'catalog' | 'portal' | 'api';

@@ -8,7 +8,12 @@ import { TestDatabaseId, TestDatabases } from '@backstage/backend-test-utils';
  */
 export const POSTGRES_ID = (process.env.FERRY_TEST_DATABASE_POSTGRES_ID ??
   Object.keys(process.env)
-    .map(k => /^BACKSTAGE_TEST_DATABASE_(POSTGRES\d+)_CONNECTION_STRING$/.exec(k)?.[1])
+    .map(
+      k =>
+        /^BACKSTAGE_TEST_DATABASE_(POSTGRES\d+)_CONNECTION_STRING$/.exec(
+          k,
+        )?.[1],
+    )
     .find(Boolean)
     ?.replace(/^POSTGRES/, 'POSTGRES_')) as TestDatabaseId | undefined;
 
@@ -23,12 +28,10 @@ export function ferryTestDatabases(): TestDatabases {
  * In CI a missing PostgreSQL is a failure, not a skip: the store must be
  * proven on both databases.
  */
-export function requirePostgresInCi(): void {
-  it('runs on a real PostgreSQL in CI', () => {
-    if (process.env.CI && !POSTGRES_ID) {
-      throw new Error(
-        'PostgreSQL is not available to the store tests: run `source scripts/lib/postgres.sh && ferry_postgres` before the suite (it installs Debian\'s postgresql and exports BACKSTAGE_TEST_DATABASE_POSTGRES<major>_CONNECTION_STRING)',
-      );
-    }
-  });
+export function assertPostgresInCi(): void {
+  if (process.env.CI && !POSTGRES_ID) {
+    throw new Error(
+      "PostgreSQL is not available to the store tests: run `source scripts/lib/postgres.sh && ferry_postgres` before the suite (it installs Debian's postgresql and exports BACKSTAGE_TEST_DATABASE_POSTGRES<major>_CONNECTION_STRING)",
+    );
+  }
 }

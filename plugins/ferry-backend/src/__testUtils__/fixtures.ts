@@ -66,10 +66,14 @@ export const testUserInfoFactory = createServiceFactory({
   deps: {},
   factory: () => ({
     async getUserInfo(credentials) {
-      const userEntityRef = (credentials.principal as { userEntityRef: string }).userEntityRef;
+      const userEntityRef = (credentials.principal as { userEntityRef: string })
+        .userEntityRef;
       return {
         userEntityRef,
-        ownershipEntityRefs: [userEntityRef, ...(MEMBERSHIPS[userEntityRef] ?? [])],
+        ownershipEntityRefs: [
+          userEntityRef,
+          ...(MEMBERSHIPS[userEntityRef] ?? []),
+        ],
       };
     },
   }),
@@ -95,10 +99,16 @@ export const onBehalfOfAwareHttpAuthFactory = createServiceFactory({
     return {
       credentials: (async (req: any, options?: any) => {
         const header = req.headers.authorization;
-        const token = typeof header === 'string' ? header.match(/^Bearer[ ]+(\S+)$/i)?.[1] : undefined;
+        const token =
+          typeof header === 'string'
+            ? header.match(/^Bearer[ ]+(\S+)$/i)?.[1]
+            : undefined;
         if (token?.startsWith(MOCK_SERVICE_TOKEN_PREFIX)) {
-          const { sub, obo } = JSON.parse(token.slice(MOCK_SERVICE_TOKEN_PREFIX.length));
-          if (obo) return mockCredentials.user(obo, { actor: { subject: sub } });
+          const { sub, obo } = JSON.parse(
+            token.slice(MOCK_SERVICE_TOKEN_PREFIX.length),
+          );
+          if (obo)
+            return mockCredentials.user(obo, { actor: { subject: sub } });
         }
         return inner.credentials(req, options);
       }) as HttpAuthService['credentials'],

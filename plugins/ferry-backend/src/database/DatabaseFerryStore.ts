@@ -160,7 +160,10 @@ export class DatabaseFerryStore {
   }
 
   /** Removes the snapshots of a cluster's entities that are no longer in `keep`. */
-  async removeWorkloadsExcept(cluster: string, keep: string[]): Promise<number> {
+  async removeWorkloadsExcept(
+    cluster: string,
+    keep: string[],
+  ): Promise<number> {
     const rows = await this.db('ferry_workloads')
       .where({ cluster })
       .select('entity_ref');
@@ -176,7 +179,9 @@ export class DatabaseFerryStore {
   }
 
   async getWorkload(entityRef: string): Promise<WorkloadSnapshot | undefined> {
-    const row = await this.db('ferry_workloads').where({ entity_ref: entityRef }).first();
+    const row = await this.db('ferry_workloads')
+      .where({ entity_ref: entityRef })
+      .first();
     return row ? fromWorkloadRow(row, true) : undefined;
   }
 
@@ -184,11 +189,26 @@ export class DatabaseFerryStore {
   async listWorkloads(cluster?: string): Promise<WorkloadSnapshot[]> {
     const query = this.db('ferry_workloads')
       .select(
-        'entity_ref', 'cluster', 'namespace', 'kind', 'name', 'enabled', 'policy',
-        'policy_source', 'replicas', 'spot_replicas', 'hourly_cost_usd',
-        'on_demand_hourly_cost_usd', 'spend_to_date_usd', 'savings_to_date_usd',
-        'availability', 'availability_target', 'max_interruption_risk',
-        'migrations_total', 'reported_at', 'ingested_at',
+        'entity_ref',
+        'cluster',
+        'namespace',
+        'kind',
+        'name',
+        'enabled',
+        'policy',
+        'policy_source',
+        'replicas',
+        'spot_replicas',
+        'hourly_cost_usd',
+        'on_demand_hourly_cost_usd',
+        'spend_to_date_usd',
+        'savings_to_date_usd',
+        'availability',
+        'availability_target',
+        'max_interruption_risk',
+        'migrations_total',
+        'reported_at',
+        'ingested_at',
       )
       .orderBy('entity_ref');
     if (cluster) query.where({ cluster });
@@ -196,7 +216,10 @@ export class DatabaseFerryStore {
   }
 
   /** Adds samples; a sample already stored for the same entity and time is kept as it is. */
-  async addSamples(cost: CostSample[], availability: AvailabilitySample[]): Promise<void> {
+  async addSamples(
+    cost: CostSample[],
+    availability: AvailabilitySample[],
+  ): Promise<void> {
     for (const batch of chunks(cost)) {
       await this.db('ferry_cost_samples')
         .insert(
@@ -230,14 +253,23 @@ export class DatabaseFerryStore {
   }
 
   /** Cost per bucket of `bucketMs` in [from, to). */
-  async costBuckets(entityRef: string, from: number, to: number, bucketMs: number): Promise<CostBucket[]> {
+  async costBuckets(
+    entityRef: string,
+    from: number,
+    to: number,
+    bucketMs: number,
+  ): Promise<CostBucket[]> {
     const bucket = this.bucketExpression(bucketMs);
     const rows = await this.db('ferry_cost_samples')
       .where('entity_ref', entityRef)
       .andWhere('sampled_at', '>=', from)
       .andWhere('sampled_at', '<', to)
       .select({ bucket_start: bucket })
-      .sum({ spot_usd: 'spot_usd', permanent_usd: 'permanent_usd', on_demand_usd: 'on_demand_usd' })
+      .sum({
+        spot_usd: 'spot_usd',
+        permanent_usd: 'permanent_usd',
+        on_demand_usd: 'on_demand_usd',
+      })
       .groupByRaw('1')
       .orderByRaw('1');
     return rows.map((r: any) => ({
@@ -261,7 +293,12 @@ export class DatabaseFerryStore {
   }
 
   /** Availability per bucket of `bucketMs` in [from, to). */
-  async availabilityBuckets(entityRef: string, from: number, to: number, bucketMs: number): Promise<AvailabilityBucket[]> {
+  async availabilityBuckets(
+    entityRef: string,
+    from: number,
+    to: number,
+    bucketMs: number,
+  ): Promise<AvailabilityBucket[]> {
     const bucket = this.bucketExpression(bucketMs);
     const rows = await this.db('ferry_availability_samples')
       .where('entity_ref', entityRef)
@@ -283,7 +320,12 @@ export class DatabaseFerryStore {
   }
 
   /** Samples in [from, to) with at most the required members ready, newest first. */
-  async atRiskMoments(entityRef: string, from: number, to: number, limit: number) {
+  async atRiskMoments(
+    entityRef: string,
+    from: number,
+    to: number,
+    limit: number,
+  ) {
     const rows = await this.db('ferry_availability_samples')
       .where('entity_ref', entityRef)
       .andWhere('sampled_at', '>=', from)
@@ -318,7 +360,8 @@ export class DatabaseFerryStore {
         .groupBy('entity_ref')
         .select('entity_ref')
         .count({ n: '*' });
-      for (const row of rows as any[]) counts.set(String(row.entity_ref), Number(row.n));
+      for (const row of rows as any[])
+        counts.set(String(row.entity_ref), Number(row.n));
     }
     return counts;
   }
@@ -336,7 +379,11 @@ export class DatabaseFerryStore {
       page.andWhere(q =>
         q
           .where('started_at', '<', after.startedAt)
-          .orWhere(q2 => q2.where('started_at', after.startedAt).andWhere('id', '<', after.id)),
+          .orWhere(q2 =>
+            q2
+              .where('started_at', after.startedAt)
+              .andWhere('id', '<', after.id),
+          ),
       );
     }
     const rows = await page
@@ -347,7 +394,8 @@ export class DatabaseFerryStore {
       .limit(filter.limit + 1)
       .select('*');
     const items = rows.slice(0, filter.limit).map(fromMigrationRow);
-    const last = rows.length > filter.limit ? rows[filter.limit - 1] : undefined;
+    const last =
+      rows.length > filter.limit ? rows[filter.limit - 1] : undefined;
     return {
       items,
       totalCount: Number(n),
@@ -360,7 +408,9 @@ export class DatabaseFerryStore {
   /** Migrations by id, for the demo's reclaim answer. */
   async getMigrations(ids: string[]): Promise<MigrationRecord[]> {
     if (ids.length === 0) return [];
-    const rows = await this.db('ferry_migrations').whereIn('id', ids).orderBy('started_at');
+    const rows = await this.db('ferry_migrations')
+      .whereIn('id', ids)
+      .orderBy('started_at');
     return rows.map(fromMigrationRow);
   }
 
@@ -376,7 +426,10 @@ export class DatabaseFerryStore {
   }
 
   /** An entity's policy changes, newest first. */
-  async listPolicyChanges(entityRef: string, limit: number): Promise<PolicyChange[]> {
+  async listPolicyChanges(
+    entityRef: string,
+    limit: number,
+  ): Promise<PolicyChange[]> {
     const rows = await this.db('ferry_policy_changes')
       .where('entity_ref', entityRef)
       .orderBy([
@@ -396,7 +449,11 @@ export class DatabaseFerryStore {
   }
 
   /** Replaces the pools of a cluster. */
-  async replacePools(cluster: string, pools: PoolSnapshot[], now: number): Promise<void> {
+  async replacePools(
+    cluster: string,
+    pools: PoolSnapshot[],
+    now: number,
+  ): Promise<void> {
     this.workloadsGeneration += 1;
     await this.db.transaction(async tx => {
       await tx('ferry_pools').where({ cluster }).delete();
@@ -438,16 +495,23 @@ export class DatabaseFerryStore {
   /** Deletes samples and migrations older than `cutoff` (epoch ms); policy changes are kept as the audit trail. */
   async deleteHistoryBefore(cutoff: number): Promise<number> {
     let deleted = 0;
-    deleted += await this.db('ferry_cost_samples').where('sampled_at', '<', cutoff).delete();
-    deleted += await this.db('ferry_availability_samples').where('sampled_at', '<', cutoff).delete();
-    deleted += await this.db('ferry_migrations').where('started_at', '<', cutoff).delete();
+    deleted += await this.db('ferry_cost_samples')
+      .where('sampled_at', '<', cutoff)
+      .delete();
+    deleted += await this.db('ferry_availability_samples')
+      .where('sampled_at', '<', cutoff)
+      .delete();
+    deleted += await this.db('ferry_migrations')
+      .where('started_at', '<', cutoff)
+      .delete();
     return deleted;
   }
 }
 
 function chunks<T>(items: T[], size = BATCH_ROWS): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  for (let i = 0; i < items.length; i += size)
+    out.push(items.slice(i, i + size));
   return out;
 }
 
@@ -480,7 +544,12 @@ function toWorkloadRow(s: WorkloadSnapshot) {
 function fromWorkloadRow(r: any, withStatus: boolean): WorkloadSnapshot {
   return {
     entityRef: r.entity_ref,
-    workload: { cluster: r.cluster, namespace: r.namespace, kind: r.kind, name: r.name },
+    workload: {
+      cluster: r.cluster,
+      namespace: r.namespace,
+      kind: r.kind,
+      name: r.name,
+    },
     policy: JSON.parse(r.policy),
     policySource: r.policy_source,
     ...(withStatus && r.status ? { status: JSON.parse(r.status) } : {}),
@@ -555,7 +624,9 @@ function encodeCursor(cursor: { startedAt: number; id: string }): string {
 
 function decodeCursor(cursor: string): { startedAt: number; id: string } {
   try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const parsed = JSON.parse(
+      Buffer.from(cursor, 'base64url').toString('utf8'),
+    );
     if (typeof parsed.startedAt === 'number' && typeof parsed.id === 'string') {
       return parsed;
     }

@@ -21,12 +21,17 @@ import { createFerryConditionalDecision, ferryConditions } from './rules';
  * Every other permission is allowed, as the portal allowed it before.
  */
 export class FerryPermissionPolicy implements PermissionPolicy {
-  async handle(request: PolicyQuery, user?: PolicyQueryUser): Promise<PolicyDecision> {
+  async handle(
+    request: PolicyQuery,
+    user?: PolicyQueryUser,
+  ): Promise<PolicyDecision> {
     if (isPermission(request.permission, ferryPolicyUpdatePermission)) {
       if (!user) return { result: AuthorizeResult.ALLOW };
       return createFerryConditionalDecision(
         request.permission,
-        ferryConditions.isEntityOwner({ claims: user.info.ownershipEntityRefs }),
+        ferryConditions.isEntityOwner({
+          claims: user.info.ownershipEntityRefs,
+        }),
       );
     }
     if (isPermission(request.permission, ferryPolicyReadPermission)) {

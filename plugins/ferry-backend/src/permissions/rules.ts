@@ -28,7 +28,9 @@ export const isEntityOwner = createPermissionRule({
   paramsSchema: z.object({
     claims: z
       .array(z.string())
-      .describe('Ownership entity refs of the user, e.g. group:default/platform-team'),
+      .describe(
+        'Ownership entity refs of the user, e.g. group:default/platform-team',
+      ),
   }),
   apply: (entity, { claims }) => {
     const mine = new Set(claims.map(c => c.toLocaleLowerCase('en-US')));

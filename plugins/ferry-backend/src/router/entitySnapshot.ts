@@ -4,7 +4,11 @@ import { refOf } from '../services/PolicyService/PolicyService';
 import { FerryRouterOptions } from './types';
 
 /** The entity ref of a request's `{kind}/{namespace}/{name}`. */
-export function entityRefOfPath(params: { kind: string; namespace: string; name: string }): string {
+export function entityRefOfPath(params: {
+  kind: string;
+  namespace: string;
+  name: string;
+}): string {
   return refOf(params);
 }
 

@@ -1,7 +1,4 @@
-import {
-  HttpAuthService,
-  LoggerService,
-} from '@backstage/backend-plugin-api';
+import { HttpAuthService, LoggerService } from '@backstage/backend-plugin-api';
 import { createOpenApiRouter } from '../schema/openapi';
 import { ClusterRegistry } from '../services/Clusters/ClusterRegistry';
 import { DemoReclaim } from '../services/Clusters/DemoReclaim';

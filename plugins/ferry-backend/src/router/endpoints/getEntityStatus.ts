@@ -2,9 +2,14 @@ import { entityRefOfPath, requireSnapshot } from '../entitySnapshot';
 import { FerryRouter, FerryRouterOptions } from '../types';
 
 /** GET /entities/{kind}/{namespace}/{name}/status */
-export function bindGetEntityStatus(router: FerryRouter, options: FerryRouterOptions) {
+export function bindGetEntityStatus(
+  router: FerryRouter,
+  options: FerryRouterOptions,
+) {
   router.get('/entities/:kind/:namespace/:name/status', async (req, res) => {
-    const credentials = await options.httpAuth.credentials(req, { allow: ['user', 'service'] });
+    const credentials = await options.httpAuth.credentials(req, {
+      allow: ['user', 'service'],
+    });
     const entityRef = entityRefOfPath(req.params);
     await options.access.requireRead(entityRef, credentials);
     const snapshot = await requireSnapshot(options, entityRef);

@@ -2,7 +2,10 @@ import { Response } from 'express';
 import { FerryRouter, FerryRouterOptions } from '../types';
 
 /** GET /fleet */
-export function bindGetFleetSummary(router: FerryRouter, options: FerryRouterOptions) {
+export function bindGetFleetSummary(
+  router: FerryRouter,
+  options: FerryRouterOptions,
+) {
   router.get('/fleet', async (req, res) => {
     await options.httpAuth.credentials(req, { allow: ['user', 'service'] });
     // Sent as built once per change: the body is the FleetSummary of the spec.

@@ -1,7 +1,10 @@
 import { FerryRouter, FerryRouterOptions } from '../types';
 
 /** GET /health */
-export function bindGetHealth(router: FerryRouter, options: FerryRouterOptions) {
+export function bindGetHealth(
+  router: FerryRouter,
+  options: FerryRouterOptions,
+) {
   router.get('/health', async (_req, res) => {
     res.json({
       status: 'ok',

@@ -1,7 +1,10 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { stringifyEntityRef } from '@backstage/catalog-model';
 import { EntityAccess } from '../EntityReader/EntityAccess';
-import { CatalogSyncOutcome, PolicyService } from '../PolicyService/PolicyService';
+import {
+  CatalogSyncOutcome,
+  PolicyService,
+} from '../PolicyService/PolicyService';
 
 /**
  * Reads Ferry's annotations from the catalog and turns them into SpotPolicies.
@@ -16,7 +19,13 @@ export class CatalogSync {
   ) {}
 
   async run(): Promise<Record<CatalogSyncOutcome | 'failed', number>> {
-    const counts = { created: 0, updated: 0, unchanged: 0, skipped: 0, failed: 0 };
+    const counts = {
+      created: 0,
+      updated: 0,
+      unchanged: 0,
+      skipped: 0,
+      failed: 0,
+    };
     const entities = await this.entities.listWithPolicyAnnotations();
     for (const entity of entities) {
       try {
@@ -24,9 +33,9 @@ export class CatalogSync {
       } catch (error) {
         counts.failed += 1;
         this.logger.warn(
-          `Ferry could not sync the spot policy of ${stringifyEntityRef(entity)}: ${
-            (error as Error).message
-          }`,
+          `Ferry could not sync the spot policy of ${stringifyEntityRef(
+            entity,
+          )}: ${(error as Error).message}`,
         );
       }
     }

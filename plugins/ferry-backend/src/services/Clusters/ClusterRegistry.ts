@@ -32,7 +32,10 @@ export interface ClusterReachability {
 export class ClusterRegistry {
   private readonly reachability = new Map<string, ClusterReachability>();
 
-  static fromConfig(config: FerryConfig, logger: LoggerService): ClusterRegistry {
+  static fromConfig(
+    config: FerryConfig,
+    logger: LoggerService,
+  ): ClusterRegistry {
     if (config.demo) {
       const demo = new DemoOperator({
         workloads: EXAMPLE_WORKLOADS,
@@ -40,7 +43,10 @@ export class ClusterRegistry {
         reclaimEveryMinutes: config.demo.reclaimEveryMinutes,
         seed: config.demo.seed,
       });
-      return new ClusterRegistry([{ name: DEMO_CLUSTER_NAME, client: demo }], demo);
+      return new ClusterRegistry(
+        [{ name: DEMO_CLUSTER_NAME, client: demo }],
+        demo,
+      );
     }
     return new ClusterRegistry(
       config.clusters.map(cluster => ({
@@ -75,10 +81,16 @@ export class ClusterRegistry {
   }
 
   /** Runs a call against a cluster, remembering whether it answered; a failure is a 503. */
-  async call<T>(cluster: FerryCluster, fn: (client: FerryClusterClient) => Promise<T>): Promise<T> {
+  async call<T>(
+    cluster: FerryCluster,
+    fn: (client: FerryClusterClient) => Promise<T>,
+  ): Promise<T> {
     try {
       const result = await fn(cluster.client);
-      this.reachability.set(cluster.name, { name: cluster.name, reachable: true });
+      this.reachability.set(cluster.name, {
+        name: cluster.name,
+        reachable: true,
+      });
       return result;
     } catch (error) {
       if (isClusterUnavailable(error)) {
@@ -107,10 +119,23 @@ export class ClusterRegistry {
 
 /** Connection failures and 5xx answers of the API server, as opposed to answers about objects. */
 function isClusterUnavailable(error: unknown): boolean {
-  const e = error as { code?: unknown; statusCode?: unknown; name?: unknown; cause?: unknown };
-  const status = Number(e?.statusCode ?? (e as any)?.response?.statusCode ?? (e as any)?.code);
+  const e = error as {
+    code?: unknown;
+    statusCode?: unknown;
+    name?: unknown;
+    cause?: unknown;
+  };
+  const status = Number(
+    e?.statusCode ?? (e as any)?.response?.statusCode ?? (e as any)?.code,
+  );
   if (Number.isFinite(status) && status >= 500) return true;
   const code = String((e?.cause as any)?.code ?? e?.code ?? '');
-  return /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|EAI_AGAIN|UND_ERR)/.test(code) ||
-    e?.name === 'FetchError' || e?.name === 'AbortError' || e?.name === 'ClusterUnavailableError';
+  return (
+    /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|EAI_AGAIN|UND_ERR)/.test(
+      code,
+    ) ||
+    e?.name === 'FetchError' ||
+    e?.name === 'AbortError' ||
+    e?.name === 'ClusterUnavailableError'
+  );
 }

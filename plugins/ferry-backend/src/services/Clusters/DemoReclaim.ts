@@ -13,7 +13,9 @@ export class DemoReclaim {
   ) {}
 
   /** Reclaims the node (or one that runs Ferry-managed replicas) and returns the migrations it started. */
-  async reclaim(node?: string): Promise<{ node: string; migrations: MigrationRecord[] }> {
+  async reclaim(
+    node?: string,
+  ): Promise<{ node: string; migrations: MigrationRecord[] }> {
     const demo = this.clusters.demo;
     if (!demo) {
       throw new NotFoundError(
@@ -35,12 +37,18 @@ export class DemoReclaim {
       );
     }
     const cluster = this.clusters.get(DEMO_CLUSTER_NAME);
-    const before = new Set((await demo.listMigrations()).map(m => m.metadata.name));
+    const before = new Set(
+      (await demo.listMigrations()).map(m => m.metadata.name),
+    );
     demo.reclaimNode(target);
-    const started = (await demo.listMigrations()).filter(m => !before.has(m.metadata.name));
+    const started = (await demo.listMigrations()).filter(
+      m => !before.has(m.metadata.name),
+    );
     await this.ingestion.ingestCluster(cluster);
     const migrations = await this.store.getMigrations(
-      started.map(m => `${DEMO_CLUSTER_NAME}/${m.metadata.namespace}/${m.metadata.name}`),
+      started.map(
+        m => `${DEMO_CLUSTER_NAME}/${m.metadata.namespace}/${m.metadata.name}`,
+      ),
     );
     return { node: target, migrations };
   }

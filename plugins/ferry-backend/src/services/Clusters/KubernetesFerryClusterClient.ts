@@ -27,7 +27,10 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
   private readonly apps: k8s.AppsV1Api;
   private readonly custom: k8s.CustomObjectsApi;
 
-  constructor(cluster: KubernetesClusterConfig, private readonly logger: LoggerService) {
+  constructor(
+    cluster: KubernetesClusterConfig,
+    private readonly logger: LoggerService,
+  ) {
     const kubeConfig = new k8s.KubeConfig();
     kubeConfig.loadFromClusterAndUser(
       {
@@ -52,10 +55,16 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
       .join(',');
     const [statefulSets, deployments] = await Promise.all([
       query.namespace
-        ? this.apps.listNamespacedStatefulSet({ namespace: query.namespace, labelSelector })
+        ? this.apps.listNamespacedStatefulSet({
+            namespace: query.namespace,
+            labelSelector,
+          })
         : this.apps.listStatefulSetForAllNamespaces({ labelSelector }),
       query.namespace
-        ? this.apps.listNamespacedDeployment({ namespace: query.namespace, labelSelector })
+        ? this.apps.listNamespacedDeployment({
+            namespace: query.namespace,
+            labelSelector,
+          })
         : this.apps.listDeploymentForAllNamespaces({ labelSelector }),
     ]);
     const summarise = (
@@ -91,7 +100,10 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
     return (list as { items: SpotPolicy[] }).items;
   }
 
-  async getSpotPolicy(namespace: string, name: string): Promise<SpotPolicy | undefined> {
+  async getSpotPolicy(
+    namespace: string,
+    name: string,
+  ): Promise<SpotPolicy | undefined> {
     try {
       return (await this.custom.getNamespacedCustomObject({
         group: FERRY_GROUP,
@@ -162,8 +174,14 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
           plural: MIGRATIONS,
         });
     return (list as { items: Migration[] }).items
-      .filter(m => !query.workloadName || m.spec.workloadRef.name === query.workloadName)
-      .filter(m => !query.since || (m.metadata.creationTimestamp ?? '') >= query.since);
+      .filter(
+        m =>
+          !query.workloadName || m.spec.workloadRef.name === query.workloadName,
+      )
+      .filter(
+        m =>
+          !query.since || (m.metadata.creationTimestamp ?? '') >= query.since,
+      );
   }
 
   async listSpotPools(): Promise<SpotPoolSummary[]> {

@@ -11,9 +11,7 @@ import {
   ResourcePermission,
 } from '@backstage/plugin-permission-common';
 import { CatalogService } from '@backstage/plugin-catalog-node';
-import {
-  ferryPolicyReadPermission,
-} from '@ferry/plugin-ferry-common';
+import { ferryPolicyReadPermission } from '@ferry/plugin-ferry-common';
 import { POLICY_ANNOTATIONS } from '../PolicyService/policyAnnotations';
 
 /** Entities from the catalog, and what a caller may do with them. */
@@ -64,8 +62,13 @@ export class EntityAccess {
   }
 
   /** Throws a 403 unless the caller may read the entity's Ferry data. */
-  async requireRead(entityRef: string, credentials: BackstageCredentials): Promise<void> {
-    if (!(await this.isAllowed(ferryPolicyReadPermission, entityRef, credentials))) {
+  async requireRead(
+    entityRef: string,
+    credentials: BackstageCredentials,
+  ): Promise<void> {
+    if (
+      !(await this.isAllowed(ferryPolicyReadPermission, entityRef, credentials))
+    ) {
       throw new NotAllowedError(
         `You may not read the spot policy of ${entityRef}; ask an administrator for ferry.policy.read`,
       );
@@ -83,5 +86,10 @@ export function ownersOf(entity: Entity): string[] {
   if (typeof owner !== 'string' || !owner) return [];
   const namespace = entity.metadata.namespace ?? 'default';
   const ref = owner.includes(':') ? owner : `group:${owner}`;
-  return [(ref.includes('/') ? ref : ref.replace(':', `:${namespace}/`)).toLocaleLowerCase('en-US')];
+  return [
+    (ref.includes('/')
+      ? ref
+      : ref.replace(':', `:${namespace}/`)
+    ).toLocaleLowerCase('en-US'),
+  ];
 }

@@ -48,13 +48,17 @@ export class HistoryIngestion {
 
   /** Ingests one cluster's SpotPolicies, Migrations and spot pools. */
   async ingestCluster(cluster: FerryCluster): Promise<void> {
-    const since = new Date(Date.now() - this.retentionDays * DAY_MS).toISOString();
-    const [policies, migrations, pools] = await this.clusters.call(cluster, client =>
-      Promise.all([
-        client.listSpotPolicies(),
-        client.listMigrations({ since }),
-        client.listSpotPools(),
-      ]),
+    const since = new Date(
+      Date.now() - this.retentionDays * DAY_MS,
+    ).toISOString();
+    const [policies, migrations, pools] = await this.clusters.call(
+      cluster,
+      client =>
+        Promise.all([
+          client.listSpotPolicies(),
+          client.listMigrations({ since }),
+          client.listSpotPools(),
+        ]),
     );
     const now = Date.now();
     const owned = policies.filter(p => entityRefOf(p));
@@ -92,7 +96,11 @@ export class HistoryIngestion {
   }
 
   /** Records the latest report of SpotPolicies: their snapshot, and a sample since the previous report. */
-  async recordPolicies(clusterName: string, policies: SpotPolicy[], now = Date.now()): Promise<void> {
+  async recordPolicies(
+    clusterName: string,
+    policies: SpotPolicy[],
+    now = Date.now(),
+  ): Promise<void> {
     const previous = new Map(
       (await this.store.listWorkloads(clusterName)).map(s => [s.entityRef, s]),
     );
@@ -105,12 +113,25 @@ export class HistoryIngestion {
     for (const policy of policies) {
       const entityRef = entityRefOf(policy);
       if (!entityRef) continue;
-      const snapshot = toSnapshot(clusterName, entityRef, policy, now, stored.get(entityRef) ?? 0);
+      const snapshot = toSnapshot(
+        clusterName,
+        entityRef,
+        policy,
+        now,
+        stored.get(entityRef) ?? 0,
+      );
       snapshots.push(snapshot);
       const before = previous.get(entityRef);
-      if (!policy.status || !before || snapshot.reportedAt <= before.reportedAt) continue;
-      const coversMs = Math.min(snapshot.reportedAt - before.reportedAt, MAX_SAMPLE_INTERVAL_MS);
-      const spend = counterDelta(snapshot.spendToDateUsd, before.spendToDateUsd);
+      if (!policy.status || !before || snapshot.reportedAt <= before.reportedAt)
+        continue;
+      const coversMs = Math.min(
+        snapshot.reportedAt - before.reportedAt,
+        MAX_SAMPLE_INTERVAL_MS,
+      );
+      const spend = counterDelta(
+        snapshot.spendToDateUsd,
+        before.spendToDateUsd,
+      );
       const onDemand = counterDelta(
         snapshot.spendToDateUsd + snapshot.savingsToDateUsd,
         before.spendToDateUsd + before.savingsToDateUsd,
@@ -118,7 +139,8 @@ export class HistoryIngestion {
       const spotRate = policy.status.replicas
         .filter(r => r.capacityType === 'spot')
         .reduce((a, r) => a + r.hourlyCostUsd, 0);
-      const spotShare = snapshot.hourlyCostUsd > 0 ? spotRate / snapshot.hourlyCostUsd : 0;
+      const spotShare =
+        snapshot.hourlyCostUsd > 0 ? spotRate / snapshot.hourlyCostUsd : 0;
       cost.push({
         entityRef,
         sampledAt: snapshot.reportedAt,
@@ -143,7 +165,9 @@ export class HistoryIngestion {
 
   /** Deletes samples and migrations older than the retention. */
   async enforceRetention(): Promise<number> {
-    return this.store.deleteHistoryBefore(Date.now() - this.retentionDays * DAY_MS);
+    return this.store.deleteHistoryBefore(
+      Date.now() - this.retentionDays * DAY_MS,
+    );
   }
 }
 
@@ -238,12 +262,17 @@ export function toMigrationRecord(
     ...(p.finishedAt
       ? {
           finishedAt: p.finishedAt,
-          durationMs: Math.max(0, Date.parse(p.finishedAt) - Date.parse(p.startedAt)),
+          durationMs: Math.max(
+            0,
+            Date.parse(p.finishedAt) - Date.parse(p.startedAt),
+          ),
         }
       : {}),
   }));
   const startedAt =
-    phases[0]?.startedAt ?? migration.metadata.creationTimestamp ?? new Date().toISOString();
+    phases[0]?.startedAt ??
+    migration.metadata.creationTimestamp ??
+    new Date().toISOString();
   const targetNode = status?.targetNode ?? migration.spec.targetNode;
   return {
     id: `${cluster}/${migration.metadata.namespace}/${migration.metadata.name}`,
@@ -260,7 +289,9 @@ export function toMigrationRecord(
     outcome: OUTCOMES[status?.phase ?? ''] ?? 'running',
     phases,
     bytesMoved: status?.bytesMoved ?? 0,
-    ...(status?.writePauseMs !== undefined ? { writePauseMs: status.writePauseMs } : {}),
+    ...(status?.writePauseMs !== undefined
+      ? { writePauseMs: status.writePauseMs }
+      : {}),
     ...(status?.message ? { message: status.message } : {}),
     startedAt,
     ...(status?.completedAt ? { finishedAt: status.completedAt } : {}),

@@ -20,7 +20,10 @@ import {
   sourceOf,
 } from '../HistoryIngestion/HistoryIngestion';
 import { SPOT_POLICY_ANNOTATIONS } from '../HistoryIngestion/spotPolicyAnnotations';
-import { LocatedWorkload, WorkloadLocator } from '../WorkloadLocator/WorkloadLocator';
+import {
+  LocatedWorkload,
+  WorkloadLocator,
+} from '../WorkloadLocator/WorkloadLocator';
 import { POLICY_ANNOTATIONS, readPolicyAnnotations } from './policyAnnotations';
 
 /** Who changes a policy, for the record. */
@@ -34,7 +37,11 @@ export interface PolicyActor {
 export const CATALOG_SYNC_ACTOR = 'plugin:ferry/catalog-sync';
 
 /** What the catalog sync did with one entity. */
-export type CatalogSyncOutcome = 'created' | 'updated' | 'unchanged' | 'skipped';
+export type CatalogSyncOutcome =
+  | 'created'
+  | 'updated'
+  | 'unchanged'
+  | 'skipped';
 
 /** Policy changes a policy view lists, newest first. */
 export const POLICY_HISTORY_LIMIT = 50;
@@ -68,7 +75,9 @@ export class PolicyService {
   ) {}
 
   /** The entity's workload and its SpotPolicy, if it has one. */
-  async current(entity: Entity): Promise<{ located: LocatedWorkload; policy?: SpotPolicy }> {
+  async current(
+    entity: Entity,
+  ): Promise<{ located: LocatedWorkload; policy?: SpotPolicy }> {
     const located = await this.locator.locate(entity);
     const policy = await this.clusters.call(located.cluster, client =>
       client.getSpotPolicy(located.workload.namespace, located.workload.name),
@@ -87,12 +96,17 @@ export class PolicyService {
   ): Promise<PolicyView> {
     const entityRef = refOf(entity);
     const annotations = readPolicyAnnotations(entity);
-    const history = await this.store.listPolicyChanges(entityRef, POLICY_HISTORY_LIMIT);
+    const history = await this.store.listPolicyChanges(
+      entityRef,
+      POLICY_HISTORY_LIMIT,
+    );
     const common = {
       entityRef,
       annotations: annotations.raw,
       history,
-      ...(annotations.errors.length > 0 ? { annotationErrors: annotations.errors } : {}),
+      ...(annotations.errors.length > 0
+        ? { annotationErrors: annotations.errors }
+        : {}),
     };
     let current: Awaited<ReturnType<PolicyService['current']>>;
     try {
@@ -118,7 +132,9 @@ export class PolicyService {
         policy: snapshot.policy,
         source: snapshot.policySource,
         canUpdate: false,
-        readOnlyReason: `${(error as Error).message} (showing the policy as of ${new Date(
+        readOnlyReason: `${
+          (error as Error).message
+        } (showing the policy as of ${new Date(
           snapshot.reportedAt,
         ).toISOString()})`,
       };
@@ -147,7 +163,9 @@ export class PolicyService {
       policy: settings,
       source: policy ? sourceOf(policy) : 'catalog',
       canUpdate: permission.canUpdate,
-      ...(permission.readOnlyReason ? { readOnlyReason: permission.readOnlyReason } : {}),
+      ...(permission.readOnlyReason
+        ? { readOnlyReason: permission.readOnlyReason }
+        : {}),
       ...(overridden.length > 0 ? { overriddenAnnotations: overridden } : {}),
     };
   }
@@ -158,7 +176,9 @@ export class PolicyService {
     const entityRef = refOf(entity);
     if (annotations.errors.length > 0) {
       this.logger.warn(
-        `Ferry ignores malformed annotations of ${entityRef}: ${annotations.errors.join('; ')}`,
+        `Ferry ignores malformed annotations of ${entityRef}: ${annotations.errors.join(
+          '; ',
+        )}`,
       );
     }
     const wellFormed = wellFormedRaw(annotations.raw, annotations.settings);
@@ -178,7 +198,8 @@ export class PolicyService {
     const before = policy ? settingsOf(policy) : undefined;
     const after = { ...(before ?? DEFAULT_SETTINGS), ...changed };
     const settingsChanged = !before || !sameSettings(before, after);
-    if (!settingsChanged && sameRecord(wellFormed, lastApplied)) return 'unchanged';
+    if (!settingsChanged && sameRecord(wellFormed, lastApplied))
+      return 'unchanged';
     await this.write(located, entityRef, policy, after, {
       source: settingsChanged ? 'catalog' : sourceOf(policy!),
       changedBy: CATALOG_SYNC_ACTOR,
@@ -189,7 +210,11 @@ export class PolicyService {
   }
 
   /** Applies a change from the portal or the REST API; returns the settings in force after it. */
-  async update(entity: Entity, update: PolicyUpdate, actor: PolicyActor): Promise<SpotPolicySettings> {
+  async update(
+    entity: Entity,
+    update: PolicyUpdate,
+    actor: PolicyActor,
+  ): Promise<SpotPolicySettings> {
     validateUpdate(update);
     const entityRef = refOf(entity);
     const { located, policy } = await this.current(entity);
@@ -233,7 +258,8 @@ export class PolicyService {
           workloadRef: { kind: workload.kind, name: workload.name },
           ...after,
           maxConcurrentMoves:
-            existing?.spec.maxConcurrentMoves ?? SPOT_POLICY_DEFAULTS.maxConcurrentMoves,
+            existing?.spec.maxConcurrentMoves ??
+            SPOT_POLICY_DEFAULTS.maxConcurrentMoves,
           predictionHorizonMinutes:
             existing?.spec.predictionHorizonMinutes ??
             SPOT_POLICY_DEFAULTS.predictionHorizonMinutes,
@@ -257,7 +283,9 @@ export class PolicyService {
         after,
       });
       this.logger.info(
-        `Ferry policy of ${entityRef} changed by ${options.changedBy} (${options.source}): ${JSON.stringify(after)}`,
+        `Ferry policy of ${entityRef} changed by ${options.changedBy} (${
+          options.source
+        }): ${JSON.stringify(after)}`,
       );
     }
     await this.ingestion.recordPolicies(cluster.name, [written]);
@@ -265,17 +293,24 @@ export class PolicyService {
 }
 
 /** The entity ref Ferry stores: the catalog's, lower-cased as the catalog compares them. */
-export function refOf(entity: Entity | { kind: string; namespace?: string; name: string }): string {
+export function refOf(
+  entity: Entity | { kind: string; namespace?: string; name: string },
+): string {
   const ref =
     'metadata' in entity
       ? stringifyEntityRef(entity)
-      : stringifyEntityRef({ kind: entity.kind, namespace: entity.namespace, name: entity.name });
+      : stringifyEntityRef({
+          kind: entity.kind,
+          namespace: entity.namespace,
+          name: entity.name,
+        });
   return ref.toLocaleLowerCase('en-US');
 }
 
 /** The annotations of a policy as last applied from the catalog. */
 export function lastAppliedOf(policy?: SpotPolicy): Record<string, string> {
-  const text = policy?.metadata.annotations?.[SPOT_POLICY_ANNOTATIONS.catalogAnnotations];
+  const text =
+    policy?.metadata.annotations?.[SPOT_POLICY_ANNOTATIONS.catalogAnnotations];
   if (!text) return {};
   try {
     const parsed = JSON.parse(text);
@@ -290,7 +325,9 @@ function wellFormedRaw(
   settings: Partial<SpotPolicySettings>,
 ): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(raw).filter(([key]) => settings[POLICY_ANNOTATIONS[key]] !== undefined),
+    Object.entries(raw).filter(
+      ([key]) => settings[POLICY_ANNOTATIONS[key]] !== undefined,
+    ),
   );
 }
 
@@ -303,7 +340,10 @@ function sameSettings(a: SpotPolicySettings, b: SpotPolicySettings): boolean {
   );
 }
 
-function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
+function sameRecord(
+  a: Record<string, string>,
+  b: Record<string, string>,
+): boolean {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   return [...keys].every(k => a[k] === b[k]);
 }
@@ -317,17 +357,27 @@ function definedFields(update: PolicyUpdate): Partial<SpotPolicySettings> {
 /** The checks the OpenAPI schema also makes, for callers that do not come through it. */
 function validateUpdate(update: PolicyUpdate): void {
   const problems: string[] = [];
-  if (update.permanentRatio !== undefined && !(update.permanentRatio >= 0 && update.permanentRatio <= 1)) {
-    problems.push(`permanentRatio is ${update.permanentRatio}; it must be from 0 to 1`);
+  if (
+    update.permanentRatio !== undefined &&
+    !(update.permanentRatio >= 0 && update.permanentRatio <= 1)
+  ) {
+    problems.push(
+      `permanentRatio is ${update.permanentRatio}; it must be from 0 to 1`,
+    );
   }
   if (
     update.availabilityTarget !== undefined &&
     !(update.availabilityTarget > 0 && update.availabilityTarget <= 1)
   ) {
-    problems.push(`availabilityTarget is ${update.availabilityTarget}; it must be above 0 and at most 1`);
+    problems.push(
+      `availabilityTarget is ${update.availabilityTarget}; it must be above 0 and at most 1`,
+    );
   }
   if (Object.values(update).every(v => v === undefined)) {
-    problems.push('the body changes nothing; send at least one of enabled, permanentRatio, availabilityTarget, migration');
+    problems.push(
+      'the body changes nothing; send at least one of enabled, permanentRatio, availabilityTarget, migration',
+    );
   }
-  if (problems.length > 0) throw new InputError(`Invalid policy change: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new InputError(`Invalid policy change: ${problems.join('; ')}`);
 }

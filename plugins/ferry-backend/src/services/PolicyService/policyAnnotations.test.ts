@@ -20,7 +20,12 @@ describe('readPolicyAnnotations', () => {
         'ferry.dev/availability-target': '1',
         'ferry.dev/migration': 'checkpoint',
       },
-      settings: { enabled: true, permanentRatio: 0.34, availabilityTarget: 1, migration: 'checkpoint' },
+      settings: {
+        enabled: true,
+        permanentRatio: 0.34,
+        availabilityTarget: 1,
+        migration: 'checkpoint',
+      },
       errors: [],
     });
   });
@@ -33,9 +38,15 @@ describe('readPolicyAnnotations', () => {
     ['ferry.dev/permanent-ratio', '', /from 0 to 1/],
     ['ferry.dev/availability-target', '0', /above 0 and at most 1/],
     ['ferry.dev/availability-target', '99.9', /above 0 and at most 1/],
-    ['ferry.dev/migration', 'criu', /use one of auto, valkey, checkpoint, volume, reschedule/],
+    [
+      'ferry.dev/migration',
+      'criu',
+      /use one of auto, valkey, checkpoint, volume, reschedule/,
+    ],
   ])('says what is wrong with %s: %p', (key, value, message) => {
-    const result = readPolicyAnnotations(component('a', 'team', { [key]: value }));
+    const result = readPolicyAnnotations(
+      component('a', 'team', { [key]: value }),
+    );
     expect(result.settings).toEqual({});
     expect(result.errors).toHaveLength(1);
     expect(result.errors[0]).toMatch(message);
@@ -44,7 +55,10 @@ describe('readPolicyAnnotations', () => {
 
   it('keeps the well-formed annotations next to a malformed one', () => {
     const result = readPolicyAnnotations(
-      component('a', 'team', { 'ferry.dev/spot': 'enabled', 'ferry.dev/permanent-ratio': 'lots' }),
+      component('a', 'team', {
+        'ferry.dev/spot': 'enabled',
+        'ferry.dev/permanent-ratio': 'lots',
+      }),
     );
     expect(result.settings).toEqual({ enabled: true });
     expect(result.errors).toHaveLength(1);

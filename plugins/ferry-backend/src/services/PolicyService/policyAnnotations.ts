@@ -79,7 +79,9 @@ export function readPolicyAnnotations(entity: Entity): PolicyAnnotations {
         if ((MIGRATION_METHODS as string[]).includes(text)) {
           settings.migration = text as MigrationMethod;
         } else {
-          errors.push(`${key} is '${value}'; use one of ${MIGRATION_METHODS.join(', ')}`);
+          errors.push(
+            `${key} is '${value}'; use one of ${MIGRATION_METHODS.join(', ')}`,
+          );
         }
         break;
       default:

@@ -1,12 +1,25 @@
 import { mockServices, TestDatabases } from '@backstage/backend-test-utils';
-import { DatabaseFerryStore, WorkloadSnapshot } from '../../database/DatabaseFerryStore';
+import {
+  DatabaseFerryStore,
+  WorkloadSnapshot,
+} from '../../database/DatabaseFerryStore';
 import { FLEET_CACHE_MS, SpotReports } from './SpotReports';
 import { parseTimeRange } from './timeRange';
 
 const snapshot = (entityRef: string, savings: number): WorkloadSnapshot => ({
   entityRef,
-  workload: { cluster: 'demo', namespace: 'ns', kind: 'StatefulSet', name: entityRef.split('/')[1] },
-  policy: { enabled: true, permanentRatio: 0.3, availabilityTarget: 0.999, migration: 'auto' },
+  workload: {
+    cluster: 'demo',
+    namespace: 'ns',
+    kind: 'StatefulSet',
+    name: entityRef.split('/')[1],
+  },
+  policy: {
+    enabled: true,
+    permanentRatio: 0.3,
+    availabilityTarget: 0.999,
+    migration: 'auto',
+  },
   policySource: 'catalog',
   replicas: 3,
   spotReplicas: 2,
@@ -27,7 +40,9 @@ describe('SpotReports', () => {
 
   it('serves the fleet from memory, rebuilt at once after a write of its own', async () => {
     const knex = await databases.init('SQLITE_3');
-    const store = await DatabaseFerryStore.create({ database: mockServices.database({ knex }) });
+    const store = await DatabaseFerryStore.create({
+      database: mockServices.database({ knex }),
+    });
     let now = 0;
     const reports = new SpotReports(store, () => now);
     await store.upsertWorkloads([snapshot('component:default/a', 1)]);
@@ -36,16 +51,25 @@ describe('SpotReports', () => {
 
     // A write by another instance is not seen until the cache is old…
     await knex('ferry_workloads').update({ savings_to_date_usd: 5 });
-    expect(JSON.parse(await reports.fleetJson()).totals.savingsToDateUsd).toBe(1);
+    expect(JSON.parse(await reports.fleetJson()).totals.savingsToDateUsd).toBe(
+      1,
+    );
     // …then the stale copy is served once while it is rebuilt.
     now += FLEET_CACHE_MS;
-    expect(JSON.parse(await reports.fleetJson()).totals.savingsToDateUsd).toBe(1);
+    expect(JSON.parse(await reports.fleetJson()).totals.savingsToDateUsd).toBe(
+      1,
+    );
     await new Promise(resolve => setTimeout(resolve, 50));
-    expect(JSON.parse(await reports.fleetJson()).totals.savingsToDateUsd).toBe(5);
+    expect(JSON.parse(await reports.fleetJson()).totals.savingsToDateUsd).toBe(
+      5,
+    );
 
     // A write through this process is seen at once.
     await store.upsertWorkloads([snapshot('component:default/b', 2)]);
-    expect(JSON.parse(await reports.fleetJson()).totals).toMatchObject({ services: 2, savingsToDateUsd: 7 });
+    expect(JSON.parse(await reports.fleetJson()).totals).toMatchObject({
+      services: 2,
+      savingsToDateUsd: 7,
+    });
   });
 });
 
@@ -58,13 +82,31 @@ describe('parseTimeRange', () => {
     expect(range.bucket).toBe('hour');
   });
   it('picks daily buckets beyond 14 days', () => {
-    expect(parseTimeRange({ from: '2026-01-01T00:00:00Z', to: '2026-03-01T00:00:00Z' }).bucket).toBe('day');
+    expect(
+      parseTimeRange({
+        from: '2026-01-01T00:00:00Z',
+        to: '2026-03-01T00:00:00Z',
+      }).bucket,
+    ).toBe('day');
   });
   it.each([
     [{ from: 'last week' }, /use an ISO-8601 time/],
-    [{ from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' }, /must be before/],
-    [{ from: '2020-01-01T00:00:00Z', to: '2026-01-01T00:00:00Z' }, /longer than 400 days/],
-    [{ from: '2025-01-01T00:00:00Z', to: '2026-01-01T00:00:00Z', bucket: 'hour' }, /use bucket=day/],
+    [
+      { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' },
+      /must be before/,
+    ],
+    [
+      { from: '2020-01-01T00:00:00Z', to: '2026-01-01T00:00:00Z' },
+      /longer than 400 days/,
+    ],
+    [
+      {
+        from: '2025-01-01T00:00:00Z',
+        to: '2026-01-01T00:00:00Z',
+        bucket: 'hour',
+      },
+      /use bucket=day/,
+    ],
   ])('rejects %p', (query, message) => {
     expect(() => parseTimeRange(query)).toThrow(message);
   });

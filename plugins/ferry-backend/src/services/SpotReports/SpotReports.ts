@@ -71,13 +71,15 @@ export class SpotReports {
     const entry = { json, generation, at: this.now(), refreshing: false };
     json.then(
       () => {
-        if (!this.fleetCache || this.fleetCache.generation <= generation) this.fleetCache = entry;
+        if (!this.fleetCache || this.fleetCache.generation <= generation)
+          this.fleetCache = entry;
       },
       () => {
         if (this.fleetCache === entry) this.fleetCache = undefined;
       },
     );
-    if (!this.fleetCache || this.fleetCache.generation !== generation) this.fleetCache = entry;
+    if (!this.fleetCache || this.fleetCache.generation !== generation)
+      this.fleetCache = entry;
     return json;
   }
 
@@ -103,7 +105,10 @@ export class SpotReports {
       availability: {
         target: snapshot.availabilityTarget,
         observed: snapshot.availability,
-        errorBudgetRemaining: errorBudgetRemaining(snapshot.availability, snapshot.availabilityTarget),
+        errorBudgetRemaining: errorBudgetRemaining(
+          snapshot.availability,
+          snapshot.availabilityTarget,
+        ),
         requiredMembers: required,
         readyMembers: status?.availability.readyMembers ?? 0,
       },
@@ -118,7 +123,12 @@ export class SpotReports {
     query: { from?: string; to?: string; bucket?: string },
   ): Promise<CostSeries> {
     const range = parseTimeRange(query, snapshot.reportedAt);
-    const buckets = await this.store.costBuckets(snapshot.entityRef, range.from, range.to, range.bucketMs);
+    const buckets = await this.store.costBuckets(
+      snapshot.entityRef,
+      range.from,
+      range.to,
+      range.bucketMs,
+    );
     const points = buckets.map(b => ({
       time: new Date(b.bucketStart).toISOString(),
       spotUsd: b.spotUsd,
@@ -145,11 +155,22 @@ export class SpotReports {
   ): Promise<AvailabilitySeries> {
     const range = parseTimeRange(query, snapshot.reportedAt);
     const [buckets, atRisk] = await Promise.all([
-      this.store.availabilityBuckets(snapshot.entityRef, range.from, range.to, range.bucketMs),
-      this.store.atRiskMoments(snapshot.entityRef, range.from, range.to, MAX_AT_RISK_MOMENTS),
+      this.store.availabilityBuckets(
+        snapshot.entityRef,
+        range.from,
+        range.to,
+        range.bucketMs,
+      ),
+      this.store.atRiskMoments(
+        snapshot.entityRef,
+        range.from,
+        range.to,
+        MAX_AT_RISK_MOMENTS,
+      ),
     ]);
     const covered = sum(buckets.map(b => b.coversMs));
-    const observed = covered > 0 ? sum(buckets.map(b => b.quorumMs)) / covered : 1;
+    const observed =
+      covered > 0 ? sum(buckets.map(b => b.quorumMs)) / covered : 1;
     const target = snapshot.availabilityTarget;
     return {
       entityRef: snapshot.entityRef,
@@ -169,7 +190,10 @@ export class SpotReports {
     };
   }
 
-  async migrations(entityRef: string, filter: MigrationFilter): Promise<MigrationPage> {
+  async migrations(
+    entityRef: string,
+    filter: MigrationFilter,
+  ): Promise<MigrationPage> {
     const page = await this.store.listMigrations(entityRef, filter);
     return {
       items: page.items,
@@ -209,7 +233,9 @@ export class SpotReports {
       },
       riskiestPools: pools,
       updatedAt: new Date(
-        snapshots.length > 0 ? Math.max(...snapshots.map(s => s.ingestedAt)) : Date.now(),
+        snapshots.length > 0
+          ? Math.max(...snapshots.map(s => s.ingestedAt))
+          : Date.now(),
       ).toISOString(),
     };
   }

@@ -28,24 +28,31 @@ export function parseTimeRange(
   query: { from?: string; to?: string; bucket?: string },
   latestReport?: number,
 ): TimeRange {
-  const to = query.to !== undefined
-    ? parseTime('to', query.to)
-    : Math.max(Date.now(), (latestReport ?? 0) + 1);
-  const from = query.from !== undefined ? parseTime('from', query.from) : to - DEFAULT_RANGE_MS;
+  const to =
+    query.to !== undefined
+      ? parseTime('to', query.to)
+      : Math.max(Date.now(), (latestReport ?? 0) + 1);
+  const from =
+    query.from !== undefined
+      ? parseTime('from', query.from)
+      : to - DEFAULT_RANGE_MS;
   if (from >= to) {
     throw new InputError(
-      `from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`,
+      `from (${new Date(from).toISOString()}) must be before to (${new Date(
+        to,
+      ).toISOString()})`,
     );
   }
   if (to - from > MAX_RANGE_MS) {
-    throw new InputError('The range is longer than 400 days; ask for a shorter range');
+    throw new InputError(
+      'The range is longer than 400 days; ask for a shorter range',
+    );
   }
+  const defaultBucket = to - from <= HOURLY_UP_TO_MS ? 'hour' : 'day';
   const bucket =
     query.bucket === 'hour' || query.bucket === 'day'
       ? query.bucket
-      : to - from <= HOURLY_UP_TO_MS
-        ? 'hour'
-        : 'day';
+      : defaultBucket;
   const bucketMs = bucket === 'hour' ? HOUR_MS : DAY_MS;
   if ((to - from) / bucketMs > MAX_BUCKETS) {
     throw new InputError(

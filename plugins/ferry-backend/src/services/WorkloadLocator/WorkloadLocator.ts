@@ -22,7 +22,13 @@ export interface LocatedWorkload {
 /** How the Kubernetes plugin would select an entity's workloads, or undefined when it would not. */
 export function kubernetesSelectorOf(
   entity: Entity,
-): { labelSelector: Record<string, string>; namespace?: string; cluster?: string } | undefined {
+):
+  | {
+      labelSelector: Record<string, string>;
+      namespace?: string;
+      cluster?: string;
+    }
+  | undefined {
   const annotations = entity.metadata.annotations ?? {};
   const namespace = annotations[ANNOTATION_KUBERNETES_NAMESPACE] || undefined;
   const cluster = annotations[ANNOTATION_KUBERNETES_CLUSTER] || undefined;
@@ -38,7 +44,11 @@ export function kubernetesSelectorOf(
   }
   const id = annotations[ANNOTATION_KUBERNETES_ID];
   if (id) {
-    return { labelSelector: { [ANNOTATION_KUBERNETES_ID]: id }, namespace, cluster };
+    return {
+      labelSelector: { [ANNOTATION_KUBERNETES_ID]: id },
+      namespace,
+      cluster,
+    };
   }
   return undefined;
 }
@@ -82,9 +92,9 @@ export class WorkloadLocator {
         throw error;
       }
     }
-    const where = `${selector.namespace ? `namespace ${selector.namespace}` : 'any namespace'} of ${
-      clusters.map(c => c.name).join(', ') || 'no cluster'
-    }`;
+    const where = `${
+      selector.namespace ? `namespace ${selector.namespace}` : 'any namespace'
+    } of ${clusters.map(c => c.name).join(', ') || 'no cluster'}`;
     const labels = Object.entries(selector.labelSelector)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
@@ -92,13 +102,20 @@ export class WorkloadLocator {
     if (found.length > 1) {
       throw new ConflictError(
         `${entityRef} matches ${found.length} workloads (${found
-          .map(f => `${f.cluster.name}/${f.workload.namespace}/${f.workload.kind}/${f.workload.name}`)
-          .join(', ')}); Ferry manages one workload per entity: narrow it with ${ANNOTATION_KUBERNETES_NAMESPACE} or ${ANNOTATION_KUBERNETES_CLUSTER}`,
+          .map(
+            f =>
+              `${f.cluster.name}/${f.workload.namespace}/${f.workload.kind}/${f.workload.name}`,
+          )
+          .join(
+            ', ',
+          )}); Ferry manages one workload per entity: narrow it with ${ANNOTATION_KUBERNETES_NAMESPACE} or ${ANNOTATION_KUBERNETES_CLUSTER}`,
       );
     }
     if (unreachable.length > 0) {
       throw new ServiceUnavailableError(
-        `Cannot find the workload of ${entityRef}: cluster ${unreachable.join(', ')} did not answer; try again when it is back`,
+        `Cannot find the workload of ${entityRef}: cluster ${unreachable.join(
+          ', ',
+        )} did not answer; try again when it is back`,
       );
     }
     throw new NotFoundError(
