@@ -325,9 +325,13 @@ describe('valkey driver: nodes lost during the move', () => {
       expect(done.status?.failedPhase).toBe('Transferring');
       expect(await primaries(setup.runtime)).toEqual(['cache-t']);
       expect(await setup.runtime.current()).toBe('cache-t');
+      // Still serving writes: new acknowledgements arrive (within a bound generous
+      // enough for a machine shared with other work).
       const ackedBefore = setup.load.acked.length;
-      await new Promise(r => setTimeout(r, 500));
-      expect(setup.load.acked.length).toBeGreaterThan(ackedBefore); // still serving writes
+      for (let waited = 0; waited < 5_000 && setup.load.acked.length <= ackedBefore + 10; waited += 50) {
+        await new Promise(r => setTimeout(r, 50));
+      }
+      expect(setup.load.acked.length).toBeGreaterThan(ackedBefore + 10);
       await expectNothingLost(setup, BULK);
     },
     SCENARIO_TIMEOUT_MS,

@@ -312,8 +312,7 @@ export class ValkeyDriver implements MigrationDriver {
     }
     if (sourceRepl && target && targetRepl?.role === 'master') {
       // The switch happened; hand back with the same no-loss switch.
-      await this.failoverOrPause(target, source);
-      await this.redirector.pointTo(source);
+      await this.handBack(target, source);
       await this.runtime.stopMember(target);
       ctx.note(`rolled back after the switch; ${source.name} serves again`);
       return;
@@ -395,12 +394,19 @@ export class ValkeyDriver implements MigrationDriver {
     return true;
   }
 
-  private async failoverOrPause(from: ValkeyEndpoint, to: ValkeyEndpoint): Promise<void> {
+  /** Hands the primary role from `from` back to `to` with the same no-loss switch, clients included. */
+  private async handBack(from: ValkeyEndpoint, to: ValkeyEndpoint): Promise<void> {
     if (await this.useFailover(from)) {
       await this.failover(from, to);
-    } else {
-      await this.pauseAndPromote(from, to);
+      await this.redirector.pointTo(to);
+      await ValkeyAdmin.with(from, this.access, a => a.call('CLIENT', 'KILL', 'TYPE', 'normal'));
+      return;
     }
+    await this.pauseAndPromote(from, to, async fromAdmin => {
+      await this.redirector.pointTo(to);
+      await fromAdmin.call('CLIENT', 'KILL', 'TYPE', 'normal');
+      await fromAdmin.call('CLIENT', 'UNPAUSE');
+    });
   }
 
   /** The server's own switch: it pauses writes, waits for the offsets, and swaps roles. */
