@@ -30,10 +30,12 @@ export class KubeMigrationStore implements MigrationStore {
 
   async get(namespace: string, name: string): Promise<Migration | undefined> {
     try {
-      return await apiRequest<Migration>(
-        this.kubeConfig,
-        'GET',
-        this.path(namespace, name),
+      return withStatus(
+        await apiRequest<Migration>(
+          this.kubeConfig,
+          'GET',
+          this.path(namespace, name),
+        ),
       );
     } catch (error) {
       if (error instanceof KubeApiError && error.code === 404) return undefined;
@@ -54,11 +56,12 @@ export class KubeMigrationStore implements MigrationStore {
       // Items of a list carry no kind; give them theirs.
       items.push(
         ...page.items.map(
-          (item): Migration => ({
-            ...item,
-            apiVersion: FERRY_API_VERSION,
-            kind: 'Migration',
-          }),
+          (item): Migration =>
+            withStatus({
+              ...item,
+              apiVersion: FERRY_API_VERSION,
+              kind: 'Migration',
+            }),
         ),
       );
       continueToken = page.metadata.continue || undefined;
@@ -116,6 +119,28 @@ export class KubeMigrationStore implements MigrationStore {
       name,
     )}`;
   }
+}
+
+/**
+ * A Migration without status is one whose creator has not written its status yet
+ * (the status is a second write), or one a person created with kubectl: either
+ * way it is a migration in phase Planned, created when the object was.
+ */
+function withStatus(migration: Migration): Migration {
+  if (migration.status) return migration;
+  const createdAt =
+    migration.metadata.creationTimestamp ?? new Date().toISOString();
+  return {
+    ...migration,
+    status: {
+      phase: 'Planned',
+      phases: [{ phase: 'Planned', startedAt: createdAt }],
+      targetNode: migration.spec.targetNode,
+      bytesMoved: 0,
+      driverState: {},
+      attempts: 0,
+    },
+  };
 }
 
 /** 409 (changed or exists) and 404 (gone) are conflicts to the state machine; the rest pass through. */

@@ -206,4 +206,27 @@ describe('Migrations stored as objects on a real API server', () => {
       'cleanUp',
     ]);
   });
+
+  it('runs a Migration a person created with kubectl, without status', async () => {
+    const name = nextName();
+    cluster.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'ferry.dev/v1alpha1',
+        kind: 'Migration',
+        metadata: { name, namespace: NAMESPACE },
+        spec: SPEC,
+      }),
+    );
+    expect((await store().get(NAMESPACE, name))?.status?.phase).toBe('Planned');
+    const driver = new RecordingDriver();
+    const machine = new MigrationStateMachine({
+      store: store(),
+      drivers: [driver],
+      clock: systemClock,
+    });
+    expect((await machine.run(NAMESPACE, name)).status?.phase).toBe(
+      'Succeeded',
+    );
+  });
 });
