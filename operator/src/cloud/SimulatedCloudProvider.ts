@@ -148,6 +148,7 @@ export class SimulatedCloudProvider implements CloudProvider {
     return signals.sort((a, b) => a.at - b.at);
   }
 
+  /** The node by name, while it exists. */
   node(name: string): SimulatedNode | undefined {
     return this.nodes.get(name);
   }

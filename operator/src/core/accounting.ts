@@ -41,6 +41,7 @@ export class CostLedger {
     }
   }
 
+  /** Spend, counterfactual and savings so far. */
   totals(): CostTotals {
     return {
       spendUsd: this.spend,
@@ -89,6 +90,7 @@ export class AvailabilityLedger {
     this.wasDown = isDown;
   }
 
+  /** Availability, outages and error budget so far. */
   totals(): AvailabilityTotals {
     const availability = this.observed === 0 ? 1 : 1 - this.down / this.observed;
     return {

@@ -28,6 +28,7 @@ export class CapacityBook {
     for (const list of this.byPool.values()) list.sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
+  /** The node by name, if the cluster has it. */
   node(name: string): NodeView | undefined {
     return this.nodes.get(name);
   }
@@ -64,6 +65,7 @@ export class CapacityBook {
     return best;
   }
 
+  /** Takes room on a node for a decision just made. */
   book(nodeName: string, requests: Resources): void {
     const free = this.free.get(nodeName);
     if (!free) return;
@@ -71,6 +73,7 @@ export class CapacityBook {
     free.memoryMiB -= requests.memoryMiB;
   }
 
+  /** Gives back room on a node that a member leaves. */
   release(nodeName: string, requests: Resources): void {
     const free = this.free.get(nodeName);
     if (!free) return;
