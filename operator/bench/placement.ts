@@ -15,7 +15,7 @@
  * termination handler does); Ferry moves members live within the notice.
  *
  *   npm run bench -- placement [--prices <csv>]... [--trace <json|dir>]... [--days 30] [--seed 1]
- *                              [--services 50] [--types r5.large,m5.large,...] [--only ferry,spread]
+ *                              [--services 50] [--types r5.large,m5.large,...] [--only ferry,spread] [--ablations true]
  *
  * By default: AWS eu-west-1 spot prices 2021-12 .. 2022-06 and the single-node
  * AWS traces of ../shared/data.
@@ -44,8 +44,6 @@ const DEFAULT_TYPES = ['r5.large', 'r5.xlarge', 'r6i.large', 'r6i.xlarge', 'r6g.
 /** A member: a Valkey/queue/small-DB process of one vCPU and 6 GiB. */
 const MEMBER_REQUESTS = { cpuMillis: 1000, memoryMiB: 6 * 1024 };
 const STATE_GIB = { min: 0.5, max: 4 };
-
-type PolicyName = 'on-demand' | 'cheapest-spot' | 'spread' | 'ferry';
 
 function main(): void {
   const args = parseBenchArgs(process.argv.slice(2));
@@ -97,12 +95,19 @@ function main(): void {
     enabled: true,
   }));
 
-  const policies: Record<PolicyName, { placement: PlacementStrategy; ferry: boolean; permanentRatio?: number }> = {
+  type Policy = { placement: PlacementStrategy; ferry: boolean; permanentRatio?: number; prediction?: boolean; headroom?: boolean };
+  const policies: Record<string, Policy> = {
     'on-demand': { placement: planPlacement, ferry: false, permanentRatio: 1 },
     'cheapest-spot': { placement: cheapestSpotPlacement, ferry: false },
     spread: { placement: priceCapacitySpreadPlacement, ferry: false },
     ferry: { placement: planPlacement, ferry: true },
   };
+  // Ferry with one part switched off, to show what each part is worth (`--ablations true`).
+  const ablations: Record<string, Policy> = {
+    'ferry-without-prediction': { placement: planPlacement, ferry: true, prediction: false },
+    'ferry-without-headroom': { placement: planPlacement, ferry: true, headroom: false },
+  };
+  const withAblations = args.options.get('ablations') === 'true';
 
   const results: Record<string, Record<string, number>> = {};
   // The first policy is all on-demand: the others' cost is a fraction of its spend.
@@ -112,9 +117,11 @@ function main(): void {
       `${probe.pools.length} spot pools, ${marketData.traces.length} traces, seed ${seed}`,
   );
   const only = args.options.get('only')?.split(',');
-  for (const [name, policy] of Object.entries(policies) as [PolicyName, (typeof policies)[PolicyName]][]) {
+  const ablationResults: Record<string, Record<string, number>> = {};
+  const runs = [...Object.entries(policies), ...(withAblations ? Object.entries(ablations) : [])];
+  for (const [name, policy] of runs) {
     // All on-demand always runs: it is what the others' cost is a fraction of.
-    if (only && name !== 'on-demand' && !only.includes(name)) continue;
+    if (only && name !== 'on-demand' && !only.includes(name) && !(name in ablations)) continue;
     const market = new SimulatedSpotMarket(marketData, { seed, noticeMs: TERMINATION_NOTICE_MS.aws, instanceTypes: types });
     const provider = new SimulatedCloudProvider(market, 'aws');
     const sim = new FleetSimulation({
@@ -123,9 +130,9 @@ function main(): void {
       workloads: fleet.map(w => ({ ...w, permanentRatio: policy.permanentRatio ?? w.permanentRatio })),
       placement: policy.placement,
       liveMigration: policy.ferry,
-      riskModel: policy.ferry ? new InterruptionRiskModel(coefficients) : undefined,
-      proactive: policy.ferry ? new ProactiveMoveGovernor() : undefined,
-      headroom: policy.ferry,
+      riskModel: policy.ferry && policy.prediction !== false ? new InterruptionRiskModel(coefficients) : undefined,
+      proactive: policy.ferry && policy.prediction !== false ? new ProactiveMoveGovernor() : undefined,
+      headroom: policy.ferry && policy.headroom !== false,
     });
     const wallStart = Date.now();
     sim.advanceTo(endAt, STEP_MS);
@@ -149,7 +156,8 @@ function main(): void {
     // Spare room kept for fast moves is Ferry's cost too, though no workload uses it.
     spend += sim.headroomSpendUsd();
     allOnDemandSpend ??= spend;
-    results[name] = {
+    const target = name in ablations ? ablationResults : results;
+    target[name] = {
       costRatio: round(spend / allOnDemandSpend, 4),
       costRatioVsSameNodesOnDemand: round(spend / onDemand, 4),
       headroomSpendUsd: round(sim.headroomSpendUsd(), 2),
@@ -166,7 +174,7 @@ function main(): void {
       permanentShareOfMembers: round(permanentShare(sim), 3),
       wallSeconds: round((Date.now() - wallStart) / 1000, 1),
     };
-    const r = results[name];
+    const r = target[name];
     console.log(
       `  ${name.padEnd(14)} cost ${r.costRatio.toFixed(3)} of on-demand  availability ${r.availability.toFixed(6)}  quorum losses ${r.quorumLosses}` +
         `  interruptions hit ${r.interruptionsHit}  migrations ${r.migrations}  (${r.wallSeconds}s)`,
@@ -174,6 +182,7 @@ function main(): void {
   }
   const file = writeResults('placement', {
     policies: results,
+    ...(withAblations ? { ablations: ablationResults } : {}),
     services,
     members: fleet.reduce((a, w) => a + w.replicas, 0),
     days,
