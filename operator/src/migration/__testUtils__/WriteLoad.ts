@@ -1,5 +1,6 @@
 /* A steady, open-loop write load through the stable address, recording what the server acknowledged. */
 import Valkey from 'iovalkey';
+import type { ConnectionOptions } from 'node:tls';
 import { TEST_USERS } from './valkeyMembers';
 
 /** One acknowledged write. */
@@ -20,6 +21,7 @@ export interface WriteLoadOptions {
   keyPrefix: string;
   /** Give up on one write after this long (the write then counts as not acknowledged). */
   writeTimeoutMs?: number;
+  tls?: ConnectionOptions;
 }
 
 const TICK_MS = 5;
@@ -46,6 +48,7 @@ export class WriteLoad {
       const client = new Valkey({
         host: options.host,
         port: options.port,
+        tls: options.tls,
         ...TEST_USERS.app,
         connectTimeout: 1000,
         // The app user may not run INFO (it is in @dangerous).

@@ -53,6 +53,7 @@ export async function startMember(
   hostName: string,
   extraArgs: string[] = [],
   dir: string = mkdtempSync(join(tmpdir(), `${bed.prefix}-${name}-`)),
+  access: ValkeyAccess = TEST_ACCESS,
 ): Promise<TestMember> {
   const u = TEST_USERS;
   const args = [
@@ -89,15 +90,19 @@ export async function startMember(
     host: bed.host(hostName).address,
     port: VALKEY_PORT,
   };
-  await waitForPing(endpoint);
+  await waitForPing(endpoint, undefined, access);
   return { endpoint, pid, dir };
 }
 
 /** Resolves when the member answers PING (as the operator user). */
-export async function waitForPing(endpoint: { host: string; port: number }, timeoutMs = 120_000): Promise<void> {
+export async function waitForPing(
+  endpoint: { host: string; port: number },
+  timeoutMs = 120_000,
+  access: ValkeyAccess = TEST_ACCESS,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const client = adminClient(endpoint);
+    const client = adminClient(endpoint, access);
     try {
       await client.connect();
       await client.ping();
@@ -112,11 +117,12 @@ export async function waitForPing(endpoint: { host: string; port: number }, time
 }
 
 /** A plain operator connection for test assertions. */
-export function adminClient(endpoint: { host: string; port: number }): Valkey {
+export function adminClient(endpoint: { host: string; port: number }, access: ValkeyAccess = TEST_ACCESS): Valkey {
   const client = new Valkey({
     host: endpoint.host,
     port: endpoint.port,
     ...TEST_USERS.operator,
+    tls: access.tls,
     lazyConnect: true,
     connectTimeout: 1000,
     retryStrategy: () => null,

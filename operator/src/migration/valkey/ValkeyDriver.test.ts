@@ -27,6 +27,8 @@ import {
   writeScenarioKeys,
 } from '../__testUtils__/scenario';
 import { appClient } from '../__testUtils__/clients';
+import { TLS_SERVER_NAME, makeCertificates } from '../__testUtils__/tls';
+import { ValkeyAdmin } from './ValkeyAdmin';
 
 /** A spot notice shorter than GCP's 30 s keeps the suite quick; the driver only needs seconds. */
 const NOTICE_MS = 10_000;
@@ -384,6 +386,92 @@ describe('valkey driver: nodes lost during the move', () => {
         context: SCENARIO_KEYS.context.value,
       });
       expect(await bulkKeysPresent(setup.app, BULK)).toBe(BULK);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+});
+
+describe('valkey driver over TLS', () => {
+  let bed: Testbed;
+  let runtime: TestbedValkeyRuntime | undefined;
+  let load: WriteLoad | undefined;
+  let app: Valkey | undefined;
+  let certs: ReturnType<typeof makeCertificates>;
+
+  beforeAll(async () => {
+    certs = makeCertificates();
+    bed = await Testbed.create(['spot-a', 'spot-b']);
+  }, 30_000);
+
+  afterAll(async () => {
+    load?.close();
+    app?.disconnect();
+    await runtime?.stopAll();
+    await bed?.destroy();
+    certs?.remove();
+  }, 30_000);
+
+  it(
+    'hands off with TLS on every connection: operator, replication and clients',
+    async () => {
+      const tlsArgs = [
+        '--port', '0',
+        '--tls-port', String(VALKEY_PORT),
+        '--tls-cert-file', certs.certFile,
+        '--tls-key-file', certs.keyFile,
+        '--tls-ca-cert-file', certs.caFile,
+        '--tls-auth-clients', 'no',
+        '--tls-replication', 'yes',
+      ];
+      const tls = { ca: certs.ca, servername: TLS_SERVER_NAME };
+      const access = { ...TEST_ACCESS, tls };
+      const service = bed.serviceAddress(30);
+      // Members whose only port speaks TLS; the runtime starts the target the same way.
+      const tlsRuntime = new (class extends TestbedValkeyRuntime {
+        async startMember(name: string, node: string) {
+          const existing = this.members.get(name);
+          if (existing) return existing.endpoint;
+          const member = await startTlsMember(name, node);
+          this.members.set(name, member);
+          return member.endpoint;
+        }
+      })(bed, service);
+      runtime = tlsRuntime;
+      const startTlsMember = async (name: string, node: string) => {
+        const member = await startMember(bed, name, node, tlsArgs, undefined, access);
+        return member;
+      };
+      const source = await startTlsMember('cache-tls', 'spot-a');
+      tlsRuntime.adopt(source);
+      await tlsRuntime.pointTo(source.endpoint);
+
+      app = appClient(service, VALKEY_PORT, tls);
+      await writeScenarioKeys(app);
+      load = new WriteLoad({ host: service, port: VALKEY_PORT, ratePerSec: 200, connections: 2, keyPrefix: 'tls', tls });
+      await load.start();
+
+      const driver = new ValkeyDriver({ runtime: tlsRuntime, redirector: tlsRuntime, access, clock: systemClock });
+      const sm = new MigrationStateMachine({ store: new InMemoryMigrationStore(), drivers: [driver], clock: systemClock });
+      const planned = await plan(sm, 'cache-tls-m', 'cache-tls', 'spot-a', 'spot-b');
+      const done = await sm.run('shop', planned.metadata.name);
+      expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(/^Succeeded/);
+
+      const target = tlsRuntime.members.get(done.status!.targetPod!)!;
+      const role = await ValkeyAdmin.with(target.endpoint, access, a => a.replication());
+      expect(role.role).toBe('master');
+      await load.stop();
+      expect(load.acked.length).toBeGreaterThan(0);
+      expect(await load.lostWrites(app)).toEqual([]);
+      expect(await readScenarioKeys(app)).toEqual({
+        session: SCENARIO_KEYS.session.fields,
+        jobs: [...SCENARIO_KEYS.jobs.items].reverse(),
+        context: SCENARIO_KEYS.context.value,
+      });
+      // A client that does not trust the CA is refused: the link really is TLS.
+      const stranger = appClient(service, VALKEY_PORT, { servername: TLS_SERVER_NAME });
+      stranger.options.retryStrategy = () => null;
+      await expect(stranger.ping()).rejects.toThrow();
+      stranger.disconnect();
     },
     SCENARIO_TIMEOUT_MS,
   );
