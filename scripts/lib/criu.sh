@@ -24,7 +24,7 @@ FERRY_CRIU_DEBS=(criu libcompel1 libnet9 libnl-3-200 libc6 libgcc-s1 libgnutls30
 # Libraries whose stable versions are new enough; installed with apt from the machine's suite.
 FERRY_CRIU_SYSTEM_DEBS=(libnftables1 libprotobuf-c1 libbsd0)
 
-ferry_log() { printf '\033[1mferry:\033[0m %s\n' "$*" >&2; }
+declare -F ferry_log >/dev/null || ferry_log() { printf '\033[1mferry:\033[0m %s\n' "$*" >&2; }
 
 # The machine's Debian mirror, from its apt sources (deb822 `.sources` or one-line `.list`).
 ferry_debian_mirror() {
