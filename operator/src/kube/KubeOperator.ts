@@ -1,0 +1,249 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Clock, systemClock } from '../core/clock';
+import type { CapacityPool } from '../core/model';
+import type { MigrationDriver } from '../migration/MigrationDriver';
+import {
+  isFinalPhase,
+  MigrationStateMachine,
+} from '../migration/MigrationStateMachine';
+import {
+  AdmissionWebhookServer,
+  EvictionReviewer,
+  PodMutator,
+} from './AdmissionWebhook';
+import { ClusterState } from './ClusterState';
+import { DisruptionController } from './DisruptionController';
+import { EventRecorder } from './EventRecorder';
+import { KubeMigrationStore } from './KubeMigrationStore';
+import { LeaderElector, LEADER_ELECTION_DEFAULTS } from './LeaderElector';
+import { MigrationRunner } from './MigrationRunner';
+import { MetricsServer, OperatorMetrics } from './OperatorMetrics';
+
+/** Where the operator logs; the process passes its logger. */
+export interface OperatorLog {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/** Everything the operator on a cluster is made of; one place wires it, tests swap any part. */
+export interface KubeOperatorOptions {
+  kubeConfig: KubeConfig;
+  /** This replica, unique among them: the pod name. */
+  identity: string;
+  /** The Lease the replicas elect their leader with. */
+  lease: {
+    namespace: string;
+    name: string;
+    leaseDurationMs?: number;
+    renewDeadlineMs?: number;
+    retryPeriodMs?: number;
+  };
+  drivers: MigrationDriver[];
+  /** The spot and permanent pools the cloud offers now, with prices and risk. */
+  pools: () => Promise<CapacityPool[]>;
+  /** Placement of pods being created; without it pods are admitted unchanged. */
+  mutatePod?: PodMutator;
+  webhook?: {
+    tls: { cert: string | Buffer; key: string | Buffer };
+    host?: string;
+    port: number;
+  };
+  metricsServer?: { host?: string; port: number };
+  metrics?: OperatorMetrics;
+  clock?: Clock;
+  log?: OperatorLog;
+}
+
+const silent: OperatorLog = { info: () => {}, warn: () => {} };
+
+/**
+ * Ferry's operator on a cluster. Every replica watches the cluster and serves the
+ * webhooks (which answer from what it watches); only the leader acts: it plans
+ * Migrations from disruption signals and runs them. A replica that loses the
+ * lease stops acting at once and `done` resolves, so that its process exits and
+ * is restarted clean; the next leader resumes the Migrations it left.
+ */
+export class KubeOperator {
+  readonly metrics: OperatorMetrics;
+  readonly state: ClusterState;
+  private readonly elector: LeaderElector;
+  private readonly machine: MigrationStateMachine;
+  private readonly events: EventRecorder;
+  private readonly log: OperatorLog;
+  private controller?: DisruptionController;
+  private runner?: MigrationRunner;
+  private webhook?: AdmissionWebhookServer;
+  private metricsServer?: MetricsServer;
+  private campaign?: Promise<void>;
+  private stopped = false;
+  /** The webhook's port once listening; the metrics server's likewise. */
+  webhookPort?: number;
+  metricsPort?: number;
+
+  constructor(private readonly options: KubeOperatorOptions) {
+    const clock = options.clock ?? systemClock;
+    this.log = options.log ?? silent;
+    this.metrics = options.metrics ?? new OperatorMetrics();
+    this.events = new EventRecorder({
+      kubeConfig: options.kubeConfig,
+      instance: options.identity,
+      clock,
+      onError: error => this.log.warn(`event not recorded: ${error}`),
+    });
+    this.machine = new MigrationStateMachine({
+      store: new KubeMigrationStore(options.kubeConfig),
+      drivers: options.drivers,
+      clock,
+      log: this.log,
+    });
+    this.state = new ClusterState({
+      kubeConfig: options.kubeConfig,
+      clock,
+      onChange: change => {
+        this.controller?.changed();
+        if (change.kind === 'migration' && change.event.type !== 'DELETED') {
+          this.runner?.changed(change.event.object);
+        }
+      },
+      onList: (resource, reason) => this.metrics.listed(resource, reason),
+      onError: error => this.log.warn(`watch: ${error.message}`),
+    });
+    this.elector = new LeaderElector({
+      kubeConfig: options.kubeConfig,
+      namespace: options.lease.namespace,
+      name: options.lease.name,
+      identity: options.identity,
+      leaseDurationMs:
+        options.lease.leaseDurationMs ??
+        LEADER_ELECTION_DEFAULTS.leaseDurationMs,
+      renewDeadlineMs:
+        options.lease.renewDeadlineMs ??
+        LEADER_ELECTION_DEFAULTS.renewDeadlineMs,
+      retryPeriodMs:
+        options.lease.retryPeriodMs ?? LEADER_ELECTION_DEFAULTS.retryPeriodMs,
+      clock,
+      onStartedLeading: () => this.lead(),
+      onStoppedLeading: () => {
+        this.metrics.leading(false);
+        this.log.info(`${options.identity} stopped leading`);
+      },
+      onNewLeader: identity => this.log.info(`leader: ${identity}`),
+    });
+  }
+
+  /** True while this replica leads. */
+  get isLeader(): boolean {
+    return this.elector.isLeader;
+  }
+
+  /**
+   * Starts watching, serving and running for leader. Resolves once the watches
+   * are synced and the servers listen; leadership comes when it comes.
+   */
+  async start(): Promise<void> {
+    if (this.options.metricsServer) {
+      this.metricsServer = new MetricsServer({
+        metrics: this.metrics,
+        ready: () => this.state.synced,
+        ...this.options.metricsServer,
+      });
+      this.metricsPort = await this.metricsServer.start();
+    }
+    await this.state.start();
+    if (this.options.webhook) {
+      this.webhook = new AdmissionWebhookServer({
+        ...this.options.webhook,
+        mutatePod: this.options.mutatePod ?? (async () => []),
+        reviewEviction: this.reviewEviction,
+        onReview: review => this.metrics.webhookReviewed(review),
+        onError: error => this.log.warn(`webhook: ${error}`),
+      });
+      this.webhookPort = await this.webhook.start();
+    }
+    this.metrics.leading(false);
+    this.campaign = this.elector.run().then(() => this.stopActing());
+  }
+
+  /** Resolves when this replica has stopped: it lost its lease, or `stop()` was called. */
+  get done(): Promise<void> {
+    return this.campaign ?? Promise.resolve();
+  }
+
+  /** Steps down (the next leader takes over at once) and stops everything. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.elector.stop();
+    await this.campaign;
+    this.state.stop();
+    await this.webhook?.stop();
+    await this.metricsServer?.stop();
+  }
+
+  private lead(): void {
+    this.log.info(`${this.options.identity} leads`);
+    this.metrics.leading(true);
+    this.controller = new DisruptionController({
+      state: this.state,
+      machine: this.machine,
+      pools: this.options.pools,
+      clock: this.options.clock,
+      events: this.events,
+      metrics: this.metrics,
+      onError: error => this.log.warn(`planning: ${error}`),
+    });
+    this.runner = new MigrationRunner({
+      machine: this.machine,
+      lookup: key => this.state.migrations.get(key),
+      events: this.events,
+      metrics: this.metrics,
+      onError: error => this.log.warn(`migration: ${error}`),
+    });
+    // Whatever the last leader left, and whatever the signals say now.
+    for (const migration of this.state.migrations.list())
+      this.runner.changed(migration);
+    this.controller.changed();
+  }
+
+  private async stopActing(): Promise<void> {
+    const controller = this.controller;
+    const runner = this.runner;
+    this.controller = undefined;
+    this.runner = undefined;
+    await Promise.all([controller?.stop(), runner?.stop()]);
+  }
+
+  /**
+   * An opted-in member is not evicted while its move is pending or under way: the
+   * evicting tool is told to retry, and the leader plans the move from the node's
+   * cordon. Anything else, and any member whose move has finished, goes.
+   */
+  private readonly reviewEviction: EvictionReviewer = async eviction => {
+    const member = this.state
+      .workloads()
+      .find(
+        w =>
+          w.policy.metadata.namespace === eviction.namespace &&
+          w.view.members.some(m => m.pod === eviction.pod),
+      );
+    if (!member) return { allowed: true };
+    const migrations = this.state.migrations
+      .list()
+      .filter(
+        m =>
+          m.metadata.namespace === eviction.namespace &&
+          m.spec.pod === eviction.pod,
+      );
+    const phases = migrations.map(m => m.status?.phase ?? 'Planned');
+    if (phases.some(phase => phase === 'Succeeded')) return { allowed: true };
+    if (phases.length > 0 && phases.every(phase => isFinalPhase(phase))) {
+      // Every move failed: the member goes the way it would without Ferry.
+      return { allowed: true };
+    }
+    this.controller?.changed();
+    return {
+      allowed: false,
+      message: `ferry is moving ${eviction.namespace}/${eviction.pod} (${member.view.id}) off its node; retry shortly`,
+    };
+  };
+}
