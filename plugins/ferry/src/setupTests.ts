@@ -31,3 +31,7 @@ class ResizeObserverStub {
   disconnect() {}
 }
 (globalThis as any).ResizeObserver = ResizeObserverStub;
+
+// The whole entity tab renders five views with charts; on a busy machine that
+// outgrows Jest's default of 5 s without anything being wrong.
+jest.setTimeout(30_000);

@@ -65,7 +65,10 @@ describe('EntitySpotContent', () => {
     await render(
       mockFerryApi({
         getStatus: jest.fn(async () => {
-          throw responseError(404, 'not found');
+          throw responseError(
+            404,
+            'No workload labelled app=sessions in any cluster',
+          );
         }),
       }),
     );
@@ -73,6 +76,9 @@ describe('EntitySpotContent', () => {
       await screen.findByText('Ferry has no status for this service yet'),
     ).toBeInTheDocument();
     expect(screen.getByText(/backstage.io\/kubernetes-id/)).toBeInTheDocument();
+    expect(screen.getByTestId('ferry-no-status')).toHaveTextContent(
+      'Ferry says: No workload labelled app=sessions in any cluster',
+    );
     expect(
       await screen.findByRole('checkbox', { name: 'Run on spot capacity' }),
     ).toBeInTheDocument();

@@ -75,6 +75,11 @@ export function EntitySpotContent() {
         save. If you have just opted in, give it a minute. Otherwise check that
         the entity's <code>backstage.io/kubernetes-id</code> annotation matches
         the labels of its pods.
+        {status.error?.message && (
+          <Box component="span" display="block" mt={1}>
+            Ferry says: {status.error.message}
+          </Box>
+        )}
       </EmptyPanel>
     );
   } else {

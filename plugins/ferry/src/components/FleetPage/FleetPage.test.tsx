@@ -80,8 +80,7 @@ describe('FleetPage', () => {
     );
     expect(serviceNames()).toEqual(['orders-queue']);
     expect(screen.getByText('1 of 2 services')).toBeInTheDocument();
-    // Typing and many clicks; slow on a busy machine.
-  }, 20_000);
+  });
 
   it('shows plain names when the app has no catalog entity page to link to', async () => {
     await renderInTestApp(<FleetPage />, {
