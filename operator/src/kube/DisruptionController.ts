@@ -12,6 +12,8 @@ import { WorkQueue } from './WorkQueue';
 
 /** The one key of the controller's queue: a plan covers the whole fleet, one pass at a time. */
 const FLEET_KEY = 'fleet';
+/** A planned move due within this long is started now rather than in another pass. */
+const START_WINDOW_MS = 1_000;
 
 /**
  * Turns disruption signals into Migrations: whenever a node's signal, a member or
@@ -41,7 +43,10 @@ export class DisruptionController {
     this.queue = new WorkQueue({
       concurrency: 1,
       reconcile: async () => {
-        await this.reconcile();
+        const { nextStartAt } = await this.pass();
+        return nextStartAt === undefined
+          ? undefined
+          : { requeueAfterMs: Math.max(0, nextStartAt - this.clock.now()) };
       },
       onError: (_key, error) => options.onError?.(error),
     });
@@ -58,9 +63,17 @@ export class DisruptionController {
 
   /** One planning pass; returns the Migrations it created. */
   async reconcile(): Promise<string[]> {
+    return (await this.pass()).created;
+  }
+
+  /**
+   * Plans, and records the moves due now; a move the plan starts later (after
+   * the one before it in its workload) waits for the pass at its start.
+   */
+  private async pass(): Promise<{ created: string[]; nextStartAt?: number }> {
     const { state } = this.options;
     const signals = state.signals();
-    if (signals.length === 0) return [];
+    if (signals.length === 0) return { created: [] };
     const workloads = state.workloads();
     const policies = new Map(workloads.map(w => [w.view.id, w.policy]));
     const now = this.clock.now();
@@ -72,9 +85,14 @@ export class DisruptionController {
       pools: await this.options.pools(),
     });
     const created: string[] = [];
+    let nextStartAt: number | undefined;
     for (const move of plan.moves) {
       const policy = policies.get(move.workload);
       if (!policy) continue;
+      if (move.startAt > now + START_WINDOW_MS) {
+        nextStartAt = Math.min(nextStartAt ?? Infinity, move.startAt);
+        continue;
+      }
       const name = migrationName(move);
       const spec: MigrationSpec = {
         workloadRef: policy.spec.workloadRef,
@@ -124,7 +142,7 @@ export class DisruptionController {
         },
       );
     }
-    return created;
+    return { created, nextStartAt };
   }
 }
 
