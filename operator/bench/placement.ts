@@ -16,12 +16,13 @@
  *
  *   npm run bench -- placement [--prices <csv>]... [--trace <json|dir>]... [--days 30] [--seed 1]
  *                              [--services 50] [--types r5.large,m5.large,...] [--only ferry,spread] [--ablations true]
+ *                              [--cloud aws|gcp|azure]   (the notice: 2 min, or 30 s)
  *
  * By default: AWS eu-west-1 spot prices 2021-12 .. 2022-06 and the single-node
  * AWS traces of ../shared/data.
  */
 import path from 'node:path';
-import { TERMINATION_NOTICE_MS } from '../src/cloud/CloudProvider';
+import { CloudName, TERMINATION_NOTICE_MS } from '../src/cloud/CloudProvider';
 import { loadMarketData } from '../src/cloud/marketFiles';
 import { regionOfZone } from '../src/cloud/marketData';
 import { SimulatedCloudProvider } from '../src/cloud/SimulatedCloudProvider';
@@ -52,6 +53,9 @@ function main(): void {
   const days = numberOption(args, 'days', 30);
   const services = numberOption(args, 'services', 50);
   const types = args.options.get('types')?.split(',') ?? DEFAULT_TYPES;
+  const cloudName = (args.options.get('cloud') ?? 'aws') as CloudName;
+  if (!(cloudName in TERMINATION_NOTICE_MS)) throw new Error(`--cloud must be aws, gcp or azure (it sets the notice: 2 min or 30 s), got "${cloudName}"`);
+  const noticeMs = TERMINATION_NOTICE_MS[cloudName];
   const priceFiles = args.prices.length > 0 ? args.prices : [path.join(data, 'aws_spot_price_history_eu-west-1_2021-12_2022-06.csv')];
   const traceFiles = args.traces.length > 0 ? args.traces : singleNodeTraces(data, 'aws');
   const marketData = loadMarketData({
@@ -60,7 +64,7 @@ function main(): void {
     onDemand: path.join(data, 'aws_ondemand_prices_us-east-1_2026-07.csv'),
     advisor: path.join(data, 'aws_spot_advisor_linux_2025-06.csv'),
   });
-  const probe = new SimulatedSpotMarket(marketData, { seed, noticeMs: TERMINATION_NOTICE_MS.aws, instanceTypes: types });
+  const probe = new SimulatedSpotMarket(marketData, { seed, noticeMs, instanceTypes: types });
   // A day in, so every pool's price log has started.
   const startAt = probe.startAt + DAY;
   const endAt = startAt + days * DAY;
@@ -114,7 +118,7 @@ function main(): void {
   let allOnDemandSpend: number | undefined;
   console.log(
     `placement: ${services} services, ${fleet.reduce((a, w) => a + w.replicas, 0)} members, ${days} days from ${new Date(startAt).toISOString().slice(0, 10)}, ` +
-      `${probe.pools.length} spot pools, ${marketData.traces.length} traces, seed ${seed}`,
+      `${probe.pools.length} spot pools, ${marketData.traces.length} traces, ${noticeMs / 1000} s notices, seed ${seed}`,
   );
   const only = args.options.get('only')?.split(',');
   const ablationResults: Record<string, Record<string, number>> = {};
@@ -122,8 +126,8 @@ function main(): void {
   for (const [name, policy] of runs) {
     // All on-demand always runs: it is what the others' cost is a fraction of.
     if (only && name !== 'on-demand' && !only.includes(name) && !(name in ablations)) continue;
-    const market = new SimulatedSpotMarket(marketData, { seed, noticeMs: TERMINATION_NOTICE_MS.aws, instanceTypes: types });
-    const provider = new SimulatedCloudProvider(market, 'aws');
+    const market = new SimulatedSpotMarket(marketData, { seed, noticeMs, instanceTypes: types });
+    const provider = new SimulatedCloudProvider(market, cloudName);
     const sim = new FleetSimulation({
       provider,
       startAt,
@@ -172,6 +176,9 @@ function main(): void {
       liveMovesMissedDeadline: moves.filter(m => m.live && !m.meetsDeadline).length,
       failedMoves: moves.filter(m => m.outcome === 'Failed').length,
       permanentShareOfMembers: round(permanentShare(sim), 3),
+      proactiveMoves: moves.filter(m => m.reason === 'prediction').length,
+      noticeMoves: moves.filter(m => m.reason === 'notice').length,
+      reschedules: moves.filter(m => m.reason === 'reschedule').length,
       wallSeconds: round((Date.now() - wallStart) / 1000, 1),
     };
     const r = target[name];
@@ -187,6 +194,8 @@ function main(): void {
     members: fleet.reduce((a, w) => a + w.replicas, 0),
     days,
     seed,
+    cloud: cloudName,
+    noticeSeconds: noticeMs / 1000,
     startAt: new Date(startAt).toISOString(),
     spotPools: probe.pools.length,
     traces: marketData.traces.length,
