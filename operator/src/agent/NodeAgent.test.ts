@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeAgent } from './NodeAgent';
 import { AgentUnreachableError, NodeAgentClient } from './NodeAgentClient';
+import { TLS_SERVER_NAME, makeCertificates } from '../migration/__testUtils__/tls';
 
 describe('NodeAgent', () => {
   let dir: string;
@@ -41,5 +42,35 @@ describe('NodeAgent', () => {
   it('reports an agent on a node that is gone as unreachable, quickly', async () => {
     await agent.stop();
     await expect(new NodeAgentClient(url, 's3cret').health()).rejects.toBeInstanceOf(AgentUnreachableError);
+  });
+});
+
+describe('NodeAgent over HTTPS', () => {
+  it('serves its API only over TLS, to clients that trust its CA', async () => {
+    const certs = makeCertificates();
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-agent-tls-'));
+    const agent = new NodeAgent({
+      node: 'spot-b',
+      criu: ['echo', 'criu 4.2.1'],
+      imagesDir: dir,
+      host: '127.0.0.1',
+      token: 's3cret',
+      tls: { cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile) },
+    });
+    try {
+      const port = await agent.start();
+      const trusted = new NodeAgentClient(`https://127.0.0.1:${port}`, 's3cret', certs.ca, TLS_SERVER_NAME);
+      expect(await trusted.health()).toMatchObject({ node: 'spot-b' });
+      const wrongName = new NodeAgentClient(`https://127.0.0.1:${port}`, 's3cret', certs.ca, 'spot-x.internal');
+      await expect(wrongName.health()).rejects.toThrow(/altnames|Hostname/i);
+      const plain = new NodeAgentClient(`http://127.0.0.1:${port}`, 's3cret');
+      await expect(plain.health()).rejects.toThrow();
+      const untrusted = new NodeAgentClient(`https://127.0.0.1:${port}`, 's3cret');
+      await expect(untrusted.health()).rejects.toThrow(/self.signed|certificate/i);
+    } finally {
+      await agent.stop();
+      rmSync(dir, { recursive: true, force: true });
+      certs.remove();
+    }
   });
 });

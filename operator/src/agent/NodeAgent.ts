@@ -35,6 +35,11 @@ export interface NodeAgentOptions {
   token: string;
   /** Serves HTTPS when set, so images (which hold the process's secrets) are encrypted in transit. */
   tls?: SecureContextOptions & { ca?: string | Buffer };
+  /**
+   * PEM files for CRIU's own TLS between the dump and the page server (the
+   * memory pages' path); when set, both sides run with `--tls`.
+   */
+  criuTls?: { caFile: string; certFile: string; keyFile: string };
   log?: (message: string) => void;
 }
 
@@ -169,7 +174,14 @@ export class NodeAgent {
       const pageServer =
         pageServerPort === undefined
           ? []
-          : ['--page-server', '--address', new URL(targetUrl).hostname, '--port', String(pageServerPort)];
+          : [
+              '--page-server',
+              '--address',
+              new URL(targetUrl).hostname,
+              '--port',
+              String(pageServerPort),
+              ...this.criuTlsArgs(),
+            ];
       const started = Date.now();
       // Stop-and-copy: the kernel here has no soft-dirty tracking for pre-dumps and
       // lazy pages need userfaultfd on a pipe, so the freeze starts now.
@@ -192,7 +204,10 @@ export class NodeAgent {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const port = await freePort();
     // --daemon returns once the server listens; it exits by itself when the dump ends.
-    await this.criu(['page-server', '-D', dir, '--port', String(port), '--daemon', '-o', 'page-server.log'], dir);
+    await this.criu(
+      ['page-server', '-D', dir, '--port', String(port), '--daemon', ...this.criuTlsArgs(), '-o', 'page-server.log'],
+      dir,
+    );
     return { id, port };
   }
 
@@ -300,6 +315,11 @@ export class NodeAgent {
       received: existsSync(join(dir, RECEIVED)),
       restoredPid: restoredPid && isAlive(restoredPid) ? restoredPid : undefined,
     };
+  }
+
+  private criuTlsArgs(): string[] {
+    const t = this.options.criuTls;
+    return t ? ['--tls', '--tls-cacert', t.caFile, '--tls-cert', t.certFile, '--tls-key', t.keyFile] : [];
   }
 
   private dir(id: string): string {

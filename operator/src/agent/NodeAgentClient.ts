@@ -37,6 +37,8 @@ export class NodeAgentClient {
     readonly url: string,
     private readonly token: string,
     private readonly ca?: string | Buffer,
+    /** Name the agent's certificate carries, when the URL holds an IP address. */
+    private readonly servername?: string,
   ) {}
 
   /** Agent and CRIU version. */
@@ -81,6 +83,7 @@ export class NodeAgentClient {
         {
           method,
           ca: this.ca,
+          servername: this.servername,
           // A fresh connection per call: a kept-alive socket to a reclaimed node
           // would swallow the request and skip the connect timeout below.
           agent: false,

@@ -3,7 +3,13 @@
  *
  *   FERRY_AGENT_TOKEN=… FERRY_CRIU="<loader> --library-path <dirs> <criu>" \
  *     tsx src/agent/main.ts --node <name> --port 7444 --images-dir /dev/shm/ferry-agent
+ *
+ * With FERRY_AGENT_TLS_CERT, FERRY_AGENT_TLS_KEY and FERRY_AGENT_TLS_CA (PEM file
+ * paths, from a Secret) the API, the image stream and CRIU's page-server link are
+ * all TLS. The certificate should carry the node's IP address as a subject
+ * alternative name, since agents reach each other by IP.
  */
+import { readFileSync } from 'node:fs';
 import { NodeAgent } from './NodeAgent';
 
 /** Port the agent listens on unless told otherwise. */
@@ -18,6 +24,17 @@ function flag(name: string, fallback?: string): string {
   return value;
 }
 
+function tlsFromEnvironment() {
+  const { FERRY_AGENT_TLS_CERT: cert, FERRY_AGENT_TLS_KEY: key, FERRY_AGENT_TLS_CA: ca } = process.env;
+  if (!cert || !key || !ca) {
+    return {};
+  }
+  return {
+    tls: { cert: readFileSync(cert), key: readFileSync(key), ca: readFileSync(ca) },
+    criuTls: { caFile: ca, certFile: cert, keyFile: key },
+  };
+}
+
 async function main(): Promise<void> {
   const token = process.env.FERRY_AGENT_TOKEN;
   if (!token) {
@@ -30,6 +47,7 @@ async function main(): Promise<void> {
     imagesDir: flag('images-dir', '/dev/shm/ferry-agent'),
     criu: (process.env.FERRY_CRIU ?? 'criu').split(/\s+/).filter(Boolean),
     token,
+    ...tlsFromEnvironment(),
   });
   const port = await agent.start();
   // The parent (a test harness, or the kubelet's probes) waits for this line.
