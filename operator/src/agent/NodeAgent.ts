@@ -192,8 +192,11 @@ export class NodeAgent {
       dumpMs = Date.now() - started;
       await fs.writeFile(join(dir, DUMPED), pageServerPort === undefined ? 'local' : 'page-server');
     }
+    // Asked again after a restart, the marker (not the request) says where the pages
+    // went: re-sending a page-server dump must not wipe the pages on the target.
+    const viaPageServer = (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'page-server';
     const started = Date.now();
-    const bytes = await this.send(id, targetUrl, pageServerPort !== undefined);
+    const bytes = await this.send(id, targetUrl, viaPageServer);
     return { id, dumpMs, streamMs: Date.now() - started, bytes };
   }
 

@@ -7,6 +7,7 @@
  */
 import type Valkey from 'iovalkey';
 import { systemClock } from '../../core/clock';
+import type { Migration } from '../../api/v1alpha1';
 import { InMemoryMigrationStore } from '../MigrationStore';
 import { MigrationStateMachine } from '../MigrationStateMachine';
 import { CheckpointDriver } from './CheckpointDriver';
@@ -77,6 +78,13 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
     const store = new InMemoryMigrationStore();
     const driver = new CheckpointDriver({ runtime, agents, clock: systemClock, streamWhileDumping });
     const sm = new MigrationStateMachine({ store, drivers: [driver], clock: systemClock });
+    /** A new operator process: new driver and state machine, same store and cluster. */
+    const restarted = () =>
+      new MigrationStateMachine({
+        store,
+        drivers: [new CheckpointDriver({ runtime, agents, clock: systemClock, streamWhileDumping })],
+        clock: systemClock,
+      });
     const planned = await sm.plan('shop', 'cache-0-ckpt', {
       workloadRef: { kind: 'StatefulSet', name: 'cache' },
       pod: 'cache-0',
@@ -86,7 +94,7 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
       driver: 'checkpoint',
       deadline: new Date(Date.now() + NOTICE_MS).toISOString(),
     });
-    return { sm, store, runtime, driver, planned };
+    return { sm, store, runtime, driver, planned, restarted };
   }
 
   async function expectIntact(bulk: number) {
@@ -121,6 +129,35 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
       await expectIntact(BULK);
       // Established connections moved with the process: none had to reconnect.
       expect(load!.droppedConnections.size).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  // Write 3 records the end of the dump-and-stream step, write 4 the end of the
+  // restore: a crash there means the step ran but its successor runs it again.
+  it.each([
+    ['the dump and page streaming', 3],
+    ['the restore on the target', 4],
+  ])(
+    'resumes when the operator is killed after %s ran but before it was recorded',
+    async (_what, crashAt) => {
+      const BULK = 20_000;
+      const { store, planned, restarted } = await podWithData(BULK);
+      const update = store.updateStatus.bind(store);
+      let writes = 0;
+      store.updateStatus = async (m: Migration) => {
+        if (++writes === crashAt) throw new Error('operator killed');
+        return update(m);
+      };
+      await expect(restarted().run('shop', planned.metadata.name)).rejects.toThrow('operator killed');
+      const [done] = await restarted().resumeAll();
+
+      expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(/^Succeeded/);
+      expect(bed.addressHost(bed.serviceAddress(20))).toBe('spot-b');
+      // Exactly one copy of the process runs, and it is the one the address leads to.
+      const restoredPid = Number(done.status?.driverState?.restoredPid);
+      expect(await bed.pidsInHost('spot-b')).toContain(restoredPid);
+      await expectIntact(BULK);
     },
     TEST_TIMEOUT_MS,
   );
