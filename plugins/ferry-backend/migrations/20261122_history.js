@@ -11,9 +11,7 @@
  */
 exports.up = async function up(knex) {
   await knex.schema.createTable('ferry_cost_samples', table => {
-    table.comment(
-      'Spend of a workload over the interval that ends at sampled_at',
-    );
+    table.comment('Spend of a workload in the hour that starts at sampled_at');
     table.string('entity_ref', 255).notNullable();
     table.bigInteger('sampled_at').notNullable();
     table.bigInteger('covers_ms').notNullable();
@@ -28,7 +26,7 @@ exports.up = async function up(knex) {
     table.index(['sampled_at'], 'ferry_cost_samples_sampled_idx');
   });
   await knex.schema.createTable('ferry_availability_samples', table => {
-    table.comment('Ready members of a workload against its quorum');
+    table.comment('Ready members of a workload against its quorum, per hour');
     table.string('entity_ref', 255).notNullable();
     table.bigInteger('sampled_at').notNullable();
     table.bigInteger('covers_ms').notNullable();

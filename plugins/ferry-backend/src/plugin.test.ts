@@ -54,7 +54,13 @@ describe('ferry plugin in demo mode', () => {
 
   beforeAll(async () => {
     const backend = await startFerry({
-      demo: { enabled: true, seed: 7, speedup: 600 },
+      // No random reclaims: the test reclaims.
+      demo: {
+        enabled: true,
+        seed: 7,
+        speedup: 600,
+        reclaimEveryMinutes: 1_000_000,
+      },
     });
     server = backend.server;
     stop = () => backend.stop();
@@ -294,14 +300,13 @@ describe('ferry plugin in demo mode', () => {
         .set('Authorization', guest)
         .send({});
     }
-    expect(res.status).toBe(200);
+    expect(`${res.status} ${res.body.error?.message ?? ''}`).toBe('200 ');
     expect(res.body.migrations.length).toBeGreaterThan(0);
-    const moved = res.body.migrations[0];
-    expect(moved).toMatchObject({
-      sourceNode: res.body.node,
-      reason: 'notice',
-      cluster: 'demo',
-    });
+    // The reclaim may also start other moves (the planner keeps the quorum); one leaves the node.
+    const moved = res.body.migrations.find(
+      (m: { sourceNode: string }) => m.sourceNode === res.body.node,
+    );
+    expect(moved).toMatchObject({ reason: 'notice', cluster: 'demo' });
 
     const name = moved.entityRef.split('/')[1];
     const page = await request(server)

@@ -138,7 +138,7 @@ describe('DatabaseFerryStore', () => {
       ]);
     });
 
-    it('stores a sample once however often it is ingested, and sums it per bucket', async () => {
+    it('adds samples to their hour, and sums them per bucket', async () => {
       const { store } = await createStore(databaseId);
       const cost = Array.from({ length: 48 }, (_, i) => ({
         entityRef: REF,
@@ -156,13 +156,14 @@ describe('DatabaseFerryStore', () => {
         readyMembers: i === 5 ? 1 : 3,
         requiredMembers: 2,
       }));
-      await store.addSamples(cost, availability);
+      // Two reports in each hour, the second with the same figures.
+      await store.recordReports([snapshot()], cost, availability);
       await store.addSamples(cost, availability);
       const days = await store.costBuckets(REF, T0, T0 + 48 * HOUR, 24 * HOUR);
       expect(days).toHaveLength(2);
       expect(days[0].bucketStart).toBe(T0);
-      expect(days[0].spotUsd).toBeCloseTo(2.4);
-      expect(days[0].onDemandUsd).toBeCloseTo(9.6);
+      expect(days[0].spotUsd).toBeCloseTo(4.8);
+      expect(days[0].onDemandUsd).toBeCloseTo(19.2);
       const hours = await store.availabilityBuckets(
         REF,
         T0,
@@ -172,11 +173,17 @@ describe('DatabaseFerryStore', () => {
       expect(hours).toHaveLength(24);
       expect(hours[5]).toEqual({
         bucketStart: T0 + 5 * HOUR,
-        coversMs: HOUR,
+        coversMs: 2 * HOUR,
         quorumMs: 0,
         minReadyMembers: 1,
         requiredMembers: 2,
       });
+      expect(hours[4]).toMatchObject({
+        coversMs: 2 * HOUR,
+        quorumMs: 2 * HOUR,
+        minReadyMembers: 3,
+      });
+      expect(await store.getWorkload(REF)).toBeDefined();
       expect(await store.atRiskMoments(REF, T0, T0 + 48 * HOUR, 10)).toEqual([
         { time: T0 + 5 * HOUR, readyMembers: 1, requiredMembers: 2 },
       ]);

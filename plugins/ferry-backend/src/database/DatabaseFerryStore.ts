@@ -149,10 +149,13 @@ export class DatabaseFerryStore {
     return this.workloadsGeneration;
   }
 
-  async upsertWorkloads(snapshots: WorkloadSnapshot[]): Promise<void> {
+  async upsertWorkloads(
+    snapshots: WorkloadSnapshot[],
+    db: Knex = this.db,
+  ): Promise<void> {
     this.workloadsGeneration += 1;
     for (const batch of chunks(snapshots)) {
-      await this.db('ferry_workloads')
+      await db('ferry_workloads')
         .insert(batch.map(toWorkloadRow))
         .onConflict('entity_ref')
         .merge();
@@ -215,13 +218,33 @@ export class DatabaseFerryStore {
     return (await query).map(row => fromWorkloadRow(row, false));
   }
 
-  /** Adds samples; a sample already stored for the same entity and time is kept as it is. */
-  async addSamples(
+  /**
+   * Writes new snapshots and the samples they produced in one transaction.
+   * A sample for an entity and hour already stored is added to: the hour's
+   * spend and covered time grow, its fewest ready members is kept.
+   */
+  async recordReports(
+    snapshots: WorkloadSnapshot[],
     cost: CostSample[],
     availability: AvailabilitySample[],
   ): Promise<void> {
+    await this.db.transaction(async tx => {
+      await this.addSamples(cost, availability, tx);
+      await this.upsertWorkloads(snapshots, tx);
+    });
+  }
+
+  /** Adds samples to their entity's hour (see {@link DatabaseFerryStore.recordReports}). */
+  async addSamples(
+    cost: CostSample[],
+    availability: AvailabilitySample[],
+    db: Knex = this.db,
+  ): Promise<void> {
+    // Qualified column names work in the upsert of both SQLite and PostgreSQL.
+    const add = (table: string, column: string) =>
+      db.raw(`${table}.${column} + excluded.${column}`);
     for (const batch of chunks(cost)) {
-      await this.db('ferry_cost_samples')
+      await db('ferry_cost_samples')
         .insert(
           batch.map(s => ({
             entity_ref: s.entityRef,
@@ -233,10 +256,15 @@ export class DatabaseFerryStore {
           })),
         )
         .onConflict(['entity_ref', 'sampled_at'])
-        .ignore();
+        .merge({
+          covers_ms: add('ferry_cost_samples', 'covers_ms'),
+          spot_usd: add('ferry_cost_samples', 'spot_usd'),
+          permanent_usd: add('ferry_cost_samples', 'permanent_usd'),
+          on_demand_usd: add('ferry_cost_samples', 'on_demand_usd'),
+        });
     }
     for (const batch of chunks(availability)) {
-      await this.db('ferry_availability_samples')
+      await db('ferry_availability_samples')
         .insert(
           batch.map(s => ({
             entity_ref: s.entityRef,
@@ -248,7 +276,14 @@ export class DatabaseFerryStore {
           })),
         )
         .onConflict(['entity_ref', 'sampled_at'])
-        .ignore();
+        .merge({
+          covers_ms: add('ferry_availability_samples', 'covers_ms'),
+          quorum_ms: add('ferry_availability_samples', 'quorum_ms'),
+          ready_members: db.raw(
+            'CASE WHEN excluded.ready_members < ferry_availability_samples.ready_members THEN excluded.ready_members ELSE ferry_availability_samples.ready_members END',
+          ),
+          required_members: db.raw('excluded.required_members'),
+        });
     }
   }
 

@@ -40,7 +40,16 @@ export class DemoReclaim {
     const before = new Set(
       (await demo.listMigrations()).map(m => m.metadata.name),
     );
-    demo.reclaimNode(target);
+    try {
+      demo.reclaimNode(target);
+    } catch (error) {
+      // e.g. the simulated cloud reclaimed it on its own a moment ago
+      throw new ConflictError(
+        `${target} cannot be reclaimed now: ${
+          (error as Error).message
+        }; try again, or name another spot node`,
+      );
+    }
     const started = (await demo.listMigrations()).filter(
       m => !before.has(m.metadata.name),
     );

@@ -15,15 +15,18 @@ import {
 import { ClusterRegistry, FerryCluster } from '../Clusters/ClusterRegistry';
 import { SPOT_POLICY_ANNOTATIONS } from './spotPolicyAnnotations';
 
+/** Samples are kept per hour: each report adds its interval to the hour it ends in. */
+export const SAMPLE_BUCKET_MS = 60 * 60 * 1000;
 /** The longest interval one sample stands for; a longer silence is a gap in the history, not a flat line. */
 export const MAX_SAMPLE_INTERVAL_MS = 6 * 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Copies what the operator reports — SpotPolicy status and Migration objects —
- * into the history store. Running it twice on the same report stores nothing
- * new: samples are keyed by the time the operator reported, migrations by their
- * object's name.
+ * into the history store. Running it twice never counts anything twice: a
+ * sample is the difference between the operator's cumulative spend and the
+ * previous snapshot's, written in one transaction with the new snapshot, and
+ * migrations are keyed by their object's name.
  */
 export class HistoryIngestion {
   constructor(
@@ -31,6 +34,7 @@ export class HistoryIngestion {
     private readonly store: DatabaseFerryStore,
     private readonly logger: LoggerService,
     private readonly retentionDays: number,
+    private readonly clock: () => number = Date.now,
   ) {}
 
   /** Ingests every cluster; a cluster that is down is logged and skipped. */
@@ -49,7 +53,7 @@ export class HistoryIngestion {
   /** Ingests one cluster's SpotPolicies, Migrations and spot pools. */
   async ingestCluster(cluster: FerryCluster): Promise<void> {
     const since = new Date(
-      Date.now() - this.retentionDays * DAY_MS,
+      this.clock() - this.retentionDays * DAY_MS,
     ).toISOString();
     const [policies, migrations, pools] = await this.clusters.call(
       cluster,
@@ -60,7 +64,7 @@ export class HistoryIngestion {
           client.listSpotPools(),
         ]),
     );
-    const now = Date.now();
+    const now = this.clock();
     const owned = policies.filter(p => entityRefOf(p));
     const entityByWorkload = new Map(
       owned.map(p => [
@@ -99,7 +103,7 @@ export class HistoryIngestion {
   async recordPolicies(
     clusterName: string,
     policies: SpotPolicy[],
-    now = Date.now(),
+    now = this.clock(),
   ): Promise<void> {
     const previous = new Map(
       (await this.store.listWorkloads(clusterName)).map(s => [s.entityRef, s]),
@@ -141,9 +145,11 @@ export class HistoryIngestion {
         .reduce((a, r) => a + r.hourlyCostUsd, 0);
       const spotShare =
         snapshot.hourlyCostUsd > 0 ? spotRate / snapshot.hourlyCostUsd : 0;
+      const hour =
+        Math.floor(snapshot.reportedAt / SAMPLE_BUCKET_MS) * SAMPLE_BUCKET_MS;
       cost.push({
         entityRef,
-        sampledAt: snapshot.reportedAt,
+        sampledAt: hour,
         coversMs,
         spotUsd: spend * spotShare,
         permanentUsd: spend * (1 - spotShare),
@@ -152,21 +158,22 @@ export class HistoryIngestion {
       const { readyMembers, requiredMembers } = policy.status.availability;
       availability.push({
         entityRef,
-        sampledAt: snapshot.reportedAt,
+        sampledAt: hour,
         coversMs,
         quorumMs: readyMembers >= requiredMembers ? coversMs : 0,
         readyMembers,
         requiredMembers,
       });
     }
-    await this.store.addSamples(cost, availability);
-    await this.store.upsertWorkloads(snapshots);
+    // One transaction: the samples are deltas against the stored snapshots, so
+    // they and the new snapshots are written together or not at all.
+    await this.store.recordReports(snapshots, cost, availability);
   }
 
   /** Deletes samples and migrations older than the retention. */
   async enforceRetention(): Promise<number> {
     return this.store.deleteHistoryBefore(
-      Date.now() - this.retentionDays * DAY_MS,
+      this.clock() - this.retentionDays * DAY_MS,
     );
   }
 }
@@ -192,14 +199,19 @@ export function sourceOf(policy: SpotPolicy): PolicySource {
   return source === 'portal' || source === 'api' ? source : 'catalog';
 }
 
-/** When the operator last wrote the policy's status: its newest condition, or the object's creation. */
+/**
+ * The time a report stands for: now, or the operator's own time when it is
+ * ahead (the demo's simulated clock runs faster than the wall clock), read from
+ * its newest condition or the object's creation.
+ */
 function reportedAtOf(policy: SpotPolicy, now: number): number {
-  const times = (policy.status?.conditions ?? [])
-    .map(c => Date.parse(c.lastTransitionTime))
-    .filter(t => Number.isFinite(t));
-  if (times.length > 0) return Math.max(...times);
-  const created = Date.parse(policy.metadata.creationTimestamp ?? '');
-  return Number.isFinite(created) ? created : now;
+  const times = [
+    ...(policy.status?.conditions ?? []).map(c =>
+      Date.parse(c.lastTransitionTime),
+    ),
+    Date.parse(policy.metadata.creationTimestamp ?? ''),
+  ].filter(t => Number.isFinite(t));
+  return Math.max(now, ...times);
 }
 
 function counterDelta(current: number, previous: number): number {

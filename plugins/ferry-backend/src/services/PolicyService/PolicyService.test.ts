@@ -47,7 +47,9 @@ describe('PolicyService', () => {
         demo,
       );
       const logger = mockServices.logger.mock();
-      const ingestion = new HistoryIngestion(clusters, store, logger, 400);
+      const ingestion = new HistoryIngestion(clusters, store, logger, 400, () =>
+        clock.now(),
+      );
       const policies = new PolicyService(
         clusters,
         new WorkloadLocator(clusters),
@@ -167,7 +169,7 @@ describe('PolicyService', () => {
       expect(await store.listPolicyChanges(REF, 10)).toHaveLength(1);
     });
 
-    it('ingests samples and migrations idempotently', async () => {
+    it('ingests samples and migrations without counting anything twice', async () => {
       const { policies, store, ingestion, clusters, clock, demo } =
         await setUp();
       await policies.syncFromCatalog(entity());

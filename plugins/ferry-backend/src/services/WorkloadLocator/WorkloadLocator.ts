@@ -20,9 +20,7 @@ export interface LocatedWorkload {
 }
 
 /** How the Kubernetes plugin would select an entity's workloads, or undefined when it would not. */
-export function kubernetesSelectorOf(
-  entity: Entity,
-):
+export function kubernetesSelectorOf(entity: Entity):
   | {
       labelSelector: Record<string, string>;
       namespace?: string;
