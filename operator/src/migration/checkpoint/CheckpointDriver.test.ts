@@ -6,6 +6,7 @@
  * fails, does not skip, without them.
  */
 import type Valkey from 'iovalkey';
+import { rmSync } from 'node:fs';
 import { systemClock } from '../../core/clock';
 import type { Migration } from '../../api/v1alpha1';
 import { InMemoryMigrationStore } from '../MigrationStore';
@@ -33,6 +34,7 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
   let agents: TestbedAgents;
   let load: WriteLoad | undefined;
   let app: Valkey | undefined;
+  const memberDirs: string[] = [];
 
   beforeAll(async () => {
     redisServerPath();
@@ -53,10 +55,12 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
     app = undefined;
     await bed?.destroy();
     agents?.cleanUp();
+    for (const dir of memberDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 
   async function podWithData(bulk: number, streamWhileDumping = true) {
     const member = await startMember(bed, 'cache-0', 'spot-a');
+    memberDirs.push(member.dir);
     const address = bed.serviceAddress(20);
     await bed.placeAddress(address, 'spot-a');
     const runtime = new TestbedCheckpointRuntime(bed);
