@@ -287,6 +287,64 @@ describe('valkey driver: the operator killed in each phase', () => {
   );
 });
 
+describe('valkey driver: the no-demotion rule', () => {
+  let bed: Testbed;
+  let setup: Setup | undefined;
+
+  beforeAll(async () => {
+    bed = await Testbed.create(['spot-a', 'spot-b']);
+  }, 30_000);
+
+  afterAll(async () => {
+    setup?.load.close();
+    setup?.app.disconnect();
+    await setup?.runtime.stopAll();
+    await bed?.destroy();
+  }, 30_000);
+
+  it(
+    'never demotes a primary whose replica is not in sync',
+    async () => {
+      setup = await setUp(bed, 'nosync', 'spot-a', 1_000);
+      const source = setup.runtime.members.get('nosync')!;
+      const target = await startMember(bed, 'nosync-t', 'spot-b');
+      setup.runtime.adopt(target);
+      // A replica that can never sync: its replication password is wrong.
+      const admin = adminClient(target.endpoint);
+      await admin.connect();
+      await admin.call('CONFIG', 'SET', 'masterauth', 'wrong-password');
+      await admin.call('REPLICAOF', source.endpoint.host, VALKEY_PORT);
+      admin.disconnect();
+
+      const driver = new ValkeyDriver({
+        runtime: setup.runtime,
+        redirector: setup.runtime,
+        access: TEST_ACCESS,
+        clock: systemClock,
+      });
+      const state: Record<string, string> = {
+        sourceName: 'nosync', sourceNode: 'spot-a', sourceHost: source.endpoint.host, sourcePort: String(VALKEY_PORT),
+        targetName: 'nosync-t', targetNode: 'spot-b', targetHost: target.endpoint.host, targetPort: String(VALKEY_PORT),
+      };
+      const ctx = {
+        migration: {} as Migration,
+        state,
+        clock: systemClock,
+        signal: new AbortController().signal,
+        addBytesMoved: () => {},
+        recordWritePause: () => {},
+        recordAtRisk: () => {},
+        note: () => {},
+      };
+      await expect(driver.switchOver(ctx)).rejects.toThrow(/not in sync/);
+      expect(await primaries(setup.runtime)).toEqual(['nosync']);
+      expect(await setup.runtime.current()).toBe('nosync');
+      await expectNothingLost(setup, 1_000);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+});
+
 describe('valkey driver: nodes lost during the move', () => {
   let bed: Testbed;
   let setup: Setup | undefined;
