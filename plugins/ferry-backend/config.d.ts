@@ -28,7 +28,7 @@ export interface Config {
     };
     /** Copying SpotPolicy status and Migration objects from each cluster into the history store. */
     ingestion?: {
-      /** How often; default every 15 seconds, first run at startup. */
+      /** How often; default every 15 seconds (5 in demo mode), first run at startup. */
       schedule?: SchedulerServiceTaskScheduleDefinitionConfig;
     };
     /** The history store (the plugin's database: backend.database, SQLite in memory by default). */

@@ -41,6 +41,13 @@ export const DEFAULT_INGESTION_SCHEDULE: SchedulerServiceTaskScheduleDefinition 
     timeout: { minutes: 2 },
     initialDelay: { seconds: 0 },
   };
+/** In demo mode the simulated minute is a wall second, so the portal looks more often. */
+export const DEFAULT_DEMO_INGESTION_SCHEDULE: SchedulerServiceTaskScheduleDefinition =
+  {
+    frequency: { seconds: 5 },
+    timeout: { minutes: 1 },
+    initialDelay: { seconds: 0 },
+  };
 /** Days of samples and migrations kept when `ferry.history.retentionDays` is absent: a year and a month. */
 export const DEFAULT_RETENTION_DAYS = 400;
 /** Simulated time per wall-clock time in demo mode: a wall second is a simulated minute. */
@@ -82,7 +89,9 @@ export function readFerryConfig(config: Config): FerryConfig {
     ingestionSchedule: readSchedule(
       config,
       'ferry.ingestion.schedule',
-      DEFAULT_INGESTION_SCHEDULE,
+      demoEnabled
+        ? DEFAULT_DEMO_INGESTION_SCHEDULE
+        : DEFAULT_INGESTION_SCHEDULE,
     ),
     retentionDays,
   };
