@@ -173,6 +173,33 @@ export class ValkeyAdmin {
   }
 }
 
+/**
+ * An admin connection kept across the polls of one step and reopened after a
+ * failure: polling with a fresh connection (and AUTH, and TLS handshake) every
+ * few milliseconds would steal CPU from the very sync it watches.
+ */
+export class ValkeyAdminSession {
+  private admin?: ValkeyAdmin;
+
+  constructor(readonly endpoint: ValkeyEndpoint, private readonly access: ValkeyAccess) {}
+
+  /** Runs `fn` on the kept connection, opening it first if needed. */
+  async run<T>(fn: (admin: ValkeyAdmin) => Promise<T>): Promise<T> {
+    try {
+      this.admin ??= await ValkeyAdmin.connect(this.endpoint, this.access);
+      return await fn(this.admin);
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.admin?.close();
+    this.admin = undefined;
+  }
+}
+
 /** Whether an error means the connection, not the command, failed. */
 export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) {

@@ -13,11 +13,14 @@ import {
   ReplicationInfo,
   ValkeyAccess,
   ValkeyAdmin,
+  ValkeyAdminSession,
   ValkeyEndpoint,
 } from './ValkeyAdmin';
 
-/** How often replication progress is polled while waiting. */
+/** How often replication progress is polled once the replica streams (the switch is near). */
 export const REPLICATION_POLL_MS = 20;
+/** How often it is polled while the replica still receives its initial snapshot. */
+export const BULK_SYNC_POLL_MS = 250;
 /** Longest wait for a freshly started member to answer PING. */
 export const TARGET_READY_TIMEOUT_MS = 30_000;
 /** Longest wait for the initial sync when no notice deadline is closer. */
@@ -160,40 +163,53 @@ export class ValkeyDriver implements MigrationDriver {
       this.clock.now() + INITIAL_SYNC_TIMEOUT_MS,
       ctx.deadline !== undefined ? ctx.deadline - SWITCH_RESERVE_MS : Infinity,
     );
+    const sourceSession = new ValkeyAdminSession(source, this.access);
+    const targetSession = new ValkeyAdminSession(target, this.access);
     let unreachableSince: number | undefined;
-    for (;;) {
-      ctx.signal.throwIfAborted();
-      let sourceRepl: ReplicationInfo | undefined;
-      try {
-        // Stamped before asking: every write acknowledged before this instant is
-        // inside the offset the source reports.
-        const askedAt = this.clock.now();
-        sourceRepl = await ValkeyAdmin.with(source, this.access, a => a.replication());
-        unreachableSince = undefined;
-        this.lastSeen.set(key(ctx), { offset: sourceRepl.offset, at: askedAt });
-      } catch (error) {
-        if (!(error instanceof MemberUnreachableError)) throw error;
-        unreachableSince ??= this.clock.now();
-        if (this.clock.now() - unreachableSince >= SOURCE_LOST_CONFIRM_MS) {
-          throw new SourceLostError(error.message, { cause: error });
+    try {
+      for (;;) {
+        ctx.signal.throwIfAborted();
+        let sourceRepl: ReplicationInfo | undefined;
+        try {
+          // Stamped before asking: every write acknowledged before this instant is
+          // inside the offset the source reports.
+          const askedAt = this.clock.now();
+          sourceRepl = await sourceSession.run(a => a.replication());
+          unreachableSince = undefined;
+          this.lastSeen.set(key(ctx), { offset: sourceRepl.offset, at: askedAt });
+        } catch (error) {
+          if (!(error instanceof MemberUnreachableError)) throw error;
+          unreachableSince ??= this.clock.now();
+          if (this.clock.now() - unreachableSince >= SOURCE_LOST_CONFIRM_MS) {
+            throw new SourceLostError(error.message, { cause: error });
+          }
         }
+        const targetRepl = await targetSession.run(a => a.replication()).catch(error => {
+          throw error instanceof MemberUnreachableError ? new TargetLostError(error.message, { cause: error }) : error;
+        });
+        if (
+          sourceRepl &&
+          isSyncedReplica(targetRepl, source) &&
+          sourceRepl.offset - targetRepl.offset <= SWITCH_LAG_BYTES
+        ) {
+          // Read now, not before: a primary takes a new replication id when its first
+          // replica attaches (it creates its backlog then).
+          ctx.state.sourceReplid = sourceRepl.replid;
+          this.rememberSourceOffset(ctx);
+          await this.redirector.prepare?.(target);
+          return;
+        }
+        if (this.clock.now() > limit) {
+          throw new DeadlineExceededError(
+            `replica ${target.name} did not catch up before ${new Date(limit).toISOString()}`,
+          );
+        }
+        // While the bulk sync runs there is nothing to decide; poll gently.
+        await sleep(targetRepl.syncInProgress ? BULK_SYNC_POLL_MS : REPLICATION_POLL_MS, ctx.signal);
       }
-      const targetRepl = await this.withTarget(ctx, a => a.replication());
-      if (sourceRepl && isSyncedReplica(targetRepl, source) &&
-          sourceRepl.offset - targetRepl.offset <= SWITCH_LAG_BYTES) {
-        // Read now, not before: a primary takes a new replication id when its first
-        // replica attaches (it creates its backlog then).
-        ctx.state.sourceReplid = sourceRepl.replid;
-        this.rememberSourceOffset(ctx);
-        await this.redirector.prepare?.(target);
-        return;
-      }
-      if (this.clock.now() > limit) {
-        throw new DeadlineExceededError(
-          `replica ${target.name} did not catch up before ${new Date(limit).toISOString()}`,
-        );
-      }
-      await sleep(REPLICATION_POLL_MS, ctx.signal);
+    } finally {
+      sourceSession.close();
+      targetSession.close();
     }
   }
 
