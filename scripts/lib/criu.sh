@@ -88,7 +88,7 @@ ferry_criu_fetch() {
   work="$(mktemp -d)"
   # The temporary apt state holds the mirror's name; it goes with the directory.
   # shellcheck disable=SC2064
-  trap "rm -rf '$work'" RETURN
+  trap "rm -rf '$work'; trap - RETURN" RETURN
   mkdir -p "$work/lists/partial" "$work/archives/partial" "$work/debs" "$work/sources.list.d"
   printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n' \
     "$mirror" "$FERRY_CRIU_SUITE" >"$work/sources.list"
