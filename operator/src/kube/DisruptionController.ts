@@ -1,5 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { MigrationMethod, MigrationSpec } from '../api/v1alpha1';
+import type {
+  MigrationMethod,
+  MigrationSpec,
+  SpotPolicy,
+} from '../api/v1alpha1';
 import { Clock, systemClock } from '../core/clock';
 import { planMigrations, PlannedMove } from '../core/migrationPlanner';
 import type { CapacityPool } from '../core/model';
@@ -12,6 +16,8 @@ import { WorkQueue } from './WorkQueue';
 
 /** The one key of the controller's queue: a plan covers the whole fleet, one pass at a time. */
 const FLEET_KEY = 'fleet';
+/** Migrations written at once in a pass: a burst of reclaims is recorded in parallel. */
+const CONCURRENT_WRITES = 48;
 /** A planned move due within this long is started now rather than in another pass. */
 const START_WINDOW_MS = 1_000;
 
@@ -86,6 +92,7 @@ export class DisruptionController {
     });
     const created: string[] = [];
     let nextStartAt: number | undefined;
+    const due: { move: PlannedMove; policy: SpotPolicy }[] = [];
     for (const move of plan.moves) {
       const policy = policies.get(move.workload);
       if (!policy) continue;
@@ -93,56 +100,79 @@ export class DisruptionController {
         nextStartAt = Math.min(nextStartAt ?? Infinity, move.startAt);
         continue;
       }
-      const name = migrationName(move);
-      const spec: MigrationSpec = {
-        workloadRef: policy.spec.workloadRef,
-        pod: move.pod,
-        sourceNode: move.sourceNode,
-        targetNode: move.target.kind === 'node' ? move.target.node : undefined,
-        reason: move.reason,
-        driver: driverFor(policy.spec.migration),
-        deadline:
-          move.deadline === undefined
-            ? undefined
-            : new Date(move.deadline).toISOString(),
-      };
-      try {
-        await this.options.machine.plan(policy.metadata.namespace, name, spec);
-      } catch (error) {
-        if (error instanceof MigrationConflictError) continue;
-        throw error;
+      due.push({ move, policy });
+    }
+    // Each move is its own object: record them side by side, a few at a time.
+    let next = 0;
+    const record = async () => {
+      while (next < due.length) {
+        const { move, policy } = due[next++];
+        const name = await this.record(move, policy);
+        if (name) created.push(name);
       }
-      created.push(`${policy.metadata.namespace}/${name}`);
-      const seenAt = state.signalSeenAt(move.sourceNode);
-      if (seenAt !== undefined) {
-        this.options.metrics?.migrationCreated(
-          move.reason,
-          this.clock.now() - seenAt,
-        );
-      }
-      await this.options.events?.record(
-        {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          namespace: policy.metadata.namespace,
-          name: move.pod,
-        },
-        {
-          type: move.meetsDeadline ? 'Normal' : 'Warning',
-          reason: 'MigrationPlanned',
-          action: 'Migrate',
-          note:
-            `${move.reason} on ${move.sourceNode}: moving to ` +
-            `${
-              spec.targetNode ?? `a new ${move.target.capacityType} node`
-            } with the ${spec.driver} driver` +
-            (move.meetsDeadline
-              ? ''
-              : ', which may not finish before the node goes'),
-        },
+    };
+    await Promise.all(Array.from({ length: CONCURRENT_WRITES }, record));
+    return { created, nextStartAt };
+  }
+
+  /** Records one move as a Migration; undefined when it exists already. */
+  private async record(
+    move: PlannedMove,
+    policy: SpotPolicy,
+  ): Promise<string | undefined> {
+    const { state } = this.options;
+    const name = migrationName(move);
+    // Recorded in an earlier pass and already seen by the watch: nothing to write.
+    if (state.migrations.get(`${policy.metadata.namespace}/${name}`))
+      return undefined;
+    const spec: MigrationSpec = {
+      workloadRef: policy.spec.workloadRef,
+      pod: move.pod,
+      sourceNode: move.sourceNode,
+      targetNode: move.target.kind === 'node' ? move.target.node : undefined,
+      reason: move.reason,
+      driver: driverFor(policy.spec.migration),
+      deadline:
+        move.deadline === undefined
+          ? undefined
+          : new Date(move.deadline).toISOString(),
+    };
+    try {
+      await this.options.machine.plan(policy.metadata.namespace, name, spec);
+    } catch (error) {
+      if (error instanceof MigrationConflictError) return undefined;
+      throw error;
+    }
+    const seenAt = state.signalSeenAt(move.sourceNode);
+    if (seenAt !== undefined) {
+      this.options.metrics?.migrationCreated(
+        move.reason,
+        this.clock.now() - seenAt,
       );
     }
-    return { created, nextStartAt };
+    // The Event is for people; the next Migration should not wait for it.
+    void this.options.events?.record(
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        namespace: policy.metadata.namespace,
+        name: move.pod,
+      },
+      {
+        type: move.meetsDeadline ? 'Normal' : 'Warning',
+        reason: 'MigrationPlanned',
+        action: 'Migrate',
+        note:
+          `${move.reason} on ${move.sourceNode}: moving to ` +
+          `${
+            spec.targetNode ?? `a new ${move.target.capacityType} node`
+          } with the ${spec.driver} driver` +
+          (move.meetsDeadline
+            ? ''
+            : ', which may not finish before the node goes'),
+      },
+    );
+    return `${policy.metadata.namespace}/${name}`;
   }
 }
 

@@ -4,6 +4,43 @@ import type { KubeConfig } from '@kubernetes/client-node';
 
 /** How long one plain (non-watch) API request may take. */
 const REQUEST_TIMEOUT_MS = 30_000;
+/** Connections kept open to one API server; a burst of writes shares them. */
+const MAX_SOCKETS = 64;
+
+/**
+ * One keep-alive agent per kube config and TLS identity: client-node makes a new
+ * agent (a new TLS handshake) for every request, which under a burst of writes
+ * costs more than the writes.
+ */
+const agents = new WeakMap<KubeConfig, Map<string, https.Agent>>();
+
+function keepAliveAgent(
+  kubeConfig: KubeConfig,
+  fresh: https.Agent | undefined,
+): https.Agent | undefined {
+  if (!(fresh instanceof https.Agent)) return fresh;
+  const tls = fresh.options;
+  const identity = JSON.stringify([
+    tls.ca,
+    tls.cert,
+    tls.key,
+    tls.pfx,
+    tls.rejectUnauthorized,
+    tls.servername,
+  ]);
+  let byIdentity = agents.get(kubeConfig);
+  if (!byIdentity) agents.set(kubeConfig, (byIdentity = new Map()));
+  let agent = byIdentity.get(identity);
+  if (!agent) {
+    agent = new https.Agent({
+      ...tls,
+      keepAlive: true,
+      maxSockets: MAX_SOCKETS,
+    });
+    byIdentity.set(identity, agent);
+  }
+  return agent;
+}
 
 /** A refusal from the API server, with the `Status` it sent. */
 export class KubeApiError extends Error {
@@ -65,7 +102,13 @@ export async function apiRequest<T = any>(
     if (value !== undefined) url.searchParams.set(key, String(value));
   }
   const requestOptions: https.RequestOptions = { headers: {} };
+  // Credentials are applied per request (an exec plugin's token rotates); the
+  // connection is reused.
   await kubeConfig.applyToHTTPSOptions(requestOptions);
+  requestOptions.agent = keepAliveAgent(
+    kubeConfig,
+    requestOptions.agent as https.Agent | undefined,
+  );
   const headers: http.OutgoingHttpHeaders = {
     ...(requestOptions.headers as http.OutgoingHttpHeaders),
     accept: 'application/json',
