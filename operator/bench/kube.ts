@@ -406,9 +406,13 @@ async function main() {
         .get()
     ).values;
     const seenSum =
-      seen.find(v => v.metricName?.endsWith('_sum'))?.value ?? NaN;
+      seen.find(v =>
+        (v as { metricName?: string }).metricName?.endsWith('_sum'),
+      )?.value ?? NaN;
     const seenCount =
-      seen.find(v => v.metricName?.endsWith('_count'))?.value ?? NaN;
+      seen.find(v =>
+        (v as { metricName?: string }).metricName?.endsWith('_count'),
+      )?.value ?? NaN;
     const results = {
       webhookP99Ms: round(quantile(reviews, 0.99), 3),
       webhookP50Ms: round(quantile(reviews, 0.5), 3),
