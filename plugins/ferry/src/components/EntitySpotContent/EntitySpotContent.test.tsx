@@ -88,6 +88,19 @@ describe('EntitySpotContent', () => {
     expect(screen.queryByTestId('ferry-placement')).not.toBeInTheDocument();
   });
 
+  it('loads the history alongside the status, not after it', async () => {
+    const api = mockFerryApi({
+      getStatus: jest.fn(() => new Promise(() => {})),
+    });
+    await render(api);
+    expect(
+      await screen.findByText(/Loading where this service runs/),
+    ).toBeInTheDocument();
+    await waitFor(() => expect(api.getCost).toHaveBeenCalled());
+    expect(api.getAvailability).toHaveBeenCalled();
+    expect(api.getMigrations).toHaveBeenCalled();
+  });
+
   it('shows every view, and the range picker asks for the picked range', async () => {
     const api = mockFerryApi();
     await render(api);

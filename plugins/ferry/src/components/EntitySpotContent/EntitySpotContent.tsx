@@ -113,9 +113,11 @@ export function EntitySpotContent() {
           status={status.value}
           onSaved={status.retry}
         />
-        {status.value && (
+        {status.value && <PlacementCard replicas={status.value.replicas} />}
+        {/* History loads alongside the status rather than after it. When the
+            status failed, the one error above says what to do. */}
+        {(status.loading || status.value) && (
           <>
-            <PlacementCard replicas={status.value.replicas} />
             <Box
               component="section"
               aria-labelledby="ferry-history-title"
