@@ -12,6 +12,7 @@ import { STATUS_REFRESH_MS } from '../../refresh';
 import { AvailabilityCard } from '../AvailabilityCard';
 import { CostCard } from '../CostCard';
 import { EmptyPanel, ErrorPanel, LoadingPanel, isNotFound } from '../Feedback';
+import { HealthNotice } from '../HealthNotice';
 import { MigrationsCard } from '../MigrationsCard';
 import { PlacementCard } from '../PlacementCard';
 import { PolicyCard } from '../PolicyCard';
@@ -107,6 +108,7 @@ export function EntitySpotContent() {
         Spot capacity
       </Typography>
       <Stack spacing={3}>
+        <HealthNotice />
         {statusViews}
         <PolicyCard
           entityRef={entityRef}

@@ -35,6 +35,7 @@ import {
   savingsShare,
 } from '../../format';
 import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
+import { HealthNotice } from '../HealthNotice';
 import { RiskChip } from '../PlacementCard';
 
 type SortKey =
@@ -510,6 +511,7 @@ export function FleetPage() {
         Stateful services on spot capacity, what they save and how available
         they are.
       </Typography>
+      <HealthNotice sx={{ mb: 2 }} />
       {body}
     </Box>
   );
