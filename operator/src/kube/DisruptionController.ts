@@ -17,7 +17,7 @@ import { WorkQueue } from './WorkQueue';
 /** The one key of the controller's queue: a plan covers the whole fleet, one pass at a time. */
 const FLEET_KEY = 'fleet';
 /** Migrations written at once in a pass: a burst of reclaims is recorded in parallel. */
-const CONCURRENT_WRITES = 48;
+const CONCURRENT_WRITES = 100;
 /** A planned move due within this long is started now rather than in another pass. */
 const START_WINDOW_MS = 1_000;
 

@@ -93,7 +93,9 @@ export class KubeMigrationStore implements MigrationStore {
     } catch (error) {
       throw conflictOr(error, `migration ${namespace}/${name} already exists`);
     }
-    if (!migration.status) return created;
+    // A new migration's status is what a Migration without status reads as: no
+    // need for the second write (half the writes of a burst of reclaims).
+    if (!migration.status || isInitial(migration)) return withStatus(created);
     return this.updateStatus({ ...created, status: migration.status });
   }
 
@@ -141,6 +143,25 @@ function withStatus(migration: Migration): Migration {
       attempts: 0,
     },
   };
+}
+
+/** Whether the status is the one `withStatus` gives a Migration that has none. */
+function isInitial(migration: Migration): boolean {
+  const status = migration.status;
+  if (!status) return true;
+  return (
+    status.phase === 'Planned' &&
+    status.phases.length === 1 &&
+    status.phases[0].phase === 'Planned' &&
+    !status.phases[0].finishedAt &&
+    status.bytesMoved === 0 &&
+    (status.attempts ?? 0) === 0 &&
+    Object.keys(status.driverState ?? {}).length === 0 &&
+    status.targetNode === migration.spec.targetNode &&
+    status.message === undefined &&
+    status.targetPod === undefined &&
+    status.writePauseMs === undefined
+  );
 }
 
 /** 409 (changed or exists) and 404 (gone) are conflicts to the state machine; the rest pass through. */

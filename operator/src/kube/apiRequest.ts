@@ -5,7 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 /** How long one plain (non-watch) API request may take. */
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Connections kept open to one API server; a burst of writes shares them. */
-const MAX_SOCKETS = 64;
+const MAX_SOCKETS = 128;
 
 /**
  * One keep-alive agent per kube config and TLS identity: client-node makes a new
