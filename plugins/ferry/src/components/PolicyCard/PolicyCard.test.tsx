@@ -75,6 +75,53 @@ describe('PolicyCard', () => {
     );
   });
 
+  it('lists who changed the policy, when, and what', async () => {
+    await renderWithFerry(
+      <PolicyCard entityRef={sessionsRef} status={entityStatus} />,
+      mockFerryApi({
+        getPolicy: jest.fn(async () => ({
+          ...policyView,
+          source: 'portal' as const,
+          history: [
+            {
+              id: 'c1',
+              entityRef: policyView.entityRef,
+              source: 'catalog' as const,
+              changedBy: 'plugin:ferry',
+              changedAt: '2026-11-01T10:00:00Z',
+              after: { ...policyView.policy, enabled: false },
+            },
+            {
+              id: 'c2',
+              entityRef: policyView.entityRef,
+              source: 'portal' as const,
+              changedBy: 'user:default/alice',
+              changedAt: '2026-11-02T10:00:00Z',
+              before: { ...policyView.policy, enabled: false },
+              after: { ...policyView.policy, permanentRatio: 0.5 },
+            },
+          ],
+        })),
+      }),
+    );
+    expect(
+      await screen.findByText(
+        /Last set from the portal by user:default\/alice/,
+      ),
+    ).toBeInTheDocument();
+    await userEvent.click(
+      screen.getByRole('button', { name: 'Show change history (2)' }),
+    );
+    const changes = screen.getAllByTestId('ferry-policy-change');
+    expect(changes[0]).toHaveTextContent(
+      'Spot switched on, permanent 30 % → 50 %',
+    );
+    expect(changes[0]).toHaveTextContent(
+      'user:default/alice · from the portal',
+    );
+    expect(changes[1]).toHaveTextContent('Set: spot off');
+  });
+
   it('shows the policy read-only with the reason to people who may not change it', async () => {
     await renderWithFerry(
       <PolicyCard entityRef={sessionsRef} status={entityStatus} />,

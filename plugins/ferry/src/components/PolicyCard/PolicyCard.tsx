@@ -10,6 +10,9 @@ import FormControlLabel from '@mui/material/FormControlLabel';
 import FormHelperText from '@mui/material/FormHelperText';
 import Grid from '@mui/material/Grid';
 import InputLabel from '@mui/material/InputLabel';
+import List from '@mui/material/List';
+import ListItem from '@mui/material/ListItem';
+import ListItemText from '@mui/material/ListItemText';
 import MenuItem from '@mui/material/MenuItem';
 import Select from '@mui/material/Select';
 import Slider from '@mui/material/Slider';
@@ -68,6 +71,44 @@ function changesOf(
     update.availabilityTarget = to.availabilityTarget;
   if (from.migration !== to.migration) update.migration = to.migration;
   return update;
+}
+
+/** A policy change in words: what changed, from what to what. */
+export function describeChange(
+  before: SpotPolicySettings | undefined,
+  after: SpotPolicySettings,
+): string {
+  if (!before) {
+    return `Set: spot ${after.enabled ? 'on' : 'off'}, ${formatPercent(
+      after.permanentRatio,
+      0,
+    )} permanent, target ${formatAvailability(
+      after.availabilityTarget,
+    )}, method ${after.migration}`;
+  }
+  const parts: string[] = [];
+  if (before.enabled !== after.enabled) {
+    parts.push(after.enabled ? 'Spot switched on' : 'Spot switched off');
+  }
+  if (before.permanentRatio !== after.permanentRatio) {
+    parts.push(
+      `permanent ${formatPercent(before.permanentRatio, 0)} → ${formatPercent(
+        after.permanentRatio,
+        0,
+      )}`,
+    );
+  }
+  if (before.availabilityTarget !== after.availabilityTarget) {
+    parts.push(
+      `target ${formatAvailability(
+        before.availabilityTarget,
+      )} → ${formatAvailability(after.availabilityTarget)}`,
+    );
+  }
+  if (before.migration !== after.migration) {
+    parts.push(`method ${before.migration} → ${after.migration}`);
+  }
+  return parts.length > 0 ? parts.join(', ') : 'No change';
 }
 
 function PolicyPreviewPanel(props: {
@@ -158,6 +199,7 @@ export function PolicyCard(props: {
   const [saving, setSaving] = useState(false);
   const [saveError, setSaveError] = useState<Error>();
   const [savedNote, setSavedNote] = useState<string>();
+  const [showHistory, setShowHistory] = useState(false);
 
   useEffect(() => {
     if (loaded.value) {
@@ -207,6 +249,9 @@ export function PolicyCard(props: {
   }
 
   const readOnly = !view.canUpdate;
+  const history = [...view.history].sort((a, b) =>
+    b.changedAt.localeCompare(a.changedAt),
+  );
   const save = async () => {
     setSaving(true);
     setSaveError(undefined);
@@ -239,11 +284,10 @@ export function PolicyCard(props: {
       )}
       <Typography variant="body2" color="text.secondary" component="p">
         Last set from {SOURCE_NAMES[view.source]}
-        {view.history[0] && (
+        {history[0] && (
           <>
             {' '}
-            by {view.history[0].changedBy} on{' '}
-            {formatDateTime(view.history[0].changedAt)}
+            by {history[0].changedBy} on {formatDateTime(history[0].changedAt)}
           </>
         )}
         .
@@ -376,6 +420,42 @@ export function PolicyCard(props: {
           </Grid>
         </Grid>
       </Box>
+      {history.length > 0 && (
+        <Box>
+          <Button
+            size="small"
+            aria-expanded={showHistory}
+            aria-controls="ferry-policy-history"
+            onClick={() => setShowHistory(v => !v)}
+          >
+            {showHistory
+              ? 'Hide change history'
+              : `Show change history (${history.length})`}
+          </Button>
+          {showHistory && (
+            <List
+              dense
+              id="ferry-policy-history"
+              aria-label="Policy changes, newest first"
+            >
+              {history.map(change => (
+                <ListItem
+                  key={change.id}
+                  disableGutters
+                  data-testid="ferry-policy-change"
+                >
+                  <ListItemText
+                    primary={describeChange(change.before, change.after)}
+                    secondary={`${formatDateTime(change.changedAt)} · ${
+                      change.changedBy
+                    } · from ${SOURCE_NAMES[change.source]}`}
+                  />
+                </ListItem>
+              ))}
+            </List>
+          )}
+        </Box>
+      )}
       {saveError && (
         <ErrorPanel
           title="The policy was not saved"
