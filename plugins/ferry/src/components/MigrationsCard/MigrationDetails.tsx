@@ -11,7 +11,10 @@ import TableCell from '@mui/material/TableCell';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
-import type { MigrationRecord } from '@ferry/plugin-ferry-common';
+import type {
+  MigrationPhaseTiming,
+  MigrationRecord,
+} from '@ferry/plugin-ferry-common';
 import { formatBytes, formatDateTime, formatDuration } from '../../format';
 import {
   DRIVER_NAMES,
@@ -30,6 +33,55 @@ function Fact(props: { label: string; children: ReactNode }) {
         {props.children}
       </Typography>
     </>
+  );
+}
+
+const PHASE_COLORS = [
+  'primary',
+  'secondary',
+  'info',
+  'success',
+  'warning',
+] as const;
+
+/**
+ * The phases side by side, each as wide as its share of the time: where a
+ * migration spent its time at a glance. The table below carries the same
+ * figures for screen readers, so the bar is hidden from them.
+ */
+function PhaseBar(props: { phases: MigrationPhaseTiming[] }) {
+  const timed = props.phases.filter(p => (p.durationMs ?? 0) > 0);
+  const total = timed.reduce((sum, p) => sum + (p.durationMs ?? 0), 0);
+  if (total === 0) return null;
+  return (
+    <Box
+      aria-hidden
+      display="flex"
+      height={20}
+      my={1}
+      borderRadius={1}
+      overflow="hidden"
+    >
+      {timed.map((p, i) => (
+        <Box
+          key={`${p.phase}-${p.startedAt}`}
+          title={`${p.phase}: ${formatDuration(p.durationMs!)}`}
+          sx={{
+            // Very short phases (the write pause) still get a sliver.
+            flex: `${Math.max(p.durationMs! / total, 0.02)} 0 0`,
+            bgcolor: `${PHASE_COLORS[i % PHASE_COLORS.length]}.main`,
+            color: `${PHASE_COLORS[i % PHASE_COLORS.length]}.contrastText`,
+            fontSize: 11,
+            px: 0.5,
+            whiteSpace: 'nowrap',
+            overflow: 'hidden',
+            textOverflow: 'ellipsis',
+          }}
+        >
+          {p.phase}
+        </Box>
+      ))}
+    </Box>
   );
 }
 
@@ -87,6 +139,7 @@ export function MigrationDetails(props: {
             <Typography variant="subtitle2" component="h3" sx={{ mt: 2 }}>
               Phases
             </Typography>
+            <PhaseBar phases={m.phases} />
             <Table size="small" aria-label="Phases">
               <TableHead>
                 <TableRow>
