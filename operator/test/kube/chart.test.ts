@@ -5,6 +5,11 @@ import {
   ApiextensionsV1Api,
   CoreV1Api,
 } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { SPOT_POLICY_DEFAULTS } from '../../src/api/v1alpha1';
+import { LEADER_ELECTION_DEFAULTS } from '../../src/kube/LeaderElector';
+import { parseOperatorConfig } from '../../src/kube/operatorConfig';
+import { controlPlaneVersion } from './controlPlaneBinaries';
 import { createFakeNodes, FAKE_ZONES } from './fakeNodes';
 import { helmBinary } from './helmBinary';
 import { LocalControlPlane } from './LocalControlPlane';
@@ -50,6 +55,34 @@ describe('the Helm chart on a real control plane', () => {
 
   afterAll(async () => {
     await cluster?.stop();
+  });
+
+  it("writes a configuration the operator reads, with the operator's defaults", () => {
+    const rendered = parse(
+      helm([
+        'template',
+        'ferry',
+        CHART,
+        '--namespace',
+        NAMESPACE,
+        '--kube-version',
+        controlPlaneVersion(),
+        '--show-only',
+        'templates/configmap.yaml',
+      ]),
+    );
+    const config = parseOperatorConfig(rendered.data['config.yaml']);
+    expect(config.defaults).toEqual(SPOT_POLICY_DEFAULTS);
+    expect(config.leaderElection).toMatchObject({
+      enabled: true,
+      leaseName: 'ferry-leader',
+      ...LEADER_ELECTION_DEFAULTS,
+    });
+    expect(config.webhook).toEqual({
+      enabled: true,
+      port: 9443,
+      certDir: '/etc/ferry/tls',
+    });
   });
 
   it('passes helm lint', () => {
