@@ -226,7 +226,12 @@ export class ValkeyDriver implements MigrationDriver {
           // The switch finished before the source went away; nothing to salvage.
           return;
         }
-        throw new SourceLostError(error.message, { cause: error });
+        // A slow answer on a busy node is not a lost node: salvage fences the
+        // source for good, so be sure first.
+        if (await this.staysUnreachable(source, ctx.signal)) {
+          throw new SourceLostError(error.message, { cause: error });
+        }
+        throw new Error(`source ${source.name} did not answer for a moment; trying the switch again`);
       }
       throw error;
     }
@@ -514,6 +519,21 @@ export class ValkeyDriver implements MigrationDriver {
         await sleep(REPLICATION_POLL_MS * 5, ctx.signal);
       }
     }
+  }
+
+  /** Whether `member` keeps failing to answer for {@link SOURCE_LOST_CONFIRM_MS}. */
+  private async staysUnreachable(member: ValkeyEndpoint, signal: AbortSignal): Promise<boolean> {
+    const until = this.clock.now() + SOURCE_LOST_CONFIRM_MS;
+    while (this.clock.now() < until) {
+      try {
+        await ValkeyAdmin.with(member, this.access, a => a.call('PING'));
+        return false;
+      } catch (error) {
+        if (!(error instanceof MemberUnreachableError)) return false;
+        await sleep(REPLICATION_POLL_MS * 5, signal);
+      }
+    }
+    return true;
   }
 
   private rememberSourceOffset(ctx: MigrationStepContext): void {
