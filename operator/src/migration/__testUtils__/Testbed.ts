@@ -97,7 +97,11 @@ export class Testbed {
     const r = this.routerNetns;
     await sh('ip', ['netns', 'add', r]);
     await this.inNetns(r, 'ip', ['link', 'set', 'lo', 'up']);
-    await this.inNetns(r, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    // A fixed MAC: a bridge otherwise takes its lowest port's, which changes when a
+    // host (a port) goes away, and every neighbour then talks to a stale MAC for
+    // seconds — a reclaimed node would stall traffic between the nodes that remain.
+    const mac = `02:${[...randomBytes(5)].map(b => b.toString(16).padStart(2, '0')).join(':')}`;
+    await this.inNetns(r, 'ip', ['link', 'add', 'br0', 'address', mac, 'type', 'bridge']);
     await this.inNetns(r, 'ip', ['addr', 'add', `${this.net}.1/24`, 'dev', 'br0']);
     await this.inNetns(r, 'ip', ['link', 'set', 'br0', 'up']);
     await this.inNetns(r, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);

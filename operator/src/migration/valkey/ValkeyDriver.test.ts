@@ -385,7 +385,13 @@ describe('valkey driver: nodes lost during the move', () => {
       expect(done.status?.failedPhase).toBe('Transferring');
       expect(await primaries(setup.runtime)).toEqual(['cache-t']);
       expect(await setup.runtime.current()).toBe('cache-t');
-      // Still serving writes through the stable address, to a client that connects now.
+      // Still serving writes: the running load keeps being acknowledged ...
+      const ackedBefore = setup.load.acked.length;
+      for (let waited = 0; waited < 2_000 && setup.load.acked.length <= ackedBefore + 10; waited += 20) {
+        await new Promise(r => setTimeout(r, 20));
+      }
+      expect(setup.load.acked.length).toBeGreaterThan(ackedBefore + 10);
+      // ... and a client that connects now through the stable address is served too.
       const fresh = appClient(setup.service, VALKEY_PORT);
       try {
         expect(await fresh.set('after-rollback', 'served')).toBe('OK');
