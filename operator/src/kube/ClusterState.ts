@@ -34,7 +34,12 @@ export type ClusterChange =
 interface OwnedObject extends KubeObject {
   metadata?: KubeObject['metadata'] & {
     uid?: string;
-    ownerReferences?: { uid: string; controller?: boolean; kind: string }[];
+    ownerReferences?: {
+      uid: string;
+      controller?: boolean;
+      kind: string;
+      name?: string;
+    }[];
   };
 }
 
@@ -151,8 +156,30 @@ export class ClusterState {
     });
   }
 
+  /**
+   * The Deployment that controls a ReplicaSet. A ReplicaSet the watch has not
+   * shown yet is named `<deployment>-<pod-template-hash>`, which `templateHash`
+   * (the pod's label) lets us read back.
+   */
+  replicaSetOwner(
+    namespace: string,
+    replicaSet: string,
+    templateHash?: string,
+  ): string | undefined {
+    const known = this.replicaSets
+      .get(`${namespace}/${replicaSet}`)
+      ?.metadata?.ownerReferences?.find(
+        ref => ref.controller && ref.kind === 'Deployment',
+      );
+    if (known) return (known as { name?: string }).name;
+    if (templateHash && replicaSet.endsWith(`-${templateHash}`)) {
+      return replicaSet.slice(0, -templateHash.length - 1);
+    }
+    return undefined;
+  }
+
   /** The enabled SpotPolicies with the workloads they name, as the planner sees them. */
-  workloads(): { policy: SpotPolicy; view: WorkloadView }[] {
+  workloads(): { policy: SpotPolicy; view: WorkloadView; replicas: number }[] {
     const replicaSetOwners = new Map<string, string>();
     for (const rs of this.replicaSets.list()) {
       const owner = rs.metadata?.ownerReferences?.find(
@@ -164,7 +191,11 @@ export class ClusterState {
     const pods = this.pods.list();
     const budgets = this.budgets.list();
     const migrations = this.migrations.list();
-    const result: { policy: SpotPolicy; view: WorkloadView }[] = [];
+    const result: {
+      policy: SpotPolicy;
+      view: WorkloadView;
+      replicas: number;
+    }[] = [];
     for (const policy of this.policies.list()) {
       if (!policy.spec.enabled) continue;
       const { kind, name } = policy.spec.workloadRef;
@@ -172,16 +203,18 @@ export class ClusterState {
         kind === 'Deployment' ? this.deployments : this.statefulSets;
       const workload = source.get(`${policy.metadata.namespace}/${name}`);
       if (!workload) continue;
+      const view = workloadViewOf({
+        policy,
+        workload: { ...workload, kind },
+        pods,
+        replicaSetOwners,
+        budgets,
+        migrations,
+      });
       result.push({
         policy,
-        view: workloadViewOf({
-          policy,
-          workload: { ...workload, kind },
-          pods,
-          replicaSetOwners,
-          budgets,
-          migrations,
-        }),
+        view,
+        replicas: workload.spec?.replicas ?? view.members.length,
       });
     }
     return result;

@@ -18,6 +18,7 @@ import { KubeMigrationStore } from './KubeMigrationStore';
 import { LeaderElector, LEADER_ELECTION_DEFAULTS } from './LeaderElector';
 import { MigrationRunner } from './MigrationRunner';
 import { MetricsServer, OperatorMetrics } from './OperatorMetrics';
+import { PodPlacer } from './placementMutator';
 
 /** Where the operator logs; the process passes its logger. */
 export interface OperatorLog {
@@ -41,7 +42,7 @@ export interface KubeOperatorOptions {
   drivers: MigrationDriver[];
   /** The spot and permanent pools the cloud offers now, with prices and risk. */
   pools: () => Promise<CapacityPool[]>;
-  /** Placement of pods being created; without it pods are admitted unchanged. */
+  /** Placement of pods being created; by default `PodPlacer`'s. */
   mutatePod?: PodMutator;
   webhook?: {
     tls: { cert: string | Buffer; key: string | Buffer };
@@ -70,6 +71,7 @@ export class KubeOperator {
   private readonly machine: MigrationStateMachine;
   private readonly events: EventRecorder;
   private readonly log: OperatorLog;
+  private readonly placer: PodPlacer;
   private controller?: DisruptionController;
   private runner?: MigrationRunner;
   private webhook?: AdmissionWebhookServer;
@@ -108,6 +110,7 @@ export class KubeOperator {
       onList: (resource, reason) => this.metrics.listed(resource, reason),
       onError: error => this.log.warn(`watch: ${error.message}`),
     });
+    this.placer = new PodPlacer(this.state, () => clock.now());
     this.elector = new LeaderElector({
       kubeConfig: options.kubeConfig,
       namespace: options.lease.namespace,
@@ -153,7 +156,10 @@ export class KubeOperator {
     if (this.options.webhook) {
       this.webhook = new AdmissionWebhookServer({
         ...this.options.webhook,
-        mutatePod: this.options.mutatePod ?? (async () => []),
+        mutatePod:
+          this.options.mutatePod ??
+          (async (pod, admission) =>
+            this.placer.patch(pod, admission, await this.options.pools())),
         reviewEviction: this.reviewEviction,
         onReview: review => this.metrics.webhookReviewed(review),
         onError: error => this.log.warn(`webhook: ${error}`),

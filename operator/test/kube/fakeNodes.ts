@@ -1,5 +1,6 @@
 import { CoreV1Api, KubeConfig, V1Node } from '@kubernetes/client-node';
 import { NODE_LABELS, nodeLabelsFor } from '../../src/cloud/nodeLabels';
+import type { CapacityPool } from '../../src/core/model';
 import { KWOK_NODE_ANNOTATION } from './LocalControlPlane';
 
 export { NODE_LABELS };
@@ -116,4 +117,30 @@ export async function createFakeNodes(
     }
     await new Promise(resolve => setTimeout(resolve, 250));
   }
+}
+
+/**
+ * The pools of a fleet as a cloud provider would offer them: spot at a third of
+ * on-demand, a small interruption risk on spot, every pool launchable.
+ */
+export function poolsOf(fleet: FakeNodeSpec[]): CapacityPool[] {
+  const seen = new Map<string, CapacityPool>();
+  for (const spec of fleet) {
+    const shape = FAKE_INSTANCE_TYPES[spec.instanceType];
+    const onDemand = Number(shape.cpu) * 0.048;
+    seen.set(`${spec.capacityType}/${spec.instanceType}/${spec.zone}`, {
+      instanceType: spec.instanceType,
+      zone: spec.zone,
+      capacityType: spec.capacityType,
+      priceUsdPerHour: spec.capacityType === 'spot' ? onDemand / 3 : onDemand,
+      onDemandPriceUsdPerHour: onDemand,
+      interruptionRisk: spec.capacityType === 'spot' ? 0.05 : 0,
+      allocatable: {
+        cpuMillis: Number(shape.cpu) * 1000,
+        memoryMiB: Number(shape.memory.replace('Gi', '')) * 1024,
+      },
+      launchable: true,
+    });
+  }
+  return [...seen.values()];
 }

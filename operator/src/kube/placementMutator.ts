@@ -1,0 +1,300 @@
+/**
+ * The placement webhook's decision for a pod being created, written as node
+ * affinity and tolerations: permanent capacity up to the workload's permanent
+ * floor, spot for the rest, spread over zones. A pod whose member is being
+ * migrated (a StatefulSet recreating `cache-1`) goes to the migration's target.
+ */
+import type {
+  V1Pod,
+  V1NodeSelectorTerm,
+  V1Toleration,
+} from '@kubernetes/client-node';
+import type { CapacityType, Migration, SpotPolicy } from '../api/v1alpha1';
+import { NODE_LABELS } from '../cloud/nodeLabels';
+import type { CapacityPool, WorkloadView } from '../core/model';
+import { permanentFloor } from '../core/quorum';
+import { isFinalPhase } from '../migration/MigrationStateMachine';
+import type { JsonPatchOperation, PodAdmission } from './AdmissionWebhook';
+import type { ClusterState } from './ClusterState';
+
+/** Where the webhook says it placed a pod, for people reading it. */
+export const PLACEMENT_ANNOTATION = 'ferry.dev/placement';
+/** Weight of the preference for the planned pool; the capacity type itself is required. */
+const POOL_PREFERENCE_WEIGHT = 100;
+
+/** Node selector terms that pick nodes of one capacity type, whichever provisioner labelled them. */
+export function capacityTypeTerms(
+  capacityType: CapacityType,
+): V1NodeSelectorTerm[] {
+  const spotLabels: [string, string][] = [
+    [NODE_LABELS.karpenterCapacityType, 'spot'],
+    [NODE_LABELS.eksCapacityType, 'SPOT'],
+    [NODE_LABELS.gkeSpot, 'true'],
+    [NODE_LABELS.aksPriority, 'spot'],
+  ];
+  if (capacityType === 'spot') {
+    // Terms are ORed: a node any provisioner marks as spot.
+    return spotLabels.map(([key, value]) => ({
+      matchExpressions: [{ key, operator: 'In', values: [value] }],
+    }));
+  }
+  // Expressions are ANDed: a node no provisioner marks as spot.
+  return [
+    {
+      matchExpressions: spotLabels.map(([key, value]) => ({
+        key,
+        operator: 'NotIn',
+        values: [value],
+      })),
+    },
+  ];
+}
+
+/** The taints spot nodes carry on GKE and AKS, which a pod placed on spot must tolerate. */
+const SPOT_TOLERATIONS: V1Toleration[] = [
+  {
+    key: NODE_LABELS.gkeSpot,
+    operator: 'Equal',
+    value: 'true',
+    effect: 'NoSchedule',
+  },
+  {
+    key: NODE_LABELS.aksPriority,
+    operator: 'Equal',
+    value: 'spot',
+    effect: 'NoSchedule',
+  },
+];
+
+function ownerOf(pod: V1Pod) {
+  return pod.metadata?.ownerReferences?.find(ref => ref.controller);
+}
+
+/** The enabled policy and workload view a pod being created belongs to, if any. */
+function workloadOf(
+  pod: V1Pod,
+  namespace: string,
+  state: ClusterState,
+): { policy: SpotPolicy; view: WorkloadView; replicas: number } | undefined {
+  const owner = ownerOf(pod);
+  if (!owner) return undefined;
+  let kind: 'Deployment' | 'StatefulSet';
+  let name: string;
+  if (owner.kind === 'StatefulSet') {
+    kind = 'StatefulSet';
+    name = owner.name;
+  } else if (owner.kind === 'ReplicaSet') {
+    const deployment = state.replicaSetOwner(
+      namespace,
+      owner.name,
+      pod.metadata?.labels?.['pod-template-hash'],
+    );
+    if (!deployment) return undefined;
+    kind = 'Deployment';
+    name = deployment;
+  } else {
+    return undefined;
+  }
+  return state
+    .workloads()
+    .find(
+      w =>
+        w.policy.metadata.namespace === namespace &&
+        w.policy.spec.workloadRef.kind === kind &&
+        w.policy.spec.workloadRef.name === name,
+    );
+}
+
+function migrationTarget(
+  migrations: Migration[],
+  namespace: string,
+  pod: string | undefined,
+): string | undefined {
+  if (!pod) return undefined;
+  const open = migrations.find(
+    m =>
+      m.metadata.namespace === namespace &&
+      m.spec.pod === pod &&
+      !isFinalPhase(m.status?.phase ?? 'Planned'),
+  );
+  return open?.status?.targetNode ?? open?.spec.targetNode;
+}
+
+function affinityPatch(pod: V1Pod, nodeAffinity: object): JsonPatchOperation[] {
+  // Ferry owns where an opted-in member runs: its plan replaces the template's
+  // node affinity and capacity-type selector, and keeps the pod (anti-)affinity.
+  const ops: JsonPatchOperation[] = [];
+  const capacitySelector =
+    pod.spec?.nodeSelector?.[NODE_LABELS.karpenterCapacityType];
+  if (capacitySelector !== undefined) {
+    ops.push({
+      op: 'remove',
+      path: '/spec/nodeSelector/karpenter.sh~1capacity-type',
+    });
+  }
+  ops.push({
+    op: 'add',
+    path: '/spec/affinity',
+    value: { ...(pod.spec?.affinity ?? {}), nodeAffinity },
+  });
+  return ops;
+}
+
+/** How long an admission decision counts before the scheduled pod shows it. */
+const PENDING_TTL_MS = 30_000;
+
+interface PendingPlacement {
+  capacityType: CapacityType;
+  zone: string;
+  at: number;
+}
+
+/**
+ * Places the pods of opted-in workloads as they are created. Pods of one rollout
+ * arrive together, before any is scheduled, so each decision counts the members
+ * the watch shows on nodes *and* the decisions it made in the last moments that
+ * no scheduled pod reflects yet: the permanent floor is met once, not once per pod.
+ */
+export class PodPlacer {
+  private readonly pending = new Map<string, PendingPlacement[]>();
+
+  constructor(
+    private readonly state: ClusterState,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The JSON patch that places the pod; none for a pod of no opted-in workload. */
+  patch(
+    pod: V1Pod,
+    admission: PodAdmission,
+    pools: readonly CapacityPool[],
+  ): JsonPatchOperation[] {
+    if (admission.operation !== 'CREATE') return [];
+    const found = workloadOf(pod, admission.namespace, this.state);
+    if (!found) return [];
+
+    const target = migrationTarget(
+      this.state.migrations.list(),
+      admission.namespace,
+      pod.metadata?.name,
+    );
+    if (target) {
+      return affinityPatch(pod, {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchFields: [
+                { key: 'metadata.name', operator: 'In', values: [target] },
+              ],
+            },
+          ],
+        },
+      });
+    }
+
+    const decision = this.decide(
+      found.policy,
+      found.view,
+      found.replicas,
+      pools,
+    );
+    if (!decision) return [];
+    const ops = affinityPatch(pod, {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: capacityTypeTerms(decision.capacityType),
+      },
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: POOL_PREFERENCE_WEIGHT,
+          preference: {
+            matchExpressions: [
+              {
+                key: NODE_LABELS.zone,
+                operator: 'In',
+                values: [decision.zone],
+              },
+              {
+                key: NODE_LABELS.instanceType,
+                operator: 'In',
+                values: [decision.instanceType],
+              },
+            ],
+          },
+        },
+      ],
+    });
+    if (decision.capacityType === 'spot') {
+      ops.push({
+        op: 'add',
+        path: '/spec/tolerations',
+        value: [...(pod.spec?.tolerations ?? []), ...SPOT_TOLERATIONS],
+      });
+    }
+    ops.push({
+      op: 'add',
+      path: '/metadata/annotations',
+      value: {
+        ...(pod.metadata?.annotations ?? {}),
+        [PLACEMENT_ANNOTATION]: `${decision.capacityType} ${decision.instanceType}@${decision.zone}`,
+      },
+    });
+    return ops;
+  }
+
+  /**
+   * Permanent while the workload is below its permanent floor (for its desired
+   * replicas), else spot; in the zone where it has fewest members of that
+   * capacity type, on the cheapest pool there.
+   */
+  private decide(
+    policy: SpotPolicy,
+    view: WorkloadView,
+    replicas: number,
+    pools: readonly CapacityPool[],
+  ):
+    | { capacityType: CapacityType; zone: string; instanceType: string }
+    | undefined {
+    const now = this.now();
+    const pending = (this.pending.get(view.id) ?? []).filter(
+      p => now - p.at < PENDING_TTL_MS,
+    );
+    const nodes = new Map(this.state.nodeViews().map(n => [n.name, n]));
+    const placed = view.members
+      .map(m => (m.node ? nodes.get(m.node) : undefined))
+      .filter((n): n is NonNullable<typeof n> => n !== undefined)
+      .map(n => ({ capacityType: n.capacityType, zone: n.zone }));
+    // Decisions not yet reflected: at most the members still missing.
+    const unreflected = pending.slice(
+      Math.max(0, pending.length - Math.max(0, replicas - placed.length)),
+    );
+    const members = [...placed, ...unreflected];
+    const floor = permanentFloor(
+      Math.max(replicas, members.length + 1),
+      policy.spec.permanentRatio,
+    );
+    const permanent = members.filter(
+      m => m.capacityType === 'on-demand',
+    ).length;
+    const capacityType: CapacityType = permanent < floor ? 'on-demand' : 'spot';
+
+    const candidates = pools.filter(
+      p => p.capacityType === capacityType && p.launchable,
+    );
+    if (candidates.length === 0) return undefined;
+    const inZone = (zone: string) =>
+      members.filter(m => m.capacityType === capacityType && m.zone === zone)
+        .length;
+    const best = [...candidates].sort(
+      (a, b) =>
+        inZone(a.zone) - inZone(b.zone) ||
+        a.priceUsdPerHour - b.priceUsdPerHour ||
+        a.interruptionRisk - b.interruptionRisk ||
+        (a.zone < b.zone ? -1 : a.zone > b.zone ? 1 : 0),
+    )[0];
+    this.pending.set(view.id, [
+      ...pending,
+      { capacityType, zone: best.zone, at: now },
+    ]);
+    return { capacityType, zone: best.zone, instanceType: best.instanceType };
+  }
+}
