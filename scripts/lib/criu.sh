@@ -54,13 +54,14 @@ ferry_criu() {
   fi
   local command
   command="$(ferry_criu_command "$dir")"
-  if ! $command --version 2>/dev/null | grep -q "$FERRY_CRIU_VERSION"; then
+  # Captured, not piped into `grep -q`: under pipefail an early-exiting grep can fail the check.
+  if [[ "$($command --version 2>/dev/null || true)" != *"$FERRY_CRIU_VERSION"* ]]; then
     # The unpacked tree is there but does not run: usually the system libraries are missing.
     if [ "$(id -u)" -eq 0 ] && declare -F ferry_system_packages >/dev/null; then
       ferry_system_packages "${FERRY_CRIU_SYSTEM_DEBS[@]}" || return 1
     fi
-    if ! $command --version 2>/dev/null | grep -q "$FERRY_CRIU_VERSION"; then
-      ferry_log "criu in $dir does not run: $($command --version 2>&1 | head -n 3)"
+    if [[ "$($command --version 2>/dev/null || true)" != *"$FERRY_CRIU_VERSION"* ]]; then
+      ferry_log "criu in $dir does not run: $($command --version 2>&1 || true)"
       return 1
     fi
   fi
@@ -113,7 +114,7 @@ ferry_criu_fetch() {
     dpkg -x "$deb" "$staging" || return 1
   done
   if ! ls "$work"/debs/criu_"$FERRY_CRIU_VERSION"* >/dev/null 2>&1; then
-    ferry_log "Debian $FERRY_CRIU_SUITE no longer carries criu $FERRY_CRIU_VERSION: $(ls "$work"/debs | grep '^criu_')"
+    ferry_log "Debian $FERRY_CRIU_SUITE no longer carries criu $FERRY_CRIU_VERSION: $(ls "$work"/debs)"
   fi
   touch "$staging/.complete"
   rm -rf "$dir"
