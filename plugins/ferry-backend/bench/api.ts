@@ -23,7 +23,7 @@ import {
 } from '@backstage/backend-plugin-api';
 import { createBackend } from '@backstage/backend-defaults';
 import { ConfigReader } from '@backstage/config';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -262,44 +262,43 @@ async function run(title: string, pathFor: () => string, durationS: number) {
   return figures;
 }
 
-async function main() {
-  const url = new URL(postgresUrl());
-  const connection = {
-    host: url.hostname,
-    port: Number(url.port || 5432),
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
+type Connection = {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+};
+
+/**
+ * The backend under test runs in a child process, so that the load generator
+ * does not share its event loop.
+ */
+async function startServer(
+  connection: Connection,
+): Promise<{ stop: () => Promise<void> }> {
+  const child = fork(__filename, ['--serve', JSON.stringify(connection)], {
+    execArgv: process.execArgv,
+    stdio: 'inherit',
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', message =>
+      message === 'ready' ? resolve() : reject(new Error(String(message))),
+    );
+    child.once('exit', code =>
+      reject(new Error(`The backend exited with ${code} before it was ready`)),
+    );
+  });
+  return {
+    stop: async () => {
+      const exited = new Promise(resolve => child.once('exit', resolve));
+      child.send('stop');
+      await exited;
+    },
   };
-  const admin = knexFactory({
-    client: 'pg',
-    connection: { ...connection, database: 'postgres' },
-  });
-  const exists = await admin.raw(
-    'SELECT 1 FROM pg_database WHERE datname = ?',
-    [DATABASE],
-  );
-  if (exists.rows.length === 0)
-    await admin.raw('CREATE DATABASE ??', [DATABASE]);
-  await admin.destroy();
+}
 
-  const db = knexFactory({
-    client: 'pg',
-    connection: { ...connection, database: DATABASE },
-  });
-  await DatabaseFerryStore.create({ database: { getClient: async () => db } });
-  if (RESEED || !(await seeded(db))) await seed(db);
-  else console.log('Reusing the seeded database (pass --reseed to rebuild it)');
-  const sizes = await db.raw(`SELECT
-      (SELECT count(*) FROM ferry_workloads) AS services,
-      (SELECT count(*) FROM ferry_cost_samples) AS cost_samples,
-      (SELECT count(*) FROM ferry_availability_samples) AS availability_samples,
-      (SELECT count(*) FROM ferry_migrations) AS migrations`);
-  await db.destroy();
-  const dataset = Object.fromEntries(
-    Object.entries(sizes.rows[0]).map(([k, v]) => [k, Number(v)]),
-  );
-  console.log(`Data set: ${JSON.stringify(dataset)}`);
-
+/** The child: the real backend with Ferry on the seeded database, until told to stop. */
+async function serve(connection: Connection) {
   const config = new ConfigReader({
     backend: {
       baseUrl: `http://127.0.0.1:${PORT}`,
@@ -345,6 +344,54 @@ async function main() {
   );
   backend.add(ferryPlugin);
   await backend.start();
+  process.send?.('ready');
+  process.on('message', async message => {
+    if (message === 'stop') {
+      await backend.stop();
+      process.exit(0);
+    }
+  });
+}
+
+async function main() {
+  const url = new URL(postgresUrl());
+  const connection = {
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+  };
+  const admin = knexFactory({
+    client: 'pg',
+    connection: { ...connection, database: 'postgres' },
+  });
+  const exists = await admin.raw(
+    'SELECT 1 FROM pg_database WHERE datname = ?',
+    [DATABASE],
+  );
+  if (exists.rows.length === 0)
+    await admin.raw('CREATE DATABASE ??', [DATABASE]);
+  await admin.destroy();
+
+  const db = knexFactory({
+    client: 'pg',
+    connection: { ...connection, database: DATABASE },
+  });
+  await DatabaseFerryStore.create({ database: { getClient: async () => db } });
+  if (RESEED || !(await seeded(db))) await seed(db);
+  else console.log('Reusing the seeded database (pass --reseed to rebuild it)');
+  const sizes = await db.raw(`SELECT
+      (SELECT count(*) FROM ferry_workloads) AS services,
+      (SELECT count(*) FROM ferry_cost_samples) AS cost_samples,
+      (SELECT count(*) FROM ferry_availability_samples) AS availability_samples,
+      (SELECT count(*) FROM ferry_migrations) AS migrations`);
+  await db.destroy();
+  const dataset = Object.fromEntries(
+    Object.entries(sizes.rows[0]).map(([k, v]) => [k, Number(v)]),
+  );
+  console.log(`Data set: ${JSON.stringify(dataset)}`);
+
+  const server = await startServer(connection);
 
   const loadBefore = os.loadavg()[0];
   try {
@@ -426,11 +473,11 @@ async function main() {
     );
     console.log(`Wrote ${path.join(dir, 'api.json')}`);
   } finally {
-    await backend.stop();
+    await server.stop();
   }
 }
 
-main().catch(error => {
+(args[0] === '--serve' ? serve(JSON.parse(args[1])) : main()).catch(error => {
   console.error(error);
   process.exit(1);
 });

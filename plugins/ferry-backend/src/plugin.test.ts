@@ -110,6 +110,18 @@ describe('ferry plugin in demo mode', () => {
     expect(Date.parse(res.body.updatedAt)).not.toBeNaN();
   });
 
+  it('answers 304 when the client already holds the same status', async () => {
+    const url = `${entity('session-store')}/status`;
+    const first = await request(server).get(url).set('Authorization', guest);
+    expect(first.headers.etag).toBeDefined();
+    const again = await request(server)
+      .get(url)
+      .set('Authorization', guest)
+      .set('If-None-Match', first.headers.etag);
+    expect(again.status).toBe(304);
+    expect(again.headers.etag).toBe(first.headers.etag);
+  });
+
   it('says what is wrong with an unknown entity, one with no Kubernetes mapping, and one with no workload', async () => {
     const unknown = await request(server)
       .get(`${entity('no-such-thing')}/status`)

@@ -1,4 +1,5 @@
 import { entityRefOfPath, requireSnapshot } from '../entitySnapshot';
+import { sendCached } from '../sendCached';
 import { FerryRouter, FerryRouterOptions } from '../types';
 
 /** GET /entities/{kind}/{namespace}/{name}/status */
@@ -12,6 +13,12 @@ export function bindGetEntityStatus(
     });
     const entityRef = entityRefOfPath(req.params);
     await options.access.requireRead(entityRef, credentials);
+    const cached = await options.reports.statusBody(entityRef);
+    if (cached) {
+      sendCached(req, res, cached);
+      return;
+    }
+    // No report yet: apply the entity's annotations, or say why there is none.
     const snapshot = await requireSnapshot(options, entityRef);
     res.json(options.reports.status(snapshot));
   });

@@ -1,4 +1,4 @@
-import { Response } from 'express';
+import { sendCached } from '../sendCached';
 import { FerryRouter, FerryRouterOptions } from '../types';
 
 /** GET /fleet */
@@ -8,9 +8,6 @@ export function bindGetFleetSummary(
 ) {
   router.get('/fleet', async (req, res) => {
     await options.httpAuth.credentials(req, { allow: ['user', 'service'] });
-    // Sent as built once per change: the body is the FleetSummary of the spec.
-    (res as unknown as Response)
-      .type('application/json')
-      .send(await options.reports.fleetJson());
+    sendCached(req, res, await options.reports.fleetBody());
   });
 }

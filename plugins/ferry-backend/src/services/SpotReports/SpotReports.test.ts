@@ -3,7 +3,7 @@ import {
   DatabaseFerryStore,
   WorkloadSnapshot,
 } from '../../database/DatabaseFerryStore';
-import { FLEET_CACHE_MS, SpotReports } from './SpotReports';
+import { RESPONSE_CACHE_MS, SpotReports } from './SpotReports';
 import { parseTimeRange } from './timeRange';
 
 const snapshot = (entityRef: string, savings: number): WorkloadSnapshot => ({
@@ -46,27 +46,32 @@ describe('SpotReports', () => {
     let now = 0;
     const reports = new SpotReports(store, () => now);
     await store.upsertWorkloads([snapshot('component:default/a', 1)]);
-    const first = JSON.parse(await reports.fleetJson());
+    const first = JSON.parse((await reports.fleetBody()).body.toString());
     expect(first.totals).toMatchObject({ services: 1, savingsToDateUsd: 1 });
 
     // A write by another instance is not seen until the cache is old…
     await knex('ferry_workloads').update({ savings_to_date_usd: 5 });
-    expect(JSON.parse(await reports.fleetJson()).totals.savingsToDateUsd).toBe(
-      1,
-    );
+    expect(
+      JSON.parse((await reports.fleetBody()).body.toString()).totals
+        .savingsToDateUsd,
+    ).toBe(1);
     // …then the stale copy is served once while it is rebuilt.
-    now += FLEET_CACHE_MS;
-    expect(JSON.parse(await reports.fleetJson()).totals.savingsToDateUsd).toBe(
-      1,
-    );
+    now += RESPONSE_CACHE_MS;
+    expect(
+      JSON.parse((await reports.fleetBody()).body.toString()).totals
+        .savingsToDateUsd,
+    ).toBe(1);
     await new Promise(resolve => setTimeout(resolve, 50));
-    expect(JSON.parse(await reports.fleetJson()).totals.savingsToDateUsd).toBe(
-      5,
-    );
+    expect(
+      JSON.parse((await reports.fleetBody()).body.toString()).totals
+        .savingsToDateUsd,
+    ).toBe(5);
 
     // A write through this process is seen at once.
     await store.upsertWorkloads([snapshot('component:default/b', 2)]);
-    expect(JSON.parse(await reports.fleetJson()).totals).toMatchObject({
+    expect(
+      JSON.parse((await reports.fleetBody()).body.toString()).totals,
+    ).toMatchObject({
       services: 2,
       savingsToDateUsd: 7,
     });

@@ -11,16 +11,17 @@ import {
   MigrationFilter,
   WorkloadSnapshot,
 } from '../../database/DatabaseFerryStore';
+import { CachedBody, ResponseCache } from './ResponseCache';
 import { parseTimeRange } from './timeRange';
 
 /** How many pools the fleet summary lists as riskiest. */
 export const RISKIEST_POOLS = 5;
 /**
- * How long a fleet summary is served from memory. Writes through this process
- * invalidate it at once; this bounds how stale it can be when another instance
- * ingested (ingestion itself runs every 15 s by default).
+ * How long a serialized status or fleet summary is served from memory. Writes
+ * through this process invalidate it at once; this bounds how stale it can be
+ * when another instance ingested (ingestion itself runs every 15 s by default).
  */
-export const FLEET_CACHE_MS = 5_000;
+export const RESPONSE_CACHE_MS = 5_000;
 /** How many at-risk moments an availability series lists. */
 export const MAX_AT_RISK_MOMENTS = 100;
 
@@ -30,57 +31,33 @@ export const MAX_AT_RISK_MOMENTS = 100;
  * so it answers while a cluster is down (with the time of the last report).
  */
 export class SpotReports {
-  private fleetCache?: {
-    json: Promise<string>;
-    generation: number;
-    at: number;
-    refreshing: boolean;
-  };
+  private readonly cache: ResponseCache;
 
   constructor(
     private readonly store: DatabaseFerryStore,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /**
-   * The fleet summary as JSON text: every request for it reads the same 1,000
-   * rows, so it is built once per change (or per {@link FLEET_CACHE_MS}) and
-   * sent as it is.
-   */
-  async fleetJson(): Promise<string> {
-    const cached = this.fleetCache;
-    const generation = this.store.generation;
-    if (cached && cached.generation === generation) {
-      if (this.now() - cached.at >= FLEET_CACHE_MS && !cached.refreshing) {
-        // Only another instance can have written since: serve what is cached
-        // while one rebuild runs, instead of making every request wait for it.
-        cached.refreshing = true;
-        this.buildFleet(generation).catch(() => {
-          cached.refreshing = false;
-        });
-      }
-      return cached.json;
-    }
-    // This process wrote since (or nothing is cached): the caller sees the write.
-    return this.buildFleet(generation);
+    now: () => number = Date.now,
+  ) {
+    this.cache = new ResponseCache(
+      () => store.generation,
+      RESPONSE_CACHE_MS,
+      now,
+    );
   }
 
-  private buildFleet(generation: number): Promise<string> {
-    // Concurrent requests share one build.
-    const json = this.fleet().then(fleet => JSON.stringify(fleet));
-    const entry = { json, generation, at: this.now(), refreshing: false };
-    json.then(
-      () => {
-        if (!this.fleetCache || this.fleetCache.generation <= generation)
-          this.fleetCache = entry;
-      },
-      () => {
-        if (this.fleetCache === entry) this.fleetCache = undefined;
-      },
-    );
-    if (!this.fleetCache || this.fleetCache.generation !== generation)
-      this.fleetCache = entry;
-    return json;
+  /**
+   * The fleet summary, serialized: every request for it reads the same 1,000
+   * rows, so it is built once per change (see {@link ResponseCache}).
+   */
+  async fleetBody(): Promise<CachedBody> {
+    return (await this.cache.get('fleet', () => this.fleet()))!;
+  }
+
+  /** An entity's status, serialized, or undefined when it has no report yet. */
+  async statusBody(entityRef: string): Promise<CachedBody | undefined> {
+    return this.cache.get(`status:${entityRef}`, async () => {
+      const snapshot = await this.store.getWorkload(entityRef);
+      return snapshot && this.status(snapshot);
+    });
   }
 
   async snapshot(entityRef: string): Promise<WorkloadSnapshot | undefined> {
