@@ -277,7 +277,14 @@ async function startServer(
   connection: Connection,
 ): Promise<{ stop: () => Promise<void> }> {
   const child = fork(__filename, ['--serve', JSON.stringify(connection)], {
-    execArgv: process.execArgv,
+    // FERRY_BENCH_CPU_PROF=<dir> writes a CPU profile of the backend there.
+    execArgv: process.env.FERRY_BENCH_CPU_PROF
+      ? [
+          ...process.execArgv,
+          '--cpu-prof',
+          `--cpu-prof-dir=${process.env.FERRY_BENCH_CPU_PROF}`,
+        ]
+      : process.execArgv,
     stdio: 'inherit',
   });
   await new Promise<void>((resolve, reject) => {

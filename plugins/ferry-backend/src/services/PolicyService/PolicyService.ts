@@ -296,15 +296,14 @@ export class PolicyService {
 export function refOf(
   entity: Entity | { kind: string; namespace?: string; name: string },
 ): string {
-  const ref =
-    'metadata' in entity
-      ? stringifyEntityRef(entity)
-      : stringifyEntityRef({
-          kind: entity.kind,
-          namespace: entity.namespace,
-          name: entity.name,
-        });
-  return ref.toLocaleLowerCase('en-US');
+  // stringifyEntityRef lower-cases, as the catalog compares refs.
+  return 'metadata' in entity
+    ? stringifyEntityRef(entity)
+    : stringifyEntityRef({
+        kind: entity.kind,
+        namespace: entity.namespace,
+        name: entity.name,
+      });
 }
 
 /** The annotations of a policy as last applied from the catalog. */
