@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Brings the toolchain this repository needs onto PATH: Node 24 (from the npm registry's
-# `node` package when the machine's Node is older than 22), Yarn 4 (the release committed
-# under .yarn/releases) and the workspace's dependencies. Sourced by scripts/ferry.
+# `node` package when the machine's Node is older than 22), Yarn 4 (from the npm
+# registry's @yarnpkg/cli-dist package) and the workspace's dependencies. Sourced by scripts/ferry.
 #
 # Everything lands in FERRY_CACHE (default ~/.cache/ferry) so that a fresh clone on a
 # machine that ran it once does no network work. No registry host is written anywhere:
@@ -38,11 +38,21 @@ ferry_node() {
 }
 
 ferry_yarn() {
-  local release
-  release="$(ls "$FERRY_ROOT"/.yarn/releases/yarn-*.cjs | head -n 1)"
+  # The version package.json's packageManager names, from the npm registry's
+  # @yarnpkg/cli-dist package (the release itself, which names registry hosts in its
+  # code, is not committed).
+  local version
+  version="$(sed -nE 's/.*"packageManager": *"yarn@([^"]+)".*/\1/p' "$FERRY_ROOT/package.json")"
+  local prefix="$FERRY_CACHE/yarn-$version"
+  if [ ! -f "$prefix/lib/node_modules/@yarnpkg/cli-dist/bin/yarn.js" ]; then
+    ferry_log "installing Yarn $version from the npm registry into $prefix"
+    mkdir -p "$prefix"
+    npm install --global --prefix "$prefix" --no-fund --no-audit --loglevel=error "@yarnpkg/cli-dist@$version" >&2
+  fi
   local bin="$FERRY_CACHE/bin"
   mkdir -p "$bin"
-  printf '#!/usr/bin/env bash\nexec node "%s" "$@"\n' "$release" > "$bin/yarn"
+  printf '#!/usr/bin/env bash\nexec node "%s" "$@"\n' "$prefix/lib/node_modules/@yarnpkg/cli-dist/bin/yarn.js" > "$bin/yarn.tmp"
+  mv "$bin/yarn.tmp" "$bin/yarn"
   chmod +x "$bin/yarn"
   export PATH="$bin:$PATH"
   export YARN_NPM_REGISTRY_SERVER="${YARN_NPM_REGISTRY_SERVER:-$(ferry_registry)}"
