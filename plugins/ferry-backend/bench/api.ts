@@ -247,6 +247,9 @@ async function run(title: string, pathFor: () => string, durationS: number) {
     p99Ms: result.latency.p99,
     maxMs: result.latency.max,
     failures: non2xx,
+    bytesPerResponse: Math.round(
+      result.throughput.total / Math.max(1, result.requests.total),
+    ),
   };
   console.log(
     `${title.padEnd(28)} p50 ${figures.p50Ms} ms  p99 ${
