@@ -4,6 +4,7 @@ import { renderInTestApp } from '@backstage/frontend-test-utils';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { ferryApiRef } from '../../api';
 import {
+  entityStatus,
   mockFerryApi,
   responseError,
   sessionsEntity,
@@ -123,6 +124,21 @@ describe('EntitySpotContent', () => {
       to,
     });
     expect(await screen.findAllByText(/last 7 days/)).toHaveLength(2);
+  });
+
+  it("ends the history at the operator's clock when it runs ahead, as in demo mode", async () => {
+    // Demo mode runs simulated time ahead of the wall clock.
+    const updatedAt = new Date(Date.now() + 3 * 24 * 3600_000).toISOString();
+    const api = mockFerryApi({
+      getStatus: jest.fn(async () => ({ ...entityStatus, updatedAt })),
+    });
+    await render(api);
+    await waitFor(() =>
+      expect(api.getCost).toHaveBeenLastCalledWith(expect.anything(), {
+        from: new Date(Date.parse(updatedAt) - 30 * 24 * 3600_000).toISOString(),
+        to: updatedAt,
+      }),
+    );
   });
 
   it('shows an error with the reason and tries again on request', async () => {

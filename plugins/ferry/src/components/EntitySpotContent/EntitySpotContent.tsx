@@ -30,6 +30,9 @@ import { SpotSummary } from '../SpotSummary';
  * policy, where its replicas run, cost and availability over time, and its
  * migrations.
  */
+/** How far the operator's clock may run ahead of the browser's before the history follows it. */
+const OPERATOR_CLOCK_LEAD_MS = 60_000;
+
 export function EntitySpotContent() {
   const { entity } = useEntity();
   const ferryApi = useApi(ferryApiRef);
@@ -43,8 +46,18 @@ export function EntitySpotContent() {
     },
   );
   const [rangeKey, setRangeKey] = useState<RangeKey>(DEFAULT_RANGE);
-  // The range is fixed when picked, so refreshes of other views do not refetch history.
-  const range = useMemo(() => rangeOf(rangeKey), [rangeKey]);
+  // Demo mode runs simulated time ahead of the wall clock, and the operator stamps
+  // its samples in that time: the history then ends at the operator's now, or the
+  // newest samples would lie past the range's end.
+  const reportedAt = status.value ? Date.parse(status.value.updatedAt) : NaN;
+  const operatorAheadAt =
+    reportedAt - Date.now() > OPERATOR_CLOCK_LEAD_MS ? reportedAt : undefined;
+  // Otherwise the range is fixed when picked, so refreshes of other views do not
+  // refetch history.
+  const range = useMemo(
+    () => rangeOf(rangeKey, operatorAheadAt),
+    [rangeKey, operatorAheadAt],
+  );
   const rangeLabel = RANGES[rangeKey].label;
 
   let statusViews;
