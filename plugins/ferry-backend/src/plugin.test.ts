@@ -243,7 +243,10 @@ describe('ferry plugin in demo mode', () => {
     const before = (await request(server).get(url).set('Authorization', guest))
       .body.policy;
     const cases: [object | string, RegExp][] = [
-      [{ permanentRatio: 1.5 }, /permanentRatio must be <= 1/],
+      [
+        { permanentRatio: 1.5 },
+        /^Invalid request: request body permanentRatio must be <= 1\. The contract is at/,
+      ],
       [{ permanentRatio: -0.1 }, /permanentRatio must be >= 0/],
       [{ availabilityTarget: 0 }, /availabilityTarget must be > 0/],
       [

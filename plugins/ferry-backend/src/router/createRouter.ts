@@ -1,5 +1,5 @@
 import { InputError } from '@backstage/errors';
-import express, { RequestHandler } from 'express';
+import express, { ErrorRequestHandler, RequestHandler } from 'express';
 import { createOpenApiRouter } from '../schema/openapi';
 import { bindDemoReclaim } from './endpoints/demoReclaim';
 import { bindGetEntityAvailability } from './endpoints/getEntityAvailability';
@@ -29,6 +29,50 @@ const rejectOversizedBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
+const WHERE: Record<string, string> = {
+  body: 'request body',
+  query: 'query parameter',
+  params: 'path parameter',
+};
+
+/**
+ * Rewrites the schema validator's messages ("request/body/permanentRatio must
+ * be <= 1") as sentences that name the field and point at the contract.
+ */
+const explainInvalidRequest: ErrorRequestHandler = (
+  error,
+  _req,
+  _res,
+  next,
+) => {
+  if (
+    error instanceof InputError &&
+    /^request\/(body|query|params)/.test(error.message)
+  ) {
+    const explained = error.message
+      .split(/,\s*(?=request\/)/)
+      .map(part =>
+        part.replace(
+          /^request\/(body|query|params)\/?(\S*)\s*/,
+          (_m, where: string, field: string) =>
+            `${
+              field
+                ? `${WHERE[where]} ${field.replace(/\//g, '.')}`
+                : `the ${WHERE[where]}`
+            } `,
+        ),
+      )
+      .join('; ');
+    next(
+      new InputError(
+        `Invalid request: ${explained}. The contract is at /api/ferry/openapi.json.`,
+      ),
+    );
+    return;
+  }
+  next(error);
+};
+
 /** Ferry's REST API: the router generated from the OpenAPI spec, with each endpoint bound. */
 export async function createRouter(
   options: FerryRouterOptions,
@@ -45,5 +89,6 @@ export async function createRouter(
   bindGetEntityPolicy(router, options);
   bindUpdateEntityPolicy(router, options);
   bindDemoReclaim(router, options);
+  router.use(explainInvalidRequest);
   return router;
 }
