@@ -5,8 +5,13 @@ import type {
   SpotPolicy,
 } from '../api/v1alpha1';
 import { Clock, systemClock } from '../core/clock';
-import { planMigrations, PlannedMove } from '../core/migrationPlanner';
-import type { CapacityPool } from '../core/model';
+import {
+  DisruptionSignal,
+  planMigrations,
+  PlannedMove,
+  SIGNAL_STRENGTH,
+} from '../core/migrationPlanner';
+import type { CapacityPool, NodeView } from '../core/model';
 import { MigrationConflictError } from '../migration/MigrationStore';
 import type { MigrationStateMachine } from '../migration/MigrationStateMachine';
 import type { ClusterState } from './ClusterState';
@@ -32,6 +37,14 @@ const START_WINDOW_MS = 1_000;
 export class DisruptionController {
   private readonly queue: WorkQueue;
   private readonly clock: Clock;
+  /**
+   * Signals the cloud sent about nodes (AWS's EventBridge events through SQS),
+   * which the Node objects do not carry: held here, by node, until the node goes.
+   */
+  private readonly cloudSignals = new Map<
+    string,
+    { signal: DisruptionSignal; seenAt: number }
+  >();
 
   constructor(
     private readonly options: {
@@ -63,6 +76,34 @@ export class DisruptionController {
     this.queue.add(FLEET_KEY);
   }
 
+  /**
+   * A node's signal from the cloud: planned as a taint's is, with the cloud's own
+   * deadline (the event's time plus the notice). The strongest one per node counts.
+   */
+  cloudSignal(signal: DisruptionSignal): void {
+    const known = this.cloudSignals.get(signal.node);
+    const stronger =
+      !known ||
+      SIGNAL_STRENGTH[signal.reason] > SIGNAL_STRENGTH[known.signal.reason] ||
+      (signal.reason === known.signal.reason &&
+        (signal.deadline ?? Infinity) < (known.signal.deadline ?? Infinity));
+    if (stronger) {
+      this.cloudSignals.set(signal.node, {
+        signal,
+        seenAt:
+          known?.signal.reason === signal.reason
+            ? known.seenAt
+            : this.clock.now(),
+      });
+    }
+    this.changed();
+  }
+
+  /** The cloud says a node's signal is over (its instance runs again). */
+  cloudSignalCleared(node: string): void {
+    if (this.cloudSignals.delete(node)) this.changed();
+  }
+
   async stop(): Promise<void> {
     await this.queue.shutdown();
   }
@@ -78,7 +119,7 @@ export class DisruptionController {
    */
   private async pass(): Promise<{ created: string[]; nextStartAt?: number }> {
     const { state } = this.options;
-    const signals = state.signals();
+    const signals = this.signals();
     if (signals.length === 0) return { created: [] };
     const workloads = state.workloads();
     const policies = new Map(workloads.map(w => [w.view.id, w.policy]));
@@ -87,7 +128,7 @@ export class DisruptionController {
       now,
       signals,
       workloads: workloads.map(w => w.view),
-      nodes: state.nodeViews(),
+      nodes: this.nodeViews(),
       pools: await this.options.pools(),
     });
     const created: string[] = [];
@@ -113,6 +154,37 @@ export class DisruptionController {
     };
     await Promise.all(Array.from({ length: CONCURRENT_WRITES }, record));
     return { created, nextStartAt };
+  }
+
+  /** The nodes' own signals and the cloud's, for nodes that still exist. */
+  private signals(): DisruptionSignal[] {
+    const { state } = this.options;
+    for (const node of this.cloudSignals.keys()) {
+      if (!state.nodes.get(node)) this.cloudSignals.delete(node);
+    }
+    return [
+      ...state.signals(),
+      ...[...this.cloudSignals.values()].map(c => c.signal),
+    ];
+  }
+
+  /** The nodes as the planner sees them, a node the cloud signalled taking no new pods. */
+  private nodeViews(): NodeView[] {
+    const views = this.options.state.nodeViews();
+    if (this.cloudSignals.size === 0) return views;
+    return views.map(view => {
+      const cloud = this.cloudSignals.get(view.name)?.signal;
+      if (!cloud) return view;
+      const deadline = cloud.reason === 'notice' ? cloud.deadline : undefined;
+      return {
+        ...view,
+        unschedulable: true,
+        terminatesAt:
+          deadline === undefined
+            ? view.terminatesAt
+            : Math.min(deadline, view.terminatesAt ?? deadline),
+      };
+    });
   }
 
   /** Records one move as a Migration; undefined when it exists already. */
@@ -143,7 +215,11 @@ export class DisruptionController {
       if (error instanceof MigrationConflictError) return undefined;
       throw error;
     }
-    const seenAt = state.signalSeenAt(move.sourceNode);
+    const cloud = this.cloudSignals.get(move.sourceNode);
+    const seenAt =
+      cloud?.signal.reason === move.reason
+        ? cloud.seenAt
+        : state.signalSeenAt(move.sourceNode);
     if (seenAt !== undefined) {
       this.options.metrics?.migrationCreated(
         move.reason,

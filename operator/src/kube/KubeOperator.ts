@@ -1,4 +1,7 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { instanceIdOfProviderId } from '../cloud/aws/interruptionEvents';
+import { SqsInterruptionQueue } from '../cloud/aws/SqsInterruptionQueue';
 import { Clock, systemClock } from '../core/clock';
 import type { CapacityPool } from '../core/model';
 import type { MigrationDriver } from '../migration/MigrationDriver';
@@ -51,6 +54,17 @@ export interface KubeOperatorOptions {
   };
   metricsServer?: { host?: string; port: number };
   metrics?: OperatorMetrics;
+  /**
+   * The SQS queue EventBridge rules feed with the cluster's EC2 interruption
+   * events (spot warnings, rebalance recommendations, state changes, AWS Health
+   * scheduled changes); read by the leader only.
+   */
+  interruptionQueue?: {
+    sqs: SQSClient;
+    queueUrl: string;
+    waitTimeSeconds?: number;
+    visibilityTimeoutSeconds?: number;
+  };
   clock?: Clock;
   log?: OperatorLog;
 }
@@ -74,6 +88,7 @@ export class KubeOperator {
   private readonly placer: PodPlacer;
   private controller?: DisruptionController;
   private runner?: MigrationRunner;
+  private interruptions?: SqsInterruptionQueue;
   private webhook?: AdmissionWebhookServer;
   private metricsServer?: MetricsServer;
   private campaign?: Promise<void>;
@@ -209,13 +224,38 @@ export class KubeOperator {
     for (const migration of this.state.migrations.list())
       this.runner.changed(migration);
     this.controller.changed();
+    if (this.options.interruptionQueue) {
+      const controller = this.controller;
+      this.interruptions = new SqsInterruptionQueue({
+        ...this.options.interruptionQueue,
+        nodeForInstance: this.nodeOfInstance,
+        onSignal: signal =>
+          signal.kind === 'signal'
+            ? controller.cloudSignal(signal.signal)
+            : controller.cloudSignalCleared(signal.node),
+        log: this.log,
+      });
+      this.interruptions.start();
+    }
   }
+
+  /** The node whose `spec.providerID` names an EC2 instance. */
+  private readonly nodeOfInstance = (instanceId: string) =>
+    this.state.nodes
+      .list()
+      .find(
+        node => instanceIdOfProviderId(node.spec?.providerID) === instanceId,
+      )?.metadata?.name;
 
   private async stopActing(): Promise<void> {
     const controller = this.controller;
     const runner = this.runner;
+    const interruptions = this.interruptions;
     this.controller = undefined;
     this.runner = undefined;
+    this.interruptions = undefined;
+    // Messages read but not yet handled come back to the next leader after the visibility timeout.
+    await interruptions?.stop();
     await Promise.all([controller?.stop(), runner?.stop()]);
   }
 

@@ -27,8 +27,16 @@ function provider(instanceTypes = ['m5.large', 'c5.xlarge']) {
 function shapes() {
   ec2Mock.on(DescribeInstanceTypesCommand).resolves({
     InstanceTypes: [
-      { InstanceType: 'm5.large', VCpuInfo: { DefaultVCpus: 2 }, MemoryInfo: { SizeInMiB: 8192 } },
-      { InstanceType: 'c5.xlarge', VCpuInfo: { DefaultVCpus: 4 }, MemoryInfo: { SizeInMiB: 8192 } },
+      {
+        InstanceType: 'm5.large',
+        VCpuInfo: { DefaultVCpus: 2 },
+        MemoryInfo: { SizeInMiB: 8192 },
+      },
+      {
+        InstanceType: 'c5.xlarge',
+        VCpuInfo: { DefaultVCpus: 4 },
+        MemoryInfo: { SizeInMiB: 8192 },
+      },
     ],
   });
 }
@@ -41,16 +49,36 @@ describe('AwsCloudProvider', () => {
       .on(DescribeSpotPriceHistoryCommand)
       .resolvesOnce({
         SpotPriceHistory: [
-          { InstanceType: 'm5.large', AvailabilityZone: 'us-east-1a', SpotPrice: '0.035000', Timestamp: new Date(AT - 3_600_000) },
-          { InstanceType: 'm5.large', AvailabilityZone: 'us-east-1b', SpotPrice: '0.031000', Timestamp: new Date(AT - 7_200_000) },
+          {
+            InstanceType: 'm5.large',
+            AvailabilityZone: 'us-east-1a',
+            SpotPrice: '0.035000',
+            Timestamp: new Date(AT - 3_600_000),
+          },
+          {
+            InstanceType: 'm5.large',
+            AvailabilityZone: 'us-east-1b',
+            SpotPrice: '0.031000',
+            Timestamp: new Date(AT - 7_200_000),
+          },
         ],
         NextToken: 'page-2',
       })
       .resolvesOnce({
         SpotPriceHistory: [
           // A later change to the same pool supersedes the earlier one.
-          { InstanceType: 'm5.large', AvailabilityZone: 'us-east-1a', SpotPrice: '0.038000', Timestamp: new Date(AT - 60_000) },
-          { InstanceType: 'c5.xlarge', AvailabilityZone: 'us-east-1a', SpotPrice: '0.069000', Timestamp: new Date(AT - 60_000) },
+          {
+            InstanceType: 'm5.large',
+            AvailabilityZone: 'us-east-1a',
+            SpotPrice: '0.038000',
+            Timestamp: new Date(AT - 60_000),
+          },
+          {
+            InstanceType: 'c5.xlarge',
+            AvailabilityZone: 'us-east-1a',
+            SpotPrice: '0.069000',
+            Timestamp: new Date(AT - 60_000),
+          },
         ],
         NextToken: '',
       });
@@ -65,10 +93,31 @@ describe('AwsCloudProvider', () => {
     });
     expect(calls[0].args[0].input.NextToken).toBeUndefined();
     expect(calls[1].args[0].input.NextToken).toBe('page-2');
-    expect(prices.sort((a, b) => `${a.instanceType}${a.zone}`.localeCompare(`${b.instanceType}${b.zone}`))).toEqual([
-      { instanceType: 'c5.xlarge', zone: 'us-east-1a', usdPerHour: 0.069, since: AT - 60_000 },
-      { instanceType: 'm5.large', zone: 'us-east-1a', usdPerHour: 0.038, since: AT - 60_000 },
-      { instanceType: 'm5.large', zone: 'us-east-1b', usdPerHour: 0.031, since: AT - 7_200_000 },
+    expect(
+      prices.sort((a, b) =>
+        `${a.instanceType}${a.zone}`.localeCompare(
+          `${b.instanceType}${b.zone}`,
+        ),
+      ),
+    ).toEqual([
+      {
+        instanceType: 'c5.xlarge',
+        zone: 'us-east-1a',
+        usdPerHour: 0.069,
+        since: AT - 60_000,
+      },
+      {
+        instanceType: 'm5.large',
+        zone: 'us-east-1a',
+        usdPerHour: 0.038,
+        since: AT - 60_000,
+      },
+      {
+        instanceType: 'm5.large',
+        zone: 'us-east-1b',
+        usdPerHour: 0.031,
+        since: AT - 7_200_000,
+      },
     ]);
   });
 
@@ -76,10 +125,25 @@ describe('AwsCloudProvider', () => {
     shapes();
     ec2Mock.on(DescribeSpotPriceHistoryCommand).resolves({
       SpotPriceHistory: [
-        { InstanceType: 'c5.xlarge', AvailabilityZone: 'us-east-1b', SpotPrice: '0.0690', Timestamp: new Date(AT - 1) },
-        { InstanceType: 'm5.large', AvailabilityZone: 'us-east-1a', SpotPrice: '0.0350', Timestamp: new Date(AT - 1) },
+        {
+          InstanceType: 'c5.xlarge',
+          AvailabilityZone: 'us-east-1b',
+          SpotPrice: '0.0690',
+          Timestamp: new Date(AT - 1),
+        },
+        {
+          InstanceType: 'm5.large',
+          AvailabilityZone: 'us-east-1a',
+          SpotPrice: '0.0350',
+          Timestamp: new Date(AT - 1),
+        },
         // A type without a known on-demand price cannot be compared, so it is left out.
-        { InstanceType: 'r5.large', AvailabilityZone: 'us-east-1a', SpotPrice: '0.04', Timestamp: new Date(AT - 1) },
+        {
+          InstanceType: 'r5.large',
+          AvailabilityZone: 'us-east-1a',
+          SpotPrice: '0.04',
+          Timestamp: new Date(AT - 1),
+        },
       ],
     });
     const pools = await provider().listSpotPools(AT);
@@ -107,24 +171,32 @@ describe('AwsCloudProvider', () => {
 
   it('asks for instance types at most 100 at a time, follows pages, and caches the shapes', async () => {
     const many = Array.from({ length: 150 }, (_, i) => `m5.type${i}`);
-    ec2Mock
-      .on(DescribeInstanceTypesCommand)
-      .callsFake(input => {
-        const names: string[] = input.InstanceTypes;
-        // Each request's types come back in two pages.
-        const half = Math.ceil(names.length / 2);
-        const page = input.NextToken ? names.slice(half) : names.slice(0, half);
-        return {
-          InstanceTypes: page.map(name => ({ InstanceType: name, VCpuInfo: { DefaultVCpus: 2 }, MemoryInfo: { SizeInMiB: 4096 } })),
-          NextToken: input.NextToken ? undefined : 'more',
-        };
-      });
+    ec2Mock.on(DescribeInstanceTypesCommand).callsFake(input => {
+      const names: string[] = input.InstanceTypes;
+      // Each request's types come back in two pages.
+      const half = Math.ceil(names.length / 2);
+      const page = input.NextToken ? names.slice(half) : names.slice(0, half);
+      return {
+        InstanceTypes: page.map(name => ({
+          InstanceType: name,
+          VCpuInfo: { DefaultVCpus: 2 },
+          MemoryInfo: { SizeInMiB: 4096 },
+        })),
+        NextToken: input.NextToken ? undefined : 'more',
+      };
+    });
     const aws = provider(many);
     const found = await aws.instanceShapes();
     expect(found.size).toBe(150);
-    expect(found.get('m5.type149')).toEqual({ instanceType: 'm5.type149', vcpus: 2, memoryMiB: 4096 });
+    expect(found.get('m5.type149')).toEqual({
+      instanceType: 'm5.type149',
+      vcpus: 2,
+      memoryMiB: 4096,
+    });
     const calls = ec2Mock.commandCalls(DescribeInstanceTypesCommand);
-    expect(calls.map(c => c.args[0].input.InstanceTypes?.length)).toEqual([100, 100, 50, 50]);
+    expect(calls.map(c => c.args[0].input.InstanceTypes?.length)).toEqual([
+      100, 100, 50, 50,
+    ]);
     await aws.instanceShapes();
     expect(ec2Mock.commandCalls(DescribeInstanceTypesCommand)).toHaveLength(4);
   });
@@ -133,16 +205,28 @@ describe('AwsCloudProvider', () => {
     ec2Mock
       .on(GetSpotPlacementScoresCommand)
       .resolvesOnce({
-        SpotPlacementScores: [{ Region: 'us-east-1', AvailabilityZoneId: 'use1-az1', Score: 9 }],
+        SpotPlacementScores: [
+          { Region: 'us-east-1', AvailabilityZoneId: 'use1-az1', Score: 9 },
+        ],
         NextToken: 'next',
       })
-      .resolvesOnce({ SpotPlacementScores: [{ Region: 'us-east-1', AvailabilityZoneId: 'use1-az2', Score: 3 }] });
-    const scores = await provider().spotPlacementScores({ instanceTypes: ['m5.large'], targetCapacity: 3, perZone: true });
+      .resolvesOnce({
+        SpotPlacementScores: [
+          { Region: 'us-east-1', AvailabilityZoneId: 'use1-az2', Score: 3 },
+        ],
+      });
+    const scores = await provider().spotPlacementScores({
+      instanceTypes: ['m5.large'],
+      targetCapacity: 3,
+      perZone: true,
+    });
     expect(scores).toEqual([
       { region: 'us-east-1', availabilityZoneId: 'use1-az1', score: 9 },
       { region: 'us-east-1', availabilityZoneId: 'use1-az2', score: 3 },
     ]);
-    expect(ec2Mock.commandCalls(GetSpotPlacementScoresCommand)[0].args[0].input).toMatchObject({
+    expect(
+      ec2Mock.commandCalls(GetSpotPlacementScoresCommand)[0].args[0].input,
+    ).toMatchObject({
       InstanceTypes: ['m5.large'],
       TargetCapacity: 3,
       SingleAvailabilityZone: true,
@@ -162,18 +246,30 @@ describe('AwsCloudProvider', () => {
     );
     const failure = provider().listSpotPools(AT);
     await expect(failure).rejects.toBeInstanceOf(AwsPermissionError);
-    await expect(failure).rejects.toMatchObject({ action: EC2_ACTIONS.spotPriceHistory });
-    await expect(failure).rejects.toThrow(/needs "ec2:DescribeSpotPriceHistory" allowed/);
+    await expect(failure).rejects.toMatchObject({
+      action: EC2_ACTIONS.spotPriceHistory,
+    });
+    await expect(failure).rejects.toThrow(
+      /needs "ec2:DescribeSpotPriceHistory" allowed/,
+    );
   });
 
   it('says so when there are no credentials at all', async () => {
-    const noCredentials = Object.assign(new Error('Could not load credentials from any providers'), {
-      name: 'CredentialsProviderError',
-    });
+    const noCredentials = Object.assign(
+      new Error('Could not load credentials from any providers'),
+      {
+        name: 'CredentialsProviderError',
+      },
+    );
     ec2Mock.on(GetSpotPlacementScoresCommand).rejects(noCredentials);
-    const failure = provider().spotPlacementScores({ instanceTypes: ['m5.large'], targetCapacity: 1 });
+    const failure = provider().spotPlacementScores({
+      instanceTypes: ['m5.large'],
+      targetCapacity: 1,
+    });
     await expect(failure).rejects.toBeInstanceOf(AwsCredentialsError);
-    await expect(failure).rejects.toThrow(/no usable AWS credentials for ec2:GetSpotPlacementScores/);
+    await expect(failure).rejects.toThrow(
+      /no usable AWS credentials for ec2:GetSpotPlacementScores/,
+    );
   });
 
   it('passes other failures through unchanged', async () => {
@@ -188,8 +284,15 @@ describe('AwsCloudProvider', () => {
   });
 
   it('leaves launching and terminating to the provisioner', async () => {
-    await expect(provider().launchNode({ instanceType: 'm5.large', zone: 'us-east-1a' }, 'spot')).rejects.toThrow(/Karpenter/);
-    await expect(provider().terminateNode('ip-10-0-0-1')).rejects.toThrow(/Karpenter/);
+    await expect(
+      provider().launchNode(
+        { instanceType: 'm5.large', zone: 'us-east-1a' },
+        'spot',
+      ),
+    ).rejects.toThrow(/Karpenter/);
+    await expect(provider().terminateNode('ip-10-0-0-1')).rejects.toThrow(
+      /Karpenter/,
+    );
     expect(await provider().pollSignals()).toEqual([]);
   });
 });

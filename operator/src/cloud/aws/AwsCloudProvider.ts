@@ -16,7 +16,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { CapacityType } from '../../api/v1alpha1';
 import type { PoolKey, Resources } from '../../core/model';
-import { CloudNode, CloudProvider, CloudSignal, SpotPoolOffer, TERMINATION_NOTICE_MS } from '../CloudProvider';
+import {
+  CloudNode,
+  CloudProvider,
+  CloudSignal,
+  SpotPoolOffer,
+  TERMINATION_NOTICE_MS,
+} from '../CloudProvider';
 import { ALLOCATABLE_SHARE } from '../SimulatedCloudProvider';
 import { callAws } from './awsErrors';
 
@@ -98,28 +104,41 @@ export class AwsCloudProvider implements CloudProvider {
     const latest = new Map<string, SpotPrice>();
     let nextToken: string | undefined;
     do {
+      const token = nextToken;
       const page = await callAws(EC2_ACTIONS.spotPriceHistory, () =>
         this.options.ec2.send(
           new DescribeSpotPriceHistoryCommand({
             InstanceTypes: this.options.instanceTypes as _InstanceType[],
-            ProductDescriptions: [this.options.productDescription ?? LINUX_PRODUCT_DESCRIPTION],
+            ProductDescriptions: [
+              this.options.productDescription ?? LINUX_PRODUCT_DESCRIPTION,
+            ],
             // Equal start and end: EC2 answers with the last change before it, the price in effect.
             StartTime: new Date(at),
             EndTime: new Date(at),
             MaxResults: SPOT_PRICE_PAGE_SIZE,
-            NextToken: nextToken,
+            NextToken: token,
           }),
         ),
       );
       for (const entry of page.SpotPriceHistory ?? []) {
-        if (!entry.InstanceType || !entry.AvailabilityZone || entry.SpotPrice === undefined) continue;
+        if (
+          !entry.InstanceType ||
+          !entry.AvailabilityZone ||
+          entry.SpotPrice === undefined
+        )
+          continue;
         const usdPerHour = Number(entry.SpotPrice);
         const since = entry.Timestamp?.getTime() ?? at;
         if (!Number.isFinite(usdPerHour) || since > at) continue;
         const key = `${entry.InstanceType}@${entry.AvailabilityZone}`;
         const known = latest.get(key);
         if (!known || known.since < since) {
-          latest.set(key, { instanceType: entry.InstanceType, zone: entry.AvailabilityZone, usdPerHour, since });
+          latest.set(key, {
+            instanceType: entry.InstanceType,
+            zone: entry.AvailabilityZone,
+            usdPerHour,
+            since,
+          });
         }
       }
       // An empty string ends the history as surely as no token does.
@@ -131,25 +150,39 @@ export class AwsCloudProvider implements CloudProvider {
   /** vCPUs and memory of the configured instance types, cached for a day. */
   async instanceShapes(): Promise<Map<string, InstanceShape>> {
     const now = this.options.now?.() ?? Date.now();
-    if (this.shapes && now - this.shapes.at < INSTANCE_SHAPE_TTL_MS) return this.shapes.byType;
+    if (this.shapes && now - this.shapes.at < INSTANCE_SHAPE_TTL_MS)
+      return this.shapes.byType;
     const byType = new Map<string, InstanceShape>();
     const wanted = this.options.instanceTypes;
     for (let i = 0; i < wanted.length; i += INSTANCE_TYPES_PER_REQUEST) {
       let nextToken: string | undefined;
       do {
+        const token = nextToken;
         const page = await callAws(EC2_ACTIONS.instanceTypes, () =>
           this.options.ec2.send(
             new DescribeInstanceTypesCommand({
-              InstanceTypes: wanted.slice(i, i + INSTANCE_TYPES_PER_REQUEST) as _InstanceType[],
-              NextToken: nextToken,
+              InstanceTypes: wanted.slice(
+                i,
+                i + INSTANCE_TYPES_PER_REQUEST,
+              ) as _InstanceType[],
+              NextToken: token,
             }),
           ),
         );
         for (const info of page.InstanceTypes ?? []) {
           const vcpus = info.VCpuInfo?.DefaultVCpus;
           const memoryMiB = info.MemoryInfo?.SizeInMiB;
-          if (!info.InstanceType || vcpus === undefined || memoryMiB === undefined) continue;
-          byType.set(info.InstanceType, { instanceType: info.InstanceType, vcpus, memoryMiB });
+          if (
+            !info.InstanceType ||
+            vcpus === undefined ||
+            memoryMiB === undefined
+          )
+            continue;
+          byType.set(info.InstanceType, {
+            instanceType: info.InstanceType,
+            vcpus,
+            memoryMiB,
+          });
         }
         nextToken = page.NextToken || undefined;
       } while (nextToken);
@@ -159,10 +192,13 @@ export class AwsCloudProvider implements CloudProvider {
   }
 
   /** Placement scores for a request, every page of them. */
-  async spotPlacementScores(request: SpotPlacementScoreRequest): Promise<SpotPlacementScore[]> {
+  async spotPlacementScores(
+    request: SpotPlacementScoreRequest,
+  ): Promise<SpotPlacementScore[]> {
     const scores: SpotPlacementScore[] = [];
     let nextToken: string | undefined;
     do {
+      const token = nextToken;
       const page = await callAws(EC2_ACTIONS.placementScores, () =>
         this.options.ec2.send(
           new GetSpotPlacementScoresCommand({
@@ -171,7 +207,7 @@ export class AwsCloudProvider implements CloudProvider {
             TargetCapacityUnitType: 'units',
             SingleAvailabilityZone: request.perZone ?? false,
             RegionNames: request.regions ?? [this.options.region],
-            NextToken: nextToken,
+            NextToken: token,
           }),
         ),
       );
@@ -197,7 +233,10 @@ export class AwsCloudProvider implements CloudProvider {
   }
 
   async listSpotPools(at: number): Promise<SpotPoolOffer[]> {
-    const [prices, shapes] = await Promise.all([this.spotPrices(at), this.instanceShapes()]);
+    const [prices, shapes] = await Promise.all([
+      this.spotPrices(at),
+      this.instanceShapes(),
+    ]);
     const offers: SpotPoolOffer[] = [];
     for (const price of prices) {
       const shape = shapes.get(price.instanceType);
@@ -215,18 +254,25 @@ export class AwsCloudProvider implements CloudProvider {
       });
     }
     return offers.sort((a, b) =>
-      a.instanceType === b.instanceType ? a.zone.localeCompare(b.zone) : a.instanceType.localeCompare(b.instanceType),
+      a.instanceType === b.instanceType
+        ? a.zone.localeCompare(b.zone)
+        : a.instanceType.localeCompare(b.instanceType),
     );
   }
 
-  async launchNode(pool: PoolKey, capacityType: CapacityType): Promise<CloudNode> {
+  async launchNode(
+    pool: PoolKey,
+    capacityType: CapacityType,
+  ): Promise<CloudNode> {
     throw new Error(
       `Ferry does not launch nodes on AWS (asked for ${capacityType} ${pool.instanceType} in ${pool.zone}): Karpenter or the node groups do, and Ferry places pods on what they launch`,
     );
   }
 
   async terminateNode(name: string): Promise<void> {
-    throw new Error(`Ferry does not terminate nodes on AWS (asked for ${name}): Karpenter or the node groups do`);
+    throw new Error(
+      `Ferry does not terminate nodes on AWS (asked for ${name}): Karpenter or the node groups do`,
+    );
   }
 
   /** AWS pushes its signals through SQS (`SqsInterruptionQueue`); there is nothing to poll here. */

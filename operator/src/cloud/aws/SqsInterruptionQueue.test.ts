@@ -24,7 +24,8 @@ import {
 } from './SqsInterruptionQueue';
 
 const sqsMock = mockClient(SQSClient);
-const QUEUE_URL = 'https://sqs.us-east-2.amazonaws.com/123456789012/ferry-interruptions';
+const QUEUE_URL =
+  'https://sqs.us-east-2.amazonaws.com/123456789012/ferry-interruptions';
 const NODE = 'ip-10-0-1-23.us-east-2.compute.internal';
 
 let serial = 0;
@@ -38,27 +39,34 @@ function message(body: unknown, receives = 1): Message {
   };
 }
 
-function queue(onSignal: (signal: CloudNodeSignal) => void | Promise<void> = () => {}) {
+function queue(
+  onSignal: (signal: CloudNodeSignal) => void | Promise<void> = () => {},
+) {
   const logged: string[] = [];
   const reader = new SqsInterruptionQueue({
     sqs: new SQSClient({ region: 'us-east-2' }),
     queueUrl: QUEUE_URL,
     nodeForInstance: id => (id === INSTANCE_ID ? NODE : undefined),
     onSignal,
-    log: { info: m => logged.push(`info: ${m}`), warn: m => logged.push(`warn: ${m}`) },
+    log: {
+      info: m => logged.push(`info: ${m}`),
+      warn: m => logged.push(`warn: ${m}`),
+    },
     sleep: async () => {},
   });
   return { reader, logged };
 }
 
 function deleted(): string[] {
-  return sqsMock.commandCalls(DeleteMessageCommand).map(c => c.args[0].input.ReceiptHandle!);
+  return sqsMock
+    .commandCalls(DeleteMessageCommand)
+    .map(c => c.args[0].input.ReceiptHandle!);
 }
 
 beforeEach(() => sqsMock.reset());
 
 describe('SqsInterruptionQueue', () => {
-  it('long-polls with a visibility timeout and hands a spot warning to the operator as its node\'s notice', async () => {
+  it("long-polls with a visibility timeout and hands a spot warning to the operator as its node's notice", async () => {
     const warning = message(spotInterruptionWarning);
     sqsMock.on(ReceiveMessageCommand).resolves({ Messages: [warning] });
     sqsMock.on(DeleteMessageCommand).resolves({});
@@ -67,7 +75,9 @@ describe('SqsInterruptionQueue', () => {
 
     expect(await reader.pollOnce()).toEqual(['handled']);
 
-    expect(sqsMock.commandCalls(ReceiveMessageCommand)[0].args[0].input).toEqual({
+    expect(
+      sqsMock.commandCalls(ReceiveMessageCommand)[0].args[0].input,
+    ).toEqual({
       QueueUrl: QUEUE_URL,
       MaxNumberOfMessages: SQS_MAX_MESSAGES,
       WaitTimeSeconds: SQS_WAIT_SECONDS,
@@ -77,14 +87,23 @@ describe('SqsInterruptionQueue', () => {
     expect(signals).toEqual([
       {
         kind: 'signal',
-        signal: { node: NODE, reason: 'notice', deadline: Date.parse('2026-07-20T12:02:00Z') },
-        event: expect.objectContaining({ kind: 'interruption-notice', instanceId: INSTANCE_ID }),
+        signal: {
+          node: NODE,
+          reason: 'notice',
+          deadline: Date.parse('2026-07-20T12:02:00Z'),
+        },
+        event: expect.objectContaining({
+          kind: 'interruption-notice',
+          instanceId: INSTANCE_ID,
+        }),
       },
     ]);
-    expect(sqsMock.commandCalls(DeleteMessageCommand)[0].args[0].input).toEqual({
-      QueueUrl: QUEUE_URL,
-      ReceiptHandle: warning.ReceiptHandle,
-    });
+    expect(sqsMock.commandCalls(DeleteMessageCommand)[0].args[0].input).toEqual(
+      {
+        QueueUrl: QUEUE_URL,
+        ReceiptHandle: warning.ReceiptHandle,
+      },
+    );
   });
 
   it('hands on rebalances, scheduled changes and state changes, and deletes each', async () => {
@@ -99,13 +118,15 @@ describe('SqsInterruptionQueue', () => {
     const signals: CloudNodeSignal[] = [];
     const { reader } = queue(s => void signals.push(s));
 
-    expect(await reader.pollOnce()).toEqual(['handled', 'handled', 'handled', 'handled']);
-    expect(signals.map(s => (s.kind === 'signal' ? s.signal.reason : s.kind))).toEqual([
-      'rebalance',
-      'drain',
-      'notice',
-      'cleared',
+    expect(await reader.pollOnce()).toEqual([
+      'handled',
+      'handled',
+      'handled',
+      'handled',
     ]);
+    expect(
+      signals.map(s => (s.kind === 'signal' ? s.signal.reason : s.kind)),
+    ).toEqual(['rebalance', 'drain', 'notice', 'cleared']);
     expect(deleted()).toEqual(batch.map(m => m.ReceiptHandle));
   });
 
@@ -113,7 +134,10 @@ describe('SqsInterruptionQueue', () => {
     const batch = [
       message('not json at all'),
       message({ ...spotInterruptionWarning, detail: {} }),
-      message({ ...spotInterruptionWarning, detail: { 'instance-id': 'i-0fffffffffffffff0' } }),
+      message({
+        ...spotInterruptionWarning,
+        detail: { 'instance-id': 'i-0fffffffffffffff0' },
+      }),
       message(spotInterruptionWarning),
     ];
     sqsMock.on(ReceiveMessageCommand).resolves({ Messages: batch });
@@ -121,17 +145,33 @@ describe('SqsInterruptionQueue', () => {
     const signals: CloudNodeSignal[] = [];
     const { reader, logged } = queue(s => void signals.push(s));
 
-    expect(await reader.pollOnce()).toEqual(['malformed', 'malformed', 'not-in-cluster', 'handled']);
+    expect(await reader.pollOnce()).toEqual([
+      'malformed',
+      'malformed',
+      'not-in-cluster',
+      'handled',
+    ]);
     expect(deleted()).toEqual(batch.map(m => m.ReceiptHandle));
     expect(signals).toHaveLength(1);
-    expect(logged).toContainEqual(expect.stringMatching(/^warn: message m-\d+ dropped, it is no interruption event: the message is not JSON/));
-    expect(logged).toContainEqual(expect.stringMatching(/for no node of this cluster \(i-0fffffffffffffff0\)/));
+    expect(logged).toContainEqual(
+      expect.stringMatching(
+        /^warn: message m-\d+ dropped, it is no interruption event: the message is not JSON/,
+      ),
+    );
+    expect(logged).toContainEqual(
+      expect.stringMatching(
+        /for no node of this cluster \(i-0fffffffffffffff0\)/,
+      ),
+    );
   });
 
   it('leaves a message whose handling failed to come back, and drops it after the last receive', async () => {
     const early = message(spotInterruptionWarning, 1);
     const last = message(spotInterruptionWarning, MAX_RECEIVES);
-    sqsMock.on(ReceiveMessageCommand).resolvesOnce({ Messages: [early] }).resolvesOnce({ Messages: [last] });
+    sqsMock
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [early] })
+      .resolvesOnce({ Messages: [last] });
     sqsMock.on(DeleteMessageCommand).resolves({});
     const { reader, logged } = queue(() => {
       throw new Error('planner unavailable');
@@ -141,7 +181,11 @@ describe('SqsInterruptionQueue', () => {
     expect(deleted()).toEqual([]);
     expect(await reader.pollOnce()).toEqual(['dropped']);
     expect(deleted()).toEqual([last.ReceiptHandle]);
-    expect(logged).toContainEqual(expect.stringMatching(/not handled after 5 receives, dropped: Error: planner unavailable/));
+    expect(logged).toContainEqual(
+      expect.stringMatching(
+        /not handled after 5 receives, dropped: Error: planner unavailable/,
+      ),
+    );
   });
 
   it('keeps reading after a failed receive, explains a missing permission, and stops promptly', async () => {
@@ -157,7 +201,8 @@ describe('SqsInterruptionQueue', () => {
     sqsMock.on(ReceiveMessageCommand).callsFake(async () => {
       receives += 1;
       if (receives === 1) throw denied;
-      if (receives === 2) return { Messages: [message(spotInterruptionWarning)] };
+      if (receives === 2)
+        return { Messages: [message(spotInterruptionWarning)] };
       // An empty long-poll, as SQS answers when nothing arrives.
       await new Promise(resolve => setTimeout(resolve, 5));
       return {};
@@ -166,28 +211,44 @@ describe('SqsInterruptionQueue', () => {
 
     reader.start();
     const deadline = Date.now() + 5_000;
-    while (signals.length === 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5));
+    while (signals.length === 0 && Date.now() < deadline)
+      await new Promise(resolve => setTimeout(resolve, 5));
     await reader.stop();
 
     expect(signals).toHaveLength(1);
-    expect(logged[0]).toMatch(/^warn: interruption queue .*: AWS refused sqs:ReceiveMessage: .*needs "sqs:ReceiveMessage" allowed/);
+    expect(logged[0]).toMatch(
+      /^warn: interruption queue .*: AWS refused sqs:ReceiveMessage: .*needs "sqs:ReceiveMessage" allowed/,
+    );
     const after = receives;
     await new Promise(resolve => setTimeout(resolve, 30));
     expect(receives).toBe(after);
   });
 
   it('reports a refused receive from pollOnce as a permission error', async () => {
-    sqsMock.on(ReceiveMessageCommand).rejects(
-      new SQSServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: {}, message: 'denied' }),
+    sqsMock
+      .on(ReceiveMessageCommand)
+      .rejects(
+        new SQSServiceException({
+          name: 'AccessDenied',
+          $fault: 'client',
+          $metadata: {},
+          message: 'denied',
+        }),
+      );
+    await expect(queue().reader.pollOnce()).rejects.toBeInstanceOf(
+      AwsPermissionError,
     );
-    await expect(queue().reader.pollOnce()).rejects.toBeInstanceOf(AwsPermissionError);
   });
 
   it('still counts a message as handled when its delete fails', async () => {
-    sqsMock.on(ReceiveMessageCommand).resolves({ Messages: [message(rebalanceRecommendation)] });
+    sqsMock
+      .on(ReceiveMessageCommand)
+      .resolves({ Messages: [message(rebalanceRecommendation)] });
     sqsMock.on(DeleteMessageCommand).rejects(new Error('socket hang up'));
     const { reader, logged } = queue();
     expect(await reader.pollOnce()).toEqual(['handled']);
-    expect(logged).toContainEqual(expect.stringMatching(/handled but not deleted: socket hang up/));
+    expect(logged).toContainEqual(
+      expect.stringMatching(/handled but not deleted: socket hang up/),
+    );
   });
 });

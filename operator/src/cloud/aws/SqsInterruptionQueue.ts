@@ -15,7 +15,13 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { DisruptionSignal } from '../../core/migrationPlanner';
 import { callAws } from './awsErrors';
-import { InterruptionEvent, instancesOf, MalformedEventError, parseQueueMessage, signalOf } from './interruptionEvents';
+import {
+  InterruptionEvent,
+  instancesOf,
+  MalformedEventError,
+  parseQueueMessage,
+  signalOf,
+} from './interruptionEvents';
 
 /** The longest long-poll SQS allows: fewest empty receives, and a message is seen as it arrives. */
 export const SQS_WAIT_SECONDS = 20;
@@ -65,7 +71,13 @@ export interface SqsInterruptionQueueOptions {
 }
 
 /** What one message came to. */
-export type MessageOutcome = 'handled' | 'ignored' | 'malformed' | 'not-in-cluster' | 'failed' | 'dropped';
+export type MessageOutcome =
+  | 'handled'
+  | 'ignored'
+  | 'malformed'
+  | 'not-in-cluster'
+  | 'failed'
+  | 'dropped';
 
 const silent: InterruptionQueueLog = { info: () => {}, warn: () => {} };
 
@@ -100,22 +112,28 @@ export class SqsInterruptionQueue {
 
   /** One receive and the handling of what it brought; returns each message's outcome. */
   async pollOnce(): Promise<MessageOutcome[]> {
-    this.abort = new AbortController();
+    const abort = (this.abort = new AbortController());
     const { Messages } = await callAws(SQS_ACTIONS.receive, () =>
       this.options.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: this.options.queueUrl,
           MaxNumberOfMessages: SQS_MAX_MESSAGES,
           WaitTimeSeconds: this.options.waitTimeSeconds ?? SQS_WAIT_SECONDS,
-          VisibilityTimeout: this.options.visibilityTimeoutSeconds ?? SQS_VISIBILITY_TIMEOUT_SECONDS,
-          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+          VisibilityTimeout:
+            this.options.visibilityTimeoutSeconds ??
+            SQS_VISIBILITY_TIMEOUT_SECONDS,
+          MessageSystemAttributeNames: [
+            'ApproximateReceiveCount',
+            'SentTimestamp',
+          ],
         }),
-        { abortSignal: this.abort.signal },
+        { abortSignal: abort.signal },
       ),
     );
     const outcomes: MessageOutcome[] = [];
     // Messages are independent; their order within one receive means nothing in SQS.
-    for (const message of Messages ?? []) outcomes.push(await this.handle(message));
+    for (const message of Messages ?? [])
+      outcomes.push(await this.handle(message));
     return outcomes;
   }
 
@@ -127,7 +145,11 @@ export class SqsInterruptionQueue {
         retryMs = RECEIVE_RETRY_MS.initial;
       } catch (error) {
         if (this.stopped) break;
-        this.log.warn(`interruption queue ${this.options.queueUrl}: ${error instanceof Error ? error.message : error}; retrying in ${retryMs} ms`);
+        this.log.warn(
+          `interruption queue ${this.options.queueUrl}: ${
+            error instanceof Error ? error.message : error
+          }; retrying in ${retryMs} ms`,
+        );
         await Promise.race([
           (this.options.sleep ?? defaultSleep)(retryMs),
           new Promise<void>(resolve => (this.wake = resolve)),
@@ -145,10 +167,14 @@ export class SqsInterruptionQueue {
     } catch (error) {
       const receives = Number(message.Attributes?.ApproximateReceiveCount ?? 1);
       if (receives < MAX_RECEIVES) {
-        this.log.warn(`message ${id} not handled (receive ${receives} of ${MAX_RECEIVES}), it comes back: ${error}`);
+        this.log.warn(
+          `message ${id} not handled (receive ${receives} of ${MAX_RECEIVES}), it comes back: ${error}`,
+        );
         return 'failed';
       }
-      this.log.warn(`message ${id} not handled after ${receives} receives, dropped: ${error}`);
+      this.log.warn(
+        `message ${id} not handled after ${receives} receives, dropped: ${error}`,
+      );
       outcome = 'dropped';
     }
     await this.delete(message, id);
@@ -161,7 +187,9 @@ export class SqsInterruptionQueue {
       parsed = parseQueueMessage(message.Body);
     } catch (error) {
       if (!(error instanceof MalformedEventError)) throw error;
-      this.log.warn(`message ${id} dropped, it is no interruption event: ${error.message}`);
+      this.log.warn(
+        `message ${id} dropped, it is no interruption event: ${error.message}`,
+      );
       return 'malformed';
     }
     if ('ignored' in parsed) {
@@ -179,13 +207,21 @@ export class SqsInterruptionQueue {
         continue;
       }
       await this.options.onSignal(
-        signal === 'cleared' ? { kind: 'cleared', node, event } : { kind: 'signal', signal, event },
+        signal === 'cleared'
+          ? { kind: 'cleared', node, event }
+          : { kind: 'signal', signal, event },
       );
-      this.log.info(`${event.kind} ${event.eventId} for ${instanceId}: node ${node}`);
+      this.log.info(
+        `${event.kind} ${event.eventId} for ${instanceId}: node ${node}`,
+      );
       outcome = 'handled';
     }
     if (outcome === 'not-in-cluster') {
-      this.log.info(`message ${id} dropped: ${event.kind} ${event.eventId} is for no node of this cluster (${instancesOf(event).join(', ')})`);
+      this.log.info(
+        `message ${id} dropped: ${event.kind} ${
+          event.eventId
+        } is for no node of this cluster (${instancesOf(event).join(', ')})`,
+      );
     }
     return outcome;
   }
@@ -195,12 +231,19 @@ export class SqsInterruptionQueue {
     try {
       await callAws(SQS_ACTIONS.delete, () =>
         this.options.sqs.send(
-          new DeleteMessageCommand({ QueueUrl: this.options.queueUrl, ReceiptHandle: message.ReceiptHandle }),
+          new DeleteMessageCommand({
+            QueueUrl: this.options.queueUrl,
+            ReceiptHandle: message.ReceiptHandle,
+          }),
         ),
       );
     } catch (error) {
       // Handling is idempotent (a signal repeats harmlessly), so the message may come back.
-      this.log.warn(`message ${id} handled but not deleted: ${error instanceof Error ? error.message : error}`);
+      this.log.warn(
+        `message ${id} handled but not deleted: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
     }
   }
 }

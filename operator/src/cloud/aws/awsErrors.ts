@@ -37,7 +37,9 @@ export class AwsPermissionError extends Error {
     cause: unknown,
   ) {
     super(
-      `AWS refused ${action}: the operator's IAM role (IRSA or EKS Pod Identity) needs "${action}" allowed (${describe(cause)})`,
+      `AWS refused ${action}: the operator's IAM role (IRSA or EKS Pod Identity) needs "${action}" allowed (${describe(
+        cause,
+      )})`,
       { cause },
     );
     this.name = 'AwsPermissionError';
@@ -46,12 +48,11 @@ export class AwsPermissionError extends Error {
 
 /** The operator has no AWS credentials, or AWS refused the ones it has. */
 export class AwsCredentialsError extends Error {
-  constructor(
-    readonly action: string,
-    cause: unknown,
-  ) {
+  constructor(readonly action: string, cause: unknown) {
     super(
-      `no usable AWS credentials for ${action}: give the operator's service account an IAM role (IRSA or EKS Pod Identity) or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (${describe(cause)})`,
+      `no usable AWS credentials for ${action}: give the operator's service account an IAM role (IRSA or EKS Pod Identity) or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (${describe(
+        cause,
+      )})`,
       { cause },
     );
     this.name = 'AwsCredentialsError';
@@ -81,7 +82,10 @@ export function explainAwsError(action: string, error: unknown): unknown {
 }
 
 /** Runs one AWS call, explaining a permission or credentials failure by its IAM action. */
-export async function callAws<T>(action: string, call: () => Promise<T>): Promise<T> {
+export async function callAws<T>(
+  action: string,
+  call: () => Promise<T>,
+): Promise<T> {
   try {
     return await call();
   } catch (error) {

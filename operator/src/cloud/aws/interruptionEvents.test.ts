@@ -32,12 +32,19 @@ describe('EventBridge interruption events', () => {
       terminatesAt: Date.parse('2026-07-20T12:02:00Z'),
       action: 'terminate',
     });
-    expect(signalOf(event, NODE)).toEqual({ node: NODE, reason: 'notice', deadline: Date.parse('2026-07-20T12:02:00Z') });
+    expect(signalOf(event, NODE)).toEqual({
+      node: NODE,
+      reason: 'notice',
+      deadline: Date.parse('2026-07-20T12:02:00Z'),
+    });
   });
 
   it('reads a rebalance recommendation as a rebalance with no deadline', () => {
     const event = eventOf(rebalanceRecommendation);
-    expect(event).toMatchObject({ kind: 'rebalance-recommendation', instanceId: INSTANCE_ID });
+    expect(event).toMatchObject({
+      kind: 'rebalance-recommendation',
+      instanceId: INSTANCE_ID,
+    });
     expect(signalOf(event, NODE)).toEqual({ node: NODE, reason: 'rebalance' });
   });
 
@@ -45,7 +52,11 @@ describe('EventBridge interruption events', () => {
     'reads state %s as a node going now',
     state => {
       const event = eventOf(stateChange(state));
-      expect(signalOf(event, NODE)).toEqual({ node: NODE, reason: 'notice', deadline: Date.parse('2026-07-20T12:02:00Z') });
+      expect(signalOf(event, NODE)).toEqual({
+        node: NODE,
+        reason: 'notice',
+        deadline: Date.parse('2026-07-20T12:02:00Z'),
+      });
     },
   );
 
@@ -63,38 +74,81 @@ describe('EventBridge interruption events', () => {
       eventTypeCode: 'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED',
       startsAt: Date.parse('2026-07-27T15:10:09Z'),
     });
-    expect(signalOf(event, NODE)).toEqual({ node: NODE, reason: 'drain', deadline: Date.parse('2026-07-27T15:10:09Z') });
+    expect(signalOf(event, NODE)).toEqual({
+      node: NODE,
+      reason: 'drain',
+      deadline: Date.parse('2026-07-27T15:10:09Z'),
+    });
   });
 
   it('lets go of health events that are not EC2 scheduled changes, and of other detail types', () => {
-    expect(parseQueueMessage(JSON.stringify(healthIssue))).toEqual({ ignored: expect.stringMatching(/EC2 issue, not an EC2 scheduled change/) });
+    expect(parseQueueMessage(JSON.stringify(healthIssue))).toEqual({
+      ignored: expect.stringMatching(/EC2 issue, not an EC2 scheduled change/),
+    });
     expect(
-      parseQueueMessage(JSON.stringify({ ...rebalanceRecommendation, 'detail-type': 'EC2 Instance Launch Successful' })),
+      parseQueueMessage(
+        JSON.stringify({
+          ...rebalanceRecommendation,
+          'detail-type': 'EC2 Instance Launch Successful',
+        }),
+      ),
     ).toEqual({ ignored: expect.stringMatching(/not one Ferry acts on/) });
   });
 
   it('unwraps an event that came through an SNS topic', () => {
-    const viaSns = { Type: 'Notification', MessageId: 'sns-1', Message: JSON.stringify(spotInterruptionWarning) };
-    expect(eventOf(viaSns)).toMatchObject({ kind: 'interruption-notice', instanceId: INSTANCE_ID });
+    const viaSns = {
+      Type: 'Notification',
+      MessageId: 'sns-1',
+      Message: JSON.stringify(spotInterruptionWarning),
+    };
+    expect(eventOf(viaSns)).toMatchObject({
+      kind: 'interruption-notice',
+      instanceId: INSTANCE_ID,
+    });
   });
 
   it.each([
     ['no body', undefined, /no body/],
     ['not JSON', '{"detail-type": ', /not JSON/],
     ['an array', '[1, 2]', /not a JSON object/],
-    ['no detail-type', JSON.stringify({ id: 'x', time: '2026-07-20T12:00:00Z', detail: {} }), /no "detail-type"/],
-    ['a time that is none', JSON.stringify({ ...spotInterruptionWarning, time: 'soon' }), /"soon", which is not a time/],
-    ['no instance id', JSON.stringify({ ...spotInterruptionWarning, detail: { 'instance-action': 'stop' } }), /no "instance-id"/],
-    ['no detail', JSON.stringify({ ...rebalanceRecommendation, detail: undefined }), /no "detail"/],
+    [
+      'no detail-type',
+      JSON.stringify({ id: 'x', time: '2026-07-20T12:00:00Z', detail: {} }),
+      /no "detail-type"/,
+    ],
+    [
+      'a time that is none',
+      JSON.stringify({ ...spotInterruptionWarning, time: 'soon' }),
+      /"soon", which is not a time/,
+    ],
+    [
+      'no instance id',
+      JSON.stringify({
+        ...spotInterruptionWarning,
+        detail: { 'instance-action': 'stop' },
+      }),
+      /no "instance-id"/,
+    ],
+    [
+      'no detail',
+      JSON.stringify({ ...rebalanceRecommendation, detail: undefined }),
+      /no "detail"/,
+    ],
   ])('refuses a message with %s', (_what, body, message) => {
     expect(() => parseQueueMessage(body)).toThrow(MalformedEventError);
     expect(() => parseQueueMessage(body)).toThrow(message);
   });
 
   it('finds the instance id in a node provider id', () => {
-    expect(instanceIdOfProviderId('aws:///us-east-1a/i-0123456789abcdef0')).toBe('i-0123456789abcdef0');
-    expect(instanceIdOfProviderId('aws:///us-east-1a/fargate-ip-10-0-0-1')).toBeUndefined();
-    expect(instanceIdOfProviderId('gce://project/us-central1-a/vm-1')).toBeUndefined();
+    expect(
+      instanceIdOfProviderId('aws:///us-east-1a/i-0123456789abcdef0'),
+    ).toBe('i-0123456789abcdef0');
+    expect(
+      instanceIdOfProviderId('aws:///us-east-1a/fargate-ip-10-0-0-1'),
+    ).toBeUndefined();
+    expect(
+      instanceIdOfProviderId('gce://project/us-central1-a/vm-1'),
+    ).toBeUndefined();
     expect(instanceIdOfProviderId(undefined)).toBeUndefined();
   });
 });

@@ -17,7 +17,12 @@ export const EVENT_DETAIL_TYPES = {
 } as const;
 
 /** Instance states in which the instance, and so its node, is going or gone. */
-const LEAVING_STATES = new Set(['shutting-down', 'terminated', 'stopping', 'stopped']);
+const LEAVING_STATES = new Set([
+  'shutting-down',
+  'terminated',
+  'stopping',
+  'stopped',
+]);
 /** States in which the instance runs (again): any signal it had is over. */
 const RUNNING_STATES = new Set(['pending', 'running']);
 
@@ -62,7 +67,11 @@ export interface ScheduledChange {
 }
 
 /** One event Ferry understands. */
-export type InterruptionEvent = InterruptionNotice | RebalanceRecommendation | InstanceStateChange | ScheduledChange;
+export type InterruptionEvent =
+  | InterruptionNotice
+  | RebalanceRecommendation
+  | InstanceStateChange
+  | ScheduledChange;
 
 /** A message that is not an event at all, or an event missing what its type must carry. */
 export class MalformedEventError extends Error {
@@ -92,7 +101,10 @@ function requireString(object: Json, key: string, where: string): string {
 function requireTime(object: Json, key: string, where: string): number {
   const text = requireString(object, key, where);
   const at = Date.parse(text);
-  if (Number.isNaN(at)) throw new MalformedEventError(`${where} has "${key}" ${JSON.stringify(text)}, which is not a time`);
+  if (Number.isNaN(at))
+    throw new MalformedEventError(
+      `${where} has "${key}" ${JSON.stringify(text)}, which is not a time`,
+    );
   return at;
 }
 
@@ -107,9 +119,12 @@ export function parseQueueMessage(body: string | undefined): ParsedMessage {
   try {
     parsed = JSON.parse(body);
   } catch (error) {
-    throw new MalformedEventError(`the message is not JSON: ${(error as Error).message}`);
+    throw new MalformedEventError(
+      `the message is not JSON: ${(error as Error).message}`,
+    );
   }
-  if (!isObject(parsed)) throw new MalformedEventError('the message is not a JSON object');
+  if (!isObject(parsed))
+    throw new MalformedEventError('the message is not a JSON object');
   // An EventBridge rule may target an SNS topic that the queue subscribes to.
   if (parsed.Type === 'Notification' && typeof parsed.Message === 'string') {
     return parseQueueMessage(parsed.Message);
@@ -124,7 +139,8 @@ export function parseEvent(event: Json): ParsedMessage {
   const where = `the "${detailType}" event ${eventId}`;
   const at = requireTime(event, 'time', where);
   const detail = event.detail;
-  if (!isObject(detail)) throw new MalformedEventError(`${where} has no "detail"`);
+  if (!isObject(detail))
+    throw new MalformedEventError(`${where} has no "detail"`);
   switch (detailType) {
     case EVENT_DETAIL_TYPES.spotInterruption:
       return {
@@ -134,11 +150,21 @@ export function parseEvent(event: Json): ParsedMessage {
           instanceId: requireString(detail, 'instance-id', where),
           at,
           terminatesAt: at + TERMINATION_NOTICE_MS.aws,
-          action: typeof detail['instance-action'] === 'string' ? detail['instance-action'] : 'terminate',
+          action:
+            typeof detail['instance-action'] === 'string'
+              ? detail['instance-action']
+              : 'terminate',
         },
       };
     case EVENT_DETAIL_TYPES.rebalance:
-      return { event: { kind: 'rebalance-recommendation', eventId, instanceId: requireString(detail, 'instance-id', where), at } };
+      return {
+        event: {
+          kind: 'rebalance-recommendation',
+          eventId,
+          instanceId: requireString(detail, 'instance-id', where),
+          at,
+        },
+      };
     case EVENT_DETAIL_TYPES.stateChange:
       return {
         event: {
@@ -153,22 +179,35 @@ export function parseEvent(event: Json): ParsedMessage {
       const service = requireString(detail, 'service', where);
       const category = requireString(detail, 'eventTypeCategory', where);
       if (service !== 'EC2' || category !== 'scheduledChange') {
-        return { ignored: `${where} is a ${service} ${category}, not an EC2 scheduled change` };
+        return {
+          ignored: `${where} is a ${service} ${category}, not an EC2 scheduled change`,
+        };
       }
       const entities = detail.affectedEntities;
-      if (!Array.isArray(entities)) throw new MalformedEventError(`${where} has no "affectedEntities"`);
+      if (!Array.isArray(entities))
+        throw new MalformedEventError(`${where} has no "affectedEntities"`);
       const instanceIds = entities
         .map(entity => (isObject(entity) ? entity.entityValue : undefined))
-        .filter((value): value is string => typeof value === 'string' && value.startsWith('i-'));
-      if (instanceIds.length === 0) return { ignored: `${where} affects no EC2 instance` };
-      const startsAt = typeof detail.startTime === 'string' ? Date.parse(detail.startTime) : NaN;
+        .filter(
+          (value): value is string =>
+            typeof value === 'string' && value.startsWith('i-'),
+        );
+      if (instanceIds.length === 0)
+        return { ignored: `${where} affects no EC2 instance` };
+      const startsAt =
+        typeof detail.startTime === 'string'
+          ? Date.parse(detail.startTime)
+          : NaN;
       return {
         event: {
           kind: 'scheduled-change',
           eventId,
           instanceIds,
           at,
-          eventTypeCode: typeof detail.eventTypeCode === 'string' ? detail.eventTypeCode : 'unknown',
+          eventTypeCode:
+            typeof detail.eventTypeCode === 'string'
+              ? detail.eventTypeCode
+              : 'unknown',
           startsAt: Number.isNaN(startsAt) ? undefined : startsAt,
         },
       };
@@ -180,7 +219,9 @@ export function parseEvent(event: Json): ParsedMessage {
 
 /** The instances an event is about. */
 export function instancesOf(event: InterruptionEvent): string[] {
-  return event.kind === 'scheduled-change' ? event.instanceIds : [event.instanceId];
+  return event.kind === 'scheduled-change'
+    ? event.instanceIds
+    : [event.instanceId];
 }
 
 /**
@@ -189,7 +230,10 @@ export function instancesOf(event: InterruptionEvent): string[] {
  * once, as NTH does, since degraded hardware may not wait for the window);
  * `cleared` when the instance runs again; undefined when it changes nothing.
  */
-export function signalOf(event: InterruptionEvent, node: string): DisruptionSignal | 'cleared' | undefined {
+export function signalOf(
+  event: InterruptionEvent,
+  node: string,
+): DisruptionSignal | 'cleared' | undefined {
   switch (event.kind) {
     case 'interruption-notice':
       return { node, reason: 'notice', deadline: event.terminatesAt };
@@ -199,14 +243,19 @@ export function signalOf(event: InterruptionEvent, node: string): DisruptionSign
       return { node, reason: 'drain', deadline: event.startsAt };
     case 'state-change':
       // Going now: whatever can still be saved must move before it is gone.
-      if (LEAVING_STATES.has(event.state)) return { node, reason: 'notice', deadline: event.at };
+      if (LEAVING_STATES.has(event.state))
+        return { node, reason: 'notice', deadline: event.at };
       if (RUNNING_STATES.has(event.state)) return 'cleared';
+      return undefined;
+    default:
       return undefined;
   }
 }
 
 /** The EC2 instance id in a node's `spec.providerID` (`aws:///us-east-1a/i-0123456789abcdef0`). */
-export function instanceIdOfProviderId(providerId: string | undefined): string | undefined {
+export function instanceIdOfProviderId(
+  providerId: string | undefined,
+): string | undefined {
   if (!providerId?.startsWith('aws://')) return undefined;
   const last = providerId.slice(providerId.lastIndexOf('/') + 1);
   return /^i-[0-9a-f]+$/.test(last) ? last : undefined;

@@ -65,7 +65,8 @@ export const healthScheduledChange = {
   region: 'us-east-2',
   resources: [INSTANCE_ID],
   detail: {
-    eventArn: 'arn:aws:health:us-east-2::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED_12345',
+    eventArn:
+      'arn:aws:health:us-east-2::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED_12345',
     service: 'EC2',
     eventTypeCode: 'AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED',
     eventTypeCategory: 'scheduledChange',
@@ -73,7 +74,8 @@ export const healthScheduledChange = {
     eventDescription: [
       {
         language: 'en_US',
-        latestDescription: 'EC2 has detected degradation of the underlying hardware hosting your instance.',
+        latestDescription:
+          'EC2 has detected degradation of the underlying hardware hosting your instance.',
       },
     ],
     affectedEntities: [{ entityValue: INSTANCE_ID, tags: { stage: 'prod' } }],

@@ -1,0 +1,301 @@
+/**
+ * An EC2 Spot Instance Interruption Warning that arrives through SQS, as
+ * EventBridge delivers it, becomes a Migration on a real cluster: the operator
+ * (leader) long-polls a fake SQS endpoint on loopback with the real
+ * `@aws-sdk/client-sqs`, finds the kwok node whose `spec.providerID` names the
+ * instance, and plans the move of the opted-in member on it with the deadline
+ * the event sets; the node itself is never tainted or cordoned. A malformed
+ * message ahead of it is deleted and does not stop the reader.
+ */
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { AppsV1Api, CoreV1Api, V1Node } from '@kubernetes/client-node';
+import type { Migration } from '../../src/api/v1alpha1';
+import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
+import { spotInterruptionWarning } from '../../src/cloud/aws/__fixtures__/eventBridgeEvents';
+import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { KubeOperator } from '../../src/kube/KubeOperator';
+import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
+import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
+import type { MigrationDriver } from '../../src/migration/MigrationDriver';
+import { FakeSqsQueue } from './fakeSqs';
+import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
+import { installFerryCrds } from './ferryCrds';
+import { LocalControlPlane } from './LocalControlPlane';
+
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(60_000);
+
+const NAMESPACE = 'shop';
+const AWS_NOTICE_MS = 120_000;
+
+/** Two spot nodes and one on-demand node in each of three zones, each an EC2 instance. */
+const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
+  (['spot-1', 'spot-2', 'on-demand'] as const).map(name => ({
+    name: `${name}-${zone}`,
+    capacityType:
+      name === 'on-demand' ? ('on-demand' as const) : ('spot' as const),
+    instanceType: 'm5.large' as const,
+    zone: `us-east-1${zone}`,
+  })),
+);
+
+/** A made-up but well-formed instance id per node, as EC2 assigns them. */
+function instanceIdOf(node: string): string {
+  return `i-0${Buffer.from(node).toString('hex').padEnd(16, '0').slice(0, 16)}`;
+}
+
+/** Stands in for the valkey driver: kwok's pods run nothing to move state between. */
+const instantDriver: MigrationDriver = {
+  method: 'valkey',
+  prepareTarget: async () => {},
+  transfer: async ctx => ctx.addBytesMoved(1 << 20),
+  switchOver: async ctx => ctx.recordWritePause(2),
+  verify: async () => {},
+  cleanUp: async () => {},
+  rollBack: async () => {},
+};
+
+describe('AWS interruption events through SQS on a real cluster', () => {
+  let cluster: LocalControlPlane;
+  let operator: KubeOperator;
+  let sqs: SQSClient;
+  const queue = new FakeSqsQueue();
+  const warnings: string[] = [];
+
+  beforeAll(async () => {
+    await queue.start();
+    cluster = await LocalControlPlane.start();
+    const kc = cluster.kubeConfig();
+    const core = kc.makeApiClient(CoreV1Api);
+    await installFerryCrds(kc);
+    await createFakeNodes(kc, FLEET);
+    // A providerID may be set once, as the cloud controller manager does after registration.
+    for (const spec of FLEET) {
+      await apiRequest(kc, 'PATCH', `/api/v1/nodes/${spec.name}`, {
+        contentType: 'application/merge-patch+json',
+        body: {
+          spec: {
+            providerID: `aws:///${spec.zone}/${instanceIdOf(spec.name)}`,
+          },
+        },
+      });
+    }
+    for (const name of [NAMESPACE, 'ferry-system']) {
+      await core.createNamespace({ body: { metadata: { name } } });
+    }
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'sessions' },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: 'sessions' } },
+          template: {
+            metadata: { labels: { app: 'sessions' } },
+            spec: {
+              nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
+              topologySpreadConstraints: [
+                {
+                  maxSkew: 1,
+                  topologyKey: 'topology.kubernetes.io/zone',
+                  whenUnsatisfiable: 'DoNotSchedule',
+                  labelSelector: { matchLabels: { app: 'sessions' } },
+                },
+              ],
+              containers: [
+                {
+                  name: 'valkey',
+                  image: 'valkey/valkey:8',
+                  resources: { requests: { cpu: '500m', memory: '1Gi' } },
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+    await apiRequest(kc, 'POST', collectionPath(SPOT_POLICIES, NAMESPACE), {
+      body: {
+        apiVersion: FERRY_API_VERSION,
+        kind: 'SpotPolicy',
+        metadata: { name: 'sessions' },
+        spec: {
+          workloadRef: { kind: 'Deployment', name: 'sessions' },
+          migration: 'valkey',
+        },
+      },
+    });
+    sqs = new SQSClient({
+      region: 'us-east-1',
+      endpoint: queue.endpoint,
+      credentials: {
+        accessKeyId: 'AKIAFAKEFAKEFAKEFAKE',
+        secretAccessKey: 'fake-secret',
+      },
+    });
+    operator = new KubeOperator({
+      kubeConfig: kc,
+      identity: 'operator-0',
+      lease: {
+        namespace: 'ferry-system',
+        name: 'ferry-leader',
+        leaseDurationMs: 2_000,
+        renewDeadlineMs: 1_500,
+        retryPeriodMs: 200,
+      },
+      drivers: [instantDriver],
+      pools: async () => poolsOf(FLEET),
+      metrics: new OperatorMetrics({ processMetrics: false }),
+      // Short long-polls, so that stopping never waits long on the one under way.
+      interruptionQueue: { sqs, queueUrl: queue.queueUrl, waitTimeSeconds: 1 },
+      log: { info: () => {}, warn: message => warnings.push(message) },
+    });
+    await operator.start();
+  }, 180_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    sqs?.destroy();
+    await queue.stop();
+    await cluster?.stop();
+  });
+
+  async function members() {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const views = operator.state.workloads();
+      const found = views[0]?.view.members ?? [];
+      if (
+        operator.isLeader &&
+        found.length === 3 &&
+        found.every(m => m.node && m.ready)
+      )
+        return found;
+      if (Date.now() > deadline)
+        throw new Error(
+          `members not ready or no leader: ${JSON.stringify(views)}`,
+        );
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+  }
+
+  async function migrationIn(pod: string, phase: string): Promise<Migration> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const list = await apiRequest<{ items: Migration[] }>(
+        cluster.kubeConfig(),
+        'GET',
+        collectionPath(MIGRATIONS, NAMESPACE),
+      );
+      const found = list.items.find(
+        m => m.spec.pod === pod && m.status?.phase === phase,
+      );
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `no ${phase} Migration for ${pod}: ${JSON.stringify(
+            list.items.map(m => [m.spec.pod, m.status?.phase]),
+          )}; warnings: ${warnings.join('; ')}`,
+        );
+      }
+      await new Promise(resolve => setTimeout(resolve, 50));
+    }
+  }
+
+  it('plans and runs the move of the member on the instance a spot interruption warning names', async () => {
+    const [member] = await members();
+    const instanceId = instanceIdOf(member.node!);
+    // Whole seconds, as EventBridge writes an event's time.
+    const eventTime = new Date(Math.floor(Date.now() / 1000) * 1000)
+      .toISOString()
+      .replace('.000Z', 'Z');
+    const poison = queue.send(
+      '{"detail-type": "EC2 Spot Instance Interruption Warning", "detail": ',
+    );
+    const warning = queue.send(
+      JSON.stringify({
+        ...spotInterruptionWarning,
+        time: eventTime,
+        region: 'us-east-1',
+        resources: [
+          `arn:aws:ec2:us-east-1:123456789012:instance/${instanceId}`,
+        ],
+        detail: { 'instance-id': instanceId, 'instance-action': 'terminate' },
+      }),
+    );
+    const sentAt = Date.now();
+
+    const planned = await migrationIn(member.pod, 'Succeeded');
+    process.stdout.write(
+      `SQS message to Succeeded Migration: ${Date.now() - sentAt} ms\n`,
+    );
+
+    expect(planned.spec).toMatchObject({
+      workloadRef: { kind: 'Deployment', name: 'sessions' },
+      pod: member.pod,
+      sourceNode: member.node,
+      reason: 'notice',
+      driver: 'valkey',
+    });
+    expect(Date.parse(planned.spec.deadline!)).toBe(
+      Date.parse(eventTime) + AWS_NOTICE_MS,
+    );
+    expect(planned.spec.targetNode).toBeDefined();
+    expect(planned.spec.targetNode).not.toBe(member.node);
+    // The signal went through SQS alone: the node carries no taint or cordon.
+    const node = await apiRequest<V1Node>(
+      cluster.kubeConfig(),
+      'GET',
+      `/api/v1/nodes/${member.node}`,
+    );
+    expect(node.spec?.taints ?? []).toEqual([]);
+    expect(node.spec?.unschedulable).toBeFalsy();
+    // Both messages were deleted: the handled one, and the poison one that must not loop.
+    expect(queue.deleted).toEqual(expect.arrayContaining([poison, warning]));
+    expect(queue.depth).toBe(0);
+    const receive = queue.calls.find(c => c.action === 'ReceiveMessage')!;
+    expect(receive.input).toMatchObject({
+      QueueUrl: queue.queueUrl,
+      WaitTimeSeconds: 1,
+      VisibilityTimeout: 30,
+      MaxNumberOfMessages: 10,
+    });
+    expect(warnings).toContainEqual(
+      expect.stringMatching(
+        /dropped, it is no interruption event: the message is not JSON/,
+      ),
+    );
+  });
+
+  it('drops a warning for an instance of no node in the cluster, and plans nothing for it', async () => {
+    const before = (
+      await apiRequest<{ items: Migration[] }>(
+        cluster.kubeConfig(),
+        'GET',
+        collectionPath(MIGRATIONS, NAMESPACE),
+      )
+    ).items.length;
+    const foreign = queue.send(
+      JSON.stringify({
+        ...spotInterruptionWarning,
+        time: new Date().toISOString(),
+        detail: {
+          'instance-id': 'i-0ffffffffffffffff',
+          'instance-action': 'stop',
+        },
+      }),
+    );
+    const deadline = Date.now() + 10_000;
+    while (!queue.deleted.includes(foreign) && Date.now() < deadline)
+      await new Promise(resolve => setTimeout(resolve, 50));
+    expect(queue.deleted).toContain(foreign);
+    const after = (
+      await apiRequest<{ items: Migration[] }>(
+        cluster.kubeConfig(),
+        'GET',
+        collectionPath(MIGRATIONS, NAMESPACE),
+      )
+    ).items.length;
+    expect(after).toBe(before);
+  });
+});
