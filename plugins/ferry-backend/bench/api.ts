@@ -55,21 +55,49 @@ const RESEED = args.includes('--reseed');
 const ref = (i: number) =>
   `component:default/svc-${String(i).padStart(4, '0')}`;
 
-function postgresUrl(): string {
-  if (process.env.FERRY_POSTGRES_CONNECTION_STRING)
-    return process.env.FERRY_POSTGRES_CONNECTION_STRING;
-  const root = path.resolve(__dirname, '../../..');
+const REPO_ROOT = path.resolve(__dirname, '../../..');
+
+/**
+ * The PostgreSQL to use: FERRY_POSTGRES_CONNECTION_STRING, or ferry_postgres's
+ * throwaway server; `stop` stops that server if this run started it.
+ */
+function postgres(): { url: string; stop: () => void } {
+  if (process.env.FERRY_POSTGRES_CONNECTION_STRING) {
+    return {
+      url: process.env.FERRY_POSTGRES_CONNECTION_STRING,
+      stop: () => {},
+    };
+  }
+  const shell = (script: string) =>
+    execFileSync(
+      'bash',
+      [
+        '-c',
+        `source scripts/lib/toolchain.sh && source scripts/lib/postgres.sh && ${script}`,
+      ],
+      {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+  const wasRunning =
+    shell(
+      'bindir="$(_ferry_postgres_bindir)"; [ -n "$bindir" ] && "$bindir/pg_isready" -q -h 127.0.0.1 -p "$FERRY_POSTGRES_PORT" && echo yes || true',
+    ).trim() === 'yes';
   console.log(
-    'Starting a throwaway PostgreSQL (scripts/lib/postgres.sh ferry_postgres)…',
+    'Using the throwaway PostgreSQL of scripts/lib/postgres.sh (ferry_postgres)',
   );
-  return execFileSync(
-    'bash',
-    [
-      '-c',
-      'source scripts/lib/toolchain.sh && source scripts/lib/postgres.sh && ferry_postgres >&2 && printf %s "$FERRY_POSTGRES_CONNECTION_STRING"',
-    ],
-    { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  const out = shell(
+    'ferry_postgres >&2 && printf "%s\\n%s" "$FERRY_POSTGRES_CONNECTION_STRING" "$FERRY_POSTGRES_DIR"',
   );
+  const [url, dir] = out.split('\n');
+  return {
+    url,
+    stop: () => {
+      if (!wasRunning) shell(`FERRY_POSTGRES_DIR='${dir}' ferry_postgres_stop`);
+    },
+  };
 }
 
 async function seeded(db: Knex): Promise<boolean> {
@@ -364,7 +392,15 @@ async function serve(connection: Connection) {
 }
 
 async function main() {
-  const url = new URL(postgresUrl());
+  const database = postgres();
+  try {
+    await measure(new URL(database.url));
+  } finally {
+    database.stop();
+  }
+}
+
+async function measure(url: URL) {
   const connection = {
     host: url.hostname,
     port: Number(url.port || 5432),
