@@ -11,6 +11,8 @@ export const NODE_LABELS = {
   karpenterCapacityType: 'karpenter.sh/capacity-type',
   eksCapacityType: 'eks.amazonaws.com/capacityType',
   gkeSpot: 'cloud.google.com/gke-spot',
+  // GKE's preemptible VMs, the older kind of spot capacity (at most 24 h, the same 30 s notice).
+  gkePreemptible: 'cloud.google.com/gke-preemptible',
   aksPriority: 'kubernetes.azure.com/scalesetpriority',
   instanceType: 'node.kubernetes.io/instance-type',
   zone: 'topology.kubernetes.io/zone',
@@ -48,6 +50,7 @@ export function capacityTypeFromLabels(labels: Readonly<Record<string, string>>)
   if (karpenter === 'spot') return 'spot';
   if (labels[NODE_LABELS.eksCapacityType] === 'SPOT') return 'spot';
   if (labels[NODE_LABELS.gkeSpot] === 'true') return 'spot';
+  if (labels[NODE_LABELS.gkePreemptible] === 'true') return 'spot';
   if (labels[NODE_LABELS.aksPriority] === 'spot') return 'spot';
   return 'on-demand';
 }
