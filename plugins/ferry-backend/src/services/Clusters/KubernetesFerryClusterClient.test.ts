@@ -50,8 +50,31 @@ function fakeApiServer() {
           ? send(200, policy)
           : send(404, { kind: 'Status', code: 404, reason: 'NotFound' });
       }
+      /** Answers 422, as the CRD's schema makes the API server do, and says whether it did. */
+      const invalid = (policy: any) => {
+        if (!(policy.spec.permanentRatio > 1)) return false;
+        send(422, {
+          kind: 'Status',
+          code: 422,
+          reason: 'Invalid',
+          message: `SpotPolicy.ferry.dev "${policy.metadata.name}" is invalid: spec.permanentRatio: Invalid value: ${policy.spec.permanentRatio}: spec.permanentRatio in body should be less than or equal to 1`,
+        });
+        return true;
+      };
       if (single && req.method === 'PUT') {
         const policy = JSON.parse(body);
+        if (invalid(policy)) return undefined;
+        const stored = policies.get(`${single[1]}/${single[2]}`);
+        if (
+          stored?.metadata.resourceVersion !== policy.metadata.resourceVersion
+        ) {
+          return send(409, {
+            kind: 'Status',
+            code: 409,
+            reason: 'Conflict',
+            message: `Operation cannot be fulfilled on spotpolicies.ferry.dev "${single[2]}": the object has been modified; please apply your changes to the latest version and try again`,
+          });
+        }
         policies.set(`${single[1]}/${single[2]}`, policy);
         return send(200, policy);
       }
@@ -62,12 +85,22 @@ function fakeApiServer() {
         req.method === 'POST'
       ) {
         const policy = JSON.parse(body);
+        if (invalid(policy)) return undefined;
         policy.metadata.resourceVersion = '1';
         policies.set(
           `${policy.metadata.namespace}/${policy.metadata.name}`,
           policy,
         );
         return send(201, policy);
+      }
+      if (p === '/apis/ferry.dev/v1alpha1/namespaces/vault/migrations') {
+        return send(403, {
+          kind: 'Status',
+          code: 403,
+          reason: 'Forbidden',
+          message:
+            'migrations.ferry.dev is forbidden: User "system:serviceaccount:backstage:ferry-portal" cannot list resource "migrations" in API group "ferry.dev" in the namespace "vault"',
+        });
       }
       if (p === '/apis/ferry.dev/v1alpha1/spotpolicies')
         return send(200, { items: [...policies.values()] });
@@ -184,5 +217,68 @@ describe('KubernetesFerryClusterClient', () => {
       since: '2026-01-01T00:00:00Z',
     });
     expect(migrations.map(m => m.metadata.name)).toEqual(['m1']);
+  });
+
+  describe('refusals of the API server', () => {
+    const spec: SpotPolicySpec = {
+      workloadRef: { kind: 'StatefulSet', name: 'orders-db' },
+      enabled: true,
+      permanentRatio: 0.34,
+      availabilityTarget: 0.999,
+      migration: 'auto',
+      maxConcurrentMoves: 1,
+      predictionHorizonMinutes: 20,
+    };
+
+    it('are InputErrors with the API server’s sentence when it finds the spec invalid', async () => {
+      await expect(
+        client.applySpotPolicy('payments', 'orders-db', {
+          ...spec,
+          permanentRatio: 1.5,
+        }),
+      ).rejects.toMatchObject({
+        name: 'InputError',
+        message:
+          'The cluster test refused SpotPolicy payments/orders-db: SpotPolicy.ferry.dev "orders-db" is invalid: spec.permanentRatio: Invalid value: 1.5: spec.permanentRatio in body should be less than or equal to 1',
+      });
+    });
+
+    it('are ConflictErrors when the policy changed since it was read', async () => {
+      await client.applySpotPolicy('payments', 'orders-db', spec);
+      const stale = await client.getSpotPolicy('payments', 'orders-db');
+      api.policies.get('payments/orders-db').metadata.resourceVersion = '2';
+      const read = jest
+        .spyOn(client, 'getSpotPolicy')
+        .mockResolvedValueOnce(stale);
+      await expect(
+        client.applySpotPolicy('payments', 'orders-db', {
+          ...spec,
+          permanentRatio: 0.5,
+        }),
+      ).rejects.toMatchObject({
+        name: 'ConflictError',
+        message: expect.stringContaining(
+          'SpotPolicy payments/orders-db changed in the cluster test while Ferry was writing it (Operation cannot be fulfilled',
+        ),
+      });
+      read.mockRestore();
+    });
+
+    it('name what was refused when the portal lacks the rights', async () => {
+      await expect(
+        client.listMigrations({ namespace: 'vault' }),
+      ).rejects.toThrow(
+        'The cluster test answered 403 to the Migrations: migrations.ferry.dev is forbidden',
+      );
+    });
+
+    it('leave 5xx answers as they are, for ClusterRegistry to answer 503', async () => {
+      await expect(
+        client.listWorkloads({
+          namespace: 'nowhere',
+          labelSelector: { app: 'x' },
+        }),
+      ).rejects.toMatchObject({ code: 500 });
+    });
   });
 });

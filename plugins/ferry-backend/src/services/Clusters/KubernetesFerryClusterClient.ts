@@ -1,4 +1,5 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
+import { ConflictError, InputError } from '@backstage/errors';
 import {
   FERRY_API_VERSION,
   FERRY_GROUP,
@@ -26,11 +27,13 @@ const FIELD_MANAGER = 'ferry-backend';
 export class KubernetesFerryClusterClient implements FerryClusterClient {
   private readonly apps: k8s.AppsV1Api;
   private readonly custom: k8s.CustomObjectsApi;
+  private readonly clusterName: string;
 
   constructor(
     cluster: KubernetesClusterConfig,
     private readonly logger: LoggerService,
   ) {
+    this.clusterName = cluster.name;
     const kubeConfig = new k8s.KubeConfig();
     kubeConfig.loadFromClusterAndUser(
       {
@@ -53,20 +56,24 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
     const labelSelector = Object.entries(query.labelSelector)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const [statefulSets, deployments] = await Promise.all([
-      query.namespace
-        ? this.apps.listNamespacedStatefulSet({
-            namespace: query.namespace,
-            labelSelector,
-          })
-        : this.apps.listStatefulSetForAllNamespaces({ labelSelector }),
-      query.namespace
-        ? this.apps.listNamespacedDeployment({
-            namespace: query.namespace,
-            labelSelector,
-          })
-        : this.apps.listDeploymentForAllNamespaces({ labelSelector }),
-    ]);
+    const [statefulSets, deployments] = await this.answerOf(
+      `the workloads labelled ${labelSelector}`,
+      () =>
+        Promise.all([
+          query.namespace
+            ? this.apps.listNamespacedStatefulSet({
+                namespace: query.namespace,
+                labelSelector,
+              })
+            : this.apps.listStatefulSetForAllNamespaces({ labelSelector }),
+          query.namespace
+            ? this.apps.listNamespacedDeployment({
+                namespace: query.namespace,
+                labelSelector,
+              })
+            : this.apps.listDeploymentForAllNamespaces({ labelSelector }),
+        ]),
+    );
     const summarise = (
       kind: 'StatefulSet' | 'Deployment',
       item: k8s.V1StatefulSet | k8s.V1Deployment,
@@ -85,18 +92,20 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
   }
 
   async listSpotPolicies(namespace?: string): Promise<SpotPolicy[]> {
-    const list = namespace
-      ? await this.custom.listNamespacedCustomObject({
-          group: FERRY_GROUP,
-          version: FERRY_VERSION,
-          namespace,
-          plural: SPOT_POLICIES,
-        })
-      : await this.custom.listClusterCustomObject({
-          group: FERRY_GROUP,
-          version: FERRY_VERSION,
-          plural: SPOT_POLICIES,
-        });
+    const list = await this.answerOf('the SpotPolicies', () =>
+      namespace
+        ? this.custom.listNamespacedCustomObject({
+            group: FERRY_GROUP,
+            version: FERRY_VERSION,
+            namespace,
+            plural: SPOT_POLICIES,
+          })
+        : this.custom.listClusterCustomObject({
+            group: FERRY_GROUP,
+            version: FERRY_VERSION,
+            plural: SPOT_POLICIES,
+          }),
+    );
     return (list as { items: SpotPolicy[] }).items;
   }
 
@@ -104,18 +113,20 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
     namespace: string,
     name: string,
   ): Promise<SpotPolicy | undefined> {
-    try {
-      return (await this.custom.getNamespacedCustomObject({
-        group: FERRY_GROUP,
-        version: FERRY_VERSION,
-        namespace,
-        plural: SPOT_POLICIES,
-        name,
-      })) as SpotPolicy;
-    } catch (error) {
-      if ((error as k8s.ApiException<unknown>).code === 404) return undefined;
-      throw error;
-    }
+    return this.answerOf(`SpotPolicy ${namespace}/${name}`, async () => {
+      try {
+        return (await this.custom.getNamespacedCustomObject({
+          group: FERRY_GROUP,
+          version: FERRY_VERSION,
+          namespace,
+          plural: SPOT_POLICIES,
+          name,
+        })) as SpotPolicy;
+      } catch (error) {
+        if ((error as k8s.ApiException<unknown>).code === 404) return undefined;
+        throw error;
+      }
+    });
   }
 
   async applySpotPolicy(
@@ -138,41 +149,46 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
     };
     // The status is the operator's: replace carries the resourceVersion, so a
     // concurrent writer makes this fail with 409 instead of being overwritten.
-    const written = existing
-      ? await this.custom.replaceNamespacedCustomObject({
-          group: FERRY_GROUP,
-          version: FERRY_VERSION,
-          namespace,
-          plural: SPOT_POLICIES,
-          name,
-          body,
-          fieldManager: FIELD_MANAGER,
-        })
-      : await this.custom.createNamespacedCustomObject({
-          group: FERRY_GROUP,
-          version: FERRY_VERSION,
-          namespace,
-          plural: SPOT_POLICIES,
-          body,
-          fieldManager: FIELD_MANAGER,
-        });
+    const what = `SpotPolicy ${namespace}/${name}`;
+    const written = await this.answerOf(what, () =>
+      existing
+        ? this.custom.replaceNamespacedCustomObject({
+            group: FERRY_GROUP,
+            version: FERRY_VERSION,
+            namespace,
+            plural: SPOT_POLICIES,
+            name,
+            body,
+            fieldManager: FIELD_MANAGER,
+          })
+        : this.custom.createNamespacedCustomObject({
+            group: FERRY_GROUP,
+            version: FERRY_VERSION,
+            namespace,
+            plural: SPOT_POLICIES,
+            body,
+            fieldManager: FIELD_MANAGER,
+          }),
+    );
     this.logger.debug(`Applied SpotPolicy ${namespace}/${name}`);
     return written as SpotPolicy;
   }
 
   async listMigrations(query: MigrationQuery = {}): Promise<Migration[]> {
-    const list = query.namespace
-      ? await this.custom.listNamespacedCustomObject({
-          group: FERRY_GROUP,
-          version: FERRY_VERSION,
-          namespace: query.namespace,
-          plural: MIGRATIONS,
-        })
-      : await this.custom.listClusterCustomObject({
-          group: FERRY_GROUP,
-          version: FERRY_VERSION,
-          plural: MIGRATIONS,
-        });
+    const list = await this.answerOf('the Migrations', () =>
+      query.namespace
+        ? this.custom.listNamespacedCustomObject({
+            group: FERRY_GROUP,
+            version: FERRY_VERSION,
+            namespace: query.namespace,
+            plural: MIGRATIONS,
+          })
+        : this.custom.listClusterCustomObject({
+            group: FERRY_GROUP,
+            version: FERRY_VERSION,
+            plural: MIGRATIONS,
+          }),
+    );
     return (list as { items: Migration[] }).items
       .filter(
         m =>
@@ -184,9 +200,56 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
       );
   }
 
+  /**
+   * Runs a call to the API server, turning its refusals into the errors the portal
+   * answers with. client-node's ApiException puts the whole HTTP exchange (escaped
+   * JSON, headers) in its message; the person needs the API server's own sentence.
+   * Connection failures and 5xx answers stay as they are: ClusterRegistry makes them 503.
+   */
+  private async answerOf<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof k8s.ApiException) || error.code >= 500) {
+        throw error;
+      }
+      const reason = statusMessage(error.body) ?? `HTTP ${error.code}`;
+      const where = `cluster ${this.clusterName}`;
+      switch (error.code) {
+        case 400:
+        case 422:
+          throw new InputError(`The ${where} refused ${what}: ${reason}`);
+        case 409:
+          throw new ConflictError(
+            `${what} changed in the ${where} while Ferry was writing it (${reason}); try again`,
+          );
+        case 404:
+          // Objects that may be absent are handled by their callers; this is a
+          // missing resource type.
+          throw new Error(
+            `The ${where} does not serve ${what}: ${reason}; are Ferry's CRDs installed there?`,
+          );
+        default:
+          throw new Error(
+            `The ${where} answered ${error.code} to ${what}: ${reason}`,
+          );
+      }
+    }
+  }
+
   async listSpotPools(): Promise<SpotPoolSummary[]> {
     // Pools are the operator's in-memory picture of the market; a cluster does
     // not publish them as objects, so the portal shows none for real clusters.
     return [];
+  }
+}
+
+/** The `message` of a Kubernetes `Status` body, which client-node leaves as text. */
+function statusMessage(body: unknown): string | undefined {
+  try {
+    const status = typeof body === 'string' ? JSON.parse(body) : body;
+    return typeof status?.message === 'string' ? status.message : undefined;
+  } catch {
+    return typeof body === 'string' && body ? body : undefined;
   }
 }
