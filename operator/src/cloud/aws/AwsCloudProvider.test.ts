@@ -87,7 +87,7 @@ describe('AwsCloudProvider', () => {
     expect(calls).toHaveLength(2);
     expect(calls[0].args[0].input).toMatchObject({
       InstanceTypes: ['m5.large', 'c5.xlarge'],
-      ProductDescriptions: ['Linux/UNIX'],
+      ProductDescriptions: ['Linux/UNIX', 'Linux/UNIX (Amazon VPC)'],
       StartTime: new Date(AT),
       EndTime: new Date(AT),
     });

@@ -26,8 +26,12 @@ import {
 import { ALLOCATABLE_SHARE } from '../SimulatedCloudProvider';
 import { callAws } from './awsErrors';
 
-/** The spot product Ferry prices: Linux nodes on the default VPC tenancy. */
-export const LINUX_PRODUCT_DESCRIPTION = 'Linux/UNIX';
+/**
+ * The spot products Ferry prices: Linux nodes. EC2 reports a pool's price under
+ * either name (the "(Amazon VPC)" one dates from EC2-Classic), so ask for both,
+ * as Karpenter does, and keep the latest change per pool.
+ */
+export const LINUX_PRODUCT_DESCRIPTIONS = ['Linux/UNIX', 'Linux/UNIX (Amazon VPC)'];
 /** DescribeInstanceTypes takes at most this many names per request. */
 const INSTANCE_TYPES_PER_REQUEST = 100;
 /** The largest page DescribeSpotPriceHistory returns: fewest round trips. */
@@ -86,7 +90,7 @@ export interface AwsCloudProviderOptions {
    * configuration or the shipped price table; a type without one is left out.
    */
   onDemandPrices: ReadonlyMap<string, number>;
-  productDescription?: string;
+  productDescriptions?: string[];
   /** Now, for the shape cache. */
   now?: () => number;
 }
@@ -109,9 +113,8 @@ export class AwsCloudProvider implements CloudProvider {
         this.options.ec2.send(
           new DescribeSpotPriceHistoryCommand({
             InstanceTypes: this.options.instanceTypes as _InstanceType[],
-            ProductDescriptions: [
-              this.options.productDescription ?? LINUX_PRODUCT_DESCRIPTION,
-            ],
+            ProductDescriptions:
+              this.options.productDescriptions ?? LINUX_PRODUCT_DESCRIPTIONS,
             // Equal start and end: EC2 answers with the last change before it, the price in effect.
             StartTime: new Date(at),
             EndTime: new Date(at),
