@@ -1,6 +1,7 @@
 /* eslint-disable @backstage/no-relative-monorepo-imports -- the operator cannot
    depend on the portal backend (which depends on it); this suite tests the
    backend's cluster client on the operator's local control plane. */
+import fs from 'node:fs';
 import {
   AppsV1Api,
   CoreV1Api,
@@ -114,6 +115,26 @@ async function portalToken(kc: KubeConfig): Promise<string> {
     body: { spec: { audiences: [], expirationSeconds: 3600 } },
   });
   return request.status!.token;
+}
+
+/** A request timeout short enough for a test, long enough for a busy machine's answers. */
+const FROZEN_TIMEOUT_MS = 2_000;
+
+/** The pid of this cluster's kube-apiserver, found by the certificate directory only it was given. */
+function apiServerPid(workDir: string): number {
+  const flag = `--cert-dir=${workDir}/apiserver-certs`;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = fs
+        .readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+        .split('\0');
+      if (args.includes(flag)) return Number(entry);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  throw new Error(`no kube-apiserver with ${flag}`);
 }
 
 /** What the client threw, so a test can look at it. */
@@ -396,6 +417,42 @@ describe('the portal backend’s cluster client on a real API server', () => {
     expect(await client.listMigrations({ workloadName: 'checkout' })).toEqual(
       [],
     );
+  });
+
+  it('calls a frozen API server unavailable after the request timeout, and answers again once it thaws', async () => {
+    const apiServer = apiServerPid(cluster.workDir);
+    const registry = new ClusterRegistry([
+      {
+        name: 'local',
+        client: new KubernetesFerryClusterClient(clusterConfig, silentLogger, {
+          requestTimeoutMs: FROZEN_TIMEOUT_MS,
+        }),
+      },
+    ]);
+    const list = () =>
+      registry.call(registry.list()[0], c =>
+        c.listWorkloads({
+          labelSelector: { [KUBERNETES_ID]: 'session-store' },
+        }),
+      );
+    // The kernel still accepts connections for a stopped process; nothing answers.
+    process.kill(apiServer, 'SIGSTOP');
+    let error: Error;
+    const started = Date.now();
+    try {
+      error = await failure(list);
+    } finally {
+      process.kill(apiServer, 'SIGCONT');
+    }
+    expect(Date.now() - started).toBeLessThan(FROZEN_TIMEOUT_MS * 5);
+    expect(error.name).toBe('ServiceUnavailableError');
+    expect(error.message).toContain(
+      `Cluster local did not answer: no answer to the workloads labelled ${KUBERNETES_ID}=session-store within ${FROZEN_TIMEOUT_MS} ms`,
+    );
+    expect(registry.reachabilityOf()[0].reachable).toBe(false);
+
+    expect(await list()).toHaveLength(1);
+    expect(registry.reachabilityOf()[0].reachable).toBe(true);
   });
 
   it('fails with the error the backend answers 503 with once the API server is gone', async () => {

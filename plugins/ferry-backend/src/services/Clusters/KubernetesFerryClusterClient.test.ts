@@ -1,7 +1,7 @@
 import { mockServices } from '@backstage/backend-test-utils';
 import { SpotPolicySpec } from '@ferry/operator';
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
+import net, { AddressInfo } from 'node:net';
 import { KubernetesFerryClusterClient } from './KubernetesFerryClusterClient';
 
 /** A few routes of a Kubernetes API server, enough for what the portal asks. */
@@ -280,5 +280,31 @@ describe('KubernetesFerryClusterClient', () => {
         }),
       ).rejects.toMatchObject({ code: 500 });
     });
+  });
+
+  it('gives up on a cluster that accepts connections and never answers', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer(socket => sockets.push(socket));
+    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const frozen = new KubernetesFerryClusterClient(
+      {
+        name: 'frozen',
+        url: `http://127.0.0.1:${port}`,
+        skipTLSVerify: true,
+        serviceAccountToken: 'token',
+      },
+      mockServices.logger.mock(),
+      { requestTimeoutMs: 200 },
+    );
+    try {
+      await expect(frozen.listMigrations()).rejects.toMatchObject({
+        name: 'ClusterUnavailableError',
+        message: 'no answer to the Migrations within 200 ms',
+      });
+    } finally {
+      sockets.forEach(socket => socket.destroy());
+      await new Promise(resolve => silent.close(resolve));
+    }
   });
 });

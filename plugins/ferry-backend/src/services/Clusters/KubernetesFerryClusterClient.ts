@@ -19,6 +19,12 @@ const SPOT_POLICIES = 'spotpolicies';
 const MIGRATIONS = 'migrations';
 /** The field manager Ferry's portal writes SpotPolicies as. */
 const FIELD_MANAGER = 'ferry-backend';
+/**
+ * How long the portal waits for one answer of a cluster before it calls the
+ * cluster unavailable (503). client-node has no timeout of its own: a cluster
+ * that accepts connections and never answers would hold the request forever.
+ */
+export const CLUSTER_REQUEST_TIMEOUT_MS = 15_000;
 
 /**
  * A cluster reached through its Kubernetes API with the Kubernetes plugin's
@@ -29,11 +35,16 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
   private readonly custom: k8s.CustomObjectsApi;
   private readonly clusterName: string;
 
+  private readonly requestTimeoutMs: number;
+
   constructor(
     cluster: KubernetesClusterConfig,
     private readonly logger: LoggerService,
+    options: { requestTimeoutMs?: number } = {},
   ) {
     this.clusterName = cluster.name;
+    this.requestTimeoutMs =
+      options.requestTimeoutMs ?? CLUSTER_REQUEST_TIMEOUT_MS;
     const kubeConfig = new k8s.KubeConfig();
     kubeConfig.loadFromClusterAndUser(
       {
@@ -45,8 +56,22 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
       },
       { name: 'ferry', token: cluster.serviceAccountToken },
     );
-    this.apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
-    this.custom = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    // makeApiClient's configuration, with a deadline on every request.
+    const configuration = k8s.createConfiguration({
+      baseServer: new k8s.ServerConfiguration(cluster.url, {}),
+      authMethods: { default: kubeConfig },
+      promiseMiddleware: [
+        {
+          pre: async context => {
+            context.setSignal(AbortSignal.timeout(this.requestTimeoutMs));
+            return context;
+          },
+          post: async context => context,
+        },
+      ],
+    });
+    this.apps = new k8s.AppsV1Api(configuration);
+    this.custom = new k8s.CustomObjectsApi(configuration);
   }
 
   async listWorkloads(query: {
@@ -210,6 +235,14 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
     try {
       return await call();
     } catch (error) {
+      if ((error as Error)?.name === 'AbortError') {
+        // ClusterRegistry answers 503 to this name.
+        const timeout = new Error(
+          `no answer to ${what} within ${this.requestTimeoutMs} ms`,
+        );
+        timeout.name = 'ClusterUnavailableError';
+        throw timeout;
+      }
       if (!(error instanceof k8s.ApiException) || error.code >= 500) {
         throw error;
       }
