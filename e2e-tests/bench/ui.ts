@@ -2,7 +2,7 @@
  * `npm run bench -- ui`: how fast the Spot tab shows all its views for a service
  * with a year of history, on the production build of the app served by the real
  * backend (operator in demo mode), in headless Chromium; and how much of the app
- * bundle (gzipped) is Ferry's.
+ * bundle (gzipped) is Ferry's (plugins/ferry/bench/lib/bundleShare.ts).
  *
  * Target: the entity tab complete in under 1.5 s.
  *
@@ -17,10 +17,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import knexFactory from 'knex';
-import { SourceMapConsumer } from 'source-map-js';
 import { DatabaseFerryStore } from '../../plugins/ferry-backend/src/database/DatabaseFerryStore';
+import { bundleShare } from '../../plugins/ferry/bench/lib/bundleShare';
 import { launchBrowser } from '../src/browser';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -39,61 +38,10 @@ const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf('--runs') + 1] || 7) || 7;
 const SKIP_BUILD = args.includes('--skip-build');
 
-// Source paths whose generated code counts as Ferry's: the plugin, its common
-// package, and the charting library only the plugin brings (recharts and the d3
-// modules under it).
-const FERRY_SOURCES = [
-  /plugins\/ferry\/src\//,
-  /plugins\/ferry-common\/src\//,
-  /node_modules\/(recharts|recharts-scale|react-smooth|victory-vendor|d3-[a-z-]+|decimal\.js-light|internmap)\//,
-];
-
 function buildApp(): number {
   const started = Date.now();
   execFileSync('yarn', ['workspace', 'app', 'build'], { cwd: ROOT, stdio: 'inherit' });
   return Date.now() - started;
-}
-
-/** Gzipped size of the app's JavaScript, and the share of it that is Ferry's. */
-function measureBundle() {
-  const dir = path.join(APP_DIST, 'static');
-  let totalGzip = 0;
-  let ferryGzip = 0;
-  let ferrySourceGzip = 0;
-  for (const file of fs.readdirSync(dir).filter(f => f.endsWith('.js'))) {
-    const code = fs.readFileSync(path.join(dir, file), 'utf8');
-    const gzip = zlib.gzipSync(code, { level: 9 }).length;
-    totalGzip += gzip;
-    const mapFile = path.join(dir, `${file}.map`);
-    if (!fs.existsSync(mapFile)) continue;
-    // Attribute each generated character to the source its mapping points at,
-    // then give Ferry the same share of the chunk's gzipped size.
-    const consumer = new SourceMapConsumer(JSON.parse(fs.readFileSync(mapFile, 'utf8')));
-    const lines = code.split('\n');
-    let ferryChars = 0;
-    let ferryOwnChars = 0;
-    let previous: { line: number; column: number; source: string | null } | undefined;
-    const charsUntil = (line: number, column: number) => {
-      if (!previous) return 0;
-      if (line === previous.line) return column - previous.column;
-      return (lines[previous.line - 1]?.length ?? 0) - previous.column;
-    };
-    consumer.eachMapping(m => {
-      if (previous?.source) {
-        const chars = charsUntil(m.generatedLine, m.generatedColumn);
-        if (FERRY_SOURCES.some(p => p.test(previous!.source!))) ferryChars += chars;
-        if (FERRY_SOURCES.slice(0, 2).some(p => p.test(previous!.source!))) ferryOwnChars += chars;
-      }
-      previous = { line: m.generatedLine, column: m.generatedColumn, source: m.source };
-    }, undefined, SourceMapConsumer.GENERATED_ORDER);
-    ferryGzip += (gzip * ferryChars) / Math.max(1, code.length);
-    ferrySourceGzip += (gzip * ferryOwnChars) / Math.max(1, code.length);
-  }
-  return {
-    appGzipKiB: totalGzip / 1024,
-    bundleGzipKiB: ferryGzip / 1024,
-    pluginSourceGzipKiB: ferrySourceGzip / 1024,
-  };
 }
 
 async function seedHistory(directory: string, now: number) {
@@ -204,8 +152,15 @@ async function measureEntityTab() {
     const enter = page.getByRole('button', { name: /^enter$/i });
     await enter.waitFor({ timeout: VIEW_TIMEOUT_MS });
     await enter.click();
-    // The catalog is the home page; its table lists the example services once signed in.
-    await page.getByText('session-store').first().waitFor({ timeout: VIEW_TIMEOUT_MS });
+    // The catalog is the home page; its table lists the example services once the
+    // catalog has read them, which may be a few seconds after the backend is ready.
+    const listed = page.getByText('session-store').first();
+    const deadline = Date.now() + VIEW_TIMEOUT_MS;
+    while (!(await listed.isVisible())) {
+      if (Date.now() > deadline) throw new Error('the catalog never listed session-store');
+      await page.waitForTimeout(2000);
+      if (!(await listed.isVisible())) await page.reload();
+    }
 
     const url = `${BASE_URL}/catalog/default/component/session-store/spot`;
     const complete = async () => {
@@ -242,7 +197,7 @@ async function measureEntityTab() {
 
 async function main() {
   const buildMs = SKIP_BUILD && fs.existsSync(path.join(APP_DIST, 'index.html')) ? undefined : buildApp();
-  const bundle = measureBundle();
+  const bundle = bundleShare(APP_DIST);
   const databaseDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-ui-bench-'));
   console.log(`Seeding a year of history for ${ENTITY_REF} into ${databaseDir}`);
   await seedHistory(databaseDir, Date.now());
@@ -255,7 +210,8 @@ async function main() {
       entityTabRunsMs: timings,
       entityTabYearRangeMs: yearRangeMs,
       bundleGzipKiB: +bundle.bundleGzipKiB.toFixed(1),
-      pluginSourceGzipKiB: +bundle.pluginSourceGzipKiB.toFixed(1),
+      pluginSourceGzipKiB: +bundle.ownGzipKiB.toFixed(1),
+      chartsGzipKiB: +bundle.chartsGzipKiB.toFixed(1),
       appGzipKiB: +bundle.appGzipKiB.toFixed(1),
       appBuildMs: buildMs,
       targetEntityTabMs: TARGET_ENTITY_TAB_MS,

@@ -19,32 +19,17 @@
  * Prints its figures and writes bench/results/ui-frontend.json.
  */
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { decode } from '@jridgewell/sourcemap-codec';
 import { chromium, Route } from 'playwright-core';
 import type { Entity } from '@backstage/catalog-model';
 import { FakeFerryApi } from '../dev/FakeFerryApi';
+import { bundleShare } from './lib/bundleShare';
 
 /** The figure the issue sets for `entityTabMs` on the production build. */
 const TARGET_ENTITY_TAB_MS = 1500;
 /** How long one load may take before the run counts as failed. */
 const LOAD_TIMEOUT_MS = 60_000;
-/** Packages in the bundle only because Ferry draws charts. */
-const CHART_PACKAGES = [
-  'recharts',
-  'recharts-scale',
-  'react-smooth',
-  'victory-vendor',
-  'decimal.js-light',
-];
 /** Where the portal's app is served from, as its built config says. */
 const APP_ORIGIN = 'http://localhost:3000';
 const ENTITY_PATH = '/catalog/default/component/sessions/spot';
@@ -98,61 +83,6 @@ function build() {
       stdio: 'inherit',
     },
   );
-}
-
-// ---------------------------------------------------------------- bundle share
-
-function isOwnSource(source: string) {
-  return /plugins\/ferry(-common)?\/src\//.test(source);
-}
-
-function isChartSource(source: string) {
-  return CHART_PACKAGES.some(p => source.includes(`node_modules/${p}/`));
-}
-
-/** The generated code of one file that its source map attributes to `pick`. */
-function generatedCodeOf(
-  code: string,
-  map: { sources: string[]; mappings: string },
-  pick: (s: string) => boolean,
-) {
-  const wanted = map.sources.map(pick);
-  const lines = code.split('\n');
-  const decoded = decode(map.mappings);
-  let out = '';
-  decoded.forEach((segments, lineIndex) => {
-    const line = lines[lineIndex] ?? '';
-    segments.forEach((segment, i) => {
-      if (segment.length < 4 || !wanted[segment[1]!]) return;
-      const end = i + 1 < segments.length ? segments[i + 1][0] : line.length;
-      out += line.slice(segment[0], end);
-    });
-  });
-  return out;
-}
-
-function bundleShare() {
-  const staticDir = join(distDir, 'static');
-  let own = '';
-  let charts = '';
-  let appGzip = 0;
-  for (const file of readdirSync(staticDir)) {
-    if (extname(file) !== '.js') continue;
-    const code = readFileSync(join(staticDir, file), 'utf8');
-    appGzip += gzipSync(code).length;
-    const mapFile = join(staticDir, `${file}.map`);
-    if (!existsSync(mapFile)) continue;
-    const map = JSON.parse(readFileSync(mapFile, 'utf8'));
-    own += generatedCodeOf(code, map, isOwnSource);
-    charts += generatedCodeOf(code, map, isChartSource);
-  }
-  const kib = (s: string) => gzipSync(s).length / 1024;
-  return {
-    ownGzipKiB: kib(own),
-    chartsGzipKiB: kib(charts),
-    bundleGzipKiB: kib(own + charts),
-    appGzipKiB: appGzip / 1024,
-  };
 }
 
 // ---------------------------------------------------------------- entity tab
@@ -359,7 +289,7 @@ async function main() {
   ) {
     build();
   }
-  const share = bundleShare();
+  const share = bundleShare(distDir);
   console.log(`entity tab, ${runs} cold loads of ${ENTITY_PATH}:`);
   const times = await entityTabTimes();
   const result = {
