@@ -2,6 +2,7 @@
    depend on the portal backend (which depends on it); this suite tests the
    backend's cluster client on the operator's local control plane. */
 import fs from 'node:fs';
+import path from 'node:path';
 import {
   AppsV1Api,
   CoreV1Api,
@@ -416,6 +417,27 @@ describe('the portal backend’s cluster client on a real API server', () => {
     ).toEqual(['session-store-1-notice']);
     expect(await client.listMigrations({ workloadName: 'checkout' })).toEqual(
       [],
+    );
+  });
+
+  it('trusts the CA from caFile too, and names a token the API server does not accept', async () => {
+    const caFile = path.join(cluster.workDir, 'portal-ca.crt');
+    fs.writeFileSync(caFile, cluster.caPem);
+    const { caData, ...withoutCaData } = clusterConfig;
+    expect(caData).toBeTruthy();
+    const fromFile = new KubernetesFerryClusterClient(
+      { ...withoutCaData, caFile },
+      silentLogger,
+    );
+    expect(await fromFile.listSpotPolicies(NAMESPACE)).toHaveLength(1);
+
+    const badToken = new KubernetesFerryClusterClient(
+      { ...clusterConfig, serviceAccountToken: 'not-a-token' },
+      silentLogger,
+    );
+    const error = await failure(() => badToken.listSpotPolicies());
+    expect(error.message).toBe(
+      "The cluster local did not accept Ferry's service account token (serviceAccountToken in kubernetes.clusterLocatorMethods) for the SpotPolicies: Unauthorized",
     );
   });
 

@@ -13,6 +13,7 @@ import {
   WorkloadSummary,
 } from '@ferry/operator';
 import * as k8s from '@kubernetes/client-node';
+import { STATUS_CODES } from 'node:http';
 import { KubernetesClusterConfig } from '../../config';
 
 const SPOT_POLICIES = 'spotpolicies';
@@ -246,7 +247,11 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
       if (!(error instanceof k8s.ApiException) || error.code >= 500) {
         throw error;
       }
-      const reason = statusMessage(error.body) ?? `HTTP ${error.code}`;
+      // client-node drops the body of some answers (401): the status text stands in.
+      const reason =
+        statusMessage(error.body) ??
+        STATUS_CODES[error.code] ??
+        `HTTP ${error.code}`;
       const where = `cluster ${this.clusterName}`;
       switch (error.code) {
         case 400:
@@ -255,6 +260,10 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
         case 409:
           throw new ConflictError(
             `${what} changed in the ${where} while Ferry was writing it (${reason}); try again`,
+          );
+        case 401:
+          throw new Error(
+            `The ${where} did not accept Ferry's service account token (serviceAccountToken in kubernetes.clusterLocatorMethods) for ${what}: ${reason}`,
           );
         case 404:
           // Objects that may be absent are handled by their callers; this is a
