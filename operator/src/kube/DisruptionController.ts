@@ -45,6 +45,11 @@ export class DisruptionController {
     string,
     { signal: DisruptionSignal; seenAt: number }
   >();
+  /** Cloud signals waiting for a pass to have planned with them. */
+  private readonly passWaiters: {
+    resolve: () => void;
+    reject: (error: Error) => void;
+  }[] = [];
 
   constructor(
     private readonly options: {
@@ -62,7 +67,16 @@ export class DisruptionController {
     this.queue = new WorkQueue({
       concurrency: 1,
       reconcile: async () => {
-        const { nextStartAt } = await this.pass();
+        // Signals recorded from here on wait for the next pass, not this one.
+        const waiting = this.passWaiters.splice(0);
+        let nextStartAt: number | undefined;
+        try {
+          ({ nextStartAt } = await this.pass());
+        } catch (error) {
+          this.passWaiters.push(...waiting);
+          throw error;
+        }
+        waiting.forEach(waiter => waiter.resolve());
         return nextStartAt === undefined
           ? undefined
           : { requeueAfterMs: Math.max(0, nextStartAt - this.clock.now()) };
@@ -79,8 +93,11 @@ export class DisruptionController {
   /**
    * A node's signal from the cloud: planned as a taint's is, with the cloud's own
    * deadline (the event's time plus the notice). The strongest one per node counts.
+   * Resolves once a pass has planned with it and recorded the moves due now, so
+   * that its SQS message is deleted only when they are on the cluster, and a
+   * leader that dies first leaves the message to the next one.
    */
-  cloudSignal(signal: DisruptionSignal): void {
+  cloudSignal(signal: DisruptionSignal): Promise<void> {
     const known = this.cloudSignals.get(signal.node);
     const stronger =
       !known ||
@@ -96,7 +113,11 @@ export class DisruptionController {
             : this.clock.now(),
       });
     }
+    const planned = new Promise<void>((resolve, reject) =>
+      this.passWaiters.push({ resolve, reject }),
+    );
     this.changed();
+    return planned;
   }
 
   /** The cloud says a node's signal is over (its instance runs again). */
@@ -106,6 +127,11 @@ export class DisruptionController {
 
   async stop(): Promise<void> {
     await this.queue.shutdown();
+    for (const waiter of this.passWaiters.splice(0)) {
+      waiter.reject(
+        new Error('the disruption controller stopped before planning'),
+      );
+    }
   }
 
   /** One planning pass; returns the Migrations it created. */

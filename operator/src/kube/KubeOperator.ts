@@ -254,9 +254,14 @@ export class KubeOperator {
     this.controller = undefined;
     this.runner = undefined;
     this.interruptions = undefined;
-    // Messages read but not yet handled come back to the next leader after the visibility timeout.
-    await interruptions?.stop();
-    await Promise.all([controller?.stop(), runner?.stop()]);
+    // A message whose signal no pass has planned with yet is not deleted: the
+    // stopping controller fails its handling, and it comes back to the next
+    // leader after the visibility timeout.
+    await Promise.all([
+      interruptions?.stop(),
+      controller?.stop(),
+      runner?.stop(),
+    ]);
   }
 
   /**

@@ -27,6 +27,8 @@ export class FakeSqsQueue {
   readonly calls: SqsCall[] = [];
   readonly deleted: string[] = [];
   private readonly messages: QueuedMessage[] = [];
+  /** Runs before a delete is answered, to look at the world as the reader deletes. */
+  beforeDelete?: (messageId: string) => Promise<void>;
   private readonly waiting = new Set<() => void>();
   private server?: http.Server;
   port = 0;
@@ -82,6 +84,10 @@ export class FakeSqsQueue {
       if (action === 'ReceiveMessage') {
         body = await this.receive(input, req);
       } else if (action === 'DeleteMessage') {
+        const held = this.messages.find(
+          m => m.receiptHandle === input.ReceiptHandle,
+        );
+        if (held) await this.beforeDelete?.(held.id);
         const index = this.messages.findIndex(
           m => m.receiptHandle === input.ReceiptHandle,
         );

@@ -27,6 +27,8 @@ jest.setTimeout(60_000);
 
 const NAMESPACE = 'shop';
 const AWS_NOTICE_MS = 120_000;
+/** How long the test's cloud takes to list its pools, and so each planning pass at least. */
+const PLANNING_DELAY_MS = 500;
 
 /** Two spot nodes and one on-demand node in each of three zones, each an EC2 instance. */
 const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
@@ -144,7 +146,12 @@ describe('AWS interruption events through SQS on a real cluster', () => {
         retryPeriodMs: 200,
       },
       drivers: [instantDriver],
-      pools: async () => poolsOf(FLEET),
+      // A slow cloud makes each planning pass take a while, so that a reader
+      // deleting before the pass has recorded the move is caught at it.
+      pools: async () => {
+        await new Promise(resolve => setTimeout(resolve, PLANNING_DELAY_MS));
+        return poolsOf(FLEET);
+      },
       metrics: new OperatorMetrics({ processMetrics: false }),
       // Short long-polls, so that stopping never waits long on the one under way.
       interruptionQueue: { sqs, queueUrl: queue.queueUrl, waitTimeSeconds: 1 },
@@ -224,6 +231,20 @@ describe('AWS interruption events through SQS on a real cluster', () => {
       }),
     );
     const sentAt = Date.now();
+    // The reader deletes a warning only once its move is recorded, so that a
+    // leader that dies first leaves the message to the next one.
+    const migrationsAtDelete = new Map<string, string[]>();
+    queue.beforeDelete = async messageId => {
+      const list = await apiRequest<{ items: Migration[] }>(
+        cluster.kubeConfig(),
+        'GET',
+        collectionPath(MIGRATIONS, NAMESPACE),
+      );
+      migrationsAtDelete.set(
+        messageId,
+        list.items.map(m => m.spec.pod),
+      );
+    };
 
     const planned = await migrationIn(member.pod, 'Succeeded');
     process.stdout.write(
@@ -253,6 +274,7 @@ describe('AWS interruption events through SQS on a real cluster', () => {
     // Both messages were deleted: the handled one, and the poison one that must not loop.
     expect(queue.deleted).toEqual(expect.arrayContaining([poison, warning]));
     expect(queue.depth).toBe(0);
+    expect(migrationsAtDelete.get(warning)).toContain(member.pod);
     const receive = queue.calls.find(c => c.action === 'ReceiveMessage')!;
     expect(receive.input).toMatchObject({
       QueueUrl: queue.queueUrl,

@@ -31,7 +31,10 @@ import { callAws } from './awsErrors';
  * either name (the "(Amazon VPC)" one dates from EC2-Classic), so ask for both,
  * as Karpenter does, and keep the latest change per pool.
  */
-export const LINUX_PRODUCT_DESCRIPTIONS = ['Linux/UNIX', 'Linux/UNIX (Amazon VPC)'];
+export const LINUX_PRODUCT_DESCRIPTIONS = [
+  'Linux/UNIX',
+  'Linux/UNIX (Amazon VPC)',
+];
 /** DescribeInstanceTypes takes at most this many names per request. */
 const INSTANCE_TYPES_PER_REQUEST = 100;
 /** The largest page DescribeSpotPriceHistory returns: fewest round trips. */

@@ -225,18 +225,38 @@ describe('SqsInterruptionQueue', () => {
   });
 
   it('reports a refused receive from pollOnce as a permission error', async () => {
-    sqsMock
-      .on(ReceiveMessageCommand)
-      .rejects(
-        new SQSServiceException({
-          name: 'AccessDenied',
-          $fault: 'client',
-          $metadata: {},
-          message: 'denied',
-        }),
-      );
+    sqsMock.on(ReceiveMessageCommand).rejects(
+      new SQSServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        $metadata: {},
+        message: 'denied',
+      }),
+    );
     await expect(queue().reader.pollOnce()).rejects.toBeInstanceOf(
       AwsPermissionError,
+    );
+  });
+
+  it('gives up on handling that outlasts the visibility timeout, leaving the message to come back', async () => {
+    sqsMock
+      .on(ReceiveMessageCommand)
+      .resolves({ Messages: [message(spotInterruptionWarning)] });
+    sqsMock.on(DeleteMessageCommand).resolves({});
+    const logged: string[] = [];
+    const reader = new SqsInterruptionQueue({
+      sqs: new SQSClient({ region: 'us-east-2' }),
+      queueUrl: QUEUE_URL,
+      nodeForInstance: () => NODE,
+      // A planner that never answers.
+      onSignal: () => new Promise<void>(() => {}),
+      visibilityTimeoutSeconds: 0.05,
+      log: { info: () => {}, warn: m => logged.push(m) },
+    });
+    expect(await reader.pollOnce()).toEqual(['failed']);
+    expect(deleted()).toEqual([]);
+    expect(logged).toContainEqual(
+      expect.stringMatching(/not handled within 50 ms/),
     );
   });
 

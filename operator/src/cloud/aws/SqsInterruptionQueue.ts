@@ -130,11 +130,9 @@ export class SqsInterruptionQueue {
         { abortSignal: abort.signal },
       ),
     );
-    const outcomes: MessageOutcome[] = [];
-    // Messages are independent; their order within one receive means nothing in SQS.
-    for (const message of Messages ?? [])
-      outcomes.push(await this.handle(message));
-    return outcomes;
+    // Messages are independent (their order within one receive means nothing in
+    // SQS), and handled side by side one planning pass can serve them all.
+    return Promise.all((Messages ?? []).map(message => this.handle(message)));
   }
 
   private async loop(): Promise<void> {
@@ -163,7 +161,7 @@ export class SqsInterruptionQueue {
     const id = message.MessageId ?? '(no id)';
     let outcome: MessageOutcome;
     try {
-      outcome = await this.act(message, id);
+      outcome = await this.withinVisibility(this.act(message, id));
     } catch (error) {
       const receives = Number(message.Attributes?.ApproximateReceiveCount ?? 1);
       if (receives < MAX_RECEIVES) {
@@ -224,6 +222,28 @@ export class SqsInterruptionQueue {
       );
     }
     return outcome;
+  }
+
+  /**
+   * Handling that outlasts the visibility timeout has failed: the message is
+   * visible to the next receive already, and the reader must not stall on it.
+   */
+  private async withinVisibility<T>(handling: Promise<T>): Promise<T> {
+    const limitMs =
+      (this.options.visibilityTimeoutSeconds ??
+        SQS_VISIBILITY_TIMEOUT_SECONDS) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`not handled within ${limitMs} ms`)),
+        limitMs,
+      );
+    });
+    try {
+      return await Promise.race([handling, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async delete(message: Message, id: string): Promise<void> {
