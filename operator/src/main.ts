@@ -1,0 +1,174 @@
+/**
+ * The operator's process on a cluster: reads the chart's configuration file and
+ * the in-cluster credentials, wires `KubeOperator`, and runs it until SIGTERM or
+ * SIGINT (a clean stop releases the Lease) or until it loses its lease (it exits
+ * 1, and its Deployment restarts it clean).
+ *
+ *   node main.cjs [--config=/etc/ferry/config.yaml] [--bind-address=0.0.0.0]
+ *
+ * `FERRY_CONFIG` and `FERRY_BIND_ADDRESS` say the same; `KUBECONFIG` points at a
+ * cluster from outside it; `POD_NAME` and `POD_NAMESPACE` (the chart sets them)
+ * are the replica's identity in leader election and the Lease's namespace.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { poolsOfNodes, UnavailableDriver } from './kube/clusterPools';
+import { KubeOperator, OperatorLog } from './kube/KubeOperator';
+import { loadOperatorConfig } from './kube/operatorConfig';
+import type { MigrationDriver } from './migration/MigrationDriver';
+
+/** Where the chart mounts the configuration file (templates/configmap.yaml). */
+const DEFAULT_CONFIG_FILE = '/etc/ferry/config.yaml';
+/** Probes and the API server reach the pod on its IP, so listen on all of them. */
+const DEFAULT_BIND_ADDRESS = '0.0.0.0';
+/** The namespace a pod's service account token is issued for. */
+const SERVICE_ACCOUNT_NAMESPACE_FILE =
+  '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+/** Exit status of a configuration the operator refuses to run with. */
+const EXIT_BAD_CONFIG = 2;
+
+/**
+ * Every method's driver needs a runtime on the cluster (valkey: members it can
+ * start and redirect clients from; checkpoint: the node agent; volume: snapshots;
+ * reschedule: evictions its own eviction webhook lets through). None exists yet,
+ * so each is registered as unavailable and its Migrations fail with this reason.
+ */
+const DRIVERS: MigrationDriver[] = (
+  ['valkey', 'checkpoint', 'volume', 'reschedule'] as const
+).map(
+  method =>
+    new UnavailableDriver(
+      method,
+      'its Kubernetes runtime is not built yet (see operator/src/migration)',
+    ),
+);
+
+const log: OperatorLog & { error(message: string): void } = {
+  info: message => console.log(`${new Date().toISOString()} info ${message}`),
+  warn: message => console.warn(`${new Date().toISOString()} warn ${message}`),
+  error: message =>
+    console.error(`${new Date().toISOString()} error ${message}`),
+};
+
+function flag(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return process.argv
+    .slice(2)
+    .find(arg => arg.startsWith(prefix))
+    ?.slice(prefix.length);
+}
+
+function leaseNamespace(): string {
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return fs.readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim();
+  } catch {
+    return 'default';
+  }
+}
+
+function configuration(file: string) {
+  try {
+    return loadOperatorConfig(file);
+  } catch (error) {
+    const reason = (error as Error).message;
+    log.error(`cannot start: configuration ${file}: ${reason}`);
+    process.exit(EXIT_BAD_CONFIG);
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--demo')) {
+    log.error(
+      'this is the operator on a cluster; demo mode runs in the portal (DemoOperator)',
+    );
+    process.exit(EXIT_BAD_CONFIG);
+  }
+  const configFile =
+    flag('config') ?? process.env.FERRY_CONFIG ?? DEFAULT_CONFIG_FILE;
+  const host =
+    flag('bind-address') ??
+    process.env.FERRY_BIND_ADDRESS ??
+    DEFAULT_BIND_ADDRESS;
+  const { config, webhookTls } = configuration(configFile);
+  if (!config.leaderElection.enabled) {
+    log.warn(
+      'leaderElection.enabled is false, but replicas always elect a leader through the Lease; a single replica leads at once',
+    );
+  }
+  const aws = config.providers.aws;
+  if (aws.enabled && !aws.interruptionQueueUrl) {
+    log.warn(
+      'providers.aws.interruptionQueueUrl is empty: AWS interruption warnings come only through the Node Termination Handler taints',
+    );
+  }
+
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const identity = process.env.POD_NAME ?? os.hostname();
+
+  const operator: KubeOperator = new KubeOperator({
+    kubeConfig,
+    identity,
+    lease: {
+      namespace: leaseNamespace(),
+      name: config.leaderElection.leaseName,
+      leaseDurationMs: config.leaderElection.leaseDurationMs,
+      renewDeadlineMs: config.leaderElection.renewDeadlineMs,
+      retryPeriodMs: config.leaderElection.retryPeriodMs,
+    },
+    drivers: DRIVERS,
+    pools: async () => poolsOfNodes(operator.state.nodeViews()),
+    webhook: webhookTls
+      ? { tls: webhookTls, host, port: config.webhook.port }
+      : undefined,
+    metricsServer: { host, port: config.metrics.port },
+    interruptionQueue:
+      aws.enabled && aws.interruptionQueueUrl
+        ? {
+            sqs: new SQSClient({ region: aws.region }),
+            queueUrl: aws.interruptionQueueUrl,
+          }
+        : undefined,
+    log,
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: stopping`);
+    operator.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      error => {
+        log.error(`stopping: ${error}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  await operator.start();
+  log.info(
+    `${identity} started: metrics on ${host}:${operator.metricsPort}` +
+      (operator.webhookPort ? `, webhooks on ${host}:${operator.webhookPort}` : ''),
+  );
+  await operator.done;
+  if (!stopping) {
+    // Lost the lease: exit so the replica restarts clean and campaigns again.
+    log.error(`${identity} lost its lease; exiting`);
+    await operator.stop();
+    process.exit(1);
+  }
+}
+
+main().catch(error => {
+  log.error(`cannot start: ${error instanceof Error ? error.message : error}`);
+  process.exit(1);
+});
