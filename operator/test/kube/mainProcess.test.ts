@@ -1,0 +1,339 @@
+/**
+ * The operator's process (`src/main.ts`), as the chart's Deployment runs it, on a
+ * real cluster: it reads a configuration file and KUBECONFIG, becomes ready on
+ * its metrics port, leads through the Lease, turns an AWS Node Termination
+ * Handler taint on a member's node into a Migration (which, with no driver
+ * runtime on a cluster yet, rolls back naming the missing driver), and on
+ * SIGTERM exits 0 having released the Lease. A configuration with a bad value
+ * stops it at start with a message naming the key.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { Migration } from '../../src/api/v1alpha1';
+import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
+import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
+import { createFakeNodes, standardFleet } from './fakeNodes';
+import { installFerryCrds } from './ferryCrds';
+import { LocalControlPlane } from './LocalControlPlane';
+
+// A real control plane answers in milliseconds, but a busy two-core machine can stall it.
+jest.setTimeout(90_000);
+
+const TSX = path.resolve(__dirname, '../../../node_modules/.bin/tsx');
+const MAIN = path.resolve(__dirname, '../../src/main.ts');
+const NAMESPACE = 'shop';
+const LEASE_NAMESPACE = 'ferry-system';
+const LEASE_NAME = 'ferry-test-leader';
+const IDENTITY = 'ferry-operator-0';
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+}
+
+/** A child process of the operator, with everything it printed. */
+class OperatorProcess {
+  output = '';
+  readonly exited: Promise<Exit>;
+  private readonly child: ChildProcess;
+
+  constructor(kubeconfig: string, configFile: string) {
+    this.child = spawn(
+      TSX,
+      [MAIN, `--config=${configFile}`, '--bind-address=127.0.0.1'],
+      {
+        env: {
+          ...process.env,
+          KUBECONFIG: kubeconfig,
+          POD_NAME: IDENTITY,
+          POD_NAMESPACE: LEASE_NAMESPACE,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    this.child.stdout!.on('data', chunk => (this.output += chunk));
+    this.child.stderr!.on('data', chunk => (this.output += chunk));
+    this.exited = new Promise(resolve =>
+      this.child.on('exit', (code, signal) =>
+        resolve({ code, signal, output: this.output }),
+      ),
+    );
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise(resolve => server.close(resolve));
+  return port;
+}
+
+async function eventually<T>(
+  check: () => Promise<T>,
+  describeFailure: () => string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new Error(`${(error as Error).message}\n${describeFailure()}`);
+      }
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+  }
+}
+
+describe('the operator process on a real cluster', () => {
+  let cluster: LocalControlPlane;
+  let core: CoreV1Api;
+  let workDir: string;
+  let metricsPort: number;
+  let operator: OperatorProcess | undefined;
+
+  function writeConfig(name: string, text: string): string {
+    const file = path.join(workDir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  }
+
+  beforeAll(async () => {
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-main-'));
+    metricsPort = await freePort();
+    cluster = await LocalControlPlane.start();
+    const kc = cluster.kubeConfig();
+    core = kc.makeApiClient(CoreV1Api);
+    await installFerryCrds(kc);
+    await createFakeNodes(kc, standardFleet());
+    await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+    await core.createNamespace({
+      body: { metadata: { name: LEASE_NAMESPACE } },
+    });
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'sessions' },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: 'sessions' } },
+          template: {
+            metadata: { labels: { app: 'sessions' } },
+            spec: {
+              nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
+              topologySpreadConstraints: [
+                {
+                  maxSkew: 1,
+                  topologyKey: 'topology.kubernetes.io/zone',
+                  whenUnsatisfiable: 'DoNotSchedule',
+                  labelSelector: { matchLabels: { app: 'sessions' } },
+                },
+              ],
+              containers: [
+                {
+                  name: 'valkey',
+                  image: 'valkey/valkey:8',
+                  resources: { requests: { cpu: '500m', memory: '1Gi' } },
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+    await apiRequest(kc, 'POST', collectionPath(SPOT_POLICIES, NAMESPACE), {
+      body: {
+        apiVersion: FERRY_API_VERSION,
+        kind: 'SpotPolicy',
+        metadata: { name: 'sessions' },
+        spec: {
+          workloadRef: { kind: 'Deployment', name: 'sessions' },
+          migration: 'valkey',
+        },
+      },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    if (operator?.running) {
+      operator.kill('SIGKILL');
+      await operator.exited;
+    }
+    await cluster?.stop();
+    if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  async function lease() {
+    return apiRequest<{ spec: { holderIdentity?: string } }>(
+      cluster.kubeConfig(),
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/${LEASE_NAMESPACE}/leases/${LEASE_NAME}`,
+    );
+  }
+
+  it('refuses a configuration with a bad value, naming the key', async () => {
+    const file = writeConfig(
+      'bad.yaml',
+      'leaderElection:\n  leaseDurationSeconds: -1\nwebhook:\n  enabled: false\n',
+    );
+    const exit = await new OperatorProcess(cluster.kubeconfigPath, file)
+      .exited;
+    expect(exit.code).not.toBe(0);
+    expect(exit.code).not.toBeNull();
+    expect(exit.output).toContain('leaderElection.leaseDurationSeconds');
+    expect(exit.output).toContain(file);
+  });
+
+  it('becomes ready on its metrics port and takes the lease', async () => {
+    const file = writeConfig(
+      'config.yaml',
+      [
+        'leaderElection:',
+        `  leaseName: ${LEASE_NAME}`,
+        '  leaseDurationSeconds: 4',
+        '  renewDeadlineSeconds: 3',
+        '  retryPeriodSeconds: 0.5',
+        'webhook:',
+        '  enabled: false',
+        'metrics:',
+        `  port: ${metricsPort}`,
+        '',
+      ].join('\n'),
+    );
+    operator = new OperatorProcess(cluster.kubeconfigPath, file);
+    const running = operator;
+    await eventually(
+      async () => {
+        const response = await fetch(
+          `http://127.0.0.1:${metricsPort}/readyz`,
+        );
+        if (response.status !== 200)
+          throw new Error(`/readyz answered ${response.status}`);
+      },
+      () => running.output,
+    );
+    const healthz = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    expect(healthz.status).toBe(200);
+    await eventually(
+      async () => {
+        const holder = (await lease()).spec.holderIdentity;
+        if (holder !== IDENTITY) throw new Error(`lease held by ${holder}`);
+      },
+      () => running.output,
+    );
+  });
+
+  it('turns a Node Termination Handler taint into a Migration, which fails naming the missing driver', async () => {
+    const running = operator!;
+    const members = await eventually(
+      async () => {
+        const pods = (
+          await core.listNamespacedPod({
+            namespace: NAMESPACE,
+            labelSelector: 'app=sessions',
+          })
+        ).items;
+        const ready = pods.filter(
+          pod =>
+            pod.spec?.nodeName &&
+            pod.status?.conditions?.some(
+              c => c.type === 'Ready' && c.status === 'True',
+            ),
+        );
+        if (ready.length !== 3)
+          throw new Error(`${ready.length} of 3 members ready`);
+        return ready;
+      },
+      () => running.output,
+    );
+    const member = members[0];
+    const node = member.spec!.nodeName!;
+    const pod = member.metadata!.name!;
+    await apiRequest(cluster.kubeConfig(), 'PATCH', `/api/v1/nodes/${node}`, {
+      contentType: 'application/merge-patch+json',
+      body: {
+        spec: {
+          taints: [
+            {
+              key: 'aws-node-termination-handler/spot-itn',
+              value: 'evt-1',
+              effect: 'NoSchedule',
+            },
+          ],
+        },
+      },
+    });
+    const migration = await eventually(
+      async () => {
+        const found = (
+          await apiRequest<{ items: Migration[] }>(
+            cluster.kubeConfig(),
+            'GET',
+            collectionPath(MIGRATIONS, NAMESPACE),
+          )
+        ).items.find(m => m.spec.pod === pod);
+        if (!found) throw new Error(`no Migration for ${pod}`);
+        return found;
+      },
+      () => running.output,
+    );
+    expect(migration.spec).toMatchObject({
+      workloadRef: { kind: 'Deployment', name: 'sessions' },
+      pod,
+      sourceNode: node,
+      reason: 'notice',
+      driver: 'valkey',
+    });
+    const finished = await eventually(
+      async () => {
+        const current = await apiRequest<Migration>(
+          cluster.kubeConfig(),
+          'GET',
+          `${collectionPath(MIGRATIONS, NAMESPACE)}/${
+            migration.metadata.name
+          }`,
+        );
+        const phase = current.status?.phase;
+        if (phase !== 'RolledBack' && phase !== 'Failed')
+          throw new Error(`Migration is ${phase}`);
+        return current;
+      },
+      () => running.output,
+    );
+    // Nothing was moved: the member stays where it was, and the reason says why.
+    expect(finished.status?.phase).toBe('RolledBack');
+    expect(finished.status?.message).toContain(
+      'the valkey migration method is not available on this operator',
+    );
+    expect(finished.status?.bytesMoved).toBe(0);
+    expect(running.running).toBe(true);
+  });
+
+  it('stops on SIGTERM with exit status 0, releasing the lease', async () => {
+    const running = operator!;
+    running.kill('SIGTERM');
+    const exit = await running.exited;
+    expect({ code: exit.code, signal: exit.signal }).toEqual({
+      code: 0,
+      signal: null,
+    });
+    expect(exit.output).toMatch(/SIGTERM: stopping[\s\S]*stopped/);
+    expect((await lease()).spec.holderIdentity ?? '').toBe('');
+  });
+});
