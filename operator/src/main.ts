@@ -69,13 +69,13 @@ function leaseNamespace(): string {
   }
 }
 
-function configuration(file: string) {
+function configuration(file: string): ReturnType<typeof loadOperatorConfig> {
   try {
     return loadOperatorConfig(file);
   } catch (error) {
     const reason = (error as Error).message;
     log.error(`cannot start: configuration ${file}: ${reason}`);
-    process.exit(EXIT_BAD_CONFIG);
+    return process.exit(EXIT_BAD_CONFIG);
   }
 }
 
@@ -155,9 +155,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   await operator.start();
+  const webhooks = operator.webhookPort
+    ? `, webhooks on ${host}:${operator.webhookPort}`
+    : '';
   log.info(
-    `${identity} started: metrics on ${host}:${operator.metricsPort}` +
-      (operator.webhookPort ? `, webhooks on ${host}:${operator.webhookPort}` : ''),
+    `${identity} started: metrics on ${host}:${operator.metricsPort}${webhooks}`,
   );
   await operator.done;
   if (!stopping) {

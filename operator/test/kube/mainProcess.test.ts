@@ -7,7 +7,7 @@
  * SIGTERM exits 0 having released the Lease. A configuration with a bad value
  * stops it at start with a message naming the key.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -192,12 +192,43 @@ describe('the operator process on a real cluster', () => {
       'bad.yaml',
       'leaderElection:\n  leaseDurationSeconds: -1\nwebhook:\n  enabled: false\n',
     );
-    const exit = await new OperatorProcess(cluster.kubeconfigPath, file)
-      .exited;
+    const exit = await new OperatorProcess(cluster.kubeconfigPath, file).exited;
     expect(exit.code).not.toBe(0);
     expect(exit.code).not.toBeNull();
     expect(exit.output).toContain('leaderElection.leaseDurationSeconds');
     expect(exit.output).toContain(file);
+  });
+
+  it('is the same in the bundle the image runs (yarn build:main)', async () => {
+    // The build:main script's esbuild, the one tsx ships.
+    const esbuild = require(require.resolve('esbuild', {
+      paths: [require.resolve('tsx/package.json')],
+    }));
+    const bundle = path.join(workDir, 'main.cjs');
+    await esbuild.build({
+      entryPoints: [MAIN],
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      outfile: bundle,
+      logLevel: 'warning',
+    });
+    const file = writeConfig('bad-port.yaml', 'metrics:\n  port: eighty\n');
+    const exit = await new Promise<{ code: number | null; output: string }>(
+      resolve => {
+        const child = execFile(
+          process.execPath,
+          [bundle, `--config=${file}`],
+          { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath } },
+          (_error, stdout, stderr) =>
+            resolve({ code: child.exitCode, output: stdout + stderr }),
+        );
+      },
+    );
+    expect(exit.code).toBe(2);
+    expect(exit.output).toContain(
+      'metrics.port must be a port number, not "eighty"',
+    );
   });
 
   it('becomes ready on its metrics port and takes the lease', async () => {
@@ -220,9 +251,7 @@ describe('the operator process on a real cluster', () => {
     const running = operator;
     await eventually(
       async () => {
-        const response = await fetch(
-          `http://127.0.0.1:${metricsPort}/readyz`,
-        );
+        const response = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
         if (response.status !== 200)
           throw new Error(`/readyz answered ${response.status}`);
       },
@@ -305,9 +334,7 @@ describe('the operator process on a real cluster', () => {
         const current = await apiRequest<Migration>(
           cluster.kubeConfig(),
           'GET',
-          `${collectionPath(MIGRATIONS, NAMESPACE)}/${
-            migration.metadata.name
-          }`,
+          `${collectionPath(MIGRATIONS, NAMESPACE)}/${migration.metadata.name}`,
         );
         const phase = current.status?.phase;
         if (phase !== 'RolledBack' && phase !== 'Failed')

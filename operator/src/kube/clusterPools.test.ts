@@ -1,0 +1,68 @@
+import type { NodeView } from '../core/model';
+import { MigrationStateMachine } from '../migration/MigrationStateMachine';
+import { InMemoryMigrationStore } from '../migration/MigrationStore';
+import { poolsOfNodes, UnavailableDriver } from './clusterPools';
+
+function node(
+  name: string,
+  instanceType: string,
+  zone: string,
+  capacityType: 'spot' | 'on-demand',
+  cpuMillis = 2000,
+): NodeView {
+  const allocatable = { cpuMillis, memoryMiB: 8192 };
+  return {
+    name,
+    instanceType,
+    zone,
+    capacityType,
+    allocatable,
+    free: allocatable,
+  };
+}
+
+describe('poolsOfNodes', () => {
+  it('makes one unpriced, unlaunchable pool per type, zone and capacity type', () => {
+    const pools = poolsOfNodes([
+      node('a', 'm5.large', 'us-east-1a', 'spot'),
+      node('b', 'm5.large', 'us-east-1a', 'spot', 4000),
+      node('c', 'm5.large', 'us-east-1a', 'on-demand'),
+      node('d', 'm5.large', 'us-east-1b', 'spot'),
+    ]);
+    expect(pools).toHaveLength(3);
+    expect(pools[0]).toMatchObject({
+      instanceType: 'm5.large',
+      zone: 'us-east-1a',
+      capacityType: 'spot',
+      allocatable: { cpuMillis: 4000 },
+      launchable: false,
+    });
+    expect(new Set(pools.map(p => p.priceUsdPerHour)).size).toBe(1);
+  });
+});
+
+describe('UnavailableDriver', () => {
+  it('rolls its migration back at once, saying which method is missing and why', async () => {
+    const machine = new MigrationStateMachine({
+      store: new InMemoryMigrationStore(),
+      drivers: [new UnavailableDriver('volume', 'no snapshot runtime')],
+      clock: { now: () => Date.now() },
+    });
+    await machine.plan('shop', 'm-1', {
+      workloadRef: { kind: 'StatefulSet', name: 'db' },
+      pod: 'db-0',
+      sourceNode: 'spot-a',
+      reason: 'notice',
+      driver: 'volume',
+    });
+    const done = await machine.run('shop', 'm-1');
+    expect(done.status).toMatchObject({
+      phase: 'RolledBack',
+      failedPhase: 'PreparingTarget',
+      bytesMoved: 0,
+    });
+    expect(done.status?.message).toContain(
+      'the volume migration method is not available on this operator: no snapshot runtime',
+    );
+  });
+});
