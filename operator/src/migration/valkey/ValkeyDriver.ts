@@ -166,6 +166,7 @@ export class ValkeyDriver implements MigrationDriver {
     const sourceSession = new ValkeyAdminSession(source, this.access);
     const targetSession = new ValkeyAdminSession(target, this.access);
     let unreachableSince: number | undefined;
+    let previous: { source?: number; target: number } | undefined;
     try {
       for (;;) {
         ctx.signal.throwIfAborted();
@@ -187,11 +188,22 @@ export class ValkeyDriver implements MigrationDriver {
         const targetRepl = await targetSession.run(a => a.replication()).catch(error => {
           throw error instanceof MemberUnreachableError ? new TargetLostError(error.message, { cause: error }) : error;
         });
-        if (
-          sourceRepl &&
-          isSyncedReplica(targetRepl, source) &&
-          sourceRepl.offset - targetRepl.offset <= SWITCH_LAG_BYTES
-        ) {
+        // After a diskless full sync the source holds the writes it took meanwhile
+        // until the replica's first acknowledgement, which can come up to a second
+        // later (replicas acknowledge once a second). A replica that looks in sync
+        // then has a stalled stream, and a switch begun now keeps writes paused
+        // until that acknowledgement. So switch only once the stream flows: the
+        // replica's offset moved since the last poll, or reached what the source
+        // had then. This waits outside the pause, while writes still flow.
+        const streaming =
+          previous !== undefined &&
+          (targetRepl.offset > previous.target ||
+            (previous.source !== undefined && targetRepl.offset >= previous.source));
+        const synced = isSyncedReplica(targetRepl, source);
+        const caughtUp = sourceRepl && synced && sourceRepl.offset - targetRepl.offset <= SWITCH_LAG_BYTES;
+        // Offsets count only once the sync is over: loading the snapshot moves the offset too.
+        previous = synced ? { source: sourceRepl?.offset, target: targetRepl.offset } : undefined;
+        if (sourceRepl && caughtUp && streaming) {
           // Read now, not before: a primary takes a new replication id when its first
           // replica attaches (it creates its backlog then).
           ctx.state.sourceReplid = sourceRepl.replid;
