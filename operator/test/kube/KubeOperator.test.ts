@@ -6,14 +6,13 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/v1alpha1';
-import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
 import type { CapacityPool } from '../../src/core/model';
 import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
+import { MIGRATIONS } from '../../src/kube/resources';
 import type {
   MigrationDriver,
   MigrationStepContext,
@@ -21,6 +20,7 @@ import type {
 import { createFakeNodes, FakeNodeSpec } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
+import { createOptedInSessions } from './optedInSessions';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -121,45 +121,7 @@ describe('two operator replicas on a real cluster', () => {
     for (const name of [NAMESPACE, LEASE.namespace]) {
       await core.createNamespace({ body: { metadata: { name } } });
     }
-    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-      namespace: NAMESPACE,
-      body: {
-        metadata: { name: 'sessions' },
-        spec: {
-          replicas: 3,
-          selector: { matchLabels: { app: 'sessions' } },
-          template: {
-            metadata: { labels: { app: 'sessions' } },
-            spec: {
-              nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
-              topologySpreadConstraints: [
-                {
-                  maxSkew: 1,
-                  topologyKey: 'topology.kubernetes.io/zone',
-                  whenUnsatisfiable: 'DoNotSchedule',
-                  labelSelector: { matchLabels: { app: 'sessions' } },
-                },
-              ],
-              containers: [
-                {
-                  name: 'valkey',
-                  image: 'valkey/valkey:8',
-                  resources: { requests: { cpu: '500m', memory: '1Gi' } },
-                },
-              ],
-            },
-          },
-        },
-      },
-    });
-    await apiRequest(kc, 'POST', collectionPath(SPOT_POLICIES, NAMESPACE), {
-      body: {
-        apiVersion: FERRY_API_VERSION,
-        kind: 'SpotPolicy',
-        metadata: { name: 'sessions' },
-        spec: { workloadRef: { kind: 'Deployment', name: 'sessions' } },
-      },
-    });
+    await createOptedInSessions(kc, NAMESPACE);
   }, 180_000);
 
   afterAll(async () => {

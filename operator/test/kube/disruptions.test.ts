@@ -4,9 +4,8 @@
  * members, seen through the watches, planned by the decision core, recorded as
  * Migration objects.
  */
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/v1alpha1';
-import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
 import type { CapacityPool } from '../../src/core/model';
 import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
@@ -15,7 +14,7 @@ import { DisruptionController } from '../../src/kube/DisruptionController';
 import { EventRecorder } from '../../src/kube/EventRecorder';
 import { KubeMigrationStore } from '../../src/kube/KubeMigrationStore';
 import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
+import { MIGRATIONS } from '../../src/kube/resources';
 import { MigrationRunner } from '../../src/kube/MigrationRunner';
 import type { MigrationDriver } from '../../src/migration/MigrationDriver';
 import { MigrationStateMachine } from '../../src/migration/MigrationStateMachine';
@@ -27,6 +26,7 @@ import {
 } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
+import { createOptedInSessions } from './optedInSessions';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -83,48 +83,7 @@ describe('disruption signals on a real cluster', () => {
     await installFerryCrds(kc);
     await createFakeNodes(kc, standardFleet());
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
-    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-      namespace: NAMESPACE,
-      body: {
-        metadata: { name: 'sessions' },
-        spec: {
-          replicas: 3,
-          selector: { matchLabels: { app: 'sessions' } },
-          template: {
-            metadata: { labels: { app: 'sessions' } },
-            spec: {
-              nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
-              topologySpreadConstraints: [
-                {
-                  maxSkew: 1,
-                  topologyKey: 'topology.kubernetes.io/zone',
-                  whenUnsatisfiable: 'DoNotSchedule',
-                  labelSelector: { matchLabels: { app: 'sessions' } },
-                },
-              ],
-              containers: [
-                {
-                  name: 'valkey',
-                  image: 'valkey/valkey:8',
-                  resources: { requests: { cpu: '500m', memory: '1Gi' } },
-                },
-              ],
-            },
-          },
-        },
-      },
-    });
-    await apiRequest(kc, 'POST', collectionPath(SPOT_POLICIES, NAMESPACE), {
-      body: {
-        apiVersion: FERRY_API_VERSION,
-        kind: 'SpotPolicy',
-        metadata: { name: 'sessions' },
-        spec: {
-          workloadRef: { kind: 'Deployment', name: 'sessions' },
-          migration: 'valkey',
-        },
-      },
-    });
+    await createOptedInSessions(kc, NAMESPACE, { migration: 'valkey' });
 
     state = new ClusterState({
       kubeConfig: kc,

@@ -12,14 +12,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/v1alpha1';
-import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
 import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
-import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
+import { MIGRATIONS } from '../../src/kube/resources';
 import { createFakeNodes, standardFleet } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
+import { createOptedInSessions } from './optedInSessions';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(90_000);
@@ -126,48 +126,7 @@ describe('the operator process on a real cluster', () => {
     await core.createNamespace({
       body: { metadata: { name: LEASE_NAMESPACE } },
     });
-    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-      namespace: NAMESPACE,
-      body: {
-        metadata: { name: 'sessions' },
-        spec: {
-          replicas: 3,
-          selector: { matchLabels: { app: 'sessions' } },
-          template: {
-            metadata: { labels: { app: 'sessions' } },
-            spec: {
-              nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
-              topologySpreadConstraints: [
-                {
-                  maxSkew: 1,
-                  topologyKey: 'topology.kubernetes.io/zone',
-                  whenUnsatisfiable: 'DoNotSchedule',
-                  labelSelector: { matchLabels: { app: 'sessions' } },
-                },
-              ],
-              containers: [
-                {
-                  name: 'valkey',
-                  image: 'valkey/valkey:8',
-                  resources: { requests: { cpu: '500m', memory: '1Gi' } },
-                },
-              ],
-            },
-          },
-        },
-      },
-    });
-    await apiRequest(kc, 'POST', collectionPath(SPOT_POLICIES, NAMESPACE), {
-      body: {
-        apiVersion: FERRY_API_VERSION,
-        kind: 'SpotPolicy',
-        metadata: { name: 'sessions' },
-        spec: {
-          workloadRef: { kind: 'Deployment', name: 'sessions' },
-          migration: 'valkey',
-        },
-      },
-    });
+    await createOptedInSessions(kc, NAMESPACE, { migration: 'valkey' });
   }, 180_000);
 
   afterAll(async () => {

@@ -8,19 +8,19 @@
  * message ahead of it is deleted and does not stop the reader.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { AppsV1Api, CoreV1Api, V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, V1Node } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/v1alpha1';
-import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
 import { spotInterruptionWarning } from '../../src/cloud/aws/__fixtures__/eventBridgeEvents';
 import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
+import { MIGRATIONS } from '../../src/kube/resources';
 import type { MigrationDriver } from '../../src/migration/MigrationDriver';
 import { FakeSqsQueue } from './fakeSqs';
 import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
+import { createOptedInSessions } from './optedInSessions';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -85,48 +85,7 @@ describe('AWS interruption events through SQS on a real cluster', () => {
     for (const name of [NAMESPACE, 'ferry-system']) {
       await core.createNamespace({ body: { metadata: { name } } });
     }
-    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
-      namespace: NAMESPACE,
-      body: {
-        metadata: { name: 'sessions' },
-        spec: {
-          replicas: 3,
-          selector: { matchLabels: { app: 'sessions' } },
-          template: {
-            metadata: { labels: { app: 'sessions' } },
-            spec: {
-              nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
-              topologySpreadConstraints: [
-                {
-                  maxSkew: 1,
-                  topologyKey: 'topology.kubernetes.io/zone',
-                  whenUnsatisfiable: 'DoNotSchedule',
-                  labelSelector: { matchLabels: { app: 'sessions' } },
-                },
-              ],
-              containers: [
-                {
-                  name: 'valkey',
-                  image: 'valkey/valkey:8',
-                  resources: { requests: { cpu: '500m', memory: '1Gi' } },
-                },
-              ],
-            },
-          },
-        },
-      },
-    });
-    await apiRequest(kc, 'POST', collectionPath(SPOT_POLICIES, NAMESPACE), {
-      body: {
-        apiVersion: FERRY_API_VERSION,
-        kind: 'SpotPolicy',
-        metadata: { name: 'sessions' },
-        spec: {
-          workloadRef: { kind: 'Deployment', name: 'sessions' },
-          migration: 'valkey',
-        },
-      },
-    });
+    await createOptedInSessions(kc, NAMESPACE, { migration: 'valkey' });
     sqs = new SQSClient({
       region: 'us-east-1',
       endpoint: queue.endpoint,

@@ -1,0 +1,55 @@
+import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
+import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
+import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { SPOT_POLICIES } from '../../src/kube/resources';
+
+/**
+ * The workload most operator suites act on: `sessions`, a three-member Valkey
+ * Deployment on spot nodes spread over zones, opted in by a SpotPolicy of the
+ * same name with `spec` added to its workload reference.
+ */
+export async function createOptedInSessions(
+  kc: KubeConfig,
+  namespace: string,
+  spec: Record<string, unknown> = {},
+): Promise<void> {
+  await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name: 'sessions' },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: 'sessions' } },
+        template: {
+          metadata: { labels: { app: 'sessions' } },
+          spec: {
+            nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: 'topology.kubernetes.io/zone',
+                whenUnsatisfiable: 'DoNotSchedule',
+                labelSelector: { matchLabels: { app: 'sessions' } },
+              },
+            ],
+            containers: [
+              {
+                name: 'valkey',
+                image: 'valkey/valkey:8',
+                resources: { requests: { cpu: '500m', memory: '1Gi' } },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  await apiRequest(kc, 'POST', collectionPath(SPOT_POLICIES, namespace), {
+    body: {
+      apiVersion: FERRY_API_VERSION,
+      kind: 'SpotPolicy',
+      metadata: { name: 'sessions' },
+      spec: { workloadRef: { kind: 'Deployment', name: 'sessions' }, ...spec },
+    },
+  });
+}
