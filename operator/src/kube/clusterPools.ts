@@ -1,20 +1,25 @@
 import type { CapacityPool, NodeView } from '../core/model';
+import type { PriceBook } from './poolPrices';
 import type { MigrationDriver } from '../migration/MigrationDriver';
 import { PermanentMigrationError } from '../migration/MigrationDriver';
 
 /**
- * The price every pool is given while the operator on a cluster has no price
- * feed: all pools cost the same, so targets rank by room, spread and risk alone.
+ * The price the planner ranks a pool by when nobody knows its price (`PriceBook`
+ * has none): the same for all such pools, so they rank by room, spread and risk
+ * alone. Status never shows it: there the price is unknown.
  */
 export const UNPRICED_POOL_USD_PER_HOUR = 1;
 
 /**
  * The pools the cluster's nodes belong to, one per (instance type, zone,
- * capacity type), offering what the largest node of the pool offers. None is
- * launchable: Ferry does not launch nodes on a cluster (Karpenter or the node
- * groups do), so moves go to nodes that exist.
+ * capacity type), offering what the largest node of the pool offers, at the
+ * prices `prices` knows. None is launchable: Ferry does not launch nodes on a
+ * cluster (Karpenter or the node groups do), so moves go to nodes that exist.
  */
-export function poolsOfNodes(nodes: readonly NodeView[]): CapacityPool[] {
+export function poolsOfNodes(
+  nodes: readonly NodeView[],
+  prices?: PriceBook,
+): CapacityPool[] {
   const pools = new Map<string, CapacityPool>();
   for (const node of nodes) {
     const key = `${node.instanceType}/${node.zone}/${node.capacityType}`;
@@ -25,8 +30,11 @@ export function poolsOfNodes(nodes: readonly NodeView[]): CapacityPool[] {
       instanceType: node.instanceType,
       zone: node.zone,
       capacityType: node.capacityType,
-      priceUsdPerHour: UNPRICED_POOL_USD_PER_HOUR,
-      onDemandPriceUsdPerHour: UNPRICED_POOL_USD_PER_HOUR,
+      priceUsdPerHour:
+        prices?.priceOf(node)?.usdPerHour ?? UNPRICED_POOL_USD_PER_HOUR,
+      onDemandPriceUsdPerHour:
+        prices?.onDemandPriceOf(node)?.usdPerHour ??
+        UNPRICED_POOL_USD_PER_HOUR,
       interruptionRisk: 0,
       allocatable: node.allocatable,
       launchable: false,

@@ -13,12 +13,15 @@ describe('parseOperatorConfig', () => {
       },
       defaults: SPOT_POLICY_DEFAULTS,
       providers: {
-        aws: { enabled: false },
+        aws: { enabled: false, onDemandPricesUsdPerHour: {} },
         gcp: { enabled: false },
         azure: { enabled: false },
       },
       webhook: { enabled: true, port: 9443, certDir: '/etc/ferry/tls' },
       metrics: { port: 8080 },
+      status: { refreshIntervalMs: 60_000 },
+      pricing: { refreshIntervalMs: 300_000 },
+      migrationHistory: { retentionMs: 7 * 86_400_000, maxPerWorkload: 100 },
     });
   });
 
@@ -37,12 +40,21 @@ providers:
     enabled: true
     region: eu-west-1
     interruptionQueueUrl: queue
+    onDemandPricesUsdPerHour:
+      m5.large: 0.107
 webhook:
   enabled: false
   port: 10443
   certDir: /tls
 metrics:
   port: 9090
+status:
+  refreshIntervalSeconds: 30
+pricing:
+  refreshIntervalSeconds: 600
+migrationHistory:
+  retentionDays: 0.5
+  maxPerWorkload: 20
 `);
     expect(config.leaderElection).toMatchObject({
       leaseName: 'shop-ferry-leader',
@@ -57,6 +69,7 @@ metrics:
       enabled: true,
       region: 'eu-west-1',
       interruptionQueueUrl: 'queue',
+      onDemandPricesUsdPerHour: { 'm5.large': 0.107 },
     });
     expect(config.webhook).toEqual({
       enabled: false,
@@ -64,6 +77,12 @@ metrics:
       certDir: '/tls',
     });
     expect(config.metrics.port).toBe(9090);
+    expect(config.status.refreshIntervalMs).toBe(30_000);
+    expect(config.pricing.refreshIntervalMs).toBe(600_000);
+    expect(config.migrationHistory).toEqual({
+      retentionMs: 12 * 3_600_000,
+      maxPerWorkload: 20,
+    });
   });
 
   it.each([
@@ -83,6 +102,22 @@ metrics:
     [
       'providers:\n  aws:\n    enabled: true',
       'providers.aws.region is required',
+    ],
+    [
+      'migrationHistory:\n  retentionDays: 0',
+      'migrationHistory.retentionDays must be a positive number of days',
+    ],
+    [
+      'migrationHistory:\n  maxPerWorkload: 2.5',
+      'migrationHistory.maxPerWorkload must be a whole number',
+    ],
+    [
+      'providers:\n  aws:\n    onDemandPricesUsdPerHour:\n      m5.large: free',
+      'providers.aws.onDemandPricesUsdPerHour.m5.large must be a positive number',
+    ],
+    [
+      'status:\n  refreshIntervalSeconds: 0',
+      'status.refreshIntervalSeconds must be a positive number',
     ],
   ])('refuses %j', (text, message) => {
     expect(() => parseOperatorConfig(text)).toThrow(message);

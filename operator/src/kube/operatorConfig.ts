@@ -3,6 +3,9 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { SPOT_POLICY_DEFAULTS } from '../api/v1alpha1';
 import { LEADER_ELECTION_DEFAULTS } from './LeaderElector';
+import { MIGRATION_RETENTION_DEFAULTS } from './MigrationCollector';
+import { PRICE_REFRESH_INTERVAL_MS } from './poolPrices';
+import { STATUS_REFRESH_INTERVAL_MS } from './SpotPolicyStatusController';
 
 /** The operator's configuration file, as the chart writes it (templates/configmap.yaml). */
 export interface OperatorConfig {
@@ -15,13 +18,27 @@ export interface OperatorConfig {
   };
   defaults: typeof SPOT_POLICY_DEFAULTS;
   providers: {
-    aws: { enabled: boolean; region?: string; interruptionQueueUrl?: string };
+    aws: {
+      enabled: boolean;
+      region?: string;
+      interruptionQueueUrl?: string;
+      /** On-demand USD per hour by instance type in the region; EC2's API has none. */
+      onDemandPricesUsdPerHour?: Record<string, number>;
+    };
     gcp: { enabled: boolean };
     azure: { enabled: boolean };
   };
   webhook: { enabled: boolean; port: number; certDir: string };
   metrics: { port: number };
+  /** How often spend and availability accrue into SpotPolicy status. */
+  status: { refreshIntervalMs: number };
+  /** How often pool prices are fetched again. */
+  pricing: { refreshIntervalMs: number };
+  /** Which finished Migrations are kept. */
+  migrationHistory: { retentionMs: number; maxPerWorkload: number };
 }
+
+const MS_PER_DAY = 24 * 3_600_000;
 
 /** Ports and paths when the file says nothing; the chart's values say the same. */
 const FALLBACK = {
@@ -41,6 +58,53 @@ function seconds(value: unknown, fallbackMs: number, key: string): number {
     );
   }
   return value * 1000;
+}
+
+function days(value: unknown, fallbackMs: number, key: string): number {
+  if (value === undefined) return fallbackMs;
+  if (typeof value !== 'number' || !(value > 0)) {
+    throw new Error(
+      `${key} must be a positive number of days, not ${JSON.stringify(value)}`,
+    );
+  }
+  return value * MS_PER_DAY;
+}
+
+function positiveInteger(
+  value: unknown,
+  fallback: number,
+  key: string,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new Error(
+      `${key} must be a whole number of at least 1, not ${JSON.stringify(
+        value,
+      )}`,
+    );
+  }
+  return value;
+}
+
+function prices(value: unknown, key: string): Record<string, number> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error(
+      `${key} must map instance types to USD per hour, e.g. { m5.large: 0.096 }, not ${JSON.stringify(
+        value,
+      )}`,
+    );
+  }
+  for (const [type, price] of Object.entries(value)) {
+    if (typeof price !== 'number' || !(price > 0)) {
+      throw new Error(
+        `${key}.${type} must be a positive number of USD per hour, not ${JSON.stringify(
+          price,
+        )}`,
+      );
+    }
+  }
+  return value as Record<string, number>;
 }
 
 function port(value: unknown, fallback: number, key: string): number {
@@ -88,7 +152,14 @@ export function parseOperatorConfig(text: string): OperatorConfig {
     },
     defaults: { ...SPOT_POLICY_DEFAULTS, ...(raw.defaults ?? {}) },
     providers: {
-      aws: { enabled: false, ...(raw.providers?.aws ?? {}) },
+      aws: {
+        enabled: false,
+        ...(raw.providers?.aws ?? {}),
+        onDemandPricesUsdPerHour: prices(
+          raw.providers?.aws?.onDemandPricesUsdPerHour,
+          'providers.aws.onDemandPricesUsdPerHour',
+        ),
+      },
       gcp: { enabled: false, ...(raw.providers?.gcp ?? {}) },
       azure: { enabled: false, ...(raw.providers?.azure ?? {}) },
     },
@@ -99,6 +170,32 @@ export function parseOperatorConfig(text: string): OperatorConfig {
     },
     metrics: {
       port: port(raw.metrics?.port, FALLBACK.metricsPort, 'metrics.port'),
+    },
+    status: {
+      refreshIntervalMs: seconds(
+        raw.status?.refreshIntervalSeconds,
+        STATUS_REFRESH_INTERVAL_MS,
+        'status.refreshIntervalSeconds',
+      ),
+    },
+    pricing: {
+      refreshIntervalMs: seconds(
+        raw.pricing?.refreshIntervalSeconds,
+        PRICE_REFRESH_INTERVAL_MS,
+        'pricing.refreshIntervalSeconds',
+      ),
+    },
+    migrationHistory: {
+      retentionMs: days(
+        raw.migrationHistory?.retentionDays,
+        MIGRATION_RETENTION_DEFAULTS.maxAgeMs,
+        'migrationHistory.retentionDays',
+      ),
+      maxPerWorkload: positiveInteger(
+        raw.migrationHistory?.maxPerWorkload,
+        MIGRATION_RETENTION_DEFAULTS.maxPerWorkload,
+        'migrationHistory.maxPerWorkload',
+      ),
     },
   };
   const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } =
