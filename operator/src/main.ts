@@ -14,10 +14,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { systemClock } from './core/clock';
 import { poolsOfNodes, UnavailableDriver } from './kube/clusterPools';
 import { KubeOperator, OperatorLog } from './kube/KubeOperator';
+import { KubePodEvictor } from './kube/KubePodEvictor';
 import { loadOperatorConfig } from './kube/operatorConfig';
 import type { MigrationDriver } from './migration/MigrationDriver';
+import { RescheduleDriver } from './migration/reschedule/RescheduleDriver';
 
 /** Where the chart mounts the configuration file (templates/configmap.yaml). */
 const DEFAULT_CONFIG_FILE = '/etc/ferry/config.yaml';
@@ -30,20 +33,30 @@ const SERVICE_ACCOUNT_NAMESPACE_FILE =
 const EXIT_BAD_CONFIG = 2;
 
 /**
- * Every method's driver needs a runtime on the cluster (valkey: members it can
- * start and redirect clients from; checkpoint: the node agent; volume: snapshots;
- * reschedule: evictions its own eviction webhook lets through). None exists yet,
- * so each is registered as unavailable and its Migrations fail with this reason.
+ * The methods whose driver has no Kubernetes runtime yet; their Migrations roll
+ * back with this reason. checkpoint: the node agent (src/agent) has no DaemonSet
+ * in the chart, and the kubelet checkpoint route is a client not wired into the
+ * driver. volume: no runtime for VolumeSnapshots and claims restored in another
+ * zone, and the chart grants no access to them.
  */
-const DRIVERS: MigrationDriver[] = (
-  ['valkey', 'checkpoint', 'volume', 'reschedule'] as const
-).map(
-  method =>
-    new UnavailableDriver(
-      method,
-      'its Kubernetes runtime is not built yet (see operator/src/migration)',
+const UNAVAILABLE_METHODS = ['valkey', 'checkpoint', 'volume'] as const;
+
+/** The migration drivers of the process: real where a Kubernetes runtime exists. */
+function drivers(kubeConfig: KubeConfig): MigrationDriver[] {
+  return [
+    new RescheduleDriver({
+      evictor: new KubePodEvictor(kubeConfig),
+      clock: systemClock,
+    }),
+    ...UNAVAILABLE_METHODS.map(
+      method =>
+        new UnavailableDriver(
+          method,
+          'its Kubernetes runtime is not built yet (see operator/src/main.ts)',
+        ),
     ),
-);
+  ];
+}
 
 const log: OperatorLog & { error(message: string): void } = {
   info: message => console.log(`${new Date().toISOString()} info ${message}`),
@@ -119,7 +132,7 @@ async function main(): Promise<void> {
       renewDeadlineMs: config.leaderElection.renewDeadlineMs,
       retryPeriodMs: config.leaderElection.retryPeriodMs,
     },
-    drivers: DRIVERS,
+    drivers: drivers(kubeConfig),
     pools: async () => poolsOfNodes(operator.state.nodeViews()),
     webhook: webhookTls
       ? { tls: webhookTls, host, port: config.webhook.port }

@@ -1,5 +1,6 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { Migration, MigrationPhase } from '../api/v1alpha1';
 import { instanceIdOfProviderId } from '../cloud/aws/interruptionEvents';
 import { SqsInterruptionQueue } from '../cloud/aws/SqsInterruptionQueue';
 import { Clock, systemClock } from '../core/clock';
@@ -22,6 +23,28 @@ import { LeaderElector, LEADER_ELECTION_DEFAULTS } from './LeaderElector';
 import { MigrationRunner } from './MigrationRunner';
 import { MetricsServer, OperatorMetrics } from './OperatorMetrics';
 import { PodPlacer } from './placementMutator';
+
+/** The phases in which a `reschedule` move evicts its member or has evicted it. */
+const RESCHEDULE_EVICTING_PHASES = new Set<MigrationPhase>([
+  'SwitchingOver',
+  'Verifying',
+  'CleaningUp',
+]);
+
+/**
+ * A `reschedule` move's switch-over is the member's eviction: refusing it would
+ * refuse the move itself (the operator's own eviction would wait for a move that
+ * waits for it). Only that phase on: before it the move is still being planned
+ * and prepared, and a drain must wait as for any other member. Whoever asks,
+ * the operator or a drain retrying, the eviction is the one the move wants, and
+ * PodDisruptionBudgets still hold it back.
+ */
+function isEvictionTheMove(migration: Migration): boolean {
+  return (
+    migration.spec.driver === 'reschedule' &&
+    RESCHEDULE_EVICTING_PHASES.has(migration.status?.phase ?? 'Planned')
+  );
+}
 
 /** Where the operator logs; the process passes its logger. */
 export interface OperatorLog {
@@ -267,7 +290,8 @@ export class KubeOperator {
   /**
    * An opted-in member is not evicted while its move is pending or under way: the
    * evicting tool is told to retry, and the leader plans the move from the node's
-   * cordon. Anything else, and any member whose move has finished, goes.
+   * cordon. Anything else, any member whose move has finished, and a member whose
+   * move is the eviction itself (see `isEvictionTheMove`) goes.
    */
   private readonly reviewEviction: EvictionReviewer = async eviction => {
     const member = this.state
@@ -287,6 +311,7 @@ export class KubeOperator {
       );
     const phases = migrations.map(m => m.status?.phase ?? 'Planned');
     if (phases.some(phase => phase === 'Succeeded')) return { allowed: true };
+    if (migrations.some(isEvictionTheMove)) return { allowed: true };
     if (phases.length > 0 && phases.every(phase => isFinalPhase(phase))) {
       // Every move failed: the member goes the way it would without Ferry.
       return { allowed: true };
