@@ -2,8 +2,8 @@
  * The operator's process (`src/main.ts`), as the chart's Deployment runs it, on a
  * real cluster: it reads a configuration file and KUBECONFIG, becomes ready on
  * its metrics port, leads through the Lease, turns an AWS Node Termination
- * Handler taint on a member's node into a Migration (which, with no driver
- * runtime on a cluster yet, rolls back naming the missing driver), and on
+ * Handler taint on a member's node into a Migration (which, for a method with
+ * no driver runtime on a cluster, volume, rolls back naming it), and on
  * SIGTERM exits 0 having released the Lease. A configuration with a bad value
  * stops it at start with a message naming the key.
  */
@@ -126,7 +126,7 @@ describe('the operator process on a real cluster', () => {
     await core.createNamespace({
       body: { metadata: { name: LEASE_NAMESPACE } },
     });
-    await createOptedInSessions(kc, NAMESPACE, { migration: 'valkey' });
+    await createOptedInSessions(kc, NAMESPACE, { migration: 'volume' });
   }, 180_000);
 
   afterAll(async () => {
@@ -286,7 +286,7 @@ describe('the operator process on a real cluster', () => {
       pod,
       sourceNode: node,
       reason: 'notice',
-      driver: 'valkey',
+      driver: 'volume',
     });
     const finished = await eventually(
       async () => {
@@ -305,7 +305,7 @@ describe('the operator process on a real cluster', () => {
     // Nothing was moved: the member stays where it was, and the reason says why.
     expect(finished.status?.phase).toBe('RolledBack');
     expect(finished.status?.message).toContain(
-      'the valkey migration method is not available on this operator',
+      'the volume migration method is not available on this operator',
     );
     expect(finished.status?.bytesMoved).toBe(0);
     expect(running.running).toBe(true);
