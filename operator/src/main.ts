@@ -12,6 +12,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { systemClock } from './core/clock';
@@ -20,6 +21,7 @@ import { KubeOperator, OperatorLog } from './kube/KubeOperator';
 import { KubePodEvictor } from './kube/KubePodEvictor';
 import { KubeValkeyDriver } from './kube/KubeValkeyMembers';
 import { loadOperatorConfig } from './kube/operatorConfig';
+import { PoolPriceFeed } from './kube/poolPrices';
 import type { MigrationDriver } from './migration/MigrationDriver';
 import { RescheduleDriver } from './migration/reschedule/RescheduleDriver';
 import type { ValkeyAccess } from './migration/valkey/ValkeyAdmin';
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
   const { config, webhookTls } = configuration(configFile);
   if (!config.leaderElection.enabled) {
     log.warn(
-      'leaderElection.enabled is false, but replicas always elect a leader through the Lease; a single replica leads at once',
+      'leaderElection.enabled is false: this replica leads at once, without a Lease; run only one',
     );
   }
   const aws = config.providers.aws;
@@ -137,11 +139,22 @@ async function main(): Promise<void> {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
   const identity = process.env.POD_NAME ?? os.hostname();
+  const prices = new PoolPriceFeed({
+    aws: aws.enabled
+      ? {
+          ec2: new EC2Client({ region: aws.region }),
+          region: aws.region!,
+          onDemandPricesUsdPerHour: aws.onDemandPricesUsdPerHour,
+        }
+      : undefined,
+    intervalMs: config.pricing.refreshIntervalMs,
+    onError: error => log.warn(`prices: ${error}`),
+  });
 
   const operator: KubeOperator = new KubeOperator({
     kubeConfig,
     identity,
-    lease: {
+    lease: config.leaderElection.enabled && {
       namespace: leaseNamespace(),
       name: config.leaderElection.leaseName,
       leaseDurationMs: config.leaderElection.leaseDurationMs,
@@ -149,7 +162,14 @@ async function main(): Promise<void> {
       retryPeriodMs: config.leaderElection.retryPeriodMs,
     },
     drivers: drivers(kubeConfig),
-    pools: async () => poolsOfNodes(operator.state.nodeViews()),
+    pools: async () =>
+      poolsOfNodes(operator.state.nodeViews(), prices.current()),
+    prices: () => prices.current(),
+    statusRefreshMs: config.status.refreshIntervalMs,
+    migrationRetention: {
+      maxAgeMs: config.migrationHistory.retentionMs,
+      maxPerWorkload: config.migrationHistory.maxPerWorkload,
+    },
     webhook: webhookTls
       ? { tls: webhookTls, host, port: config.webhook.port }
       : undefined,
@@ -184,6 +204,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   await operator.start();
+  // After the watches: EC2 is asked about the instance types of the nodes they show.
+  await prices.start(() => operator.state.nodeViews());
   const webhooks = operator.webhookPort
     ? `, webhooks on ${host}:${operator.webhookPort}`
     : '';
@@ -194,6 +216,7 @@ async function main(): Promise<void> {
   if (!stopping) {
     // Lost the lease: exit so the replica restarts clean and campaigns again.
     log.error(`${identity} lost its lease; exiting`);
+    prices.stop();
     await operator.stop();
     process.exit(1);
   }

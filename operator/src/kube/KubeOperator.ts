@@ -20,9 +20,17 @@ import { DisruptionController } from './DisruptionController';
 import { EventRecorder } from './EventRecorder';
 import { KubeMigrationStore } from './KubeMigrationStore';
 import { LeaderElector, LEADER_ELECTION_DEFAULTS } from './LeaderElector';
+import {
+  MigrationCollector,
+  MigrationRetention,
+  MIGRATION_RETENTION_DEFAULTS,
+} from './MigrationCollector';
 import { MigrationRunner } from './MigrationRunner';
 import { MetricsServer, OperatorMetrics } from './OperatorMetrics';
 import { PodPlacer } from './placementMutator';
+import { PoolPriceFeed, PriceBook } from './poolPrices';
+import { Leadership, SoleLeader } from './SoleLeader';
+import { SpotPolicyStatusController } from './SpotPolicyStatusController';
 
 /** The phases in which a `reschedule` move evicts its member or has evicted it. */
 const RESCHEDULE_EVICTING_PHASES = new Set<MigrationPhase>([
@@ -57,17 +65,28 @@ export interface KubeOperatorOptions {
   kubeConfig: KubeConfig;
   /** This replica, unique among them: the pod name. */
   identity: string;
-  /** The Lease the replicas elect their leader with. */
-  lease: {
-    namespace: string;
-    name: string;
-    leaseDurationMs?: number;
-    renewDeadlineMs?: number;
-    retryPeriodMs?: number;
-  };
+  /**
+   * The Lease the replicas elect their leader with; `false` (leaderElection.enabled:
+   * false) makes this replica lead at once with no Lease, which is only sound alone.
+   */
+  lease:
+    | {
+        namespace: string;
+        name: string;
+        leaseDurationMs?: number;
+        renewDeadlineMs?: number;
+        retryPeriodMs?: number;
+      }
+    | false;
   drivers: MigrationDriver[];
   /** The spot and permanent pools the cloud offers now, with prices and risk. */
   pools: () => Promise<CapacityPool[]>;
+  /** What pools cost, for SpotPolicy status; the shipped price table by default. */
+  prices?: () => PriceBook;
+  /** How often spend and availability accrue into SpotPolicy status when nothing changes. */
+  statusRefreshMs?: number;
+  /** Which finished Migrations the leader deletes, and how often it looks. */
+  migrationRetention?: MigrationRetention & { intervalMs?: number };
   /** Placement of pods being created; by default `PodPlacer`'s. */
   mutatePod?: PodMutator;
   webhook?: {
@@ -97,14 +116,15 @@ const silent: OperatorLog = { info: () => {}, warn: () => {} };
 /**
  * Ferry's operator on a cluster. Every replica watches the cluster and serves the
  * webhooks (which answer from what it watches); only the leader acts: it plans
- * Migrations from disruption signals and runs them. A replica that loses the
+ * Migrations from disruption signals and runs them, writes SpotPolicy status
+ * and deletes finished Migrations past their retention. A replica that loses the
  * lease stops acting at once and `done` resolves, so that its process exits and
  * is restarted clean; the next leader resumes the Migrations it left.
  */
 export class KubeOperator {
   readonly metrics: OperatorMetrics;
   readonly state: ClusterState;
-  private readonly elector: LeaderElector;
+  private readonly elector: Leadership;
   private readonly machine: MigrationStateMachine;
   private readonly events: EventRecorder;
   private readonly log: OperatorLog;
@@ -112,6 +132,9 @@ export class KubeOperator {
   private controller?: DisruptionController;
   private runner?: MigrationRunner;
   private interruptions?: SqsInterruptionQueue;
+  private statuses?: SpotPolicyStatusController;
+  private collector?: MigrationCollector;
+  private shippedPrices?: PoolPriceFeed;
   private webhook?: AdmissionWebhookServer;
   private metricsServer?: MetricsServer;
   private campaign?: Promise<void>;
@@ -141,6 +164,7 @@ export class KubeOperator {
       clock,
       onChange: change => {
         this.controller?.changed();
+        this.statuses?.changed(change);
         if (change.kind === 'migration' && change.event.type !== 'DELETED') {
           this.runner?.changed(change.event.object);
         }
@@ -149,27 +173,32 @@ export class KubeOperator {
       onError: error => this.log.warn(`watch: ${error.message}`),
     });
     this.placer = new PodPlacer(this.state, () => clock.now());
-    this.elector = new LeaderElector({
-      kubeConfig: options.kubeConfig,
-      namespace: options.lease.namespace,
-      name: options.lease.name,
-      identity: options.identity,
-      leaseDurationMs:
-        options.lease.leaseDurationMs ??
-        LEADER_ELECTION_DEFAULTS.leaseDurationMs,
-      renewDeadlineMs:
-        options.lease.renewDeadlineMs ??
-        LEADER_ELECTION_DEFAULTS.renewDeadlineMs,
-      retryPeriodMs:
-        options.lease.retryPeriodMs ?? LEADER_ELECTION_DEFAULTS.retryPeriodMs,
-      clock,
-      onStartedLeading: () => this.lead(),
-      onStoppedLeading: () => {
-        this.metrics.leading(false);
-        this.log.info(`${options.identity} stopped leading`);
-      },
-      onNewLeader: identity => this.log.info(`leader: ${identity}`),
-    });
+    const onStoppedLeading = () => {
+      this.metrics.leading(false);
+      this.log.info(`${options.identity} stopped leading`);
+    };
+    const lease = options.lease;
+    this.elector = lease
+      ? new LeaderElector({
+          kubeConfig: options.kubeConfig,
+          namespace: lease.namespace,
+          name: lease.name,
+          identity: options.identity,
+          leaseDurationMs:
+            lease.leaseDurationMs ?? LEADER_ELECTION_DEFAULTS.leaseDurationMs,
+          renewDeadlineMs:
+            lease.renewDeadlineMs ?? LEADER_ELECTION_DEFAULTS.renewDeadlineMs,
+          retryPeriodMs:
+            lease.retryPeriodMs ?? LEADER_ELECTION_DEFAULTS.retryPeriodMs,
+          clock,
+          onStartedLeading: () => this.lead(),
+          onStoppedLeading,
+          onNewLeader: identity => this.log.info(`leader: ${identity}`),
+        })
+      : new SoleLeader({
+          onStartedLeading: () => this.lead(),
+          onStoppedLeading,
+        });
   }
 
   /** True while this replica leads. */
@@ -247,6 +276,41 @@ export class KubeOperator {
     for (const migration of this.state.migrations.list())
       this.runner.changed(migration);
     this.controller.changed();
+    this.statuses = new SpotPolicyStatusController({
+      kubeConfig: this.options.kubeConfig,
+      state: this.state,
+      prices:
+        this.options.prices ??
+        (() =>
+          (this.shippedPrices ??= new PoolPriceFeed({
+            onError: error => this.log.warn(`prices: ${error}`),
+          })).current()),
+      refreshMs: this.options.statusRefreshMs,
+      clock: this.options.clock,
+      events: this.events,
+      metrics: this.metrics,
+      onError: error => this.log.warn(`status: ${error}`),
+    });
+    this.statuses.resync();
+    const retention = this.options.migrationRetention;
+    this.collector = new MigrationCollector({
+      kubeConfig: this.options.kubeConfig,
+      migrations: () => this.state.migrations.list(),
+      retention: {
+        maxAgeMs: retention?.maxAgeMs ?? MIGRATION_RETENTION_DEFAULTS.maxAgeMs,
+        maxPerWorkload:
+          retention?.maxPerWorkload ??
+          MIGRATION_RETENTION_DEFAULTS.maxPerWorkload,
+      },
+      intervalMs: retention?.intervalMs,
+      clock: this.options.clock,
+      onCollected: m =>
+        this.log.info(
+          `collected Migration ${m.metadata.namespace}/${m.metadata.name} (${m.status?.phase})`,
+        ),
+      onError: error => this.log.warn(`migration collection: ${error}`),
+    });
+    this.collector.start();
     if (this.options.interruptionQueue) {
       const controller = this.controller;
       this.interruptions = new SqsInterruptionQueue({
@@ -274,9 +338,13 @@ export class KubeOperator {
     const controller = this.controller;
     const runner = this.runner;
     const interruptions = this.interruptions;
+    const statuses = this.statuses;
+    const collector = this.collector;
     this.controller = undefined;
     this.runner = undefined;
     this.interruptions = undefined;
+    this.statuses = undefined;
+    this.collector = undefined;
     // A message whose signal no pass has planned with yet is not deleted: the
     // stopping controller fails its handling, and it comes back to the next
     // leader after the visibility timeout.
@@ -284,6 +352,8 @@ export class KubeOperator {
       interruptions?.stop(),
       controller?.stop(),
       runner?.stop(),
+      statuses?.stop(),
+      collector?.stop(),
     ]);
   }
 

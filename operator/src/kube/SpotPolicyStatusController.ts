@@ -135,13 +135,14 @@ export class SpotPolicyStatusController {
       accruedAt(mine) > accruedAt(cached.status) ? mine : cached.status;
     const policy: Policy = { ...cached, status: previous };
     const now = this.clock.now();
-    const workload = state
-      .workloads()
-      .find(w => keyOf(w.policy) === key);
+    const workload = state.workloads().find(w => keyOf(w.policy) === key);
     const { kind, name } = policy.spec.workloadRef;
     const next = spotPolicyStatusOf({
       policy,
-      workload: workload && { view: workload.view, replicas: workload.replicas },
+      workload: workload && {
+        view: workload.view,
+        replicas: workload.replicas,
+      },
       workloadFound: workload !== undefined,
       nodes: new Map(state.nodeViews().map(node => [node.name, node])),
       prices: this.options.prices(),

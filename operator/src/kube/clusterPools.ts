@@ -33,8 +33,7 @@ export function poolsOfNodes(
       priceUsdPerHour:
         prices?.priceOf(node)?.usdPerHour ?? UNPRICED_POOL_USD_PER_HOUR,
       onDemandPriceUsdPerHour:
-        prices?.onDemandPriceOf(node)?.usdPerHour ??
-        UNPRICED_POOL_USD_PER_HOUR,
+        prices?.onDemandPriceOf(node)?.usdPerHour ?? UNPRICED_POOL_USD_PER_HOUR,
       interruptionRisk: 0,
       allocatable: node.allocatable,
       launchable: false,

@@ -39,7 +39,6 @@ const NODES = [
 
 function feed(onDemandPricesUsdPerHour = { 'm5.large': 0.107 }) {
   return new PoolPriceFeed({
-    nodes: () => NODES,
     aws: {
       ec2: new EC2Client({ region: 'eu-west-1' }),
       region: 'eu-west-1',
@@ -100,7 +99,7 @@ describe('PoolPriceFeed with the AWS provider', () => {
       ],
     });
     const prices = feed();
-    await prices.refresh();
+    await prices.refresh(() => NODES);
     const calls = ec2Mock.commandCalls(DescribeSpotPriceHistoryCommand);
     expect(calls).toHaveLength(1);
     expect(calls[0].args[0].input.InstanceTypes).toEqual([
@@ -160,8 +159,8 @@ describe('PoolPriceFeed with the AWS provider', () => {
         }),
       );
     const prices = feed();
-    await prices.refresh();
-    await prices.refresh();
+    await prices.refresh(() => NODES);
+    await prices.refresh(() => NODES);
     expect(prices.lastError).toContain('ec2:DescribeSpotPriceHistory');
     expect(prices.current().priceOf(NODES[0])?.usdPerHour).toBe(0.038);
     expect(prices.current().priceOf(NODES[2])?.usdPerHour).toBe(0.107);
@@ -170,7 +169,6 @@ describe('PoolPriceFeed with the AWS provider', () => {
   it('falls back to the table for what EC2 and the configuration do not price', async () => {
     ec2Mock.on(DescribeSpotPriceHistoryCommand).resolves({});
     const prices = new PoolPriceFeed({
-      nodes: () => NODES,
       aws: { ec2: new EC2Client({ region: 'eu-west-1' }), region: 'eu-west-1' },
       fallback: () =>
         new PriceBook().setSpot('eu-west-1b', 'c5.xlarge', {
@@ -178,13 +176,13 @@ describe('PoolPriceFeed with the AWS provider', () => {
           source: 'table',
         }),
     });
-    await prices.refresh();
+    await prices.refresh(() => NODES);
     expect(prices.current().priceOf(NODES[1])?.source).toBe('table');
   });
 
   it('prices from the table alone, with no EC2 calls, when AWS is not enabled', async () => {
-    const prices = new PoolPriceFeed({ nodes: () => NODES });
-    await prices.refresh();
+    const prices = new PoolPriceFeed({});
+    await prices.refresh(() => NODES);
     expect(ec2Mock.calls()).toHaveLength(0);
     expect(
       prices.current().priceOf({

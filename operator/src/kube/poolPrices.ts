@@ -24,7 +24,8 @@ export const PRICE_REFRESH_INTERVAL_MS = 5 * 60_000;
 
 /** The shipped tables (see operator/data/README.md). */
 const SHIPPED_ON_DEMAND_FILE = 'aws_ondemand_prices_us-east-1_2026-07.csv';
-const SHIPPED_SPOT_FILE = 'aws_spot_price_history_eu-west-1_2021-12_2022-06.csv';
+const SHIPPED_SPOT_FILE =
+  'aws_spot_price_history_eu-west-1_2021-12_2022-06.csv';
 
 /** A price, and where it came from, for the status to say. */
 export interface KnownPrice {
@@ -143,8 +144,6 @@ export class PoolPriceFeed {
 
   constructor(
     private readonly options: {
-      /** The cluster's nodes: their instance types are what EC2 is asked about. */
-      nodes: () => NodeView[];
       aws?: AwsPricing;
       /** Prices for what AWS does not say; the shipped table when omitted. */
       fallback?: () => PriceBook;
@@ -160,13 +159,16 @@ export class PoolPriceFeed {
     return this.book;
   }
 
-  /** Refreshes now and then on the interval; resolves after the first refresh. */
-  async start(): Promise<void> {
+  /**
+   * Refreshes now and then on the interval; resolves after the first refresh.
+   * The instance types of `nodes` (the cluster's) are what EC2 is asked about.
+   */
+  async start(nodes: () => NodeView[]): Promise<void> {
     this.timer ??= setInterval(() => {
-      this.refresh().catch(() => {});
+      this.refresh(nodes).catch(() => {});
     }, this.options.intervalMs ?? PRICE_REFRESH_INTERVAL_MS);
     this.timer.unref?.();
-    await this.refresh();
+    await this.refresh(nodes);
   }
 
   stop(): void {
@@ -174,15 +176,15 @@ export class PoolPriceFeed {
     this.timer = undefined;
   }
 
-  /** Asks EC2 for the spot prices of the cluster's instance types now. */
-  refresh(): Promise<void> {
-    this.refreshing ??= this.refreshOnce().finally(
+  /** Asks EC2 for the spot prices of the instance types of `nodes` now. */
+  refresh(nodes: () => NodeView[]): Promise<void> {
+    this.refreshing ??= this.refreshOnce(nodes()).finally(
       () => (this.refreshing = undefined),
     );
     return this.refreshing;
   }
 
-  private async refreshOnce(): Promise<void> {
+  private async refreshOnce(nodes: NodeView[]): Promise<void> {
     const aws = this.options.aws;
     if (!aws) {
       this.book = this.fallbackBook();
@@ -199,8 +201,7 @@ export class PoolPriceFeed {
     }
     const instanceTypes = [
       ...new Set(
-        this.options
-          .nodes()
+        nodes
           .filter(
             node =>
               node.capacityType === 'spot' &&

@@ -105,11 +105,8 @@ function availabilityLedgerFrom(
 
 function byCreation(a: Migration, b: Migration): number {
   const at = (m: Migration) => m.metadata.creationTimestamp ?? '';
-  return at(a) === at(b)
-    ? a.metadata.name.localeCompare(b.metadata.name)
-    : at(a) < at(b)
-    ? -1
-    : 1;
+  if (at(a) === at(b)) return a.metadata.name.localeCompare(b.metadata.name);
+  return at(a) < at(b) ? -1 : 1;
 }
 
 /**
@@ -184,7 +181,8 @@ export function spotPolicyStatusOf(
   }
   const increment = costIncrement.totals();
   const accrued = availability.totals();
-  const spendToDateUsd = (previous?.cost?.spendToDateUsd ?? 0) + increment.spendUsd;
+  const spendToDateUsd =
+    (previous?.cost?.spendToDateUsd ?? 0) + increment.spendUsd;
   const savingsToDateUsd =
     (previous?.cost?.savingsToDateUsd ?? 0) + increment.savingsUsd;
 
@@ -222,9 +220,9 @@ export function spotPolicyStatusOf(
         .filter((m): m is string => m !== undefined)
         .filter((m, i, all) => all.indexOf(m) === i);
       unpriced.push(
-        `${member.pod} (${node.instanceType} in ${
-          node.zone
-        }: no ${missing.join(' or ')})`,
+        `${member.pod} (${node.instanceType} in ${node.zone}: no ${missing.join(
+          ' or ',
+        )})`,
       );
     }
   }
@@ -235,7 +233,9 @@ export function spotPolicyStatusOf(
   const migrations = countMigrations(input.migrations, previous);
 
   let conditions: Condition[] = previous?.conditions ?? [];
-  const set = (c: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>) =>
+  const set = (
+    c: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>,
+  ) =>
     (conditions = setCondition(
       conditions,
       { ...c, observedGeneration: generation },

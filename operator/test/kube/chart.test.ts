@@ -8,6 +8,9 @@ import {
 import { parse } from 'yaml';
 import { SPOT_POLICY_DEFAULTS } from '../../src/api/v1alpha1';
 import { LEADER_ELECTION_DEFAULTS } from '../../src/kube/LeaderElector';
+import { MIGRATION_RETENTION_DEFAULTS } from '../../src/kube/MigrationCollector';
+import { PRICE_REFRESH_INTERVAL_MS } from '../../src/kube/poolPrices';
+import { STATUS_REFRESH_INTERVAL_MS } from '../../src/kube/SpotPolicyStatusController';
 import { parseOperatorConfig } from '../../src/kube/operatorConfig';
 import { controlPlaneVersion } from './controlPlaneBinaries';
 import { createFakeNodes, FAKE_ZONES } from './fakeNodes';
@@ -83,6 +86,70 @@ describe('the Helm chart on a real control plane', () => {
       port: 9443,
       certDir: '/etc/ferry/tls',
     });
+    expect(config.status.refreshIntervalMs).toBe(STATUS_REFRESH_INTERVAL_MS);
+    expect(config.pricing.refreshIntervalMs).toBe(PRICE_REFRESH_INTERVAL_MS);
+    expect(config.migrationHistory).toEqual({
+      retentionMs: MIGRATION_RETENTION_DEFAULTS.maxAgeMs,
+      maxPerWorkload: MIGRATION_RETENTION_DEFAULTS.maxPerWorkload,
+    });
+    expect(config.providers.aws.onDemandPricesUsdPerHour).toEqual({});
+  });
+
+  it('passes what the values say about retention, refresh and on-demand prices to the operator', () => {
+    const rendered = parse(
+      helm([
+        'template',
+        'ferry',
+        CHART,
+        '--kube-version',
+        controlPlaneVersion(),
+        '--show-only',
+        'templates/configmap.yaml',
+        '--set',
+        'migrationHistory.retentionDays=2',
+        '--set',
+        'migrationHistory.maxPerWorkload=10',
+        '--set',
+        'status.refreshIntervalSeconds=30',
+        '--set',
+        'providers.aws.enabled=true',
+        '--set',
+        'providers.aws.region=eu-west-1',
+        '--set-json',
+        'providers.aws.onDemandPricesUsdPerHour={"m5.large":0.107}',
+      ]),
+    );
+    const config = parseOperatorConfig(rendered.data['config.yaml']);
+    expect(config.migrationHistory).toEqual({
+      retentionMs: 2 * 86_400_000,
+      maxPerWorkload: 10,
+    });
+    expect(config.status.refreshIntervalMs).toBe(30_000);
+    expect(config.providers.aws.onDemandPricesUsdPerHour).toEqual({
+      'm5.large': 0.107,
+    });
+  });
+
+  it('refuses to render replicas that would all lead: leader election off with replicaCount > 1', () => {
+    const render = (replicas: number) =>
+      helm([
+        'template',
+        'ferry',
+        CHART,
+        '--kube-version',
+        controlPlaneVersion(),
+        '--set',
+        'leaderElection.enabled=false',
+        '--set',
+        `replicaCount=${replicas}`,
+      ]);
+    expect(() => render(2)).toThrow(
+      /replicaCount is 2 but leaderElection.enabled is false/,
+    );
+    const single = render(1);
+    expect(single).toContain('replicas: 1');
+    // No Lease to hold, so no RBAC for one.
+    expect(single).not.toContain('leases');
   });
 
   it('passes helm lint', () => {
@@ -195,6 +262,7 @@ describe('the Helm chart on a real control plane', () => {
   it.each([
     ['patch', 'spotpolicies.ferry.dev/status', [], 'yes'],
     ['create', 'migrations.ferry.dev', [], 'yes'],
+    ['delete', 'migrations.ferry.dev', ['-n', 'shop'], 'yes'],
     ['create', 'pods/eviction', ['-n', 'shop'], 'yes'],
     ['patch', 'nodes', [], 'yes'],
     ['delete', 'nodes', [], 'no'],

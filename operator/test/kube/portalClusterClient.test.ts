@@ -21,6 +21,7 @@ import { ClusterRegistry } from '../../../plugins/ferry-backend/src/services/Clu
 import { KubernetesFerryClusterClient } from '../../../plugins/ferry-backend/src/services/Clusters/KubernetesFerryClusterClient';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
+import { portalToken, silentLogger } from './portalAccess';
 
 // The portal backend's Kubernetes client (plugins/ferry-backend) against a real API
 // server, with a least-privilege service account as app-config would give it.
@@ -29,32 +30,6 @@ jest.setTimeout(60_000);
 
 const NAMESPACE = 'payments';
 const KUBERNETES_ID = 'backstage.io/kubernetes-id';
-const PORTAL_ACCOUNT = 'ferry-portal';
-/** What the portal backend may do in a cluster, and nothing more. */
-const PORTAL_RULES = [
-  {
-    apiGroups: ['apps'],
-    resources: ['statefulsets', 'deployments'],
-    verbs: ['get', 'list'],
-  },
-  {
-    apiGroups: [FERRY_GROUP],
-    resources: ['spotpolicies'],
-    verbs: ['get', 'list', 'create', 'update'],
-  },
-  { apiGroups: [FERRY_GROUP], resources: ['migrations'], verbs: ['list'] },
-];
-
-const silentLogger = {
-  error() {},
-  warn() {},
-  info() {},
-  debug() {},
-  child() {
-    return silentLogger;
-  },
-};
-
 const spec: SpotPolicySpec = {
   workloadRef: { kind: 'StatefulSet', name: 'session-store' },
   enabled: true,
@@ -79,43 +54,6 @@ function labelledStatefulSet(name: string, kubernetesId: string) {
       },
     },
   };
-}
-
-/** A service account token for the portal, bound to PORTAL_RULES cluster-wide. */
-async function portalToken(kc: KubeConfig): Promise<string> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  await core.createNamespace({ body: { metadata: { name: 'backstage' } } });
-  await core.createNamespacedServiceAccount({
-    namespace: 'backstage',
-    body: { metadata: { name: PORTAL_ACCOUNT } },
-  });
-  await rbac.createClusterRole({
-    body: { metadata: { name: PORTAL_ACCOUNT }, rules: PORTAL_RULES },
-  });
-  await rbac.createClusterRoleBinding({
-    body: {
-      metadata: { name: PORTAL_ACCOUNT },
-      roleRef: {
-        apiGroup: 'rbac.authorization.k8s.io',
-        kind: 'ClusterRole',
-        name: PORTAL_ACCOUNT,
-      },
-      subjects: [
-        {
-          kind: 'ServiceAccount',
-          name: PORTAL_ACCOUNT,
-          namespace: 'backstage',
-        },
-      ],
-    },
-  });
-  const request = await core.createNamespacedServiceAccountToken({
-    namespace: 'backstage',
-    name: PORTAL_ACCOUNT,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  return request.status!.token;
 }
 
 /** A request timeout short enough for a test, long enough for a busy machine's answers. */
