@@ -6,12 +6,14 @@ import { SPOT_POLICIES } from '../../src/kube/resources';
 /**
  * The workload most operator suites act on: `sessions`, a three-member Valkey
  * Deployment on spot nodes spread over zones, opted in by a SpotPolicy of the
- * same name with `spec` added to its workload reference.
+ * same name with `spec` added to its workload reference. `valkeyPort`, when
+ * given, is declared as the container's `valkey` port.
  */
 export async function createOptedInSessions(
   kc: KubeConfig,
   namespace: string,
   spec: Record<string, unknown> = {},
+  valkeyPort?: number,
 ): Promise<void> {
   await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
     namespace,
@@ -37,6 +39,9 @@ export async function createOptedInSessions(
                 name: 'valkey',
                 image: 'valkey/valkey:8',
                 resources: { requests: { cpu: '500m', memory: '1Gi' } },
+                ports: valkeyPort
+                  ? [{ name: 'valkey', containerPort: valkeyPort }]
+                  : undefined,
               },
             ],
           },
