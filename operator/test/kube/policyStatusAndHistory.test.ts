@@ -404,4 +404,63 @@ describe('SpotPolicy status and Migration history on a real cluster', () => {
     await alone.stop();
     expect(alone.isLeader).toBe(false);
   });
+
+  it('records Events when the workload falls below its quorum and misses its availability target', async () => {
+    const kc = cluster.kubeConfig();
+    await operator('operator-d');
+    // Four more members wanted and nowhere to run (spot nodes full, by a taint
+    // that is no interruption signal): 3 ready of a quorum of 4.
+    for (const spec of FLEET.filter(n => n.capacityType === 'spot')) {
+      await apiRequest(kc, 'PATCH', `/api/v1/nodes/${spec.name}`, {
+        contentType: 'application/merge-patch+json',
+        body: {
+          spec: { taints: [{ key: 'example.com/full', effect: 'NoSchedule' }] },
+        },
+      });
+    }
+    await apiRequest(
+      kc,
+      'PATCH',
+      `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/sessions/scale`,
+      {
+        contentType: 'application/merge-patch+json',
+        body: { spec: { replicas: 7 } },
+      },
+    );
+    const events = await until('both Warning Events', async () => {
+      const list = (
+        await apiRequest<{
+          items: {
+            type: string;
+            reason: string;
+            note: string;
+            regarding: { kind: string; name: string };
+          }[];
+        }>(kc, 'GET', `/apis/events.k8s.io/v1/namespaces/${NAMESPACE}/events`)
+      ).items.filter(
+        e =>
+          e.regarding.kind === 'SpotPolicy' && e.regarding.name === 'sessions',
+      );
+      const reasons = list.map(e => e.reason);
+      return reasons.includes('BelowQuorum') &&
+        reasons.includes('AvailabilityTargetMissed')
+        ? list
+        : undefined;
+    });
+    expect(events.every(e => e.type === 'Warning')).toBe(true);
+    expect(events.find(e => e.reason === 'BelowQuorum')?.note).toContain(
+      '3 of 4 required members ready',
+    );
+    const after = (await status())!;
+    expect(condition(after, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'BelowQuorum',
+    });
+    expect(condition(after, 'AvailabilityTargetMet')).toMatchObject({
+      status: 'False',
+      reason: 'ErrorBudgetExhausted',
+    });
+    expect(after.availability.observed).toBeLessThan(0.999);
+    expect(after.availability.errorBudgetRemaining).toBeLessThan(0);
+  });
 });
