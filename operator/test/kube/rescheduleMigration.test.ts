@@ -6,7 +6,12 @@
  * the ReplicaSet's replacement is placed by the placement webhook on a healthy
  * node, and the Migration succeeds once the replacement is ready.
  */
-import { CoreV1Api, PolicyV1Api, V1Pod } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  CoreV1Api,
+  PolicyV1Api,
+  V1Pod,
+} from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
 import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
@@ -230,5 +235,79 @@ describe('the reschedule method on a real cluster', () => {
     // The budget held throughout: never fewer ready members than it asks for.
     expect(fewestReady).toBeGreaterThanOrEqual(MIN_AVAILABLE);
     expect(fewestReady).toBeLessThan(3);
+  });
+  it('answers as the Eviction API does: blocked while a budget forbids it, evicted once it allows, gone for a pod that is not there', async () => {
+    // A workload Ferry does not manage, so that only its budget decides.
+    const kc = cluster.kubeConfig();
+    await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'web' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: 'web' } },
+          template: {
+            metadata: { labels: { app: 'web' } },
+            spec: { containers: [{ name: 'web', image: 'nginx' }] },
+          },
+        },
+      },
+    });
+    const policy = kc.makeApiClient(PolicyV1Api);
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'web' },
+        spec: { minAvailable: 2, selector: { matchLabels: { app: 'web' } } },
+      },
+    });
+    const budgetAllows = (allowed: number) =>
+      until(`the budget to allow ${allowed}`, async () => {
+        const budget = await policy.readNamespacedPodDisruptionBudget({
+          namespace: NAMESPACE,
+          name: 'web',
+        });
+        return (
+          budget.status?.observedGeneration === budget.metadata?.generation &&
+          budget.status?.currentHealthy === 2 &&
+          budget.status?.disruptionsAllowed === allowed
+        );
+      });
+    await budgetAllows(0);
+    const [pod] = (
+      await core.listNamespacedPod({
+        namespace: NAMESPACE,
+        labelSelector: 'app=web',
+      })
+    ).items;
+    const evictor = new KubePodEvictor(kc);
+
+    expect(await evictor.evict(NAMESPACE, pod.metadata!.name!)).toBe('blocked');
+    expect(
+      (
+        await core.readNamespacedPod({
+          namespace: NAMESPACE,
+          name: pod.metadata!.name!,
+        })
+      ).metadata?.deletionTimestamp,
+    ).toBeUndefined();
+
+    await apiRequest(
+      kc,
+      'PATCH',
+      `/apis/policy/v1/namespaces/${NAMESPACE}/poddisruptionbudgets/web`,
+      {
+        contentType: 'application/merge-patch+json',
+        body: { spec: { minAvailable: 1 } },
+      },
+    );
+    await budgetAllows(1);
+    expect(await evictor.evict(NAMESPACE, pod.metadata!.name!)).toBe('evicted');
+    expect(await evictor.evict(NAMESPACE, 'no-such-pod')).toBe('gone');
+    await expect(
+      evictor.readyReplacement(NAMESPACE, 'no-such-workload', 'spot-1-a', 'x'),
+    ).rejects.toThrow(
+      'no Deployment or StatefulSet shop/no-such-workload: the workload whose member was evicted is gone, so no replacement will come',
+    );
   });
 });
