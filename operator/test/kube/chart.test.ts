@@ -260,9 +260,13 @@ describe('the Helm chart on a real control plane', () => {
   });
 
   it.each([
-    ['patch', 'spotpolicies.ferry.dev/status', [], 'yes'],
+    // `resource/name` to kubectl auth can-i is a name, not a subresource.
+    ['patch', 'spotpolicies.ferry.dev', ['--subresource=status'], 'yes'],
+    ['patch', 'spotpolicies.ferry.dev', ['-n', 'shop'], 'no'],
     ['create', 'migrations.ferry.dev', [], 'yes'],
     ['delete', 'migrations.ferry.dev', ['-n', 'shop'], 'yes'],
+    ['update', 'spotpolicies.ferry.dev', ['-n', 'shop'], 'no'],
+    ['delete', 'spotpolicies.ferry.dev', ['-n', 'shop'], 'no'],
     ['create', 'pods/eviction', ['-n', 'shop'], 'yes'],
     ['patch', 'nodes', [], 'yes'],
     ['delete', 'nodes', [], 'no'],
