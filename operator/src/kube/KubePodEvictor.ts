@@ -67,10 +67,17 @@ export class KubePodEvictor implements PodEvictor {
   ): Promise<string | undefined> {
     const found = await this.workload(namespace, workload);
     const replicas = found.object.spec?.replicas ?? 1;
+    // The selector's labels narrow the list; membersOf checks the whole selector and ownership.
+    const labelSelector = Object.entries(
+      found.object.spec?.selector?.matchLabels ?? {},
+    )
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',');
     const pods = await apiRequest<{ items: V1Pod[] }>(
       this.kubeConfig,
       'GET',
       `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+      { query: { labelSelector: labelSelector || undefined } },
     );
     const ready = membersOf(found.object, pods.items, found.replicaSetOwners)
       .filter(pod => pod.spec?.nodeName && pod.spec.nodeName !== avoidNode)
