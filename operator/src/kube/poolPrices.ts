@@ -222,9 +222,8 @@ export class PoolPriceFeed {
         for (const price of await provider.spotPrices(at)) {
           book.setSpot(price.zone, price.instanceType, {
             usdPerHour: price.usdPerHour,
-            source: `EC2 spot price history (${aws.region}, since ${new Date(
-              price.since,
-            ).toISOString()})`,
+            // One source for the region: the status names it, not each pool's change time.
+            source: `EC2 spot price history (${aws.region})`,
           });
         }
       }
