@@ -5,7 +5,6 @@ import {
   type SpotPolicy,
 } from '../api/v1alpha1';
 import { Clock, systemClock } from '../core/clock';
-import type { NodeView } from '../core/model';
 import type { ClusterChange, ClusterState } from './ClusterState';
 import { findCondition } from './conditions';
 import type { EventNote, EventRecorder } from './EventRecorder';
@@ -61,7 +60,6 @@ export class SpotPolicyStatusController {
       state: ClusterState;
       /** The prices now; refreshed elsewhere, on their own interval. */
       prices: () => PriceBook;
-      riskOf?: (node: NodeView) => number | undefined;
       refreshMs?: number;
       clock?: Clock;
       events?: EventRecorder;
@@ -146,7 +144,6 @@ export class SpotPolicyStatusController {
       workloadFound: workload !== undefined,
       nodes: new Map(state.nodeViews().map(node => [node.name, node])),
       prices: this.options.prices(),
-      riskOf: this.options.riskOf,
       migrations: state.migrations
         .list()
         .filter(

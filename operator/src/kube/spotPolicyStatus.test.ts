@@ -227,6 +227,44 @@ describe('spotPolicyStatusOf', () => {
     );
   });
 
+  it('names at most ten unpriced members, so the message stays within what the API server takes', () => {
+    const many = view();
+    many.members = Array.from({ length: 25 }, (_, i) => ({
+      ...many.members[0],
+      pod: `cache-${i}`,
+    }));
+    const status = spotPolicyStatusOf(
+      input({
+        prices: new PriceBook(),
+        workload: { view: many, replicas: 25 },
+      }),
+    );
+    const message = condition(status, 'PricesKnown')!.message;
+    expect(message).toContain('leave out 25 of 25 replicas');
+    expect(message).toContain('cache-9 (');
+    expect(message).not.toContain('cache-10 (');
+    expect(message).toContain('and 15 more');
+  });
+
+  it('requires no members of a workload scaled to zero, and does not count it down', () => {
+    const first = spotPolicyStatusOf(
+      input({ workload: { view: { ...view(), members: [] }, replicas: 0 } }),
+    );
+    expect(condition(first, 'Ready')?.status).toBe('True');
+    const later = spotPolicyStatusOf(
+      input({
+        policy: policy(first),
+        workload: { view: { ...view(), members: [] }, replicas: 0 },
+        now: T0 + HOUR,
+      }),
+    );
+    expect(later.availability).toMatchObject({
+      observed: 1,
+      requiredMembers: 0,
+    });
+    expect(later.accounting?.downSeconds).toBe(0);
+  });
+
   it('names a missing workload and an opted-out policy, and accrues nothing for them', () => {
     const missing = spotPolicyStatusOf(
       input({ workload: undefined, workloadFound: false }),

@@ -62,14 +62,14 @@ export interface SpotPolicyStatusInput {
   workloadFound: boolean;
   nodes: ReadonlyMap<string, NodeView>;
   prices: PriceBook;
-  /** Interruption risk of a spot pool within the policy's horizon, where a model knows it. */
-  riskOf?: (node: NodeView) => number | undefined;
   /** The Migrations of this workload. */
   migrations: readonly Migration[];
   now: number;
 }
 
 const MS_PER_SECOND = 1000;
+/** Unpriced members named in a condition's message; the API server caps its length. */
+const UNPRICED_NAMED = 10;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -203,8 +203,8 @@ export function spotPolicyStatusOf(
       zone: node.zone,
       // Zero where the price is unknown: the PricesKnown condition names it.
       hourlyCostUsd: price ? price.usdPerHour * share : 0,
-      interruptionRisk:
-        node.capacityType === 'spot' ? input.riskOf?.(node) ?? 0 : 0,
+      // No risk model runs on a cluster yet (the demo's is fitted to its replay).
+      interruptionRisk: 0,
       ready: member.ready,
     });
     if (price && onDemand) {
@@ -228,7 +228,9 @@ export function spotPolicyStatusOf(
   }
 
   const inEffect = policy.spec.enabled && workload !== undefined;
-  const required = workload ? quorumOf(workload.replicas) : 0;
+  // A workload scaled to zero needs no members: it is not down, nor observed.
+  const required =
+    workload && workload.replicas > 0 ? quorumOf(workload.replicas) : 0;
   const readyMembers = replicas.filter(r => r.ready).length;
   const migrations = countMigrations(input.migrations, previous);
 
@@ -279,9 +281,13 @@ export function spotPolicyStatusOf(
       reason: 'PriceUnknown',
       message: `cost, spend and savings leave out ${unpriced.length} of ${
         replicas.length
-      } replicas whose prices are unknown (hourlyCostUsd 0): ${unpriced.join(
-        ', ',
-      )}; enable providers.aws or set providers.aws.onDemandPricesUsdPerHour`,
+      } replicas whose prices are unknown (hourlyCostUsd 0): ${unpriced
+        .slice(0, UNPRICED_NAMED)
+        .join(', ')}${
+        unpriced.length > UNPRICED_NAMED
+          ? ` and ${unpriced.length - UNPRICED_NAMED} more`
+          : ''
+      }; enable providers.aws or set providers.aws.onDemandPricesUsdPerHour`,
     });
   } else {
     set({
