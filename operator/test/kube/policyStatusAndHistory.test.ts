@@ -156,6 +156,8 @@ describe('SpotPolicy status and Migration history on a real cluster', () => {
   async function operator(
     identity: string,
     lease: typeof LEASE | false = LEASE,
+    /** `shipped`: no price source given, as a chart without providers.aws runs. */
+    priced: 'ec2' | 'shipped' = 'ec2',
   ): Promise<KubeOperator> {
     const kubeConfig = cluster.kubeConfig();
     const prices = new PoolPriceFeed({
@@ -173,7 +175,7 @@ describe('SpotPolicy status and Migration history on a real cluster', () => {
       lease,
       drivers: [new TransferringDriver()],
       pools: async () => [],
-      prices: () => prices.current(),
+      prices: priced === 'ec2' ? () => prices.current() : undefined,
       statusRefreshMs: STATUS_REFRESH_MS,
       migrationRetention: {
         maxAgeMs: 7 * DAY_MS,
@@ -374,24 +376,46 @@ describe('SpotPolicy status and Migration history on a real cluster', () => {
     expect(left).toEqual(['recent', 'running-for-days']);
   });
 
-  it('leads at once without a Lease when leader election is off', async () => {
+  it('leads at once without a Lease when leader election is off, and says which prices it does not know', async () => {
     const kc = cluster.kubeConfig();
     await Promise.all(operators.map(o => o.stop()));
     const leases = `/apis/coordination.k8s.io/v1/namespaces/${LEASE.namespace}/leases`;
     await apiRequest(kc, 'DELETE', `${leases}/${LEASE.name}`);
     const before = (await status())!;
 
-    const alone = await operator('operator-alone', false);
+    const alone = await operator('operator-alone', false, 'shipped');
     expect(alone.isLeader).toBe(true);
     // It acts as leader: the status accrues again.
-    await until('operator-alone to write status', async () => {
+    const first = await until('operator-alone to write status', async () => {
       const s = await status();
-      return (
-        s?.accounting &&
+      return s?.accounting &&
         Date.parse(s.accounting.accruedAt) >
           Date.parse(before.accounting!.accruedAt)
-      );
+        ? s
+        : undefined;
     });
+    // The shipped table has us-east-1's on-demand prices but no spot price there:
+    // the spot members are left out of cost, and no savings accrue from them.
+    expect(condition(first, 'PricesKnown')).toMatchObject({
+      status: 'False',
+      reason: 'PriceUnknown',
+    });
+    expect(condition(first, 'PricesKnown')?.message).toContain(
+      'm5.large in us-east-1',
+    );
+    expect(condition(first, 'PricesKnown')?.message).toContain('no spot price');
+    expect(first.cost.hourlyCostUsd).toBe(0);
+    expect(first.replicas.map(r => r.hourlyCostUsd)).toEqual([0, 0, 0]);
+    const next = await until('a second write', async () => {
+      const s = await status();
+      return s?.accounting &&
+        Date.parse(s.accounting.accruedAt) >
+          Date.parse(first.accounting!.accruedAt)
+        ? s
+        : undefined;
+    });
+    expect(next.cost.savingsToDateUsd).toBe(first.cost.savingsToDateUsd);
+    expect(next.cost.spendToDateUsd).toBe(first.cost.spendToDateUsd);
     expect(
       (await apiRequest<{ items: unknown[] }>(kc, 'GET', leases)).items,
     ).toEqual([]);
