@@ -49,6 +49,8 @@ export class ProcessKubelet {
   private readonly pods: Reflector<V1Pod>;
   /** What each server printed, by pod, for a failing test's message. */
   readonly output = new Map<string, string>();
+  /** Pods whose server is never started, as if their container could not run. */
+  withhold: (pod: V1Pod) => boolean = () => false;
 
   constructor(kc: KubeConfig, namespace: string) {
     this.pods = new Reflector<V1Pod>({
@@ -87,7 +89,8 @@ export class ProcessKubelet {
         !port ||
         !ip ||
         pod.status?.phase !== 'Running' ||
-        pod.metadata?.deletionTimestamp
+        pod.metadata?.deletionTimestamp ||
+        this.withhold(pod)
       ) {
         continue;
       }
