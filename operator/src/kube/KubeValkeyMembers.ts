@@ -367,12 +367,18 @@ export class KubeValkeyMembers implements ValkeyMemberRuntime {
  * the old pod has left the endpoints. The order matters: labelling first would
  * let the ReplicaSet pick the pod to delete by age, and the newest is the new
  * member.
+ *
+ * The old member goes within moments of the label (its kubelet stops it as soon
+ * as the ReplicaSet deletes the pod), so whatever the driver still asks of it
+ * after `pointTo` may find it gone; the driver tolerates that for its client
+ * kills, but then records no bytes moved.
  */
 export class ReplicaSetHandoff implements ClientRedirector {
   private readonly pods: NamespacePods;
   /** The held-back label of each hand-off member, read before the pause so the pause only patches. */
   private readonly heldBack = new Map<string, [string, string]>();
   private sourceCheapest = false;
+  private readonly sourcePod: string;
 
   constructor(options: {
     kubeConfig: KubeConfig;
@@ -382,8 +388,6 @@ export class ReplicaSetHandoff implements ClientRedirector {
     this.pods = new NamespacePods(options.kubeConfig, options.namespace);
     this.sourcePod = options.sourcePod;
   }
-
-  private readonly sourcePod: string;
 
   async prepare(member: ValkeyEndpoint): Promise<void> {
     await this.heldBackLabel(member.name);
