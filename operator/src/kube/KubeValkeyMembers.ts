@@ -161,8 +161,6 @@ export class KubeValkeyMembers implements ValkeyMemberRuntime {
       namespace: string;
       /** The member being moved. */
       sourcePod: string;
-      readyTimeoutMs?: number;
-      pollMs?: number;
     },
   ) {
     this.pods = new NamespacePods(options.kubeConfig, options.namespace);
@@ -314,8 +312,7 @@ export class KubeValkeyMembers implements ValkeyMemberRuntime {
     name: string,
     node: string,
   ): Promise<ValkeyEndpoint> {
-    const timeoutMs =
-      this.options.readyTimeoutMs ?? MEMBER_POD_READY_TIMEOUT_MS;
+    const timeoutMs = MEMBER_POD_READY_TIMEOUT_MS;
     const until = Date.now() + timeoutMs;
     const where = `new member pod ${this.options.namespace}/${name} on ${node}`;
     for (;;) {
@@ -343,9 +340,7 @@ export class KubeValkeyMembers implements ValkeyMemberRuntime {
           }${waiting.length ? `, waiting: ${waiting.join(', ')}` : ''})`,
         );
       }
-      await new Promise(resolve =>
-        setTimeout(resolve, this.options.pollMs ?? MEMBER_POD_POLL_MS),
-      );
+      await new Promise(resolve => setTimeout(resolve, MEMBER_POD_POLL_MS));
     }
   }
 }
