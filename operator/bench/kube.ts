@@ -442,7 +442,9 @@ async function main() {
         `pod create through the API server: p50 ${results.podCreateP50Ms} ms, p99 ${results.podCreateP99Ms} ms`,
         `reclaims: ${results.migrationsPlanned} of ${results.reclaims} planned; taint to Migration p50 ${results.taintToMigrationP50Ms} ms, p99 ${results.taintToMigrationP99Ms} ms (target < ${TARGETS.taintToMigrationP99Ms} ms); from the operator seeing the signal: mean ${results.signalSeenToMigrationMeanMs} ms`,
         `wrote ${writeResults('kube', results)}`,
-      ].join('\n') + '\n',
+      ]
+        .map(line => `${line}\n`)
+        .join(''),
     );
   } finally {
     await operator?.stop();

@@ -27,11 +27,16 @@ export interface MarketFiles {
   traceIndex?: string;
 }
 
+// The operator is not a Backstage backend plugin (resolvePackagePath is theirs): its
+// bundle, dist/main.cjs, finds the data beside itself, the sources two levels up.
+// eslint-disable-next-line no-restricted-syntax
+const HERE = __dirname;
+
 /** The data directory the operator ships (`operator/data`), from the sources (`src/cloud`) or the bundle (`dist`). */
 export const SHIPPED_DATA_DIR =
-  [path.resolve(__dirname, '..', '..', 'data'), path.resolve(__dirname, '..', 'data')].find(dir =>
+  [path.resolve(HERE, '..', '..', 'data'), path.resolve(HERE, '..', 'data')].find(dir =>
     fs.existsSync(path.join(dir, 'aws_spot_advisor_linux_2025-06.csv')),
-  ) ?? path.resolve(__dirname, '..', '..', 'data');
+  ) ?? path.resolve(HERE, '..', '..', 'data');
 
 /** The files of the shipped data directory (see its README for their sources). */
 export function shippedMarketFiles(dir = SHIPPED_DATA_DIR): MarketFiles {

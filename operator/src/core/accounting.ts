@@ -93,11 +93,14 @@ export class AvailabilityLedger {
   /** Availability, outages and error budget so far. */
   totals(): AvailabilityTotals {
     const availability = this.observed === 0 ? 1 : 1 - this.down / this.observed;
+    // A target of 1 has no budget: untouched until the first outage, then spent without bound.
+    let errorBudgetRemaining = 1 - (1 - availability) / (1 - this.target);
+    if (this.target >= 1) errorBudgetRemaining = this.down === 0 ? 1 : -Infinity;
     return {
       observedMs: this.observed,
       downMs: this.down,
       availability,
-      errorBudgetRemaining: this.target >= 1 ? (this.down === 0 ? 1 : -Infinity) : 1 - (1 - availability) / (1 - this.target),
+      errorBudgetRemaining,
       outages: this.outages,
     };
   }

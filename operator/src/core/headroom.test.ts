@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { freeSlotsOf, headroomSlotsFor, MAX_HEADROOM_SLOTS, planHeadroom } from './headroom';
-import { MEMBER_REQUESTS, node, NODE_SIZE, pool } from './__fixtures__/cluster';
+import { MEMBER_REQUESTS, node, NODE_SIZE, pool } from './__testUtils__/cluster';
 
 describe('planHeadroom', () => {
   const pools = ['a', 'b', 'c'].flatMap(z => [pool('r5.large', z, 'spot', 0.04), pool('m5.large', z, 'spot', 0.05)]);
@@ -13,7 +13,9 @@ describe('planHeadroom', () => {
         const plan = planHeadroom({ nodes: existing, pools, requests: MEMBER_REQUESTS, slots });
         expect(plan.freeSlots).toBe(slotsPerNode - used);
         expect(plan.freeSlots + plan.launch.length * slotsPerNode).toBeGreaterThanOrEqual(slots);
-        if (plan.launch.length >= 3) expect(new Set(plan.launch.map(p => p.zone)).size).toBe(3);
+        // Three launches or more cover every zone.
+        const zones = new Set(plan.launch.map(p => p.zone)).size;
+        expect(zones).toBe(plan.launch.length >= 3 ? 3 : zones);
         // Never more than one node beyond what is needed.
         expect(plan.freeSlots + (plan.launch.length - 1) * slotsPerNode).toBeLessThan(Math.max(slots, plan.freeSlots + 1));
       }),

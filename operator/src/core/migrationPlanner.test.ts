@@ -4,7 +4,7 @@ import { CapacityPool, poolIdOf, WorkloadView } from './model';
 import { planPlacement } from './placement';
 import { concurrentMovesAllowed, DEFAULT_MOVE_TIMING, DisruptionSignal, planMigrations } from './migrationPlanner';
 import { maxMembersPerFailureDomain } from './quorum';
-import { arbitraryMarket, ClusterFixture, node, pool, workload } from './__fixtures__/cluster';
+import { arbitraryMarket, ClusterFixture, node, pool, workload } from './__testUtils__/cluster';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 

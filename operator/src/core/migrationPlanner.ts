@@ -149,7 +149,7 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
     (a, b) =>
       (a.signal.deadline ?? Infinity) - (b.signal.deadline ?? Infinity) ||
       SIGNAL_STRENGTH[b.signal.reason] - SIGNAL_STRENGTH[a.signal.reason] ||
-      (a.workload.id < b.workload.id ? -1 : a.workload.id > b.workload.id ? 1 : 0) ||
+      compareStrings(a.workload.id, b.workload.id) ||
       (a.member.pod < b.member.pod ? -1 : 1),
   );
 
@@ -302,4 +302,9 @@ function indexOfMin(values: number[]): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i] < values[best]) best = i;
   return best;
+}
+
+function compareStrings(a: string, b: string): number {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { CapacityPool, poolIdOf } from './model';
 import { planPlacement, PlacementPlan } from './placement';
 import { maxMembersPerFailureDomain, permanentFloor, quorumOf } from './quorum';
-import { arbitraryMarket, ClusterFixture, node, pool, workload } from './__fixtures__/cluster';
+import { arbitraryMarket, ClusterFixture, node, pool, workload } from './__testUtils__/cluster';
 
 function placeAll(cluster: ClusterFixture, w: ReturnType<typeof workload>, pools: CapacityPool[]): PlacementPlan {
   const plan = planPlacement({ workload: w, nodes: cluster.nodes.values(), pools });

@@ -263,13 +263,7 @@ export function planPlacement(input: PlacementInput): PlacementPlan {
   let spotFallbacks = 0;
   for (const member of toPlace) {
     const node = current(member);
-    const reason: PlacementReason = !member.node
-      ? 'unscheduled'
-      : !node || !book.usable(node)
-        ? 'node-leaving'
-        : node.capacityType === 'on-demand'
-          ? 'to-spot'
-          : 'spread';
+    const reason = placementReasonOf(member, node && book.usable(node) ? node : undefined);
     if (keptPermanent < floor) {
       place(member, choosePermanentTarget(book, pools, member.requests, spread), reason === 'to-spot' ? 'permanent-floor' : reason);
       keptPermanent += 1;
@@ -336,11 +330,20 @@ function keyOf(pool: PoolKey): PoolKey {
 function compareKeys(a: PoolKey, b: PoolKey): number {
   const x = poolIdOf(a);
   const y = poolIdOf(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+  if (x === y) return 0;
+  return x < y ? -1 : 1;
 }
 
 function comparePods(a: MemberView, b: MemberView): number {
-  return a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0;
+  if (a.pod === b.pod) return 0;
+  return a.pod < b.pod ? -1 : 1;
+}
+
+/** Why a member that keeps no valid slot is placed again; `usableNode` is its node if that still takes pods. */
+function placementReasonOf(member: MemberView, usableNode: NodeView | undefined): PlacementReason {
+  if (!member.node) return 'unscheduled';
+  if (!usableNode) return 'node-leaving';
+  return usableNode.capacityType === 'on-demand' ? 'to-spot' : 'spread';
 }
 
 function increment(map: Map<string, number>, key: string, by: number): void {

@@ -36,7 +36,8 @@ describe('metrics', () => {
 
 describe('InterruptionRiskModel', () => {
   it('raises a pool\'s risk after an interruption in its zone, and lets it fade', () => {
-    const weights = RISK_FEATURES.map(f => (f === 'recentZoneInterruption' ? 4 : f === 'bandLogit' ? 1 : 0));
+    const weightOf: Partial<Record<(typeof RISK_FEATURES)[number], number>> = { recentZoneInterruption: 4, bandLogit: 1 };
+    const weights = RISK_FEATURES.map(f => weightOf[f] ?? 0);
     const model = new InterruptionRiskModel({ intercept: 0, weights });
     model.track({ pool: 'r5.large@a', zone: 'a', advisorBand: 0 }, T0);
     model.track({ pool: 'm5.large@a', zone: 'a', advisorBand: 0 }, T0);

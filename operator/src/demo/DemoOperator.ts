@@ -367,7 +367,9 @@ export class DemoOperator implements FerryClusterClient {
     const toClock = (t: number) => new Date(t - this.offsetMs).toISOString();
     const now = this.fleet.time;
     const phases = phasesOf(move).filter(p => p.startedAt <= now);
-    const current = move.outcome && move.finishAt <= now ? (move.outcome === 'Succeeded' ? 'Succeeded' : 'Failed') : phases[phases.length - 1].phase;
+    const finished = move.outcome && move.finishAt <= now;
+    const finalPhase = move.outcome === 'Succeeded' ? 'Succeeded' : 'Failed';
+    const current = finished ? finalPhase : phases[phases.length - 1].phase;
     return {
       apiVersion: FERRY_API_VERSION,
       kind: 'Migration',

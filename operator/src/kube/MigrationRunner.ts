@@ -91,14 +91,7 @@ export class MigrationRunner {
           action: 'Migrate',
           note:
             phase === 'Succeeded'
-              ? `moved from ${done.spec.sourceNode} to ${
-                  done.status?.targetNode ??
-                  done.spec.targetNode ??
-                  'its target'
-                }` +
-                (done.status?.writePauseMs !== undefined
-                  ? `; writes paused ${done.status.writePauseMs} ms`
-                  : '')
+              ? movedNote(done)
               : done.status?.message ?? phase,
           related: {
             apiVersion: done.apiVersion,
@@ -111,4 +104,14 @@ export class MigrationRunner {
     }
     return undefined;
   }
+}
+
+/** The Event note of a move that succeeded: where it went, and the write pause if one was measured. */
+function movedNote(done: Migration): string {
+  const target = done.status?.targetNode ?? done.spec.targetNode ?? 'its target';
+  const pause =
+    done.status?.writePauseMs !== undefined
+      ? `; writes paused ${done.status.writePauseMs} ms`
+      : '';
+  return `moved from ${done.spec.sourceNode} to ${target}${pause}`;
 }

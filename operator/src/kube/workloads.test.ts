@@ -43,24 +43,14 @@ function pod(
       namespace: 'shop',
       labels: extra.labels ?? { app: 'sessions' },
       ownerReferences:
-        extra.owner === undefined
-          ? [
-              {
-                apiVersion: 'apps/v1',
-                kind: 'ReplicaSet',
-                name: 'sessions-abc',
-                uid: 'rs-uid',
-                controller: true,
-              },
-            ]
-          : extra.owner === ''
+        extra.owner === ''
           ? []
           : [
               {
                 apiVersion: 'apps/v1',
                 kind: 'ReplicaSet',
-                name: 'x',
-                uid: extra.owner,
+                name: extra.owner === undefined ? 'sessions-abc' : 'x',
+                uid: extra.owner ?? 'rs-uid',
                 controller: true,
               },
             ],
@@ -169,13 +159,13 @@ describe('pdbMaxUnavailableOf', () => {
 
 describe('workloadViewOf', () => {
   it('gives members, their state size and whether they are moving, with the policy and budget', () => {
-    const migration = (pod: string, phase: string): Migration => ({
+    const migration = (name: string, phase: string): Migration => ({
       apiVersion: 'ferry.dev/v1alpha1',
       kind: 'Migration',
-      metadata: { name: `${pod}-m`, namespace: 'shop' },
+      metadata: { name: `${name}-m`, namespace: 'shop' },
       spec: {
         workloadRef: { kind: 'Deployment', name: 'sessions' },
-        pod,
+        pod: name,
         sourceNode: 'n1',
         reason: 'notice',
         driver: 'valkey',

@@ -133,9 +133,9 @@ describe('disruption signals on a real cluster', () => {
     const deadline = Date.now() + 30_000;
     for (;;) {
       const views = state.workloads();
-      const members = views[0]?.view.members ?? [];
-      if (members.length === 3 && members.every(m => m.node && m.ready))
-        return members;
+      const ready = views[0]?.view.members ?? [];
+      if (ready.length === 3 && ready.every(m => m.node && m.ready))
+        return ready;
       if (Date.now() > deadline)
         throw new Error(`members not ready: ${JSON.stringify(views)}`);
       await new Promise(resolve => setTimeout(resolve, 100));

@@ -129,9 +129,10 @@ describe('placement of opted-in pods on a real cluster', () => {
     count: number,
   ): Promise<{ pod: V1Pod; capacityType: string; zone: string }[]> {
     const deadline = Date.now() + 45_000;
+    const api = core;
     for (;;) {
       const pods = (
-        await core.listNamespacedPod({
+        await api.listNamespacedPod({
           namespace: NAMESPACE,
           labelSelector: `app=${app}`,
         })
@@ -139,7 +140,7 @@ describe('placement of opted-in pods on a real cluster', () => {
       if (pods.length === count) {
         return Promise.all(
           pods.map(async pod => {
-            const node = await core.readNode({ name: pod.spec!.nodeName! });
+            const node = await api.readNode({ name: pod.spec!.nodeName! });
             return {
               pod,
               capacityType:
