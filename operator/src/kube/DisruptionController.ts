@@ -125,6 +125,13 @@ export class DisruptionController {
     if (this.cloudSignals.delete(node)) this.changed();
   }
 
+  /** Ferry's own prediction for a node is withdrawn (its pool cooled); a cloud signal held for it stays. */
+  predictionWithdrawn(node: string): void {
+    if (this.cloudSignals.get(node)?.signal.reason === 'prediction') {
+      this.cloudSignalCleared(node);
+    }
+  }
+
   async stop(): Promise<void> {
     await this.queue.shutdown();
     for (const waiter of this.passWaiters.splice(0)) {

@@ -5,6 +5,7 @@ import { instanceIdOfProviderId } from '../cloud/aws/interruptionEvents';
 import { SqsInterruptionQueue } from '../cloud/aws/SqsInterruptionQueue';
 import { Clock, systemClock } from '../core/clock';
 import type { CapacityPool } from '../core/model';
+import type { ProactivePolicy } from '../core/proactive';
 import type { MigrationDriver } from '../migration/MigrationDriver';
 import {
   isFinalPhase,
@@ -16,6 +17,7 @@ import {
   PodMutator,
 } from './AdmissionWebhook';
 import { ClusterState } from './ClusterState';
+import { withInterruptionRisk } from './clusterPools';
 import { DisruptionController } from './DisruptionController';
 import { EventRecorder } from './EventRecorder';
 import { KubeMigrationStore } from './KubeMigrationStore';
@@ -29,6 +31,9 @@ import { MigrationRunner } from './MigrationRunner';
 import { MetricsServer, OperatorMetrics } from './OperatorMetrics';
 import { PodPlacer } from './placementMutator';
 import { PoolPriceFeed, PriceBook } from './poolPrices';
+import type { PoolRiskFeed } from './PoolRiskFeed';
+import type { PoolRiskHistoryStore } from './PoolRiskHistoryStore';
+import { PredictionController } from './PredictionController';
 import { Leadership, SoleLeader } from './SoleLeader';
 import { SpotPolicyStatusController } from './SpotPolicyStatusController';
 
@@ -81,6 +86,19 @@ export interface KubeOperatorOptions {
   drivers: MigrationDriver[];
   /** The spot and permanent pools the cloud offers now, with prices and risk. */
   pools: () => Promise<CapacityPool[]>;
+  /**
+   * Interruption risk of the spot pools: every replica ranks pools by it (it
+   * replaces the spot pools' `interruptionRisk` of `pools`), and the leader
+   * moves members off pools whose risk crosses `proactive`'s threshold
+   * (`prediction` Migrations) and keeps the history in `history`. Without it,
+   * pools keep the risk `pools` gives and nothing moves before a signal.
+   */
+  risk?: {
+    feed: PoolRiskFeed;
+    history?: PoolRiskHistoryStore;
+    /** Thresholds and budget of proactive moves; `false` ranks by risk but moves nothing before a signal. */
+    proactive?: ProactivePolicy | false;
+  };
   /** What pools cost, for SpotPolicy status; the shipped price table by default. */
   prices?: () => PriceBook;
   /** How often spend and availability accrue into SpotPolicy status when nothing changes. */
@@ -124,12 +142,15 @@ const silent: OperatorLog = { info: () => {}, warn: () => {} };
 export class KubeOperator {
   readonly metrics: OperatorMetrics;
   readonly state: ClusterState;
+  /** The pools as planning and placement see them: `options.pools`, with the feed's risk. */
+  private readonly pools: () => Promise<CapacityPool[]>;
   private readonly elector: Leadership;
   private readonly machine: MigrationStateMachine;
   private readonly events: EventRecorder;
   private readonly log: OperatorLog;
   private readonly placer: PodPlacer;
   private controller?: DisruptionController;
+  private prediction?: PredictionController;
   private runner?: MigrationRunner;
   private interruptions?: SqsInterruptionQueue;
   private statuses?: SpotPolicyStatusController;
@@ -164,6 +185,9 @@ export class KubeOperator {
       clock,
       onChange: change => {
         this.controller?.changed();
+        if (change.kind === 'node' || change.kind === 'pod') {
+          this.observeRisk(change.kind);
+        }
         this.statuses?.changed(change);
         if (change.kind === 'migration' && change.event.type !== 'DELETED') {
           this.runner?.changed(change.event.object);
@@ -173,6 +197,11 @@ export class KubeOperator {
       onError: error => this.log.warn(`watch: ${error.message}`),
     });
     this.placer = new PodPlacer(this.state, () => clock.now());
+    const feed = options.risk?.feed;
+    this.pools = feed
+      ? async () =>
+          withInterruptionRisk(await options.pools(), pool => feed.riskOf(pool))
+      : options.pools;
     const onStoppedLeading = () => {
       this.metrics.leading(false);
       this.log.info(`${options.identity} stopped leading`);
@@ -220,13 +249,14 @@ export class KubeOperator {
       this.metricsPort = await this.metricsServer.start();
     }
     await this.state.start();
+    await this.startRisk();
     if (this.options.webhook) {
       this.webhook = new AdmissionWebhookServer({
         ...this.options.webhook,
         mutatePod:
           this.options.mutatePod ??
           (async (pod, admission) =>
-            this.placer.patch(pod, admission, await this.options.pools())),
+            this.placer.patch(pod, admission, await this.pools())),
         reviewEviction: this.reviewEviction,
         onReview: review => this.metrics.webhookReviewed(review),
         onError: error => this.log.warn(`webhook: ${error}`),
@@ -259,7 +289,7 @@ export class KubeOperator {
     this.controller = new DisruptionController({
       state: this.state,
       machine: this.machine,
-      pools: this.options.pools,
+      pools: this.pools,
       clock: this.options.clock,
       events: this.events,
       metrics: this.metrics,
@@ -276,6 +306,20 @@ export class KubeOperator {
     for (const migration of this.state.migrations.list())
       this.runner.changed(migration);
     this.controller.changed();
+    const risk = this.options.risk;
+    if (risk && risk.proactive !== false) {
+      this.prediction = new PredictionController({
+        state: this.state,
+        feed: risk.feed,
+        controller: this.controller,
+        policy: risk.proactive,
+        history: risk.history,
+        metrics: this.metrics,
+        clock: this.options.clock,
+        onError: error => this.log.warn(`prediction: ${error}`),
+      });
+      this.prediction.changed();
+    }
     this.statuses = new SpotPolicyStatusController({
       kubeConfig: this.options.kubeConfig,
       state: this.state,
@@ -316,14 +360,51 @@ export class KubeOperator {
       this.interruptions = new SqsInterruptionQueue({
         ...this.options.interruptionQueue,
         nodeForInstance: this.nodeOfInstance,
-        onSignal: signal =>
-          signal.kind === 'signal'
-            ? controller.cloudSignal(signal.signal)
-            : controller.cloudSignalCleared(signal.node),
+        onSignal: signal => {
+          if (signal.kind !== 'signal') {
+            return controller.cloudSignalCleared(signal.node);
+          }
+          this.options.risk?.feed.cloudSignal(
+            this.state.nodeViews().find(n => n.name === signal.signal.node),
+            signal.signal.reason,
+          );
+          this.prediction?.changed();
+          return controller.cloudSignal(signal.signal);
+        },
         log: this.log,
       });
       this.interruptions.start();
     }
+  }
+
+  /**
+   * Every replica's feed starts from the stored history (the webhook ranks by it
+   * on any replica) and then follows the nodes it watches.
+   */
+  private async startRisk(): Promise<void> {
+    const risk = this.options.risk;
+    if (!risk) return;
+    try {
+      const stored = await risk.history?.load();
+      if (stored) risk.feed.restore(stored);
+    } catch (error) {
+      this.log.warn(`prediction: ${error}`);
+    }
+    this.observeRisk('node');
+  }
+
+  /**
+   * A node changed (its signal, or it came or went): the feed takes it in, and
+   * the leader reads risk again. A pod changed: only the leader's candidates
+   * (members per node) changed.
+   */
+  private observeRisk(kind: 'node' | 'pod'): void {
+    const feed = this.options.risk?.feed;
+    if (!feed || !this.state.synced) return;
+    if (kind === 'node') {
+      feed.observe(this.state.nodeViews(), this.state.signals());
+    }
+    this.prediction?.changed();
   }
 
   /** The node whose `spec.providerID` names an EC2 instance. */
@@ -336,11 +417,13 @@ export class KubeOperator {
 
   private async stopActing(): Promise<void> {
     const controller = this.controller;
+    const prediction = this.prediction;
     const runner = this.runner;
     const interruptions = this.interruptions;
     const statuses = this.statuses;
     const collector = this.collector;
     this.controller = undefined;
+    this.prediction = undefined;
     this.runner = undefined;
     this.interruptions = undefined;
     this.statuses = undefined;
@@ -350,6 +433,7 @@ export class KubeOperator {
     // leader after the visibility timeout.
     await Promise.all([
       interruptions?.stop(),
+      prediction?.stop(),
       controller?.stop(),
       runner?.stop(),
       statuses?.stop(),

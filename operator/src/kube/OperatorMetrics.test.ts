@@ -35,6 +35,21 @@ describe('OperatorMetrics', () => {
     );
   });
 
+  it("shows each spot pool's interruption risk", async () => {
+    const metrics = new OperatorMetrics({ processMetrics: false });
+    metrics.poolRisks([
+      { pool: { instanceType: 'm5.large', zone: 'us-east-1a' }, risk: 0.26 },
+      { pool: { instanceType: 'r5.large', zone: 'us-east-1a' }, risk: 0.008 },
+    ]);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(
+      'ferry_pool_interruption_risk{instance_type="m5.large",zone="us-east-1a"} 0.26',
+    );
+    expect(text).toContain(
+      'ferry_pool_interruption_risk{instance_type="r5.large",zone="us-east-1a"} 0.008',
+    );
+  });
+
   it('keeps a workload series until the workload is gone', async () => {
     const metrics = new OperatorMetrics({ processMetrics: false });
     const workload = { namespace: 'shop', workload: 'sessions' };

@@ -109,6 +109,13 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  private readonly poolRisk = new Gauge({
+    name: 'ferry_pool_interruption_risk',
+    help: "Probability that a spot pool is interrupted within the prediction horizon, by Ferry's risk model (the leader's).",
+    labelNames: ['instance_type', 'zone'] as const,
+    registers: [this.registry],
+  });
+
   private readonly relists = new Counter({
     name: 'ferry_watch_lists_total',
     help: 'Full lists of a watched resource, by why (initial, expired resourceVersion, error).',
@@ -190,6 +197,21 @@ export class OperatorMetrics {
 
   leading(isLeader: boolean): void {
     this.leader.set(isLeader ? 1 : 0);
+  }
+
+  /** The risk of every spot pool the model tracks, as it is now. */
+  poolRisks(
+    risks: readonly {
+      pool: { instanceType: string; zone: string };
+      risk: number;
+    }[],
+  ): void {
+    for (const { pool, risk } of risks) {
+      this.poolRisk.set(
+        { instance_type: pool.instanceType, zone: pool.zone },
+        risk,
+      );
+    }
   }
 
   listed(resource: string, reason: string): void {

@@ -34,12 +34,29 @@ export function poolsOfNodes(
         prices?.priceOf(node)?.usdPerHour ?? UNPRICED_POOL_USD_PER_HOUR,
       onDemandPriceUsdPerHour:
         prices?.onDemandPriceOf(node)?.usdPerHour ?? UNPRICED_POOL_USD_PER_HOUR,
+      // The risk model's, when the operator runs one (`withInterruptionRisk`).
       interruptionRisk: 0,
       allocatable: node.allocatable,
       launchable: false,
     });
   }
   return [...pools.values()];
+}
+
+/**
+ * The pools with each spot pool's interruption risk from `riskOf` (the
+ * `PoolRiskFeed`), for planning and the placement webhook; permanent pools keep
+ * their 0.
+ */
+export function withInterruptionRisk(
+  pools: readonly CapacityPool[],
+  riskOf: (pool: CapacityPool) => number,
+): CapacityPool[] {
+  return pools.map(pool =>
+    pool.capacityType === 'spot'
+      ? { ...pool, interruptionRisk: riskOf(pool) }
+      : pool,
+  );
 }
 
 /**
