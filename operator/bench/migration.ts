@@ -11,7 +11,7 @@
  * and CRIU (scripts/lib/criu.sh).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../src/core/clock';
 import { InMemoryMigrationStore } from '../src/migration/MigrationStore';
@@ -68,6 +68,21 @@ interface Run {
   freezeMs?: number;
   /** For `checkpoint`: the freeze's parts, as the agents timed them. */
   freezeBreakdownMs?: { dump: number; stream: number; restore: number };
+  /**
+   * For `checkpoint`: the least a stop-and-copy freeze can take here, measured
+   * in the same run: the images' bytes at the link's measured rate, plus the
+   * restore (which reads every page back before the process runs again).
+   */
+  freezeFloorMs?: number;
+  /**
+   * For `checkpoint`: how long after the restore the last write sent during the
+   * freeze was acknowledged: clients wait for their own retransmission timer.
+   */
+  clientTailMs?: number;
+  /** For Ferry's methods: how long each phase of the Migration took, in order. */
+  phasesMs?: Record<string, number>;
+  /** The machine's 1-minute load average when the move started (the cores are shared). */
+  loadAverage: number;
   ackedWrites: number;
 }
 
@@ -112,10 +127,13 @@ async function benchOne(
   await load.start();
   await sleep(WARM_UP_MS);
 
+  const loadAverage = Number(loadavg()[0].toFixed(2));
   const started = Date.now();
   let bytesMoved = 0;
   let freezeMs: number | undefined;
   let freezeBreakdownMs: Run['freezeBreakdownMs'];
+  let phasesMs: Run['phasesMs'];
+  let restoredAt: number | undefined;
   let extraMembers: TestMember[] = [];
   const spec = {
     workloadRef: { kind: 'StatefulSet' as const, name: 'bench' },
@@ -133,6 +151,7 @@ async function benchOne(
     const done = await sm.run('bench', name);
     assertPhase(done.status?.phase, done.status?.message);
     bytesMoved = done.status!.bytesMoved;
+    phasesMs = phaseDurations(done.status!.phases);
   } else if (method === 'checkpoint') {
     const runtime = new TestbedCheckpointRuntime(bed);
     runtime.pods.set(name, { member: source, address: service });
@@ -143,6 +162,9 @@ async function benchOne(
     assertPhase(done.status?.phase, done.status?.message);
     bytesMoved = done.status!.bytesMoved;
     freezeMs = done.status!.writePauseMs;
+    phasesMs = phaseDurations(done.status!.phases);
+    const switched = done.status!.phases.find(p => p.phase === 'SwitchingOver')?.finishedAt;
+    restoredAt = switched ? Date.parse(switched) : undefined;
     const state = done.status!.driverState ?? {};
     freezeBreakdownMs = { dump: Number(state.dumpMs), stream: Number(state.streamMs), restore: Number(state.restoreMs) };
   } else if (method === 'rdb-restart') {
@@ -178,6 +200,10 @@ async function benchOne(
   const lostKeys = keys - (await bulkKeysPresent(app, keys)) + scenarioLost;
   const connectionsKept = method === 'checkpoint' ? CONNECTIONS - load.droppedConnections.size : undefined;
   const ackedWrites = load.acked.length;
+  const clientTailMs =
+    restoredAt === undefined
+      ? undefined
+      : Math.max(0, ...load.acked.filter(w => w.issuedAt <= restoredAt!).map(w => w.ackedAt - restoredAt!));
 
   load.close();
   app.disconnect();
@@ -211,8 +237,17 @@ async function benchOne(
     bytesMoved,
     linkBytesPerSec: Math.round(linkBytesPerSec),
     ...(connectionsKept !== undefined ? { connectionsKept } : {}),
-    ...(freezeMs !== undefined ? { freezeMs, freezeBreakdownMs } : {}),
+    ...(freezeMs !== undefined
+      ? {
+          freezeMs,
+          freezeBreakdownMs,
+          freezeFloorMs: Math.round((bytesMoved / linkBytesPerSec) * 1000 + (freezeBreakdownMs?.restore ?? 0)),
+          clientTailMs,
+        }
+      : {}),
+    ...(phasesMs ? { phasesMs } : {}),
     ackedWrites,
+    loadAverage,
   };
 }
 
@@ -222,6 +257,15 @@ async function isAgent(pid: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Milliseconds spent in each phase the migration went through. */
+function phaseDurations(phases: { phase: string; startedAt: string; finishedAt?: string }[]): Record<string, number> {
+  const durations: Record<string, number> = {};
+  for (const p of phases) {
+    if (p.finishedAt) durations[p.phase] = Date.parse(p.finishedAt) - Date.parse(p.startedAt);
+  }
+  return durations;
 }
 
 function assertPhase(phase: string | undefined, message?: string): void {
@@ -244,7 +288,11 @@ function targets(runs: Run[]) {
       checks[`ferry ${mib} MiB write pause p99`] = { target: '<= 100 ms', actual: `${ferry.writePauseMs.p99} ms`, met: ferry.writePauseMs.p99 <= 100 };
     }
     if (ckpt && mib >= 1024) {
-      checks[`checkpoint ${mib} MiB freeze`] = { target: '<= 1000 ms', actual: `${ckpt.freezeMs} ms`, met: (ckpt.freezeMs ?? Infinity) <= 1000 };
+      checks[`checkpoint ${mib} MiB freeze`] = {
+        target: '<= 1000 ms',
+        actual: `${ckpt.freezeMs} ms (stop-and-copy floor here ${ckpt.freezeFloorMs} ms)`,
+        met: (ckpt.freezeMs ?? Infinity) <= 1000,
+      };
     }
     for (const r of [ferry, ckpt].filter(Boolean) as Run[]) {
       const bound = 1.5 * ((r.bytesMoved / r.linkBytesPerSec) * 1000) + 1000;
@@ -289,9 +337,11 @@ async function main(): Promise<void> {
             `  total ${run.totalMs} ms  lost acked ${run.lostAckedWrites}/${run.ackedWrites}  lost keys ${run.lostKeys}` +
             `  moved ${(run.bytesMoved / 2 ** 20).toFixed(1)} MiB` +
             (run.freezeMs !== undefined
-              ? `  freeze ${run.freezeMs} ms (dump ${run.freezeBreakdownMs?.dump}, stream ${run.freezeBreakdownMs?.stream}, restore ${run.freezeBreakdownMs?.restore})`
+              ? `  freeze ${run.freezeMs} ms (dump ${run.freezeBreakdownMs?.dump}, stream ${run.freezeBreakdownMs?.stream}, restore ${run.freezeBreakdownMs?.restore}; floor ${run.freezeFloorMs}; clients' tail after it ${run.clientTailMs})`
               : '') +
-            (run.connectionsKept !== undefined ? `  connections kept ${run.connectionsKept}/${CONNECTIONS}` : ''),
+            (run.connectionsKept !== undefined ? `  connections kept ${run.connectionsKept}/${CONNECTIONS}` : '') +
+            `  load ${run.loadAverage}` +
+            (run.phasesMs ? `  phases ${Object.entries(run.phasesMs).map(([p, ms]) => `${p} ${ms}`).join(', ')} ms` : ''),
         );
       }
     }

@@ -156,6 +156,15 @@ export class ValkeyDriver implements MigrationDriver {
           }
           await admin.call('CONFIG', 'SET', 'masterauth', this.access.replicationPassword);
         }
+        // The full sync runs with the owner's settings, on purpose. It is CPU-bound
+        // (RDB encoding in the source's child, parsing on the replica; a 1 GiB,
+        // million-key sync took 4.5-8 s here on a link that moves 1 GiB in 0.8 s),
+        // and nothing the hand-off could switch for its duration pays: `rdbchecksum`
+        // cannot be changed at run time (Redis 7 and Valkey refuse CONFIG SET of
+        // it), `rdbcompression no` made a compressible dataset sync slower (5.7 s
+        // against 4.0 s: the replica then parses 25x more bytes), and
+        // `repl-diskless-load` is the target member's own setting (on-empty-db was
+        // fastest: swapdb 9.4 s, disabled 11.2 s).
         await admin.call('REPLICAOF', source.host, source.port);
       }
     });
