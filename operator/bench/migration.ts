@@ -332,17 +332,23 @@ async function main(): Promise<void> {
       for (const method of methods) {
         const run = await benchOne(bed, agents, method, mib, rate, link);
         runs.push(run);
-        console.log(
-          `${String(mib).padStart(5)} MiB  ${method.padEnd(15)} pause p50/p99/max ${run.writePauseMs.p50}/${run.writePauseMs.p99}/${run.writePauseMs.max} ms` +
-            `  total ${run.totalMs} ms  lost acked ${run.lostAckedWrites}/${run.ackedWrites}  lost keys ${run.lostKeys}` +
-            `  moved ${(run.bytesMoved / 2 ** 20).toFixed(1)} MiB` +
-            (run.freezeMs !== undefined
-              ? `  freeze ${run.freezeMs} ms (dump ${run.freezeBreakdownMs?.dump}, stream ${run.freezeBreakdownMs?.stream}, restore ${run.freezeBreakdownMs?.restore}; floor ${run.freezeFloorMs}; clients' tail after it ${run.clientTailMs})`
-              : '') +
-            (run.connectionsKept !== undefined ? `  connections kept ${run.connectionsKept}/${CONNECTIONS}` : '') +
-            `  load ${run.loadAverage}` +
-            (run.phasesMs ? `  phases ${Object.entries(run.phasesMs).map(([p, ms]) => `${p} ${ms}`).join(', ')} ms` : ''),
-        );
+        const parts = [
+          `${String(mib).padStart(5)} MiB  ${method.padEnd(15)} pause p50/p99/max ${run.writePauseMs.p50}/${run.writePauseMs.p99}/${run.writePauseMs.max} ms`,
+          `total ${run.totalMs} ms  lost acked ${run.lostAckedWrites}/${run.ackedWrites}  lost keys ${run.lostKeys}`,
+          `moved ${(run.bytesMoved / 2 ** 20).toFixed(1)} MiB`,
+        ];
+        if (run.freezeMs !== undefined) {
+          const b = run.freezeBreakdownMs;
+          parts.push(
+            `freeze ${run.freezeMs} ms (dump ${b?.dump}, stream ${b?.stream}, restore ${b?.restore}; floor ${run.freezeFloorMs}; clients' tail after it ${run.clientTailMs})`,
+          );
+        }
+        if (run.connectionsKept !== undefined) parts.push(`connections kept ${run.connectionsKept}/${CONNECTIONS}`);
+        parts.push(`load ${run.loadAverage}`);
+        if (run.phasesMs) {
+          parts.push(`phases ${Object.entries(run.phasesMs).map(([p, ms]) => `${p} ${ms}`).join(', ')} ms`);
+        }
+        console.log(parts.join('  '));
       }
     }
   } finally {
