@@ -24,7 +24,6 @@ import { loadOperatorConfig } from './kube/operatorConfig';
 import { PoolPriceFeed } from './kube/poolPrices';
 import type { MigrationDriver } from './migration/MigrationDriver';
 import { RescheduleDriver } from './migration/reschedule/RescheduleDriver';
-import type { ValkeyAccess } from './migration/valkey/ValkeyAdmin';
 
 /** Where the chart mounts the configuration file (templates/configmap.yaml). */
 const DEFAULT_CONFIG_FILE = '/etc/ferry/config.yaml';
@@ -45,23 +44,12 @@ const EXIT_BAD_CONFIG = 2;
  */
 const UNAVAILABLE_METHODS = ['checkpoint', 'volume'] as const;
 
-/**
- * The operator's credentials for Valkey members: none. Neither the SpotPolicy
- * nor the chart names a Secret for them yet, so the valkey method moves members
- * that accept the operator without AUTH; a member that requires it refuses the
- * operator's commands (NOAUTH), the member is not moved, and the Migration's
- * status carries that error.
- */
-const VALKEY_ACCESS: ValkeyAccess = {};
-
 /** The migration drivers of the process: real where a Kubernetes runtime exists. */
 function drivers(kubeConfig: KubeConfig): MigrationDriver[] {
   return [
-    new KubeValkeyDriver({
-      kubeConfig,
-      access: VALKEY_ACCESS,
-      clock: systemClock,
-    }),
+    // Credentials per Migration, from the Secret its SpotPolicy names
+    // (spec.valkey.authSecretRef); none when it names none.
+    new KubeValkeyDriver({ kubeConfig, clock: systemClock }),
     new RescheduleDriver({
       evictor: new KubePodEvictor(kubeConfig),
       clock: systemClock,

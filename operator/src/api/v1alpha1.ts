@@ -79,6 +79,22 @@ export interface SpotPolicySpec {
   migration: MigrationMethod;
   maxConcurrentMoves: number;
   predictionHorizonMinutes: number;
+  /** How the operator reaches Valkey/Redis members; unset, without AUTH. */
+  valkey?: ValkeySettings;
+}
+
+/** How the operator reaches a workload's Valkey/Redis members. */
+export interface ValkeySettings {
+  /** The Secret, in the policy's namespace, with the operator's and the members' replication credentials. */
+  authSecretRef?: SecretCredentialsReference;
+}
+
+/** Keys of a Secret that hold a user name (optional) and a password. */
+export interface SecretCredentialsReference {
+  name: string;
+  /** Unset: the `default` user (a member with `requirepass`). */
+  usernameKey?: string;
+  passwordKey: string;
 }
 
 /** Where one replica runs now. */

@@ -7,7 +7,12 @@
  * every Migration; so each Migration gets a runtime and a redirector bound to its
  * namespace and its source pod (`KubeValkeyDriver`).
  */
-import type { KubeConfig, V1Container, V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type V1Container,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import type { Clock } from '../core/clock';
 import { NODE_LABELS } from '../cloud/nodeLabels';
 import {
@@ -27,6 +32,8 @@ import {
   ValkeyMemberRuntime,
 } from '../migration/valkey/ValkeyDriver';
 import { apiRequest, KubeApiError } from './apiRequest';
+import { StatefulSetValkeyDriver } from './StatefulSetValkeyDriver';
+import { readValkeyAccess } from './valkeyCredentials';
 
 /** On a hand-off member: the pod it takes over from. */
 export const HANDOFF_OF_LABEL = 'ferry.dev/handoff-of';
@@ -49,12 +56,12 @@ const DEFAULT_VALKEY_PORT = 6379;
 /** The label every ReplicaSet adds to its selector; holding it back would not keep a pod out of a Service. */
 const POD_TEMPLATE_HASH_LABEL = 'pod-template-hash';
 
-function podsPath(namespace: string, name?: string): string {
+export function podsPath(namespace: string, name?: string): string {
   const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
   return name ? `${collection}/${encodeURIComponent(name)}` : collection;
 }
 
-function isReady(pod: V1Pod): boolean {
+export function isReady(pod: V1Pod): boolean {
   return Boolean(
     pod.status?.conditions?.some(
       c => c.type === 'Ready' && c.status === 'True',
@@ -62,7 +69,7 @@ function isReady(pod: V1Pod): boolean {
   );
 }
 
-function isNotFound(error: unknown): boolean {
+export function isNotFound(error: unknown): boolean {
   return error instanceof KubeApiError && error.code === 404;
 }
 
@@ -85,8 +92,85 @@ function valkeyPort(container: V1Container): number {
   return port?.containerPort ?? DEFAULT_VALKEY_PORT;
 }
 
+/**
+ * Where a member pod's server listens; undefined while the pod has no IP. Throws
+ * when the pod has no Valkey or Redis container.
+ */
+export function memberEndpoint(
+  pod: V1Pod,
+  node: string,
+): ValkeyEndpoint | undefined {
+  const container = valkeyContainer(pod);
+  if (!container) {
+    const names = (pod.spec?.containers ?? []).map(c => c.name).join(', ');
+    throw new PermanentMigrationError(
+      `pod ${pod.metadata?.namespace}/${pod.metadata?.name} has no Valkey or Redis container (it has ${names}); the valkey method needs a container named valkey or redis, or one running a valkey or redis image`,
+    );
+  }
+  const host = pod.status?.podIP;
+  if (!host) return undefined;
+  return {
+    name: pod.metadata!.name!,
+    node: pod.spec?.nodeName ?? node,
+    host,
+    port: valkeyPort(container),
+  };
+}
+
+/**
+ * Waits until the member pod `name` is Ready and has an IP, and returns its
+ * endpoint. `earlier`, when given, is the uid of an incarnation to wait past
+ * (a StatefulSet member that is being recreated).
+ */
+export async function waitForMemberPod(
+  pods: NamespacePods,
+  name: string,
+  node: string,
+  earlier?: string,
+): Promise<ValkeyEndpoint> {
+  const timeoutMs = MEMBER_POD_READY_TIMEOUT_MS;
+  const until = Date.now() + timeoutMs;
+  const where = `new member pod ${pods.namespace}/${name} on ${node}`;
+  for (;;) {
+    const found = await pods.get(name);
+    const pod = found?.metadata?.uid === earlier ? undefined : found;
+    if (!earlier && (!pod || pod.metadata?.deletionTimestamp)) {
+      throw new TargetLostError(`${where} was deleted while it started`);
+    }
+    const phase = pod?.status?.phase;
+    if (phase === 'Failed' || phase === 'Succeeded') {
+      throw new TargetLostError(
+        `${where} ended (${phase}: ${pod?.status?.reason ?? ''} ${
+          pod?.status?.message ?? ''
+        })`.trim(),
+      );
+    }
+    const endpoint =
+      pod && !pod.metadata?.deletionTimestamp && isReady(pod)
+        ? memberEndpoint(pod, node)
+        : undefined;
+    if (endpoint) return endpoint;
+    if (Date.now() > until) {
+      const waiting = (pod?.status?.containerStatuses ?? [])
+        .map(s => s.state?.waiting?.reason)
+        .filter(Boolean);
+      const unschedulable = pod?.status?.conditions?.find(
+        c => c.type === 'PodScheduled' && c.status === 'False',
+      );
+      throw new TargetLostError(
+        `${where} was not Ready after ${timeoutMs} ms (${
+          pod ? `phase ${phase ?? 'unknown'}` : 'not created yet'
+        }${waiting.length ? `, waiting: ${waiting.join(', ')}` : ''}${
+          unschedulable ? `, unschedulable: ${unschedulable.message}` : ''
+        })`,
+      );
+    }
+    await new Promise(resolve => setTimeout(resolve, MEMBER_POD_POLL_MS));
+  }
+}
+
 /** The Kubernetes calls a hand-off makes, on pods of one namespace. */
-class NamespacePods {
+export class NamespacePods {
   constructor(readonly kubeConfig: KubeConfig, readonly namespace: string) {}
 
   async get(name: string): Promise<V1Pod | undefined> {
@@ -133,27 +217,60 @@ class NamespacePods {
     });
   }
 
-  /** Deletes the pod; no error when it is gone already. */
-  async delete(name: string, gracePeriodSeconds?: number): Promise<void> {
-    await apiRequest(
-      this.kubeConfig,
-      'DELETE',
-      podsPath(this.namespace, name),
-      { query: { gracePeriodSeconds } },
-    ).catch(error => {
-      if (!isNotFound(error)) throw error;
-    });
+  /**
+   * Deletes the pod; no error when it is gone already. With `uid`, only that
+   * incarnation: a StatefulSet recreates a member under the same name, and the
+   * new one must not go with the old.
+   */
+  async delete(
+    name: string,
+    gracePeriodSeconds?: number,
+    uid?: string,
+  ): Promise<void> {
+    if (!uid) {
+      await apiRequest(
+        this.kubeConfig,
+        'DELETE',
+        podsPath(this.namespace, name),
+        { query: { gracePeriodSeconds } },
+      ).catch(error => {
+        if (!isNotFound(error)) throw error;
+      });
+      return;
+    }
+    // Through the client library: apiRequest sends a DELETE's body without a
+    // Content-Length, and the API server then reads it as the start of the next
+    // request on the kept-alive connection (which fails with 400).
+    await this.kubeConfig
+      .makeApiClient(CoreV1Api)
+      .deleteNamespacedPod({
+        namespace: this.namespace,
+        name,
+        gracePeriodSeconds,
+        body: { preconditions: { uid } },
+      })
+      .catch(error => {
+        const code = (error as { code?: number }).code;
+        // 409: the uid precondition failed, the pod by that name is a later incarnation.
+        if (code !== 404 && code !== 409) throw error;
+      });
   }
 }
 
 /**
  * Members of one Migration as pods: the source is the member's pod, the target a
- * bare pod cloned from the member's ReplicaSet template, on the target node, with
- * one selector label held back so that neither the ReplicaSet nor the Service
- * counts it while it is an empty replica.
+ * bare pod cloned from the template of the member's ReplicaSet or StatefulSet, on
+ * the target node, with one selector label held back so that neither the
+ * controller nor the Service counts it while it is an empty replica.
  */
 export class KubeValkeyMembers implements ValkeyMemberRuntime {
   private readonly pods: NamespacePods;
+  /**
+   * The uid of the source pod, when the caller knows it: stopping or fencing
+   * the source then removes that incarnation only (a StatefulSet recreates a
+   * member under its name, see `StatefulSetValkeyDriver`).
+   */
+  sourceUid?: string;
 
   constructor(
     private readonly options: {
@@ -190,40 +307,35 @@ export class KubeValkeyMembers implements ValkeyMemberRuntime {
       );
     }
     if (!existing) await this.pods.create(await this.newMemberPod(name, node));
-    return this.waitUntilReady(name, node);
+    return waitForMemberPod(this.pods, name, node);
   }
 
   async stopMember(member: ValkeyEndpoint): Promise<void> {
-    await this.pods.delete(member.name);
+    await this.pods.delete(member.name, undefined, this.uidOf(member));
   }
 
   /** Deleted at once: a member believed lost must not serve again, not even for a grace period. */
   async fenceMember(member: ValkeyEndpoint): Promise<void> {
-    await this.pods.delete(member.name, 0);
+    await this.pods.delete(member.name, 0, this.uidOf(member));
+  }
+
+  private uidOf(member: ValkeyEndpoint): string | undefined {
+    return member.name === this.options.sourcePod ? this.sourceUid : undefined;
   }
 
   // No otherReplicas: a Deployment's members are primaries of their own, never
   // copies of one another, so none can stand in for a lost source.
 
   private endpointOf(pod: V1Pod, node: string): ValkeyEndpoint | undefined {
-    const container = valkeyContainer(pod);
-    if (!container) {
-      const names = (pod.spec?.containers ?? []).map(c => c.name).join(', ');
-      throw new PermanentMigrationError(
-        `pod ${this.options.namespace}/${pod.metadata?.name} has no Valkey or Redis container (it has ${names}); the valkey method needs a container named valkey or redis, or one running a valkey or redis image`,
-      );
-    }
-    const host = pod.status?.podIP;
-    if (!host) return undefined;
-    return {
-      name: pod.metadata!.name!,
-      node: pod.spec?.nodeName ?? node,
-      host,
-      port: valkeyPort(container),
-    };
+    return memberEndpoint(pod, node);
   }
 
-  /** The new member: the ReplicaSet's template, less one selector label, on `node`. */
+  /**
+   * The new member: the template of the member's ReplicaSet or StatefulSet,
+   * less one selector label, on `node`. A StatefulSet's claim templates become
+   * emptyDir volumes: the claims belong to the member's identity, and the new
+   * member gets its data by replication.
+   */
   private async newMemberPod(name: string, node: string): Promise<V1Pod> {
     const { namespace, sourcePod } = this.options;
     const source = await this.pods.get(sourcePod);
@@ -233,37 +345,44 @@ export class KubeValkeyMembers implements ValkeyMemberRuntime {
       );
     }
     const owner = source.metadata?.ownerReferences?.find(ref => ref.controller);
-    if (owner?.kind !== 'ReplicaSet') {
+    if (owner?.kind !== 'ReplicaSet' && owner?.kind !== 'StatefulSet') {
       throw new PermanentMigrationError(
         `${namespace}/${sourcePod} is ${
           owner ? `a member of ${owner.kind} ${owner.name}` : 'a bare pod'
-        }: on a cluster the valkey method hands off members of Deployments only (a StatefulSet member's identity cannot exist twice and its hand-off is not built); set the SpotPolicy's migration to reschedule`,
+        }: on a cluster the valkey method hands off members of Deployments and StatefulSets only; set the SpotPolicy's migration to reschedule`,
       );
     }
-    const replicaSet = await apiRequest<{
+    const controller = await apiRequest<{
       spec?: {
         selector?: { matchLabels?: Record<string, string> };
         template?: V1Pod;
+        volumeClaimTemplates?: { metadata?: { name?: string } }[];
       };
     }>(
       this.options.kubeConfig,
       'GET',
-      `/apis/apps/v1/namespaces/${encodeURIComponent(
-        namespace,
-      )}/replicasets/${encodeURIComponent(owner.name)}`,
+      `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/${
+        owner.kind === 'ReplicaSet' ? 'replicasets' : 'statefulsets'
+      }/${encodeURIComponent(owner.name)}`,
     );
-    const template = replicaSet.spec?.template ?? {};
-    const heldBack = Object.keys(replicaSet.spec?.selector?.matchLabels ?? {})
+    const template = controller.spec?.template ?? {};
+    const heldBack = Object.keys(controller.spec?.selector?.matchLabels ?? {})
       .filter(key => key !== POD_TEMPLATE_HASH_LABEL)
       .sort()[0];
     if (!heldBack) {
       throw new PermanentMigrationError(
-        `ReplicaSet ${namespace}/${owner.name} selects by matchExpressions only: the hand-off needs a matchLabels label (besides ${POD_TEMPLATE_HASH_LABEL}) to start the new member outside the selector; add one to the Deployment's selector or set the SpotPolicy's migration to reschedule`,
+        `${owner.kind} ${namespace}/${owner.name} selects by matchExpressions only: the hand-off needs a matchLabels label (besides ${POD_TEMPLATE_HASH_LABEL}) to start the new member outside the selector; add one to the workload's selector or set the SpotPolicy's migration to reschedule`,
       );
     }
     const { [heldBack]: heldBackValue, ...labels } =
       template.metadata?.labels ?? {};
-    const spec = { ...template.spec! };
+    const claimVolumes = (controller.spec?.volumeClaimTemplates ?? []).map(
+      claim => ({ name: claim.metadata!.name!, emptyDir: {} }),
+    );
+    const spec = {
+      ...template.spec!,
+      volumes: [...(template.spec?.volumes ?? []), ...claimVolumes],
+    };
     // Ferry's placement owns the capacity type of a member; the plan chose this
     // node, and the kubelet would refuse the pod if the template's selector did not match it.
     const { [NODE_LABELS.karpenterCapacityType]: _capacity, ...nodeSelector } =
@@ -306,42 +425,6 @@ export class KubeValkeyMembers implements ValkeyMemberRuntime {
         },
       },
     };
-  }
-
-  private async waitUntilReady(
-    name: string,
-    node: string,
-  ): Promise<ValkeyEndpoint> {
-    const timeoutMs = MEMBER_POD_READY_TIMEOUT_MS;
-    const until = Date.now() + timeoutMs;
-    const where = `new member pod ${this.options.namespace}/${name} on ${node}`;
-    for (;;) {
-      const pod = await this.pods.get(name);
-      if (!pod || pod.metadata?.deletionTimestamp) {
-        throw new TargetLostError(`${where} was deleted while it started`);
-      }
-      const phase = pod.status?.phase;
-      if (phase === 'Failed' || phase === 'Succeeded') {
-        throw new TargetLostError(
-          `${where} ended (${phase}: ${pod.status?.reason ?? ''} ${
-            pod.status?.message ?? ''
-          })`.trim(),
-        );
-      }
-      const endpoint = isReady(pod) ? this.endpointOf(pod, node) : undefined;
-      if (endpoint) return endpoint;
-      if (Date.now() > until) {
-        const waiting = (pod.status?.containerStatuses ?? [])
-          .map(s => s.state?.waiting?.reason)
-          .filter(Boolean);
-        throw new TargetLostError(
-          `${where} was not Ready after ${timeoutMs} ms (phase ${
-            phase ?? 'unknown'
-          }${waiting.length ? `, waiting: ${waiting.join(', ')}` : ''})`,
-        );
-      }
-      await new Promise(resolve => setTimeout(resolve, MEMBER_POD_POLL_MS));
-    }
   }
 }
 
@@ -487,7 +570,8 @@ export class ReplicaSetHandoff implements ClientRedirector {
   }
 }
 
-function splitLabel(annotation: string | undefined): [string, string] {
+/** A held-back label annotation's key and value; empty strings when it is missing. */
+export function splitLabel(annotation: string | undefined): [string, string] {
   const at = annotation?.indexOf('=') ?? -1;
   if (!annotation || at < 0) return ['', ''];
   return [annotation.slice(0, at), annotation.slice(at + 1)];
@@ -496,67 +580,96 @@ function splitLabel(annotation: string | undefined): [string, string] {
 /** What the valkey driver on a cluster needs. */
 export interface KubeValkeyDriverOptions {
   kubeConfig: KubeConfig;
-  /** The operator's credentials for members; empty when members need none. */
-  access: ValkeyAccess;
+  /**
+   * The operator's credentials for every member. Unset (as main.ts wires it),
+   * each Migration reads those its SpotPolicy names (`spec.valkey.authSecretRef`).
+   */
+  access?: ValkeyAccess;
   clock: Clock;
   switchover?: SwitchoverMode;
 }
 
 /**
  * The valkey driver for Migrations on a cluster: each Migration is run by a
- * `ValkeyDriver` whose runtime and redirector are bound to it. The driver keeps
- * per-migration memory (the source's last seen offset), so one is kept per
- * Migration while it runs; a restarted operator makes a fresh one, which the
- * driver allows for.
+ * `ValkeyDriver` whose runtime and redirector are bound to it (a Deployment's
+ * member), or by a `StatefulSetValkeyDriver` (a StatefulSet's). The drivers
+ * keep per-migration memory (the source's last seen offset), so one is kept
+ * per Migration while it runs; a restarted operator makes a fresh one, which
+ * the drivers allow for. The credentials are read from the Secret the
+ * workload's SpotPolicy names when the driver is made, so a changed password
+ * counts from the next Migration (or the next operator restart) on.
  */
 export class KubeValkeyDriver implements MigrationDriver {
   readonly method = 'valkey' as const;
-  private readonly running = new Map<string, ValkeyDriver>();
+  private readonly running = new Map<string, MigrationDriver>();
 
   constructor(private readonly options: KubeValkeyDriverOptions) {}
 
-  prepareTarget(ctx: MigrationStepContext): Promise<void> {
-    return this.driverOf(ctx).prepareTarget(ctx);
+  async prepareTarget(ctx: MigrationStepContext): Promise<void> {
+    return (await this.driverOf(ctx)).prepareTarget(ctx);
   }
-  transfer(ctx: MigrationStepContext): Promise<void> {
-    return this.driverOf(ctx).transfer(ctx);
+  async transfer(ctx: MigrationStepContext): Promise<void> {
+    return (await this.driverOf(ctx)).transfer(ctx);
   }
-  switchOver(ctx: MigrationStepContext): Promise<void> {
-    return this.driverOf(ctx).switchOver(ctx);
+  async switchOver(ctx: MigrationStepContext): Promise<void> {
+    return (await this.driverOf(ctx)).switchOver(ctx);
   }
-  verify(ctx: MigrationStepContext): Promise<void> {
-    return this.driverOf(ctx).verify(ctx);
+  async verify(ctx: MigrationStepContext): Promise<void> {
+    return (await this.driverOf(ctx)).verify(ctx);
   }
   async cleanUp(ctx: MigrationStepContext): Promise<void> {
-    await this.driverOf(ctx).cleanUp(ctx);
+    await (await this.driverOf(ctx)).cleanUp(ctx);
     this.running.delete(keyOf(ctx));
   }
   async rollBack(ctx: MigrationStepContext): Promise<void> {
-    await this.driverOf(ctx).rollBack(ctx);
+    // Nothing started (the credentials could not be read, say): nothing to undo,
+    // and reading them again would only fail the rollback.
+    if (Object.keys(ctx.state).length === 0) return;
+    await (await this.driverOf(ctx)).rollBack(ctx);
     this.running.delete(keyOf(ctx));
   }
-  salvage(ctx: MigrationStepContext): Promise<void> {
-    return this.driverOf(ctx).salvage(ctx);
+  async salvage(ctx: MigrationStepContext): Promise<void> {
+    return (await this.driverOf(ctx)).salvage!(ctx);
   }
 
-  private driverOf(ctx: MigrationStepContext): ValkeyDriver {
+  private async driverOf(ctx: MigrationStepContext): Promise<MigrationDriver> {
     const key = keyOf(ctx);
-    let driver = this.running.get(key);
-    if (!driver) {
+    const known = this.running.get(key);
+    if (known) return known;
+    const { namespace } = ctx.migration.metadata;
+    const { spec } = ctx.migration;
+    const access =
+      this.options.access ??
+      (await readValkeyAccess(
+        this.options.kubeConfig,
+        namespace,
+        spec.workloadRef,
+      ));
+    let driver: MigrationDriver;
+    if (spec.workloadRef.kind === 'StatefulSet') {
+      driver = new StatefulSetValkeyDriver({
+        kubeConfig: this.options.kubeConfig,
+        namespace,
+        member: spec.pod,
+        access,
+        clock: this.options.clock,
+        switchover: this.options.switchover,
+      });
+    } else {
       const bound = {
         kubeConfig: this.options.kubeConfig,
-        namespace: ctx.migration.metadata.namespace,
-        sourcePod: ctx.migration.spec.pod,
+        namespace,
+        sourcePod: spec.pod,
       };
       driver = new ValkeyDriver({
         runtime: new KubeValkeyMembers(bound),
         redirector: new ReplicaSetHandoff(bound),
-        access: this.options.access,
+        access,
         clock: this.options.clock,
         switchover: this.options.switchover,
       });
-      this.running.set(key, driver);
     }
+    this.running.set(key, driver);
     return driver;
   }
 }

@@ -246,7 +246,7 @@ describe('valkey members as pods on a real cluster', () => {
     await members.fenceMember(to);
   });
 
-  it('refuses a member no ReplicaSet owns, saying what to do instead', async () => {
+  it('refuses a member no ReplicaSet or StatefulSet owns, saying what to do instead', async () => {
     await core.createNamespacedPod({
       namespace: NAMESPACE,
       body: {
@@ -261,7 +261,7 @@ describe('valkey members as pods on a real cluster', () => {
     const attempt = members.startMember('lonely-ferry-t4', 'on-demand-a');
     await expect(attempt).rejects.toThrow(PermanentMigrationError);
     await expect(attempt).rejects.toThrow(
-      /lonely is a bare pod: .*Deployments only.*set the SpotPolicy's migration to reschedule/,
+      /lonely is a bare pod: .*Deployments and StatefulSets only.*set the SpotPolicy's migration to reschedule/,
     );
     await expect(read('lonely-ferry-t4')).rejects.toMatchObject({ code: 404 });
   });

@@ -2,7 +2,10 @@
  * kwok plays the kubelet of the fake nodes but runs no process; this plays the
  * part of the container runtime for Valkey pods: for every running pod of one
  * namespace with a `valkey` container port, a redis-server listening on the
- * pod's IP and that port, stopped when the pod is deleted.
+ * pod's IP and that port, stopped when the pod is deleted. The container's
+ * `args` go to redis-server as an image's entrypoint would pass them
+ * (`--requirepass`, `--masterauth`). Servers belong to a pod's incarnation (its
+ * uid), so a StatefulSet's recreated `cache-1` gets a server of its own.
  *
  * Pod IPs come from the node's `spec.podCIDR` (kwok assigns from it); a loopback
  * CIDR (`loopbackPodCidrs`) gives every pod an address the machine already
@@ -38,6 +41,7 @@ export async function loopbackPodCidrs(
 }
 
 interface RunningServer {
+  pod: string;
   child: ChildProcess;
   dir: string;
   exited: Promise<void>;
@@ -74,16 +78,20 @@ export class ProcessKubelet {
 
   /** Pods whose server runs now. */
   get running(): string[] {
-    return [...this.servers.keys()];
+    return [...this.servers.values()].map(server => server.pod);
   }
 
   private reconcile(): void {
     const live = new Set<string>();
     for (const pod of this.pods.list()) {
       const name = pod.metadata!.name!;
-      const port = pod.spec?.containers
-        .flatMap(c => c.ports ?? [])
-        .find(p => p.name === 'valkey')?.containerPort;
+      const uid = pod.metadata!.uid!;
+      const container = pod.spec?.containers.find(c =>
+        (c.ports ?? []).some(p => p.name === 'valkey'),
+      );
+      const port = container?.ports?.find(
+        p => p.name === 'valkey',
+      )?.containerPort;
       const ip = pod.status?.podIP;
       if (
         !port ||
@@ -94,15 +102,23 @@ export class ProcessKubelet {
       ) {
         continue;
       }
-      live.add(name);
-      if (!this.servers.has(name)) this.run(name, ip, port);
+      live.add(uid);
+      if (!this.servers.has(uid)) {
+        this.run(uid, name, ip, port, container?.args ?? []);
+      }
     }
-    for (const name of this.servers.keys()) {
-      if (!live.has(name)) void this.kill(name);
+    for (const uid of this.servers.keys()) {
+      if (!live.has(uid)) void this.kill(uid);
     }
   }
 
-  private run(name: string, ip: string, port: number): void {
+  private run(
+    uid: string,
+    name: string,
+    ip: string,
+    port: number,
+    args: string[],
+  ): void {
     const dir = mkdtempSync(join(tmpdir(), `ferry-kubelet-${name}-`));
     // As a member's configuration would say (operator/docs/migration.md): the
     // initial sync starts at once and streams into the empty replica.
@@ -117,6 +133,7 @@ export class ProcessKubelet {
         '--dir', dir,
         '--repl-diskless-sync', 'yes',
         '--repl-diskless-sync-delay', '0',
+        ...args,
       ], // prettier-ignore
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -127,13 +144,13 @@ export class ProcessKubelet {
     const exited = new Promise<void>(resolve =>
       child.once('exit', () => resolve()),
     );
-    this.servers.set(name, { child, dir, exited });
+    this.servers.set(uid, { pod: name, child, dir, exited });
   }
 
-  private async kill(name: string): Promise<void> {
-    const server = this.servers.get(name);
+  private async kill(uid: string): Promise<void> {
+    const server = this.servers.get(uid);
     if (!server) return;
-    this.servers.delete(name);
+    this.servers.delete(uid);
     server.child.kill('SIGTERM');
     await server.exited;
     rmSync(server.dir, { recursive: true, force: true });

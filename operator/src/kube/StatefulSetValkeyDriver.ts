@@ -1,0 +1,545 @@
+/**
+ * The valkey method for a StatefulSet member (README, "Hand-offs the workload's
+ * controller agrees with"): `cache-1` cannot exist twice, so its state goes
+ * first to a temporary member on the target node, which serves while the
+ * StatefulSet recreates `cache-1` there (the placement webhook pins the
+ * recreation of a migrating member to the migration's target); the recreated
+ * `cache-1` replicates from the temporary member and takes its place back, and
+ * the temporary member goes. Two switch-overs, each one write pause.
+ *
+ * Each hop is a `ValkeyDriver` hand-off with its own share of the step's
+ * `state` (keys `first.*` and `second.*`), so each is idempotent and resumable
+ * on its own; the steps between them (deleting the old incarnation, waiting for
+ * the new one) look at the world first.
+ */
+import type {
+  KubeConfig,
+  V1Node,
+  V1NodeSelectorTerm,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+} from '@kubernetes/client-node';
+import type { Clock } from '../core/clock';
+import {
+  MigrationDriver,
+  MigrationStepContext,
+  PermanentMigrationError,
+  TargetLostError,
+} from '../migration/MigrationDriver';
+import {
+  MemberUnreachableError,
+  ValkeyAccess,
+  ValkeyAdmin,
+  ValkeyEndpoint,
+} from '../migration/valkey/ValkeyAdmin';
+import {
+  ClientRedirector,
+  SwitchoverMode,
+  ValkeyDriver,
+  ValkeyMemberRuntime,
+} from '../migration/valkey/ValkeyDriver';
+import { apiRequest } from './apiRequest';
+import {
+  HANDOFF_OF_LABEL,
+  HELD_BACK_LABEL_ANNOTATION,
+  KubeValkeyMembers,
+  memberEndpoint,
+  NamespacePods,
+  splitLabel,
+  waitForMemberPod,
+} from './KubeValkeyMembers';
+
+/** The two hand-offs of a StatefulSet member, each with its share of the step's state. */
+type Hop = 'first' | 'second';
+
+/** Where each switch's write pause is kept, both shown in the Migration's driver state. */
+const WRITE_PAUSE_KEYS: Record<Hop, string> = {
+  first: 'writePauseToTemporaryMs',
+  second: 'writePauseBackToMemberMs',
+};
+
+/**
+ * Sends clients to the temporary member or back to the StatefulSet's member.
+ * The temporary member starts without one selector label; `pointTo` it gives
+ * it the label (it joins the Service), `pointTo` the member takes the label
+ * away again (the member, recreated by the StatefulSet, carries every label).
+ */
+export class StatefulSetHandoff implements ClientRedirector {
+  /** The held-back label of each temporary member, read before the pause so the pause only patches. */
+  private readonly heldBack = new Map<string, [string, string]>();
+
+  constructor(
+    private readonly pods: NamespacePods,
+    /** The StatefulSet's member, `cache-1`. */
+    private readonly member: string,
+  ) {}
+
+  async prepare(target: ValkeyEndpoint): Promise<void> {
+    if (target.name !== this.member) await this.heldBackLabel(target.name);
+  }
+
+  async pointTo(target: ValkeyEndpoint): Promise<void> {
+    if (target.name !== this.member) {
+      const [key, value] = await this.heldBackLabel(target.name);
+      await this.pods.patchMetadata(target.name, { labels: { [key]: value } });
+      return;
+    }
+    for (const pod of await this.temporaryMembers()) {
+      const [key, value] = splitLabel(
+        pod.metadata?.annotations?.[HELD_BACK_LABEL_ANNOTATION],
+      );
+      if (key && pod.metadata?.labels?.[key] === value) {
+        await this.pods.patchMetadata(pod.metadata!.name!, {
+          labels: { [key]: null },
+        });
+      }
+    }
+  }
+
+  async current(): Promise<string | undefined> {
+    for (const pod of await this.temporaryMembers()) {
+      const [key, value] = splitLabel(
+        pod.metadata?.annotations?.[HELD_BACK_LABEL_ANNOTATION],
+      );
+      if (
+        key &&
+        pod.metadata?.labels?.[key] === value &&
+        !pod.metadata?.deletionTimestamp
+      ) {
+        return pod.metadata!.name;
+      }
+    }
+    const member = await this.pods.get(this.member);
+    return member && !member.metadata?.deletionTimestamp
+      ? this.member
+      : undefined;
+  }
+
+  private temporaryMembers() {
+    return this.pods.list(`${HANDOFF_OF_LABEL}=${this.member}`);
+  }
+
+  private async heldBackLabel(name: string): Promise<[string, string]> {
+    const known = this.heldBack.get(name);
+    if (known) return known;
+    const pod = await this.pods.get(name);
+    const label = splitLabel(
+      pod?.metadata?.annotations?.[HELD_BACK_LABEL_ANNOTATION],
+    );
+    if (!label[0]) {
+      throw new PermanentMigrationError(
+        `pod ${name} is not a temporary member (no ${HELD_BACK_LABEL_ANNOTATION} annotation); clients are only sent to members Ferry started`,
+      );
+    }
+    this.heldBack.set(name, label);
+    return label;
+  }
+}
+
+/**
+ * The second hop's members: the source is the temporary member, the target the
+ * StatefulSet's recreation of the member on the same node. "Starting" it means
+ * removing the old incarnation (by uid, never the new one) and waiting for the
+ * StatefulSet's new one; it is never deleted by this hop, since the StatefulSet
+ * would only start it again, empty.
+ */
+class RecreatedMember implements ValkeyMemberRuntime {
+  /** The uid of the incarnation the Migration moves away from. */
+  sourceUid?: string;
+
+  constructor(
+    private readonly pods: NamespacePods,
+    private readonly member: string,
+    private readonly temporary: KubeValkeyMembers,
+  ) {}
+
+  resolveMember(pod: string, node: string): Promise<ValkeyEndpoint> {
+    return this.temporary.resolveMember(pod, node);
+  }
+
+  async startMember(_name: string, node: string): Promise<ValkeyEndpoint> {
+    await this.pods.delete(this.member, undefined, this.sourceUid);
+    const recreated = await waitForMemberPod(
+      this.pods,
+      this.member,
+      node,
+      this.sourceUid,
+    );
+    if (recreated.node !== node) {
+      throw new PermanentMigrationError(
+        `the StatefulSet recreated ${this.pods.namespace}/${this.member} on ${recreated.node}, not on the target ${node}: the placement webhook did not pin it (is the webhook enabled for this namespace?)`,
+      );
+    }
+    return recreated;
+  }
+
+  async stopMember(member: ValkeyEndpoint): Promise<void> {
+    if (member.name === this.member) return;
+    await this.pods.delete(member.name);
+  }
+
+  async fenceMember(member: ValkeyEndpoint): Promise<void> {
+    await this.pods.delete(member.name, 0);
+  }
+}
+
+/** Whether a node satisfies a node selector term (a volume's node affinity). */
+export function nodeSelectorTermMatches(
+  term: V1NodeSelectorTerm,
+  node: V1Node,
+): boolean {
+  const labels = node.metadata?.labels ?? {};
+  const fields: Record<string, string | undefined> = {
+    'metadata.name': node.metadata?.name,
+  };
+  const satisfied = (
+    value: string | undefined,
+    operator: string,
+    values: string[] = [],
+  ): boolean => {
+    switch (operator) {
+      case 'In':
+        return value !== undefined && values.includes(value);
+      case 'NotIn':
+        return value === undefined || !values.includes(value);
+      case 'Exists':
+        return value !== undefined;
+      case 'DoesNotExist':
+        return value === undefined;
+      case 'Gt':
+        return value !== undefined && Number(value) > Number(values[0]);
+      case 'Lt':
+        return value !== undefined && Number(value) < Number(values[0]);
+      default:
+        return false;
+    }
+  };
+  return (
+    (term.matchExpressions ?? []).every(e =>
+      satisfied(labels[e.key], e.operator, e.values),
+    ) &&
+    (term.matchFields ?? []).every(e =>
+      satisfied(fields[e.key], e.operator, e.values),
+    )
+  );
+}
+
+/** What the StatefulSet hand-off needs. */
+export interface StatefulSetValkeyDriverOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  /** The member being moved, `cache-1`. */
+  member: string;
+  access: ValkeyAccess;
+  clock: Clock;
+  switchover?: SwitchoverMode;
+}
+
+/** The valkey method for one Migration of a StatefulSet member. */
+export class StatefulSetValkeyDriver implements MigrationDriver {
+  readonly method = 'valkey' as const;
+  private readonly pods: NamespacePods;
+  private readonly temporary: KubeValkeyMembers;
+  private readonly recreated: RecreatedMember;
+  private readonly redirector: StatefulSetHandoff;
+  private readonly hops: Record<Hop, ValkeyDriver>;
+
+  constructor(private readonly options: StatefulSetValkeyDriverOptions) {
+    const { kubeConfig, namespace, member, access, clock, switchover } =
+      options;
+    this.pods = new NamespacePods(kubeConfig, namespace);
+    this.temporary = new KubeValkeyMembers({
+      kubeConfig,
+      namespace,
+      sourcePod: member,
+    });
+    this.recreated = new RecreatedMember(this.pods, member, this.temporary);
+    this.redirector = new StatefulSetHandoff(this.pods, member);
+    const hop = (runtime: ValkeyMemberRuntime) =>
+      new ValkeyDriver({
+        runtime,
+        redirector: this.redirector,
+        access,
+        clock,
+        switchover,
+      });
+    this.hops = {
+      first: hop(this.temporary),
+      second: hop(this.recreated),
+    };
+  }
+
+  async prepareTarget(ctx: MigrationStepContext): Promise<void> {
+    await this.recall(ctx);
+    await this.refuseClaimsTheTargetCannotMount(ctx);
+    await this.hop(ctx, 'first', (d, sub) => d.prepareTarget(sub));
+    ctx.state.targetPod = ctx.state['first.targetPod'];
+  }
+
+  async transfer(ctx: MigrationStepContext): Promise<void> {
+    await this.recall(ctx);
+    await this.hop(ctx, 'first', (d, sub) => d.transfer(sub));
+  }
+
+  /**
+   * The first switch: the temporary member becomes the primary and joins the
+   * Service; then the old incarnation of the member goes, and the StatefulSet
+   * recreates it on the target node.
+   */
+  async switchOver(ctx: MigrationStepContext): Promise<void> {
+    await this.recall(ctx);
+    await this.hop(ctx, 'first', (d, sub) => d.switchOver(sub));
+    await this.pods.delete(this.options.member, undefined, ctx.state.sourceUid);
+  }
+
+  /**
+   * The second switch, back to the recreated member, and the check that it
+   * serves. Runs after the first switch, so a failure here retries rather than
+   * returning to the old member, which is gone.
+   */
+  async verify(ctx: MigrationStepContext): Promise<void> {
+    await this.recall(ctx);
+    const targetNode = ctx.migration.spec.targetNode!;
+    if (!(await this.handedBack(ctx))) {
+      await this.hop(ctx, 'second', async (d, sub) => {
+        await d.prepareTarget(sub);
+        await d.transfer(sub);
+        await d.switchOver(sub);
+      }).catch(error => {
+        // The StatefulSet starts its member again if it is lost: worth another attempt.
+        throw error instanceof TargetLostError
+          ? new Error(error.message, { cause: error })
+          : error;
+      });
+    }
+    ctx.state.targetPod = this.options.member;
+    const member = await waitForMemberPod(
+      this.pods,
+      this.options.member,
+      targetNode,
+      ctx.state.sourceUid,
+    );
+    const repl = await ValkeyAdmin.with(member, this.options.access, a =>
+      a.replication(),
+    );
+    if (repl.role !== 'master') {
+      throw new Error(
+        `${this.options.member} is not the primary after the hand-back`,
+      );
+    }
+    await this.redirector.pointTo(member);
+  }
+
+  /** The temporary member goes; the member serves on the target node. */
+  async cleanUp(ctx: MigrationStepContext): Promise<void> {
+    const temporary = ctx.state['first.targetName'];
+    if (temporary) await this.pods.delete(temporary);
+  }
+
+  /**
+   * Before the first switch, back to the member where it was. After it the old
+   * incarnation is gone: the temporary member keeps serving, and the recreated
+   * member (if it answers) replicates from it so that the Service's two
+   * members agree; a person finishes the hand-back.
+   */
+  async rollBack(ctx: MigrationStepContext): Promise<void> {
+    await this.recall(ctx);
+    if (ctx.state['second.sourceHost']) {
+      await this.hop(ctx, 'second', (d, sub) => d.rollBack(sub));
+    } else if (ctx.state['first.sourceHost']) {
+      await this.hop(ctx, 'first', (d, sub) => d.rollBack(sub));
+    } else {
+      return;
+    }
+    const temporary = await this.temporaryServing(ctx);
+    if (!temporary) return;
+    const recreated = await this.pods.get(this.options.member);
+    const endpoint =
+      recreated && recreated.metadata?.uid !== ctx.state.sourceUid
+        ? memberEndpoint(recreated, ctx.migration.spec.targetNode!)
+        : undefined;
+    if (endpoint) {
+      await ValkeyAdmin.with(endpoint, this.options.access, async a => {
+        if ((await a.replication()).role === 'master') {
+          await a.call('REPLICAOF', temporary.host, temporary.port);
+        }
+      }).catch(() => {});
+    }
+    ctx.note(
+      `the temporary member ${temporary.name} on ${temporary.node} holds ${
+        this.options.member
+      }'s data and serves it through the Service${
+        endpoint ? `; ${this.options.member} replicates from it` : ''
+      }; hand it back by hand (or delete ${
+        this.options.member
+      } once it has synced and promote it) before deleting ${temporary.name}`,
+    );
+  }
+
+  async salvage(ctx: MigrationStepContext): Promise<void> {
+    await this.recall(ctx);
+    await this.hop(ctx, 'first', (d, sub) => d.salvage!(sub));
+  }
+
+  /** The member's old incarnation, recorded once; the runtimes act on it only. */
+  private async recall(ctx: MigrationStepContext): Promise<void> {
+    if (!ctx.state.sourceUid) {
+      const pod = await this.pods.get(this.options.member);
+      if (!pod || pod.metadata?.deletionTimestamp) {
+        throw new PermanentMigrationError(
+          `member pod ${this.options.namespace}/${this.options.member} is gone; there is nothing to move`,
+        );
+      }
+      ctx.state.sourceUid = pod.metadata!.uid!;
+    }
+    this.temporary.sourceUid = ctx.state.sourceUid;
+    this.recreated.sourceUid = ctx.state.sourceUid;
+  }
+
+  /**
+   * Whether the second switch already happened (an operator that stopped after
+   * it, before recording it): the temporary member replicates from the
+   * recreated member.
+   */
+  private async handedBack(ctx: MigrationStepContext): Promise<boolean> {
+    const temporary = this.endpointOf(ctx, 'first.target');
+    const recreated = await this.pods.get(this.options.member);
+    if (!temporary || !recreated?.status?.podIP) return false;
+    if (recreated.metadata?.uid === ctx.state.sourceUid) return false;
+    const repl = await ValkeyAdmin.with(temporary, this.options.access, a =>
+      a.replication(),
+    ).catch(error => {
+      if (error instanceof MemberUnreachableError) return undefined;
+      throw error;
+    });
+    return (
+      repl?.role === 'slave' && repl.masterHost === recreated.status.podIP
+    );
+  }
+
+  /** The temporary member, if it is the primary now. */
+  private async temporaryServing(
+    ctx: MigrationStepContext,
+  ): Promise<ValkeyEndpoint | undefined> {
+    const temporary = this.endpointOf(ctx, 'first.target');
+    if (!temporary) return undefined;
+    const repl = await ValkeyAdmin.with(temporary, this.options.access, a =>
+      a.replication(),
+    ).catch(() => undefined);
+    return repl?.role === 'master' ? temporary : undefined;
+  }
+
+  private endpointOf(
+    ctx: MigrationStepContext,
+    prefix: string,
+  ): ValkeyEndpoint | undefined {
+    const host = ctx.state[`${prefix}Host`];
+    if (!host) return undefined;
+    return {
+      name: ctx.state[`${prefix}Name`],
+      node: ctx.state[`${prefix}Node`],
+      host,
+      port: Number(ctx.state[`${prefix}Port`]),
+    };
+  }
+
+  /**
+   * A claim bound to a volume that the target node cannot mount (a zonal disk in
+   * another zone) would keep the recreated member Pending for good, with the
+   * data on the temporary member; refuse before anything starts. The planner
+   * chooses targets without looking at claims.
+   */
+  private async refuseClaimsTheTargetCannotMount(
+    ctx: MigrationStepContext,
+  ): Promise<void> {
+    const { namespace, member, kubeConfig } = this.options;
+    const targetNode = ctx.migration.spec.targetNode;
+    const pod = await this.pods.get(member);
+    const claims = (pod?.spec?.volumes ?? [])
+      .map(v => v.persistentVolumeClaim?.claimName)
+      .filter((name): name is string => Boolean(name));
+    if (!targetNode || claims.length === 0) return;
+    const node = await apiRequest<V1Node>(
+      kubeConfig,
+      'GET',
+      `/api/v1/nodes/${encodeURIComponent(targetNode)}`,
+    );
+    for (const claim of claims) {
+      const pvc = await apiRequest<V1PersistentVolumeClaim>(
+        kubeConfig,
+        'GET',
+        `/api/v1/namespaces/${encodeURIComponent(
+          namespace,
+        )}/persistentvolumeclaims/${encodeURIComponent(claim)}`,
+      );
+      // Unbound (WaitForFirstConsumer): it binds where the recreated member goes.
+      const volumeName = pvc.spec?.volumeName;
+      if (!volumeName) continue;
+      const volume = await apiRequest<V1PersistentVolume>(
+        kubeConfig,
+        'GET',
+        `/api/v1/persistentvolumes/${encodeURIComponent(volumeName)}`,
+      );
+      const terms =
+        volume.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? [];
+      if (terms.length === 0) continue;
+      if (terms.some(term => nodeSelectorTermMatches(term, node))) continue;
+      const wanted = terms
+        .flatMap(t => t.matchExpressions ?? [])
+        .map(e => `${e.key} ${e.operator} ${(e.values ?? []).join(',')}`)
+        .join('; ');
+      throw new PermanentMigrationError(
+        `${namespace}/${member} keeps claim ${claim}, bound to volume ${volumeName}, which only nodes with ${wanted} can mount; the target ${targetNode} is not one, so the StatefulSet could not start ${member} there. The planner chooses targets without looking at claims: move this member with the volume method, or free a node in the volume's zone`,
+      );
+    }
+  }
+
+  /** Runs one hop's step with its share of the state (keys `<hop>.*`). */
+  private async hop(
+    ctx: MigrationStepContext,
+    which: Hop,
+    step: (driver: ValkeyDriver, sub: MigrationStepContext) => Promise<void>,
+  ): Promise<void> {
+    const prefix = `${which}.`;
+    const state: Record<string, string> = {};
+    for (const [key, value] of Object.entries(ctx.state)) {
+      if (key.startsWith(prefix)) state[key.slice(prefix.length)] = value;
+    }
+    const { spec } = ctx.migration;
+    const migration =
+      which === 'first'
+        ? ctx.migration
+        : {
+            ...ctx.migration,
+            spec: {
+              ...spec,
+              pod: ctx.state['first.targetName'],
+              sourceNode: spec.targetNode!,
+            },
+          };
+    const sub: MigrationStepContext = {
+      ...ctx,
+      migration,
+      state,
+      recordWritePause: ms => {
+        // Outside the hops' shares, which are copied back after the step.
+        ctx.state[WRITE_PAUSE_KEYS[which]] = String(ms);
+        // Clients see two pauses, one per switch; the longer is the one to report.
+        ctx.recordWritePause(
+          Math.max(
+            ...Object.values(WRITE_PAUSE_KEYS).map(key =>
+              Number(ctx.state[key] ?? 0),
+            ),
+          ),
+        );
+      },
+    };
+    try {
+      await step(this.hops[which], sub);
+    } finally {
+      for (const [key, value] of Object.entries(state)) {
+        ctx.state[`${prefix}${key}`] = value;
+      }
+    }
+  }
+}
