@@ -271,14 +271,13 @@ export class DisruptionController {
         type: move.meetsDeadline ? 'Normal' : 'Warning',
         reason: 'MigrationPlanned',
         action: 'Migrate',
-        note:
-          `${move.reason} on ${move.sourceNode}: moving to ` +
-          `${
-            spec.targetNode ?? `a new ${move.target.capacityType} node`
-          } with the ${spec.driver} driver` +
-          (move.meetsDeadline
+        note: `${move.reason} on ${move.sourceNode}: moving to ${
+          spec.targetNode ?? `a new ${move.target.capacityType} node`
+        } with the ${spec.driver} driver${
+          move.meetsDeadline
             ? ''
-            : ', which may not finish before the node goes'),
+            : ', which may not finish before the node goes'
+        }`,
       },
     );
     return `${policy.metadata.namespace}/${name}`;

@@ -187,11 +187,8 @@ export class OperatorMetrics {
     patched: boolean;
     failed: boolean;
   }): void {
-    const outcome = review.failed
-      ? 'failed'
-      : review.patched
-      ? 'patched'
-      : 'unchanged';
+    let outcome = review.patched ? 'patched' : 'unchanged';
+    if (review.failed) outcome = 'failed';
     this.webhookReviews.observe({ outcome }, review.durationMs / 1000);
   }
 

@@ -1,4 +1,5 @@
 import { SPOT_POLICY_DEFAULTS } from '../api/v1alpha1';
+import { DEFAULT_PROACTIVE_POLICY } from '../core/proactive';
 import { parseOperatorConfig } from './operatorConfig';
 
 describe('parseOperatorConfig', () => {
@@ -22,6 +23,11 @@ describe('parseOperatorConfig', () => {
       status: { refreshIntervalMs: 60_000 },
       pricing: { refreshIntervalMs: 300_000 },
       migrationHistory: { retentionMs: 7 * 86_400_000, maxPerWorkload: 100 },
+      prediction: {
+        proactiveMoves: true,
+        policy: DEFAULT_PROACTIVE_POLICY,
+        historyConfigMap: 'ferry-pool-risk',
+      },
     });
   });
 
@@ -55,6 +61,12 @@ pricing:
 migrationHistory:
   retentionDays: 0.5
   maxPerWorkload: 20
+prediction:
+  proactiveMoves: false
+  enterRisk: 0.4
+  exitRisk: 0.2
+  movesPerHour: 5
+  historyConfigMap: shop-ferry-pool-risk
 `);
     expect(config.leaderElection).toMatchObject({
       leaseName: 'shop-ferry-leader',
@@ -82,6 +94,16 @@ migrationHistory:
     expect(config.migrationHistory).toEqual({
       retentionMs: 12 * 3_600_000,
       maxPerWorkload: 20,
+    });
+    expect(config.prediction).toEqual({
+      proactiveMoves: false,
+      policy: {
+        enterRisk: 0.4,
+        exitRisk: 0.2,
+        movesPerWindow: 5,
+        windowMs: 3_600_000,
+      },
+      historyConfigMap: 'shop-ferry-pool-risk',
     });
   });
 
@@ -118,6 +140,22 @@ migrationHistory:
     [
       'status:\n  refreshIntervalSeconds: 0',
       'status.refreshIntervalSeconds must be a positive number',
+    ],
+    [
+      'prediction:\n  enterRisk: 25',
+      'prediction.enterRisk must be a probability between 0 and 1',
+    ],
+    [
+      'prediction:\n  enterRisk: 0.2\n  exitRisk: 0.3',
+      'prediction.exitRisk (0.3) must be below prediction.enterRisk (0.2)',
+    ],
+    [
+      'prediction:\n  movesPerHour: 0',
+      'prediction.movesPerHour must be a whole number of at least 1',
+    ],
+    [
+      'prediction:\n  proactiveMoves: "yes"',
+      'prediction.proactiveMoves must be true or false',
     ],
   ])('refuses %j', (text, message) => {
     expect(() => parseOperatorConfig(text)).toThrow(message);

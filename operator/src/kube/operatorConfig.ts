@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { SPOT_POLICY_DEFAULTS } from '../api/v1alpha1';
+import { DEFAULT_PROACTIVE_POLICY, ProactivePolicy } from '../core/proactive';
 import { LEADER_ELECTION_DEFAULTS } from './LeaderElector';
 import { MIGRATION_RETENTION_DEFAULTS } from './MigrationCollector';
 import { PRICE_REFRESH_INTERVAL_MS } from './poolPrices';
@@ -36,6 +37,13 @@ export interface OperatorConfig {
   pricing: { refreshIntervalMs: number };
   /** Which finished Migrations are kept. */
   migrationHistory: { retentionMs: number; maxPerWorkload: number };
+  /** Ferry's own interruption prediction: whether it moves members ahead of notices, and when. */
+  prediction: {
+    proactiveMoves: boolean;
+    policy: ProactivePolicy;
+    /** The ConfigMap (in the operator's namespace) that keeps what was observed of each pool. */
+    historyConfigMap: string;
+  };
 }
 
 const MS_PER_DAY = 24 * 3_600_000;
@@ -46,7 +54,11 @@ const FALLBACK = {
   webhookPort: 9443,
   certDir: '/etc/ferry/tls',
   metricsPort: 8080,
+  riskHistoryConfigMap: 'ferry-pool-risk',
 };
+
+/** The move budget's window; the chart counts it per hour. */
+const HOUR_MS = 3_600_000;
 
 function seconds(value: unknown, fallbackMs: number, key: string): number {
   if (value === undefined) return fallbackMs;
@@ -105,6 +117,18 @@ function prices(value: unknown, key: string): Record<string, number> {
     }
   }
   return value as Record<string, number>;
+}
+
+function probability(value: unknown, fallback: number, key: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0 && value < 1)) {
+    throw new Error(
+      `${key} must be a probability between 0 and 1 (exclusive), e.g. 0.25, not ${JSON.stringify(
+        value,
+      )}`,
+    );
+  }
+  return value;
 }
 
 function port(value: unknown, fallback: number, key: string): number {
@@ -197,7 +221,44 @@ export function parseOperatorConfig(text: string): OperatorConfig {
         'migrationHistory.maxPerWorkload',
       ),
     },
+    prediction: {
+      proactiveMoves: raw.prediction?.proactiveMoves ?? true,
+      policy: {
+        enterRisk: probability(
+          raw.prediction?.enterRisk,
+          DEFAULT_PROACTIVE_POLICY.enterRisk,
+          'prediction.enterRisk',
+        ),
+        exitRisk: probability(
+          raw.prediction?.exitRisk,
+          DEFAULT_PROACTIVE_POLICY.exitRisk,
+          'prediction.exitRisk',
+        ),
+        movesPerWindow: positiveInteger(
+          raw.prediction?.movesPerHour,
+          (DEFAULT_PROACTIVE_POLICY.movesPerWindow * HOUR_MS) /
+            DEFAULT_PROACTIVE_POLICY.windowMs,
+          'prediction.movesPerHour',
+        ),
+        windowMs: HOUR_MS,
+      },
+      historyConfigMap:
+        raw.prediction?.historyConfigMap ?? FALLBACK.riskHistoryConfigMap,
+    },
   };
+  const { enterRisk, exitRisk } = config.prediction.policy;
+  if (!(exitRisk < enterRisk)) {
+    throw new Error(
+      `prediction.exitRisk (${exitRisk}) must be below prediction.enterRisk (${enterRisk}): a pool cools below exitRisk, or members would move back and forth on a risk that hovers at the threshold`,
+    );
+  }
+  if (typeof config.prediction.proactiveMoves !== 'boolean') {
+    throw new Error(
+      `prediction.proactiveMoves must be true or false, not ${JSON.stringify(
+        config.prediction.proactiveMoves,
+      )}`,
+    );
+  }
   const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } =
     config.leaderElection;
   if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
