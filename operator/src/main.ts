@@ -22,6 +22,8 @@ import { KubePodEvictor } from './kube/KubePodEvictor';
 import { KubeValkeyDriver } from './kube/KubeValkeyMembers';
 import { loadOperatorConfig } from './kube/operatorConfig';
 import { PoolPriceFeed } from './kube/poolPrices';
+import { PoolRiskFeed } from './kube/PoolRiskFeed';
+import { PoolRiskHistoryStore } from './kube/PoolRiskHistoryStore';
 import type { MigrationDriver } from './migration/MigrationDriver';
 import { RescheduleDriver } from './migration/reschedule/RescheduleDriver';
 
@@ -139,6 +141,13 @@ async function main(): Promise<void> {
     onError: error => log.warn(`prices: ${error}`),
   });
 
+  const risk = new PoolRiskFeed({
+    horizonMs: config.defaults.predictionHorizonMinutes * 60_000,
+    // EC2's prices move; the shipped table's stand still and say nothing of risk.
+    spotPrices: aws.enabled ? () => prices.current() : undefined,
+    onError: error => log.warn(`prediction: ${error}`),
+  });
+
   const operator: KubeOperator = new KubeOperator({
     kubeConfig,
     identity,
@@ -153,6 +162,15 @@ async function main(): Promise<void> {
     pools: async () =>
       poolsOfNodes(operator.state.nodeViews(), prices.current()),
     prices: () => prices.current(),
+    risk: {
+      feed: risk,
+      history: new PoolRiskHistoryStore(
+        kubeConfig,
+        leaseNamespace(),
+        config.prediction.historyConfigMap,
+      ),
+      proactive: config.prediction.proactiveMoves && config.prediction.policy,
+    },
     statusRefreshMs: config.status.refreshIntervalMs,
     migrationRetention: {
       maxAgeMs: config.migrationHistory.retentionMs,
