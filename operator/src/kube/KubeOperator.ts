@@ -329,6 +329,7 @@ export class KubeOperator {
           (this.shippedPrices ??= new PoolPriceFeed({
             onError: error => this.log.warn(`prices: ${error}`),
           })).current()),
+      riskOf: risk && (pool => risk.feed.riskOf(pool)),
       refreshMs: this.options.statusRefreshMs,
       clock: this.options.clock,
       events: this.events,

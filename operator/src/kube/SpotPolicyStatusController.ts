@@ -5,6 +5,7 @@ import {
   type SpotPolicy,
 } from '../api/v1alpha1';
 import { Clock, systemClock } from '../core/clock';
+import type { NodeView } from '../core/model';
 import type { ClusterChange, ClusterState } from './ClusterState';
 import { findCondition } from './conditions';
 import type { EventNote, EventRecorder } from './EventRecorder';
@@ -60,6 +61,8 @@ export class SpotPolicyStatusController {
       state: ClusterState;
       /** The prices now; refreshed elsewhere, on their own interval. */
       prices: () => PriceBook;
+      /** A spot pool's predicted interruption risk, shown per replica; 0 without it. */
+      riskOf?: (pool: NodeView) => number;
       refreshMs?: number;
       clock?: Clock;
       events?: EventRecorder;
@@ -144,6 +147,7 @@ export class SpotPolicyStatusController {
       workloadFound: workload !== undefined,
       nodes: new Map(state.nodeViews().map(node => [node.name, node])),
       prices: this.options.prices(),
+      riskOf: this.options.riskOf,
       migrations: state.migrations
         .list()
         .filter(

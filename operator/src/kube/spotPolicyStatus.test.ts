@@ -113,6 +113,28 @@ const condition = (s: AccountedSpotPolicyStatus, type: string) =>
   s.conditions.find(c => c.type === type);
 
 describe('spotPolicyStatusOf', () => {
+  it("shows each spot member's pool risk, rounded so that its decay alone asks for no write, and none on permanent capacity", () => {
+    const riskOf = (pool: NodeView) =>
+      pool.zone === 'us-east-1a' ? 0.26349 : 0.00842;
+    const status = spotPolicyStatusOf(input({ riskOf }));
+    expect(status.replicas.map(r => [r.node, r.interruptionRisk])).toEqual([
+      ['spot-a', 0.263],
+      ['spot-b', 0.008],
+      ['od-a', 0],
+    ]);
+    const later = spotPolicyStatusOf(
+      input({
+        riskOf: pool => riskOf(pool) - 0.0002,
+        policy: policy(status),
+        now: T0 + 1000,
+      }),
+    );
+    expect(statusNeedsWrite(status, later, T0 + 1000, HOUR)).toBe(false);
+    expect(
+      spotPolicyStatusOf(input()).replicas.map(r => r.interruptionRisk),
+    ).toEqual([0, 0, 0]);
+  });
+
   it('places each member on its node and capacity, priced at its share of the node', () => {
     const status = spotPolicyStatusOf(input());
     expect(status.observedGeneration).toBe(3);

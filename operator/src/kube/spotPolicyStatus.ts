@@ -62,12 +62,20 @@ export interface SpotPolicyStatusInput {
   workloadFound: boolean;
   nodes: ReadonlyMap<string, NodeView>;
   prices: PriceBook;
+  /** A spot pool's predicted interruption risk (`PoolRiskFeed`); 0 for every pool without it. */
+  riskOf?: (pool: NodeView) => number;
   /** The Migrations of this workload. */
   migrations: readonly Migration[];
   now: number;
 }
 
 const MS_PER_SECOND = 1000;
+/**
+ * Risk in status is rounded to this many decimals (0.1 percentage point): it
+ * decays by the second, and a status write for each such change would say
+ * nothing new.
+ */
+const RISK_DECIMALS = 3;
 /** Unpriced members named in a condition's message; the API server caps its length. */
 const UNPRICED_NAMED = 10;
 
@@ -203,8 +211,10 @@ export function spotPolicyStatusOf(
       zone: node.zone,
       // Zero where the price is unknown: the PricesKnown condition names it.
       hourlyCostUsd: price ? price.usdPerHour * share : 0,
-      // No risk model runs on a cluster yet (the demo's is fitted to its replay).
-      interruptionRisk: 0,
+      interruptionRisk:
+        node.capacityType === 'spot' && input.riskOf
+          ? Number(input.riskOf(node).toFixed(RISK_DECIMALS))
+          : 0,
       ready: member.ready,
     });
     if (price && onDemand) {
