@@ -23,6 +23,9 @@ FERRY_CRIU_DEBS=(criu libcompel1 libnet9 libnl-3-200 libc6 libgcc-s1 libgnutls30
   libhogweed6t64 libnettle8t64 libp11-kit0 libunistring5 libgmp10 libzstd1 libstdc++6)
 # Libraries whose stable versions are new enough; installed with apt from the machine's suite.
 FERRY_CRIU_SYSTEM_DEBS=(libnftables1 libprotobuf-c1 libbsd0)
+# The node agent's own needs next to CRIU: `nft`, to answer clients of a frozen process
+# with ICMP host-unreachable instead of silence (src/agent/NodeAgent.ts says why).
+FERRY_AGENT_SYSTEM_DEBS=(nftables)
 
 declare -F ferry_log >/dev/null || ferry_log() { printf '\033[1mferry:\033[0m %s\n' "$*" >&2; }
 
@@ -64,6 +67,9 @@ ferry_criu() {
       ferry_log "criu in $dir does not run: $($command --version 2>&1 || true)"
       return 1
     fi
+  fi
+  if [ "$(id -u)" -eq 0 ] && declare -F ferry_system_packages >/dev/null; then
+    ferry_system_packages "${FERRY_AGENT_SYSTEM_DEBS[@]}" || return 1
   fi
   export FERRY_CRIU_DIR="$dir"
   export FERRY_CRIU="$command"

@@ -50,8 +50,15 @@ export class NodeAgentClient {
    * Dumps `pid` (once) and gets the images to `targetUrl`'s agent: through the
    * page server on `pageServerPort` while dumping, or by streaming after.
    */
-  checkpoint(id: string, pid: number, targetUrl: string, pageServerPort?: number): Promise<CheckpointReport> {
-    return this.call('POST', `/v1/checkpoints/${id}`, { pid, targetUrl, pageServerPort });
+  checkpoint(
+    id: string,
+    pid: number,
+    targetUrl: string,
+    pageServerPort?: number,
+    /** The address the process serves on: the source answers clients' packets for it during the freeze. */
+    address?: string,
+  ): Promise<CheckpointReport> {
+    return this.call('POST', `/v1/checkpoints/${id}`, { pid, targetUrl, pageServerPort, address });
   }
 
   /** Starts a page server for an incoming dump; resolves with its port. */

@@ -47,6 +47,7 @@ async function main(): Promise<void> {
     imagesDir: flag('images-dir', '/dev/shm/ferry-agent'),
     criu: (process.env.FERRY_CRIU ?? 'criu').split(/\s+/).filter(Boolean),
     token,
+    log: message => process.stderr.write(`ferry-agent: ${message}\n`),
     ...tlsFromEnvironment(),
   });
   const port = await agent.start();

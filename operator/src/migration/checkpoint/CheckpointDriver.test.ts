@@ -35,6 +35,8 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
   let load: WriteLoad | undefined;
   let app: Valkey | undefined;
   const memberDirs: string[] = [];
+  /** What each host's ICMP rate limit was before the test touched it. */
+  const icmpRateLimit = new Map<string, string>();
 
   beforeAll(async () => {
     redisServerPath();
@@ -46,6 +48,10 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
     agents = new TestbedAgents(bed);
     await agents.start('spot-a');
     await agents.start('spot-b');
+    for (const host of ['spot-a', 'spot-b']) {
+      const rate = await bed.inNetns(bed.host(host).netns, 'sysctl', ['-n', 'net.ipv4.icmp_ratelimit']);
+      icmpRateLimit.set(host, rate.trim());
+    }
   }, 60_000);
 
   afterEach(async () => {
@@ -101,6 +107,13 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
     return { sm, store, runtime, driver, planned, restarted };
   }
 
+  /** `host` no longer answers for a frozen process: no nft table of the agent's, its ICMP rate limit as it was. */
+  async function expectNotAnswering(host: string) {
+    const netns = bed.host(host).netns;
+    expect(await bed.inNetns(netns, 'nft', ['list', 'tables'])).not.toMatch(/ferry_/);
+    expect((await bed.inNetns(netns, 'sysctl', ['-n', 'net.ipv4.icmp_ratelimit'])).trim()).toBe(icmpRateLimit.get(host));
+  }
+
   async function expectIntact(bulk: number) {
     await load!.stop();
     expect(await load!.lostWrites(app!)).toEqual([]);
@@ -125,6 +138,8 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
       const restoredPid = Number(done.status?.driverState?.restoredPid);
       expect(await bed.pidsInHost('spot-b')).toContain(restoredPid);
       expect(bed.addressHost(bed.serviceAddress(20))).toBe('spot-b');
+      // The source answered clients for the frozen process; cleaning up took that back.
+      await expectNotAnswering('spot-a');
 
       // The notice runs out and the node is reclaimed; the process lives on spot-b now.
       await new Promise(r => setTimeout(r, Math.max(0, Date.parse(planned.spec.deadline!) - Date.now())));
@@ -166,6 +181,15 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
     TEST_TIMEOUT_MS,
   );
 
+  it('answers for the address again when the dump fails and CRIU lets the process run on', async () => {
+    const address = bed.serviceAddress(21);
+    // No such process: CRIU fails after the agent started answering for the address.
+    await expect(
+      agents.agentFor('spot-a').checkpoint('failed-dump', 4_000_000, agents.agentFor('spot-b').url, undefined, address),
+    ).rejects.toThrow(/criu dump failed/);
+    await expectNotAnswering('spot-a');
+  });
+
   it(
     'restores on the source from its own images when the target node dies after the dump',
     async () => {
@@ -182,6 +206,8 @@ describe('checkpoint driver through the node agent, with CRIU for real', () => {
       expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(/^RolledBack/);
       expect(done.status?.failedPhase).toBe('SwitchingOver');
       expect(bed.addressHost(bed.serviceAddress(20))).toBe('spot-a');
+      // Restored where it was frozen: the source stopped answering for it first.
+      await expectNotAnswering('spot-a');
       await expectIntact(BULK);
     },
     TEST_TIMEOUT_MS,

@@ -99,7 +99,13 @@ export class CheckpointDriver implements MigrationDriver {
       }
       // The freeze starts with the dump; the page server is ready before it.
       ctx.state.freezeStartedAt ??= String(this.options.clock.now());
-      report = await this.source(ctx).checkpoint(id, Number(ctx.state.pid), this.target(ctx).url, pageServerPort);
+      report = await this.source(ctx).checkpoint(
+        id,
+        Number(ctx.state.pid),
+        this.target(ctx).url,
+        pageServerPort,
+        ctx.state.address,
+      );
     } catch (error) {
       if (error instanceof AgentUnreachableError) {
         throw new SourceLostError(error.message, { cause: error });
@@ -172,9 +178,12 @@ export class CheckpointDriver implements MigrationDriver {
       // The pages went to the target's page server: the only complete copy is there.
       if (onTarget?.received) {
         await this.switchOver(ctx);
+        // The source has nothing left to restore; it stops answering for the process.
+        await this.source(ctx).deleteImages(id).catch(() => {});
         ctx.note(`the source holds no pages; restored on ${spec.targetNode} instead`);
         return;
       }
+      // The source's images stay: they are what tells a retried roll-back that the state is lost.
       throw new Error('the dump streamed its pages to a target that is gone; the state is lost');
     }
     await this.options.runtime.routeAddress(ctx.state.address, spec.sourceNode);
