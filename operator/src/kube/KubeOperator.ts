@@ -151,6 +151,8 @@ export class KubeOperator {
   private readonly placer: PodPlacer;
   private controller?: DisruptionController;
   private prediction?: PredictionController;
+  /** A look at the nodes for the risk feed, waiting for the events of the same burst. */
+  private riskObservation?: NodeJS.Immediate;
   private runner?: MigrationRunner;
   private interruptions?: SqsInterruptionQueue;
   private statuses?: SpotPolicyStatusController;
@@ -279,6 +281,7 @@ export class KubeOperator {
     await this.elector.stop();
     await this.campaign;
     this.state.stop();
+    if (this.riskObservation) clearImmediate(this.riskObservation);
     await this.webhook?.stop();
     await this.metricsServer?.stop();
   }
@@ -391,7 +394,7 @@ export class KubeOperator {
     } catch (error) {
       this.log.warn(`prediction: ${error}`);
     }
-    this.observeRisk('node');
+    risk.feed.observe(this.state.nodeViews(), this.state.signals());
   }
 
   /**
@@ -402,8 +405,13 @@ export class KubeOperator {
   private observeRisk(kind: 'node' | 'pod'): void {
     const feed = this.options.risk?.feed;
     if (!feed || !this.state.synced) return;
-    if (kind === 'node') {
-      feed.observe(this.state.nodeViews(), this.state.signals());
+    if (kind === 'node' && !this.riskObservation) {
+      // A burst of node events (a reclaim takes several nodes) is one look at the cluster.
+      this.riskObservation = setImmediate(() => {
+        this.riskObservation = undefined;
+        feed.observe(this.state.nodeViews(), this.state.signals());
+        this.prediction?.changed();
+      });
     }
     this.prediction?.changed();
   }

@@ -130,6 +130,44 @@ describe('PoolRiskFeed', () => {
     ).toEqual(['eu-west-1a', 'eu-west-1b']);
   });
 
+  it('takes a reclaim and its replacement seen in one look as a recovery, but not a reclaimed node itself, nor the nodes found at the first look', () => {
+    const clock = new ManualClock(START);
+    const feed = new PoolRiskFeed({ clock });
+    const found = spotNode('hot-1', 'm5.large', 'eu-west-1a');
+    feed.observe([found], [notice('hot-1')]);
+    expect(feed.history().pools[0]).toMatchObject({ interruptions: 1 });
+    expect(feed.history().pools[0].lastRecoveryAt).toBeUndefined();
+
+    clock.advance(MINUTE);
+    // A node that arrives already reclaimed is no capacity coming back.
+    const reclaimedOnArrival = spotNode('hot-2', 'm5.large', 'eu-west-1a');
+    feed.observe(
+      [found, reclaimedOnArrival],
+      [notice('hot-1'), notice('hot-2')],
+    );
+    expect(feed.history().pools[0]).toMatchObject({ interruptions: 2 });
+    expect(feed.history().pools[0].lastRecoveryAt).toBeUndefined();
+
+    clock.advance(MINUTE);
+    const replacement = spotNode('hot-3', 'm5.large', 'eu-west-1a');
+    feed.observe([replacement], []);
+    expect(feed.history().pools[0]).toMatchObject({
+      interruptions: 2,
+      lastRecoveryAt: clock.now(),
+    });
+
+    clock.advance(MINUTE);
+    // hot-3 is reclaimed and hot-4 replaces it within one burst of events.
+    feed.observe(
+      [replacement, spotNode('hot-4', 'm5.large', 'eu-west-1a')],
+      [notice('hot-3')],
+    );
+    expect(feed.history().pools[0]).toMatchObject({
+      interruptions: 3,
+      lastRecoveryAt: clock.now(),
+    });
+  });
+
   it('counts a notice the cloud sent (the interruption queue) once, as a node signal is', () => {
     const feed = new PoolRiskFeed({ clock: new ManualClock(START) });
     const node = spotNode('hot-1', 'm5.large', 'eu-west-1a');

@@ -129,30 +129,35 @@ export class PoolRiskFeed {
   ): void {
     const now = this.clock.now();
     const byName = new Map(nodes.map(node => [node.name, node]));
-    for (const node of nodes) {
-      if (node.capacityType !== 'spot') continue;
-      const record = this.track(node, now);
-      if (!this.nodesSeen.has(node.name)) {
-        this.nodesSeen.add(node.name);
-        const last =
-          record.recentInterruptionsAt[record.recentInterruptionsAt.length - 1];
-        if (
-          this.baselined &&
-          last !== undefined &&
-          (record.lastRecoveryAt === undefined || record.lastRecoveryAt < last)
-        ) {
-          record.lastRecoveryAt = now;
-          this.model.recordRecovery(poolIdOf(node), now);
-          this.dirty = true;
-        }
-      }
-    }
-    // Nodes present at the first look are the cluster as found, not capacity coming back.
-    this.baselined = true;
+    for (const node of nodes)
+      if (node.capacityType === 'spot') this.track(node, now);
+    // Signals first: a replacement seen in the same look as the reclaim it replaces is a recovery.
     for (const signal of signals) {
       const node = byName.get(signal.node);
       if (node) this.signalled(node, signal.reason, now);
     }
+    const reclaimed = new Set(
+      signals.filter(s => s.reason === 'notice').map(s => s.node),
+    );
+    for (const node of nodes) {
+      if (node.capacityType !== 'spot' || this.nodesSeen.has(node.name))
+        continue;
+      this.nodesSeen.add(node.name);
+      // Nodes present at the first look are the cluster as found, not capacity coming back.
+      if (!this.baselined || reclaimed.has(node.name)) continue;
+      const record = this.track(node, now);
+      const last =
+        record.recentInterruptionsAt[record.recentInterruptionsAt.length - 1];
+      if (
+        last !== undefined &&
+        (record.lastRecoveryAt === undefined || record.lastRecoveryAt < last)
+      ) {
+        record.lastRecoveryAt = now;
+        this.model.recordRecovery(poolIdOf(node), now);
+        this.dirty = true;
+      }
+    }
+    this.baselined = true;
     for (const name of this.nodesSeen)
       if (!byName.has(name)) this.nodesSeen.delete(name);
     for (const name of this.counted.keys())
