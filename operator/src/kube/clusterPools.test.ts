@@ -1,7 +1,11 @@
 import type { NodeView } from '../core/model';
 import { MigrationStateMachine } from '../migration/MigrationStateMachine';
 import { InMemoryMigrationStore } from '../migration/MigrationStore';
-import { poolsOfNodes, UnavailableDriver } from './clusterPools';
+import {
+  poolsOfNodes,
+  UnavailableDriver,
+  withInterruptionRisk,
+} from './clusterPools';
 
 function node(
   name: string,
@@ -38,6 +42,26 @@ describe('poolsOfNodes', () => {
       launchable: false,
     });
     expect(new Set(pools.map(p => p.priceUsdPerHour)).size).toBe(1);
+  });
+});
+
+describe('withInterruptionRisk', () => {
+  it("gives spot pools the model's risk and leaves permanent capacity at 0", () => {
+    const pools = withInterruptionRisk(
+      poolsOfNodes([
+        node('a', 'm5.large', 'us-east-1a', 'spot'),
+        node('b', 'm5.large', 'us-east-1b', 'spot'),
+        node('c', 'm5.large', 'us-east-1a', 'on-demand'),
+      ]),
+      pool => (pool.zone === 'us-east-1a' ? 0.3 : 0.01),
+    );
+    expect(
+      pools.map(p => [p.capacityType, p.zone, p.interruptionRisk]),
+    ).toEqual([
+      ['spot', 'us-east-1a', 0.3],
+      ['spot', 'us-east-1b', 0.01],
+      ['on-demand', 'us-east-1a', 0],
+    ]);
   });
 });
 
