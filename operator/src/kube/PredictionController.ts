@@ -39,7 +39,7 @@ export class PredictionController {
 
   constructor(
     private readonly options: {
-      state: ClusterState;
+      state: Pick<ClusterState, 'nodeViews' | 'signals' | 'workloads'>;
       feed: PoolRiskFeed;
       controller: Pick<
         DisruptionController,
