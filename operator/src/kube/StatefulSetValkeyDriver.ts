@@ -412,9 +412,7 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
       if (error instanceof MemberUnreachableError) return undefined;
       throw error;
     });
-    return (
-      repl?.role === 'slave' && repl.masterHost === recreated.status.podIP
-    );
+    return repl?.role === 'slave' && repl.masterHost === recreated.status.podIP;
   }
 
   /** The temporary member, if it is the primary now. */

@@ -4,10 +4,7 @@
  * Migration of the workload starts running in this process.
  */
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
-import type {
-  SpotPolicy,
-  WorkloadReference,
-} from '../api/v1alpha1';
+import type { SpotPolicy, WorkloadReference } from '../api/v1alpha1';
 import { PermanentMigrationError } from '../migration/MigrationDriver';
 import type { ValkeyAccess } from '../migration/valkey/ValkeyAdmin';
 import { apiRequest, collectionPath, KubeApiError } from './apiRequest';

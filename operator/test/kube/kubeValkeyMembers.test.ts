@@ -6,7 +6,7 @@
  * leaves the old member where it was. kwok's pods run no server, so the driver's
  * Valkey commands are not part of this suite.
  */
-import { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import {
   CHEAPEST_DELETION_COST,
   HANDOFF_OF_LABEL,
@@ -15,7 +15,13 @@ import {
   POD_DELETION_COST_ANNOTATION,
   ReplicaSetHandoff,
 } from '../../src/kube/KubeValkeyMembers';
-import { PermanentMigrationError } from '../../src/migration/MigrationDriver';
+import type { Migration } from '../../src/api/v1alpha1';
+import { systemClock } from '../../src/core/clock';
+import { StatefulSetValkeyDriver } from '../../src/kube/StatefulSetValkeyDriver';
+import {
+  MigrationStepContext,
+  PermanentMigrationError,
+} from '../../src/migration/MigrationDriver';
 import { createFakeNodes, FakeNodeSpec, NODE_LABELS } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
@@ -264,5 +270,157 @@ describe('valkey members as pods on a real cluster', () => {
       /lonely is a bare pod: .*Deployments and StatefulSets only.*set the SpotPolicy's migration to reschedule/,
     );
     await expect(read('lonely-ferry-t4')).rejects.toMatchObject({ code: 404 });
+  });
+  describe('a StatefulSet member whose claims are bound to volumes in zone a', () => {
+    beforeAll(async () => {
+      // Statically provisioned volumes, each mountable only in us-east-1a.
+      for (let i = 0; i < 2; i++) {
+        await core.createPersistentVolume({
+          body: {
+            metadata: { name: `zonal-${i}` },
+            spec: {
+              capacity: { storage: '1Gi' },
+              accessModes: ['ReadWriteOnce'],
+              storageClassName: 'zonal',
+              hostPath: { path: `/data/zonal-${i}` },
+              nodeAffinity: {
+                required: {
+                  nodeSelectorTerms: [
+                    {
+                      matchExpressions: [
+                        {
+                          key: 'topology.kubernetes.io/zone',
+                          operator: 'In',
+                          values: ['us-east-1a'],
+                        },
+                      ],
+                    },
+                  ],
+                },
+              },
+            },
+          },
+        });
+      }
+      await cluster
+        .kubeConfig()
+        .makeApiClient(AppsV1Api)
+        .createNamespacedStatefulSet({
+          namespace: NAMESPACE,
+          body: {
+            metadata: { name: 'stored' },
+            spec: {
+              replicas: 1,
+              serviceName: 'stored',
+              selector: { matchLabels: { app: 'stored' } },
+              template: {
+                metadata: { labels: { app: 'stored' } },
+                spec: {
+                  containers: [
+                    {
+                      name: 'valkey',
+                      image: 'valkey/valkey:8',
+                      volumeMounts: [{ name: 'data', mountPath: '/data' }],
+                    },
+                  ],
+                },
+              },
+              volumeClaimTemplates: [
+                {
+                  metadata: { name: 'data' },
+                  spec: {
+                    accessModes: ['ReadWriteOnce'],
+                    storageClassName: 'zonal',
+                    resources: { requests: { storage: '1Gi' } },
+                  },
+                },
+              ],
+            },
+          },
+        });
+      await until('stored-0 running with its claim bound', async () => {
+        const pod = await read('stored-0').catch(() => undefined);
+        return pod && isReady(pod) && pod;
+      });
+    });
+
+    /** A Migration of stored-0 to `targetNode`, as its first step sees it. */
+    function stepTo(targetNode: string): MigrationStepContext {
+      const migration: Migration = {
+        apiVersion: 'ferry.dev/v1alpha1',
+        kind: 'Migration',
+        metadata: { namespace: NAMESPACE, name: 'stored-0-notice', uid: 'u1' },
+        spec: {
+          workloadRef: { kind: 'StatefulSet', name: 'stored' },
+          pod: 'stored-0',
+          sourceNode: 'spot-a',
+          targetNode,
+          reason: 'notice',
+          driver: 'valkey',
+        },
+      };
+      return {
+        migration,
+        state: {},
+        clock: systemClock,
+        signal: new AbortController().signal,
+        addBytesMoved: () => {},
+        recordWritePause: () => {},
+        recordAtRisk: () => {},
+        note: () => {},
+      };
+    }
+
+    it('refuses a target in another zone before starting anything, naming the claim and the volume', async () => {
+      const driver = new StatefulSetValkeyDriver({
+        kubeConfig: cluster.kubeConfig(),
+        namespace: NAMESPACE,
+        member: 'stored-0',
+        access: {},
+        clock: systemClock,
+      });
+      const attempt = driver.prepareTarget(stepTo('on-demand-b'));
+      await expect(attempt).rejects.toThrow(PermanentMigrationError);
+      const claim = await core.readNamespacedPersistentVolumeClaim({
+        namespace: NAMESPACE,
+        name: 'data-stored-0',
+      });
+      await expect(attempt).rejects.toThrow(
+        `${NAMESPACE}/stored-0 keeps claim data-stored-0, bound to volume ${
+          claim.spec!.volumeName
+        }, which only nodes with topology.kubernetes.io/zone In us-east-1a can mount; the target on-demand-b is not one`,
+      );
+      const started = await core.listNamespacedPod({
+        namespace: NAMESPACE,
+        labelSelector: `${HANDOFF_OF_LABEL}=stored-0`,
+      });
+      expect(started.items).toEqual([]);
+    });
+
+    it('starts the temporary member with the claim templates as emptyDir volumes, outside the selector', async () => {
+      const members = new KubeValkeyMembers(bound('stored-0'));
+      await members.startMember('stored-0-ferry-t5', 'on-demand-a');
+      const temporary = await read('stored-0-ferry-t5');
+      expect(temporary.spec!.volumes).toEqual(
+        expect.arrayContaining([{ name: 'data', emptyDir: {} }]),
+      );
+      expect(temporary.spec!.volumes!.some(v => v.persistentVolumeClaim)).toBe(
+        false,
+      );
+      expect(temporary.metadata!.labels).toMatchObject({
+        [HANDOFF_OF_LABEL]: 'stored-0',
+      });
+      expect(temporary.metadata!.labels?.app).toBeUndefined();
+      expect(
+        temporary.metadata!.annotations?.[HELD_BACK_LABEL_ANNOTATION],
+      ).toBe('app=stored');
+      expect(temporary.metadata!.ownerReferences).toBeUndefined();
+      await members.stopMember({
+        name: 'stored-0-ferry-t5',
+        node: 'on-demand-a',
+        host: temporary.status!.podIP!,
+        port: 6379,
+      });
+    });
   });
 });

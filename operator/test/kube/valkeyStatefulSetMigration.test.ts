@@ -29,7 +29,9 @@ const QUORUM = 2;
 
 function isReady(pod: V1Pod): boolean {
   return Boolean(
-    pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True'),
+    pod.status?.conditions?.some(
+      c => c.type === 'Ready' && c.status === 'True',
+    ),
   );
 }
 
@@ -146,8 +148,9 @@ describe('the valkey method for a StatefulSet member, on a real cluster with rea
         () => true,
       ),
     );
-    await until('the temporary member\'s server to stop', () =>
-      !cluster.kubelet.running.includes(temporary),
+    await until(
+      "the temporary member's server to stop",
+      () => !cluster.kubelet.running.includes(temporary),
     );
 
     // The recreated member is the primary and has every key.

@@ -150,7 +150,10 @@ export class ValkeyCluster {
   async pods(selector: string): Promise<V1Pod[]> {
     const pods = await this.kubeConfig()
       .makeApiClient(CoreV1Api)
-      .listNamespacedPod({ namespace: this.namespace, labelSelector: selector });
+      .listNamespacedPod({
+        namespace: this.namespace,
+        labelSelector: selector,
+      });
     return pods.items.filter(
       pod =>
         pod.status?.podIP &&
