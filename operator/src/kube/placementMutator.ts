@@ -277,8 +277,18 @@ export class PodPlacer {
     ).length;
     const capacityType: CapacityType = permanent < floor ? 'on-demand' : 'spot';
 
+    // A pool can take the pod if a node of it takes new pods now, or if the
+    // cloud can launch one there (Karpenter). On a cluster no pool is
+    // launchable by Ferry (`poolsOfNodes`), so existing nodes are what counts.
+    const open = new Set(
+      [...nodes.values()]
+        .filter(n => !n.unschedulable && n.terminatesAt === undefined)
+        .map(poolKeyOf),
+    );
     const candidates = pools.filter(
-      p => p.capacityType === capacityType && p.launchable,
+      p =>
+        p.capacityType === capacityType &&
+        (p.launchable || open.has(poolKeyOf(p))),
     );
     if (candidates.length === 0) return undefined;
     const inZone = (zone: string) =>
@@ -289,7 +299,7 @@ export class PodPlacer {
         inZone(a.zone) - inZone(b.zone) ||
         a.priceUsdPerHour - b.priceUsdPerHour ||
         a.interruptionRisk - b.interruptionRisk ||
-        (a.zone < b.zone ? -1 : a.zone > b.zone ? 1 : 0),
+        poolKeyOf(a).localeCompare(poolKeyOf(b), 'en'),
     )[0];
     this.pending.set(view.id, [
       ...pending,
@@ -297,4 +307,13 @@ export class PodPlacer {
     ]);
     return { capacityType, zone: best.zone, instanceType: best.instanceType };
   }
+}
+
+/** A pool's identity including its capacity type: a spot and an on-demand pool of one type and zone differ. */
+function poolKeyOf(p: {
+  instanceType: string;
+  zone: string;
+  capacityType: CapacityType;
+}): string {
+  return `${p.instanceType}/${p.zone}/${p.capacityType}`;
 }

@@ -11,12 +11,8 @@ import { KubeOperator } from '../../src/kube/KubeOperator';
 import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
 import { PLACEMENT_ANNOTATION } from '../../src/kube/placementMutator';
 import { SPOT_POLICIES } from '../../src/kube/resources';
-import {
-  createFakeNodes,
-  NODE_LABELS,
-  poolsOf,
-  standardFleet,
-} from './fakeNodes';
+import { poolsOfNodes } from '../../src/kube/clusterPools';
+import { createFakeNodes, NODE_LABELS, standardFleet } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 
@@ -46,7 +42,8 @@ describe('placement of opted-in pods on a real cluster', () => {
       identity: 'operator-0',
       lease: { namespace: 'ferry-system', name: 'ferry-leader' },
       drivers: [],
-      pools: async () => poolsOf(standardFleet()),
+      // As main.ts does: the pools of the cluster's nodes, none launchable by Ferry.
+      pools: async () => poolsOfNodes(operator.state.nodeViews()),
       metrics: new OperatorMetrics({ processMetrics: false }),
       webhook: {
         tls: cluster.issueServingCertificate('webhook'),
