@@ -14,6 +14,7 @@
  */
 import type {
   KubeConfig,
+  V1StatefulSet,
   V1Node,
   V1NodeSelectorTerm,
   V1PersistentVolume,
@@ -39,6 +40,7 @@ import {
   ValkeyMemberRuntime,
 } from '../migration/valkey/ValkeyDriver';
 import { apiRequest } from './apiRequest';
+import { selectorMatches } from './workloads';
 import {
   HANDOFF_OF_LABEL,
   HELD_BACK_LABEL_ANNOTATION,
@@ -51,6 +53,9 @@ import {
 
 /** The two hand-offs of a StatefulSet member, each with its share of the step's state. */
 type Hop = 'first' | 'second';
+
+/** The node label pod anti-affinity names to keep members on separate hosts. */
+const HOSTNAME_LABEL = 'kubernetes.io/hostname';
 
 /** Where each switch's write pause is kept, both shown in the Migration's driver state. */
 const WRITE_PAUSE_KEYS: Record<Hop, string> = {
@@ -271,6 +276,7 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
 
   async prepareTarget(ctx: MigrationStepContext): Promise<void> {
     await this.recall(ctx);
+    await this.refuseAntiAffinityToItself(ctx);
     await this.refuseClaimsTheTargetCannotMount(ctx);
     await this.hop(ctx, 'first', (d, sub) => d.prepareTarget(sub));
     ctx.state.targetPod = ctx.state['first.targetPod'];
@@ -439,6 +445,42 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
       host,
       port: Number(ctx.state[`${prefix}Port`]),
     };
+  }
+
+  /**
+   * A template that requires pod anti-affinity by host against its own labels
+   * keeps the recreated member off the target node, where the temporary
+   * member (with those labels, since the first switch) holds its data: the
+   * move would end with the temporary member serving. Refuse before anything
+   * starts.
+   */
+  private async refuseAntiAffinityToItself(
+    ctx: MigrationStepContext,
+  ): Promise<void> {
+    const { namespace, kubeConfig } = this.options;
+    const name = ctx.migration.spec.workloadRef.name;
+    const statefulSet = await apiRequest<V1StatefulSet>(
+      kubeConfig,
+      'GET',
+      `/apis/apps/v1/namespaces/${encodeURIComponent(
+        namespace,
+      )}/statefulsets/${encodeURIComponent(name)}`,
+    );
+    const template = statefulSet.spec?.template;
+    const terms =
+      template?.spec?.affinity?.podAntiAffinity
+        ?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+    const blocking = terms.find(
+      term =>
+        term.topologyKey === HOSTNAME_LABEL &&
+        (!term.namespaces?.length || term.namespaces.includes(namespace)) &&
+        selectorMatches(term.labelSelector, template?.metadata?.labels),
+    );
+    if (blocking) {
+      throw new PermanentMigrationError(
+        `StatefulSet ${namespace}/${name} requires pod anti-affinity by ${HOSTNAME_LABEL} against its own members, so its recreated ${this.options.member} could not start on the target node next to the temporary member that holds its data; make that anti-affinity preferred, or set the SpotPolicy's migration to reschedule`,
+      );
+    }
   }
 
   /**

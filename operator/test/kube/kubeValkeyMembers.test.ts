@@ -423,4 +423,78 @@ describe('valkey members as pods on a real cluster', () => {
       });
     });
   });
+  it('refuses a StatefulSet member whose template keeps members on separate hosts, before starting anything', async () => {
+    await cluster
+      .kubeConfig()
+      .makeApiClient(AppsV1Api)
+      .createNamespacedStatefulSet({
+        namespace: NAMESPACE,
+        body: {
+          metadata: { name: 'apart' },
+          spec: {
+            replicas: 1,
+            serviceName: 'apart',
+            selector: { matchLabels: { app: 'apart' } },
+            template: {
+              metadata: { labels: { app: 'apart' } },
+              spec: {
+                affinity: {
+                  podAntiAffinity: {
+                    requiredDuringSchedulingIgnoredDuringExecution: [
+                      {
+                        topologyKey: 'kubernetes.io/hostname',
+                        labelSelector: { matchLabels: { app: 'apart' } },
+                      },
+                    ],
+                  },
+                },
+                containers: [{ name: 'valkey', image: 'valkey/valkey:8' }],
+              },
+            },
+          },
+        },
+      });
+    await until('apart-0 running', async () => {
+      const pod = await read('apart-0').catch(() => undefined);
+      return pod && isReady(pod) && pod;
+    });
+    const driver = new StatefulSetValkeyDriver({
+      kubeConfig: cluster.kubeConfig(),
+      namespace: NAMESPACE,
+      member: 'apart-0',
+      access: {},
+      clock: systemClock,
+    });
+    const attempt = driver.prepareTarget({
+      migration: {
+        apiVersion: 'ferry.dev/v1alpha1',
+        kind: 'Migration',
+        metadata: { namespace: NAMESPACE, name: 'apart-0-notice', uid: 'u2' },
+        spec: {
+          workloadRef: { kind: 'StatefulSet', name: 'apart' },
+          pod: 'apart-0',
+          sourceNode: 'spot-a',
+          targetNode: 'on-demand-c',
+          reason: 'notice',
+          driver: 'valkey',
+        },
+      },
+      state: {},
+      clock: systemClock,
+      signal: new AbortController().signal,
+      addBytesMoved: () => {},
+      recordWritePause: () => {},
+      recordAtRisk: () => {},
+      note: () => {},
+    });
+    await expect(attempt).rejects.toThrow(PermanentMigrationError);
+    await expect(attempt).rejects.toThrow(
+      /StatefulSet shop\/apart requires pod anti-affinity by kubernetes.io\/hostname against its own members.*set the SpotPolicy's migration to reschedule/,
+    );
+    const started = await core.listNamespacedPod({
+      namespace: NAMESPACE,
+      labelSelector: `${HANDOFF_OF_LABEL}=apart-0`,
+    });
+    expect(started.items).toEqual([]);
+  });
 });
