@@ -21,6 +21,14 @@ describe('ProactiveMoveGovernor', () => {
     expect(governor.decide(T0 + 2 * MIN, [{ node: 'n3', pool: 'p', risk: 0.05, members: 1 }])).toEqual([]);
   });
 
+  it('moves a node again when its pool cools and then turns hot again', () => {
+    const governor = new ProactiveMoveGovernor();
+    const at = (risk: number, t: number) => governor.decide(t, [{ node: 'n1', pool: 'p', risk, members: 1 }]);
+    expect(at(0.3, T0)).toHaveLength(1);
+    expect(at(0.05, T0 + MIN)).toEqual([]);
+    expect(at(0.3, T0 + 2 * MIN)).toEqual([{ node: 'n1', reason: 'prediction' }]);
+  });
+
   it('never spends more than its budget in a window', () => {
     fc.assert(
       fc.property(

@@ -41,7 +41,8 @@ export interface ProactiveCandidate {
 /** Decides which nodes to empty ahead of a notice. */
 export class ProactiveMoveGovernor {
   private readonly hotPools = new Set<string>();
-  private readonly signalled = new Set<string>();
+  /** Nodes signalled while their pool is hot, with that pool. */
+  private readonly signalled = new Map<string, string>();
   private readonly spent: { at: number; members: number }[] = [];
 
   constructor(private readonly policy: ProactivePolicy = DEFAULT_PROACTIVE_POLICY) {
@@ -58,6 +59,13 @@ export class ProactiveMoveGovernor {
       if (c.risk >= this.policy.enterRisk) this.hotPools.add(c.pool);
       else if (c.risk < this.policy.exitRisk) this.hotPools.delete(c.pool);
     }
+    // A node is signalled once per hot spell of its pool: when the pool cools
+    // (or the node is gone) it is forgotten, so a pool that heats up again
+    // moves its members again, and the memory stays bounded by the fleet.
+    const present = new Set(candidates.map(c => c.node));
+    for (const [node, pool] of this.signalled) {
+      if (!present.has(node) || !this.hotPools.has(pool)) this.signalled.delete(node);
+    }
     while (this.spent.length > 0 && now - this.spent[0].at >= this.policy.windowMs) this.spent.shift();
     let budget = this.policy.movesPerWindow - this.spent.reduce((a, s) => a + s.members, 0);
     const signals: DisruptionSignal[] = [];
@@ -68,7 +76,7 @@ export class ProactiveMoveGovernor {
       if (c.members > budget) continue;
       budget -= c.members;
       this.spent.push({ at: now, members: c.members });
-      this.signalled.add(c.node);
+      this.signalled.set(c.node, c.pool);
       signals.push({ node: c.node, reason: 'prediction' });
     }
     return signals;
