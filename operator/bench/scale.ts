@@ -28,7 +28,7 @@ import { CapacityPool, MemberView, NodeView, poolIdOf, Resources, WorkloadView }
 import { planPlacement } from '../src/core/placement';
 import { seededRandom } from '../src/core/random';
 import { InterruptionRiskModel } from '../src/core/risk';
-import { DEMO_RISK_COEFFICIENTS } from '../src/demo/demoRiskCoefficients';
+import { SHIPPED_RISK_COEFFICIENTS } from '../src/core/shippedRiskCoefficients';
 import { numberOption, parseBenchArgs, round, sharedDataDir, singleNodeTraces, writeResults } from './lib/benchSupport';
 
 const TYPES = ['r5.2xlarge', 'm5.2xlarge', 'r6i.2xlarge', 'm6i.2xlarge', 'r6g.2xlarge', 'm6g.2xlarge'];
@@ -82,7 +82,7 @@ function main(): void {
     }
   }
   const nodeByName = new Map(nodes.map(n => [n.name, n]));
-  const risk = new InterruptionRiskModel(DEMO_RISK_COEFFICIENTS);
+  const risk = new InterruptionRiskModel(SHIPPED_RISK_COEFFICIENTS);
   for (const p of market.pools) risk.track({ pool: p.id, zone: p.zone, advisorBand: p.advisorBand }, now - 7 * 24 * 3_600_000);
   const pools = capacityPools(cloud, risk, now);
   const workloads: WorkloadView[] = [];

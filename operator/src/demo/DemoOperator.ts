@@ -26,7 +26,7 @@ import { seededRandom } from '../core/random';
 import { InterruptionRiskModel, RiskCoefficients } from '../core/risk';
 import { ProactiveMoveGovernor } from '../core/proactive';
 import { FleetMove, FleetSimulation, FleetWorkload } from './FleetSimulation';
-import { DEMO_RISK_COEFFICIENTS } from './demoRiskCoefficients';
+import { SHIPPED_RISK_COEFFICIENTS } from '../core/shippedRiskCoefficients';
 
 /**
  * Demo mode: the operator's decision core running against an in-memory cluster
@@ -120,7 +120,7 @@ export class DemoOperator implements FerryClusterClient {
     const start = market.startAt + REPLAY_WARMUP_MS;
     this.offsetMs = start - this.clock.now();
     this.provider = new SimulatedCloudProvider(market, 'aws');
-    this.risk = new InterruptionRiskModel(options.riskCoefficients ?? DEMO_RISK_COEFFICIENTS);
+    this.risk = new InterruptionRiskModel(options.riskCoefficients ?? SHIPPED_RISK_COEFFICIENTS);
     this.fleet = new FleetSimulation({
       provider: this.provider,
       workloads: [],

@@ -26,7 +26,7 @@ import {
   UNKNOWN_ADVISOR_BAND,
 } from '../core/risk';
 // The coefficients trained on the shipped traces; demo mode and the cluster use the same ones.
-import { DEMO_RISK_COEFFICIENTS } from '../demo/demoRiskCoefficients';
+import { SHIPPED_RISK_COEFFICIENTS } from '../core/shippedRiskCoefficients';
 import type { PriceBook } from './poolPrices';
 
 /**
@@ -302,7 +302,7 @@ export class PoolRiskFeed {
 
   private newModel(): InterruptionRiskModel {
     return new InterruptionRiskModel(
-      this.options.coefficients ?? DEMO_RISK_COEFFICIENTS,
+      this.options.coefficients ?? SHIPPED_RISK_COEFFICIENTS,
       this.options.horizonMs,
     );
   }
