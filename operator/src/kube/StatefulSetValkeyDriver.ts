@@ -300,8 +300,9 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
 
   /**
    * The second switch, back to the recreated member, and the check that it
-   * serves. Runs after the first switch, so a failure here retries rather than
-   * returning to the old member, which is gone.
+   * serves. The old incarnation is gone by now: a failure here is retried
+   * (the state machine's attempts), and a rollback after them leaves the
+   * temporary member serving (see `rollBack`).
    */
   async verify(ctx: MigrationStepContext): Promise<void> {
     await this.recall(ctx);

@@ -214,33 +214,7 @@ export class ValkeyCluster {
     options: { port: number; args?: string[]; spec?: Record<string, unknown> },
   ): Promise<void> {
     const kc = this.kubeConfig();
-    await kc.makeApiClient(AppsV1Api).createNamespacedStatefulSet({
-      namespace: this.namespace,
-      body: {
-        metadata: { name },
-        spec: {
-          replicas: 3,
-          serviceName: name,
-          podManagementPolicy: 'Parallel',
-          selector: { matchLabels: { app: name } },
-          template: {
-            metadata: { labels: { app: name } },
-            spec: {
-              nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
-              containers: [
-                {
-                  name: 'valkey',
-                  image: 'valkey/valkey:8',
-                  args: options.args,
-                  resources: { requests: { cpu: '250m', memory: '512Mi' } },
-                  ports: [{ name: 'valkey', containerPort: options.port }],
-                },
-              ],
-            },
-          },
-        },
-      },
-    });
+    await createValkeyStatefulSet(kc, this.namespace, name, options);
     await apiRequest(
       kc,
       'POST',
@@ -272,4 +246,43 @@ export class ValkeyCluster {
       },
     );
   }
+}
+
+/**
+ * A three-member Valkey StatefulSet `name` (label `app: name`, Parallel pod
+ * management) on spot nodes, its redis-servers on `port` with `args`.
+ */
+export async function createValkeyStatefulSet(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  options: { port: number; args?: string[] },
+): Promise<void> {
+  await kc.makeApiClient(AppsV1Api).createNamespacedStatefulSet({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        replicas: 3,
+        serviceName: name,
+        podManagementPolicy: 'Parallel',
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            nodeSelector: { 'karpenter.sh/capacity-type': 'spot' },
+            containers: [
+              {
+                name: 'valkey',
+                image: 'valkey/valkey:8',
+                args: options.args,
+                resources: { requests: { cpu: '250m', memory: '512Mi' } },
+                ports: [{ name: 'valkey', containerPort: options.port }],
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
 }
