@@ -1,7 +1,8 @@
 /**
  * The valkey driver on a cluster: members are pods, and clients are sent to the
  * new member by the hand-off its Deployment's ReplicaSet agrees with (README,
- * "Hand-offs the workload's controller agrees with").
+ * "Hand-offs the workload's controller agrees with"); a StatefulSet's member
+ * goes through a temporary member (`StatefulSetValkeyDriver`), started here.
  *
  * The driver's runtime names members by pod name alone, and one driver serves
  * every Migration; so each Migration gets a runtime and a redirector bound to its
@@ -50,18 +51,18 @@ export const CHEAPEST_DELETION_COST = String(-(2 ** 31));
 /** Longest wait for a new member's pod to be Ready (image pulled, probes passing). */
 export const MEMBER_POD_READY_TIMEOUT_MS = 60_000;
 /** How often a new member's pod is looked at while it starts. */
-const MEMBER_POD_POLL_MS = 250;
+export const MEMBER_POD_POLL_MS = 250;
 /** The port Valkey and Redis listen on unless the container declares another. */
 const DEFAULT_VALKEY_PORT = 6379;
 /** The label every ReplicaSet adds to its selector; holding it back would not keep a pod out of a Service. */
 const POD_TEMPLATE_HASH_LABEL = 'pod-template-hash';
 
-export function podsPath(namespace: string, name?: string): string {
+function podsPath(namespace: string, name?: string): string {
   const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
   return name ? `${collection}/${encodeURIComponent(name)}` : collection;
 }
 
-export function isReady(pod: V1Pod): boolean {
+function isReady(pod: V1Pod): boolean {
   return Boolean(
     pod.status?.conditions?.some(
       c => c.type === 'Ready' && c.status === 'True',
@@ -69,7 +70,7 @@ export function isReady(pod: V1Pod): boolean {
   );
 }
 
-export function isNotFound(error: unknown): boolean {
+function isNotFound(error: unknown): boolean {
   return error instanceof KubeApiError && error.code === 404;
 }
 

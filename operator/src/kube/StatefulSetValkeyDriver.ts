@@ -19,6 +19,7 @@ import type {
   V1NodeSelectorTerm,
   V1PersistentVolume,
   V1PersistentVolumeClaim,
+  V1Pod,
 } from '@kubernetes/client-node';
 import type { Clock } from '../core/clock';
 import {
@@ -40,11 +41,15 @@ import {
   ValkeyMemberRuntime,
 } from '../migration/valkey/ValkeyDriver';
 import { apiRequest } from './apiRequest';
+import { Reflector } from './Reflector';
+import { PODS } from './resources';
 import { selectorMatches } from './workloads';
 import {
   HANDOFF_OF_LABEL,
   HELD_BACK_LABEL_ANNOTATION,
   KubeValkeyMembers,
+  MEMBER_POD_POLL_MS,
+  MEMBER_POD_READY_TIMEOUT_MS,
   memberEndpoint,
   NamespacePods,
   splitLabel,
@@ -53,6 +58,13 @@ import {
 
 /** The two hand-offs of a StatefulSet member, each with its share of the step's state. */
 type Hop = 'first' | 'second';
+
+/**
+ * How often the recreated member's server is tried once its pod has an IP
+ * (the process may not listen yet): it is an empty primary until it
+ * replicates, so this bounds that time.
+ */
+const RECREATED_POLL_MS = 20;
 
 /** The node label pod anti-affinity names to keep members on separate hosts. */
 const HOSTNAME_LABEL = 'kubernetes.io/hostname';
@@ -144,18 +156,24 @@ export class StatefulSetHandoff implements ClientRedirector {
 /**
  * The second hop's members: the source is the temporary member, the target the
  * StatefulSet's recreation of the member on the same node. "Starting" it means
- * removing the old incarnation (by uid, never the new one) and waiting for the
- * StatefulSet's new one; it is never deleted by this hop, since the StatefulSet
- * would only start it again, empty.
+ * removing the old incarnation (by uid, never the new one), waiting for the
+ * StatefulSet's new one and making it a replica of the temporary member the
+ * moment its server answers: it starts as an empty primary, and the sooner it
+ * replicates, the shorter the time a client could find it empty (or write to
+ * it) behind the Service. It is never deleted by this hop, since the
+ * StatefulSet would only start it again, empty.
  */
 class RecreatedMember implements ValkeyMemberRuntime {
   /** The uid of the incarnation the Migration moves away from. */
   sourceUid?: string;
+  /** The temporary member, which the recreated member replicates from. */
+  replicateFrom?: ValkeyEndpoint;
 
   constructor(
     private readonly pods: NamespacePods,
     private readonly member: string,
     private readonly temporary: KubeValkeyMembers,
+    private readonly access: ValkeyAccess,
   ) {}
 
   resolveMember(pod: string, node: string): Promise<ValkeyEndpoint> {
@@ -164,6 +182,7 @@ class RecreatedMember implements ValkeyMemberRuntime {
 
   async startMember(_name: string, node: string): Promise<ValkeyEndpoint> {
     await this.pods.delete(this.member, undefined, this.sourceUid);
+    await this.replicateOnceItAnswers(node);
     const recreated = await waitForMemberPod(
       this.pods,
       this.member,
@@ -176,6 +195,75 @@ class RecreatedMember implements ValkeyMemberRuntime {
       );
     }
     return recreated;
+  }
+
+  /**
+   * Before the pod is Ready (probes take their time, kwok none), as soon as
+   * its server answers: REPLICAOF the temporary member. Gives up quietly at the
+   * deadline; waiting for the pod then says why.
+   */
+  private async replicateOnceItAnswers(node: string): Promise<void> {
+    const from = this.replicateFrom;
+    if (!from) return;
+    const until = Date.now() + MEMBER_POD_READY_TIMEOUT_MS;
+    // A watch of this one pod: its IP is known the moment it is assigned,
+    // without asking the API server in a tight loop.
+    let changed = () => {};
+    const pods = new Reflector<V1Pod>({
+      kubeConfig: this.pods.kubeConfig,
+      type: PODS,
+      namespace: this.pods.namespace,
+      fieldSelector: `metadata.name=${this.member}`,
+      onChange: () => changed(),
+    });
+    await pods.start();
+    try {
+      while (Date.now() < until) {
+        const pod = pods
+          .list()
+          .find(
+            p =>
+              p.metadata?.uid !== this.sourceUid &&
+              !p.metadata?.deletionTimestamp,
+          );
+        const endpoint = pod ? memberEndpoint(pod, node) : undefined;
+        if (endpoint && (await this.replicate(endpoint, from))) return;
+        await new Promise<void>(resolve => {
+          const timer = setTimeout(
+            resolve,
+            endpoint ? RECREATED_POLL_MS : MEMBER_POD_POLL_MS,
+          );
+          changed = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      pods.stop();
+    }
+  }
+
+  /** REPLICAOF `from` on `member`, with the replication credentials; false while it does not answer. */
+  private replicate(
+    member: ValkeyEndpoint,
+    from: ValkeyEndpoint,
+  ): Promise<boolean> {
+    const { replicationUser, replicationPassword } = this.access;
+    return ValkeyAdmin.with(member, this.access, async admin => {
+      const repl = await admin.replication();
+      if (repl.masterHost === from.host && repl.masterPort === from.port) {
+        return true;
+      }
+      if (replicationPassword) {
+        if (replicationUser) {
+          await admin.call('CONFIG', 'SET', 'masteruser', replicationUser);
+        }
+        await admin.call('CONFIG', 'SET', 'masterauth', replicationPassword);
+      }
+      await admin.call('REPLICAOF', from.host, from.port);
+      return true;
+    }).catch(() => false);
   }
 
   async stopMember(member: ValkeyEndpoint): Promise<void> {
@@ -258,7 +346,12 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
       namespace,
       sourcePod: member,
     });
-    this.recreated = new RecreatedMember(this.pods, member, this.temporary);
+    this.recreated = new RecreatedMember(
+      this.pods,
+      member,
+      this.temporary,
+      access,
+    );
     this.redirector = new StatefulSetHandoff(this.pods, member);
     const hop = (runtime: ValkeyMemberRuntime) =>
       new ValkeyDriver({
@@ -308,6 +401,7 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
     await this.recall(ctx);
     const targetNode = ctx.migration.spec.targetNode!;
     if (!(await this.handedBack(ctx))) {
+      this.recreated.replicateFrom = this.endpointOf(ctx, 'first.target');
       await this.hop(ctx, 'second', async (d, sub) => {
         await d.prepareTarget(sub);
         await d.transfer(sub);
