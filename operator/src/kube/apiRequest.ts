@@ -117,6 +117,10 @@ export async function apiRequest<T = any>(
     options.body === undefined ? undefined : JSON.stringify(options.body);
   if (payload !== undefined) {
     headers['content-type'] = options.contentType ?? 'application/json';
+    // Node sends a DELETE's body with neither a length nor chunking; the API
+    // server then reads the body as the next request on the kept-alive
+    // connection and answers that request 400.
+    headers['content-length'] = Buffer.byteLength(payload);
   }
   const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
   return new Promise<T>((resolve, reject) => {
