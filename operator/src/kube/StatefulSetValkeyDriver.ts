@@ -209,6 +209,15 @@ class RecreatedMember implements ValkeyMemberRuntime {
     // A watch of this one pod: its IP is known the moment it is assigned,
     // without asking the API server in a tight loop.
     let changed = () => {};
+    /** Waits `ms`, or less if the pod changes meanwhile. */
+    const pause = (ms: number) =>
+      new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, ms);
+        changed = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     const pods = new Reflector<V1Pod>({
       kubeConfig: this.pods.kubeConfig,
       type: PODS,
@@ -228,16 +237,7 @@ class RecreatedMember implements ValkeyMemberRuntime {
           );
         const endpoint = pod ? memberEndpoint(pod, node) : undefined;
         if (endpoint && (await this.replicate(endpoint, from))) return;
-        await new Promise<void>(resolve => {
-          const timer = setTimeout(
-            resolve,
-            endpoint ? RECREATED_POLL_MS : MEMBER_POD_POLL_MS,
-          );
-          changed = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        await pause(endpoint ? RECREATED_POLL_MS : MEMBER_POD_POLL_MS);
       }
     } finally {
       pods.stop();
