@@ -20,6 +20,7 @@ import { poolsOfNodes, UnavailableDriver } from './kube/clusterPools';
 import { KubeOperator, OperatorLog } from './kube/KubeOperator';
 import { KubePodEvictor } from './kube/KubePodEvictor';
 import { KubeValkeyDriver } from './kube/KubeValkeyMembers';
+import { KubeVolumeDriver } from './kube/KubeVolumes';
 import { loadOperatorConfig } from './kube/operatorConfig';
 import { PoolPriceFeed } from './kube/poolPrices';
 import { PoolRiskFeed } from './kube/PoolRiskFeed';
@@ -41,10 +42,9 @@ const EXIT_BAD_CONFIG = 2;
  * The methods whose driver has no Kubernetes runtime yet; their Migrations roll
  * back with this reason. checkpoint: the node agent (src/agent) has no DaemonSet
  * in the chart, and the kubelet checkpoint route is a client not wired into the
- * driver. volume: no runtime for VolumeSnapshots and claims restored in another
- * zone, and the chart grants no access to them.
+ * driver.
  */
-const UNAVAILABLE_METHODS = ['checkpoint', 'volume'] as const;
+const UNAVAILABLE_METHODS = ['checkpoint'] as const;
 
 /** The migration drivers of the process: real where a Kubernetes runtime exists. */
 function drivers(kubeConfig: KubeConfig): MigrationDriver[] {
@@ -56,6 +56,9 @@ function drivers(kubeConfig: KubeConfig): MigrationDriver[] {
       evictor: new KubePodEvictor(kubeConfig),
       clock: systemClock,
     }),
+    // StatefulSet members' claims: re-attached within their zone, snapshotted
+    // and restored under the same name across zones (CSI VolumeSnapshots).
+    new KubeVolumeDriver({ kubeConfig, clock: systemClock }),
     ...UNAVAILABLE_METHODS.map(
       method =>
         new UnavailableDriver(

@@ -2,8 +2,9 @@
  * The operator's process (`src/main.ts`), as the chart's Deployment runs it, on a
  * real cluster: it reads a configuration file and KUBECONFIG, becomes ready on
  * its metrics port, leads through the Lease, turns an AWS Node Termination
- * Handler taint on a member's node into a Migration (which, for a method with
- * no driver runtime on a cluster, volume, rolls back naming it), and on
+ * Handler taint on a member's node into a Migration (which, for the volume
+ * method on a Deployment's member, rolls back saying that it moves StatefulSet
+ * members only), and on
  * SIGTERM exits 0 having released the Lease. A configuration with a bad value
  * stops it at start with a message naming the key.
  */
@@ -305,7 +306,7 @@ describe('the operator process on a real cluster', () => {
     // Nothing was moved: the member stays where it was, and the reason says why.
     expect(finished.status?.phase).toBe('RolledBack');
     expect(finished.status?.message).toContain(
-      'the volume migration method is not available on this operator',
+      'the volume method moves StatefulSet members',
     );
     expect(finished.status?.bytesMoved).toBe(0);
     expect(running.running).toBe(true);
