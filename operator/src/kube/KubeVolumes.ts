@@ -26,7 +26,11 @@
  * with the snapshot it came from, which is how every step tells the restored
  * claim from the original after a restart.
  */
-import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import type {
+  KubeConfig,
+  V1PersistentVolume,
+  V1Pod,
+} from '@kubernetes/client-node';
 import type { Migration } from '../api/v1alpha1';
 import type { Clock } from '../core/clock';
 import {
@@ -97,24 +101,6 @@ interface Claim {
   status?: { phase?: string; capacity?: Record<string, string> };
 }
 
-interface Volume {
-  metadata: ObjectMeta;
-  spec: {
-    csi?: { driver: string };
-    nodeAffinity?: {
-      required?: {
-        nodeSelectorTerms?: {
-          matchExpressions?: {
-            key: string;
-            operator: string;
-            values?: string[];
-          }[];
-        }[];
-      };
-    };
-  };
-}
-
 interface VolumeSnapshot {
   metadata: ObjectMeta;
   spec: { source: { persistentVolumeClaimName?: string } };
@@ -154,8 +140,10 @@ async function orUndefined<T>(request: Promise<T>): Promise<T | undefined> {
  * `topology.gke.io/zone`); undefined for a volume every zone reaches, or one
  * several zones reach (a regional disk).
  */
-export function zoneOfVolume(volume: Volume): string | undefined {
-  const terms = volume.spec.nodeAffinity?.required?.nodeSelectorTerms ?? [];
+export function zoneOfVolume(
+  volume: Pick<V1PersistentVolume, 'spec'>,
+): string | undefined {
+  const terms = volume.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? [];
   const zones = new Set<string>();
   for (const term of terms) {
     for (const expression of term.matchExpressions ?? []) {
@@ -276,7 +264,7 @@ export class KubeVolumes implements VolumeRuntime {
     return orUndefined(apiRequest<V1Pod>(this.kc, 'GET', this.podPath(pod)));
   }
 
-  private async volumeOf(claim: Claim): Promise<Volume> {
+  private async volumeOf(claim: Claim): Promise<V1PersistentVolume> {
     const name = claim.spec.volumeName;
     if (!name || claim.status?.phase !== 'Bound') {
       throw new Error(
@@ -285,7 +273,7 @@ export class KubeVolumes implements VolumeRuntime {
         } is not bound to a volume (phase ${claim.status?.phase ?? 'unknown'})`,
       );
     }
-    return apiRequest<Volume>(
+    return apiRequest<V1PersistentVolume>(
       this.kc,
       'GET',
       `/api/v1/persistentvolumes/${encodeURIComponent(name)}`,
@@ -407,10 +395,10 @@ export class KubeVolumes implements VolumeRuntime {
       );
     }
     const volume = await this.volumeOf(found);
-    const driver = volume.spec.csi?.driver;
+    const driver = volume.spec?.csi?.driver;
     if (!driver) {
       throw new PermanentMigrationError(
-        `claim ${this.options.namespace}/${claim} is bound to volume ${volume.metadata.name}, which is not a CSI volume: only CSI volumes can be snapshotted, so its data cannot move to another zone; the member was not moved`,
+        `claim ${this.options.namespace}/${claim} is bound to volume ${volume.metadata?.name}, which is not a CSI volume: only CSI volumes can be snapshotted, so its data cannot move to another zone; the member was not moved`,
       );
     }
     let classes: VolumeSnapshotClass[];
