@@ -8,12 +8,7 @@
  * every Migration; so each Migration gets a runtime and a redirector bound to its
  * namespace and its source pod (`KubeValkeyDriver`).
  */
-import {
-  CoreV1Api,
-  type KubeConfig,
-  type V1Container,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import type { KubeConfig, V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../core/clock';
 import { NODE_LABELS } from '../cloud/nodeLabels';
 import {
@@ -228,33 +223,20 @@ export class NamespacePods {
     gracePeriodSeconds?: number,
     uid?: string,
   ): Promise<void> {
-    if (!uid) {
-      await apiRequest(
-        this.kubeConfig,
-        'DELETE',
-        podsPath(this.namespace, name),
-        { query: { gracePeriodSeconds } },
-      ).catch(error => {
-        if (!isNotFound(error)) throw error;
-      });
-      return;
-    }
-    // Through the client library: apiRequest sends a DELETE's body without a
-    // Content-Length, and the API server then reads it as the start of the next
-    // request on the kept-alive connection (which fails with 400).
-    await this.kubeConfig
-      .makeApiClient(CoreV1Api)
-      .deleteNamespacedPod({
-        namespace: this.namespace,
-        name,
-        gracePeriodSeconds,
-        body: { preconditions: { uid } },
-      })
-      .catch(error => {
-        const code = (error as { code?: number }).code;
-        // 409: the uid precondition failed, the pod by that name is a later incarnation.
-        if (code !== 404 && code !== 409) throw error;
-      });
+    await apiRequest(
+      this.kubeConfig,
+      'DELETE',
+      podsPath(this.namespace, name),
+      {
+        query: { gracePeriodSeconds },
+        body: uid ? { preconditions: { uid } } : undefined,
+      },
+    ).catch(error => {
+      if (isNotFound(error)) return;
+      // The uid precondition failed: the pod by that name is a later incarnation.
+      if (uid && error instanceof KubeApiError && error.code === 409) return;
+      throw error;
+    });
   }
 }
 
