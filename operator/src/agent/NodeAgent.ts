@@ -20,6 +20,11 @@ const RESTORED = '.ferry-restored';
  * of being reset; through libnftables, because nodes need not have iptables.
  */
 const NETWORK_LOCK = ['--network-lock', 'nftables'];
+/**
+ * How often the agent pushes out what CRIU's corked page-server socket holds
+ * back (see {@link NodeAgent.checkpoint}).
+ */
+const CORK_PUSH_INTERVAL_MS = 5;
 const ICMP_RATELIMIT = '/proc/sys/net/ipv4/icmp_ratelimit';
 /**
  * In the images directory (not an image's, which a retried dump wipes): the
@@ -183,30 +188,42 @@ export class NodeAgent {
       }
       await fs.rm(dir, { recursive: true, force: true });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      const pageServer =
-        pageServerPort === undefined
-          ? []
-          : [
-              '--page-server',
-              '--address',
-              new URL(targetUrl).hostname,
-              '--port',
-              String(pageServerPort),
-              ...this.criuTlsArgs(),
-            ];
+      const pageServerHost = new URL(targetUrl).hostname;
+      // CRIU corks its page-server socket and never uncorks it, so its last command
+      // waits out TCP_CORK's 200 ms ceiling before the page server sees it: 200 ms of
+      // every freeze (30% of a 100 MiB one). So, without CRIU's TLS (which CRIU only
+      // sets up on a socket it opened), the agent opens the socket, hands it to CRIU
+      // and pushes its queue every few milliseconds while the dump runs.
+      const ownSocket =
+        pageServerPort !== undefined && !this.options.criuTls
+          ? await connectWithoutReading(pageServerHost, pageServerPort)
+          : undefined;
+      let pageServer: string[] = [];
+      if (ownSocket) {
+        pageServer = ['--page-server', '--ps-socket', '0'];
+      } else if (pageServerPort !== undefined) {
+        pageServer = ['--page-server', '--address', pageServerHost, '--port', String(pageServerPort), ...this.criuTlsArgs()];
+      }
       const started = Date.now();
       if (address) await this.answerForFrozen(id, address);
       // Stop-and-copy: the kernel here has no soft-dirty tracking for pre-dumps and
       // lazy pages need userfaultfd on a pipe, so the freeze starts now.
+      const push = ownSocket
+        ? setInterval(() => ownSocket.setNoDelay(false).setNoDelay(true), CORK_PUSH_INTERVAL_MS)
+        : undefined;
       try {
         await this.criu(
           ['dump', '-t', String(pid), '-D', dir, '--tcp-established', ...NETWORK_LOCK, ...pageServer, '-o', 'dump.log'],
           dir,
+          ownSocket,
         );
       } catch (error) {
         // CRIU lets the tree run on after a failed dump: it must be reachable again.
         await this.stopAnsweringForFrozen(id);
         throw error;
+      } finally {
+        clearInterval(push);
+        ownSocket?.destroy();
       }
       dumpMs = Date.now() - started;
       await fs.writeFile(join(dir, DUMPED), pageServerPort === undefined ? 'local' : 'page-server');
@@ -414,9 +431,14 @@ export class NodeAgent {
     return started;
   }
 
-  private async criu(args: string[], dir: string): Promise<void> {
+  /**
+   * Runs CRIU. `stdin` becomes its standard input: a page-server socket for
+   * `--ps-socket 0`, as standard input because only descriptors 0-2 are handed
+   * over in blocking mode, which is what CRIU expects of its sockets.
+   */
+  private async criu(args: string[], dir: string, stdin?: net.Socket): Promise<void> {
     const [command, ...prefix] = this.options.criu;
-    const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, [...prefix, ...args], { stdio: [stdin ?? 'ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', c => (stderr += c));
     const timer = setTimeout(() => child.kill('SIGKILL'), AGENT_OPERATION_TIMEOUT_MS);
@@ -463,6 +485,24 @@ function run(command: string, args: string[], input = ''): Promise<void> {
     child.on('error', reject);
     child.on('close', code => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}: ${stderr.trim()}`))));
     child.stdin.end(input);
+  });
+}
+
+/**
+ * A TCP connection this process never reads from: CRIU, which gets it as a
+ * file descriptor, does all the talking on it.
+ */
+function connectWithoutReading(host: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    socket.pause();
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      // Errors after the hand-over are CRIU's to see; keep them from crashing the agent.
+      socket.on('error', () => {});
+      resolve(socket);
+    });
   });
 }
 
