@@ -12,7 +12,9 @@
  *   snapshots deleted after; at no moment is the claim gone without a ready
  *   snapshot of it, and the StatefulSet never creates an empty claim;
  * - with no VolumeSnapshotClass for the claim's CSI driver: rolled back with
- *   a message that says so, the member and its claim untouched.
+ *   a message that says so, the member and its claim untouched;
+ * - across zones again, and once with the operator stopped as the claim is
+ *   replaced: the next leader finishes the move with the data.
  *
  * There is no CSI driver on kwok: `FakeCsiDriver` (fakeCsi.ts) plays the
  * driver, its provisioner and the snapshot controller, over minimal
@@ -168,7 +170,12 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
     });
   }
 
-  async function migrate(name: string, targetNode: string): Promise<Migration> {
+  /** Creates the Migration of the member to the target node and waits until it finished. */
+  async function migrate(
+    name: string,
+    targetNode: string,
+    meanwhile: () => Promise<void> = async () => {},
+  ): Promise<Migration> {
     const source = (await member())!.spec!.nodeName!;
     await apiRequest(kc(), 'POST', collectionPath(MIGRATIONS, NAMESPACE), {
       body: {
@@ -185,6 +192,7 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
         },
       },
     });
+    await meanwhile();
     return until(
       `Migration ${name} to finish`,
       async () => {
@@ -219,21 +227,14 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
     );
   }
 
-  beforeAll(async () => {
-    cluster = await LocalControlPlane.start();
-    core = kc().makeApiClient(CoreV1Api);
-    await installFerryCrds(kc());
-    await installSnapshotCrds(kc());
-    await createFakeStorageClasses(kc(), { snapshotClass: true });
-    await createFakeNodes(kc(), FLEET);
-    for (const name of [NAMESPACE, 'ferry-system']) {
-      await core.createNamespace({ body: { metadata: { name } } });
-    }
-    csi = new FakeCsiDriver(kc(), NAMESPACE);
-    csi.start();
-    operator = new KubeOperator({
+  /**
+   * An operator replica as src/main.ts wires the volume method, with its
+   * webhooks registered (replacing an earlier replica's).
+   */
+  async function startOperator(identity: string): Promise<KubeOperator> {
+    const started = new KubeOperator({
       kubeConfig: kc(),
-      identity: 'operator-0',
+      identity,
       lease: { namespace: 'ferry-system', name: 'ferry-leader' },
       drivers: [
         new KubeVolumeDriver({
@@ -251,8 +252,34 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
       },
       log: { info: () => {}, warn: message => warnings.push(message) },
     });
-    await operator.start();
-    await registerFerryWebhooks(kc(), operator.webhookPort!, cluster.caPem);
+    await started.start();
+    for (const kind of [
+      'mutatingwebhookconfigurations',
+      'validatingwebhookconfigurations',
+    ]) {
+      await apiRequest(
+        kc(),
+        'DELETE',
+        `/apis/admissionregistration.k8s.io/v1/${kind}/ferry`,
+      ).catch(() => undefined);
+    }
+    await registerFerryWebhooks(kc(), started.webhookPort!, cluster.caPem);
+    return started;
+  }
+
+  beforeAll(async () => {
+    cluster = await LocalControlPlane.start();
+    core = kc().makeApiClient(CoreV1Api);
+    await installFerryCrds(kc());
+    await installSnapshotCrds(kc());
+    await createFakeStorageClasses(kc(), { snapshotClass: true });
+    await createFakeNodes(kc(), FLEET);
+    for (const name of [NAMESPACE, 'ferry-system']) {
+      await core.createNamespace({ body: { metadata: { name } } });
+    }
+    csi = new FakeCsiDriver(kc(), NAMESPACE);
+    csi.start();
+    operator = await startOperator('operator-0');
 
     await apiRequest(kc(), 'POST', collectionPath(SPOT_POLICIES, NAMESPACE), {
       body: {
@@ -495,6 +522,47 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
     expect(restored.metadata.uid).not.toBe(claimBefore.metadata.uid);
     expect(restored.metadata.annotations?.[RESTORED_BY_ANNOTATION]).toBe(
       'cache-0-across-zones-again',
+    );
+    expect(await volumeZone(restored.spec.volumeName!)).toBe(target.zone);
+    expect(await csi.dataOf(CLAIM)).toBe(data);
+    expect(await snapshots()).toEqual([]);
+  });
+
+  it('finishes a move across zones in the next leader when the operator stops as the old claim is deleted', async () => {
+    const source = (await member())!.spec!.nodeName!;
+    const target = FLEET.find(
+      n => n.zone !== zoneOf(source) && n.capacityType === 'spot',
+    )!;
+    const claimBefore = (await claim())!;
+    const data = await csi.dataOf(CLAIM);
+
+    // Wherever in the claim's replacement the stop lands (the old claim being
+    // deleted, gone, or the restored one just made), the next leader resumes.
+    let stoppedAt = '';
+    const done = await migrate('cache-0-resumed', target.name, async () => {
+      for (;;) {
+        const current = await claim();
+        if (!current) stoppedAt = 'the claim gone';
+        else if (current.metadata.deletionTimestamp)
+          stoppedAt = 'the claim being deleted';
+        else if (current.metadata.uid !== claimBefore.metadata.uid)
+          stoppedAt = 'the claim restored';
+        if (stoppedAt) break;
+        await new Promise(resolve => setTimeout(resolve, 10));
+      }
+      await operator.stop();
+      operator = await startOperator('operator-1');
+    });
+
+    expect(stoppedAt).not.toBe('');
+    expect([done.status?.phase, done.status?.message]).toEqual([
+      'Succeeded',
+      done.status?.message,
+    ]);
+    await readyOn(target.name);
+    const restored = (await claim())!;
+    expect(restored.metadata.annotations?.[RESTORED_BY_ANNOTATION]).toBe(
+      'cache-0-resumed',
     );
     expect(await volumeZone(restored.spec.volumeName!)).toBe(target.zone);
     expect(await csi.dataOf(CLAIM)).toBe(data);
