@@ -139,7 +139,7 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
   const atRisk: AtRisk[] = [];
   for (const workload of input.workloads) {
     for (const member of workload.members) {
-      if (member.moving) continue;
+      if (member.moving || member.givenUp) continue;
       const signal = member.node ? signalByNode.get(member.node) : undefined;
       const source = member.node ? book.node(member.node) : undefined;
       if (signal && source) atRisk.push({ workload, member, source, signal });

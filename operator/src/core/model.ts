@@ -62,6 +62,11 @@ export interface MemberView {
   stateBytes: number;
   /** A move of this member is under way: it counts as in motion and is not planned again. */
   moving?: boolean;
+  /**
+   * Ferry stopped moving this member (its moves kept failing): it is not planned,
+   * holds no move slot, and counts as up until its node goes.
+   */
+  givenUp?: boolean;
 }
 
 /** An opted-in stateful workload. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type {
   MigrationMethod,
+  MigrationReason,
   MigrationSpec,
   SpotPolicy,
 } from '../api/v1alpha1';
@@ -11,9 +12,12 @@ import {
   PlannedMove,
   SIGNAL_STRENGTH,
 } from '../core/migrationPlanner';
-import type { CapacityPool, NodeView } from '../core/model';
+import type { CapacityPool, NodeView, WorkloadView } from '../core/model';
 import { MigrationConflictError } from '../migration/MigrationStore';
-import type { MigrationStateMachine } from '../migration/MigrationStateMachine';
+import {
+  isFinalPhase,
+  type MigrationStateMachine,
+} from '../migration/MigrationStateMachine';
 import type { ClusterState } from './ClusterState';
 import type { EventRecorder } from './EventRecorder';
 import type { OperatorMetrics } from './OperatorMetrics';
@@ -25,6 +29,12 @@ const FLEET_KEY = 'fleet';
 const CONCURRENT_WRITES = 100;
 /** A planned move due within this long is started now rather than in another pass. */
 const START_WINDOW_MS = 1_000;
+/**
+ * Moves of one member off one node that may fail (roll back) before Ferry stops
+ * trying: each retry is a new Migration, and a member given up no longer holds
+ * its workload's move slot, so the other members' moves go ahead.
+ */
+export const MAX_MOVE_ATTEMPTS = 3;
 
 /**
  * Turns disruption signals into Migrations: whenever a node's signal, a member or
@@ -41,6 +51,8 @@ export class DisruptionController {
    * Signals the cloud sent about nodes (AWS's EventBridge events through SQS),
    * which the Node objects do not carry: held here, by node, until the node goes.
    */
+  /** Members given up on (`namespace/pod@node`), so their Warning Event is recorded once. */
+  private readonly givenUp = new Set<string>();
   private readonly cloudSignals = new Map<
     string,
     { signal: DisruptionSignal; seenAt: number }
@@ -156,11 +168,12 @@ export class DisruptionController {
     if (signals.length === 0) return { created: [] };
     const workloads = state.workloads();
     const policies = new Map(workloads.map(w => [w.view.id, w.policy]));
+    const failed = this.failedMoves();
     const now = this.clock.now();
     const plan = planMigrations({
       now,
       signals,
-      workloads: workloads.map(w => w.view),
+      workloads: workloads.map(w => this.withoutGivenUp(w, failed)),
       nodes: this.nodeViews(),
       pools: await this.options.pools(),
     });
@@ -181,7 +194,7 @@ export class DisruptionController {
     const record = async () => {
       while (next < due.length) {
         const { move, policy } = due[next++];
-        const name = await this.record(move, policy);
+        const name = await this.record(move, policy, failed);
         if (name) created.push(name);
       }
     };
@@ -220,13 +233,77 @@ export class DisruptionController {
     });
   }
 
+  /**
+   * Moves that ended without moving their member (rolled back or failed), by
+   * member and the node it leaves: `namespace/pod` → node → reasons tried.
+   */
+  private failedMoves(): Map<string, Map<string, MigrationReason[]>> {
+    const failed = new Map<string, Map<string, MigrationReason[]>>();
+    for (const m of this.options.state.migrations.list()) {
+      const phase = m.status?.phase ?? 'Planned';
+      if (!isFinalPhase(phase) || phase === 'Succeeded') continue;
+      const member = `${m.metadata.namespace}/${m.spec.pod}`;
+      const byNode = failed.get(member) ?? new Map<string, MigrationReason[]>();
+      failed.set(member, byNode);
+      byNode.set(m.spec.sourceNode, [
+        ...(byNode.get(m.spec.sourceNode) ?? []),
+        m.spec.reason,
+      ]);
+    }
+    return failed;
+  }
+
+  /**
+   * The workload as the planner should see it: a member whose moves off its
+   * node failed MAX_MOVE_ATTEMPTS times is not planned again (a Warning Event
+   * says so once), so that its workload's other members still move.
+   */
+  private withoutGivenUp(
+    workload: { policy: SpotPolicy; view: WorkloadView },
+    failed: Map<string, Map<string, MigrationReason[]>>,
+  ): WorkloadView {
+    const namespace = workload.policy.metadata.namespace;
+    return {
+      ...workload.view,
+      members: workload.view.members.map(member => {
+        const tries =
+          (member.node &&
+            failed.get(`${namespace}/${member.pod}`)?.get(member.node)
+              ?.length) ||
+          0;
+        if (tries < MAX_MOVE_ATTEMPTS) return member;
+        const key = `${namespace}/${member.pod}@${member.node}`;
+        if (!this.givenUp.has(key)) {
+          this.givenUp.add(key);
+          void this.options.events?.record(
+            { apiVersion: 'v1', kind: 'Pod', namespace, name: member.pod },
+            {
+              type: 'Warning',
+              reason: 'MigrationGivenUp',
+              action: 'Migrate',
+              note: `${tries} moves off ${member.node} rolled back or failed; Ferry stops moving this member (see its Migrations for why) and moves the workload's other members`,
+            },
+          );
+        }
+        return { ...member, givenUp: true };
+      }),
+    };
+  }
+
   /** Records one move as a Migration; undefined when it exists already. */
   private async record(
     move: PlannedMove,
     policy: SpotPolicy,
+    failed: Map<string, Map<string, MigrationReason[]>>,
   ): Promise<string | undefined> {
     const { state } = this.options;
-    const name = migrationName(move);
+    // A move that rolled back is tried again under a new name.
+    const attempt =
+      failed
+        .get(`${policy.metadata.namespace}/${move.pod}`)
+        ?.get(move.sourceNode)
+        ?.filter(reason => reason === move.reason).length ?? 0;
+    const name = migrationName(move, attempt);
     // Recorded in an earlier pass and already seen by the watch: nothing to write.
     if (state.migrations.get(`${policy.metadata.namespace}/${name}`))
       return undefined;
@@ -292,11 +369,16 @@ export function driverFor(method: MigrationMethod): MigrationSpec['driver'] {
   return method === 'auto' ? 'valkey' : method;
 }
 
-/** A name that is the same for the same move: the member, the signal and the node it leaves. */
-export function migrationName(move: PlannedMove): string {
+/**
+ * A name that is the same for the same move: the member, the signal, the node it
+ * leaves, and which attempt this is (the first keeps the name it always had).
+ */
+export function migrationName(move: PlannedMove, attempt = 0): string {
   const digest = createHash('sha256')
     .update(
-      `${move.workload}\u0000${move.pod}\u0000${move.sourceNode}\u0000${move.reason}`,
+      `${move.workload}\u0000${move.pod}\u0000${move.sourceNode}\u0000${
+        move.reason
+      }${attempt > 0 ? `\u0000${attempt}` : ''}`,
     )
     .digest('hex')
     .slice(0, 8);
