@@ -23,8 +23,8 @@
  *
  * The driver names the restored claim `<claim>-<zone>`; here that name stands
  * for "the member's claim, restored" and the object is `<claim>`, annotated
- * with the snapshot it came from, which is how every step tells the restored
- * claim from the original after a restart.
+ * with the snapshot it came from and the Migration that restored it, which is
+ * how every step tells the restored claim from the original after a restart.
  */
 import type {
   KubeConfig,
@@ -32,6 +32,7 @@ import type {
   V1Pod,
 } from '@kubernetes/client-node';
 import type { Migration } from '../api/v1alpha1';
+import { NODE_LABELS } from '../cloud/nodeLabels';
 import type { Clock } from '../core/clock';
 import {
   MigrationDriver,
@@ -72,8 +73,7 @@ const DEFAULT_SNAPSHOT_CLASS_ANNOTATION =
 const SELECTED_NODE_ANNOTATION = 'volume.kubernetes.io/selected-node';
 /** The PVC protection controller's finalizer on every claim. */
 const PVC_PROTECTION_FINALIZER = 'kubernetes.io/pvc-protection';
-const ZONE_LABEL = 'topology.kubernetes.io/zone';
-/** Zone keys before `topology.kubernetes.io/zone` existed. */
+/** A node's zone label before `topology.kubernetes.io/zone` existed. */
 const LEGACY_ZONE_LABEL = 'failure-domain.beta.kubernetes.io/zone';
 const SNAPSHOT_GROUP_VERSION = 'snapshot.storage.k8s.io/v1';
 const SNAPSHOT_API = `/apis/${SNAPSHOT_GROUP_VERSION}`;
@@ -147,10 +147,8 @@ export function zoneOfVolume(
   const zones = new Set<string>();
   for (const term of terms) {
     for (const expression of term.matchExpressions ?? []) {
-      const zonal =
-        expression.key === ZONE_LABEL ||
-        expression.key === LEGACY_ZONE_LABEL ||
-        expression.key.endsWith('/zone');
+      // The well-known label, its legacy form and CSI drivers' own keys all end so.
+      const zonal = expression.key.endsWith('/zone');
       if (zonal && expression.operator === 'In') {
         for (const value of expression.values ?? []) zones.add(value);
       }
@@ -197,6 +195,8 @@ export interface KubeVolumesOptions {
   targetNode: string;
   /** The member: a StatefulSet's pod (`cache-1`). */
   member: string;
+  /** The member's StatefulSet, whose claim template a restored claim follows. */
+  statefulSet: string;
   /** The uid of the member's incarnation being moved: only it is ever stopped. */
   sourcePodUid: string;
   /** The member's claim (a StatefulSet claim, named after the member). */
@@ -295,6 +295,7 @@ export class KubeVolumes implements VolumeRuntime {
     return {
       claim: name,
       zone: zoneOfVolume(volume),
+      // Storage quantities have memory's suffixes.
       sizeBytes: memoryMiBOf(capacity) * 2 ** 20,
     };
   }
@@ -306,11 +307,11 @@ export class KubeVolumes implements VolumeRuntime {
       `/api/v1/nodes/${encodeURIComponent(node)}`,
     );
     const zone =
-      found.metadata.labels?.[ZONE_LABEL] ??
+      found.metadata.labels?.[NODE_LABELS.zone] ??
       found.metadata.labels?.[LEGACY_ZONE_LABEL];
     if (!zone) {
       throw new PermanentMigrationError(
-        `node ${node} has no ${ZONE_LABEL} label, so the volume method cannot tell whether its volume reaches it`,
+        `node ${node} has no ${NODE_LABELS.zone} label, so the volume method cannot tell whether its volume reaches it`,
       );
     }
     return zone;
@@ -488,10 +489,11 @@ export class KubeVolumes implements VolumeRuntime {
     const found = await orUndefined(
       apiRequest<VolumeSnapshot>(this.kc, 'GET', this.snapshotPath(name)),
     );
-    if (!found)
+    if (!found) {
       throw new Error(
         `VolumeSnapshot ${this.options.namespace}/${name} is gone`,
       );
+    }
     if (found.status?.error?.message && !found.status.readyToUse) {
       throw new Error(
         `VolumeSnapshot ${this.options.namespace}/${name} failed: ${found.status.error.message}`,
@@ -626,6 +628,8 @@ export class KubeVolumes implements VolumeRuntime {
                   : {}),
               },
             },
+            // The template's own data source, if any, is not where the data is now.
+            dataSourceRef: undefined,
             dataSource: {
               apiGroup: 'snapshot.storage.k8s.io',
               kind: 'VolumeSnapshot',
@@ -649,15 +653,7 @@ export class KubeVolumes implements VolumeRuntime {
     metadata?: ObjectMeta;
     spec?: Claim['spec'];
   }> {
-    const pod = await this.readPod(this.options.member);
-    const owner = pod?.metadata?.ownerReferences?.find(
-      o => o.controller && o.kind === 'StatefulSet',
-    );
-    if (!owner) {
-      throw new Error(
-        `member ${this.options.member} is not there to read its StatefulSet from`,
-      );
-    }
+    const owner = this.options.statefulSet;
     const set = await apiRequest<{
       spec: {
         volumeClaimTemplates?: {
@@ -670,14 +666,14 @@ export class KubeVolumes implements VolumeRuntime {
       'GET',
       `/apis/apps/v1/namespaces/${encodeURIComponent(
         this.options.namespace,
-      )}/statefulsets/${encodeURIComponent(owner.name)}`,
+      )}/statefulsets/${encodeURIComponent(owner)}`,
     );
     const template = set.spec.volumeClaimTemplates?.find(
       t => `${t.metadata?.name}-${this.options.member}` === this.options.claim,
     );
     if (!template) {
       throw new PermanentMigrationError(
-        `StatefulSet ${owner.name} has no claim template for ${this.options.claim}`,
+        `StatefulSet ${owner} has no claim template for ${this.options.claim}`,
       );
     }
     return template;
@@ -881,6 +877,7 @@ export class KubeVolumeDriver implements MigrationDriver {
       sourceNode: spec.sourceNode,
       targetNode: spec.targetNode,
       member: spec.pod,
+      statefulSet: spec.workloadRef.name,
       sourcePodUid: ctx.state.memberUid,
       claim: ctx.state.memberClaim,
       pollMs: this.options.pollMs,
@@ -929,6 +926,11 @@ export class KubeVolumeDriver implements MigrationDriver {
         }: its replacement would get another name and share claim ${
           claims.join(', ') || '(none)'
         }; use the reschedule method (the claim re-attaches to the replacement within its zone) or run it as a StatefulSet; the member was not moved`,
+      );
+    }
+    if (owner.name !== migration.spec.workloadRef.name) {
+      throw new PermanentMigrationError(
+        `${namespace}/${name} belongs to StatefulSet ${owner.name}, not to the Migration's ${migration.spec.workloadRef.name}; the member was not moved`,
       );
     }
     const own = claims.filter(c => c.endsWith(`-${name}`));
