@@ -76,7 +76,7 @@ interface Run {
   freezeFloorMs?: number;
   /**
    * For `checkpoint`: how long after the restore the last write sent during the
-   * freeze was acknowledged: clients wait for their own retransmission timer.
+   * freeze was acknowledged (until then clients wait for their next retransmission).
    */
   clientTailMs?: number;
   /** For Ferry's methods: how long each phase of the Migration took, in order. */
