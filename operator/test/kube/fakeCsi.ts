@@ -17,8 +17,10 @@
  *   deleted snapshots. A volume's "data" is a token in an annotation: a fresh
  *   volume gets a new one, a snapshot copies its volume's, a claim restored
  *   from a snapshot gets the snapshot's, so a test can tell which data a claim
- *   holds. It plays no attacher: the fake nodes are not attach-detach managed,
- *   so no VolumeAttachments exist.
+ *   holds. It also plays the attach-detach controller and the
+ *   external-attacher (the fake nodes are not attach-detach managed): a
+ *   VolumeAttachment, attached, for every volume a running pod mounts, deleted
+ *   a second after the last such pod was shut down.
  */
 import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
 import { apiRequest, KubeApiError } from '../../src/kube/apiRequest';
@@ -34,6 +36,8 @@ const SNAPSHOT_GROUP = 'snapshot.storage.k8s.io';
 const SNAPSHOT_API = `/apis/${SNAPSHOT_GROUP}/v1`;
 const SELECTED_NODE = 'volume.kubernetes.io/selected-node';
 const POLL_MS = 100;
+/** How long a volume takes to detach once no pod uses it. */
+export const DETACH_DELAY_MS = 1_000;
 
 const anyObject = {
   type: 'object',
@@ -222,6 +226,11 @@ interface Snapshot {
   status?: { readyToUse?: boolean };
 }
 
+interface Attachment {
+  metadata: Meta;
+  spec: { attacher: string; nodeName: string };
+}
+
 interface Content {
   metadata: Meta;
   spec: { volumeSnapshotRef: { namespace: string; name: string; uid: string } };
@@ -230,6 +239,8 @@ interface Content {
 /** Plays the CSI driver, its provisioner and the snapshot controller for one namespace. */
 export class FakeCsiDriver {
   private stopped = false;
+  /** When each attachment's last pod was gone. */
+  private readonly unusedSince = new Map<string, number>();
   private loop?: Promise<void>;
   private tokens = 0;
   /** What went wrong in a pass, for a failing test's message. */
@@ -320,6 +331,8 @@ export class FakeCsiDriver {
       await this.provision(claim, node, contents);
     }
 
+    await this.attach(claims);
+
     for (const snapshot of snapshots) {
       if (snapshot.status?.readyToUse || snapshot.metadata.deletionTimestamp)
         continue;
@@ -342,6 +355,87 @@ export class FakeCsiDriver {
         await this.delete(
           `${SNAPSHOT_API}/volumesnapshotcontents/${content.metadata.name}`,
         );
+      }
+    }
+  }
+
+  /**
+   * Plays the attach-detach controller and the external-attacher: a volume is
+   * attached to the node of every scheduled pod that mounts its claim and has
+   * not been shut down by its kubelet, and detached `DETACH_DELAY_MS` after the
+   * last such pod is gone, as a cloud disk takes a while to detach.
+   */
+  private async attach(claims: Claim[]): Promise<void> {
+    const pods = (
+      await apiRequest<{ items: V1Pod[] }>(
+        this.kc,
+        'GET',
+        `/api/v1/namespaces/${this.namespace}/pods`,
+      )
+    ).items;
+    const attachments = (
+      await apiRequest<{ items: Attachment[] }>(
+        this.kc,
+        'GET',
+        '/apis/storage.k8s.io/v1/volumeattachments',
+      )
+    ).items.filter(a => a.spec.attacher === FAKE_CSI_DRIVER);
+    const wanted = new Map<string, { volume: string; node: string }>();
+    for (const pod of pods) {
+      const shutDown =
+        pod.metadata?.deletionTimestamp &&
+        pod.metadata.deletionGracePeriodSeconds === 0;
+      if (!pod.spec?.nodeName || shutDown) continue;
+      for (const volume of pod.spec.volumes ?? []) {
+        const claim = claims.find(
+          c => c.metadata.name === volume.persistentVolumeClaim?.claimName,
+        );
+        if (!claim?.spec.volumeName) continue;
+        const name = `csi-${claim.spec.volumeName}-${pod.spec.nodeName}`;
+        wanted.set(name, {
+          volume: claim.spec.volumeName,
+          node: pod.spec.nodeName,
+        });
+      }
+    }
+    for (const [name, { volume, node }] of wanted) {
+      this.unusedSince.delete(name);
+      if (attachments.some(a => a.metadata.name === name)) continue;
+      await apiRequest(
+        this.kc,
+        'POST',
+        '/apis/storage.k8s.io/v1/volumeattachments',
+        {
+          body: {
+            apiVersion: 'storage.k8s.io/v1',
+            kind: 'VolumeAttachment',
+            metadata: { name },
+            spec: {
+              attacher: FAKE_CSI_DRIVER,
+              nodeName: node,
+              source: { persistentVolumeName: volume },
+            },
+          },
+        },
+      );
+      await apiRequest(
+        this.kc,
+        'PATCH',
+        `/apis/storage.k8s.io/v1/volumeattachments/${name}/status`,
+        {
+          contentType: 'application/merge-patch+json',
+          body: { status: { attached: true } },
+        },
+      );
+    }
+    for (const attachment of attachments) {
+      const name = attachment.metadata.name;
+      if (wanted.has(name)) continue;
+      const since = this.unusedSince.get(name) ?? Date.now();
+      this.unusedSince.set(name, since);
+      if (Date.now() - since >= DETACH_DELAY_MS) {
+        await this.delete(`/apis/storage.k8s.io/v1/volumeattachments/${name}`);
+        this.unusedSince.delete(name);
       }
     }
   }

@@ -98,6 +98,11 @@ async function until<T>(
   }
 }
 
+interface VolumeAttachment {
+  spec: { nodeName: string; source: { persistentVolumeName?: string } };
+  status?: { attached?: boolean };
+}
+
 interface ClaimObject {
   metadata: {
     uid: string;
@@ -209,6 +214,40 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
       },
       state,
     );
+  }
+
+  /** The nodes the volume is attached to. */
+  async function attachedNodes(volume: string): Promise<string[]> {
+    const attachments = await apiRequest(
+      kc(),
+      'GET',
+      '/apis/storage.k8s.io/v1/volumeattachments',
+    );
+    return attachments.items
+      .filter(
+        (a: VolumeAttachment) =>
+          a.spec.source.persistentVolumeName === volume && a.status?.attached,
+      )
+      .map((a: VolumeAttachment) => a.spec.nodeName);
+  }
+
+  /** Runs `sample` every 50 ms until stopped. */
+  function watchWhile(sample: () => Promise<void>): {
+    stop(): Promise<void>;
+  } {
+    let watching = true;
+    const loop = (async () => {
+      while (watching) {
+        await sample();
+        await new Promise(resolve => setTimeout(resolve, 50));
+      }
+    })();
+    return {
+      async stop() {
+        watching = false;
+        await loop;
+      },
+    };
   }
 
   async function readyOn(node: string): Promise<V1Pod> {
@@ -359,7 +398,14 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
     const claimBefore = (await claim())!;
     const data = await csi.dataOf(CLAIM);
 
+    // ReadWriteOnce: the volume is never attached to two nodes at once.
+    const doublyAttached: string[][] = [];
+    const watch = watchWhile(async () => {
+      const nodes = await attachedNodes(claimBefore.spec.volumeName!);
+      if (nodes.length > 1) doublyAttached.push(nodes);
+    });
     const done = await migrate('cache-0-within-zone', target);
+    await watch.stop();
 
     expect([done.status?.phase, done.status?.message]).toEqual([
       'Succeeded',
@@ -376,6 +422,8 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
     expect((await claim())!.metadata.uid).toBe(claimBefore.metadata.uid);
     expect(await csi.dataOf(CLAIM)).toBe(data);
     expect(await snapshots()).toEqual([]);
+    expect(doublyAttached).toEqual([]);
+    expect(await attachedNodes(claimBefore.spec.volumeName!)).toEqual([target]);
   });
 
   it('moves the member across zones: snapshot, a claim of the same name restored in the target zone, the snapshots deleted after', async () => {
@@ -392,27 +440,32 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
     // old claim's deletion and the restore is the final snapshot.
     const unsafe: string[] = [];
     const strangers: string[] = [];
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const current = await claim();
-        const ready = (await snapshots()).filter(s => s.status?.readyToUse);
-        if (!current && ready.length === 0) {
-          unsafe.push('claim gone with no ready snapshot');
-        }
-        if (
-          current &&
-          current.metadata.uid !== claimBefore.metadata.uid &&
-          !current.metadata.annotations?.[RESTORED_FROM_ANNOTATION]
-        ) {
-          strangers.push(current.metadata.uid);
-        }
-        await new Promise(resolve => setTimeout(resolve, 50));
+    // The final snapshot is taken of a volume no node has attached any more.
+    const snapshotWhileAttached: string[][] = [];
+    const watch = watchWhile(async () => {
+      const current = await claim();
+      const taken = await snapshots();
+      const ready = taken.filter(s => s.status?.readyToUse);
+      if (!current && ready.length === 0) {
+        unsafe.push('claim gone with no ready snapshot');
       }
-    })();
+      if (
+        current &&
+        current.metadata.uid !== claimBefore.metadata.uid &&
+        !current.metadata.annotations?.[RESTORED_FROM_ANNOTATION]
+      ) {
+        strangers.push(current.metadata.uid);
+      }
+      const attached = await attachedNodes(claimBefore.spec.volumeName!);
+      if (
+        attached.length > 0 &&
+        taken.some(s => s.metadata.name === `${CLAIM}-ferry-final`)
+      ) {
+        snapshotWhileAttached.push(attached);
+      }
+    });
     const done = await migrate('cache-0-across-zones', target.name);
-    watching = false;
-    await watcher;
+    await watch.stop();
 
     expect([done.status?.phase, done.status?.message]).toEqual([
       'Succeeded',
@@ -461,7 +514,11 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
       }
     });
     expect(await snapshots()).toEqual([]);
-    expect({ unsafe, strangers }).toEqual({ unsafe: [], strangers: [] });
+    expect({ unsafe, strangers, snapshotWhileAttached }).toEqual({
+      unsafe: [],
+      strangers: [],
+      snapshotWhileAttached: [],
+    });
   });
 
   it("rolls back with no VolumeSnapshotClass for the claim's CSI driver, the member and its claim untouched", async () => {
