@@ -5,9 +5,9 @@
  *
  * - within the volume's zone: the member is held, its volume detaches, the
  *   StatefulSet recreates it on the target (pinned by the placement webhook)
- *   with the same claim; no snapshot;
+ *   with the same claim, never attached to two nodes at once; no snapshot;
  * - across zones: a snapshot while it serves, the member held, a final
- *   snapshot, the claim replaced by one of the same name restored in the
+ *   snapshot once the volume is detached, the claim replaced by one of the same name restored in the
  *   target zone, the recreated member on the target mounting it, the
  *   snapshots deleted after; at no moment is the claim gone without a ready
  *   snapshot of it, and the StatefulSet never creates an empty claim;
@@ -17,7 +17,7 @@
  *   replaced: the next leader finishes the move with the data.
  *
  * There is no CSI driver on kwok: `FakeCsiDriver` (fakeCsi.ts) plays the
- * driver, its provisioner and the snapshot controller, over minimal
+ * driver, its provisioner, its attacher and the snapshot controller, over minimal
  * snapshot.storage.k8s.io CRDs (the real ones come from
  * kubernetes-csi/external-snapshotter); the StatefulSet controller, the PV
  * controller, the PVC protection controller and the scheduler are the real
