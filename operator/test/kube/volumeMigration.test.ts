@@ -7,18 +7,19 @@
  *   StatefulSet recreates it on the target (pinned by the placement webhook)
  *   with the same claim, never attached to two nodes at once; no snapshot;
  * - across zones: a snapshot while it serves, the member held, a final
- *   snapshot once the volume is detached, the claim replaced by one of the same name restored in the
- *   target zone, the recreated member on the target mounting it, the
- *   snapshots deleted after; at no moment is the claim gone without a ready
- *   snapshot of it, and the StatefulSet never creates an empty claim;
+ *   snapshot once the volume is detached, the claim replaced by one of the
+ *   same name restored in the target zone, the recreated member on the target
+ *   mounting it, the snapshots deleted after; at no moment is the claim gone
+ *   without a ready snapshot of it, and the StatefulSet never creates an
+ *   empty claim;
  * - with no VolumeSnapshotClass for the claim's CSI driver: rolled back with
  *   a message that says so, the member and its claim untouched;
  * - across zones again, and once with the operator stopped as the claim is
  *   replaced: the next leader finishes the move with the data.
  *
  * There is no CSI driver on kwok: `FakeCsiDriver` (fakeCsi.ts) plays the
- * driver, its provisioner, its attacher and the snapshot controller, over minimal
- * snapshot.storage.k8s.io CRDs (the real ones come from
+ * driver, its provisioner, its attacher and the snapshot controller, over
+ * minimal snapshot.storage.k8s.io CRDs (the real ones come from
  * kubernetes-csi/external-snapshotter); the StatefulSet controller, the PV
  * controller, the PVC protection controller and the scheduler are the real
  * ones.
