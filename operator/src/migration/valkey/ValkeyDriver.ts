@@ -260,6 +260,10 @@ export class ValkeyDriver implements MigrationDriver {
     let started = this.clock.now();
     let redirected = false;
     let unpausedAt: number | undefined;
+    // Only a switch made by this call paused writes. A resumed step that finds
+    // the roles swapped already records nothing: the pause happened in a run
+    // whose measurement died with it, and the redirect it redoes pauses nothing.
+    let paused = false;
     if (targetRepl.role === 'master' && sourceRepl.role === 'master') {
       await this.resolveTwoPrimaries(source, target, sourceRepl, targetRepl);
     } else if (targetRepl.role === 'slave' && sourceRepl.role === 'master') {
@@ -267,6 +271,7 @@ export class ValkeyDriver implements MigrationDriver {
         // Never demote a primary whose replica is not in sync: the data would go with it.
         throw new Error(`replica ${target.name} is not in sync with ${source.name}; not switching`);
       }
+      paused = true;
       if (await this.useFailover(source)) {
         await this.failover(source, target);
       } else {
@@ -292,7 +297,7 @@ export class ValkeyDriver implements MigrationDriver {
       await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       await admin.call('CLIENT', 'UNPAUSE');
     }).catch(() => {});
-    if (ctx.state.writePauseRecorded !== '1') {
+    if (paused && ctx.state.writePauseRecorded !== '1') {
       ctx.recordWritePause((unpausedAt ?? this.clock.now()) - started);
       ctx.state.writePauseRecorded = '1';
     }
