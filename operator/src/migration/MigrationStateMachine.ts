@@ -179,17 +179,23 @@ export class MigrationStateMachine {
         }
         return;
       case 'PreparingTarget':
-        return driver.prepareTarget(ctx);
+        await driver.prepareTarget(ctx);
+        return;
       case 'Transferring':
-        return driver.transfer(ctx);
+        await driver.transfer(ctx);
+        return;
       case 'SwitchingOver':
-        return driver.switchOver(ctx);
+        await driver.switchOver(ctx);
+        return;
       case 'Verifying':
-        return driver.verify(ctx);
+        await driver.verify(ctx);
+        return;
       case 'CleaningUp':
-        return driver.cleanUp(ctx);
+        await driver.cleanUp(ctx);
+        return;
       case 'RollingBack':
-        return driver.rollBack(ctx);
+        await driver.rollBack(ctx);
+        return;
       default:
         throw new Error(`phase ${phase} has no step`);
     }

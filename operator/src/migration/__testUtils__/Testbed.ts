@@ -187,10 +187,7 @@ export class Testbed {
       const router = this.routerConsole();
       const confirmed = new Promise<void>((resolve, reject) => {
         let seen = '';
-        const timer = setTimeout(() => {
-          router.stdout!.off('data', onData);
-          reject(new Error(`router did not confirm ${address} via ${via}: ${seen}`));
-        }, ROUTER_CONFIRM_TIMEOUT_MS);
+        let timer: ReturnType<typeof setTimeout> | undefined = undefined;
         const onData = (chunk: Buffer) => {
           seen += chunk;
           if (seen.split('\n').some(line => line.startsWith(`${address} via ${via} `))) {
@@ -199,6 +196,10 @@ export class Testbed {
             resolve();
           }
         };
+        timer = setTimeout(() => {
+          router.stdout!.off('data', onData);
+          reject(new Error(`router did not confirm ${address} via ${via}: ${seen}`));
+        }, ROUTER_CONFIRM_TIMEOUT_MS);
         router.stdout!.on('data', onData);
       });
       router.stdin!.write(`route replace ${address}/32 via ${via}\nroute get ${address}\n`);
