@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # A throwaway PostgreSQL for the test suites and benchmarks: Debian's `postgresql`
 # package (installed on demand through ferry_system_packages), one cluster in a
-# private directory, listening on 127.0.0.1:$FERRY_POSTGRES_PORT and on a socket in
+# private directory, listening on 127.0.0.1 (a free port from 55432 up) and on a socket in
 # that directory, run by a non-root user (the package's `postgres` user when this
 # runs as root, since initdb and postgres refuse root). Idempotent: a second call
 # finds the cluster running and only exports the connection.
@@ -13,10 +13,33 @@
 #   FERRY_TEST_DATABASE_POSTGRES_ID                        POSTGRES_<major>, the TestDatabases id to use
 # Stop it with ferry_postgres_stop; its files are under $FERRY_POSTGRES_DIR.
 
-FERRY_POSTGRES_PORT="${FERRY_POSTGRES_PORT:-55432}"
+# The first port tried; when something else listens there (another checkout's
+# cluster, another user's), the next free one up to 100 above it. Set
+# FERRY_POSTGRES_PORT to insist on one.
+FERRY_POSTGRES_FIRST_PORT=55432
+
+_ferry_port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
 
 _ferry_postgres_bindir() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+# The cluster's directory for PostgreSQL major $1. Not under $HOME: the postgres
+# user must reach it when this runs as root.
+_ferry_postgres_dir() {
+  printf '%s' "${FERRY_POSTGRES_DIR:-${TMPDIR:-/tmp}/ferry-postgres-$1-$(id -u)}"
+}
+
+# Whether this checkout's throwaway cluster runs now (not: whether any server
+# answers on a port).
+ferry_postgres_running() {
+  local bindir
+  bindir="$(_ferry_postgres_bindir)"
+  [ -n "$bindir" ] || return 1
+  _ferry_postgres_as_owner "$bindir/pg_ctl" status \
+    -D "$(_ferry_postgres_dir "$(basename "$(dirname "$bindir")")")/data" >/dev/null 2>&1
 }
 
 _ferry_postgres_as_owner() {
@@ -43,8 +66,7 @@ ferry_postgres() {
     return 1
   fi
   major="$(basename "$(dirname "$bindir")")"
-  # Not under $HOME: the postgres user must reach it when this runs as root.
-  dir="${FERRY_POSTGRES_DIR:-${TMPDIR:-/tmp}/ferry-postgres-$major-$(id -u)}"
+  dir="$(_ferry_postgres_dir "$major")"
   data="$dir/data"
   export FERRY_POSTGRES_DIR="$dir"
   mkdir -p "$dir"
@@ -64,17 +86,32 @@ ferry_postgres() {
     rm -f "$pwfile"
   fi
 
-  if ! _ferry_postgres_as_owner "$bindir/pg_ctl" status -D "$data" >/dev/null 2>&1; then
+  local port
+  if _ferry_postgres_as_owner "$bindir/pg_ctl" status -D "$data" >/dev/null 2>&1; then
+    # Running from an earlier call: its port is the fourth line of its pid file.
+    port="$(sed -n 4p "$data/postmaster.pid")"
+  else
+    port="${FERRY_POSTGRES_PORT:-}"
+    if [ -z "$port" ]; then
+      port="$FERRY_POSTGRES_FIRST_PORT"
+      while _ferry_port_in_use "$port"; do
+        port=$((port + 1))
+        if [ "$port" -gt $((FERRY_POSTGRES_FIRST_PORT + 100)) ]; then
+          ferry_log "no free port for PostgreSQL in $FERRY_POSTGRES_FIRST_PORT-$((port - 1)); set FERRY_POSTGRES_PORT"
+          return 1
+        fi
+      done
+    fi
     # Durability off: the cluster is thrown away, and the test suites create many databases.
     _ferry_postgres_as_owner "$bindir/pg_ctl" start -D "$data" -w -t 60 -l "$dir/server.log" \
-      -o "-p $FERRY_POSTGRES_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
       >/dev/null || {
       ferry_log "PostgreSQL did not start; see $dir/server.log"
       return 1
     }
   fi
 
-  local url="postgresql://ferry:ferry@127.0.0.1:$FERRY_POSTGRES_PORT/postgres"
+  local url="postgresql://ferry:ferry@127.0.0.1:$port/postgres"
   export FERRY_POSTGRES_CONNECTION_STRING="$url"
   export "BACKSTAGE_TEST_DATABASE_POSTGRES${major}_CONNECTION_STRING=$url"
   export FERRY_TEST_DATABASE_POSTGRES_ID="POSTGRES_$major"

@@ -83,7 +83,7 @@ function postgres(): { url: string; stop: () => void } {
     );
   const wasRunning =
     shell(
-      'bindir="$(_ferry_postgres_bindir)"; [ -n "$bindir" ] && "$bindir/pg_isready" -q -h 127.0.0.1 -p "$FERRY_POSTGRES_PORT" && echo yes || true',
+      'ferry_postgres_running && echo yes || true',
     ).trim() === 'yes';
   console.log(
     'Using the throwaway PostgreSQL of scripts/lib/postgres.sh (ferry_postgres)',
