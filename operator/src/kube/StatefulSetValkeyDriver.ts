@@ -11,6 +11,12 @@
  * `state` (keys `first.*` and `second.*`), so each is idempotent and resumable
  * on its own; the steps between them (deleting the old incarnation, waiting for
  * the new one) look at the world first.
+ *
+ * The recreated `cache-1` starts as an empty, writable primary, so the
+ * placement webhook gives it a readiness gate (`MEMBER_READY_GATE`): it stays
+ * out of Ready, and so out of the Service, until `StatefulSetHandoff` sets the
+ * gate's condition, once the member holds the temporary member's data and has
+ * been promoted.
  */
 import type {
   KubeConfig,
@@ -40,7 +46,8 @@ import {
   ValkeyDriver,
   ValkeyMemberRuntime,
 } from '../migration/valkey/ValkeyDriver';
-import { apiRequest } from './apiRequest';
+import { apiRequest, KubeApiError } from './apiRequest';
+import { MEMBER_READY_GATE } from './placementMutator';
 import { Reflector } from './Reflector';
 import { PODS } from './resources';
 import { selectorMatches } from './workloads';
@@ -69,6 +76,60 @@ const RECREATED_POLL_MS = 20;
 /** The node label pod anti-affinity names to keep members on separate hosts. */
 const HOSTNAME_LABEL = 'kubernetes.io/hostname';
 
+/**
+ * Tries of the gate's status patch: each is conditional on the pod's uid and
+ * conditions as read, and the kubelet (kwok in tests) may write the pod's
+ * status in between.
+ */
+const GATE_PATCH_TRIES = 5;
+
+/**
+ * The pod as the hand-off waits for the recreated member: Ready once its
+ * containers are and every readiness gate but Ferry's own is. Ferry's gate
+ * opens only when the member holds the data, after the second switch, so a
+ * wait for Ready before that switch would wait for itself.
+ */
+function readyButForTheGate(pod: V1Pod | undefined): V1Pod | undefined {
+  const conditions = pod?.status?.conditions ?? [];
+  const holds = (type: string) =>
+    conditions.some(c => c.type === type && c.status === 'True');
+  const gates = pod?.spec?.readinessGates ?? [];
+  if (
+    !pod ||
+    !gates.some(g => g.conditionType === MEMBER_READY_GATE) ||
+    holds('Ready') ||
+    !holds('ContainersReady') ||
+    !gates.every(
+      g => g.conditionType === MEMBER_READY_GATE || holds(g.conditionType),
+    )
+  ) {
+    return pod;
+  }
+  return {
+    ...pod,
+    status: {
+      ...pod.status,
+      conditions: [
+        ...conditions.filter(c => c.type !== 'Ready'),
+        { type: 'Ready', status: 'True' },
+      ],
+    },
+  };
+}
+
+/** `waitForMemberPod`, with the recreated member's own readiness (`readyButForTheGate`). */
+function waitForRecreatedMember(
+  pods: NamespacePods,
+  name: string,
+  node: string,
+  earlier?: string,
+): Promise<ValkeyEndpoint> {
+  // The same calls, but each pod read as `readyButForTheGate` sees it.
+  const view: NamespacePods = Object.create(pods);
+  view.get = async (pod: string) => readyButForTheGate(await pods.get(pod));
+  return waitForMemberPod(view, name, node, earlier);
+}
+
 /** Where each switch's write pause is kept, both shown in the Migration's driver state. */
 const WRITE_PAUSE_KEYS: Record<Hop, string> = {
   first: 'writePauseToTemporaryMs',
@@ -79,16 +140,28 @@ const WRITE_PAUSE_KEYS: Record<Hop, string> = {
  * Sends clients to the temporary member or back to the StatefulSet's member.
  * The temporary member starts without one selector label; `pointTo` it gives
  * it the label (it joins the Service), `pointTo` the member takes the label
- * away again (the member, recreated by the StatefulSet, carries every label).
+ * away again (the member, recreated by the StatefulSet, carries every label)
+ * and sets the recreated member's readiness gate condition, which lets it
+ * into the Service.
  */
 export class StatefulSetHandoff implements ClientRedirector {
   /** The held-back label of each temporary member, read before the pause so the pause only patches. */
   private readonly heldBack = new Map<string, [string, string]>();
+  /** The old incarnation of the member, which has no gate to set. */
+  sourceUid?: string;
+  /**
+   * The temporary member's replication id when the recreated member had
+   * synced from it (the second hop's `sourceReplid`): a promoted member that
+   * carries it as its previous history holds the data; one that does not is
+   * still the empty primary the StatefulSet started.
+   */
+  lineage: () => string | undefined = () => undefined;
 
   constructor(
     private readonly pods: NamespacePods,
     /** The StatefulSet's member, `cache-1`. */
     private readonly member: string,
+    private readonly access: ValkeyAccess,
   ) {}
 
   async prepare(target: ValkeyEndpoint): Promise<void> {
@@ -101,6 +174,9 @@ export class StatefulSetHandoff implements ClientRedirector {
       await this.pods.patchMetadata(target.name, { labels: { [key]: value } });
       return;
     }
+    // Into the Service first, then the temporary member out: never a moment
+    // with neither (a client meanwhile finds no endpoint, not a wrong one).
+    await this.openGate();
     for (const pod of await this.temporaryMembers()) {
       const [key, value] = splitLabel(
         pod.metadata?.annotations?.[HELD_BACK_LABEL_ANNOTATION],
@@ -134,6 +210,109 @@ export class StatefulSetHandoff implements ClientRedirector {
 
   private temporaryMembers() {
     return this.pods.list(`${HANDOFF_OF_LABEL}=${this.member}`);
+  }
+
+  /**
+   * Sets the recreated member's readiness gate condition True; idempotent.
+   * Only on a promoted member that holds the temporary member's data (see
+   * `lineage`): an empty one stays out of the Service, and the step fails
+   * saying so. A member without the gate (the old incarnation, or one the
+   * webhook did not see) has nothing to set.
+   */
+  async openGate(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const pod = await this.pods.get(this.member);
+      if (
+        !pod ||
+        pod.metadata?.deletionTimestamp ||
+        pod.metadata?.uid === this.sourceUid ||
+        !pod.spec?.readinessGates?.some(
+          g => g.conditionType === MEMBER_READY_GATE,
+        )
+      ) {
+        return;
+      }
+      const conditions = pod.status?.conditions ?? [];
+      const index = conditions.findIndex(c => c.type === MEMBER_READY_GATE);
+      if (index >= 0 && conditions[index].status === 'True') return;
+      await this.refuseEmpty(pod);
+      const condition = {
+        type: MEMBER_READY_GATE,
+        status: 'True',
+        reason: 'HoldsData',
+        message: `promoted after replicating from the temporary member; Ferry lets it serve`,
+        lastTransitionTime: new Date().toISOString(),
+      };
+      const uid = pod.metadata!.uid!;
+      // Conditional on what was read: the incarnation checked above, and the
+      // conditions array at the index written.
+      const ops: object[] = [{ op: 'test', path: '/metadata/uid', value: uid }];
+      if (index >= 0) {
+        ops.push(
+          {
+            op: 'test',
+            path: `/status/conditions/${index}/type`,
+            value: MEMBER_READY_GATE,
+          },
+          {
+            op: 'replace',
+            path: `/status/conditions/${index}`,
+            value: condition,
+          },
+        );
+      } else if (pod.status?.conditions) {
+        ops.push(
+          {
+            op: 'test',
+            path: '/status/conditions',
+            value: pod.status.conditions,
+          },
+          { op: 'add', path: '/status/conditions/-', value: condition },
+        );
+      } else {
+        ops.push({ op: 'add', path: '/status/conditions', value: [condition] });
+      }
+      try {
+        await apiRequest(
+          this.pods.kubeConfig,
+          'PATCH',
+          `/api/v1/namespaces/${encodeURIComponent(
+            this.pods.namespace,
+          )}/pods/${encodeURIComponent(this.member)}/status`,
+          { contentType: 'application/json-patch+json', body: ops },
+        );
+        return;
+      } catch (error) {
+        // A failed test: the pod changed since it was read; read it again.
+        const changed =
+          error instanceof KubeApiError &&
+          (error.code === 422 || error.code === 409);
+        if (!changed || attempt >= GATE_PATCH_TRIES) throw error;
+      }
+    }
+  }
+
+  /** Fails unless `pod`'s server is a promoted copy of the temporary member's data. */
+  private async refuseEmpty(pod: V1Pod): Promise<void> {
+    const endpoint = memberEndpoint(pod, pod.spec?.nodeName ?? '');
+    const repl = endpoint
+      ? await ValkeyAdmin.with(endpoint, this.access, a =>
+          a.replication(),
+        ).catch(() => undefined)
+      : undefined;
+    if (
+      repl?.role === 'master' &&
+      repl.replid2 === this.lineage()
+    ) {
+      return;
+    }
+    throw new PermanentMigrationError(
+      `${this.pods.namespace}/${this.member} (uid ${pod.metadata?.uid}) is ${
+        repl ? `a ${repl.role}` : 'not answering'
+      } and not a promoted copy of the temporary member's data${
+        this.lineage() ? '' : ' (it never finished syncing from it)'
+      }; its readiness gate ${MEMBER_READY_GATE} stays unset so that the Service never sends clients to an empty member. Make it a replica of the member that holds the data, promote it, then set the pod's ${MEMBER_READY_GATE} condition True (kubectl patch pod --subresource=status)`,
+    );
   }
 
   private async heldBackLabel(name: string): Promise<[string, string]> {
@@ -183,7 +362,7 @@ class RecreatedMember implements ValkeyMemberRuntime {
   async startMember(_name: string, node: string): Promise<ValkeyEndpoint> {
     await this.pods.delete(this.member, undefined, this.sourceUid);
     await this.replicateOnceItAnswers(node);
-    const recreated = await waitForMemberPod(
+    const recreated = await waitForRecreatedMember(
       this.pods,
       this.member,
       node,
@@ -352,7 +531,7 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
       this.temporary,
       access,
     );
-    this.redirector = new StatefulSetHandoff(this.pods, member);
+    this.redirector = new StatefulSetHandoff(this.pods, member, access);
     const hop = (runtime: ValkeyMemberRuntime) =>
       new ValkeyDriver({
         runtime,
@@ -414,7 +593,7 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
       });
     }
     ctx.state.targetPod = this.options.member;
-    const member = await waitForMemberPod(
+    const member = await waitForRecreatedMember(
       this.pods,
       this.options.member,
       targetNode,
@@ -441,7 +620,8 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
    * Before the first switch, back to the member where it was. After it the old
    * incarnation is gone: the temporary member keeps serving, and the recreated
    * member (if it answers) replicates from it so that the Service's two
-   * members agree; a person finishes the hand-back.
+   * members agree; its readiness gate stays unset, so it stays out of the
+   * Service; a person finishes the hand-back (the note says how).
    */
   async rollBack(ctx: MigrationStepContext): Promise<void> {
     await this.recall(ctx);
@@ -471,9 +651,11 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
         this.options.member
       }'s data and serves it through the Service${
         endpoint ? `; ${this.options.member} replicates from it` : ''
-      }; hand it back by hand (or delete ${
+      }, and stays out of the Service (not Ready) while its readiness gate ${MEMBER_READY_GATE} is unset; hand it back by hand: once ${
         this.options.member
-      } once it has synced and promote it) before deleting ${temporary.name}`,
+      } has synced, promote it, set its pod's ${MEMBER_READY_GATE} condition True (kubectl patch pod --subresource=status), then delete ${
+        temporary.name
+      }`,
     );
   }
 
@@ -495,6 +677,8 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
     }
     this.temporary.sourceUid = ctx.state.sourceUid;
     this.recreated.sourceUid = ctx.state.sourceUid;
+    this.redirector.sourceUid = ctx.state.sourceUid;
+    this.redirector.lineage = () => ctx.state['second.sourceReplid'];
   }
 
   /**
@@ -652,6 +836,12 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
               sourceNode: spec.targetNode!,
             },
           };
+    if (which === 'second') {
+      // Recorded by the hop's transfer in its share, which reaches
+      // `ctx.state` only after the step: the switch needs it sooner.
+      this.redirector.lineage = () =>
+        state.sourceReplid ?? ctx.state['second.sourceReplid'];
+    }
     const sub: MigrationStepContext = {
       ...ctx,
       migration,

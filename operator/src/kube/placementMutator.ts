@@ -2,7 +2,8 @@
  * The placement webhook's decision for a pod being created, written as node
  * affinity and tolerations: permanent capacity up to the workload's permanent
  * floor, spot for the rest, spread over zones. A pod whose member is being
- * migrated (a StatefulSet recreating `cache-1`) goes to the migration's target.
+ * migrated (a StatefulSet recreating `cache-1`) goes to the migration's target;
+ * under a valkey Migration it also gets a readiness gate, `MEMBER_READY_GATE`.
  */
 import type {
   V1Pod,
@@ -19,6 +20,16 @@ import type { ClusterState } from './ClusterState';
 
 /** Where the webhook says it placed a pod, for people reading it. */
 export const PLACEMENT_ANNOTATION = 'ferry.dev/placement';
+/**
+ * The readiness gate of a StatefulSet member recreated under a valkey
+ * Migration. The recreation starts as an empty, writable primary and only
+ * later replicates from the temporary member (REPLICAOF discards its data): a
+ * write the Service sent it meanwhile would be acknowledged and lost. With the
+ * gate, Kubernetes keeps the pod out of Ready, and so out of the Service's
+ * endpoints, until the valkey driver sets this condition True, once the
+ * member holds the data and has been promoted (StatefulSetValkeyDriver).
+ */
+export const MEMBER_READY_GATE = 'ferry.dev/member-ready';
 /** Weight of the preference for the planned pool; the capacity type itself is required. */
 const POOL_PREFERENCE_WEIGHT = 100;
 
@@ -105,19 +116,19 @@ function workloadOf(
     );
 }
 
-function migrationTarget(
+/** The open Migration of the member a pod being created recreates, if any. */
+function openMigration(
   migrations: Migration[],
   namespace: string,
   pod: string | undefined,
-): string | undefined {
+): Migration | undefined {
   if (!pod) return undefined;
-  const open = migrations.find(
+  return migrations.find(
     m =>
       m.metadata.namespace === namespace &&
       m.spec.pod === pod &&
       !isFinalPhase(m.status?.phase ?? 'Planned'),
   );
-  return open?.status?.targetNode ?? open?.spec.targetNode;
 }
 
 function affinityPatch(pod: V1Pod, nodeAffinity: object): JsonPatchOperation[] {
@@ -173,13 +184,14 @@ export class PodPlacer {
     const found = workloadOf(pod, admission.namespace, this.state);
     if (!found) return [];
 
-    const target = migrationTarget(
+    const migration = openMigration(
       this.state.migrations.list(),
       admission.namespace,
       pod.metadata?.name,
     );
-    if (target) {
-      return affinityPatch(pod, {
+    const target = migration?.status?.targetNode ?? migration?.spec.targetNode;
+    if (migration && target) {
+      const ops = affinityPatch(pod, {
         requiredDuringSchedulingIgnoredDuringExecution: {
           nodeSelectorTerms: [
             {
@@ -190,6 +202,23 @@ export class PodPlacer {
           ],
         },
       });
+      if (
+        migration.spec.driver === 'valkey' &&
+        ownerOf(pod)?.kind === 'StatefulSet' &&
+        !pod.spec?.readinessGates?.some(
+          g => g.conditionType === MEMBER_READY_GATE,
+        )
+      ) {
+        ops.push({
+          op: 'add',
+          path: '/spec/readinessGates',
+          value: [
+            ...(pod.spec?.readinessGates ?? []),
+            { conditionType: MEMBER_READY_GATE },
+          ],
+        });
+      }
+      return ops;
     }
 
     const decision = this.decide(

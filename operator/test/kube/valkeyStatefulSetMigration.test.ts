@@ -5,14 +5,27 @@
  * temporary member on the target node, which takes over, lets the StatefulSet
  * recreate `cache-N` there (the placement webhook pins it), replicates into the
  * recreation and switches back, and removes the temporary member.
+ *
+ * A client writes through the workload's Service the whole time. There is no
+ * kube-proxy here, and no EndpointSlice either (the API server refuses the
+ * loopback addresses these pods have as endpoints), so the client reaches what
+ * the EndpointSlice controller would publish: the Ready pods the Service's
+ * selector picks, not every pod IP. The recreated member carries Ferry's
+ * readiness gate, and the kwok stages compute Ready as a kubelet does
+ * (containers and every gate), so the recreation joins the Service only when
+ * the operator sets the gate, after it holds the data.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { HANDOFF_OF_LABEL } from '../../src/kube/KubeValkeyMembers';
+import { MEMBER_READY_GATE } from '../../src/kube/placementMutator';
+import { Reflector } from '../../src/kube/Reflector';
+import { PODS } from '../../src/kube/resources';
 import {
   answers,
   memberClient,
   until,
+  valkeyClient,
   ValkeyCluster,
 } from './valkeyStatefulSets';
 
@@ -26,23 +39,61 @@ const KEYS = 2_000;
 const MIN_AVAILABLE = 2;
 /** Members of a three-member workload that must serve (its quorum). */
 const QUORUM = 2;
+/** The selector of the workload's Service, which the test's client writes through. */
+const SERVICE_SELECTOR = 'app=cache';
 
-function isReady(pod: V1Pod): boolean {
+function hasCondition(pod: V1Pod, type: string): boolean {
   return Boolean(
-    pod.status?.conditions?.some(
-      c => c.type === 'Ready' && c.status === 'True',
-    ),
+    pod.status?.conditions?.some(c => c.type === type && c.status === 'True'),
   );
 }
 
-async function isEmptyPrimary(pod: V1Pod): Promise<boolean> {
-  const valkey = memberClient(pod);
+function isReady(pod: V1Pod): boolean {
+  return hasCondition(pod, 'Ready');
+}
+
+/** An address the Service sends clients to, and the pod behind it. */
+interface ServiceEndpoint {
+  host: string;
+  port: number;
+  podUid?: string;
+}
+
+/**
+ * Where kube-proxy would send a client of the Service: the ready endpoints
+ * the EndpointSlice controller publishes, i.e. the selected pods that are
+ * Ready and not terminating (`cluster.pods` leaves those out), at the
+ * Service's target port (the container's `valkey` port).
+ */
+function serviceEndpoints(selected: V1Pod[]): ServiceEndpoint[] {
+  return selected.filter(isReady).map(pod => ({
+    host: pod.status!.podIP!,
+    port: pod.spec!.containers[0].ports!.find(p => p.name === 'valkey')!
+      .containerPort,
+    podUid: pod.metadata!.uid,
+  }));
+}
+
+/**
+ * One client write through one endpoint, as a client of the Service would
+ * make it. Says whether the member was an empty primary when asked (before the
+ * write), and whether the write was acknowledged.
+ */
+async function writeThrough(
+  endpoint: ServiceEndpoint,
+  key: string,
+): Promise<{ emptyPrimary: boolean; acknowledged: boolean }> {
+  const valkey = valkeyClient(endpoint.host, endpoint.port);
+  let emptyPrimary = false;
   try {
     await valkey.connect();
     const role = (await valkey.call('ROLE')) as unknown[];
-    return role[0] === 'master' && (await valkey.dbsize()) === 0;
+    emptyPrimary = role[0] === 'master' && (await valkey.dbsize()) === 0;
+    // A replica refuses it (READONLY), a paused primary's killed connection
+    // fails it: only an OK is a write the client counts on.
+    return { emptyPrimary, acknowledged: (await valkey.set(key, key)) === 'OK' };
   } catch {
-    return false;
+    return { emptyPrimary, acknowledged: false };
   } finally {
     valkey.disconnect();
   }
@@ -96,30 +147,66 @@ describe('the valkey method for a StatefulSet member, on a real cluster with rea
     await pipeline.exec();
     writer.disconnect();
 
+    // Every version of the member's pods, as the API server wrote them: the
+    // recreation must never be Ready while its gate's condition is unset.
+    const recreatedVersions: V1Pod[] = [];
+    const memberPods = new Reflector<V1Pod>({
+      kubeConfig: cluster.kubeConfig(),
+      type: PODS,
+      namespace: NAMESPACE,
+      fieldSelector: `metadata.name=${sourceName}`,
+      onChange: ({ object }) => {
+        if (object.metadata?.uid !== source.metadata!.uid) {
+          recreatedVersions.push(object);
+        }
+      },
+    });
+    await memberPods.start();
+
     // Ready pods the budget's selector picks, and ready StatefulSet members,
-    // at their lowest while the member moves.
-    // Also counted, not asserted: samples in which the recreated member was
-    // Ready behind the Service as an empty primary, before its REPLICAOF (the
-    // window the README describes).
+    // at their lowest while the member moves. And a client of the Service:
+    // each sample, one write through every ready endpoint of the moving
+    // member (its incarnations and its temporary member; the other members
+    // are servers of their own here, with other data), after asking whether
+    // it is an empty primary (the recreated member before its REPLICAOF,
+    // which would drop the write).
     const lowest = { selected: Infinity, members: Infinity, samples: 0 };
     let emptyPrimarySamples = 0;
+    /** Endpoints of the recreated member while its gate's condition was unset. */
+    let endpointsBeforeGate = 0;
+    const acknowledged: string[] = [];
+    let writes = 0;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const ready = (await cluster.pods('app=cache')).filter(isReady);
+        const pods = await cluster.pods(SERVICE_SELECTOR);
+        const endpoints = serviceEndpoints(
+          pods.filter(
+            pod =>
+              pod.metadata!.name === sourceName ||
+              pod.metadata!.labels?.[HANDOFF_OF_LABEL] === sourceName,
+          ),
+        );
+        const ready = pods.filter(isReady);
         lowest.selected = Math.min(lowest.selected, ready.length);
         lowest.members = Math.min(
           lowest.members,
           ready.filter(ownedByStatefulSet).length,
         );
         lowest.samples++;
-        const recreated = ready.find(
-          pod =>
-            pod.metadata!.name === sourceName &&
-            pod.metadata!.uid !== source.metadata!.uid,
-        );
-        if (recreated && (await isEmptyPrimary(recreated))) {
-          emptyPrimarySamples++;
+        for (const endpoint of endpoints) {
+          const pod = pods.find(p => p.metadata!.uid === endpoint.podUid);
+          if (
+            endpoint.podUid !== source.metadata!.uid &&
+            pod?.metadata!.name === sourceName &&
+            !hasCondition(pod, MEMBER_READY_GATE)
+          ) {
+            endpointsBeforeGate++;
+          }
+          const key = `through-service:${writes++}`;
+          const write = await writeThrough(endpoint, key);
+          if (write.emptyPrimary) emptyPrimarySamples++;
+          if (write.acknowledged) acknowledged.push(key);
         }
         await new Promise(resolve => setTimeout(resolve, 50));
       }
@@ -128,11 +215,12 @@ describe('the valkey method for a StatefulSet member, on a real cluster with rea
     await cluster.taint(source.spec!.nodeName!);
     const done = await cluster.finished(sourceName).finally(() => {
       sampling = false;
+      memberPods.stop();
     });
     await sampler;
     const state = done.status?.driverState ?? {};
     process.stdout.write(
-      `valkey StatefulSet hand-off: write pauses ${state.writePauseToTemporaryMs} ms (to the temporary member) and ${state.writePauseBackToMemberMs} ms (back to ${sourceName}), ${done.status?.bytesMoved} bytes; lowest ready ${lowest.selected} selected, ${lowest.members} members over ${lowest.samples} samples; recreated member an empty primary in ${emptyPrimarySamples}\n`,
+      `valkey StatefulSet hand-off: write pauses ${state.writePauseToTemporaryMs} ms (to the temporary member) and ${state.writePauseBackToMemberMs} ms (back to ${sourceName}), ${done.status?.bytesMoved} bytes; lowest ready ${lowest.selected} selected, ${lowest.members} members over ${lowest.samples} samples; ${acknowledged.length} of ${writes} writes through the Service acknowledged; an empty primary behind the Service in ${emptyPrimarySamples}; ${recreatedVersions.length} versions of the recreated pod\n`,
     );
     // The message says why, should it not have succeeded.
     expect([done.status?.phase, done.status?.message]).toEqual([
@@ -178,15 +266,46 @@ describe('the valkey method for a StatefulSet member, on a real cluster with rea
       () => !cluster.kubelet.running.includes(temporary),
     );
 
-    // The recreated member is the primary and has every key.
+    // The webhook gave the recreation the gate; it ran unready (the kwok
+    // stage, as a kubelet, kept it out of Ready) and was never Ready, nor an
+    // endpoint of the Service, before the operator set the gate's condition.
+    expect(moved.spec!.readinessGates).toEqual([
+      { conditionType: MEMBER_READY_GATE },
+    ]);
+    expect(hasCondition(moved, MEMBER_READY_GATE)).toBe(true);
+    expect(isReady(moved)).toBe(true);
+    expect(
+      recreatedVersions.some(
+        pod =>
+          pod.status?.phase === 'Running' &&
+          pod.status.podIP &&
+          !isReady(pod) &&
+          !hasCondition(pod, MEMBER_READY_GATE),
+      ),
+    ).toBe(true);
+    expect(
+      recreatedVersions.filter(
+        pod => isReady(pod) && !hasCondition(pod, MEMBER_READY_GATE),
+      ),
+    ).toEqual([]);
+    expect(endpointsBeforeGate).toBe(0);
+    // No client of the Service ever reached an empty primary.
+    expect(emptyPrimarySamples).toBe(0);
+
+    // The recreated member is the primary and has every key: those written
+    // before the move, and every write acknowledged through the Service.
+    expect(acknowledged.length).toBeGreaterThan(0);
     const reader = memberClient(moved);
     await reader.connect();
     try {
       expect(await reader.call('ROLE')).toEqual(
         expect.arrayContaining(['master']),
       );
-      expect(await reader.dbsize()).toBe(KEYS);
+      expect(await reader.dbsize()).toBe(KEYS + acknowledged.length);
       expect(await reader.get(`entry:${KEYS - 1}`)).toBe(`value-${KEYS - 1}`);
+      const values = await reader.mget(...acknowledged);
+      // The acknowledged writes the member lacks: none.
+      expect(acknowledged.filter((key, i) => values[i] !== key)).toEqual([]);
       await reader.set('after-move', '1');
     } finally {
       reader.disconnect();

@@ -56,9 +56,21 @@ export async function until<T>(
 
 /** A client of one member pod, at its IP; no retries, so a failure shows. */
 export function memberClient(pod: V1Pod, password?: string): Valkey {
-  const port = pod.spec!.containers[0].ports![0].containerPort;
+  return valkeyClient(
+    pod.status!.podIP!,
+    pod.spec!.containers[0].ports![0].containerPort,
+    password,
+  );
+}
+
+/** A client of one address (a pod's, or an endpoint's); no retries, so a failure shows. */
+export function valkeyClient(
+  host: string,
+  port: number,
+  password?: string,
+): Valkey {
   const valkey = new Valkey({
-    host: pod.status!.podIP,
+    host,
     port,
     password,
     lazyConnect: true,

@@ -1,0 +1,145 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Migration, MigrationMethod, SpotPolicy } from '../api/v1alpha1';
+import type { CapacityPool, WorkloadView } from '../core/model';
+import type { ClusterState } from './ClusterState';
+import { MEMBER_READY_GATE, PodPlacer } from './placementMutator';
+
+const NAMESPACE = 'shop';
+const TARGET = 'on-demand-b';
+
+const policy = {
+  metadata: { name: 'cache', namespace: NAMESPACE },
+  spec: {
+    workloadRef: { kind: 'StatefulSet', name: 'cache' },
+    enabled: true,
+    permanentRatio: 0.34,
+    availabilityTarget: 0.99,
+    migration: 'valkey',
+    maxConcurrentMoves: 1,
+    predictionHorizonMinutes: 30,
+  },
+} as SpotPolicy;
+
+const view: WorkloadView = {
+  id: `${NAMESPACE}/cache`,
+  members: [],
+  permanentRatio: 0.34,
+  maxConcurrentMoves: 1,
+};
+
+function migrationOf(
+  pod: string,
+  driver: Exclude<MigrationMethod, 'auto'>,
+  phase: string,
+): Migration {
+  return {
+    metadata: { name: `${pod}-move`, namespace: NAMESPACE },
+    spec: {
+      workloadRef: { kind: 'StatefulSet', name: 'cache' },
+      pod,
+      sourceNode: 'spot-1-a',
+      targetNode: TARGET,
+      reason: 'notice',
+      driver,
+    },
+    status: { phase, phases: [], bytesMoved: 0 },
+  } as unknown as Migration;
+}
+
+/** The cluster picture the placer reads: one opted-in StatefulSet and the Migrations given. */
+function placerWith(migrations: Migration[]): PodPlacer {
+  const state = {
+    workloads: () => [{ policy, view, replicas: 3 }],
+    migrations: { list: () => migrations },
+    nodeViews: () => [],
+    replicaSetOwner: () => undefined,
+  } as unknown as ClusterState;
+  return new PodPlacer(state, () => 0);
+}
+
+function statefulSetPod(name: string, owner = 'StatefulSet'): V1Pod {
+  return {
+    metadata: {
+      name,
+      namespace: NAMESPACE,
+      ownerReferences: [
+        {
+          apiVersion: 'apps/v1',
+          kind: owner,
+          name: 'cache',
+          uid: 'u',
+          controller: true,
+        },
+      ],
+    },
+    spec: { containers: [{ name: 'valkey', image: 'valkey/valkey:8' }] },
+  };
+}
+
+const pools: CapacityPool[] = [];
+const create = {
+  namespace: NAMESPACE,
+  operation: 'CREATE' as const,
+  dryRun: false,
+};
+
+function gateOps(ops: { op: string; path: string; value?: unknown }[]) {
+  return ops.filter(op => op.path === '/spec/readinessGates');
+}
+
+describe('the placement webhook and the readiness gate of a recreated member', () => {
+  it('gives the gate to the StatefulSet recreation of a member whose valkey Migration is under way, pinned to the target', () => {
+    const placer = placerWith([
+      migrationOf('cache-1', 'valkey', 'SwitchingOver'),
+    ]);
+    const ops = placer.patch(statefulSetPod('cache-1'), create, pools);
+    expect(gateOps(ops)).toEqual([
+      {
+        op: 'add',
+        path: '/spec/readinessGates',
+        value: [{ conditionType: MEMBER_READY_GATE }],
+      },
+    ]);
+    expect(JSON.stringify(ops)).toContain(TARGET);
+  });
+
+  it('keeps the readiness gates the template already has', () => {
+    const placer = placerWith([
+      migrationOf('cache-1', 'valkey', 'Verifying'),
+    ]);
+    const pod = statefulSetPod('cache-1');
+    pod.spec!.readinessGates = [{ conditionType: 'example.com/warm' }];
+    expect(gateOps(placer.patch(pod, create, pools))).toEqual([
+      {
+        op: 'add',
+        path: '/spec/readinessGates',
+        value: [
+          { conditionType: 'example.com/warm' },
+          { conditionType: MEMBER_READY_GATE },
+        ],
+      },
+    ]);
+  });
+
+  it('gives no gate to other members, to members of a finished or non-valkey Migration, nor on an update', () => {
+    const placer = placerWith([
+      migrationOf('cache-1', 'valkey', 'Verifying'),
+      migrationOf('cache-2', 'valkey', 'Succeeded'),
+      migrationOf('cache-0', 'volume', 'SwitchingOver'),
+    ]);
+    for (const name of ['cache-0', 'cache-2', 'cache-3']) {
+      expect(
+        gateOps(placer.patch(statefulSetPod(name), create, pools)),
+      ).toEqual([]);
+    }
+    expect(
+      gateOps(
+        placer.patch(
+          statefulSetPod('cache-1'),
+          { ...create, operation: 'UPDATE' },
+          pools,
+        ),
+      ),
+    ).toEqual([]);
+  });
+});
