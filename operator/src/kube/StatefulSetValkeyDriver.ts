@@ -300,10 +300,7 @@ export class StatefulSetHandoff implements ClientRedirector {
           a.replication(),
         ).catch(() => undefined)
       : undefined;
-    if (
-      repl?.role === 'master' &&
-      repl.replid2 === this.lineage()
-    ) {
+    if (repl?.role === 'master' && repl.replid2 === this.lineage()) {
       return;
     }
     throw new PermanentMigrationError(
@@ -646,16 +643,30 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
         }
       }).catch(() => {});
     }
+    const gateUnset =
+      endpoint &&
+      recreated?.spec?.readinessGates?.some(
+        g => g.conditionType === MEMBER_READY_GATE,
+      ) &&
+      !recreated.status?.conditions?.some(
+        c => c.type === MEMBER_READY_GATE && c.status === 'True',
+      );
     ctx.note(
       `the temporary member ${temporary.name} on ${temporary.node} holds ${
         this.options.member
       }'s data and serves it through the Service${
         endpoint ? `; ${this.options.member} replicates from it` : ''
-      }, and stays out of the Service (not Ready) while its readiness gate ${MEMBER_READY_GATE} is unset; hand it back by hand: once ${
+      }${
+        gateUnset
+          ? ` and stays out of the Service (not Ready) while its readiness gate ${MEMBER_READY_GATE} is unset`
+          : ''
+      }; hand it back by hand: once ${
         this.options.member
-      } has synced, promote it, set its pod's ${MEMBER_READY_GATE} condition True (kubectl patch pod --subresource=status), then delete ${
-        temporary.name
-      }`,
+      } has synced, promote it${
+        gateUnset
+          ? `, set its pod's ${MEMBER_READY_GATE} condition True (kubectl patch pod --subresource=status)`
+          : ''
+      }, then delete ${temporary.name}`,
     );
   }
 

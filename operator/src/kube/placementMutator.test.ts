@@ -104,9 +104,7 @@ describe('the placement webhook and the readiness gate of a recreated member', (
   });
 
   it('keeps the readiness gates the template already has', () => {
-    const placer = placerWith([
-      migrationOf('cache-1', 'valkey', 'Verifying'),
-    ]);
+    const placer = placerWith([migrationOf('cache-1', 'valkey', 'Verifying')]);
     const pod = statefulSetPod('cache-1');
     pod.spec!.readinessGates = [{ conditionType: 'example.com/warm' }];
     expect(gateOps(placer.patch(pod, create, pools))).toEqual([

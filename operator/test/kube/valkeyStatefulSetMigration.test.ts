@@ -91,7 +91,10 @@ async function writeThrough(
     emptyPrimary = role[0] === 'master' && (await valkey.dbsize()) === 0;
     // A replica refuses it (READONLY), a paused primary's killed connection
     // fails it: only an OK is a write the client counts on.
-    return { emptyPrimary, acknowledged: (await valkey.set(key, key)) === 'OK' };
+    return {
+      emptyPrimary,
+      acknowledged: (await valkey.set(key, key)) === 'OK',
+    };
   } catch {
     return { emptyPrimary, acknowledged: false };
   } finally {
