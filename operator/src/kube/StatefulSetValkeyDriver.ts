@@ -130,6 +130,13 @@ function waitForRecreatedMember(
   return waitForMemberPod(view, name, node, earlier);
 }
 
+/** Whether a conditional patch failed because the object changed since it was read. */
+function isChanged(error: unknown): boolean {
+  return (
+    error instanceof KubeApiError && (error.code === 422 || error.code === 409)
+  );
+}
+
 /** Where each switch's write pause is kept, both shown in the Migration's driver state. */
 const WRITE_PAUSE_KEYS: Record<Hop, string> = {
   first: 'writePauseToTemporaryMs',
@@ -156,6 +163,11 @@ export class StatefulSetHandoff implements ClientRedirector {
    * still the empty primary the StatefulSet started.
    */
   lineage: () => string | undefined = () => undefined;
+  /**
+   * The gate's status patch `prepare` made for the switch to send; good for
+   * the step that made it only (`forgetPrepared`).
+   */
+  private preparedGate?: object[];
 
   constructor(
     private readonly pods: NamespacePods,
@@ -165,7 +177,14 @@ export class StatefulSetHandoff implements ClientRedirector {
   ) {}
 
   async prepare(target: ValkeyEndpoint): Promise<void> {
-    if (target.name !== this.member) await this.heldBackLabel(target.name);
+    if (target.name !== this.member) {
+      await this.heldBackLabel(target.name);
+      return;
+    }
+    // Checked and written now, while writes flow, so that the pause only
+    // sends it: the member is a synced replica, which the switch promotes.
+    // Should that check fail, the switch checks the promoted member instead.
+    this.preparedGate = await this.gatePatch('replica').catch(() => undefined);
   }
 
   async pointTo(target: ValkeyEndpoint): Promise<void> {
@@ -176,7 +195,18 @@ export class StatefulSetHandoff implements ClientRedirector {
     }
     // Into the Service first, then the temporary member out: never a moment
     // with neither (a client meanwhile finds no endpoint, not a wrong one).
-    await this.openGate();
+    const prepared = this.preparedGate;
+    this.preparedGate = undefined;
+    const sent =
+      prepared &&
+      (await this.patchStatus(prepared).then(
+        () => true,
+        error => {
+          if (isChanged(error)) return false;
+          throw error;
+        },
+      ));
+    if (!sent) await this.openGate();
     for (const pod of await this.temporaryMembers()) {
       const [key, value] = splitLabel(
         pod.metadata?.annotations?.[HELD_BACK_LABEL_ANNOTATION],
@@ -212,6 +242,11 @@ export class StatefulSetHandoff implements ClientRedirector {
     return this.pods.list(`${HANDOFF_OF_LABEL}=${this.member}`);
   }
 
+  /** Drops `prepare`'s gate patch: a later step checks the member again. */
+  forgetPrepared(): void {
+    this.preparedGate = undefined;
+  }
+
   /**
    * Sets the recreated member's readiness gate condition True; idempotent.
    * Only on a promoted member that holds the temporary member's data (see
@@ -221,93 +256,111 @@ export class StatefulSetHandoff implements ClientRedirector {
    */
   async openGate(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const pod = await this.pods.get(this.member);
-      if (
-        !pod ||
-        pod.metadata?.deletionTimestamp ||
-        pod.metadata?.uid === this.sourceUid ||
-        !pod.spec?.readinessGates?.some(
-          g => g.conditionType === MEMBER_READY_GATE,
-        )
-      ) {
-        return;
-      }
-      const conditions = pod.status?.conditions ?? [];
-      const index = conditions.findIndex(c => c.type === MEMBER_READY_GATE);
-      if (index >= 0 && conditions[index].status === 'True') return;
-      await this.refuseEmpty(pod);
-      const condition = {
-        type: MEMBER_READY_GATE,
-        status: 'True',
-        reason: 'HoldsData',
-        message: `promoted after replicating from the temporary member; Ferry lets it serve`,
-        lastTransitionTime: new Date().toISOString(),
-      };
-      const uid = pod.metadata!.uid!;
-      // Conditional on what was read: the incarnation checked above, and the
-      // conditions array at the index written.
-      const ops: object[] = [{ op: 'test', path: '/metadata/uid', value: uid }];
-      if (index >= 0) {
-        ops.push(
-          {
-            op: 'test',
-            path: `/status/conditions/${index}/type`,
-            value: MEMBER_READY_GATE,
-          },
-          {
-            op: 'replace',
-            path: `/status/conditions/${index}`,
-            value: condition,
-          },
-        );
-      } else if (pod.status?.conditions) {
-        ops.push(
-          {
-            op: 'test',
-            path: '/status/conditions',
-            value: pod.status.conditions,
-          },
-          { op: 'add', path: '/status/conditions/-', value: condition },
-        );
-      } else {
-        ops.push({ op: 'add', path: '/status/conditions', value: [condition] });
-      }
+      const ops = await this.gatePatch('primary');
+      if (!ops) return;
       try {
-        await apiRequest(
-          this.pods.kubeConfig,
-          'PATCH',
-          `/api/v1/namespaces/${encodeURIComponent(
-            this.pods.namespace,
-          )}/pods/${encodeURIComponent(this.member)}/status`,
-          { contentType: 'application/json-patch+json', body: ops },
-        );
+        await this.patchStatus(ops);
         return;
       } catch (error) {
-        // A failed test: the pod changed since it was read; read it again.
-        const changed =
-          error instanceof KubeApiError &&
-          (error.code === 422 || error.code === 409);
-        if (!changed || attempt >= GATE_PATCH_TRIES) throw error;
+        if (!isChanged(error) || attempt >= GATE_PATCH_TRIES) throw error;
       }
     }
   }
 
-  /** Fails unless `pod`'s server is a promoted copy of the temporary member's data. */
-  private async refuseEmpty(pod: V1Pod): Promise<void> {
+  /**
+   * The status patch that sets the gate's condition on the member as it is
+   * now, once it holds the data (`expected`: a synced replica of the
+   * temporary member, or promoted from one); none when there is nothing to
+   * set. Conditional on what was read: the incarnation checked, and the
+   * condition's place in its status.
+   */
+  private async gatePatch(
+    expected: 'replica' | 'primary',
+  ): Promise<object[] | undefined> {
+    const pod = await this.pods.get(this.member);
+    if (
+      !pod ||
+      pod.metadata?.deletionTimestamp ||
+      pod.metadata?.uid === this.sourceUid ||
+      !pod.spec?.readinessGates?.some(
+        g => g.conditionType === MEMBER_READY_GATE,
+      )
+    ) {
+      return undefined;
+    }
+    const conditions = pod.status?.conditions ?? [];
+    const index = conditions.findIndex(c => c.type === MEMBER_READY_GATE);
+    if (index >= 0 && conditions[index].status === 'True') return undefined;
+    await this.refuseEmpty(pod, expected);
+    const condition = {
+      type: MEMBER_READY_GATE,
+      status: 'True',
+      reason: 'HoldsData',
+      message: `replicated from the temporary member and promoted; Ferry lets it serve`,
+      lastTransitionTime: new Date().toISOString(),
+    };
+    const ops: object[] = [
+      { op: 'test', path: '/metadata/uid', value: pod.metadata!.uid },
+    ];
+    if (index >= 0) {
+      ops.push(
+        {
+          op: 'test',
+          path: `/status/conditions/${index}/type`,
+          value: MEMBER_READY_GATE,
+        },
+        {
+          op: 'replace',
+          path: `/status/conditions/${index}`,
+          value: condition,
+        },
+      );
+    } else if (pod.status?.conditions) {
+      // Only Ferry writes this condition: appended once, after the uid test.
+      ops.push({ op: 'add', path: '/status/conditions/-', value: condition });
+    } else {
+      ops.push({ op: 'add', path: '/status/conditions', value: [condition] });
+    }
+    return ops;
+  }
+
+  private async patchStatus(ops: object[]): Promise<void> {
+    await apiRequest(
+      this.pods.kubeConfig,
+      'PATCH',
+      `/api/v1/namespaces/${encodeURIComponent(
+        this.pods.namespace,
+      )}/pods/${encodeURIComponent(this.member)}/status`,
+      { contentType: 'application/json-patch+json', body: ops },
+    );
+  }
+
+  /** Fails unless `pod`'s server holds the temporary member's data, as `expected`. */
+  private async refuseEmpty(
+    pod: V1Pod,
+    expected: 'replica' | 'primary',
+  ): Promise<void> {
     const endpoint = memberEndpoint(pod, pod.spec?.nodeName ?? '');
     const repl = endpoint
       ? await ValkeyAdmin.with(endpoint, this.access, a =>
           a.replication(),
         ).catch(() => undefined)
       : undefined;
-    if (repl?.role === 'master' && repl.replid2 === this.lineage()) {
-      return;
-    }
+    const lineage = this.lineage();
+    // A replica shares its primary's replication id; a promoted one keeps it
+    // as its previous history (replid2). An empty primary has neither.
+    const holds =
+      expected === 'replica'
+        ? repl?.role === 'slave' && repl.masterLinkUp && repl.replid === lineage
+        : repl?.role === 'master' && repl.replid2 === lineage;
+    if (holds) return;
     throw new PermanentMigrationError(
       `${this.pods.namespace}/${this.member} (uid ${pod.metadata?.uid}) is ${
         repl ? `a ${repl.role}` : 'not answering'
-      } and not a promoted copy of the temporary member's data${
-        this.lineage() ? '' : ' (it never finished syncing from it)'
+      } and not ${
+        expected === 'replica' ? 'a synced replica' : 'a promoted copy'
+      } of the temporary member's data${
+        lineage ? '' : ' (it never finished syncing from it)'
       }; its readiness gate ${MEMBER_READY_GATE} stays unset so that the Service never sends clients to an empty member. Make it a replica of the member that holds the data, promote it, then set the pod's ${MEMBER_READY_GATE} condition True (kubectl patch pod --subresource=status)`,
     );
   }
@@ -873,6 +926,7 @@ export class StatefulSetValkeyDriver implements MigrationDriver {
     try {
       await step(this.hops[which], sub);
     } finally {
+      this.redirector.forgetPrepared();
       for (const [key, value] of Object.entries(state)) {
         ctx.state[`${prefix}${key}`] = value;
       }
