@@ -17,10 +17,15 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { HANDOFF_OF_LABEL } from '../../src/kube/KubeValkeyMembers';
+import {
+  HANDOFF_OF_LABEL,
+  NamespacePods,
+} from '../../src/kube/KubeValkeyMembers';
 import { MEMBER_READY_GATE } from '../../src/kube/placementMutator';
 import { Reflector } from '../../src/kube/Reflector';
 import { PODS } from '../../src/kube/resources';
+import { StatefulSetHandoff } from '../../src/kube/StatefulSetValkeyDriver';
+import { PermanentMigrationError } from '../../src/migration/MigrationDriver';
 import {
   answers,
   memberClient,
@@ -112,11 +117,13 @@ function ownedByStatefulSet(pod: V1Pod): boolean {
 
 describe('the valkey method for a StatefulSet member, on a real cluster with real servers', () => {
   let cluster: ValkeyCluster;
+  /** The members' port. */
+  let port: number;
 
   beforeAll(async () => {
     cluster = await ValkeyCluster.start(NAMESPACE);
     // A port of its own, so that no other server on the machine is in the way.
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    port = 20_000 + Math.floor(Math.random() * 20_000);
     await cluster.createOptedInStatefulSet('cache', { port });
     await until(
       'three members answering',
@@ -320,4 +327,75 @@ describe('the valkey method for a StatefulSet member, on a real cluster with rea
     expect(lowest.selected).toBeGreaterThanOrEqual(MIN_AVAILABLE);
     expect(lowest.members).toBeGreaterThanOrEqual(QUORUM);
   }, 180_000);
+  it('sets the readiness gate of a member only once it holds the data: never on an empty primary; on a promoted copy, after which kwok, as a kubelet, makes it Ready; a second time changes nothing', async () => {
+    const kc = cluster.kubeConfig();
+    const core = kc.makeApiClient(CoreV1Api);
+    const name = 'gated';
+    await core.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name },
+        spec: {
+          nodeName: 'on-demand-a',
+          readinessGates: [{ conditionType: MEMBER_READY_GATE }],
+          containers: [
+            {
+              name: 'valkey',
+              image: 'valkey/valkey:8',
+              ports: [{ name: 'valkey', containerPort: port }],
+            },
+          ],
+        },
+      },
+    });
+    const read = () => core.readNamespacedPod({ namespace: NAMESPACE, name });
+    const running = await until('the gated member to answer', async () => {
+      const pod = await read();
+      return pod.status?.podIP && (await answers(pod)) && pod;
+    });
+    // Its containers are ready; the gate, which nobody set, keeps it unready.
+    expect(hasCondition(running, 'ContainersReady')).toBe(true);
+    expect(isReady(running)).toBe(false);
+
+    const handoff = new StatefulSetHandoff(
+      new NamespacePods(kc, NAMESPACE),
+      name,
+      {},
+    );
+    const member = memberClient(running);
+    await member.connect();
+    try {
+      // An empty primary: refused, whatever the lineage, and left unready.
+      handoff.lineage = () => 'f'.repeat(40);
+      await expect(handoff.openGate()).rejects.toThrow(PermanentMigrationError);
+      expect(hasCondition(await read(), MEMBER_READY_GATE)).toBe(false);
+
+      // A copy of another member's data, promoted: let in.
+      const [primary] = await cluster.pods('app=cache');
+      await member.call('REPLICAOF', primary.status!.podIP!, String(port));
+      const lineage = await until('the copy to sync', async () => {
+        const info = await member.info('replication');
+        const field = (key: string) =>
+          new RegExp(`^${key}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+        return field('master_link_status') === 'up' && field('master_replid');
+      });
+      await member.call('REPLICAOF', 'NO', 'ONE');
+      handoff.lineage = () => lineage;
+      await handoff.openGate();
+    } finally {
+      member.disconnect();
+    }
+    const ready = await until('the gated member to be Ready', async () => {
+      const pod = await read();
+      return isReady(pod) && pod;
+    });
+    expect(hasCondition(ready, MEMBER_READY_GATE)).toBe(true);
+
+    // Idempotent: the pod is not written again.
+    await handoff.openGate();
+    expect((await read()).metadata!.resourceVersion).toBe(
+      ready.metadata!.resourceVersion,
+    );
+    await core.deleteNamespacedPod({ namespace: NAMESPACE, name });
+  });
 });
