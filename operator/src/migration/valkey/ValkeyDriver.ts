@@ -271,6 +271,9 @@ export class ValkeyDriver implements MigrationDriver {
         // Never demote a primary whose replica is not in sync: the data would go with it.
         throw new Error(`replica ${target.name} is not in sync with ${source.name}; not switching`);
       }
+      // The old primary may be gone moments after the switch (a ReplicaSet
+      // removes it): read what it has sent so far while it surely answers.
+      await this.noteBytesSent(ctx);
       paused = true;
       if (await this.useFailover(source)) {
         await this.failover(source, target);
@@ -279,8 +282,12 @@ export class ValkeyDriver implements MigrationDriver {
         // paused it: every millisecond here is a millisecond of write pause.
         started = await this.pauseAndPromote(source, target, async fromAdmin => {
           await this.redirector.pointTo(target);
-          await fromAdmin.call('CLIENT', 'KILL', 'TYPE', 'normal');
-          await fromAdmin.call('CLIENT', 'UNPAUSE');
+          // Clients go to the target now. The old primary may be removed at any
+          // moment from here (a ReplicaSet deletes it on the redirect), and a
+          // server that is gone pauses nobody: the rest is best effort, so the
+          // switch and its pause are recorded rather than retried.
+          await fromAdmin.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => {});
+          await fromAdmin.call('CLIENT', 'UNPAUSE').catch(() => {});
           unpausedAt = this.clock.now();
           redirected = true;
         });
@@ -570,10 +577,18 @@ export class ValkeyDriver implements MigrationDriver {
     }
   }
 
+  /** Records the replication bytes the source has sent, for countBytes when the source is gone. */
+  private async noteBytesSent(ctx: MigrationStepContext): Promise<void> {
+    const stats = await this.withSource(ctx, a => a.info('stats')).catch(() => undefined);
+    const total = Number(stats?.total_net_repl_output_bytes ?? NaN);
+    if (Number.isFinite(total)) ctx.state.sourceReplBytesBeforeSwitch = String(total);
+  }
+
   private async countBytes(ctx: MigrationStepContext): Promise<void> {
     if (ctx.state.bytesCounted === '1') return;
     const stats = await this.withSource(ctx, a => a.info('stats')).catch(() => undefined);
-    const total = Number(stats?.total_net_repl_output_bytes ?? NaN);
+    // The few writes between that reading and the pause are missed when the source is gone.
+    const total = Number(stats?.total_net_repl_output_bytes ?? ctx.state.sourceReplBytesBeforeSwitch ?? NaN);
     const start = Number(ctx.state.sourceReplBytesAtStart ?? 0);
     if (Number.isFinite(total) && total >= start) {
       ctx.addBytesMoved(total - start);
