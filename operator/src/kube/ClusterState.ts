@@ -178,8 +178,10 @@ export class ClusterState {
     return undefined;
   }
 
-  /** The enabled SpotPolicies with the workloads they name, as the planner sees them. */
-  workloads(): { policy: SpotPolicy; view: WorkloadView; replicas: number }[] {
+  /** The enabled SpotPolicies (those `only` picks) with the workloads they name, as the planner sees them. */
+  workloads(
+    only?: (policy: SpotPolicy) => boolean,
+  ): { policy: SpotPolicy; view: WorkloadView; replicas: number }[] {
     const replicaSetOwners = new Map<string, string>();
     for (const rs of this.replicaSets.list()) {
       const owner = rs.metadata?.ownerReferences?.find(
@@ -197,7 +199,7 @@ export class ClusterState {
       replicas: number;
     }[] = [];
     for (const policy of this.policies.list()) {
-      if (!policy.spec.enabled) continue;
+      if (!policy.spec.enabled || (only && !only(policy))) continue;
       const { kind, name } = policy.spec.workloadRef;
       const source =
         kind === 'Deployment' ? this.deployments : this.statefulSets;

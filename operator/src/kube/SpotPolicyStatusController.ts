@@ -26,6 +26,13 @@ import { WorkQueue } from './WorkQueue';
  * changes: the resolution of the portal's cost and availability history.
  */
 export const STATUS_REFRESH_INTERVAL_MS = 60_000;
+/**
+ * How long changes gather before the policies they concern are looked at again.
+ * A status is for people and the portal, and a burst (100 nodes reclaimed at
+ * once, each changing its node, pods and Migrations) would otherwise recompute
+ * every policy per event while planning waits for the same event loop.
+ */
+export const STATUS_SETTLE_MS = 1_000;
 
 type Policy = SpotPolicy & { status?: AccountedSpotPolicyStatus };
 
@@ -54,6 +61,9 @@ export class SpotPolicyStatusController {
    * next interval accrues from it rather than from an older one.
    */
   private readonly written = new Map<string, AccountedSpotPolicyStatus>();
+  /** Policies changes concerned since the settle timer started. */
+  private readonly settling = new Set<string>();
+  private settleTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly options: {
@@ -84,6 +94,22 @@ export class SpotPolicyStatusController {
       this.queue.add(keyOf(policy));
   }
 
+  /** Looks at a policy once changes have settled for STATUS_SETTLE_MS. */
+  private settle(key: string): void {
+    this.settling.add(key);
+    this.settleTimer ??= setTimeout(() => {
+      this.settleTimer = undefined;
+      for (const settled of this.settling) this.queue.add(settled);
+      this.settling.clear();
+    }, STATUS_SETTLE_MS);
+  }
+
+  /** Every policy, once changes have settled. */
+  private settleAll(): void {
+    for (const policy of this.options.state.policies.list())
+      this.settle(keyOf(policy));
+  }
+
   /** Something in the cluster changed: looks again at the policies it concerns. */
   changed(change: ClusterChange): void {
     const policies = this.options.state.policies.list();
@@ -94,7 +120,7 @@ export class SpotPolicyStatusController {
           this.written.delete(key);
           const { namespace, name } = change.event.object.metadata;
           this.options.metrics?.workloadGone({ namespace, workload: name });
-        } else this.queue.add(key);
+        } else this.settle(key);
         return;
       }
       case 'migration': {
@@ -105,7 +131,7 @@ export class SpotPolicyStatusController {
             policy.spec.workloadRef.kind === migration.spec.workloadRef.kind &&
             policy.spec.workloadRef.name === migration.spec.workloadRef.name
           )
-            this.queue.add(keyOf(policy));
+            this.settle(keyOf(policy));
         }
         return;
       }
@@ -113,16 +139,18 @@ export class SpotPolicyStatusController {
         const namespace = change.event.object.metadata?.namespace;
         for (const policy of policies) {
           if (policy.metadata.namespace === namespace)
-            this.queue.add(keyOf(policy));
+            this.settle(keyOf(policy));
         }
         return;
       }
       default:
-        this.resync();
+        this.settleAll();
     }
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.settleTimer);
+    this.settling.clear();
     await this.queue.shutdown();
   }
 
@@ -136,7 +164,7 @@ export class SpotPolicyStatusController {
       accruedAt(mine) > accruedAt(cached.status) ? mine : cached.status;
     const policy: Policy = { ...cached, status: previous };
     const now = this.clock.now();
-    const workload = state.workloads().find(w => keyOf(w.policy) === key);
+    const [workload] = state.workloads(p => keyOf(p) === key);
     const { kind, name } = policy.spec.workloadRef;
     const next = spotPolicyStatusOf({
       policy,
