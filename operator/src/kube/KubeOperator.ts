@@ -190,6 +190,12 @@ export class KubeOperator {
         if (change.kind === 'node' || change.kind === 'pod') {
           this.observeRisk(change.kind);
         }
+        if (change.kind === 'pod') {
+          this.placer.podChanged(
+            change.event.object,
+            change.event.type === 'DELETED',
+          );
+        }
         this.statuses?.changed(change);
         if (change.kind === 'migration' && change.event.type !== 'DELETED') {
           this.runner?.changed(change.event.object);

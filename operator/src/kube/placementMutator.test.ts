@@ -141,3 +141,83 @@ describe('the placement webhook and the readiness gate of a recreated member', (
     ).toEqual([]);
   });
 });
+
+describe('the placement webhook and the permanent floor', () => {
+  const RESOURCES = { cpuMillis: 4000, memoryMiB: 16384 };
+  const nodes = [
+    { name: 'on-demand-a', capacityType: 'on-demand', zone: 'a' },
+    { name: 'spot-a', capacityType: 'spot', zone: 'a' },
+    { name: 'spot-b', capacityType: 'spot', zone: 'b' },
+  ].map(n => ({
+    ...n,
+    instanceType: 'm5.xlarge',
+    allocatable: RESOURCES,
+    free: RESOURCES,
+  }));
+  const nodePools = nodes.map(n => ({
+    instanceType: n.instanceType,
+    zone: n.zone,
+    capacityType: n.capacityType,
+    priceUsdPerHour: 1,
+    onDemandPriceUsdPerHour: 1,
+    interruptionRisk: 0,
+    allocatable: RESOURCES,
+    launchable: false,
+  })) as CapacityPool[];
+
+  it('counts a decision once: when its pod is on a node it is a member, not also a decision still arriving', () => {
+    // Five members at 0.3 keep two on permanent capacity. A StatefulSet creates
+    // them one at a time, each once the one before is running.
+    const running: { pod: string; node: string }[] = [];
+    const state = {
+      workloads: () => [
+        {
+          policy: { ...policy, spec: { ...policy.spec, permanentRatio: 0.3 } },
+          view: {
+            ...view,
+            permanentRatio: 0.3,
+            members: running.map(m => ({
+              ...m,
+              requests: { cpuMillis: 250, memoryMiB: 512 },
+              ready: true,
+              stateBytes: 0,
+            })),
+          },
+          replicas: 5,
+        },
+      ],
+      migrations: { list: () => [] },
+      nodeViews: () => nodes,
+      replicaSetOwner: () => undefined,
+    } as unknown as ClusterState;
+    const placer = new PodPlacer(state, () => 0);
+
+    const capacityTypes: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const pod = statefulSetPod(`cache-${i}`);
+      const ops = placer.patch(pod, create, nodePools);
+      const annotations = ops.find(op => op.path === '/metadata/annotations')!
+        .value as Record<string, string>;
+      const capacityType = annotations['ferry.dev/placement'].split(' ')[0];
+      capacityTypes.push(capacityType);
+      // The scheduler binds it and the watch shows it on a node.
+      const node = nodes.find(n => n.capacityType === capacityType)!.name;
+      running.push({ pod: `cache-${i}`, node });
+      placer.podChanged(
+        {
+          ...pod,
+          metadata: { ...pod.metadata, annotations },
+          spec: { ...pod.spec!, nodeName: node },
+        },
+        false,
+      );
+    }
+    expect(capacityTypes).toEqual([
+      'on-demand',
+      'on-demand',
+      'spot',
+      'spot',
+      'spot',
+    ]);
+  });
+});

@@ -20,6 +20,8 @@ import type { ClusterState } from './ClusterState';
 
 /** Where the webhook says it placed a pod, for people reading it. */
 export const PLACEMENT_ANNOTATION = 'ferry.dev/placement';
+/** Which of this replica's decisions placed a pod, so the watch can tell when it is reflected. */
+export const PLACEMENT_DECISION_ANNOTATION = 'ferry.dev/placement-decision';
 /**
  * The readiness gate of a StatefulSet member recreated under a valkey
  * Migration. The recreation starts as an empty, writable primary and only
@@ -155,6 +157,8 @@ function affinityPatch(pod: V1Pod, nodeAffinity: object): JsonPatchOperation[] {
 const PENDING_TTL_MS = 30_000;
 
 interface PendingPlacement {
+  /** The pod's PLACEMENT_DECISION_ANNOTATION. */
+  id: string;
   capacityType: CapacityType;
   zone: string;
   at: number;
@@ -165,14 +169,30 @@ interface PendingPlacement {
  * arrive together, before any is scheduled, so each decision counts the members
  * the watch shows on nodes *and* the decisions it made in the last moments that
  * no scheduled pod reflects yet: the permanent floor is met once, not once per pod.
+ * A decision stops counting when the watch shows its pod on a node (it is then
+ * one of the members) or gone, or after PENDING_TTL_MS if its pod never came.
  */
 export class PodPlacer {
   private readonly pending = new Map<string, PendingPlacement[]>();
+  private decisions = 0;
 
   constructor(
     private readonly state: ClusterState,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** A pod the watch shows changed or deleted: its decision may now be reflected. */
+  podChanged(pod: V1Pod, deleted: boolean): void {
+    const id = pod.metadata?.annotations?.[PLACEMENT_DECISION_ANNOTATION];
+    if (!id || (!deleted && !pod.spec?.nodeName)) return;
+    for (const [workload, decisions] of this.pending) {
+      const left = decisions.filter(p => p.id !== id);
+      if (left.length === decisions.length) continue;
+      if (left.length > 0) this.pending.set(workload, left);
+      else this.pending.delete(workload);
+      return;
+    }
+  }
 
   /** The JSON patch that places the pod; none for a pod of no opted-in workload. */
   patch(
@@ -265,6 +285,7 @@ export class PodPlacer {
       value: {
         ...(pod.metadata?.annotations ?? {}),
         [PLACEMENT_ANNOTATION]: `${decision.capacityType} ${decision.instanceType}@${decision.zone}`,
+        [PLACEMENT_DECISION_ANNOTATION]: decision.id,
       },
     });
     return ops;
@@ -281,7 +302,12 @@ export class PodPlacer {
     replicas: number,
     pools: readonly CapacityPool[],
   ):
-    | { capacityType: CapacityType; zone: string; instanceType: string }
+    | {
+        id: string;
+        capacityType: CapacityType;
+        zone: string;
+        instanceType: string;
+      }
     | undefined {
     const now = this.now();
     const pending = (this.pending.get(view.id) ?? []).filter(
@@ -292,7 +318,7 @@ export class PodPlacer {
       .map(m => (m.node ? nodes.get(m.node) : undefined))
       .filter((n): n is NonNullable<typeof n> => n !== undefined)
       .map(n => ({ capacityType: n.capacityType, zone: n.zone }));
-    // Decisions not yet reflected: at most the members still missing.
+    // Decisions whose pods are not on a node yet: at most the members still missing.
     const unreflected = pending.slice(
       Math.max(0, pending.length - Math.max(0, replicas - placed.length)),
     );
@@ -330,11 +356,17 @@ export class PodPlacer {
         a.interruptionRisk - b.interruptionRisk ||
         poolKeyOf(a).localeCompare(poolKeyOf(b), 'en'),
     )[0];
+    const id = `${now.toString(36)}-${++this.decisions}`;
     this.pending.set(view.id, [
       ...pending,
-      { capacityType, zone: best.zone, at: now },
+      { id, capacityType, zone: best.zone, at: now },
     ]);
-    return { capacityType, zone: best.zone, instanceType: best.instanceType };
+    return {
+      id,
+      capacityType,
+      zone: best.zone,
+      instanceType: best.instanceType,
+    };
   }
 }
 
