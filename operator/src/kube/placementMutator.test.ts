@@ -196,8 +196,9 @@ describe('the placement webhook and the permanent floor', () => {
     for (let i = 0; i < 5; i++) {
       const pod = statefulSetPod(`cache-${i}`);
       const ops = placer.patch(pod, create, nodePools);
-      const annotations = ops.find(op => op.path === '/metadata/annotations')!
-        .value as Record<string, string>;
+      const annotated = ops.find(op => op.path === '/metadata/annotations');
+      const annotations = (annotated as { value: Record<string, string> })
+        .value;
       const capacityType = annotations['ferry.dev/placement'].split(' ')[0];
       capacityTypes.push(capacityType);
       // The scheduler binds it and the watch shows it on a node.
