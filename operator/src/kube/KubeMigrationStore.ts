@@ -4,7 +4,12 @@ import {
   MigrationConflictError,
   MigrationStore,
 } from '../migration/MigrationStore';
-import { KubeApiError, apiRequest, collectionPath } from './apiRequest';
+import {
+  apiRequest,
+  collectionPath,
+  isNotFound,
+  KubeApiError,
+} from './apiRequest';
 import { MIGRATIONS } from './resources';
 
 interface MigrationList {
@@ -38,7 +43,7 @@ export class KubeMigrationStore implements MigrationStore {
         ),
       );
     } catch (error) {
-      if (error instanceof KubeApiError && error.code === 404) return undefined;
+      if (isNotFound(error)) return undefined;
       throw error;
     }
   }

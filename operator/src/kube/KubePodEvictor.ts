@@ -8,16 +8,8 @@ import type {
   EvictionResult,
   PodEvictor,
 } from '../migration/reschedule/RescheduleDriver';
-import { apiRequest, KubeApiError } from './apiRequest';
-import { membersOf, WorkloadObject } from './workloads';
-
-function isReady(pod: V1Pod): boolean {
-  return Boolean(
-    pod.status?.conditions?.some(
-      c => c.type === 'Ready' && c.status === 'True',
-    ),
-  );
-}
+import { apiRequest, isNotFound, KubeApiError } from './apiRequest';
+import { isReady, membersOf, WorkloadObject } from './workloads';
 
 /** Evicts pods and finds their replacements through the API server. */
 export class KubePodEvictor implements PodEvictor {
@@ -47,7 +39,7 @@ export class KubePodEvictor implements PodEvictor {
       return 'evicted';
     } catch (error) {
       if (error instanceof KubeApiError && error.code === 429) return 'blocked';
-      if (error instanceof KubeApiError && error.code === 404) return 'gone';
+      if (isNotFound(error)) return 'gone';
       throw error;
     }
   }
@@ -143,6 +135,6 @@ export class KubePodEvictor implements PodEvictor {
 }
 
 function notFoundAsUndefined(error: unknown): undefined {
-  if (error instanceof KubeApiError && error.code === 404) return undefined;
+  if (isNotFound(error)) return undefined;
   throw error;
 }

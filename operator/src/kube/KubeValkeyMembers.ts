@@ -27,7 +27,8 @@ import {
   ValkeyDriver,
   ValkeyMemberRuntime,
 } from '../migration/valkey/ValkeyDriver';
-import { apiRequest, KubeApiError } from './apiRequest';
+import { apiRequest, isNotFound, KubeApiError } from './apiRequest';
+import { isReady } from './workloads';
 import { StatefulSetValkeyDriver } from './StatefulSetValkeyDriver';
 import { readValkeyAccess } from './valkeyCredentials';
 
@@ -55,18 +56,6 @@ const POD_TEMPLATE_HASH_LABEL = 'pod-template-hash';
 function podsPath(namespace: string, name?: string): string {
   const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
   return name ? `${collection}/${encodeURIComponent(name)}` : collection;
-}
-
-function isReady(pod: V1Pod): boolean {
-  return Boolean(
-    pod.status?.conditions?.some(
-      c => c.type === 'Ready' && c.status === 'True',
-    ),
-  );
-}
-
-function isNotFound(error: unknown): boolean {
-  return error instanceof KubeApiError && error.code === 404;
 }
 
 /** The container that runs Valkey or Redis: named for it, or running its image. */

@@ -47,7 +47,8 @@ import {
   VolumeDriver,
   VolumeRuntime,
 } from '../migration/volume/VolumeDriver';
-import { apiRequest, KubeApiError } from './apiRequest';
+import { apiRequest, isNotFound, KubeApiError } from './apiRequest';
+import { isReady } from './workloads';
 import { memoryMiBOf } from './nodes';
 
 /** Holds a migrating member's old incarnation until its claim is ready for the new one. */
@@ -121,10 +122,6 @@ interface VolumeAttachment {
   status?: { attached?: boolean };
 }
 
-function isNotFound(error: unknown): boolean {
-  return error instanceof KubeApiError && error.code === 404;
-}
-
 async function orUndefined<T>(request: Promise<T>): Promise<T | undefined> {
   try {
     return await request;
@@ -175,14 +172,6 @@ function claimNamesOf(pod: V1Pod): string[] {
   return (pod.spec?.volumes ?? [])
     .map(v => v.persistentVolumeClaim?.claimName)
     .filter((name): name is string => Boolean(name));
-}
-
-function isReady(pod: V1Pod): boolean {
-  return Boolean(
-    pod.status?.conditions?.some(
-      c => c.type === 'Ready' && c.status === 'True',
-    ),
-  );
 }
 
 /** What one member's runtime is bound to. */

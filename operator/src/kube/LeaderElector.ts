@@ -1,6 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Clock, systemClock } from '../core/clock';
-import { KubeApiError, apiRequest } from './apiRequest';
+import { apiRequest, isNotFound } from './apiRequest';
 
 /**
  * Timings of leader election, client-go's defaults: a leader that has not renewed
@@ -178,7 +178,7 @@ export class LeaderElector {
           { timeoutMs: this.retryPeriodMs },
         );
       } catch (error) {
-        if (!(error instanceof KubeApiError && error.code === 404)) throw error;
+        if (!isNotFound(error)) throw error;
         const created = await apiRequest<Lease>(
           this.options.kubeConfig,
           'POST',

@@ -108,7 +108,8 @@ export class MigrationRunner {
 
 /** The Event note of a move that succeeded: where it went, and the write pause if one was measured. */
 function movedNote(done: Migration): string {
-  const target = done.status?.targetNode ?? done.spec.targetNode ?? 'its target';
+  const target =
+    done.status?.targetNode ?? done.spec.targetNode ?? 'its target';
   const pause =
     done.status?.writePauseMs !== undefined
       ? `; writes paused ${done.status.writePauseMs} ms`

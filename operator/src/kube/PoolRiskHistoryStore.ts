@@ -6,7 +6,7 @@
  * count every reclaim in it, for as long as the operator runs.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { apiRequest, KubeApiError } from './apiRequest';
+import { apiRequest, isNotFound } from './apiRequest';
 import type { PoolRiskHistory } from './PoolRiskFeed';
 
 /** The ConfigMap's key holding the history, as JSON. */
@@ -36,7 +36,7 @@ export class PoolRiskHistoryStore {
         `${this.path}/${encodeURIComponent(this.name)}`,
       );
     } catch (error) {
-      if (error instanceof KubeApiError && error.code === 404) return undefined;
+      if (isNotFound(error)) return undefined;
       throw error;
     }
     const text = configMap.data?.[POOL_RISK_HISTORY_KEY];
@@ -85,7 +85,7 @@ export class PoolRiskHistoryStore {
         { body },
       );
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.code === 404)) throw error;
+      if (!isNotFound(error)) throw error;
       await apiRequest(this.kubeConfig, 'POST', this.path, { body });
     }
   }

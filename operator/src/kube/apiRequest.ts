@@ -56,6 +56,11 @@ export class KubeApiError extends Error {
   }
 }
 
+/** Whether the API server answered 404: the object (or its namespace) is not there. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof KubeApiError && error.code === 404;
+}
+
 /** The kind of a resource and where its collection lives. */
 export interface ResourceType {
   /** `v1` for the core group, else `group/version`. */

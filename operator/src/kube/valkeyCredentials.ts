@@ -7,7 +7,12 @@ import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import type { SpotPolicy, WorkloadReference } from '../api/v1alpha1';
 import { PermanentMigrationError } from '../migration/MigrationDriver';
 import type { ValkeyAccess } from '../migration/valkey/ValkeyAdmin';
-import { apiRequest, collectionPath, KubeApiError } from './apiRequest';
+import {
+  apiRequest,
+  collectionPath,
+  isNotFound,
+  KubeApiError,
+} from './apiRequest';
 import { SPOT_POLICIES } from './resources';
 
 /** The chart value that lists the namespaces whose Secrets the operator may read. */
@@ -45,7 +50,7 @@ export async function readValkeyAccess(
       namespace,
     )}/secrets/${encodeURIComponent(ref.name)}`,
   ).catch(error => {
-    if (error instanceof KubeApiError && error.code === 404) {
+    if (isNotFound(error)) {
       throw new PermanentMigrationError(
         `${named} does not exist; create it with the members' password, or remove the reference if they need no AUTH`,
       );

@@ -101,7 +101,8 @@ export function pdbMaxUnavailableOf(
   return tightest;
 }
 
-function isReady(pod: V1Pod): boolean {
+/** Whether the pod's Ready condition is True. */
+export function isReady(pod: V1Pod): boolean {
   return Boolean(
     pod.status?.conditions?.some(
       c => c.type === 'Ready' && c.status === 'True',

@@ -26,6 +26,7 @@ import { createFakeNodes, FakeNodeSpec, NODE_LABELS } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
+import { isReady } from '../../src/kube/workloads';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -82,14 +83,6 @@ describe('valkey members as pods on a real cluster', () => {
   afterAll(async () => {
     await cluster?.stop();
   });
-
-  function isReady(pod: V1Pod): boolean {
-    return Boolean(
-      pod.status?.conditions?.some(
-        c => c.type === 'Ready' && c.status === 'True',
-      ),
-    );
-  }
 
   /** The pods the Deployment's selector (and so its Service) picks, not being deleted. */
   async function selected(): Promise<V1Pod[]> {

@@ -40,6 +40,7 @@ import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
+import { isReady } from '../../src/kube/workloads';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(90_000);
@@ -80,14 +81,6 @@ const NTH_TAINT = {
   value: 'evt',
   effect: 'NoSchedule',
 };
-
-function isReady(pod: V1Pod): boolean {
-  return Boolean(
-    pod.status?.conditions?.some(
-      c => c.type === 'Ready' && c.status === 'True',
-    ),
-  );
-}
 
 async function until<T>(
   what: string,

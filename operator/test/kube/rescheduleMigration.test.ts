@@ -27,6 +27,7 @@ import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
+import { isReady } from '../../src/kube/workloads';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -45,14 +46,6 @@ const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
     zone: `us-east-1${zone}`,
   })),
 );
-
-function isReady(pod: V1Pod): boolean {
-  return Boolean(
-    pod.status?.conditions?.some(
-      c => c.type === 'Ready' && c.status === 'True',
-    ),
-  );
-}
 
 async function until<T>(
   what: string,

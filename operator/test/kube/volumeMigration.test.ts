@@ -49,6 +49,7 @@ import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
+import { isReady } from '../../src/kube/workloads';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(120_000);
@@ -72,14 +73,6 @@ const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
 
 function zoneOf(node: string): string {
   return FLEET.find(n => n.name === node)!.zone;
-}
-
-function isReady(pod: V1Pod): boolean {
-  return Boolean(
-    pod.status?.conditions?.some(
-      c => c.type === 'Ready' && c.status === 'True',
-    ),
-  );
 }
 
 async function until<T>(
