@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # The control plane Ferry's end-to-end tests run on: etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl, kwok (fake nodes) and the kubelet
-# of the real nodes (scripts/lib/nodes.sh), built from
+# kube-controller-manager, kube-scheduler, kubectl, kwok (fake nodes), and the kubelet and
+# kube-proxy of the real nodes, built from
 # source with the machine's Go toolchain and the Go module proxy it is configured
 # with. The versions live in e2e-tests/controlplane/go.mod (Kubernetes, etcd) and in
 # FERRY_KWOK_VERSION below.
@@ -15,7 +15,7 @@ FERRY_CACHE="${FERRY_CACHE:-$HOME/.cache/ferry}"
 # kwok runs fake nodes against any API server; it is its own Go module, so `go install`.
 FERRY_KWOK_VERSION=v0.8.0
 FERRY_CONTROLPLANE_MODULE="$FERRY_ROOT/e2e-tests/controlplane"
-FERRY_CONTROLPLANE_COMMANDS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kwok)
+FERRY_CONTROLPLANE_COMMANDS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok)
 
 if ! declare -F ferry_log >/dev/null; then
   ferry_log() { printf '\033[1mferry:\033[0m %s\n' "$*" >&2; }
@@ -102,7 +102,8 @@ ferry_controlplane_build() {
         k8s.io/kubernetes/cmd/kube-controller-manager \
         k8s.io/kubernetes/cmd/kube-scheduler \
         k8s.io/kubernetes/cmd/kubectl \
-        k8s.io/kubernetes/cmd/kubelet &&
+        k8s.io/kubernetes/cmd/kubelet \
+        k8s.io/kubernetes/cmd/kube-proxy &&
       GOBIN="$staging" nice -n 19 go install "sigs.k8s.io/kwok/cmd/kwok@$FERRY_KWOK_VERSION"
   ) >&2 || {
     ferry_log "the control plane build failed (see above); nothing was cached"
