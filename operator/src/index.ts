@@ -10,6 +10,8 @@ export * from './core/clock';
 export { DemoOperator, quorumOf } from './demo/DemoOperator';
 export type { DemoOperatorOptions, DemoWorkloadSeed } from './demo/DemoOperator';
 export { EXAMPLE_WORKLOADS } from './demo/exampleWorkloads';
+export { createPortalDemo } from './demo/portalDemo';
+export type { PortalDemo, PortalDemoOptions } from './demo/portalDemo';
 export * from './core/model';
 export * from './core/capacity';
 export * from './core/placement';

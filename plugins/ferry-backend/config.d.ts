@@ -4,22 +4,16 @@ export interface Config {
   /** Ferry: stateful services on spot capacity. */
   ferry?: {
     /**
-     * Demo mode: the operator runs in-process against a simulated cluster that
-     * replays real spot-market data, with the example workloads.
+     * Demo mode, which @ferry/plugin-ferry-backend-module-demo provides (its
+     * other keys are documented there).
      */
     demo?: {
       /**
-       * Run in demo mode. Defaults to true when the Kubernetes plugin has no
-       * clusters configured (kubernetes.clusterLocatorMethods of type config),
-       * false otherwise.
+       * Run in demo mode. Defaults to true when the demo module is installed and
+       * the Kubernetes plugin has no clusters configured; true without the module
+       * is an error at startup.
        */
       enabled?: boolean;
-      /** Simulated time per wall-clock time; 60 (the default) makes a wall second a simulated minute. */
-      speedup?: number;
-      /** Simulated minutes between random spot reclaims; default 30. */
-      reclaimEveryMinutes?: number;
-      /** Seed of the simulation's random choices, for a repeatable demo; default 1. */
-      seed?: number;
     };
     /** Reading ferry.dev/* annotations from the catalog. */
     catalogSync?: {

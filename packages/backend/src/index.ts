@@ -22,5 +22,7 @@ backend.add(ferryPermissionPolicyModule);
 backend.add(import('@backstage/plugin-kubernetes-backend'));
 
 backend.add(import('@ferry/plugin-ferry-backend'));
+// Demo mode: the operator in-process on a simulated spot market when no cluster is configured.
+backend.add(import('@ferry/plugin-ferry-backend-module-demo'));
 
 backend.start();

@@ -16,11 +16,6 @@ export interface KubernetesClusterConfig {
 
 /** Ferry's settings, read once at startup from `ferry.*` and `kubernetes.*`. */
 export interface FerryConfig {
-  demo?: {
-    speedup: number;
-    reclaimEveryMinutes: number;
-    seed: number;
-  };
   clusters: KubernetesClusterConfig[];
   catalogSyncSchedule: SchedulerServiceTaskScheduleDefinition;
   ingestionSchedule: SchedulerServiceTaskScheduleDefinition;
@@ -50,16 +45,21 @@ export const DEFAULT_DEMO_INGESTION_SCHEDULE: SchedulerServiceTaskScheduleDefini
   };
 /** Days of samples and migrations kept when `ferry.history.retentionDays` is absent: a year and a month. */
 export const DEFAULT_RETENTION_DAYS = 400;
-/** Simulated time per wall-clock time in demo mode: a wall second is a simulated minute. */
-export const DEFAULT_DEMO_SPEEDUP = 60;
-/** Simulated minutes between random spot reclaims in demo mode. */
-export const DEFAULT_DEMO_RECLAIM_EVERY_MINUTES = 30;
 
-/** Reads `ferry.*`, and the clusters of the Kubernetes plugin's `config` cluster locator. */
-export function readFerryConfig(config: Config): FerryConfig {
+/**
+ * Reads `ferry.*`, and the clusters of the Kubernetes plugin's `config` cluster
+ * locator. `demo` says whether a module gave the plugin a demo cluster.
+ */
+export function readFerryConfig(
+  config: Config,
+  { demo }: { demo: boolean },
+): FerryConfig {
   const clusters = readKubernetesClusters(config);
-  const demoEnabled =
-    config.getOptionalBoolean('ferry.demo.enabled') ?? clusters.length === 0;
+  if (config.getOptionalBoolean('ferry.demo.enabled') && !demo) {
+    throw new Error(
+      "ferry.demo.enabled is true, but demo mode is a module of its own: add @ferry/plugin-ferry-backend-module-demo to the backend (backend.add(import('@ferry/plugin-ferry-backend-module-demo'))) or set ferry.demo.enabled to false",
+    );
+  }
   const retentionDays =
     config.getOptionalNumber('ferry.history.retentionDays') ??
     DEFAULT_RETENTION_DAYS;
@@ -69,17 +69,6 @@ export function readFerryConfig(config: Config): FerryConfig {
     );
   }
   return {
-    demo: demoEnabled
-      ? {
-          speedup:
-            config.getOptionalNumber('ferry.demo.speedup') ??
-            DEFAULT_DEMO_SPEEDUP,
-          reclaimEveryMinutes:
-            config.getOptionalNumber('ferry.demo.reclaimEveryMinutes') ??
-            DEFAULT_DEMO_RECLAIM_EVERY_MINUTES,
-          seed: config.getOptionalNumber('ferry.demo.seed') ?? 1,
-        }
-      : undefined,
     clusters,
     catalogSyncSchedule: readSchedule(
       config,
@@ -89,7 +78,7 @@ export function readFerryConfig(config: Config): FerryConfig {
     ingestionSchedule: readSchedule(
       config,
       'ferry.ingestion.schedule',
-      demoEnabled
+      demo
         ? DEFAULT_DEMO_INGESTION_SCHEDULE
         : DEFAULT_INGESTION_SCHEDULE,
     ),

@@ -5,6 +5,7 @@ import {
 } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import permissionBackend from '@backstage/plugin-permission-backend';
+import ferryDemoModule from '@ferry/plugin-ferry-backend-module-demo';
 import request from 'supertest';
 import {
   onBehalfOfAwareHttpAuthFactory,
@@ -21,10 +22,11 @@ const dana = mockCredentials.user.header('user:default/dana');
 const BASE = '/api/ferry';
 const entity = (name: string) => `${BASE}/entities/component/default/${name}`;
 
-async function startFerry(config: object) {
+async function startFerry(config: object, { demoModule = true } = {}) {
   return startTestBackend({
     features: [
       ferryPlugin,
+      ...(demoModule ? [ferryDemoModule] : []),
       permissionBackend,
       ferryPermissionPolicyModule,
       catalogServiceMock.factory({ entities: TEST_ENTITIES }),
@@ -377,6 +379,34 @@ describe('ferry plugin in demo mode', () => {
     );
     expect(fleet.body.totals.services).toBe(fleet.body.services.length);
     expect(fleet.body.riskiestPools.length).toBeGreaterThan(0);
+  });
+});
+
+describe('ferry plugin without the demo module', () => {
+  it('refuses to start in demo mode, naming the module to add', async () => {
+    await expect(
+      startFerry({ demo: { enabled: true } }, { demoModule: false }),
+    ).rejects.toThrow(/@ferry\/plugin-ferry-backend-module-demo/);
+  });
+
+  it('runs with no cluster and no simulator', async () => {
+    const backend = await startFerry({}, { demoModule: false });
+    try {
+      const res = await request(backend.server).get(`${BASE}/health`);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        status: 'ok',
+        mode: 'kubernetes',
+        clusters: [],
+      });
+      const reclaim = await request(backend.server)
+        .post(`${BASE}/demo/reclaim`)
+        .set('authorization', guest)
+        .send({});
+      expect(reclaim.status).toBe(404);
+    } finally {
+      await backend.stop();
+    }
   });
 });
 

@@ -4,6 +4,10 @@ import {
 } from '@backstage/backend-plugin-api';
 import { catalogServiceRef } from '@backstage/plugin-catalog-node';
 import { ferryPermissions } from '@ferry/plugin-ferry-common';
+import {
+  FerryDemoCluster,
+  ferryClustersExtensionPoint,
+} from '@ferry/plugin-ferry-node';
 import { readFerryConfig } from './config';
 import { DatabaseFerryStore } from './database/DatabaseFerryStore';
 import {
@@ -29,6 +33,17 @@ import { WorkloadLocator } from './services/WorkloadLocator/WorkloadLocator';
 export const ferryPlugin = createBackendPlugin({
   pluginId: 'ferry',
   register(env) {
+    let demoCluster: FerryDemoCluster | undefined;
+    env.registerExtensionPoint(ferryClustersExtensionPoint, {
+      setDemoCluster(cluster) {
+        if (demoCluster) {
+          throw new Error(
+            'Two backend modules gave Ferry a demo cluster; install one of them',
+          );
+        }
+        demoCluster = cluster;
+      },
+    });
     env.registerInit({
       deps: {
         logger: coreServices.logger,
@@ -40,22 +55,23 @@ export const ferryPlugin = createBackendPlugin({
         permissions: coreServices.permissions,
         permissionsRegistry: coreServices.permissionsRegistry,
         scheduler: coreServices.scheduler,
-        lifecycle: coreServices.lifecycle,
         catalog: catalogServiceRef,
       },
       async init(deps) {
-        const { logger, httpRouter, scheduler, lifecycle } = deps;
-        const config = readFerryConfig(deps.config);
+        const { logger, httpRouter, scheduler } = deps;
+        const config = readFerryConfig(deps.config, { demo: !!demoCluster });
         const store = await DatabaseFerryStore.create({
           database: deps.database,
         });
-        const clusters = ClusterRegistry.fromConfig(config, logger);
+        const clusters = ClusterRegistry.fromConfig(
+          config,
+          logger,
+          demoCluster,
+        );
         const demo = clusters.demo;
-        if (demo) {
-          demo.start();
-          lifecycle.addShutdownHook(() => demo.stop());
-          logger.info(
-            'Ferry runs in demo mode: the operator runs in-process against a simulated cluster',
+        if (!demo && config.clusters.length === 0) {
+          logger.warn(
+            'Ferry has no cluster: add one to kubernetes.clusterLocatorMethods (type config), or add @ferry/plugin-ferry-backend-module-demo for demo mode',
           );
         }
 

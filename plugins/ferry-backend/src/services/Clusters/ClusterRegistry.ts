@@ -1,10 +1,9 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { NotFoundError, ServiceUnavailableError } from '@backstage/errors';
-import {
-  DemoOperator,
-  EXAMPLE_WORKLOADS,
+import type {
   FerryClusterClient,
-} from '@ferry/operator';
+  FerryDemoCluster,
+} from '@ferry/plugin-ferry-node';
 import { FerryConfig } from '../../config';
 import { KubernetesFerryClusterClient } from './KubernetesFerryClusterClient';
 
@@ -25,9 +24,9 @@ export interface ClusterReachability {
 }
 
 /**
- * The clusters of this portal: the in-process demo operator in demo mode, or the
- * clusters of the Kubernetes plugin's configuration, and whether each answered
- * the last time Ferry asked.
+ * The clusters of this portal: the in-process demo cluster a module gave it, or
+ * the clusters of the Kubernetes plugin's configuration, and whether each
+ * answered the last time Ferry asked.
  */
 export class ClusterRegistry {
   private readonly reachability = new Map<string, ClusterReachability>();
@@ -35,14 +34,9 @@ export class ClusterRegistry {
   static fromConfig(
     config: FerryConfig,
     logger: LoggerService,
+    demo?: FerryDemoCluster,
   ): ClusterRegistry {
-    if (config.demo) {
-      const demo = new DemoOperator({
-        workloads: EXAMPLE_WORKLOADS,
-        speedup: config.demo.speedup,
-        reclaimEveryMinutes: config.demo.reclaimEveryMinutes,
-        seed: config.demo.seed,
-      });
+    if (demo) {
       return new ClusterRegistry(
         [{ name: DEMO_CLUSTER_NAME, client: demo }],
         demo,
@@ -58,8 +52,8 @@ export class ClusterRegistry {
 
   constructor(
     private readonly clusters: FerryCluster[],
-    /** The in-process operator, in demo mode only. */
-    readonly demo?: DemoOperator,
+    /** The in-process cluster, in demo mode only. */
+    readonly demo?: FerryDemoCluster,
   ) {}
 
   get mode(): 'demo' | 'kubernetes' {

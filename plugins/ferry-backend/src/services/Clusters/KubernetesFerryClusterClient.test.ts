@@ -1,5 +1,5 @@
 import { mockServices } from '@backstage/backend-test-utils';
-import { SpotPolicySpec } from '@ferry/operator';
+import { SpotPolicySpec } from '@ferry/plugin-ferry-node';
 import http from 'node:http';
 import net, { AddressInfo } from 'node:net';
 import { KubernetesFerryClusterClient } from './KubernetesFerryClusterClient';

@@ -11,7 +11,7 @@ import {
   SpotPolicySpec,
   SpotPoolSummary,
   WorkloadSummary,
-} from '@ferry/operator';
+} from '@ferry/plugin-ferry-node';
 import * as k8s from '@kubernetes/client-node';
 import { STATUS_CODES } from 'node:http';
 import { KubernetesClusterConfig } from '../../config';

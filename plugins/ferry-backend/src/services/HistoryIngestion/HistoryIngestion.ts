@@ -5,7 +5,7 @@ import type {
   PolicySource,
   SpotPolicySettings,
 } from '@ferry/plugin-ferry-common';
-import { Migration, SpotPolicy } from '@ferry/operator';
+import { Migration, SpotPolicy } from '@ferry/plugin-ferry-node';
 import {
   AvailabilitySample,
   CostSample,

@@ -11,7 +11,7 @@ import type {
   PolicyUpdate,
   SpotPolicySettings,
 } from '@ferry/plugin-ferry-common';
-import { SPOT_POLICY_DEFAULTS, SpotPolicy } from '@ferry/operator';
+import { SPOT_POLICY_DEFAULTS, SpotPolicy } from '@ferry/plugin-ferry-node';
 import { DatabaseFerryStore } from '../../database/DatabaseFerryStore';
 import { ClusterRegistry } from '../Clusters/ClusterRegistry';
 import {

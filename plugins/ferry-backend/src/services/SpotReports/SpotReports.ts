@@ -5,7 +5,7 @@ import type {
   FleetSummary,
   MigrationPage,
 } from '@ferry/plugin-ferry-common';
-import type { SpotPolicyStatus } from '@ferry/operator';
+import type { SpotPolicyStatus } from '@ferry/plugin-ferry-node';
 import {
   DatabaseFerryStore,
   MigrationFilter,

@@ -10,7 +10,7 @@ import {
   ANNOTATION_KUBERNETES_LABEL_SELECTOR,
   ANNOTATION_KUBERNETES_NAMESPACE,
 } from '@ferry/plugin-ferry-common';
-import { WorkloadSummary } from '@ferry/operator';
+import { WorkloadSummary } from '@ferry/plugin-ferry-node';
 import { ClusterRegistry, FerryCluster } from '../Clusters/ClusterRegistry';
 
 /** An entity's workload and the cluster it runs in. */
