@@ -20,12 +20,12 @@ import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Migration } from '../src/api/v1alpha1';
 import { FERRY_API_VERSION } from '../src/api/v1alpha1';
 import type { CapacityPool } from '../src/core/model';
-import { MUTATE_PODS_PATH } from '../src/kube/AdmissionWebhook';
-import { apiRequest, collectionPath } from '../src/kube/apiRequest';
+import { MUTATE_PODS_PATH } from '../src/kube/admission/AdmissionWebhookServer';
+import { apiRequest, collectionPath } from '../src/kube/client/apiRequest';
 import { KubeOperator } from '../src/kube/KubeOperator';
-import { OperatorMetrics } from '../src/kube/OperatorMetrics';
-import { Reflector } from '../src/kube/Reflector';
-import { MIGRATIONS, SPOT_POLICIES } from '../src/kube/resources';
+import { OperatorMetrics } from '../src/kube/metrics/OperatorMetrics';
+import { Reflector } from '../src/kube/informers/Reflector';
+import { MIGRATIONS, SPOT_POLICIES } from '../src/kube/client/resources';
 import type { MigrationDriver } from '../src/migration/MigrationDriver';
 import {
   createFakeNodes,

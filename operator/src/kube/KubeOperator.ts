@@ -15,27 +15,30 @@ import {
   AdmissionWebhookServer,
   EvictionReviewer,
   PodMutator,
-} from './AdmissionWebhook';
-import { ClusterState } from './ClusterState';
-import { withInterruptionRisk } from './clusterPools';
-import { DisruptionController } from './DisruptionController';
-import { EventRecorder } from './EventRecorder';
-import { KubeMigrationStore } from './KubeMigrationStore';
-import { LeaderElector, LEADER_ELECTION_DEFAULTS } from './LeaderElector';
+} from './admission/AdmissionWebhookServer';
+import { ClusterState } from './state/ClusterState';
+import { withInterruptionRisk } from './pools/poolsOfNodes';
+import { DisruptionController } from './controllers/DisruptionController';
+import { EventRecorder } from './client/EventRecorder';
+import { KubeMigrationStore } from './stores/KubeMigrationStore';
+import {
+  LeaderElector,
+  LEADER_ELECTION_DEFAULTS,
+} from './leadership/LeaderElector';
 import {
   MigrationCollector,
   MigrationRetention,
   MIGRATION_RETENTION_DEFAULTS,
-} from './MigrationCollector';
-import { MigrationRunner } from './MigrationRunner';
-import { MetricsServer, OperatorMetrics } from './OperatorMetrics';
-import { PodPlacer } from './placementMutator';
-import { PoolPriceFeed, PriceBook } from './poolPrices';
-import type { PoolRiskFeed } from './PoolRiskFeed';
-import type { PoolRiskHistoryStore } from './PoolRiskHistoryStore';
-import { PredictionController } from './PredictionController';
-import { Leadership, SoleLeader } from './SoleLeader';
-import { SpotPolicyStatusController } from './SpotPolicyStatusController';
+} from './controllers/MigrationCollector';
+import { MigrationRunner } from './controllers/MigrationRunner';
+import { MetricsServer, OperatorMetrics } from './metrics/OperatorMetrics';
+import { PodPlacer } from './admission/PodPlacer';
+import { PoolPriceFeed, PriceBook } from './pools/PoolPriceFeed';
+import type { PoolRiskFeed } from './pools/PoolRiskFeed';
+import type { PoolRiskHistoryStore } from './stores/PoolRiskHistoryStore';
+import { PredictionController } from './controllers/PredictionController';
+import { Leadership, SoleLeader } from './leadership/SoleLeader';
+import { SpotPolicyStatusController } from './controllers/SpotPolicyStatusController';
 
 /** The phases in which a `reschedule` move evicts its member or has evicted it. */
 const RESCHEDULE_EVICTING_PHASES = new Set<MigrationPhase>([

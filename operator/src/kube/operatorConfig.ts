@@ -3,10 +3,10 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { SPOT_POLICY_DEFAULTS } from '../api/v1alpha1';
 import { DEFAULT_PROACTIVE_POLICY, ProactivePolicy } from '../core/proactive';
-import { LEADER_ELECTION_DEFAULTS } from './LeaderElector';
-import { MIGRATION_RETENTION_DEFAULTS } from './MigrationCollector';
-import { PRICE_REFRESH_INTERVAL_MS } from './poolPrices';
-import { STATUS_REFRESH_INTERVAL_MS } from './SpotPolicyStatusController';
+import { LEADER_ELECTION_DEFAULTS } from './leadership/LeaderElector';
+import { MIGRATION_RETENTION_DEFAULTS } from './controllers/MigrationCollector';
+import { PRICE_REFRESH_INTERVAL_MS } from './pools/PoolPriceFeed';
+import { STATUS_REFRESH_INTERVAL_MS } from './controllers/SpotPolicyStatusController';
 
 /** The operator's configuration file, as the chart writes it (templates/configmap.yaml). */
 export interface OperatorConfig {

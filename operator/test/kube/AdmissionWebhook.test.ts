@@ -4,8 +4,8 @@ import {
   JsonPatchOperation,
   MUTATE_PODS_PATH,
   PodMutator,
-} from '../../src/kube/AdmissionWebhook';
-import { apiRequest } from '../../src/kube/apiRequest';
+} from '../../src/kube/admission/AdmissionWebhookServer';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { LocalControlPlane } from './LocalControlPlane';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.

@@ -1,7 +1,7 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { MigrationSpec } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
-import { KubeMigrationStore } from '../../src/kube/KubeMigrationStore';
+import { KubeMigrationStore } from '../../src/kube/stores/KubeMigrationStore';
 import type {
   MigrationDriver,
   MigrationStepContext,

@@ -9,10 +9,10 @@ import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/v1alpha1';
 import type { CapacityPool } from '../../src/core/model';
-import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { MIGRATIONS } from '../../src/kube/resources';
+import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
+import { MIGRATIONS } from '../../src/kube/client/resources';
 import type {
   MigrationDriver,
   MigrationStepContext,

@@ -3,8 +3,8 @@ import {
   LeaderElector,
   LeaderElectorOptions,
   microTime,
-} from '../../src/kube/LeaderElector';
-import { apiRequest } from '../../src/kube/apiRequest';
+} from '../../src/kube/leadership/LeaderElector';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { LocalControlPlane } from './LocalControlPlane';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.

@@ -1,5 +1,9 @@
 import { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
-import { ListReason, ObjectEvent, Reflector } from '../../src/kube/Reflector';
+import {
+  ListReason,
+  ObjectEvent,
+  Reflector,
+} from '../../src/kube/informers/Reflector';
 import { LocalControlPlane } from './LocalControlPlane';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.

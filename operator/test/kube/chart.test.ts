@@ -7,10 +7,10 @@ import {
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { SPOT_POLICY_DEFAULTS } from '../../src/api/v1alpha1';
-import { LEADER_ELECTION_DEFAULTS } from '../../src/kube/LeaderElector';
-import { MIGRATION_RETENTION_DEFAULTS } from '../../src/kube/MigrationCollector';
-import { PRICE_REFRESH_INTERVAL_MS } from '../../src/kube/poolPrices';
-import { STATUS_REFRESH_INTERVAL_MS } from '../../src/kube/SpotPolicyStatusController';
+import { LEADER_ELECTION_DEFAULTS } from '../../src/kube/leadership/LeaderElector';
+import { MIGRATION_RETENTION_DEFAULTS } from '../../src/kube/controllers/MigrationCollector';
+import { PRICE_REFRESH_INTERVAL_MS } from '../../src/kube/pools/PoolPriceFeed';
+import { STATUS_REFRESH_INTERVAL_MS } from '../../src/kube/controllers/SpotPolicyStatusController';
 import { parseOperatorConfig } from '../../src/kube/operatorConfig';
 import { controlPlaneVersion } from './controlPlaneBinaries';
 import { createFakeNodes, FAKE_ZONES } from './fakeNodes';

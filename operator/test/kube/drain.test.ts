@@ -12,8 +12,8 @@ import {
   AdmissionWebhookServer,
   EVICTIONS_PATH,
   EvictionAdmission,
-} from '../../src/kube/AdmissionWebhook';
-import { apiRequest } from '../../src/kube/apiRequest';
+} from '../../src/kube/admission/AdmissionWebhookServer';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { createFakeNodes } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
 

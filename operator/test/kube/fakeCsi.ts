@@ -23,7 +23,7 @@
  *   a second after the last such pod was shut down.
  */
 import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
-import { apiRequest, KubeApiError } from '../../src/kube/apiRequest';
+import { apiRequest, KubeApiError } from '../../src/kube/client/apiRequest';
 
 /** The fake CSI driver's name. */
 export const FAKE_CSI_DRIVER = 'csi.ferry.test';

@@ -6,7 +6,7 @@ import {
   V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { apiRequest } from '../../src/kube/apiRequest';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 
 const CRD_DIR = path.resolve(__dirname, '../../chart/crds');
 

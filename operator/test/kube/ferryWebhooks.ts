@@ -2,8 +2,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import {
   EVICTIONS_PATH,
   MUTATE_PODS_PATH,
-} from '../../src/kube/AdmissionWebhook';
-import { apiRequest } from '../../src/kube/apiRequest';
+} from '../../src/kube/admission/AdmissionWebhookServer';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 
 /**
  * Registers an operator's webhooks with the API server as the chart does, both

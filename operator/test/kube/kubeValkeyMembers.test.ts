@@ -14,10 +14,10 @@ import {
   KubeValkeyMembers,
   POD_DELETION_COST_ANNOTATION,
   ReplicaSetHandoff,
-} from '../../src/kube/KubeValkeyMembers';
+} from '../../src/kube/runtimes/valkey/KubeValkeyMembers';
 import type { Migration } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
-import { StatefulSetValkeyDriver } from '../../src/kube/StatefulSetValkeyDriver';
+import { StatefulSetValkeyDriver } from '../../src/kube/runtimes/valkey/StatefulSetValkeyDriver';
 import {
   MigrationStepContext,
   PermanentMigrationError,
@@ -26,7 +26,7 @@ import { createFakeNodes, FakeNodeSpec, NODE_LABELS } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
-import { isReady } from '../../src/kube/workloads';
+import { isReady } from '../../src/kube/state/workloadViews';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);

@@ -5,18 +5,18 @@ import {
   KubeApiError,
   apiRequest,
   collectionPath,
-} from '../../src/kube/apiRequest';
-import { setCondition } from '../../src/kube/conditions';
+} from '../../src/kube/client/apiRequest';
+import { setCondition } from '../../src/kube/client/conditions';
 import {
   EventRecorder,
   REPORTING_CONTROLLER,
-} from '../../src/kube/EventRecorder';
+} from '../../src/kube/client/EventRecorder';
 import {
   addFinalizer,
   patchStatus,
   removeFinalizer,
-} from '../../src/kube/objects';
-import { SPOT_POLICIES } from '../../src/kube/resources';
+} from '../../src/kube/client/objects';
+import { SPOT_POLICIES } from '../../src/kube/client/resources';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 

@@ -1,7 +1,7 @@
 import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
 import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
-import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
-import { SPOT_POLICIES } from '../../src/kube/resources';
+import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
+import { SPOT_POLICIES } from '../../src/kube/client/resources';
 
 /**
  * The workload most operator suites act on: `sessions`, a three-member Valkey

@@ -5,13 +5,13 @@
  */
 import { AppsV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
-import { MUTATE_PODS_PATH } from '../../src/kube/AdmissionWebhook';
-import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { MUTATE_PODS_PATH } from '../../src/kube/admission/AdmissionWebhookServer';
+import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { PLACEMENT_ANNOTATION } from '../../src/kube/placementMutator';
-import { SPOT_POLICIES } from '../../src/kube/resources';
-import { poolsOfNodes } from '../../src/kube/clusterPools';
+import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
+import { PLACEMENT_ANNOTATION } from '../../src/kube/admission/PodPlacer';
+import { SPOT_POLICIES } from '../../src/kube/client/resources';
+import { poolsOfNodes } from '../../src/kube/pools/poolsOfNodes';
 import { createFakeNodes, NODE_LABELS, standardFleet } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';

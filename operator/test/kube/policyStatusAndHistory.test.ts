@@ -22,13 +22,13 @@ import {
   MigrationStatus,
   SpotPolicy,
 } from '../../src/api/v1alpha1';
-import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import { patchStatus } from '../../src/kube/objects';
-import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { PoolPriceFeed, PriceBook } from '../../src/kube/poolPrices';
-import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
-import type { AccountedSpotPolicyStatus } from '../../src/kube/spotPolicyStatus';
+import { patchStatus } from '../../src/kube/client/objects';
+import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
+import { PoolPriceFeed, PriceBook } from '../../src/kube/pools/PoolPriceFeed';
+import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
+import type { AccountedSpotPolicyStatus } from '../../src/kube/controllers/spotPolicyStatus';
 import type {
   MigrationDriver,
   MigrationStepContext,

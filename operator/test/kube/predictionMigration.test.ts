@@ -19,15 +19,19 @@ import { FERRY_API_VERSION, Migration } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
 import { poolIdOf, PoolKey } from '../../src/core/model';
 import { DEFAULT_PROACTIVE_POLICY } from '../../src/core/proactive';
-import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import { KubePodEvictor } from '../../src/kube/KubePodEvictor';
-import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { PLACEMENT_ANNOTATION } from '../../src/kube/placementMutator';
-import { PoolRiskFeed } from '../../src/kube/PoolRiskFeed';
-import { PoolRiskHistoryStore } from '../../src/kube/PoolRiskHistoryStore';
-import { Reflector } from '../../src/kube/Reflector';
-import { MIGRATIONS, PODS, SPOT_POLICIES } from '../../src/kube/resources';
+import { KubePodEvictor } from '../../src/kube/runtimes/reschedule/KubePodEvictor';
+import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
+import { PLACEMENT_ANNOTATION } from '../../src/kube/admission/PodPlacer';
+import { PoolRiskFeed } from '../../src/kube/pools/PoolRiskFeed';
+import { PoolRiskHistoryStore } from '../../src/kube/stores/PoolRiskHistoryStore';
+import { Reflector } from '../../src/kube/informers/Reflector';
+import {
+  MIGRATIONS,
+  PODS,
+  SPOT_POLICIES,
+} from '../../src/kube/client/resources';
 import { RescheduleDriver } from '../../src/migration/reschedule/RescheduleDriver';
 import {
   createFakeNodes,
@@ -40,7 +44,7 @@ import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
-import { isReady } from '../../src/kube/workloads';
+import { isReady } from '../../src/kube/state/workloadViews';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(90_000);

@@ -16,9 +16,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
-import { apiRequest } from '../../src/kube/apiRequest';
-import { Reflector } from '../../src/kube/Reflector';
-import { PODS } from '../../src/kube/resources';
+import { apiRequest } from '../../src/kube/client/apiRequest';
+import { Reflector } from '../../src/kube/informers/Reflector';
+import { PODS } from '../../src/kube/client/resources';
 import { redisServerPath } from '../../src/migration/__testUtils__/valkeyMembers';
 
 /**

@@ -8,7 +8,7 @@
  * removes the cheapest to delete: the old member.
  */
 import { AppsV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { apiRequest } from '../../src/kube/apiRequest';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { createFakeNodes } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
 

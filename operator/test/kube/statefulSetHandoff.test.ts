@@ -9,8 +9,8 @@ import {
   AdmissionWebhookServer,
   JsonPatchOperation,
   MUTATE_PODS_PATH,
-} from '../../src/kube/AdmissionWebhook';
-import { apiRequest } from '../../src/kube/apiRequest';
+} from '../../src/kube/admission/AdmissionWebhookServer';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { createFakeNodes } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
 

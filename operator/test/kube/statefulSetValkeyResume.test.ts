@@ -13,8 +13,8 @@ import { systemClock } from '../../src/core/clock';
 import {
   AdmissionWebhookServer,
   JsonPatchOperation,
-} from '../../src/kube/AdmissionWebhook';
-import { StatefulSetValkeyDriver } from '../../src/kube/StatefulSetValkeyDriver';
+} from '../../src/kube/admission/AdmissionWebhookServer';
+import { StatefulSetValkeyDriver } from '../../src/kube/runtimes/valkey/StatefulSetValkeyDriver';
 import type { MigrationStepContext } from '../../src/migration/MigrationDriver';
 import { createFakeNodes } from './fakeNodes';
 import { registerFerryWebhooks } from './ferryWebhooks';

@@ -7,8 +7,8 @@
  */
 import Valkey from 'iovalkey';
 import { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import { apiRequest } from '../../src/kube/apiRequest';
-import { HANDOFF_OF_LABEL } from '../../src/kube/KubeValkeyMembers';
+import { apiRequest } from '../../src/kube/client/apiRequest';
+import { HANDOFF_OF_LABEL } from '../../src/kube/runtimes/valkey/KubeValkeyMembers';
 import {
   answers,
   memberClient,

@@ -11,14 +11,12 @@ import Valkey from 'iovalkey';
 import { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
-import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import {
-  HANDOFF_OF_LABEL,
-  KubeValkeyDriver,
-} from '../../src/kube/KubeValkeyMembers';
-import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { MIGRATIONS } from '../../src/kube/resources';
+import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
+import { HANDOFF_OF_LABEL } from '../../src/kube/runtimes/valkey/KubeValkeyMembers';
+import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
+import { MIGRATIONS } from '../../src/kube/client/resources';
 import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';

@@ -20,11 +20,11 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import {
   HANDOFF_OF_LABEL,
   NamespacePods,
-} from '../../src/kube/KubeValkeyMembers';
-import { MEMBER_READY_GATE } from '../../src/kube/placementMutator';
-import { Reflector } from '../../src/kube/Reflector';
-import { PODS } from '../../src/kube/resources';
-import { StatefulSetHandoff } from '../../src/kube/StatefulSetValkeyDriver';
+} from '../../src/kube/runtimes/valkey/KubeValkeyMembers';
+import { MEMBER_READY_GATE } from '../../src/kube/admission/PodPlacer';
+import { Reflector } from '../../src/kube/informers/Reflector';
+import { PODS } from '../../src/kube/client/resources';
+import { StatefulSetHandoff } from '../../src/kube/runtimes/valkey/StatefulSetValkeyDriver';
 import { PermanentMigrationError } from '../../src/migration/MigrationDriver';
 import {
   answers,

@@ -14,11 +14,11 @@ import {
 } from '@kubernetes/client-node';
 import { FERRY_API_VERSION, Migration } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
-import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import { KubeValkeyDriver } from '../../src/kube/KubeValkeyMembers';
-import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
+import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
+import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
+import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
 import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';

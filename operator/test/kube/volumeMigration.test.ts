@@ -27,16 +27,16 @@
 import { AppsV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { FERRY_API_VERSION, Migration } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
-import { apiRequest, collectionPath } from '../../src/kube/apiRequest';
+import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import {
   KubeVolumeDriver,
   RESTORED_BY_ANNOTATION,
   RESTORED_FROM_ANNOTATION,
   VOLUME_MOVE_FINALIZER,
-} from '../../src/kube/KubeVolumes';
-import { OperatorMetrics } from '../../src/kube/OperatorMetrics';
-import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/resources';
+} from '../../src/kube/runtimes/volume/KubeVolumeDriver';
+import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
+import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
 import {
   createFakeStorageClasses,
   createFakeSnapshotClass,
@@ -49,7 +49,7 @@ import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
-import { isReady } from '../../src/kube/workloads';
+import { isReady } from '../../src/kube/state/workloadViews';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(120_000);

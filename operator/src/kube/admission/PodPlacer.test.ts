@@ -1,0 +1,228 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import type {
+  Migration,
+  MigrationMethod,
+  SpotPolicy,
+} from '../../api/v1alpha1';
+import type { CapacityPool, WorkloadView } from '../../core/model';
+import type { ClusterState } from '../state/ClusterState';
+import { MEMBER_READY_GATE, PodPlacer } from './PodPlacer';
+
+const NAMESPACE = 'shop';
+const TARGET = 'on-demand-b';
+
+const policy = {
+  metadata: { name: 'cache', namespace: NAMESPACE },
+  spec: {
+    workloadRef: { kind: 'StatefulSet', name: 'cache' },
+    enabled: true,
+    permanentRatio: 0.34,
+    availabilityTarget: 0.99,
+    migration: 'valkey',
+    maxConcurrentMoves: 1,
+    predictionHorizonMinutes: 30,
+  },
+} as SpotPolicy;
+
+const view: WorkloadView = {
+  id: `${NAMESPACE}/cache`,
+  members: [],
+  permanentRatio: 0.34,
+  maxConcurrentMoves: 1,
+};
+
+function migrationOf(
+  pod: string,
+  driver: Exclude<MigrationMethod, 'auto'>,
+  phase: string,
+): Migration {
+  return {
+    metadata: { name: `${pod}-move`, namespace: NAMESPACE },
+    spec: {
+      workloadRef: { kind: 'StatefulSet', name: 'cache' },
+      pod,
+      sourceNode: 'spot-1-a',
+      targetNode: TARGET,
+      reason: 'notice',
+      driver,
+    },
+    status: { phase, phases: [], bytesMoved: 0 },
+  } as unknown as Migration;
+}
+
+/** The cluster picture the placer reads: one opted-in StatefulSet and the Migrations given. */
+function placerWith(migrations: Migration[]): PodPlacer {
+  const state = {
+    workloads: () => [{ policy, view, replicas: 3 }],
+    migrations: { list: () => migrations },
+    nodeViews: () => [],
+    replicaSetOwner: () => undefined,
+  } as unknown as ClusterState;
+  return new PodPlacer(state, () => 0);
+}
+
+function statefulSetPod(name: string, owner = 'StatefulSet'): V1Pod {
+  return {
+    metadata: {
+      name,
+      namespace: NAMESPACE,
+      ownerReferences: [
+        {
+          apiVersion: 'apps/v1',
+          kind: owner,
+          name: 'cache',
+          uid: 'u',
+          controller: true,
+        },
+      ],
+    },
+    spec: { containers: [{ name: 'valkey', image: 'valkey/valkey:8' }] },
+  };
+}
+
+const pools: CapacityPool[] = [];
+const create = {
+  namespace: NAMESPACE,
+  operation: 'CREATE' as const,
+  dryRun: false,
+};
+
+function gateOps(ops: { op: string; path: string; value?: unknown }[]) {
+  return ops.filter(op => op.path === '/spec/readinessGates');
+}
+
+describe('the placement webhook and the readiness gate of a recreated member', () => {
+  it('gives the gate to the StatefulSet recreation of a member whose valkey Migration is under way, pinned to the target', () => {
+    const placer = placerWith([
+      migrationOf('cache-1', 'valkey', 'SwitchingOver'),
+    ]);
+    const ops = placer.patch(statefulSetPod('cache-1'), create, pools);
+    expect(gateOps(ops)).toEqual([
+      {
+        op: 'add',
+        path: '/spec/readinessGates',
+        value: [{ conditionType: MEMBER_READY_GATE }],
+      },
+    ]);
+    expect(JSON.stringify(ops)).toContain(TARGET);
+  });
+
+  it('keeps the readiness gates the template already has', () => {
+    const placer = placerWith([migrationOf('cache-1', 'valkey', 'Verifying')]);
+    const pod = statefulSetPod('cache-1');
+    pod.spec!.readinessGates = [{ conditionType: 'example.com/warm' }];
+    expect(gateOps(placer.patch(pod, create, pools))).toEqual([
+      {
+        op: 'add',
+        path: '/spec/readinessGates',
+        value: [
+          { conditionType: 'example.com/warm' },
+          { conditionType: MEMBER_READY_GATE },
+        ],
+      },
+    ]);
+  });
+
+  it('gives no gate to other members, to members of a finished or non-valkey Migration, nor on an update', () => {
+    const placer = placerWith([
+      migrationOf('cache-1', 'valkey', 'Verifying'),
+      migrationOf('cache-2', 'valkey', 'Succeeded'),
+      migrationOf('cache-0', 'volume', 'SwitchingOver'),
+    ]);
+    for (const name of ['cache-0', 'cache-2', 'cache-3']) {
+      expect(
+        gateOps(placer.patch(statefulSetPod(name), create, pools)),
+      ).toEqual([]);
+    }
+    expect(
+      gateOps(
+        placer.patch(
+          statefulSetPod('cache-1'),
+          { ...create, operation: 'UPDATE' },
+          pools,
+        ),
+      ),
+    ).toEqual([]);
+  });
+});
+
+describe('the placement webhook and the permanent floor', () => {
+  const RESOURCES = { cpuMillis: 4000, memoryMiB: 16384 };
+  const nodes = [
+    { name: 'on-demand-a', capacityType: 'on-demand', zone: 'a' },
+    { name: 'spot-a', capacityType: 'spot', zone: 'a' },
+    { name: 'spot-b', capacityType: 'spot', zone: 'b' },
+  ].map(n => ({
+    ...n,
+    instanceType: 'm5.xlarge',
+    allocatable: RESOURCES,
+    free: RESOURCES,
+  }));
+  const nodePools = nodes.map(n => ({
+    instanceType: n.instanceType,
+    zone: n.zone,
+    capacityType: n.capacityType,
+    priceUsdPerHour: 1,
+    onDemandPriceUsdPerHour: 1,
+    interruptionRisk: 0,
+    allocatable: RESOURCES,
+    launchable: false,
+  })) as CapacityPool[];
+
+  it('counts a decision once: when its pod is on a node it is a member, not also a decision still arriving', () => {
+    // Five members at 0.3 keep two on permanent capacity. A StatefulSet creates
+    // them one at a time, each once the one before is running.
+    const running: { pod: string; node: string }[] = [];
+    const state = {
+      workloads: () => [
+        {
+          policy: { ...policy, spec: { ...policy.spec, permanentRatio: 0.3 } },
+          view: {
+            ...view,
+            permanentRatio: 0.3,
+            members: running.map(m => ({
+              ...m,
+              requests: { cpuMillis: 250, memoryMiB: 512 },
+              ready: true,
+              stateBytes: 0,
+            })),
+          },
+          replicas: 5,
+        },
+      ],
+      migrations: { list: () => [] },
+      nodeViews: () => nodes,
+      replicaSetOwner: () => undefined,
+    } as unknown as ClusterState;
+    const placer = new PodPlacer(state, () => 0);
+
+    const capacityTypes: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const pod = statefulSetPod(`cache-${i}`);
+      const ops = placer.patch(pod, create, nodePools);
+      const annotated = ops.find(op => op.path === '/metadata/annotations');
+      const annotations = (annotated as { value: Record<string, string> })
+        .value;
+      const capacityType = annotations['ferry.dev/placement'].split(' ')[0];
+      capacityTypes.push(capacityType);
+      // The scheduler binds it and the watch shows it on a node.
+      const node = nodes.find(n => n.capacityType === capacityType)!.name;
+      running.push({ pod: `cache-${i}`, node });
+      placer.podChanged(
+        {
+          ...pod,
+          metadata: { ...pod.metadata, annotations },
+          spec: { ...pod.spec!, nodeName: node },
+        },
+        false,
+      );
+    }
+    expect(capacityTypes).toEqual([
+      'on-demand',
+      'on-demand',
+      'spot',
+      'spot',
+      'spot',
+    ]);
+  });
+});

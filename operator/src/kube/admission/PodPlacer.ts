@@ -1,0 +1,383 @@
+/**
+ * The placement webhook's decision for a pod being created, written as node
+ * affinity and tolerations: permanent capacity up to the workload's permanent
+ * floor, spot for the rest, spread over zones. A pod whose member is being
+ * migrated (a StatefulSet recreating `cache-1`) goes to the migration's target;
+ * under a valkey Migration it also gets a readiness gate, `MEMBER_READY_GATE`.
+ */
+import type {
+  V1Pod,
+  V1NodeSelectorTerm,
+  V1Toleration,
+} from '@kubernetes/client-node';
+import type { CapacityType, Migration, SpotPolicy } from '../../api/v1alpha1';
+import { NODE_LABELS } from '../../cloud/nodeLabels';
+import type { CapacityPool, WorkloadView } from '../../core/model';
+import { permanentFloor } from '../../core/quorum';
+import { isFinalPhase } from '../../migration/MigrationStateMachine';
+import type {
+  JsonPatchOperation,
+  PodAdmission,
+} from './AdmissionWebhookServer';
+import type { ClusterState } from '../state/ClusterState';
+
+/** Where the webhook says it placed a pod, for people reading it. */
+export const PLACEMENT_ANNOTATION = 'ferry.dev/placement';
+/** Which of this replica's decisions placed a pod, so the watch can tell when it is reflected. */
+export const PLACEMENT_DECISION_ANNOTATION = 'ferry.dev/placement-decision';
+/**
+ * The readiness gate of a StatefulSet member recreated under a valkey
+ * Migration. The recreation starts as an empty, writable primary and only
+ * later replicates from the temporary member (REPLICAOF discards its data): a
+ * write the Service sent it meanwhile would be acknowledged and lost. With the
+ * gate, Kubernetes keeps the pod out of Ready, and so out of the Service's
+ * endpoints, until the valkey driver sets this condition True, once the
+ * member holds the data and has been promoted (StatefulSetValkeyDriver).
+ */
+export const MEMBER_READY_GATE = 'ferry.dev/member-ready';
+/** Weight of the preference for the planned pool; the capacity type itself is required. */
+const POOL_PREFERENCE_WEIGHT = 100;
+
+/** Node selector terms that pick nodes of one capacity type, whichever provisioner labelled them. */
+export function capacityTypeTerms(
+  capacityType: CapacityType,
+): V1NodeSelectorTerm[] {
+  const spotLabels: [string, string][] = [
+    [NODE_LABELS.karpenterCapacityType, 'spot'],
+    [NODE_LABELS.eksCapacityType, 'SPOT'],
+    [NODE_LABELS.gkeSpot, 'true'],
+    [NODE_LABELS.aksPriority, 'spot'],
+  ];
+  if (capacityType === 'spot') {
+    // Terms are ORed: a node any provisioner marks as spot.
+    return spotLabels.map(([key, value]) => ({
+      matchExpressions: [{ key, operator: 'In', values: [value] }],
+    }));
+  }
+  // Expressions are ANDed: a node no provisioner marks as spot.
+  return [
+    {
+      matchExpressions: spotLabels.map(([key, value]) => ({
+        key,
+        operator: 'NotIn',
+        values: [value],
+      })),
+    },
+  ];
+}
+
+/** The taints spot nodes carry on GKE and AKS, which a pod placed on spot must tolerate. */
+const SPOT_TOLERATIONS: V1Toleration[] = [
+  {
+    key: NODE_LABELS.gkeSpot,
+    operator: 'Equal',
+    value: 'true',
+    effect: 'NoSchedule',
+  },
+  {
+    key: NODE_LABELS.aksPriority,
+    operator: 'Equal',
+    value: 'spot',
+    effect: 'NoSchedule',
+  },
+];
+
+function ownerOf(pod: V1Pod) {
+  return pod.metadata?.ownerReferences?.find(ref => ref.controller);
+}
+
+/** The enabled policy and workload view a pod being created belongs to, if any. */
+function workloadOf(
+  pod: V1Pod,
+  namespace: string,
+  state: ClusterState,
+): { policy: SpotPolicy; view: WorkloadView; replicas: number } | undefined {
+  const owner = ownerOf(pod);
+  if (!owner) return undefined;
+  let kind: 'Deployment' | 'StatefulSet';
+  let name: string;
+  if (owner.kind === 'StatefulSet') {
+    kind = 'StatefulSet';
+    name = owner.name;
+  } else if (owner.kind === 'ReplicaSet') {
+    const deployment = state.replicaSetOwner(
+      namespace,
+      owner.name,
+      pod.metadata?.labels?.['pod-template-hash'],
+    );
+    if (!deployment) return undefined;
+    kind = 'Deployment';
+    name = deployment;
+  } else {
+    return undefined;
+  }
+  return state
+    .workloads()
+    .find(
+      w =>
+        w.policy.metadata.namespace === namespace &&
+        w.policy.spec.workloadRef.kind === kind &&
+        w.policy.spec.workloadRef.name === name,
+    );
+}
+
+/** The open Migration of the member a pod being created recreates, if any. */
+function openMigration(
+  migrations: Migration[],
+  namespace: string,
+  pod: string | undefined,
+): Migration | undefined {
+  if (!pod) return undefined;
+  return migrations.find(
+    m =>
+      m.metadata.namespace === namespace &&
+      m.spec.pod === pod &&
+      !isFinalPhase(m.status?.phase ?? 'Planned'),
+  );
+}
+
+function affinityPatch(pod: V1Pod, nodeAffinity: object): JsonPatchOperation[] {
+  // Ferry owns where an opted-in member runs: its plan replaces the template's
+  // node affinity and capacity-type selector, and keeps the pod (anti-)affinity.
+  const ops: JsonPatchOperation[] = [];
+  const capacitySelector =
+    pod.spec?.nodeSelector?.[NODE_LABELS.karpenterCapacityType];
+  if (capacitySelector !== undefined) {
+    ops.push({
+      op: 'remove',
+      path: '/spec/nodeSelector/karpenter.sh~1capacity-type',
+    });
+  }
+  ops.push({
+    op: 'add',
+    path: '/spec/affinity',
+    value: { ...(pod.spec?.affinity ?? {}), nodeAffinity },
+  });
+  return ops;
+}
+
+/** How long an admission decision counts before the scheduled pod shows it. */
+const PENDING_TTL_MS = 30_000;
+
+interface PendingPlacement {
+  /** The pod's PLACEMENT_DECISION_ANNOTATION. */
+  id: string;
+  capacityType: CapacityType;
+  zone: string;
+  at: number;
+}
+
+/**
+ * Places the pods of opted-in workloads as they are created. Pods of one rollout
+ * arrive together, before any is scheduled, so each decision counts the members
+ * the watch shows on nodes *and* the decisions it made in the last moments that
+ * no scheduled pod reflects yet: the permanent floor is met once, not once per pod.
+ * A decision stops counting when the watch shows its pod on a node (it is then
+ * one of the members) or gone, or after PENDING_TTL_MS if its pod never came.
+ */
+export class PodPlacer {
+  private readonly pending = new Map<string, PendingPlacement[]>();
+  private decisions = 0;
+
+  constructor(
+    private readonly state: ClusterState,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A pod the watch shows changed or deleted: its decision may now be reflected. */
+  podChanged(pod: V1Pod, deleted: boolean): void {
+    const id = pod.metadata?.annotations?.[PLACEMENT_DECISION_ANNOTATION];
+    if (!id || (!deleted && !pod.spec?.nodeName)) return;
+    for (const [workload, decisions] of this.pending) {
+      const left = decisions.filter(p => p.id !== id);
+      if (left.length === decisions.length) continue;
+      if (left.length > 0) this.pending.set(workload, left);
+      else this.pending.delete(workload);
+      return;
+    }
+  }
+
+  /** The JSON patch that places the pod; none for a pod of no opted-in workload. */
+  patch(
+    pod: V1Pod,
+    admission: PodAdmission,
+    pools: readonly CapacityPool[],
+  ): JsonPatchOperation[] {
+    if (admission.operation !== 'CREATE') return [];
+    const found = workloadOf(pod, admission.namespace, this.state);
+    if (!found) return [];
+
+    const migration = openMigration(
+      this.state.migrations.list(),
+      admission.namespace,
+      pod.metadata?.name,
+    );
+    const target = migration?.status?.targetNode ?? migration?.spec.targetNode;
+    if (migration && target) {
+      const ops = affinityPatch(pod, {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchFields: [
+                { key: 'metadata.name', operator: 'In', values: [target] },
+              ],
+            },
+          ],
+        },
+      });
+      if (
+        migration.spec.driver === 'valkey' &&
+        ownerOf(pod)?.kind === 'StatefulSet' &&
+        !pod.spec?.readinessGates?.some(
+          g => g.conditionType === MEMBER_READY_GATE,
+        )
+      ) {
+        ops.push({
+          op: 'add',
+          path: '/spec/readinessGates',
+          value: [
+            ...(pod.spec?.readinessGates ?? []),
+            { conditionType: MEMBER_READY_GATE },
+          ],
+        });
+      }
+      return ops;
+    }
+
+    const decision = this.decide(
+      found.policy,
+      found.view,
+      found.replicas,
+      pools,
+    );
+    if (!decision) return [];
+    const ops = affinityPatch(pod, {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: capacityTypeTerms(decision.capacityType),
+      },
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: POOL_PREFERENCE_WEIGHT,
+          preference: {
+            matchExpressions: [
+              {
+                key: NODE_LABELS.zone,
+                operator: 'In',
+                values: [decision.zone],
+              },
+              {
+                key: NODE_LABELS.instanceType,
+                operator: 'In',
+                values: [decision.instanceType],
+              },
+            ],
+          },
+        },
+      ],
+    });
+    if (decision.capacityType === 'spot') {
+      ops.push({
+        op: 'add',
+        path: '/spec/tolerations',
+        value: [...(pod.spec?.tolerations ?? []), ...SPOT_TOLERATIONS],
+      });
+    }
+    ops.push({
+      op: 'add',
+      path: '/metadata/annotations',
+      value: {
+        ...(pod.metadata?.annotations ?? {}),
+        [PLACEMENT_ANNOTATION]: `${decision.capacityType} ${decision.instanceType}@${decision.zone}`,
+        [PLACEMENT_DECISION_ANNOTATION]: decision.id,
+      },
+    });
+    return ops;
+  }
+
+  /**
+   * Permanent while the workload is below its permanent floor (for its desired
+   * replicas), else spot; in the zone where it has fewest members of that
+   * capacity type, on the cheapest pool there.
+   */
+  private decide(
+    policy: SpotPolicy,
+    view: WorkloadView,
+    replicas: number,
+    pools: readonly CapacityPool[],
+  ):
+    | {
+        id: string;
+        capacityType: CapacityType;
+        zone: string;
+        instanceType: string;
+      }
+    | undefined {
+    const now = this.now();
+    const pending = (this.pending.get(view.id) ?? []).filter(
+      p => now - p.at < PENDING_TTL_MS,
+    );
+    const nodes = new Map(this.state.nodeViews().map(n => [n.name, n]));
+    const placed = view.members
+      .map(m => (m.node ? nodes.get(m.node) : undefined))
+      .filter((n): n is NonNullable<typeof n> => n !== undefined)
+      .map(n => ({ capacityType: n.capacityType, zone: n.zone }));
+    // Decisions whose pods are not on a node yet: at most the members still missing.
+    const unreflected = pending.slice(
+      Math.max(0, pending.length - Math.max(0, replicas - placed.length)),
+    );
+    const members = [...placed, ...unreflected];
+    const floor = permanentFloor(
+      Math.max(replicas, members.length + 1),
+      policy.spec.permanentRatio,
+    );
+    const permanent = members.filter(
+      m => m.capacityType === 'on-demand',
+    ).length;
+    const capacityType: CapacityType = permanent < floor ? 'on-demand' : 'spot';
+
+    // A pool can take the pod if a node of it takes new pods now, or if the
+    // cloud can launch one there (Karpenter). On a cluster no pool is
+    // launchable by Ferry (`poolsOfNodes`), so existing nodes are what counts.
+    const open = new Set(
+      [...nodes.values()]
+        .filter(n => !n.unschedulable && n.terminatesAt === undefined)
+        .map(poolKeyOf),
+    );
+    const candidates = pools.filter(
+      p =>
+        p.capacityType === capacityType &&
+        (p.launchable || open.has(poolKeyOf(p))),
+    );
+    if (candidates.length === 0) return undefined;
+    const inZone = (zone: string) =>
+      members.filter(m => m.capacityType === capacityType && m.zone === zone)
+        .length;
+    const best = [...candidates].sort(
+      (a, b) =>
+        inZone(a.zone) - inZone(b.zone) ||
+        a.priceUsdPerHour - b.priceUsdPerHour ||
+        a.interruptionRisk - b.interruptionRisk ||
+        poolKeyOf(a).localeCompare(poolKeyOf(b), 'en'),
+    )[0];
+    const id = `${now.toString(36)}-${++this.decisions}`;
+    this.pending.set(view.id, [
+      ...pending,
+      { id, capacityType, zone: best.zone, at: now },
+    ]);
+    return {
+      id,
+      capacityType,
+      zone: best.zone,
+      instanceType: best.instanceType,
+    };
+  }
+}
+
+/** A pool's identity including its capacity type: a spot and an on-demand pool of one type and zone differ. */
+function poolKeyOf(p: {
+  instanceType: string;
+  zone: string;
+  capacityType: CapacityType;
+}): string {
+  return `${p.instanceType}/${p.zone}/${p.capacityType}`;
+}

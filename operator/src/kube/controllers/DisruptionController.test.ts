@@ -1,0 +1,186 @@
+import type {
+  Migration,
+  MigrationPhase,
+  MigrationSpec,
+  SpotPolicy,
+} from '../../api/v1alpha1';
+import type { DisruptionSignal } from '../../core/migrationPlanner';
+import type { CapacityPool, NodeView, WorkloadView } from '../../core/model';
+import type { ClusterState } from '../state/ClusterState';
+import {
+  DisruptionController,
+  MAX_MOVE_ATTEMPTS,
+} from './DisruptionController';
+
+const NOW = Date.parse('2026-11-22T12:00:00Z');
+const RESOURCES = { cpuMillis: 4000, memoryMiB: 16384 };
+const REQUESTS = { cpuMillis: 250, memoryMiB: 512 };
+
+function node(
+  name: string,
+  zone: string,
+  capacityType: 'spot' | 'on-demand',
+): NodeView {
+  return {
+    name,
+    instanceType: 'm5.xlarge',
+    zone,
+    capacityType,
+    allocatable: RESOURCES,
+    free: RESOURCES,
+  };
+}
+
+function pool(zone: string, capacityType: 'spot' | 'on-demand'): CapacityPool {
+  return {
+    instanceType: 'm5.xlarge',
+    zone,
+    capacityType,
+    priceUsdPerHour: capacityType === 'spot' ? 0.06 : 0.19,
+    onDemandPriceUsdPerHour: 0.19,
+    interruptionRisk: 0,
+    allocatable: RESOURCES,
+    launchable: false,
+  };
+}
+
+/**
+ * The parts of the cluster's picture the controller reads, held in memory: a
+ * workload of three members, two of them on nodes that have a notice, and
+ * Migrations that the fake machine records as Planned.
+ */
+class FakeCluster {
+  readonly migrations = new Map<string, Migration>();
+  readonly policy: SpotPolicy = {
+    apiVersion: 'ferry.dev/v1alpha1',
+    kind: 'SpotPolicy',
+    metadata: { name: 'sessions', namespace: 'shop' },
+    spec: {
+      workloadRef: { kind: 'StatefulSet', name: 'sessions' },
+      enabled: true,
+      permanentRatio: 0.3,
+      availabilityTarget: 0.999,
+      migration: 'reschedule',
+      maxConcurrentMoves: 1,
+      predictionHorizonMinutes: 20,
+    },
+  };
+  readonly nodes = [
+    node('on-demand-a', 'a', 'on-demand'),
+    node('spot-a', 'a', 'spot'),
+    node('spot-b', 'b', 'spot'),
+    node('spot-c', 'c', 'spot'),
+    node('spot-c2', 'c', 'spot'),
+  ];
+  readonly view: WorkloadView = {
+    id: 'shop/sessions',
+    members: [
+      { pod: 'sessions-0', node: 'on-demand-a' },
+      { pod: 'sessions-1', node: 'spot-a' },
+      { pod: 'sessions-2', node: 'spot-b' },
+    ].map(m => ({ ...m, requests: REQUESTS, ready: true, stateBytes: 1 })),
+    permanentRatio: 0.3,
+    maxConcurrentMoves: 1,
+  };
+  readonly signals: DisruptionSignal[] = [
+    { node: 'spot-a', reason: 'notice', deadline: NOW + 120_000 },
+    { node: 'spot-b', reason: 'notice', deadline: NOW + 120_000 },
+  ];
+
+  state(): ClusterState {
+    const byName = new Map(this.nodes.map(n => [n.name, n]));
+    return {
+      workloads: () => [
+        {
+          policy: this.policy,
+          view: {
+            ...this.view,
+            members: this.view.members.map(m => ({
+              ...m,
+              moving:
+                this.running().some(r => r.spec.pod === m.pod) || undefined,
+            })),
+          },
+        },
+      ],
+      nodeViews: () => this.nodes,
+      nodes: { get: (name: string) => byName.get(name) },
+      signals: () => this.signals,
+      signalSeenAt: () => NOW,
+      migrations: {
+        get: (key: string) => this.migrations.get(key),
+        list: () => [...this.migrations.values()],
+      },
+    } as unknown as ClusterState;
+  }
+
+  /** Plays the migration engine's `plan`: the Migration exists, Planned. */
+  plan = async (namespace: string, name: string, spec: MigrationSpec) => {
+    const migration: Migration = {
+      apiVersion: 'ferry.dev/v1alpha1',
+      kind: 'Migration',
+      metadata: { namespace, name },
+      spec,
+      status: { phase: 'Planned', phases: [], bytesMoved: 0 },
+    };
+    this.migrations.set(`${namespace}/${name}`, migration);
+    return migration;
+  };
+
+  finish(key: string, phase: MigrationPhase): void {
+    this.migrations.get(key)!.status!.phase = phase;
+  }
+
+  running(): Migration[] {
+    return [...this.migrations.values()].filter(
+      m => !['Succeeded', 'RolledBack', 'Failed'].includes(m.status!.phase),
+    );
+  }
+}
+
+describe('DisruptionController', () => {
+  function controllerOf(cluster: FakeCluster) {
+    return new DisruptionController({
+      state: cluster.state(),
+      machine: { plan: cluster.plan },
+      pools: async () => [pool('a', 'on-demand'), pool('c', 'spot')],
+      clock: { now: () => NOW },
+    });
+  }
+
+  it('tries a member whose move rolled back again under a new name, then gives it up so the next member moves', async () => {
+    const cluster = new FakeCluster();
+    const controller = controllerOf(cluster);
+
+    const tried: string[] = [];
+    for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS; attempt++) {
+      const created = await controller.reconcile();
+      expect(created).toHaveLength(1);
+      expect(cluster.migrations.get(created[0])!.spec.pod).toBe('sessions-1');
+      tried.push(created[0]);
+      cluster.finish(created[0], 'RolledBack');
+    }
+    expect(new Set(tried).size).toBe(MAX_MOVE_ATTEMPTS);
+
+    // sessions-1 is given up: it no longer holds the workload's one move slot.
+    const next = await controller.reconcile();
+    expect(next.map(key => cluster.migrations.get(key)!.spec.pod)).toEqual([
+      'sessions-2',
+    ]);
+    await controller.stop();
+  });
+
+  it('plans a move again only once, and not after it succeeded', async () => {
+    const cluster = new FakeCluster();
+    const controller = controllerOf(cluster);
+    const [first] = await controller.reconcile();
+    expect(await controller.reconcile()).toEqual([]);
+    cluster.finish(first, 'Succeeded');
+    // The member has not left its node in this picture: a Succeeded move is not repeated.
+    const again = await controller.reconcile();
+    expect(
+      again.map(key => cluster.migrations.get(key)!.spec.pod),
+    ).not.toContain('sessions-1');
+    await controller.stop();
+  });
+});

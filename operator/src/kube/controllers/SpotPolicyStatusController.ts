@@ -1,0 +1,266 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import {
+  FERRY_API_VERSION,
+  type Condition,
+  type SpotPolicy,
+} from '../../api/v1alpha1';
+import { Clock, systemClock } from '../../core/clock';
+import type { NodeView } from '../../core/model';
+import type { ClusterChange, ClusterState } from '../state/ClusterState';
+import { findCondition } from '../client/conditions';
+import type { EventNote, EventRecorder } from '../client/EventRecorder';
+import { patchStatus } from '../client/objects';
+import type { OperatorMetrics } from '../metrics/OperatorMetrics';
+import type { PriceBook } from '../pools/PoolPriceFeed';
+import { SPOT_POLICIES } from '../client/resources';
+import {
+  AccountedSpotPolicyStatus,
+  SPOT_POLICY_CONDITIONS,
+  spotPolicyStatusOf,
+  statusNeedsWrite,
+} from './spotPolicyStatus';
+import { WorkQueue } from './WorkQueue';
+
+/**
+ * How often spend and availability accrue into a status when nothing else
+ * changes: the resolution of the portal's cost and availability history.
+ */
+export const STATUS_REFRESH_INTERVAL_MS = 60_000;
+/**
+ * How long changes gather before the policies they concern are looked at again.
+ * A status is for people and the portal, and a burst (100 nodes reclaimed at
+ * once, each changing its node, pods and Migrations) would otherwise recompute
+ * every policy per event while planning waits for the same event loop.
+ */
+export const STATUS_SETTLE_MS = 1_000;
+
+type Policy = SpotPolicy & { status?: AccountedSpotPolicyStatus };
+
+function keyOf(policy: SpotPolicy): string {
+  return `${policy.metadata.namespace}/${policy.metadata.name}`;
+}
+
+function accruedAt(status: AccountedSpotPolicyStatus | undefined): number {
+  const at = status?.accounting ? Date.parse(status.accounting.accruedAt) : NaN;
+  return Number.isFinite(at) ? at : -Infinity;
+}
+
+/**
+ * Writes each SpotPolicy's status (`spotPolicyStatusOf`) through the status
+ * subresource, on the leader: when the policy, its members, their nodes or its
+ * Migrations change, and every `refreshMs` so spend and availability accrue.
+ * Records an Event when the workload falls below its quorum or misses its
+ * availability target, the transitions a person acts on.
+ */
+export class SpotPolicyStatusController {
+  private readonly queue: WorkQueue;
+  private readonly clock: Clock;
+  private readonly refreshMs: number;
+  /**
+   * The last status written per policy: the watch may not show it yet, and the
+   * next interval accrues from it rather than from an older one.
+   */
+  private readonly written = new Map<string, AccountedSpotPolicyStatus>();
+  /** Policies changes concerned since the settle timer started. */
+  private readonly settling = new Set<string>();
+  private settleTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly options: {
+      kubeConfig: KubeConfig;
+      state: ClusterState;
+      /** The prices now; refreshed elsewhere, on their own interval. */
+      prices: () => PriceBook;
+      /** A spot pool's predicted interruption risk, shown per replica; 0 without it. */
+      riskOf?: (pool: NodeView) => number;
+      refreshMs?: number;
+      clock?: Clock;
+      events?: EventRecorder;
+      metrics?: OperatorMetrics;
+      onError?: (error: unknown) => void;
+    },
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.refreshMs = options.refreshMs ?? STATUS_REFRESH_INTERVAL_MS;
+    this.queue = new WorkQueue({
+      reconcile: key => this.reconcile(key),
+      onError: (_key, error) => options.onError?.(error),
+    });
+  }
+
+  /** Looks at every policy now (on becoming leader). */
+  resync(): void {
+    for (const policy of this.options.state.policies.list())
+      this.queue.add(keyOf(policy));
+  }
+
+  /** Looks at a policy once changes have settled for STATUS_SETTLE_MS. */
+  private settle(key: string): void {
+    this.settling.add(key);
+    this.settleTimer ??= setTimeout(() => {
+      this.settleTimer = undefined;
+      for (const settled of this.settling) this.queue.add(settled);
+      this.settling.clear();
+    }, STATUS_SETTLE_MS);
+  }
+
+  /** Every policy, once changes have settled. */
+  private settleAll(): void {
+    for (const policy of this.options.state.policies.list())
+      this.settle(keyOf(policy));
+  }
+
+  /** Something in the cluster changed: looks again at the policies it concerns. */
+  changed(change: ClusterChange): void {
+    const policies = this.options.state.policies.list();
+    switch (change.kind) {
+      case 'policy': {
+        const key = keyOf(change.event.object);
+        if (change.event.type === 'DELETED') {
+          this.written.delete(key);
+          const { namespace, name } = change.event.object.metadata;
+          this.options.metrics?.workloadGone({ namespace, workload: name });
+        } else this.settle(key);
+        return;
+      }
+      case 'migration': {
+        const migration = change.event.object;
+        for (const policy of policies) {
+          if (
+            policy.metadata.namespace === migration.metadata.namespace &&
+            policy.spec.workloadRef.kind === migration.spec.workloadRef.kind &&
+            policy.spec.workloadRef.name === migration.spec.workloadRef.name
+          )
+            this.settle(keyOf(policy));
+        }
+        return;
+      }
+      case 'pod': {
+        const namespace = change.event.object.metadata?.namespace;
+        for (const policy of policies) {
+          if (policy.metadata.namespace === namespace)
+            this.settle(keyOf(policy));
+        }
+        return;
+      }
+      default:
+        this.settleAll();
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.settleTimer);
+    this.settling.clear();
+    await this.queue.shutdown();
+  }
+
+  /** Computes and, if worth it, writes one policy's status. */
+  async reconcile(key: string): Promise<{ requeueAfterMs: number } | void> {
+    const { state } = this.options;
+    const cached = state.policies.get(key) as Policy | undefined;
+    if (!cached) return undefined;
+    const mine = this.written.get(key);
+    const previous =
+      accruedAt(mine) > accruedAt(cached.status) ? mine : cached.status;
+    const policy: Policy = { ...cached, status: previous };
+    const now = this.clock.now();
+    const [workload] = state.workloads(p => keyOf(p) === key);
+    const { kind, name } = policy.spec.workloadRef;
+    const next = spotPolicyStatusOf({
+      policy,
+      workload: workload && {
+        view: workload.view,
+        replicas: workload.replicas,
+      },
+      workloadFound: workload !== undefined,
+      nodes: new Map(state.nodeViews().map(node => [node.name, node])),
+      prices: this.options.prices(),
+      riskOf: this.options.riskOf,
+      migrations: state.migrations
+        .list()
+        .filter(
+          m =>
+            m.metadata.namespace === policy.metadata.namespace &&
+            m.spec.workloadRef.kind === kind &&
+            m.spec.workloadRef.name === name,
+        ),
+      now,
+    });
+    if (!statusNeedsWrite(previous, next, now, this.refreshMs)) {
+      return {
+        requeueAfterMs: Math.max(0, accruedAt(previous) + this.refreshMs - now),
+      };
+    }
+    await patchStatus(
+      this.options.kubeConfig,
+      SPOT_POLICIES,
+      policy.metadata.namespace,
+      policy.metadata.name,
+      next,
+    );
+    this.written.set(key, next);
+    this.options.metrics?.workloadObserved(
+      { namespace: policy.metadata.namespace, workload: name },
+      {
+        hourlyCostUsd: next.cost.hourlyCostUsd,
+        onDemandHourlyCostUsd: next.cost.onDemandHourlyCostUsd,
+        savingsToDateUsd: next.cost.savingsToDateUsd,
+        availability: next.availability.observed,
+        availabilityTarget: next.availability.target,
+      },
+    );
+    await this.recordTransitions(policy, previous?.conditions, next.conditions);
+    return { requeueAfterMs: this.refreshMs };
+  }
+
+  private async recordTransitions(
+    policy: SpotPolicy,
+    before: Condition[] | undefined,
+    after: Condition[],
+  ): Promise<void> {
+    const events = this.options.events;
+    if (!events) return;
+    const notes: EventNote[] = [];
+    const target = findCondition(
+      after,
+      SPOT_POLICY_CONDITIONS.availabilityTargetMet,
+    );
+    if (
+      target?.status === 'False' &&
+      findCondition(before, SPOT_POLICY_CONDITIONS.availabilityTargetMet)
+        ?.status !== 'False'
+    ) {
+      notes.push({
+        type: 'Warning',
+        reason: 'AvailabilityTargetMissed',
+        action: 'Account',
+        note: `${policy.spec.workloadRef.kind} ${policy.spec.workloadRef.name} missed its availability target: ${target.message}`,
+      });
+    }
+    const ready = findCondition(after, SPOT_POLICY_CONDITIONS.ready);
+    if (
+      ready?.reason === 'BelowQuorum' &&
+      findCondition(before, SPOT_POLICY_CONDITIONS.ready)?.reason !==
+        'BelowQuorum'
+    ) {
+      notes.push({
+        type: 'Warning',
+        reason: 'BelowQuorum',
+        action: 'Account',
+        note: `${policy.spec.workloadRef.kind} ${policy.spec.workloadRef.name} is below its quorum: ${ready.message}`,
+      });
+    }
+    for (const note of notes) {
+      await events.record(
+        {
+          apiVersion: FERRY_API_VERSION,
+          kind: 'SpotPolicy',
+          name: policy.metadata.name,
+          namespace: policy.metadata.namespace,
+          uid: policy.metadata.uid,
+        },
+        note,
+      );
+    }
+  }
+}

@@ -1,0 +1,262 @@
+import type {
+  KubeConfig,
+  V1Node,
+  V1Pod,
+  V1PodDisruptionBudget,
+} from '@kubernetes/client-node';
+import type { Migration, SpotPolicy } from '../../api/v1alpha1';
+import { Clock, systemClock } from '../../core/clock';
+import type { DisruptionSignal } from '../../core/migrationPlanner';
+import type { NodeView, WorkloadView } from '../../core/model';
+import type { ResourceType } from '../client/apiRequest';
+import { disruptionSignalOf, nodeViewOf } from './nodeViews';
+import {
+  KubeObject,
+  ListReason,
+  ObjectEvent,
+  Reflector,
+} from '../informers/Reflector';
+import {
+  DEPLOYMENTS,
+  MIGRATIONS,
+  NODES,
+  POD_DISRUPTION_BUDGETS,
+  PODS,
+  REPLICA_SETS,
+  SPOT_POLICIES,
+  STATEFUL_SETS,
+} from '../client/resources';
+import { WorkloadObject, workloadViewOf } from './workloadViews';
+
+/** What changed in the cluster state. */
+export type ClusterChange =
+  | { kind: 'node'; event: ObjectEvent<V1Node> }
+  | { kind: 'pod'; event: ObjectEvent<V1Pod> }
+  | { kind: 'policy'; event: ObjectEvent<SpotPolicy> }
+  | { kind: 'migration'; event: ObjectEvent<Migration> }
+  | { kind: 'workload' };
+
+interface OwnedObject extends KubeObject {
+  metadata?: KubeObject['metadata'] & {
+    uid?: string;
+    ownerReferences?: {
+      uid: string;
+      controller?: boolean;
+      kind: string;
+      name?: string;
+    }[];
+  };
+}
+
+/**
+ * The operator's in-memory picture of the cluster, kept current by one
+ * list-then-watch per resource: nodes, pods, SpotPolicies, Migrations, the
+ * workloads they name and the disruption budgets over them. It answers in the
+ * decision core's terms (nodes, workloads, disruption signals) and remembers when
+ * it first saw each node's signal, since a notice's deadline counts from then.
+ */
+export class ClusterState {
+  private readonly reflectors: Reflector<any>[] = [];
+  readonly nodes: Reflector<V1Node>;
+  readonly pods: Reflector<V1Pod>;
+  readonly policies: Reflector<SpotPolicy>;
+  readonly migrations: Reflector<Migration>;
+  private readonly deployments: Reflector<WorkloadObject>;
+  private readonly statefulSets: Reflector<WorkloadObject>;
+  private readonly replicaSets: Reflector<OwnedObject>;
+  private readonly budgets: Reflector<V1PodDisruptionBudget>;
+  private readonly firstSeen = new Map<
+    string,
+    { reason: string; at: number }
+  >();
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly options: {
+      kubeConfig: KubeConfig;
+      clock?: Clock;
+      onChange?: (change: ClusterChange) => void;
+      onList?: (resource: string, reason: ListReason) => void;
+      onError?: (error: Error) => void;
+    },
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.nodes = this.reflect<V1Node>(NODES, event => {
+      this.trackSignal(event);
+      options.onChange?.({ kind: 'node', event });
+    });
+    this.pods = this.reflect<V1Pod>(
+      PODS,
+      event => options.onChange?.({ kind: 'pod', event }),
+      // Pods not yet scheduled hold no state to move.
+      'spec.nodeName!=',
+    );
+    this.policies = this.reflect<SpotPolicy>(SPOT_POLICIES, event =>
+      options.onChange?.({ kind: 'policy', event }),
+    );
+    this.migrations = this.reflect<Migration>(MIGRATIONS, event =>
+      options.onChange?.({ kind: 'migration', event }),
+    );
+    const workloadChanged = () => options.onChange?.({ kind: 'workload' });
+    this.deployments = this.reflect<WorkloadObject>(
+      DEPLOYMENTS,
+      workloadChanged,
+    );
+    this.statefulSets = this.reflect<WorkloadObject>(
+      STATEFUL_SETS,
+      workloadChanged,
+    );
+    this.replicaSets = this.reflect<OwnedObject>(REPLICA_SETS, workloadChanged);
+    this.budgets = this.reflect<V1PodDisruptionBudget>(
+      POD_DISRUPTION_BUDGETS,
+      workloadChanged,
+    );
+  }
+
+  /** Starts every watch; resolves once each has its first list. */
+  async start(): Promise<void> {
+    await Promise.all(this.reflectors.map(r => r.start()));
+  }
+
+  stop(): void {
+    this.reflectors.forEach(r => r.stop());
+  }
+
+  get synced(): boolean {
+    return this.reflectors.every(r => r.synced);
+  }
+
+  /** When this process first saw the node's current signal, if it has one. */
+  signalSeenAt(node: string): number | undefined {
+    return this.firstSeen.get(node)?.at;
+  }
+
+  /** Every node's strongest disruption signal. */
+  signals(): DisruptionSignal[] {
+    const signals: DisruptionSignal[] = [];
+    for (const node of this.nodes.list()) {
+      const name = node.metadata?.name ?? '';
+      const seen = this.firstSeen.get(name);
+      if (!seen) continue;
+      const signal = disruptionSignalOf(node, seen.at);
+      if (signal) signals.push(signal);
+    }
+    return signals;
+  }
+
+  /** Every node as the planner sees it. */
+  nodeViews(): NodeView[] {
+    const podsByNode = new Map<string, V1Pod[]>();
+    for (const pod of this.pods.list()) {
+      const node = pod.spec?.nodeName;
+      if (!node) continue;
+      let list = podsByNode.get(node);
+      if (!list) podsByNode.set(node, (list = []));
+      list.push(pod);
+    }
+    const signals = new Map(this.signals().map(s => [s.node, s]));
+    return this.nodes.list().map(node => {
+      const name = node.metadata?.name ?? '';
+      return nodeViewOf(node, podsByNode.get(name) ?? [], signals.get(name));
+    });
+  }
+
+  /**
+   * The Deployment that controls a ReplicaSet. A ReplicaSet the watch has not
+   * shown yet is named `<deployment>-<pod-template-hash>`, which `templateHash`
+   * (the pod's label) lets us read back.
+   */
+  replicaSetOwner(
+    namespace: string,
+    replicaSet: string,
+    templateHash?: string,
+  ): string | undefined {
+    const known = this.replicaSets
+      .get(`${namespace}/${replicaSet}`)
+      ?.metadata?.ownerReferences?.find(
+        ref => ref.controller && ref.kind === 'Deployment',
+      );
+    if (known) return (known as { name?: string }).name;
+    if (templateHash && replicaSet.endsWith(`-${templateHash}`)) {
+      return replicaSet.slice(0, -templateHash.length - 1);
+    }
+    return undefined;
+  }
+
+  /** The enabled SpotPolicies (those `only` picks) with the workloads they name, as the planner sees them. */
+  workloads(
+    only?: (policy: SpotPolicy) => boolean,
+  ): { policy: SpotPolicy; view: WorkloadView; replicas: number }[] {
+    const replicaSetOwners = new Map<string, string>();
+    for (const rs of this.replicaSets.list()) {
+      const owner = rs.metadata?.ownerReferences?.find(
+        ref => ref.controller && ref.kind === 'Deployment',
+      );
+      if (owner && rs.metadata?.uid)
+        replicaSetOwners.set(rs.metadata.uid, owner.uid);
+    }
+    const pods = this.pods.list();
+    const budgets = this.budgets.list();
+    const migrations = this.migrations.list();
+    const result: {
+      policy: SpotPolicy;
+      view: WorkloadView;
+      replicas: number;
+    }[] = [];
+    for (const policy of this.policies.list()) {
+      if (!policy.spec.enabled || (only && !only(policy))) continue;
+      const { kind, name } = policy.spec.workloadRef;
+      const source =
+        kind === 'Deployment' ? this.deployments : this.statefulSets;
+      const workload = source.get(`${policy.metadata.namespace}/${name}`);
+      if (!workload) continue;
+      const view = workloadViewOf({
+        policy,
+        workload: { ...workload, kind },
+        pods,
+        replicaSetOwners,
+        budgets,
+        migrations,
+      });
+      result.push({
+        policy,
+        view,
+        replicas: workload.spec?.replicas ?? view.members.length,
+      });
+    }
+    return result;
+  }
+
+  private reflect<T extends KubeObject>(
+    type: ResourceType,
+    onChange: (event: ObjectEvent<T>) => void,
+    fieldSelector?: string,
+  ): Reflector<T> {
+    const reflector = new Reflector<T>({
+      kubeConfig: this.options.kubeConfig,
+      type,
+      fieldSelector,
+      onChange,
+      onList: reason => this.options.onList?.(type.plural, reason),
+      onError: error => this.options.onError?.(error),
+    });
+    this.reflectors.push(reflector);
+    return reflector;
+  }
+
+  private trackSignal(event: ObjectEvent<V1Node>): void {
+    const name = event.object.metadata?.name ?? '';
+    if (event.type === 'DELETED') {
+      this.firstSeen.delete(name);
+      return;
+    }
+    const now = this.clock.now();
+    const signal = disruptionSignalOf(event.object, now);
+    const seen = this.firstSeen.get(name);
+    if (!signal) {
+      this.firstSeen.delete(name);
+    } else if (!seen || seen.reason !== signal.reason) {
+      this.firstSeen.set(name, { reason: signal.reason, at: now });
+    }
+  }
+}
