@@ -34,11 +34,6 @@ ferry_debian_mirror() {
   printf '%s' "${uri%/}"
 }
 
-# The machine's own suite (e.g. bookworm), for packages that must match its libraries.
-ferry_debian_own_suite() {
-  . /etc/os-release && printf '%s' "${VERSION_CODENAME:-stable}"
-}
-
 # ferry_debian_unpack SUITE DIR PACKAGE...
 # Unpacks the named packages (exactly those: no dependency resolution, so the caller's
 # list says what a tree holds) from Debian SUITE into DIR. DIR/.packages lists what was

@@ -30,9 +30,10 @@ FERRY_IMAGE_NODE_MAJOR="${FERRY_NODE_MAJOR:-24}"
 # agent's ICMP answers, and a static busybox for tar (the image stream) and a shell.
 FERRY_AGENT_DEBS=("${FERRY_CRIU_DEBS[@]}" libnftables1 libprotobuf-c1 libbsd0 libmd0 nftables
   libnftnl11 libmnl0 libjansson4 libxtables12 libedit2 libtinfo6 libcap2 liblz4-1 liblzma5
-  libgcrypt20 libgpg-error0 libsystemd0 libuuid1 busybox-static)
-# The operator's tree: what Node's binary links (glibc, libstdc++, libgcc), from the
-# machine's own suite, which the binary was built to run on.
+  libidn2-0 libtasn1-6 libffi8 libbrotli1 libuuid1 busybox-static)
+# The operator's tree: what Node's binary links (glibc, libstdc++, libgcc), from Debian 12
+# (Node's release binaries need glibc 2.28 or newer).
+FERRY_OPERATOR_SUITE=bookworm
 FERRY_OPERATOR_DEBS=(libc6 libgcc-s1 libstdc++6)
 
 declare -F ferry_log >/dev/null || ferry_log() { printf '\033[1mferry:\033[0m %s\n' "$*" >&2; }
@@ -44,7 +45,7 @@ ferry_image_tree_packages() {
       printf '%s %s\n' "${FERRY_VALKEY_SUITES[$release]}" "${FERRY_VALKEY_DEBS[$release]}"
       ;;
     agent) printf '%s %s\n' "$FERRY_CRIU_SUITE" "${FERRY_AGENT_DEBS[*]}" ;;
-    operator) printf '%s %s\n' "$(ferry_debian_own_suite)" "${FERRY_OPERATOR_DEBS[*]}" ;;
+    operator) printf '%s %s\n' "$FERRY_OPERATOR_SUITE" "${FERRY_OPERATOR_DEBS[*]}" ;;
     *)
       ferry_log "unknown image tree '$1'; known: valkey-9.1 valkey-8.1 redis-7 agent operator"
       return 1

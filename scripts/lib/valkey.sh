@@ -18,8 +18,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
 
 FERRY_CACHE="${FERRY_CACHE:-$HOME/.cache/ferry}"
-# Which Debian suite each release comes from; the version is checked after unpacking.
-declare -A FERRY_VALKEY_SUITES=([9.1]=unstable [8.1]=trixie [redis-7]="$(ferry_debian_own_suite)")
+# Which Debian suite each release comes from (Redis 7 is Debian 12's; 13 has Redis 8); the
+# version is checked after unpacking.
+declare -A FERRY_VALKEY_SUITES=([9.1]=unstable [8.1]=trixie [redis-7]=bookworm)
 # The libraries valkey-server/valkey-tools (and redis-server/redis-tools) link, with their
 # own dependencies, as the suites resolve them; `ferry_valkey_check` proves the list whole.
 FERRY_VALKEY_LIBRARY_DEBS=(libc6 libgcc-s1 libstdc++6 libatomic1 libjemalloc2 liblzf1 libsystemd0

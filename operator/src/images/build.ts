@@ -7,7 +7,7 @@
  * (scripts/lib/images.sh `ferry_images` runs it). Prints one `name path` line per image.
  * An image's tarball is named by a digest of everything that goes into it (the Debian
  * tree's package versions, every copied file's bytes, the spec, rootfs.sh and this
- * builder), so an unchanged image is found in the cache and not built again.
+ * builder's sources), so an unchanged image is found in the cache and not built again.
  * Needs root: the Debian trees are unpacked by apt, and the finished root filesystem is
  * checked by running its loader under chroot.
  */
@@ -22,8 +22,10 @@ import { run, writeOciArchive, writeTar } from './OciImageLayout';
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const ROOTFS_SCRIPT = path.join(REPO_ROOT, 'operator', 'images', 'rootfs.sh');
 const IMAGES_SH = path.join(REPO_ROOT, 'scripts', 'lib', 'images.sh');
-/** Bumped when the builder changes what it writes for the same inputs. */
-const BUILDER_FORMAT = 1;
+/** The builder's own sources: a change to how images are written is a new key too. */
+const BUILDER_SOURCES = ['build.ts', 'OciImageLayout.ts'].map(file =>
+  path.join(REPO_ROOT, 'operator', 'src', 'images', file),
+);
 
 /** Runs a function of scripts/lib/images.sh and returns the last line it prints. */
 async function shell(fn: string, argument: string): Promise<string> {
@@ -64,8 +66,10 @@ interface ResolvedImage {
 
 async function resolve(spec: ImageSpec): Promise<ResolvedImage> {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ spec, BUILDER_FORMAT }));
-  await hashPath(hash, ROOTFS_SCRIPT);
+  hash.update(JSON.stringify(spec));
+  for (const file of [ROOTFS_SCRIPT, ...BUILDER_SOURCES]) {
+    await hashPath(hash, file);
+  }
   let tree: string | undefined;
   if (spec.debianTree) {
     tree = await shell('ferry_image_tree', spec.debianTree);
@@ -105,8 +109,13 @@ async function checkLinks(root: string): Promise<void> {
         '/lib64/ld-linux-x86-64.so.2',
         '--list',
         `/${dir}/${entry}`,
-      ]).catch((error: Error) => error.message);
-      for (const line of out.split('\n').filter(l => l.includes('not found'))) {
+        // The loader lists what is not found, or stops at the first library it cannot open.
+      ]).catch((error: Error) =>
+        error.message.includes('not a dynamic executable') ? '' : error.message,
+      );
+      for (const line of out
+        .split('\n')
+        .filter(l => /not found|cannot open|error/.test(l))) {
         missing.push(`/${dir}/${entry}: ${line.trim()}`);
       }
     }
