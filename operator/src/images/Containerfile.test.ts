@@ -173,15 +173,13 @@ describe.each(FERRY_IMAGES.map(spec => [spec.name, spec] as const))(
     });
 
     it('is made of the same Debian packages from the same suite', () => {
-      if (!spec.debianTree) {
-        expect(containerfile.packages).toBeUndefined();
-        return;
-      }
-      const [suite, ...packages] = shellWords(
-        `ferry_image_tree_packages ${spec.debianTree}`,
-      );
+      const [suite, ...packages] = spec.debianTree
+        ? shellWords(`ferry_image_tree_packages ${spec.debianTree}`)
+        : [undefined];
       expect(containerfile.suite).toBe(suite);
-      expect([...containerfile.packages!].sort()).toEqual([...packages].sort());
+      expect(
+        containerfile.packages && [...containerfile.packages].sort(),
+      ).toEqual(spec.debianTree ? [...packages].sort() : undefined);
     });
   },
 );
