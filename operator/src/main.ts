@@ -22,7 +22,12 @@ import { KubeOperator, OperatorLog } from './kube/KubeOperator';
 import { KubePodEvictor } from './kube/runtimes/reschedule/KubePodEvictor';
 import { KubeValkeyDriver } from './kube/runtimes/valkey/KubeValkeyDriver';
 import { KubeVolumeDriver } from './kube/runtimes/volume/KubeVolumeDriver';
-import { loadOperatorConfig } from './kube/operatorConfig';
+import {
+  FerryRuntimeClassPresence,
+  KubeCheckpointDriver,
+} from './kube/runtimes/checkpoint/KubeCheckpointDriver';
+import { KubeNodeAgents } from './kube/runtimes/checkpoint/KubeNodeAgents';
+import { loadOperatorConfig, OperatorConfig } from './kube/operatorConfig';
 import { PoolPriceFeed } from './kube/pools/PoolPriceFeed';
 import { PoolRiskFeed } from './kube/pools/PoolRiskFeed';
 import { PoolRiskHistoryStore } from './kube/stores/PoolRiskHistoryStore';
@@ -40,15 +45,43 @@ const SERVICE_ACCOUNT_NAMESPACE_FILE =
 const EXIT_BAD_CONFIG = 2;
 
 /**
- * The methods whose driver has no Kubernetes runtime yet; their Migrations roll
- * back with this reason. checkpoint: the node agent (src/agent) has no DaemonSet
- * in the chart, and the kubelet checkpoint route is a client not wired into the
- * driver.
+ * The checkpoint driver when the chart installs the node agents (its
+ * `checkpoint.enabled`); otherwise its Migrations roll back at once, saying why.
  */
-const UNAVAILABLE_METHODS = ['checkpoint'] as const;
+function checkpointDriver(
+  kubeConfig: KubeConfig,
+  checkpoint: OperatorConfig['checkpoint'],
+): MigrationDriver {
+  const token = process.env.FERRY_AGENT_TOKEN;
+  if (!checkpoint.enabled || !token) {
+    return new UnavailableDriver(
+      'checkpoint',
+      checkpoint.enabled
+        ? 'FERRY_AGENT_TOKEN is not set (the chart sets it from the agent Secret)'
+        : "the node agents are not installed (the chart's checkpoint.enabled)",
+    );
+  }
+  const caFile = process.env.FERRY_AGENT_TLS_CA;
+  return new KubeCheckpointDriver({
+    kubeConfig,
+    clock: systemClock,
+    streamWhileDumping: checkpoint.streamWhileDumping,
+    agents: new KubeNodeAgents({
+      kubeConfig,
+      namespace: checkpoint.agentNamespace ?? leaseNamespace(),
+      labelSelector: checkpoint.agentLabelSelector,
+      port: checkpoint.agentPort,
+      token,
+      ca: caFile ? fs.readFileSync(caFile) : undefined,
+    }),
+  });
+}
 
-/** The migration drivers of the process: real where a Kubernetes runtime exists. */
-function drivers(kubeConfig: KubeConfig): MigrationDriver[] {
+/** The migration drivers of the process. */
+function drivers(
+  kubeConfig: KubeConfig,
+  checkpoint: OperatorConfig['checkpoint'],
+): MigrationDriver[] {
   return [
     // Credentials per Migration, from the Secret its SpotPolicy names
     // (spec.valkey.authSecretRef); none when it names none.
@@ -60,13 +93,7 @@ function drivers(kubeConfig: KubeConfig): MigrationDriver[] {
     // StatefulSet members' claims: re-attached within their zone, snapshotted
     // and restored under the same name across zones (CSI VolumeSnapshots).
     new KubeVolumeDriver({ kubeConfig, clock: systemClock }),
-    ...UNAVAILABLE_METHODS.map(
-      method =>
-        new UnavailableDriver(
-          method,
-          'its Kubernetes runtime is not built yet (see operator/src/main.ts)',
-        ),
-    ),
+    checkpointDriver(kubeConfig, checkpoint),
   ];
 }
 
@@ -152,7 +179,12 @@ async function main(): Promise<void> {
     onError: error => log.warn(`prediction: ${error}`),
   });
 
+  const runtimeClass = new FerryRuntimeClassPresence(kubeConfig, error =>
+    log.warn(`runtime class: ${error.message}`),
+  );
+  await runtimeClass.start();
   const operator: KubeOperator = new KubeOperator({
+    ferryRuntimeClass: () => runtimeClass.installed,
     kubeConfig,
     identity,
     lease: config.leaderElection.enabled && {
@@ -162,7 +194,7 @@ async function main(): Promise<void> {
       renewDeadlineMs: config.leaderElection.renewDeadlineMs,
       retryPeriodMs: config.leaderElection.retryPeriodMs,
     },
-    drivers: drivers(kubeConfig),
+    drivers: drivers(kubeConfig, config.checkpoint),
     pools: async () =>
       poolsOfNodes(operator.state.nodeViews(), prices.current()),
     prices: () => prices.current(),

@@ -16,6 +16,25 @@ const DUMPED = '.ferry-dumped';
 const RECEIVED = '.ferry-received';
 const RESTORED = '.ferry-restored';
 /**
+ * Written by Ferry's runtime wrapper (operator/runtime) into an image directory
+ * when it restored a container from it, or failed to.
+ */
+const CONTAINER_RESTORED = '.ferry-container-restored';
+const CONTAINER_RESTORE_FAILED = '.ferry-restore-failed';
+/** A container id as containerd and CRI-O make them (runc accepts more; the agent does not). */
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/**
+ * What runc cannot tell CRIU, written into a CRIU configuration file: the pod
+ * gets a new address on the target node, so established connections are dumped
+ * and restored closed (clients reconnect through the Service).
+ */
+const CONTAINER_CRIU_OPTIONS = ['tcp-close'];
+/** Open files of a process that no checkpoint can carry, with the reason a person reads. */
+const UNMOVABLE_FILES: [RegExp, string][] = [
+  [/^anon_inode:\[io_uring\]$/, 'an io_uring instance (CRIU cannot dump io_uring)'],
+  [/^\/dev\/(nvidia|dri|kfd|vfio|infiniband|fuse)/, 'a device (GPUs, VFIO, FUSE and the like cannot be checkpointed)'],
+];
+/**
  * CRIU locks established connections while it works so peers retransmit instead
  * of being reset; through libnftables, because nodes need not have iptables.
  */
@@ -54,7 +73,27 @@ export interface NodeAgentOptions {
    * memory pages' path); when set, both sides run with `--tls`.
    */
   criuTls?: { caFile: string; certFile: string; keyFile: string };
+  /**
+   * The node's runc and the root it keeps containers' state in (containerd's
+   * runc shim for Kubernetes: `/run/containerd/runc/k8s.io`): containers are
+   * checkpointed with `runc checkpoint`, which knows their mounts and
+   * namespaces, and restored by Ferry's runtime wrapper on the target node.
+   */
+  runc?: { command: string[]; root: string };
+  /** A CRIU configuration file with the node's own settings (e.g. `network-lock nftables`). */
+  criuConfigFile?: string;
   log?: (message: string) => void;
+}
+
+/** What the source agent finds about a container before anything is touched. */
+export interface ContainerInspection {
+  containerId: string;
+  /** runc's status: running, paused, created, stopped. */
+  status: string;
+  /** The container's init process on this node. */
+  pid: number;
+  /** Why the container cannot be checkpointed; empty when it can. */
+  refusals: string[];
 }
 
 /** Timings and sizes of one checkpoint, as the source agent reports them. */
@@ -128,8 +167,39 @@ export class NodeAgent {
       reply(res, 400, { error: `image id '${id}' must match ${IMAGE_ID}` });
       return;
     }
+    if (req.method === 'POST' && parts[1] === 'containers' && id && parts[3]) {
+      const body = await readJson(req);
+      const containerId = String(body.containerId ?? '');
+      if (!CONTAINER_ID.test(containerId)) {
+        reply(res, 400, { error: `container id '${containerId}' must match ${CONTAINER_ID}` });
+        return;
+      }
+      if (parts[3] === 'inspect') {
+        reply(res, 200, await this.inspectContainer(containerId));
+      } else if (parts[3] === 'resume') {
+        reply(res, 200, await this.resumeContainer(containerId));
+      } else if (parts[3] === 'retire') {
+        reply(res, 200, await this.retireContainer(containerId));
+      } else {
+        reply(res, 404, { error: 'not found' });
+      }
+      return;
+    }
     if (req.method === 'POST' && parts[1] === 'checkpoints' && id) {
       const body = await readJson(req);
+      if (body.containerId !== undefined) {
+        const containerId = String(body.containerId);
+        if (!CONTAINER_ID.test(containerId)) {
+          reply(res, 400, { error: `container id '${containerId}' must match ${CONTAINER_ID}` });
+          return;
+        }
+        const port = body.pageServerPort === undefined ? undefined : Number(body.pageServerPort);
+        const report = await this.once(`checkpoint:${id}`, () =>
+          this.checkpointContainer(id, containerId, String(body.targetUrl), port),
+        );
+        reply(res, 200, report);
+        return;
+      }
       const pageServerPort = body.pageServerPort === undefined ? undefined : Number(body.pageServerPort);
       const address = typeof body.address === 'string' && net.isIP(body.address) ? body.address : undefined;
       const report = await this.once(`checkpoint:${id}`, () =>
@@ -234,6 +304,237 @@ export class NodeAgent {
     const started = Date.now();
     const bytes = await this.send(id, targetUrl, viaPageServer);
     return { id, dumpMs, streamMs: Date.now() - started, bytes };
+  }
+
+  /**
+   * What runc says of a container, and what in it no checkpoint can carry:
+   * io_uring instances and devices among its processes' open files. Asked
+   * before a move starts, so a move that cannot finish is never begun.
+   */
+  private async inspectContainer(
+    containerId: string,
+  ): Promise<ContainerInspection> {
+    const state = await this.runcState(containerId);
+    const refusals = new Set<string>();
+    for (const pid of await this.containerPids(containerId, state.pid)) {
+      const fds = await fs
+        .readdir(`/proc/${pid}/fd`)
+        .catch(() => [] as string[]);
+      for (const fd of fds) {
+        const target = await fs
+          .readlink(`/proc/${pid}/fd/${fd}`)
+          .catch(() => '');
+        for (const [pattern, reason] of UNMOVABLE_FILES) {
+          if (pattern.test(target))
+            refusals.add(`process ${pid} holds ${reason}: ${target}`);
+        }
+      }
+    }
+    if (state.status !== 'running' && state.status !== 'paused') {
+      refusals.add(`the container is ${state.status}, not running`);
+    }
+    return {
+      containerId,
+      status: state.status,
+      pid: state.pid,
+      refusals: [...refusals],
+    };
+  }
+
+  /**
+   * Checkpoints a container (once) with `runc checkpoint` and gets the images to
+   * the target agent. The container is paused first (its cgroup frozen) and
+   * left paused after the dump (`--leave-running` on a frozen cgroup keeps it
+   * frozen): nothing it does after the dump can be lost, and until the move
+   * ends it can be resumed where it stopped (rollback) or retired (success).
+   */
+  private async checkpointContainer(
+    id: string,
+    containerId: string,
+    targetUrl: string,
+    pageServerPort?: number,
+  ): Promise<CheckpointReport> {
+    const dir = this.dir(id);
+    let dumpMs = 0;
+    if (!existsSync(join(dir, DUMPED))) {
+      await fs.rm(dir, { recursive: true, force: true });
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      const work = `${dir}.work`;
+      await fs.rm(work, { recursive: true, force: true });
+      await fs.mkdir(work, { recursive: true, mode: 0o700 });
+      const config = join(work, 'criu.conf');
+      await fs.writeFile(config, await this.criuConfiguration());
+      const pageServer =
+        pageServerPort === undefined
+          ? []
+          : [
+              '--page-server',
+              `${new URL(targetUrl).hostname}:${pageServerPort}`,
+            ];
+      const started = Date.now();
+      await this.runc(['pause', containerId]).catch(async error => {
+        // Paused by an earlier attempt that died before its marker: fine.
+        if ((await this.runcState(containerId)).status !== 'paused')
+          throw error;
+      });
+      try {
+        await this.runc(
+          [
+            'checkpoint',
+            '--leave-running',
+            '--image-path',
+            dir,
+            '--work-path',
+            work,
+            ...pageServer,
+            containerId,
+          ],
+          { CRIU_CONFIG_FILE: config },
+          join(work, 'dump.log'),
+        );
+      } catch (error) {
+        // Nothing moved: the container carries on where it stopped.
+        await this.runc(['resume', containerId]).catch(() => {});
+        throw error;
+      }
+      dumpMs = Date.now() - started;
+      await fs.writeFile(
+        join(dir, DUMPED),
+        pageServerPort === undefined ? 'local' : 'page-server',
+      );
+      await fs.rm(work, { recursive: true, force: true });
+    }
+    const viaPageServer =
+      (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'page-server';
+    const started = Date.now();
+    const bytes = await this.send(id, targetUrl, viaPageServer);
+    return { id, dumpMs, streamMs: Date.now() - started, bytes };
+  }
+
+  /** Lets a paused container run on (a rolled-back move); idempotent. */
+  private async resumeContainer(
+    containerId: string,
+  ): Promise<{ containerId: string; status: string }> {
+    const state = await this.runcState(containerId);
+    if (state.status === 'paused') await this.runc(['resume', containerId]);
+    return { containerId, status: (await this.runcState(containerId)).status };
+  }
+
+  /**
+   * Ends a paused container whose state now lives on another node: SIGKILL,
+   * then thawed, so it dies without running another instruction (a frozen
+   * task takes no signal). Idempotent; a container already gone is fine.
+   */
+  private async retireContainer(
+    containerId: string,
+  ): Promise<{ containerId: string; status: string }> {
+    const state = await this.runcState(containerId).catch(() => undefined);
+    if (!state || state.status === 'stopped')
+      return { containerId, status: 'stopped' };
+    await this.runc(['kill', containerId, 'KILL']).catch(() => {});
+    if (state.status === 'paused')
+      await this.runc(['resume', containerId]).catch(() => {});
+    return { containerId, status: 'retired' };
+  }
+
+  private async criuConfiguration(): Promise<string> {
+    const node = this.options.criuConfigFile
+      ? await fs.readFile(this.options.criuConfigFile, 'utf8').catch(() => '')
+      : '';
+    const t = this.options.criuTls;
+    const tls = t
+      ? [
+          'tls',
+          `tls-cacert ${t.caFile}`,
+          `tls-cert ${t.certFile}`,
+          `tls-key ${t.keyFile}`,
+        ]
+      : [];
+    return (
+      [node.trim(), ...CONTAINER_CRIU_OPTIONS, ...tls]
+        .filter(Boolean)
+        .join('\n') + '\n'
+    );
+  }
+
+  private async runcState(
+    containerId: string,
+  ): Promise<{ status: string; pid: number }> {
+    const out = await this.runc(['state', containerId]);
+    const state = JSON.parse(out) as { status: string; pid: number };
+    return { status: state.status, pid: state.pid };
+  }
+
+  /** The container's processes: its init and every descendant (its own PID namespace). */
+  private async containerPids(
+    containerId: string,
+    init: number,
+  ): Promise<number[]> {
+    const out = await this.runc(['ps', '--format', 'json', containerId]).catch(
+      () => '[]',
+    );
+    const pids = (JSON.parse(out || '[]') as number[]).filter(Number.isInteger);
+    return pids.length ? pids : [init];
+  }
+
+  /**
+   * Runs the node's runc with its root; resolves with stdout. CRIU, which runc
+   * runs, is found on PATH: a `criu` script in the images directory stands for
+   * the agent's CRIU command line.
+   */
+  private async runc(
+    args: string[],
+    env: Record<string, string> = {},
+    log?: string,
+  ): Promise<string> {
+    const runc = this.options.runc;
+    if (!runc)
+      throw new Error(
+        `the agent on ${this.options.node} was started without --runc-root; it cannot reach containers`,
+      );
+    const bin = join(this.options.imagesDir, '.bin');
+    if (!existsSync(join(bin, 'criu'))) {
+      await fs.mkdir(bin, { recursive: true, mode: 0o700 });
+      const command = this.options.criu
+        .map(a => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(' ');
+      await fs.writeFile(
+        join(bin, 'criu'),
+        `#!/bin/sh\nexec ${command} "$@"\n`,
+        { mode: 0o700 },
+      );
+    }
+    const [command, ...prefix] = runc.command;
+    const child = spawn(command, [...prefix, '--root', runc.root, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', c => (stdout += c));
+    child.stderr.on('data', c => (stderr += c));
+    const timer = setTimeout(
+      () => child.kill('SIGKILL'),
+      AGENT_OPERATION_TIMEOUT_MS,
+    );
+    const code = await new Promise<number>(resolve => {
+      child.on('error', () => resolve(127));
+      child.on('close', c => resolve(c ?? 1));
+    });
+    clearTimeout(timer);
+    if (code !== 0) {
+      const criuLog = log ? await fs.readFile(log, 'utf8').catch(() => '') : '';
+      const errors = criuLog
+        .split('\n')
+        .filter(l => /Error/.test(l) && !/RLIMIT_NOFILE/.test(l));
+      const said =
+        errors.slice(-5).join(' | ') ||
+        stderr.trim().split('\n').slice(-3).join(' | ');
+      throw new Error(
+        `runc ${args[0]} ${args[args.length - 1]} failed (${code}): ${said}`,
+      );
+    }
+    return stdout;
   }
 
   /** Starts CRIU's page server for an incoming dump; resolves with its port once it listens. */
@@ -349,12 +650,20 @@ export class NodeAgent {
       ? Number(await fs.readFile(join(dir, RESTORED), 'utf8'))
       : undefined;
     const dumped = existsSync(join(dir, DUMPED));
+    const restored = await fs
+      .readFile(join(dir, CONTAINER_RESTORED), 'utf8')
+      .then(text => JSON.parse(text) as { containerId?: string; pid?: number; restoreMs?: number })
+      .catch(() => undefined);
+    const restoreError = await fs.readFile(join(dir, CONTAINER_RESTORE_FAILED), 'utf8').catch(() => undefined);
     return {
       id,
       dumped,
       pagesLocal: dumped && (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'local',
       received: existsSync(join(dir, RECEIVED)),
       restoredPid: restoredPid && isAlive(restoredPid) ? restoredPid : undefined,
+      restoredContainer: restored?.containerId,
+      restoreMs: restored?.restoreMs,
+      restoreError,
     };
   }
 

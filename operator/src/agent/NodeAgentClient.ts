@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { CheckpointReport, RestoreReport } from './NodeAgent';
+import type { CheckpointReport, ContainerInspection, RestoreReport } from './NodeAgent';
 
 /** How long the operator waits for one agent call (a dump and stream of a large process included). */
 export const AGENT_CALL_TIMEOUT_MS = 5 * 60_000;
@@ -19,6 +19,11 @@ export interface ImageState {
   pagesLocal?: boolean;
   received: boolean;
   restoredPid?: number;
+  /** The container Ferry's runtime wrapper restored from these images on this node. */
+  restoredContainer?: string;
+  restoreMs?: number;
+  /** Why the runtime wrapper's restore from these images failed. */
+  restoreError?: string;
 }
 
 /** The agent could not be reached at all (node gone, agent down). */
@@ -59,6 +64,29 @@ export class NodeAgentClient {
     address?: string,
   ): Promise<CheckpointReport> {
     return this.call('POST', `/v1/checkpoints/${id}`, { pid, targetUrl, pageServerPort, address });
+  }
+
+  /** What runc says of a container on this node, and why it could not be checkpointed. */
+  inspectContainer(id: string, containerId: string): Promise<ContainerInspection> {
+    return this.call('POST', `/v1/containers/${id}/inspect`, { containerId });
+  }
+
+  /**
+   * Pauses and checkpoints a container (once, `runc checkpoint`), leaving it
+   * paused, and gets the images to `targetUrl`'s agent.
+   */
+  checkpointContainer(id: string, containerId: string, targetUrl: string, pageServerPort?: number): Promise<CheckpointReport> {
+    return this.call('POST', `/v1/checkpoints/${id}`, { containerId, targetUrl, pageServerPort });
+  }
+
+  /** Lets a container paused by a checkpoint run on (rollback). */
+  resumeContainer(id: string, containerId: string): Promise<{ containerId: string; status: string }> {
+    return this.call('POST', `/v1/containers/${id}/resume`, { containerId });
+  }
+
+  /** Kills a paused container whose state has moved, without letting it run again. */
+  retireContainer(id: string, containerId: string): Promise<{ containerId: string; status: string }> {
+    return this.call('POST', `/v1/containers/${id}/retire`, { containerId });
   }
 
   /** Starts a page server for an incoming dump; resolves with its port. */

@@ -4,6 +4,11 @@
  *   FERRY_AGENT_TOKEN=… FERRY_CRIU="<loader> --library-path <dirs> <criu>" \
  *     tsx src/agent/main.ts --node <name> --port 7444 --images-dir /dev/shm/ferry-agent
  *
+ * On a Kubernetes node, `--runc-root` (containerd's runc shim for Kubernetes keeps
+ * its containers in /run/containerd/runc/k8s.io) lets it checkpoint containers with
+ * the node's runc (`FERRY_RUNC`, default `runc`); `--criu-config` names a CRIU
+ * configuration file with the node's settings (e.g. `network-lock nftables`).
+ *
  * With FERRY_AGENT_TLS_CERT, FERRY_AGENT_TLS_KEY and FERRY_AGENT_TLS_CA (PEM file
  * paths, from a Secret) the API, the image stream and CRIU's page-server link are
  * all TLS. The certificate should carry the node's IP address as a subject
@@ -14,6 +19,11 @@ import { NodeAgent } from './NodeAgent';
 
 /** Port the agent listens on unless told otherwise. */
 export const DEFAULT_AGENT_PORT = 7444;
+
+function optionalFlag(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+}
 
 function flag(name: string, fallback?: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -47,6 +57,10 @@ async function main(): Promise<void> {
     imagesDir: flag('images-dir', '/dev/shm/ferry-agent'),
     criu: (process.env.FERRY_CRIU ?? 'criu').split(/\s+/).filter(Boolean),
     token,
+    runc: optionalFlag('runc-root')
+      ? { command: (process.env.FERRY_RUNC ?? 'runc').split(/\s+/).filter(Boolean), root: optionalFlag('runc-root')! }
+      : undefined,
+    criuConfigFile: optionalFlag('criu-config'),
     log: message => process.stderr.write(`ferry-agent: ${message}\n`),
     ...tlsFromEnvironment(),
   });

@@ -110,6 +110,8 @@ export interface KubeOperatorOptions {
   migrationRetention?: MigrationRetention & { intervalMs?: number };
   /** Placement of pods being created; by default `PodPlacer`'s. */
   mutatePod?: PodMutator;
+  /** Whether the cluster has the RuntimeClass `ferry`: the webhook then gives it to members that may move by checkpoint. */
+  ferryRuntimeClass?: () => boolean;
   webhook?: {
     tls: { cert: string | Buffer; key: string | Buffer };
     host?: string;
@@ -207,7 +209,11 @@ export class KubeOperator {
       onList: (resource, reason) => this.metrics.listed(resource, reason),
       onError: error => this.log.warn(`watch: ${error.message}`),
     });
-    this.placer = new PodPlacer(this.state, () => clock.now());
+    this.placer = new PodPlacer(
+      this.state,
+      () => clock.now(),
+      options.ferryRuntimeClass,
+    );
     const feed = options.risk?.feed;
     this.pools = feed
       ? async () =>

@@ -44,6 +44,20 @@ export interface OperatorConfig {
     /** The ConfigMap (in the operator's namespace) that keeps what was observed of each pool. */
     historyConfigMap: string;
   };
+  /**
+   * The checkpoint method: where the node agents are (the agent DaemonSet's
+   * pods), and whether memory pages stream to the target while the source dumps.
+   * The agents' token and CA come from the environment (FERRY_AGENT_TOKEN,
+   * FERRY_AGENT_TLS_CA), as the chart mounts them from a Secret.
+   */
+  checkpoint: {
+    enabled: boolean;
+    /** Defaults to the operator's own namespace. */
+    agentNamespace?: string;
+    agentLabelSelector: string;
+    agentPort: number;
+    streamWhileDumping: boolean;
+  };
 }
 
 const MS_PER_DAY = 24 * 3_600_000;
@@ -55,6 +69,8 @@ const FALLBACK = {
   certDir: '/etc/ferry/tls',
   metricsPort: 8080,
   riskHistoryConfigMap: 'ferry-pool-risk',
+  agentLabelSelector: 'app.kubernetes.io/component=node-agent',
+  agentPort: 7444,
 };
 
 /** The move budget's window; the chart counts it per hour. */
@@ -244,6 +260,18 @@ export function parseOperatorConfig(text: string): OperatorConfig {
       },
       historyConfigMap:
         raw.prediction?.historyConfigMap ?? FALLBACK.riskHistoryConfigMap,
+    },
+    checkpoint: {
+      enabled: raw.checkpoint?.enabled ?? false,
+      agentNamespace: raw.checkpoint?.agentNamespace || undefined,
+      agentLabelSelector:
+        raw.checkpoint?.agentLabelSelector ?? FALLBACK.agentLabelSelector,
+      agentPort: port(
+        raw.checkpoint?.agentPort,
+        FALLBACK.agentPort,
+        'checkpoint.agentPort',
+      ),
+      streamWhileDumping: raw.checkpoint?.streamWhileDumping ?? true,
     },
   };
   const { enterRisk, exitRisk } = config.prediction.policy;

@@ -3,7 +3,10 @@
  * affinity and tolerations: permanent capacity up to the workload's permanent
  * floor, spot for the rest, spread over zones. A pod whose member is being
  * migrated (a StatefulSet recreating `cache-1`) goes to the migration's target;
- * under a valkey Migration it also gets a readiness gate, `MEMBER_READY_GATE`.
+ * under a valkey Migration it also gets a readiness gate, `MEMBER_READY_GATE`,
+ * and under a checkpoint Migration the runtime class and annotation that make
+ * Ferry's runtime wrapper restore it. Members whose method may be checkpoint
+ * run with the runtime class `ferry` when the cluster has it.
  */
 import type {
   V1Pod,
@@ -35,6 +38,12 @@ export const PLACEMENT_DECISION_ANNOTATION = 'ferry.dev/placement-decision';
  * member holds the data and has been promoted (StatefulSetValkeyDriver).
  */
 export const MEMBER_READY_GATE = 'ferry.dev/member-ready';
+/** The RuntimeClass of Ferry's runtime wrapper (operator/runtime); KubeCheckpointDriver's too. */
+export const FERRY_RUNTIME_CLASS = 'ferry';
+/** On a pod to restore: `<container>=<image id>`, read by Ferry's runtime wrapper. */
+export const RESTORE_FROM_ANNOTATION = 'ferry.dev/restore-from';
+/** The methods under which a member may be moved by checkpoint. */
+const CHECKPOINT_METHODS = new Set(['checkpoint', 'auto']);
 /** Weight of the preference for the planned pool; the capacity type itself is required. */
 const POOL_PREFERENCE_WEIGHT = 100;
 
@@ -182,6 +191,8 @@ export class PodPlacer {
   constructor(
     private readonly state: ClusterState,
     private readonly now: () => number = Date.now,
+    /** Whether the cluster has the RuntimeClass `ferry`. */
+    private readonly ferryRuntimeClass: () => boolean = () => false,
   ) {}
 
   /** A pod the watch shows changed or deleted: its decision may now be reflected. */
@@ -241,6 +252,29 @@ export class PodPlacer {
           ],
         });
       }
+      const driverState = migration.status?.driverState ?? {};
+      if (
+        migration.spec.driver === 'checkpoint' &&
+        driverState.imageId &&
+        driverState.container
+      ) {
+        // The StatefulSet's recreation is the member restored from the checkpoint.
+        if (!pod.spec?.runtimeClassName) {
+          ops.push({
+            op: 'add',
+            path: '/spec/runtimeClassName',
+            value: FERRY_RUNTIME_CLASS,
+          });
+        }
+        ops.push({
+          op: 'add',
+          path: '/metadata/annotations',
+          value: {
+            ...(pod.metadata?.annotations ?? {}),
+            [RESTORE_FROM_ANNOTATION]: `${driverState.container}=${driverState.imageId}`,
+          },
+        });
+      }
       return ops;
     }
 
@@ -275,6 +309,18 @@ export class PodPlacer {
         },
       ],
     });
+    if (
+      CHECKPOINT_METHODS.has(found.policy.spec.migration) &&
+      !pod.spec?.runtimeClassName &&
+      this.ferryRuntimeClass()
+    ) {
+      // A pod with a runtime class of its own keeps it (checkpoint then refuses it).
+      ops.push({
+        op: 'add',
+        path: '/spec/runtimeClassName',
+        value: FERRY_RUNTIME_CLASS,
+      });
+    }
     if (decision.capacityType === 'spot') {
       ops.push({
         op: 'add',

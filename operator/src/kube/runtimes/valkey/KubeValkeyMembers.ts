@@ -288,102 +288,110 @@ export class KubeValkeyMembers implements ValkeyMemberRuntime {
     return memberEndpoint(pod, node);
   }
 
-  /**
-   * The new member: the template of the member's ReplicaSet or StatefulSet,
-   * less one selector label, on `node`. A StatefulSet's claim templates become
-   * emptyDir volumes: the claims belong to the member's identity, and the new
-   * member gets its data by replication.
-   */
-  private async newMemberPod(name: string, node: string): Promise<V1Pod> {
-    const { namespace, sourcePod } = this.options;
-    const source = await this.pods.get(sourcePod);
-    if (!source) {
-      throw new PermanentMigrationError(
-        `member pod ${namespace}/${sourcePod} is gone before its replacement was started`,
-      );
-    }
-    const owner = source.metadata?.ownerReferences?.find(ref => ref.controller);
-    if (owner?.kind !== 'ReplicaSet' && owner?.kind !== 'StatefulSet') {
-      throw new PermanentMigrationError(
-        `${namespace}/${sourcePod} is ${
-          owner ? `a member of ${owner.kind} ${owner.name}` : 'a bare pod'
-        }: on a cluster the valkey method hands off members of Deployments and StatefulSets only; set the SpotPolicy's migration to reschedule`,
-      );
-    }
-    const controller = await apiRequest<{
-      spec?: {
-        selector?: { matchLabels?: Record<string, string> };
-        template?: V1Pod;
-        volumeClaimTemplates?: { metadata?: { name?: string } }[];
-      };
-    }>(
-      this.options.kubeConfig,
-      'GET',
-      `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/${
-        owner.kind === 'ReplicaSet' ? 'replicasets' : 'statefulsets'
-      }/${encodeURIComponent(owner.name)}`,
+  private newMemberPod(name: string, node: string): Promise<V1Pod> {
+    return handoffPod(this.options, name, node, 'valkey');
+  }
+}
+
+/**
+ * A hand-off member: the template of the member's ReplicaSet or StatefulSet,
+ * less one selector label, on `node`. A StatefulSet's claim templates become
+ * emptyDir volumes: the claims belong to the member's identity, and the new
+ * member gets its data by replication.
+ */
+export async function handoffPod(
+  options: { kubeConfig: KubeConfig; namespace: string; sourcePod: string },
+  name: string,
+  node: string,
+  method: 'valkey' | 'checkpoint',
+): Promise<V1Pod> {
+  const { namespace, sourcePod } = options;
+  const pods = new NamespacePods(options.kubeConfig, namespace);
+  const source = await pods.get(sourcePod);
+  if (!source) {
+    throw new PermanentMigrationError(
+      `member pod ${namespace}/${sourcePod} is gone before its replacement was started`,
     );
-    const template = controller.spec?.template ?? {};
-    const heldBack = Object.keys(controller.spec?.selector?.matchLabels ?? {})
-      .filter(key => key !== POD_TEMPLATE_HASH_LABEL)
-      .sort()[0];
-    if (!heldBack) {
-      throw new PermanentMigrationError(
-        `${owner.kind} ${namespace}/${owner.name} selects by matchExpressions only: the hand-off needs a matchLabels label (besides ${POD_TEMPLATE_HASH_LABEL}) to start the new member outside the selector; add one to the workload's selector or set the SpotPolicy's migration to reschedule`,
-      );
-    }
-    const { [heldBack]: heldBackValue, ...labels } =
-      template.metadata?.labels ?? {};
-    const claimVolumes = (controller.spec?.volumeClaimTemplates ?? []).map(
-      claim => ({ name: claim.metadata!.name!, emptyDir: {} }),
+  }
+  const owner = source.metadata?.ownerReferences?.find(ref => ref.controller);
+  if (owner?.kind !== 'ReplicaSet' && owner?.kind !== 'StatefulSet') {
+    throw new PermanentMigrationError(
+      `${namespace}/${sourcePod} is ${
+        owner ? `a member of ${owner.kind} ${owner.name}` : 'a bare pod'
+      }: on a cluster the ${method} method hands off members of Deployments and StatefulSets only; set the SpotPolicy's migration to reschedule`,
     );
-    const spec = {
-      ...template.spec!,
-      volumes: [...(template.spec?.volumes ?? []), ...claimVolumes],
+  }
+  const controller = await apiRequest<{
+    spec?: {
+      selector?: { matchLabels?: Record<string, string> };
+      template?: V1Pod;
+      volumeClaimTemplates?: { metadata?: { name?: string } }[];
     };
-    // Ferry's placement owns the capacity type of a member; the plan chose this
-    // node, and the kubelet would refuse the pod if the template's selector did not match it.
-    const { [NODE_LABELS.karpenterCapacityType]: _capacity, ...nodeSelector } =
-      spec.nodeSelector ?? {};
-    return {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name,
-        namespace,
-        labels: { ...labels, [HANDOFF_OF_LABEL]: sourcePod },
-        annotations: {
-          ...template.metadata?.annotations,
-          [HELD_BACK_LABEL_ANNOTATION]: `${heldBack}=${
-            heldBackValue ?? source.metadata?.labels?.[heldBack] ?? ''
-          }`,
-        },
+  }>(
+    options.kubeConfig,
+    'GET',
+    `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/${
+      owner.kind === 'ReplicaSet' ? 'replicasets' : 'statefulsets'
+    }/${encodeURIComponent(owner.name)}`,
+  );
+  const template = controller.spec?.template ?? {};
+  const heldBack = Object.keys(controller.spec?.selector?.matchLabels ?? {})
+    .filter(key => key !== POD_TEMPLATE_HASH_LABEL)
+    .sort()[0];
+  if (!heldBack) {
+    throw new PermanentMigrationError(
+      `${owner.kind} ${namespace}/${owner.name} selects by matchExpressions only: the hand-off needs a matchLabels label (besides ${POD_TEMPLATE_HASH_LABEL}) to start the new member outside the selector; add one to the workload's selector or set the SpotPolicy's migration to reschedule`,
+    );
+  }
+  const { [heldBack]: heldBackValue, ...labels } =
+    template.metadata?.labels ?? {};
+  const claimVolumes = (controller.spec?.volumeClaimTemplates ?? []).map(
+    claim => ({ name: claim.metadata!.name!, emptyDir: {} }),
+  );
+  const spec = {
+    ...template.spec!,
+    volumes: [...(template.spec?.volumes ?? []), ...claimVolumes],
+  };
+  // Ferry's placement owns the capacity type of a member; the plan chose this
+  // node, and the kubelet would refuse the pod if the template's selector did not match it.
+  const { [NODE_LABELS.karpenterCapacityType]: _capacity, ...nodeSelector } =
+    spec.nodeSelector ?? {};
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace,
+      labels: { ...labels, [HANDOFF_OF_LABEL]: sourcePod },
+      annotations: {
+        ...template.metadata?.annotations,
+        [HELD_BACK_LABEL_ANNOTATION]: `${heldBack}=${
+          heldBackValue ?? source.metadata?.labels?.[heldBack] ?? ''
+        }`,
       },
-      spec: {
-        ...spec,
-        // Bound by the plan, not by the scheduler: the notice leaves no time
-        // for a second opinion on where it goes.
-        nodeName: node,
-        nodeSelector: Object.keys(nodeSelector).length
-          ? nodeSelector
-          : undefined,
-        affinity: {
-          ...spec.affinity,
-          nodeAffinity: {
-            requiredDuringSchedulingIgnoredDuringExecution: {
-              nodeSelectorTerms: [
-                {
-                  matchFields: [
-                    { key: 'metadata.name', operator: 'In', values: [node] },
-                  ],
-                },
-              ],
-            },
+    },
+    spec: {
+      ...spec,
+      // Bound by the plan, not by the scheduler: the notice leaves no time
+      // for a second opinion on where it goes.
+      nodeName: node,
+      nodeSelector: Object.keys(nodeSelector).length ? nodeSelector : undefined,
+      affinity: {
+        ...spec.affinity,
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              {
+                matchFields: [
+                  { key: 'metadata.name', operator: 'In', values: [node] },
+                ],
+              },
+            ],
           },
         },
       },
-    };
-  }
+    },
+  };
 }
 
 /**

@@ -1,0 +1,3 @@
+module ferry.dev/runtime
+
+go 1.24

@@ -1,0 +1,642 @@
+/**
+ * The checkpoint method on a cluster: a member's container moves with its
+ * memory. The source node's agent pauses the container and checkpoints it with
+ * `runc checkpoint` (its pages streamed to the target's agent while it dumps);
+ * the replacement pod is created the way the valkey hand-offs create theirs (a
+ * bare pod the ReplicaSet adopts, or the StatefulSet's recreation pinned to
+ * the target by the placement webhook), with `runtimeClassName: ferry` and the
+ * annotation RESTORE_FROM_ANNOTATION, so Ferry's runtime wrapper on the target
+ * restores its container from the images instead of starting it.
+ *
+ * The source stays paused, with all its memory, until the replacement serves:
+ * a move that fails before the switch is rolled back by letting it run on,
+ * where nothing was lost. Once clients are sent to the replacement, the source
+ * is killed without running again (`retire`). The pod's address changes:
+ * connections are restored closed and clients reconnect through the Service.
+ */
+import type { KubeConfig, V1Container, V1Pod } from '@kubernetes/client-node';
+import type { Clock } from '../../../core/clock';
+import {
+  AgentUnreachableError,
+  NodeAgentClient,
+} from '../../../agent/NodeAgentClient';
+import {
+  MigrationDriver,
+  MigrationStepContext,
+  PermanentMigrationError,
+  SourceLostError,
+  TargetLostError,
+  sleep,
+} from '../../../migration/MigrationDriver';
+import { apiRequest, isNotFound } from '../../client/apiRequest';
+import {
+  FERRY_RUNTIME_CLASS,
+  RESTORE_FROM_ANNOTATION,
+} from '../../admission/PodPlacer';
+import { isReady } from '../../state/workloadViews';
+import {
+  MEMBER_POD_POLL_MS,
+  NamespacePods,
+  ReplicaSetHandoff,
+  handoffPod,
+} from '../valkey/KubeValkeyMembers';
+
+/** Longest wait for the replacement to serve once the images are there (restore, probes). */
+export const RESTORED_POD_READY_TIMEOUT_MS = 90_000;
+/** Longest wait for the ReplicaSet to delete the old member after the hand-off. */
+const OLD_MEMBER_DELETION_TIMEOUT_MS = 30_000;
+/** How often the operator looks whether the RuntimeClass `ferry` exists. */
+export const RUNTIME_CLASS_REFRESH_MS = 30_000;
+/** The CRIU release the agents need: 3.x fails on current kernels' vDSO. */
+const MIN_CRIU_MAJOR = 4;
+
+/** Finds the node agent of a node. */
+export interface NodeAgentFinder {
+  /** The agent's client; throws when the node has none. */
+  agentFor(node: string): Promise<NodeAgentClient>;
+}
+
+/** What the checkpoint driver on a cluster needs. */
+export interface KubeCheckpointDriverOptions {
+  kubeConfig: KubeConfig;
+  agents: NodeAgentFinder;
+  clock: Clock;
+  /**
+   * Memory pages go to a CRIU page server on the target while the dump runs
+   * (default). The source keeps its memory either way (it stays paused), so a
+   * failed move still rolls back without loss.
+   */
+  streamWhileDumping?: boolean;
+}
+
+/** The container a checkpoint moves: Valkey's or Redis's, else the pod's only one. */
+export function checkpointedContainer(pod: V1Pod): V1Container | undefined {
+  const containers = pod.spec?.containers ?? [];
+  return (
+    containers.find(c => /^(valkey|redis)$/.test(c.name)) ??
+    containers.find(c => /valkey|redis/.test(c.image ?? '')) ??
+    (containers.length === 1 ? containers[0] : undefined)
+  );
+}
+
+/**
+ * Why a pod cannot be moved by checkpoint, as far as its spec says; undefined
+ * when it can. The agent looks at the processes themselves (io_uring, devices).
+ */
+export function checkpointRefusal(pod: V1Pod): string | undefined {
+  const name = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+  const runtimeClass = pod.spec?.runtimeClassName;
+  if (runtimeClass && runtimeClass !== FERRY_RUNTIME_CLASS) {
+    return `pod ${name} runs with its own runtime class '${runtimeClass}', which Ferry keeps; the checkpoint method restores only through the runtime class '${FERRY_RUNTIME_CLASS}'. Set the SpotPolicy's migration to valkey or reschedule, or drop the pod's runtimeClassName`;
+  }
+  const container = checkpointedContainer(pod);
+  if (!container) {
+    const names = (pod.spec?.containers ?? []).map(c => c.name).join(', ');
+    return `pod ${name} has several containers (${names}) and none is named valkey or redis; the checkpoint method moves one container`;
+  }
+  for (const c of [
+    ...(pod.spec?.containers ?? []),
+    ...(pod.spec?.initContainers ?? []),
+  ]) {
+    const devices = Object.keys({
+      ...c.resources?.limits,
+      ...c.resources?.requests,
+    }).filter(r => r.includes('/') && !r.startsWith('hugepages-'));
+    if (devices.length) {
+      return `container ${c.name} of pod ${name} uses devices (${devices.join(
+        ', ',
+      )}); a device's state cannot be checkpointed`;
+    }
+  }
+  if (pod.spec?.shareProcessNamespace) {
+    return `pod ${name} shares one PID namespace between its containers; a checkpoint needs the container's own`;
+  }
+  return undefined;
+}
+
+/**
+ * The checkpoint driver for Migrations on a cluster. Its memory is the
+ * Migration's driver state: `containerId`, `container`, `imageId`,
+ * `sourceUid`, `targetPod`, `kind`, `freezeStartedAt`.
+ */
+export class KubeCheckpointDriver implements MigrationDriver {
+  readonly method = 'checkpoint' as const;
+
+  constructor(private readonly options: KubeCheckpointDriverOptions) {}
+
+  async prepareTarget(ctx: MigrationStepContext): Promise<void> {
+    const { spec, metadata } = ctx.migration;
+    if (!spec.targetNode) {
+      throw new PermanentMigrationError(
+        'a checkpoint move needs spec.targetNode',
+      );
+    }
+    const pods = this.pods(ctx);
+    if (!ctx.state.containerId) {
+      // Everything that could stop the move is checked before anything is touched.
+      const pod = await pods.get(spec.pod);
+      if (!pod || pod.metadata?.deletionTimestamp) {
+        throw new PermanentMigrationError(
+          `member pod ${metadata.namespace}/${spec.pod} is gone; there is nothing to move`,
+        );
+      }
+      const refusal = checkpointRefusal(pod);
+      if (refusal) throw new PermanentMigrationError(refusal);
+      const owner = pod.metadata?.ownerReferences?.find(ref => ref.controller);
+      if (owner?.kind !== 'ReplicaSet' && owner?.kind !== 'StatefulSet') {
+        throw new PermanentMigrationError(
+          `${metadata.namespace}/${spec.pod} is ${
+            owner ? `a member of ${owner.kind} ${owner.name}` : 'a bare pod'
+          }: the checkpoint method moves members of Deployments and StatefulSets`,
+        );
+      }
+      await this.requireRuntimeClass();
+      const container = checkpointedContainer(pod)!;
+      const status = pod.status?.containerStatuses?.find(
+        s => s.name === container.name,
+      );
+      const containerId = status?.containerID?.replace(/^[a-z0-9.-]+:\/\//, '');
+      if (!status?.state?.running || !containerId) {
+        throw new Error(
+          `container ${container.name} of ${metadata.namespace}/${spec.pod} is not running yet; trying again`,
+        );
+      }
+      const [source, target] = await Promise.all([
+        this.agent(spec.sourceNode, 'source'),
+        this.agent(spec.targetNode, 'target'),
+      ]);
+      await Promise.all([
+        requireCriu(source, spec.sourceNode),
+        requireCriu(target, spec.targetNode),
+      ]);
+      const imageId = imageIdOf(ctx);
+      const inspection = await source.inspectContainer(imageId, containerId);
+      if (inspection.refusals.length) {
+        throw new PermanentMigrationError(
+          `container ${container.name} of ${metadata.namespace}/${
+            spec.pod
+          } cannot be checkpointed: ${inspection.refusals.join('; ')}`,
+        );
+      }
+      ctx.state.kind = owner.kind;
+      ctx.state.sourceUid = pod.metadata!.uid!;
+      ctx.state.container = container.name;
+      ctx.state.imageId = imageId;
+      ctx.state.containerId = containerId;
+    }
+    if (ctx.state.kind === 'ReplicaSet') {
+      // Created now, so its sandbox is up while the source dumps: the runtime
+      // wrapper waits in the container's create until the images are there.
+      ctx.state.targetPod ??= `${spec.pod}-ferry-${ctx.migration.metadata.name}`
+        .slice(0, 63)
+        .replace(/-+$/, '');
+      if (!(await pods.get(ctx.state.targetPod))) {
+        const pod = await handoffPod(
+          {
+            kubeConfig: this.options.kubeConfig,
+            namespace: metadata.namespace,
+            sourcePod: spec.pod,
+          },
+          ctx.state.targetPod,
+          spec.targetNode,
+          'checkpoint',
+        );
+        await pods.create(
+          restoredFrom(pod, ctx.state.container, ctx.state.imageId),
+        );
+      }
+    } else {
+      // The StatefulSet recreates the member under its name once the old one is gone.
+      ctx.state.targetPod = spec.pod;
+    }
+  }
+
+  async transfer(ctx: MigrationStepContext): Promise<void> {
+    const { spec } = ctx.migration;
+    const id = ctx.state.imageId;
+    const source = await this.agent(spec.sourceNode, 'source');
+    const target = await this.agent(spec.targetNode!, 'target');
+    let report;
+    try {
+      let pageServerPort: number | undefined;
+      if (
+        this.options.streamWhileDumping !== false &&
+        !(await source.image(id)).dumped
+      ) {
+        pageServerPort = (await target.startPageServer(id)).port;
+      }
+      // The freeze starts with the pause before the dump.
+      ctx.state.freezeStartedAt ??= String(this.options.clock.now());
+      report = await source.checkpointContainer(
+        id,
+        ctx.state.containerId,
+        target.url,
+        pageServerPort,
+      );
+    } catch (error) {
+      if (error instanceof AgentUnreachableError) {
+        throw error.url === source.url
+          ? new SourceLostError(error.message, { cause: error })
+          : new TargetLostError(error.message, { cause: error });
+      }
+      if (
+        /target agent|ECONNREFUSED|EHOSTUNREACH|socket hang up/.test(
+          String(error),
+        )
+      ) {
+        throw new TargetLostError(String(error), { cause: error });
+      }
+      throw error;
+    }
+    if (ctx.state.bytesCounted !== '1') {
+      ctx.addBytesMoved(report.bytes);
+      ctx.state.bytesCounted = '1';
+    }
+    ctx.state.dumpMs = String(report.dumpMs);
+    ctx.state.streamMs = String(report.streamMs);
+  }
+
+  async switchOver(ctx: MigrationStepContext): Promise<void> {
+    const { spec } = ctx.migration;
+    const pods = this.pods(ctx);
+    const target = await this.agent(spec.targetNode!, 'target');
+    if (ctx.state.kind === 'StatefulSet') {
+      // The old incarnation goes first (its name is the member's identity); it
+      // is paused, so it is killed without running again.
+      await pods.delete(spec.pod, 0, ctx.state.sourceUid);
+      await this.retireSource(ctx);
+    }
+    const pod = await this.waitForRestored(ctx, target);
+    if (ctx.state.kind === 'ReplicaSet') {
+      const handoff = new ReplicaSetHandoff({
+        kubeConfig: this.options.kubeConfig,
+        namespace: ctx.migration.metadata.namespace,
+        sourcePod: spec.pod,
+      });
+      const member = {
+        name: pod.metadata!.name!,
+        node: spec.targetNode!,
+        host: pod.status?.podIP ?? '',
+        port: 0,
+      };
+      await handoff.prepare(member);
+      await handoff.pointTo(member);
+      // The ReplicaSet deletes the old member; only then may its container
+      // die, or the kubelet would restart it, empty, behind the Service.
+      await this.waitForDeletion(
+        pods,
+        spec.pod,
+        ctx.state.sourceUid,
+        ctx.signal,
+      );
+      await this.retireSource(ctx);
+    }
+    if (ctx.state.freezeRecorded !== '1') {
+      ctx.recordWritePause(
+        this.options.clock.now() - Number(ctx.state.freezeStartedAt),
+      );
+      ctx.state.freezeRecorded = '1';
+    }
+  }
+
+  async verify(ctx: MigrationStepContext): Promise<void> {
+    const { spec } = ctx.migration;
+    const target = await this.agent(spec.targetNode!, 'target');
+    const image = await target.image(ctx.state.imageId);
+    const pod = await this.pods(ctx).get(ctx.state.targetPod);
+    const running = runningContainerId(pod, ctx.state.container);
+    if (!image.restoredContainer || running !== image.restoredContainer) {
+      throw new Error(
+        `${
+          ctx.state.targetPod
+        } does not run the restored container (restored: ${
+          image.restoredContainer ?? 'none'
+        }, running: ${running ?? 'none'})`,
+      );
+    }
+  }
+
+  async cleanUp(ctx: MigrationStepContext): Promise<void> {
+    const { spec } = ctx.migration;
+    const pods = this.pods(ctx);
+    // A later restart of the container starts fresh anyway (the wrapper restores
+    // an image once); without the annotation a new sandbox does not even look.
+    await pods
+      .patchMetadata(ctx.state.targetPod, {
+        annotations: { [RESTORE_FROM_ANNOTATION]: null },
+      })
+      .catch(error => {
+        if (!isNotFound(error)) throw error;
+      });
+    // Images hold the process's memory, secrets included: none may outlive the move.
+    const target = await this.agent(spec.targetNode!, 'target');
+    await target.deleteImages(ctx.state.imageId);
+    const source = await this.options.agents
+      .agentFor(spec.sourceNode)
+      .catch(() => undefined);
+    await source?.deleteImages(ctx.state.imageId).catch(error => {
+      // The source node may be gone already, and its tmpfs with it.
+      if (!(error instanceof AgentUnreachableError)) throw error;
+    });
+  }
+
+  async rollBack(ctx: MigrationStepContext): Promise<void> {
+    const id = ctx.state.imageId;
+    if (!id) return; // Refused before anything was touched.
+    const { spec, metadata } = ctx.migration;
+    const pods = this.pods(ctx);
+    const target = await this.options.agents
+      .agentFor(spec.targetNode!)
+      .catch(() => undefined);
+    if (ctx.state.kind === 'ReplicaSet') {
+      const replacement = await pods.get(ctx.state.targetPod);
+      const adopted = replacement?.metadata?.ownerReferences?.some(
+        ref => ref.controller,
+      );
+      if (adopted) {
+        ctx.note(
+          `${ctx.state.targetPod} was adopted by the ReplicaSet and serves; keeping it`,
+        );
+        return;
+      }
+      await new ReplicaSetHandoff({
+        kubeConfig: this.options.kubeConfig,
+        namespace: metadata.namespace,
+        sourcePod: spec.pod,
+      })
+        .pointTo({ name: spec.pod, node: spec.sourceNode, host: '', port: 0 })
+        .catch(error =>
+          ctx.note(
+            `could not undo the hand-off's deletion cost: ${error.message}`,
+          ),
+        );
+      await pods.delete(ctx.state.targetPod, 0);
+    } else {
+      const member = await pods.get(spec.pod);
+      if (member && member.metadata?.uid !== ctx.state.sourceUid) {
+        const image = await target?.image(id).catch(() => undefined);
+        if (image?.restoredContainer) {
+          ctx.note(
+            `the StatefulSet's recreation on ${spec.targetNode} was restored and serves; keeping it`,
+          );
+          return;
+        }
+        throw new Error(
+          `the old ${spec.pod} was retired and its recreation on ${
+            spec.targetNode
+          } was not restored (${
+            image?.restoreError ?? 'no outcome yet'
+          }); the member's state is only in the images on ${spec.targetNode}`,
+        );
+      }
+    }
+    const source = await this.agent(spec.sourceNode, 'source');
+    await source.resumeContainer(id, ctx.state.containerId);
+    await source.deleteImages(id).catch(() => {});
+    await target?.deleteImages(id).catch(() => {});
+    ctx.note(
+      `the source container on ${spec.sourceNode} runs on from where it was paused`,
+    );
+  }
+
+  async salvage(ctx: MigrationStepContext): Promise<void> {
+    // The source node is gone, but it was paused from the dump on: every write
+    // it acknowledged is in the images, if they all reached the target.
+    const { spec } = ctx.migration;
+    const target = await this.agent(spec.targetNode!, 'target');
+    const image = ctx.state.imageId
+      ? await target.image(ctx.state.imageId)
+      : undefined;
+    if (!image?.received) {
+      throw new Error(
+        `the source node ${spec.sourceNode} was lost before the checkpoint reached ${spec.targetNode}: the member's memory is lost`,
+      );
+    }
+    await this.switchOver(ctx);
+  }
+
+  /** Waits until the replacement pod serves from the restored container; fails on a failed restore. */
+  private async waitForRestored(
+    ctx: MigrationStepContext,
+    target: NodeAgentClient,
+  ): Promise<V1Pod> {
+    const pods = this.pods(ctx);
+    const until = Date.now() + RESTORED_POD_READY_TIMEOUT_MS;
+    for (;;) {
+      const image = await target.image(ctx.state.imageId);
+      if (image.restoreError) {
+        throw new TargetLostError(
+          `restoring ${ctx.state.targetPod} on ${ctx.migration.spec.targetNode} failed: ${image.restoreError}`,
+        );
+      }
+      const pod = await pods.get(ctx.state.targetPod);
+      const fresh =
+        pod &&
+        pod.metadata?.uid !== ctx.state.sourceUid &&
+        !pod.metadata?.deletionTimestamp;
+      if (
+        fresh &&
+        image.restoredContainer &&
+        runningContainerId(pod, ctx.state.container) === image.restoredContainer
+      ) {
+        if (pod.spec?.nodeName !== ctx.migration.spec.targetNode) {
+          throw new PermanentMigrationError(
+            `${ctx.state.targetPod} was placed on ${pod.spec?.nodeName}, not on the target ${ctx.migration.spec.targetNode}`,
+          );
+        }
+        if (isReady(pod)) return pod;
+      }
+      if (Date.now() > until) {
+        throw new TargetLostError(
+          `${
+            ctx.state.targetPod
+          } did not serve from its restored container within ${RESTORED_POD_READY_TIMEOUT_MS} ms (${describePod(
+            pod,
+          )})`,
+        );
+      }
+      await sleep(MEMBER_POD_POLL_MS, ctx.signal);
+    }
+  }
+
+  private async waitForDeletion(
+    pods: NamespacePods,
+    name: string,
+    uid: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const until = Date.now() + OLD_MEMBER_DELETION_TIMEOUT_MS;
+    for (;;) {
+      const pod = await pods.get(name);
+      if (!pod || pod.metadata?.uid !== uid || pod.metadata?.deletionTimestamp)
+        return;
+      if (Date.now() > until) {
+        // The ReplicaSet did not: Ferry does, by uid, now that the replacement serves.
+        await pods.delete(name, 0, uid);
+        return;
+      }
+      await sleep(MEMBER_POD_POLL_MS, signal);
+    }
+  }
+
+  private async retireSource(ctx: MigrationStepContext): Promise<void> {
+    const source = await this.options.agents
+      .agentFor(ctx.migration.spec.sourceNode)
+      .catch(() => undefined);
+    await source
+      ?.retireContainer(ctx.state.imageId, ctx.state.containerId)
+      .catch(error => {
+        // A source node that is gone took its container with it.
+        if (!(error instanceof AgentUnreachableError)) throw error;
+      });
+  }
+
+  private async requireRuntimeClass(): Promise<void> {
+    await apiRequest(
+      this.options.kubeConfig,
+      'GET',
+      `/apis/node.k8s.io/v1/runtimeclasses/${FERRY_RUNTIME_CLASS}`,
+    ).catch(error => {
+      if (!isNotFound(error)) throw error;
+      throw new PermanentMigrationError(
+        `the cluster has no RuntimeClass '${FERRY_RUNTIME_CLASS}': the checkpoint method restores through Ferry's runtime wrapper; install it with the chart (checkpoint.runtimeClass.enabled) and name the handler in every node's containerd or CRI-O configuration`,
+      );
+    });
+  }
+
+  private async agent(
+    node: string,
+    role: 'source' | 'target',
+  ): Promise<NodeAgentClient> {
+    try {
+      return await this.options.agents.agentFor(node);
+    } catch (error) {
+      const message = `no Ferry node agent on ${role} node ${node}: ${
+        (error as Error).message
+      }`;
+      throw role === 'source'
+        ? new SourceLostError(message, { cause: error })
+        : new TargetLostError(message, { cause: error });
+    }
+  }
+
+  private pods(ctx: MigrationStepContext): NamespacePods {
+    return new NamespacePods(
+      this.options.kubeConfig,
+      ctx.migration.metadata.namespace,
+    );
+  }
+}
+
+/** The replacement pod, restored from `imageId` by Ferry's runtime wrapper. */
+function restoredFrom(pod: V1Pod, container: string, imageId: string): V1Pod {
+  return {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      annotations: {
+        ...pod.metadata?.annotations,
+        [RESTORE_FROM_ANNOTATION]: `${container}=${imageId}`,
+      },
+    },
+    spec: { ...pod.spec!, runtimeClassName: FERRY_RUNTIME_CLASS },
+  };
+}
+
+async function requireCriu(
+  agent: NodeAgentClient,
+  node: string,
+): Promise<void> {
+  const { criu } = await agent.health();
+  const major = Number(/(\d+)\.\d+/.exec(criu)?.[1] ?? 0);
+  if (major < MIN_CRIU_MAJOR) {
+    throw new PermanentMigrationError(
+      `node ${node} has no CRIU ${MIN_CRIU_MAJOR} or newer (its agent reports '${
+        criu || 'none'
+      }'); the checkpoint method needs it on both nodes`,
+    );
+  }
+}
+
+function runningContainerId(
+  pod: V1Pod | undefined,
+  container: string,
+): string | undefined {
+  const status = pod?.status?.containerStatuses?.find(
+    s => s.name === container,
+  );
+  return status?.state?.running
+    ? status.containerID?.replace(/^[a-z0-9.-]+:\/\//, '')
+    : undefined;
+}
+
+function describePod(pod: V1Pod | undefined): string {
+  if (!pod) return 'not created yet';
+  const waiting = (pod.status?.containerStatuses ?? [])
+    .map(
+      s =>
+        s.state?.waiting &&
+        `${s.state.waiting.reason}: ${s.state.waiting.message ?? ''}`,
+    )
+    .filter(Boolean);
+  return `phase ${pod.status?.phase ?? 'unknown'}${
+    waiting.length ? `, ${waiting.join(', ')}` : ''
+  }`;
+}
+
+/** The image id of a Migration: a directory name on both nodes. */
+function imageIdOf(ctx: MigrationStepContext): string {
+  const m = ctx.migration.metadata;
+  return `${m.namespace}.${m.name}`
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .slice(0, 120);
+}
+
+/**
+ * Whether the cluster has the RuntimeClass `ferry`, for the placement webhook,
+ * which must answer at once: looked up at start and every
+ * RUNTIME_CLASS_REFRESH_MS.
+ */
+export class FerryRuntimeClassPresence {
+  private present = false;
+  private timer?: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly kubeConfig: KubeConfig,
+    private readonly onError: (error: Error) => void = () => {},
+  ) {}
+
+  /** Looks once, then keeps looking. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(
+      () => void this.refresh(),
+      RUNTIME_CLASS_REFRESH_MS,
+    );
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** As last seen. */
+  get installed(): boolean {
+    return this.present;
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      await apiRequest(
+        this.kubeConfig,
+        'GET',
+        `/apis/node.k8s.io/v1/runtimeclasses/${FERRY_RUNTIME_CLASS}`,
+      );
+      this.present = true;
+    } catch (error) {
+      if (isNotFound(error)) this.present = false;
+      else this.onError(error as Error);
+    }
+  }
+}
