@@ -35,6 +35,13 @@ describe('NodeAgent', () => {
     await expect(new NodeAgentClient(url, 's3cret').checkpoint('m1', 1, url)).rejects.toThrow(/not a process/);
   });
 
+  it('refuses container ids that are not plain names, and containers without a runc root', async () => {
+    const client = new NodeAgentClient(url, 's3cret');
+    await expect(client.inspectContainer('m1', '../etc')).rejects.toThrow(/400.*container id/);
+    await expect(client.checkpointContainer('m1', 'abc;rm', url)).rejects.toThrow(/400/);
+    await expect(client.inspectContainer('m1', 'abc123')).rejects.toThrow(/without --runc-root/);
+  });
+
   it('will not restore what it never received', async () => {
     await expect(new NodeAgentClient(url, 's3cret').restore('m1')).rejects.toThrow(/no complete images/);
   });

@@ -451,9 +451,7 @@ export class NodeAgent {
         ]
       : [];
     return (
-      [node.trim(), ...CONTAINER_CRIU_OPTIONS, ...tls]
-        .filter(Boolean)
-        .join('\n') + '\n'
+      `${[node.trim(), ...CONTAINER_CRIU_OPTIONS, ...tls].filter(Boolean).join('\n')}\n`
     );
   }
 

@@ -28,6 +28,13 @@ describe('parseOperatorConfig', () => {
         policy: DEFAULT_PROACTIVE_POLICY,
         historyConfigMap: 'ferry-pool-risk',
       },
+      checkpoint: {
+        enabled: false,
+        agentNamespace: undefined,
+        agentLabelSelector: 'app.kubernetes.io/component=node-agent',
+        agentPort: 7444,
+        streamWhileDumping: true,
+      },
     });
   });
 

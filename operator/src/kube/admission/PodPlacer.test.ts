@@ -6,7 +6,12 @@ import type {
 } from '../../api/v1alpha1';
 import type { CapacityPool, WorkloadView } from '../../core/model';
 import type { ClusterState } from '../state/ClusterState';
-import { MEMBER_READY_GATE, PodPlacer } from './PodPlacer';
+import {
+  FERRY_RUNTIME_CLASS,
+  MEMBER_READY_GATE,
+  PodPlacer,
+  RESTORE_FROM_ANNOTATION,
+} from './PodPlacer';
 
 const NAMESPACE = 'shop';
 const TARGET = 'on-demand-b';
@@ -51,14 +56,25 @@ function migrationOf(
 }
 
 /** The cluster picture the placer reads: one opted-in StatefulSet and the Migrations given. */
-function placerWith(migrations: Migration[]): PodPlacer {
+function placerWith(
+  migrations: Migration[],
+  options: { method?: MigrationMethod; ferryRuntimeClass?: boolean } = {},
+): PodPlacer {
+  const withMethod = {
+    ...policy,
+    spec: { ...policy.spec, migration: options.method ?? 'valkey' },
+  };
   const state = {
-    workloads: () => [{ policy, view, replicas: 3 }],
+    workloads: () => [{ policy: withMethod, view, replicas: 3 }],
     migrations: { list: () => migrations },
     nodeViews: () => [],
     replicaSetOwner: () => undefined,
   } as unknown as ClusterState;
-  return new PodPlacer(state, () => 0);
+  return new PodPlacer(
+    state,
+    () => 0,
+    () => options.ferryRuntimeClass ?? false,
+  );
 }
 
 function statefulSetPod(name: string, owner = 'StatefulSet'): V1Pod {
@@ -224,5 +240,70 @@ describe('the placement webhook and the permanent floor', () => {
       'spot',
       'spot',
     ]);
+  });
+});
+
+describe('the placement webhook and the checkpoint runtime class', () => {
+  const runtimeClassOps = (ops: { path: string; value?: unknown }[]) =>
+    ops.filter(op => op.path === '/spec/runtimeClassName');
+
+  it.each(['checkpoint', 'auto'] as MigrationMethod[])(
+    'gives runtimeClassName ferry to a member whose method is %s when the cluster has the RuntimeClass',
+    method => {
+      const placer = placerWith([], { method, ferryRuntimeClass: true });
+      expect(
+        runtimeClassOps(placer.patch(statefulSetPod('cache-0'), create, pools)),
+      ).toEqual([
+        {
+          op: 'add',
+          path: '/spec/runtimeClassName',
+          value: FERRY_RUNTIME_CLASS,
+        },
+      ]);
+    },
+  );
+
+  it('leaves the runtime class alone without the RuntimeClass, for other methods, and for a pod that sets its own', () => {
+    const absent = placerWith([], { method: 'checkpoint' });
+    expect(
+      runtimeClassOps(absent.patch(statefulSetPod('cache-0'), create, pools)),
+    ).toEqual([]);
+    const valkey = placerWith([], {
+      method: 'valkey',
+      ferryRuntimeClass: true,
+    });
+    expect(
+      runtimeClassOps(valkey.patch(statefulSetPod('cache-0'), create, pools)),
+    ).toEqual([]);
+    const own = statefulSetPod('cache-0');
+    own.spec!.runtimeClassName = 'kata';
+    const checkpoint = placerWith([], {
+      method: 'checkpoint',
+      ferryRuntimeClass: true,
+    });
+    expect(runtimeClassOps(checkpoint.patch(own, create, pools))).toEqual([]);
+  });
+
+  it('makes the StatefulSet recreation under a checkpoint Migration the restored member: runtime class, checkpoint annotation, target node', () => {
+    const migration = migrationOf('cache-1', 'checkpoint', 'SwitchingOver');
+    migration.status!.driverState = {
+      imageId: 'shop.cache-1-move',
+      container: 'valkey',
+    };
+    const ops = placerWith([migration]).patch(
+      statefulSetPod('cache-1'),
+      create,
+      pools,
+    );
+    expect(runtimeClassOps(ops)).toEqual([
+      { op: 'add', path: '/spec/runtimeClassName', value: FERRY_RUNTIME_CLASS },
+    ]);
+    expect(ops).toContainEqual({
+      op: 'add',
+      path: '/metadata/annotations',
+      value: { [RESTORE_FROM_ANNOTATION]: 'valkey=shop.cache-1-move' },
+    });
+    expect(JSON.stringify(ops)).toContain(TARGET);
+    expect(gateOps(ops)).toEqual([]);
   });
 });

@@ -284,7 +284,20 @@ export class PodPlacer {
       found.replicas,
       pools,
     );
-    if (!decision) return [];
+    // A pod with a runtime class of its own keeps it (checkpoint then refuses it).
+    const runtimeClass: JsonPatchOperation[] =
+      CHECKPOINT_METHODS.has(found.policy.spec.migration) &&
+      !pod.spec?.runtimeClassName &&
+      this.ferryRuntimeClass()
+        ? [
+            {
+              op: 'add',
+              path: '/spec/runtimeClassName',
+              value: FERRY_RUNTIME_CLASS,
+            },
+          ]
+        : [];
+    if (!decision) return runtimeClass;
     const ops = affinityPatch(pod, {
       requiredDuringSchedulingIgnoredDuringExecution: {
         nodeSelectorTerms: capacityTypeTerms(decision.capacityType),
@@ -309,18 +322,7 @@ export class PodPlacer {
         },
       ],
     });
-    if (
-      CHECKPOINT_METHODS.has(found.policy.spec.migration) &&
-      !pod.spec?.runtimeClassName &&
-      this.ferryRuntimeClass()
-    ) {
-      // A pod with a runtime class of its own keeps it (checkpoint then refuses it).
-      ops.push({
-        op: 'add',
-        path: '/spec/runtimeClassName',
-        value: FERRY_RUNTIME_CLASS,
-      });
-    }
+    ops.push(...runtimeClass);
     if (decision.capacityType === 'spot') {
       ops.push({
         op: 'add',
