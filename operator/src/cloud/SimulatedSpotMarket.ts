@@ -12,6 +12,7 @@ import { seededRandom } from '../core/random';
 import { ADVISOR_BAND_MONTHLY_FREQUENCY, UNKNOWN_ADVISOR_BAND } from '../core/risk';
 import type { AdvisorEntry, SpotPriceChange, SpotTrace } from './marketData';
 import { regionOfZone } from './marketData';
+import { generateReclaims, reclaimStatisticsOf, ReclaimStatistics } from './reclaimGenerator';
 
 /** A pool of the simulated market. */
 export interface MarketPool extends PoolKey {
@@ -53,6 +54,14 @@ export interface SimulatedMarketOptions {
   instanceTypes?: readonly string[];
   /** Thin trace interruptions by advisor frequency (default true). */
   scaleByAdvisorBand?: boolean;
+  /**
+   * Where reclaims come from: `traces` replays the measured traces (a stress
+   * case: GPU pools reclaimed many times a day); `generated` draws correlated
+   * bursts at each pool's advisor-band rate with the traces' burst statistics.
+   */
+  reclaims?: 'traces' | 'generated';
+  /** With generated reclaims, multiplies every pool's base rate (default 1). */
+  reclaimRateScale?: number;
   /** Replay window; the price log's span when omitted. */
   startAt?: number;
   endAt?: number;
@@ -68,6 +77,8 @@ export class SimulatedSpotMarket {
   private readonly interruptionsByPool = new Map<string, PoolInterruption[]>();
   private readonly allInterruptions: PoolInterruption[];
   private readonly byRestoration: PoolInterruption[];
+  /** The traces' burst statistics, when reclaims are generated. */
+  readonly reclaimStatistics?: ReclaimStatistics;
 
   constructor(data: SimulatedMarketData, readonly options: SimulatedMarketOptions) {
     if (data.prices.length === 0) throw new Error('the simulated market needs at least one spot price change');
@@ -128,6 +139,21 @@ export class SimulatedSpotMarket {
           ? 1
           : Math.min(1, ADVISOR_BAND_MONTHLY_FREQUENCY[pool.advisorBand] / ADVISOR_BAND_MONTHLY_FREQUENCY[traceBand]);
       this.interruptionsByPool.set(pool.id, this.replayTrace(pool.id, trace, random(), keep, random));
+    }
+    if (options.reclaims === 'generated') {
+      const stats = reclaimStatisticsOf(data.traces);
+      this.reclaimStatistics = stats;
+      for (const pool of pools) this.interruptionsByPool.set(pool.id, []);
+      const generated = generateReclaims(pools, stats, {
+        startAt: this.startAt,
+        endAt: this.endAt,
+        random,
+        rateScale: options.reclaimRateScale,
+      });
+      for (const r of generated) {
+        this.interruptionsByPool.get(r.pool)!.push({ pool: r.pool, noticeAt: r.reclaimAt - options.noticeMs, reclaimAt: r.reclaimAt, restoredAt: r.restoredAt });
+      }
+      for (const list of this.interruptionsByPool.values()) list.sort((a, b) => a.noticeAt - b.noticeAt);
     }
     this.allInterruptions = [...this.interruptionsByPool.values()].flat().sort((a, b) => a.noticeAt - b.noticeAt);
     this.byRestoration = [...this.allInterruptions].sort((a, b) => a.restoredAt - b.restoredAt);

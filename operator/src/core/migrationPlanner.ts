@@ -75,7 +75,17 @@ export interface PlannedMove {
   permanentFallback: boolean;
   /** False when the move is best effort: it cannot finish before the deadline. */
   meetsDeadline: boolean;
+  /** Why it cannot finish before the deadline, when it cannot. */
+  lateReason?: LateMoveReason;
 }
+
+/**
+ * Why a move misses its deadline: even on a Ready node it takes longer than the
+ * time left (only acting before the notice saves it); it waits for the
+ * workload's move slot or the source's transfer lanes; or no Ready node within
+ * the spread has room, and a launch takes too long.
+ */
+export type LateMoveReason = 'transfer-exceeds-time-left' | 'queued-behind-moves' | 'no-ready-room';
 
 /** Why a member at risk could not be moved in time. */
 export type UnplannedCause = 'deadline' | 'quorum' | 'no-capacity';
@@ -232,7 +242,12 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
     }
     const finishAt = startAt + durationOf(target);
     const meetsDeadline = signal.deadline === undefined || finishAt <= signal.deadline;
+    let lateReason: LateMoveReason | undefined;
     if (!meetsDeadline) {
+      const quickest = timing.podStartMs + transferMs + timing.switchoverMs;
+      if (now + quickest > signal.deadline!) lateReason = 'transfer-exceeds-time-left';
+      else if (startAt + quickest > signal.deadline!) lateReason = 'queued-behind-moves';
+      else lateReason = 'no-ready-room';
       report(
         'deadline',
         `the fastest move of ${member.pod} ends ${Math.ceil((finishAt - signal.deadline!) / 1000)} s after ${source.name} goes away`,
@@ -257,6 +272,7 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
       finishAt,
       permanentFallback: wasSpot && target.capacityType === 'on-demand',
       meetsDeadline,
+      lateReason,
     });
   }
   moves.sort((a, b) => a.startAt - b.startAt || (a.deadline ?? Infinity) - (b.deadline ?? Infinity));

@@ -2,8 +2,9 @@
  * The placement planner: where each member of an opted-in workload should run.
  *
  * Rules, in order: at least the permanent floor on permanent nodes; the rest on
- * spot, spread over (instance type × zone) pools so that losing any one pool or
- * the spot capacity of any one zone leaves the quorum standing; pools ranked by
+ * spot, one member per (instance type × zone) pool and at most `replicas -
+ * quorum` per zone, so that losing the spot capacity of any one zone, or any
+ * minority of the workload's pools in one burst, leaves the quorum standing; pools ranked by
  * price and interruption risk together; node capacity respected; and members
  * already placed validly stay where they are (minimal churn). Spot members that
  * the spread or the market cannot take fall back to permanent nodes.
@@ -64,8 +65,10 @@ export interface PlacementPlan {
   workload: string;
   quorum: number;
   permanentFloor: number;
-  /** Most members one spot pool or one zone's spot capacity may hold. */
+  /** Most members one zone's spot capacity may hold. */
   maxPerFailureDomain: number;
+  /** Most members one spot pool may hold. */
+  maxPerSpotPool: number;
   assignments: MemberAssignment[];
   /** Spot members put on permanent capacity because no spot pool could take them. */
   spotFallbacks: number;
@@ -89,11 +92,14 @@ export class SpreadLedger {
   readonly membersPerZone = new Map<string, number>();
   readonly nodesUsed = new Set<string>();
 
-  constructor(readonly maxPerDomain: number) {}
+  constructor(
+    readonly maxPerDomain: number,
+    readonly maxPerPool: number = Math.min(1, maxPerDomain),
+  ) {}
 
   admitsSpot(pool: PoolKey): boolean {
     return (
-      (this.spotPerPool.get(poolIdOf(pool)) ?? 0) < this.maxPerDomain &&
+      (this.spotPerPool.get(poolIdOf(pool)) ?? 0) < this.maxPerPool &&
       (this.spotPerZone.get(pool.zone) ?? 0) < this.maxPerDomain
     );
   }
@@ -287,6 +293,7 @@ export function planPlacement(input: PlacementInput): PlacementPlan {
     quorum,
     permanentFloor: floor,
     maxPerFailureDomain: spread.maxPerDomain,
+    maxPerSpotPool: spread.maxPerPool,
     assignments: workload.members.map(m => assignments.get(m.pod)!),
     spotFallbacks,
   };

@@ -33,3 +33,13 @@ export function permanentFloor(replicas: number, permanentRatio: number): number
 export function maxMembersPerFailureDomain(replicas: number, quorum = quorumOf(replicas)): number {
   return Math.max(0, replicas - quorum);
 }
+
+/**
+ * Most members one spot pool may hold: one (none when no failure domain may
+ * hold any). A reclaim takes whole pools, so with one member per spot pool any
+ * burst that leaves a majority of a workload's pools intact leaves its quorum
+ * standing, however many pools of a zone it takes.
+ */
+export function maxMembersPerSpotPool(replicas: number, quorum = quorumOf(replicas)): number {
+  return Math.min(1, maxMembersPerFailureDomain(replicas, quorum));
+}

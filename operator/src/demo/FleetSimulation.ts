@@ -12,7 +12,7 @@
 import type { CapacityType, MigrationReason } from '../api/v1alpha1';
 import { AvailabilityLedger, CostLedger } from '../core/accounting';
 import type { PlacementTarget } from '../core/capacity';
-import { DEFAULT_MOVE_TIMING, DisruptionSignal, MoveTiming, planMigrations, UnplannedMove } from '../core/migrationPlanner';
+import { DEFAULT_MOVE_TIMING, DisruptionSignal, LateMoveReason, MoveTiming, planMigrations, UnplannedMove } from '../core/migrationPlanner';
 import { CapacityPool, MemberView, NodeView, nodeShareOf, poolIdOf, Resources, WorkloadView } from '../core/model';
 import { PlacementInput, PlacementPlan, planPlacement } from '../core/placement';
 import { ProactiveMoveGovernor } from '../core/proactive';
@@ -65,6 +65,8 @@ export interface FleetMove {
   bytes: number;
   outcome?: 'Succeeded' | 'Failed';
   meetsDeadline: boolean;
+  /** Why the planner knew it would miss its deadline, when it did. */
+  lateReason?: LateMoveReason;
 }
 
 /** A fleet workload's state. */
@@ -430,7 +432,7 @@ export class FleetSimulation {
       if (move.startAt > this.now) continue; // planned again when its turn comes, with the cluster as it is then
       const w = this.workloads.get(move.workload)!;
       const member = w.members.find(m => m.pod === move.pod)!;
-      this.startMove(w, member, move.target, move.reason, true, move.deadline, move.meetsDeadline);
+      this.startMove(w, member, move.target, move.reason, true, move.deadline, move.meetsDeadline, move.lateReason);
     }
   }
 
@@ -442,6 +444,7 @@ export class FleetSimulation {
     live: boolean,
     deadline?: number,
     meetsDeadline = true,
+    lateReason?: LateMoveReason,
   ): void {
     let targetNode: string;
     let targetReadyAt = this.now;
@@ -473,6 +476,7 @@ export class FleetSimulation {
       deadline,
       bytes: w.spec.stateBytes,
       meetsDeadline,
+      lateReason,
     };
     this.moves.push(move);
     this.inFlight.set(`${w.spec.id}/${member.pod}`, move);
