@@ -164,7 +164,7 @@ export class DemoOperator implements FerryClusterClient {
     while (this.reclaimEveryMs !== undefined && now - this.lastReclaim >= this.reclaimEveryMs) {
       this.lastReclaim += this.reclaimEveryMs;
       this.fleet.advanceTo(this.lastReclaim + this.offsetMs, DEMO_STEP_MS);
-      const inUse = this.listSpotNodesInUse().filter(n => this.provider.node(n)?.terminatesAt === undefined);
+      const inUse = this.listReclaimableSpotNodes();
       if (inUse.length > 0) this.fleet.noticeNode(inUse[Math.floor(this.random() * inUse.length)]);
     }
     this.fleet.advanceTo(now + this.offsetMs, DEMO_STEP_MS);
@@ -189,6 +189,11 @@ export class DemoOperator implements FerryClusterClient {
       }
     }
     return [...nodes].sort();
+  }
+
+  /** Spot nodes in use that have no termination notice yet: the ones a reclaim would still move replicas off. */
+  listReclaimableSpotNodes(): string[] {
+    return this.listSpotNodesInUse().filter(n => this.provider.node(n)?.terminatesAt === undefined);
   }
 
   async listWorkloads(query: {

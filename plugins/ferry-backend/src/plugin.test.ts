@@ -1,10 +1,26 @@
 import {
+  createBackendModule,
+  createServiceFactory,
+} from '@backstage/backend-plugin-api';
+import {
   mockCredentials,
   mockServices,
   startTestBackend,
 } from '@backstage/backend-test-utils';
 import { catalogServiceMock } from '@backstage/plugin-catalog-node/testUtils';
 import permissionBackend from '@backstage/plugin-permission-backend';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { catalogServiceRef } from '@backstage/plugin-catalog-node';
+import {
+  AuthorizeResult,
+  isPermission,
+} from '@backstage/plugin-permission-common';
+import {
+  PolicyQuery,
+  PolicyQueryUser,
+} from '@backstage/plugin-permission-node';
+import { policyExtensionPoint } from '@backstage/plugin-permission-node/alpha';
+import { ferryPolicyReadPermission } from '@ferry/plugin-ferry-common';
 import ferryDemoModule from '@ferry/plugin-ferry-backend-module-demo';
 import request from 'supertest';
 import {
@@ -14,6 +30,10 @@ import {
 } from './__testUtils__/fixtures';
 import { ferryPermissionPolicyModule } from './permissions/permissionPolicyModule';
 import { ferryPlugin } from './plugin';
+import {
+  createFerryConditionalDecision,
+  ferryConditions,
+} from './permissions/rules';
 
 jest.setTimeout(60_000);
 
@@ -275,7 +295,7 @@ describe('ferry plugin in demo mode', () => {
       .put(url)
       .set('Authorization', guest)
       .send({ migration: 'auto', padding: 'x'.repeat(20_000) });
-    expect(huge.status).toBe(400);
+    expect(huge.status).toBe(413);
     expect(huge.body.error.message).toMatch(/Ferry accepts at most 16384/);
 
     const after = (await request(server).get(url).set('Authorization', guest))
@@ -301,6 +321,136 @@ describe('ferry plugin in demo mode', () => {
       const res = await request(server).get(url).set('Authorization', guest);
       expect({ url, status: res.status }).toEqual({ url, status: 400 });
       expect(res.body.error.name).toBe('InputError');
+    }
+  });
+
+  it('answers 400 saying what a kind, namespace and name may hold to paths the catalog cannot parse', async () => {
+    const paths = [
+      `${BASE}/entities/%3Ax/default/x/status`,
+      `${BASE}/entities/a%2Fb/default/x/status`,
+      `${BASE}/entities/component/%2F/x/status`,
+      `${BASE}/entities/component/default/%F0%9F%9A%80/policy`,
+      `${BASE}/entities/component/default/a%00b/cost`,
+      `${BASE}/entities/component/default/${'x'.repeat(64)}/status`,
+      `${BASE}/entities/%3Ax/default/x/policy`,
+    ];
+    for (const path of paths) {
+      for (const method of ['get', 'put'] as const) {
+        if (method === 'put' && !path.endsWith('/policy')) continue;
+        const res = await request(server)
+          [method](path)
+          .set('Authorization', guest)
+          .send(method === 'put' ? { enabled: true } : undefined);
+        expect({ path, method, status: res.status }).toEqual({
+          path,
+          method,
+          status: 400,
+        });
+        expect(res.body.error.name).toBe('InputError');
+        expect(res.body.error.message).toMatch(
+          /path parameter (kind|namespace|name) .*(a letter, then letters and digits|letters and digits in groups|starting and ending with a letter or digit)/,
+        );
+        // Nothing internal: no URL of another service, no stack.
+        expect(JSON.stringify(res.body)).not.toMatch(/https?:\/\/|\bat \S+ \(/);
+      }
+    }
+  });
+
+  it('reads times written as the contract shows them, and refuses ones that do not exist', async () => {
+    for (const query of [
+      'from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z',
+      'from=2026-11-01&to=2026-11-03',
+      'from=2026-11-01T00:00:00.5%2B01:00&to=2026-11-01T06:00Z',
+    ]) {
+      for (const series of ['cost', 'availability']) {
+        const res = await request(server)
+          .get(`${entity('session-store')}/${series}?${query}`)
+          .set('Authorization', guest);
+        expect({ query, series, status: res.status }).toEqual({
+          query,
+          series,
+          status: 200,
+        });
+      }
+    }
+    const refused: [string, RegExp][] = [
+      ['from=2026-12-01junk', /query parameter from is not one Ferry can read/],
+      [
+        'from=2026-02-30',
+        /from is '2026-02-30', a day that 2026-02 does not have/,
+      ],
+      ['to=2026-11-01T24:00:00Z', /a time of day that does not exist/],
+      [
+        'from=2026-11-01T00:00:00',
+        /query parameter from is not one Ferry can read/,
+      ],
+      ['from=', /query parameter from is empty; leave it out/],
+      ['to=', /query parameter to is empty/],
+      ['bucket=', /query parameter bucket is empty/],
+    ];
+    for (const [query, message] of refused) {
+      const res = await request(server)
+        .get(`${entity('session-store')}/cost?${query}`)
+        .set('Authorization', guest);
+      expect({ query, status: res.status }).toEqual({ query, status: 400 });
+      expect(res.body.error.message).toMatch(message);
+    }
+    for (const query of ['limit=', 'cursor=']) {
+      const res = await request(server)
+        .get(`${entity('session-store')}/migrations?${query}`)
+        .set('Authorization', guest);
+      expect({ query, status: res.status }).toEqual({ query, status: 400 });
+      expect(res.body.error.message).toMatch(/is empty; leave it out/);
+    }
+  });
+
+  it('serves a valid OpenAPI 3.0 contract to a signed-in caller', async () => {
+    const anonymous = await request(server)
+      .get(`${BASE}/openapi.json`)
+      .set('Authorization', mockCredentials.none.header());
+    expect(anonymous.status).toBe(401);
+    const res = await request(server)
+      .get(`${BASE}/openapi.json`)
+      .set('Authorization', guest);
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toMatch(/^3\.0\./);
+    // Throws with every way the document breaks the OpenAPI 3.0 schema.
+    await SwaggerParser.validate(structuredClone(res.body));
+  });
+
+  it('answers 413 to a body too large, with what the endpoint reads, and 405 to an undeclared method', async () => {
+    const policy = await request(server)
+      .put(`${entity('session-store')}/policy`)
+      .set('Authorization', guest)
+      .send({ migration: 'auto', padding: 'x'.repeat(20_000) });
+    expect(policy.status).toBe(413);
+    expect(policy.body.error.message).toMatch(
+      /Ferry accepts at most 16384\. Send only the policy fields to change/,
+    );
+    const reclaim = await request(server)
+      .post(`${BASE}/demo/reclaim`)
+      .set('Authorization', guest)
+      .send({ node: 'x'.repeat(20_000) });
+    expect(reclaim.status).toBe(413);
+    expect(reclaim.body.error.message).toMatch(/the node to reclaim/);
+    expect(reclaim.body.error.message).not.toMatch(/policy/);
+
+    for (const [method, path, allow] of [
+      ['delete', `${entity('session-store')}/policy`, 'GET, PUT, HEAD'],
+      ['post', `${entity('session-store')}/status`, 'GET, HEAD'],
+      ['get', `${BASE}/demo/reclaim`, 'POST'],
+      ['patch', `${BASE}/fleet`, 'GET, HEAD'],
+    ] as const) {
+      const res = await request(server)
+        [method](path)
+        .set('Authorization', guest);
+      expect({ method, path, status: res.status }).toEqual({
+        method,
+        path,
+        status: 405,
+      });
+      expect(res.headers.allow).toBe(allow);
+      expect(res.body.error.message).toMatch(/is not an operation of/);
     }
   });
 
@@ -337,6 +487,28 @@ describe('ferry plugin in demo mode', () => {
       .get(`${entity(name)}/status`)
       .set('Authorization', guest);
     expect(status.body.migrationsTotal).toBeGreaterThan(0);
+
+    // The node now has a termination notice: naming it again starts nothing, so 409 says so.
+    const again = await request(server)
+      .post(`${BASE}/demo/reclaim`)
+      .set('Authorization', guest)
+      .send({ node: res.body.node });
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toMatch(
+      new RegExp(`${res.body.node} is already being reclaimed`),
+    );
+    // Without a node, a reclaim picks one that can still be reclaimed, or says why none can.
+    const next = await request(server)
+      .post(`${BASE}/demo/reclaim`)
+      .set('Authorization', guest)
+      .send({});
+    expect(
+      next.status === 200
+        ? `200 ${
+            next.body.node === res.body.node ? 'the same node' : 'another'
+          }`
+        : `${next.status} ${next.body.error.message}`,
+    ).toMatch(/^(200 another|409 .*already being reclaimed)/);
 
     const unknown = await request(server)
       .post(`${BASE}/demo/reclaim`)
@@ -407,6 +579,169 @@ describe('ferry plugin without the demo module', () => {
     } finally {
       await backend.stop();
     }
+
+/** A policy under which only an entity's owners may read its Ferry data. */
+const ownersReadModule = createBackendModule({
+  pluginId: 'permission',
+  moduleId: 'ferry-owners-read',
+  register(reg) {
+    reg.registerInit({
+      deps: { policy: policyExtensionPoint },
+      async init({ policy }) {
+        policy.setPolicy({
+          async handle(query: PolicyQuery, user?: PolicyQueryUser) {
+            if (
+              user &&
+              isPermission(query.permission, ferryPolicyReadPermission)
+            ) {
+              return createFerryConditionalDecision(
+                query.permission,
+                ferryConditions.isEntityOwner({
+                  claims: user.info.ownershipEntityRefs,
+                }),
+              );
+            }
+            return { result: AuthorizeResult.ALLOW };
+          },
+        });
+      },
+    });
+  },
+});
+
+const DEMO_CONFIG = {
+  catalogSync: {
+    schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } },
+  },
+  ingestion: {
+    schedule: { frequency: { hours: 24 }, timeout: { minutes: 1 } },
+  },
+  demo: {
+    enabled: true,
+    seed: 7,
+    speedup: 600,
+    reclaimEveryMinutes: 1_000_000,
+  },
+};
+
+describe('ferry plugin where only owners may read', () => {
+  let server: Awaited<ReturnType<typeof startFerry>>['server'];
+  let stop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const backend = await startTestBackend({
+      features: [
+        ferryPlugin,
+        ferryDemoModule,
+        permissionBackend,
+        ownersReadModule,
+        catalogServiceMock.factory({ entities: TEST_ENTITIES }),
+        testUserInfoFactory,
+        onBehalfOfAwareHttpAuthFactory,
+        mockServices.rootConfig.factory({
+          data: { permission: { enabled: true }, ferry: DEMO_CONFIG },
+        }),
+      ],
+    });
+    server = backend.server;
+    stop = () => backend.stop();
+  });
+  afterAll(async () => stop());
+
+  it('lists in /fleet only the services whose entity the caller may read, with their totals', async () => {
+    // dana (data-team) opts agent-memory in; guest (platform-team) owns session-store and job-queue.
+    const optIn = await request(server)
+      .put(`${entity('agent-memory')}/policy`)
+      .set('Authorization', dana)
+      .send({ enabled: true });
+    expect(optIn.status).toBe(200);
+    for (const name of ['session-store', 'job-queue']) {
+      const status = await request(server)
+        .get(`${entity(name)}/status`)
+        .set('Authorization', guest);
+      expect(status.status).toBe(200);
+    }
+    const refs = async (who: string) => {
+      const res = await request(server)
+        .get(`${BASE}/fleet`)
+        .set('Authorization', who);
+      expect(res.status).toBe(200);
+      expect(res.body.totals.services).toBe(res.body.services.length);
+      return res.body.services
+        .map((s: { entityRef: string }) => s.entityRef)
+        .sort();
+    };
+    expect(await refs(guest)).toEqual([
+      'component:default/job-queue',
+      'component:default/session-store',
+    ]);
+    expect(await refs(dana)).toEqual(['component:default/agent-memory']);
+    const denied = await request(server)
+      .get(`${entity('session-store')}/status`)
+      .set('Authorization', dana);
+    expect(denied.status).toBe(403);
+  });
+});
+
+describe('ferry plugin when a catalog entity is removed', () => {
+  let server: Awaited<ReturnType<typeof startFerry>>['server'];
+  let stop: () => Promise<void>;
+  // A catalog the test can remove an entity from while the backend runs.
+  const catalog = catalogServiceMock({
+    entities: TEST_ENTITIES.map(e => ({
+      ...e,
+      metadata: { ...e.metadata, uid: `uid-${e.metadata.name}` },
+    })),
+  });
+
+  beforeAll(async () => {
+    const backend = await startTestBackend({
+      features: [
+        ferryPlugin,
+        ferryDemoModule,
+        mockServices.permissions.factory({ result: AuthorizeResult.ALLOW }),
+        createServiceFactory({
+          service: catalogServiceRef,
+          deps: {},
+          factory: () => catalog,
+        }),
+        mockServices.rootConfig.factory({ data: { ferry: DEMO_CONFIG } }),
+      ],
+    });
+    server = backend.server;
+    stop = () => backend.stop();
+  });
+  afterAll(async () => stop());
+
+  it('keeps its SpotPolicy and calls it orphaned in /fleet', async () => {
+    const status = await request(server)
+      .get(`${entity('job-queue')}/status`)
+      .set('Authorization', guest);
+    expect(status.status).toBe(200);
+    const orphans = async () => {
+      const res = await request(server)
+        .get(`${BASE}/fleet`)
+        .set('Authorization', guest);
+      return res.body.services
+        .filter((s: { orphaned?: boolean }) => s.orphaned)
+        .map((s: { entityRef: string }) => s.entityRef);
+    };
+    expect(await orphans()).toEqual([]);
+
+    await catalog.removeEntityByUid('uid-job-queue');
+    // The fleet is rebuilt within RESPONSE_CACHE_MS.
+    let seen: string[] = [];
+    for (let i = 0; i < 40 && seen.length === 0; i++) {
+      await new Promise(resolve => setTimeout(resolve, 500));
+      seen = await orphans();
+    }
+    expect(seen).toEqual(['component:default/job-queue']);
+    // The policy stays in force in the cluster, and its data stays readable.
+    const kept = await request(server)
+      .get(`${entity('job-queue')}/status`)
+      .set('Authorization', guest);
+    expect(kept.status).toBe(200);
+    expect(kept.body.policy.enabled).toBe(true);
   });
 });
 

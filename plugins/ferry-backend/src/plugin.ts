@@ -145,7 +145,7 @@ export const ferryPlugin = createBackendPlugin({
             access,
             locator,
             policies,
-            reports: new SpotReports(store),
+            reports: new SpotReports(store, Date.now, access),
             demoReclaim: new DemoReclaim(clusters, ingestion, store),
           }),
         );

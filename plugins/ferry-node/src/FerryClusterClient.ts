@@ -44,12 +44,18 @@ export interface FerryClusterClient {
     namespace: string,
     name: string,
   ): Promise<SpotPolicy | undefined>;
-  /** Creates or replaces the spec of a SpotPolicy; the status is the operator's. */
+  /**
+   * Creates or replaces the spec of a SpotPolicy; the status is the operator's.
+   * With `basedOn`, the write is conditional on the policy the caller read (its
+   * resourceVersion, or its absence): a change made since fails the write with a
+   * conflict instead of being overwritten.
+   */
   applySpotPolicy(
     namespace: string,
     name: string,
     spec: SpotPolicySpec,
     annotations?: Record<string, string>,
+    options?: { basedOn: SpotPolicy | undefined },
   ): Promise<SpotPolicy>;
   listMigrations(query?: MigrationQuery): Promise<Migration[]>;
   listSpotPools(): Promise<SpotPoolSummary[]>;

@@ -9,6 +9,8 @@ import type { FerryClusterClient } from './FerryClusterClient';
 export interface FerryDemoCluster extends FerryClusterClient {
   /** Spot nodes that run Ferry-managed replicas now. */
   listSpotNodesInUse(): string[];
+  /** Spot nodes in use that have no termination notice yet: the ones a reclaim would still move replicas off. */
+  listReclaimableSpotNodes(): string[];
   /** Makes the simulated cloud take a spot node back, as it would on its own. */
   reclaimNode(nodeName: string): void;
 }

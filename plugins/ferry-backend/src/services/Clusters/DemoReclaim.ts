@@ -12,7 +12,10 @@ export class DemoReclaim {
     private readonly store: DatabaseFerryStore,
   ) {}
 
-  /** Reclaims the node (or one that runs Ferry-managed replicas) and returns the migrations it started. */
+  /**
+   * Reclaims the node (or one that runs Ferry-managed replicas and has no
+   * termination notice yet) and returns the migrations it started.
+   */
   async reclaim(
     node?: string,
   ): Promise<{ node: string; migrations: MigrationRecord[] }> {
@@ -23,17 +26,34 @@ export class DemoReclaim {
       );
     }
     const inUse = demo.listSpotNodesInUse();
-    const target = node ?? inUse[0];
-    if (!target) {
-      throw new ConflictError(
-        'No spot node runs Ferry-managed replicas yet; opt a service in (ferry.dev/spot: enabled) and try again',
-      );
-    }
-    if (!inUse.includes(target)) {
+    const reclaimable = demo.listReclaimableSpotNodes();
+    if (node !== undefined && !inUse.includes(node)) {
       throw new NotFoundError(
-        `No spot node named ${target} runs Ferry-managed replicas; the spot nodes in use are: ${
+        `No spot node named ${node} runs Ferry-managed replicas; the spot nodes in use are: ${
           inUse.join(', ') || 'none'
         }`,
+      );
+    }
+    // A node with a termination notice already has its moves planned: a second
+    // reclaim of it would start nothing.
+    const beingReclaimed = inUse.filter(n => !reclaimable.includes(n));
+    if (node !== undefined && beingReclaimed.includes(node)) {
+      throw new ConflictError(
+        `${node} is already being reclaimed (it has a termination notice and its replicas are moving); ${
+          reclaimable.length > 0
+            ? `name one of ${reclaimable.join(', ')}, or send no node`
+            : 'no other spot node can be reclaimed now; try again once the moves are done'
+        }`,
+      );
+    }
+    const target = node ?? reclaimable[0];
+    if (!target) {
+      throw new ConflictError(
+        inUse.length === 0
+          ? 'No spot node runs Ferry-managed replicas yet; opt a service in (ferry.dev/spot: enabled) and try again'
+          : `Every spot node that runs Ferry-managed replicas is already being reclaimed (${inUse.join(
+              ', ',
+            )}); try again once their moves are done`,
       );
     }
     const cluster = this.clusters.get(DEMO_CLUSTER_NAME);

@@ -160,8 +160,12 @@ export class KubernetesFerryClusterClient implements FerryClusterClient {
     name: string,
     spec: SpotPolicySpec,
     annotations?: Record<string, string>,
+    options?: { basedOn: SpotPolicy | undefined },
   ): Promise<SpotPolicy> {
-    const existing = await this.getSpotPolicy(namespace, name);
+    // Without the caller's read, the guard covers only the time since this read.
+    const existing = options
+      ? options.basedOn
+      : await this.getSpotPolicy(namespace, name);
     const body: SpotPolicy = {
       apiVersion: FERRY_API_VERSION,
       kind: 'SpotPolicy',

@@ -1,6 +1,7 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { Entity, stringifyEntityRef } from '@backstage/catalog-model';
 import {
+  ConflictError,
   InputError,
   NotFoundError,
   ServiceUnavailableError,
@@ -42,6 +43,12 @@ export type CatalogSyncOutcome =
   | 'updated'
   | 'unchanged'
   | 'skipped';
+
+/**
+ * How often a portal or API change is applied before its 409 reaches the caller:
+ * each try that loses a race re-reads the policy and applies the change to it.
+ */
+export const UPDATE_ATTEMPTS = 5;
 
 /** Policy changes a policy view lists, newest first. */
 export const POLICY_HISTORY_LIMIT = 50;
@@ -216,6 +223,24 @@ export class PolicyService {
     actor: PolicyActor,
   ): Promise<SpotPolicySettings> {
     validateUpdate(update);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.updateOnce(entity, update, actor);
+      } catch (error) {
+        // Another writer changed the policy since it was read: the write was
+        // refused, so apply this change again to what is there now.
+        if (!(error instanceof ConflictError) || attempt >= UPDATE_ATTEMPTS) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  private async updateOnce(
+    entity: Entity,
+    update: PolicyUpdate,
+    actor: PolicyActor,
+  ): Promise<SpotPolicySettings> {
     const entityRef = refOf(entity);
     const { located, policy } = await this.current(entity);
     const annotations = readPolicyAnnotations(entity);
@@ -271,6 +296,8 @@ export class PolicyService {
             options.catalogAnnotations,
           ),
         },
+        // `after` was computed from `existing`: write it only over that version.
+        { basedOn: existing },
       ),
     );
     if (options.record) {

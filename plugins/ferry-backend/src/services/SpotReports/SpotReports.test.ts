@@ -86,6 +86,14 @@ describe('parseTimeRange', () => {
     expect(range.to - range.from).toBe(7 * DAY);
     expect(range.bucket).toBe('hour');
   });
+  it('reads dates, and times with their offset', () => {
+    expect(
+      parseTimeRange({ from: '2028-02-29', to: '2028-03-01T01:30+01:00' }),
+    ).toMatchObject({
+      from: Date.UTC(2028, 1, 29),
+      to: Date.UTC(2028, 2, 1, 0, 30),
+    });
+  });
   it('picks daily buckets beyond 14 days', () => {
     expect(
       parseTimeRange({
@@ -95,7 +103,12 @@ describe('parseTimeRange', () => {
     ).toBe('day');
   });
   it.each([
-    [{ from: 'last week' }, /use an ISO-8601 time/],
+    [{ from: 'last week' }, /use an ISO-8601 date such as 2026-11-01/],
+    [{ from: '2026-12-01junk' }, /use an ISO-8601 date/],
+    [{ from: '2026-02-30' }, /a day that 2026-02 does not have/],
+    [{ from: '2028-02-30T00:00:00Z' }, /a day that 2028-02 does not have/],
+    [{ to: '2026-11-01T12:60:00Z' }, /a time of day that does not exist/],
+    [{ to: '2026-11-01T12:00:00+24:00' }, /an offset that does not exist/],
     [
       { from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' },
       /must be before/,

@@ -25,6 +25,11 @@ export const RESPONSE_CACHE_MS = 5_000;
 /** How many at-risk moments an availability series lists. */
 export const MAX_AT_RISK_MOMENTS = 100;
 
+/** Tells which of some entities the catalog no longer has. */
+export interface CatalogPresence {
+  missing(entityRefs: string[]): Promise<Set<string>>;
+}
+
 /**
  * The portal's read views over the history store: an entity's status, cost,
  * availability and migrations, and the fleet. Each is served from the store,
@@ -36,6 +41,8 @@ export class SpotReports {
   constructor(
     private readonly store: DatabaseFerryStore,
     now: () => number = Date.now,
+    /** Which entities the catalog no longer has; without it no service is called orphaned. */
+    private readonly catalog?: CatalogPresence,
   ) {
     this.cache = new ResponseCache(
       () => store.generation,
@@ -179,11 +186,17 @@ export class SpotReports {
     };
   }
 
+  /**
+   * The fleet. A service whose entity the catalog no longer has is `orphaned`:
+   * its SpotPolicy stays in force (Ferry opts nothing out on its own) until
+   * someone deletes it.
+   */
   async fleet(): Promise<FleetSummary> {
     const [snapshots, pools] = await Promise.all([
       this.store.listWorkloads(),
       this.store.riskiestPools(RISKIEST_POOLS),
     ]);
+    const orphaned = await this.orphanedOf(snapshots.map(s => s.entityRef));
     const services = snapshots.map(s => ({
       entityRef: s.entityRef,
       workload: s.workload,
@@ -197,17 +210,10 @@ export class SpotReports {
       availabilityTarget: s.availabilityTarget,
       maxInterruptionRisk: s.maxInterruptionRisk,
       migrationsTotal: s.migrationsTotal,
+      ...(orphaned.has(s.entityRef) ? { orphaned: true } : {}),
     }));
     return {
-      services,
-      totals: {
-        services: services.length,
-        replicas: sum(services.map(s => s.replicas)),
-        spotReplicas: sum(services.map(s => s.spotReplicas)),
-        hourlyCostUsd: sum(services.map(s => s.hourlyCostUsd)),
-        onDemandHourlyCostUsd: sum(services.map(s => s.onDemandHourlyCostUsd)),
-        savingsToDateUsd: sum(services.map(s => s.savingsToDateUsd)),
-      },
+      ...fleetOf(services),
       riskiestPools: pools,
       updatedAt: new Date(
         snapshots.length > 0
@@ -216,6 +222,45 @@ export class SpotReports {
       ).toISOString(),
     };
   }
+
+  /** The fleet as a caller who may read only some of its services sees it: those, and their totals. */
+  async fleetLimitedTo(
+    readable: (entityRefs: string[]) => Promise<Set<string>>,
+  ): Promise<FleetSummary> {
+    const fleet = await this.fleet();
+    const allowed = await readable(fleet.services.map(s => s.entityRef));
+    return {
+      ...fleet,
+      ...fleetOf(fleet.services.filter(s => allowed.has(s.entityRef))),
+    };
+  }
+
+  private async orphanedOf(entityRefs: string[]): Promise<Set<string>> {
+    if (!this.catalog || entityRefs.length === 0) return new Set();
+    try {
+      return await this.catalog.missing(entityRefs);
+    } catch {
+      // A catalog that does not answer orphans nothing; the next build asks again.
+      return new Set();
+    }
+  }
+}
+
+/** Services and their totals. */
+function fleetOf(
+  services: FleetSummary['services'],
+): Pick<FleetSummary, 'services' | 'totals'> {
+  return {
+    services,
+    totals: {
+      services: services.length,
+      replicas: sum(services.map(s => s.replicas)),
+      spotReplicas: sum(services.map(s => s.spotReplicas)),
+      hourlyCostUsd: sum(services.map(s => s.hourlyCostUsd)),
+      onDemandHourlyCostUsd: sum(services.map(s => s.onDemandHourlyCostUsd)),
+      savingsToDateUsd: sum(services.map(s => s.savingsToDateUsd)),
+    },
+  };
 }
 
 /** Share of the error budget left: 1 untouched, 0 spent, below 0 when the target is missed. */

@@ -62,12 +62,42 @@ export function parseTimeRange(
   return { from, to, bucket, bucketMs };
 }
 
+/**
+ * An ISO-8601 date, or a time with its offset: what the contract's pattern for
+ * `from` and `to` allows. Date.parse alone takes `2026-12-01junk` and rolls
+ * `2026-02-30` over into March.
+ */
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):(\d{2})))?$/;
+
 function parseTime(name: string, text: string): number {
-  const time = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
-  if (!Number.isFinite(time)) {
-    throw new InputError(
-      `${name} is '${text}'; use an ISO-8601 time such as 2026-11-01T00:00:00Z`,
+  const refuse = (why: string) =>
+    new InputError(
+      `${name} is '${text}'${why}; use an ISO-8601 date such as 2026-11-01 or a time with its offset such as 2026-11-01T00:00:00Z`,
     );
+  const parts = ISO_TIME.exec(text);
+  if (!parts) throw refuse('');
+  const [year, month, day, hour = 0, minute = 0, second = 0] = parts
+    .slice(1, 7)
+    .map(p => (p === undefined ? undefined : Number(p)));
+  const [offsetHours, offsetMinutes] = [parts[8], parts[9]].map(Number);
+  const calendar = new Date(Date.UTC(year!, month! - 1, day!));
+  if (
+    calendar.getUTCFullYear() !== year ||
+    calendar.getUTCMonth() !== month! - 1 ||
+    calendar.getUTCDate() !== day
+  ) {
+    throw refuse(`, a day that ${year}-${parts[2]} does not have`);
   }
-  return time;
+  if (hour > 23 || minute > 59 || second > 59) {
+    throw refuse(', a time of day that does not exist');
+  }
+  if (
+    parts[7] !== 'Z' &&
+    parts[7] &&
+    (offsetHours > 23 || offsetMinutes > 59)
+  ) {
+    throw refuse(', an offset that does not exist');
+  }
+  return Date.parse(text);
 }

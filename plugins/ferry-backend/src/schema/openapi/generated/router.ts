@@ -7,7 +7,7 @@ import { createValidatedOpenApiRouterFromGeneratedEndpointMap } from '@backstage
 import { EndpointMap } from './apis';
 
 export const spec = {
-  openapi: '3.1.0',
+  openapi: '3.0.3',
   info: {
     title: 'ferry',
     version: '1',
@@ -29,52 +29,65 @@ export const spec = {
         name: 'kind',
         in: 'path',
         required: true,
-        description: 'Kind of the catalog entity, e.g. `component`.',
+        description:
+          'Kind of the catalog entity, e.g. `component`: a letter, then letters and digits, at most 63 characters.',
         schema: {
           type: 'string',
           minLength: 1,
-          maxLength: 253,
+          maxLength: 63,
+          pattern: '^[a-zA-Z][a-zA-Z0-9]*$',
         },
       },
       namespace: {
         name: 'namespace',
         in: 'path',
         required: true,
-        description: 'Namespace of the catalog entity, e.g. `default`.',
+        description:
+          'Namespace of the catalog entity, e.g. `default`: letters and digits in groups joined by hyphens, at most 63 characters.',
         schema: {
           type: 'string',
           minLength: 1,
-          maxLength: 253,
+          maxLength: 63,
+          pattern: '^[a-zA-Z0-9]+(-+[a-zA-Z0-9]+)*$',
         },
       },
       name: {
         name: 'name',
         in: 'path',
         required: true,
-        description: 'Name of the catalog entity.',
+        description:
+          'Name of the catalog entity: letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit, at most 63 characters.',
         schema: {
           type: 'string',
           minLength: 1,
-          maxLength: 253,
+          maxLength: 63,
+          pattern: '^([a-zA-Z0-9][-a-zA-Z0-9_.]*)?[a-zA-Z0-9]$',
         },
       },
       from: {
         name: 'from',
         in: 'query',
         required: false,
+        allowReserved: true,
         description:
-          'Start of the range, ISO-8601; 7 days before `to` when absent.',
+          'Start of the range, an ISO-8601 date (`2026-11-01`) or time with its offset (`2026-11-01T00:00:00Z`); 7 days before `to` when absent. Leave it out rather than sending it empty.',
         schema: {
           type: 'string',
+          pattern:
+            '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?$',
         },
       },
       to: {
         name: 'to',
         in: 'query',
         required: false,
-        description: 'End of the range, ISO-8601; now when absent.',
+        allowReserved: true,
+        description:
+          'End of the range, written as `from`; now when absent. Leave it out rather than sending it empty.',
         schema: {
           type: 'string',
+          pattern:
+            '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?$',
         },
       },
       bucket: {
@@ -177,7 +190,8 @@ export const spec = {
           },
           availabilityTarget: {
             type: 'number',
-            exclusiveMinimum: 0,
+            minimum: 0,
+            exclusiveMinimum: true,
             maximum: 1,
           },
           migration: {
@@ -208,7 +222,8 @@ export const spec = {
           },
           availabilityTarget: {
             type: 'number',
-            exclusiveMinimum: 0,
+            minimum: 0,
+            exclusiveMinimum: true,
             maximum: 1,
           },
           migration: {
@@ -831,6 +846,11 @@ export const spec = {
           migrationsTotal: {
             type: 'integer',
           },
+          orphaned: {
+            type: 'boolean',
+            description:
+              "True when the catalog no longer has the entity. Its SpotPolicy stays in force until someone deletes it (`kubectl delete spotpolicy -n <namespace> <name>`, see the backend plugin's README).",
+          },
         },
         required: [
           'entityRef',
@@ -995,7 +1015,7 @@ export const spec = {
       get: {
         operationId: 'GetFleetSummary',
         description:
-          'Every service with a spot policy, fleet totals and the riskiest spot pools.',
+          'Every service with a spot policy whose entity the caller may read (`ferry.policy.read`), their totals, and the riskiest spot pools.',
         responses: {
           '200': {
             description: 'Ok',
@@ -1172,7 +1192,8 @@ export const spec = {
             name: 'limit',
             in: 'query',
             required: false,
-            description: 'Page size, 1 to 500; 50 when absent.',
+            description:
+              'Page size, 1 to 500; 50 when absent (leave it out rather than sending it empty).',
             schema: {
               type: 'integer',
               minimum: 1,
@@ -1183,10 +1204,13 @@ export const spec = {
             name: 'cursor',
             in: 'query',
             required: false,
-            description: 'The `nextCursor` of the previous page.',
+            description:
+              'The `nextCursor` of the previous page; leave it out for the first page.',
             schema: {
               type: 'string',
+              minLength: 1,
               maxLength: 1000,
+              pattern: '^[A-Za-z0-9_-]+$',
             },
           },
         ],

@@ -21,4 +21,8 @@ export interface FleetService {
   availabilityTarget: number;
   maxInterruptionRisk: number;
   migrationsTotal: number;
+  /**
+   * True when the catalog no longer has the entity. Its SpotPolicy stays in force until someone deletes it (`kubectl delete spotpolicy -n <namespace> <name>`, see the backend plugin\'s README).
+   */
+  orphaned?: boolean;
 }

@@ -175,11 +175,11 @@ export class DefaultApiClient {
 
   /**
    * Availability against the target per bucket, and the moments the quorum was at risk.
-   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;.
-   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;.
-   * @param name - Name of the catalog entity.
-   * @param _from - Start of the range, ISO-8601; 7 days before &#x60;to&#x60; when absent.
-   * @param to - End of the range, ISO-8601; now when absent.
+   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;: a letter, then letters and digits, at most 63 characters.
+   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;: letters and digits in groups joined by hyphens, at most 63 characters.
+   * @param name - Name of the catalog entity: letters, digits, &#x60;-&#x60;, &#x60;_&#x60; and &#x60;.&#x60;, starting and ending with a letter or digit, at most 63 characters.
+   * @param _from - Start of the range, an ISO-8601 date (&#x60;2026-11-01&#x60;) or time with its offset (&#x60;2026-11-01T00:00:00Z&#x60;); 7 days before &#x60;to&#x60; when absent. Leave it out rather than sending it empty.
+   * @param to - End of the range, written as &#x60;from&#x60;; now when absent. Leave it out rather than sending it empty.
    * @param bucket - Bucket size; &#x60;hour&#x60; for ranges up to 14 days and &#x60;day&#x60; beyond when absent.
    */
   public async getEntityAvailability(
@@ -209,11 +209,11 @@ export class DefaultApiClient {
 
   /**
    * Spend on spot and permanent capacity against the on-demand price, per bucket.
-   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;.
-   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;.
-   * @param name - Name of the catalog entity.
-   * @param _from - Start of the range, ISO-8601; 7 days before &#x60;to&#x60; when absent.
-   * @param to - End of the range, ISO-8601; now when absent.
+   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;: a letter, then letters and digits, at most 63 characters.
+   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;: letters and digits in groups joined by hyphens, at most 63 characters.
+   * @param name - Name of the catalog entity: letters, digits, &#x60;-&#x60;, &#x60;_&#x60; and &#x60;.&#x60;, starting and ending with a letter or digit, at most 63 characters.
+   * @param _from - Start of the range, an ISO-8601 date (&#x60;2026-11-01&#x60;) or time with its offset (&#x60;2026-11-01T00:00:00Z&#x60;); 7 days before &#x60;to&#x60; when absent. Leave it out rather than sending it empty.
+   * @param to - End of the range, written as &#x60;from&#x60;; now when absent. Leave it out rather than sending it empty.
    * @param bucket - Bucket size; &#x60;hour&#x60; for ranges up to 14 days and &#x60;day&#x60; beyond when absent.
    */
   public async getEntityCost(
@@ -243,14 +243,14 @@ export class DefaultApiClient {
 
   /**
    * The entity\'s migrations, newest first, a page at a time.
-   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;.
-   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;.
-   * @param name - Name of the catalog entity.
+   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;: a letter, then letters and digits, at most 63 characters.
+   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;: letters and digits in groups joined by hyphens, at most 63 characters.
+   * @param name - Name of the catalog entity: letters, digits, &#x60;-&#x60;, &#x60;_&#x60; and &#x60;.&#x60;, starting and ending with a letter or digit, at most 63 characters.
    * @param reason -
    * @param driver -
    * @param outcome -
-   * @param limit - Page size, 1 to 500; 50 when absent.
-   * @param cursor - The &#x60;nextCursor&#x60; of the previous page.
+   * @param limit - Page size, 1 to 500; 50 when absent (leave it out rather than sending it empty).
+   * @param cursor - The &#x60;nextCursor&#x60; of the previous page; leave it out for the first page.
    */
   public async getEntityMigrations(
     // @ts-ignore
@@ -279,9 +279,9 @@ export class DefaultApiClient {
 
   /**
    * The entity\'s spot policy, where it came from, whether the caller may change it, and its history.
-   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;.
-   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;.
-   * @param name - Name of the catalog entity.
+   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;: a letter, then letters and digits, at most 63 characters.
+   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;: letters and digits in groups joined by hyphens, at most 63 characters.
+   * @param name - Name of the catalog entity: letters, digits, &#x60;-&#x60;, &#x60;_&#x60; and &#x60;.&#x60;, starting and ending with a letter or digit, at most 63 characters.
    */
   public async getEntityPolicy(
     // @ts-ignore
@@ -309,9 +309,9 @@ export class DefaultApiClient {
 
   /**
    * The entity\'s workload, its policy, where its replicas run, its cost and availability now.
-   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;.
-   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;.
-   * @param name - Name of the catalog entity.
+   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;: a letter, then letters and digits, at most 63 characters.
+   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;: letters and digits in groups joined by hyphens, at most 63 characters.
+   * @param name - Name of the catalog entity: letters, digits, &#x60;-&#x60;, &#x60;_&#x60; and &#x60;.&#x60;, starting and ending with a letter or digit, at most 63 characters.
    */
   public async getEntityStatus(
     // @ts-ignore
@@ -338,7 +338,7 @@ export class DefaultApiClient {
   }
 
   /**
-   * Every service with a spot policy, fleet totals and the riskiest spot pools.
+   * Every service with a spot policy whose entity the caller may read (`ferry.policy.read`), their totals, and the riskiest spot pools.
    */
   public async getFleetSummary(
     // @ts-ignore
@@ -385,9 +385,9 @@ export class DefaultApiClient {
 
   /**
    * Changes the entity\'s spot policy (opt in, opt out, permanent ratio, availability target, migration method). Needs `ferry.policy.update`, which by default only the entity\'s owners hold.
-   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;.
-   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;.
-   * @param name - Name of the catalog entity.
+   * @param kind - Kind of the catalog entity, e.g. &#x60;component&#x60;: a letter, then letters and digits, at most 63 characters.
+   * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;: letters and digits in groups joined by hyphens, at most 63 characters.
+   * @param name - Name of the catalog entity: letters, digits, &#x60;-&#x60;, &#x60;_&#x60; and &#x60;.&#x60;, starting and ending with a letter or digit, at most 63 characters.
    * @param policyUpdate -
    */
   public async updateEntityPolicy(
