@@ -579,6 +579,8 @@ describe('ferry plugin without the demo module', () => {
     } finally {
       await backend.stop();
     }
+  });
+});
 
 /** A policy under which only an entity's owners may read its Ferry data. */
 const ownersReadModule = createBackendModule({
