@@ -23,8 +23,13 @@ jest.setTimeout(120_000);
 const NAMESPACE = 'payments';
 const WORKLOAD = 'session-store';
 const POLICY_URL = `/api/ferry/entities/component/default/${WORKLOAD}/policy`;
-/** Rounds of two concurrent PUTs; one lost update in any round fails the suite. */
-const ROUNDS = 6;
+/**
+ * Rounds of two overlapping PUTs, the second started a little later each round
+ * so that, in some round, it reads the policy before the first one writes and
+ * writes after it; one lost update in any round fails the suite.
+ */
+const ROUNDS = 16;
+const STAGGER_STEP_MS = 8;
 
 describe('policy changes through the portal on a real API server', () => {
   let cluster: LocalControlPlane;
@@ -140,7 +145,7 @@ describe('policy changes through the portal on a real API server', () => {
       .set('Content-Type', 'application/json')
       .send(JSON.stringify(body));
 
-  it('keeps both of two concurrent changes to different fields', async () => {
+  it('keeps both of two overlapping changes to different fields', async () => {
     const created = await put({ enabled: true });
     expect(`${created.status} ${created.body.error?.message ?? ''}`).toBe(
       '200 ',
@@ -152,7 +157,9 @@ describe('policy changes through the portal on a real API server', () => {
       const migration = methods[round % 2];
       const [ratio, method] = await Promise.all([
         put({ permanentRatio }),
-        put({ migration }),
+        new Promise(resolve =>
+          setTimeout(resolve, (round % 8) * STAGGER_STEP_MS),
+        ).then(() => put({ migration })),
       ]);
       expect([ratio.status, method.status]).toEqual([200, 200]);
       expect({ round, spec: await readSpec() }).toMatchObject({
