@@ -208,6 +208,7 @@ async function main(): Promise<void> {
       proactive: config.prediction.proactiveMoves && config.prediction.policy,
     },
     statusRefreshMs: config.status.refreshIntervalMs,
+    policyDefaults: config.defaults,
     migrationRetention: {
       maxAgeMs: config.migrationHistory.retentionMs,
       maxPerWorkload: config.migrationHistory.maxPerWorkload,

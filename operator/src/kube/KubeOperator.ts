@@ -39,6 +39,10 @@ import type { PoolRiskHistoryStore } from './stores/PoolRiskHistoryStore';
 import { PredictionController } from './controllers/PredictionController';
 import { Leadership, SoleLeader } from './leadership/SoleLeader';
 import { SpotPolicyStatusController } from './controllers/SpotPolicyStatusController';
+import {
+  PolicyDefaults,
+  WorkloadPolicyController,
+} from './controllers/WorkloadPolicyController';
 
 /** The phases in which a `reschedule` move evicts its member or has evicted it. */
 const RESCHEDULE_EVICTING_PHASES = new Set<MigrationPhase>([
@@ -106,6 +110,8 @@ export interface KubeOperatorOptions {
   prices?: () => PriceBook;
   /** How often spend and availability accrue into SpotPolicy status when nothing changes. */
   statusRefreshMs?: number;
+  /** Settings of a SpotPolicy that a workload's annotations create without naming them (the chart's `defaults`). */
+  policyDefaults?: PolicyDefaults;
   /** Which finished Migrations the leader deletes, and how often it looks. */
   migrationRetention?: MigrationRetention & { intervalMs?: number };
   /** Placement of pods being created; by default `PodPlacer`'s. */
@@ -161,6 +167,7 @@ export class KubeOperator {
   private runner?: MigrationRunner;
   private interruptions?: SqsInterruptionQueue;
   private statuses?: SpotPolicyStatusController;
+  private workloadPolicies?: WorkloadPolicyController;
   private collector?: MigrationCollector;
   private shippedPrices?: PoolPriceFeed;
   private webhook?: AdmissionWebhookServer;
@@ -190,6 +197,7 @@ export class KubeOperator {
     this.state = new ClusterState({
       kubeConfig: options.kubeConfig,
       clock,
+      policyDefaults: options.policyDefaults,
       onChange: change => {
         this.controller?.changed();
         if (change.kind === 'node' || change.kind === 'pod') {
@@ -202,6 +210,9 @@ export class KubeOperator {
           );
         }
         this.statuses?.changed(change);
+        if (change.kind === 'workload' || change.kind === 'policy') {
+          this.workloadPolicies?.changed();
+        }
         if (change.kind === 'migration' && change.event.type !== 'DELETED') {
           this.runner?.changed(change.event.object);
         }
@@ -355,6 +366,20 @@ export class KubeOperator {
       onError: error => this.log.warn(`status: ${error}`),
     });
     this.statuses.resync();
+    this.workloadPolicies = new WorkloadPolicyController({
+      kubeConfig: this.options.kubeConfig,
+      state: this.state,
+      defaults: this.options.policyDefaults,
+      events: this.events,
+      onApplied: (policy, created) =>
+        this.log.info(
+          `${created ? 'created' : 'updated'} SpotPolicy ${
+            policy.metadata.namespace
+          }/${policy.metadata.name} from its workload's annotations`,
+        ),
+      onError: error => this.log.warn(`workload annotations: ${error}`),
+    });
+    this.workloadPolicies.changed(0);
     const retention = this.options.migrationRetention;
     this.collector = new MigrationCollector({
       kubeConfig: this.options.kubeConfig,
@@ -452,6 +477,8 @@ export class KubeOperator {
     this.interruptions = undefined;
     this.statuses = undefined;
     this.collector = undefined;
+    this.workloadPolicies?.stop();
+    this.workloadPolicies = undefined;
     // A message whose signal no pass has planned with yet is not deleted: the
     // stopping controller fails its handling, and it comes back to the next
     // leader after the visibility timeout.

@@ -262,7 +262,9 @@ describe('the Helm chart on a real control plane', () => {
   it.each([
     // `resource/name` to kubectl auth can-i is a name, not a subresource.
     ['patch', 'spotpolicies.ferry.dev', ['--subresource=status'], 'yes'],
-    ['patch', 'spotpolicies.ferry.dev', ['-n', 'shop'], 'no'],
+    // A workload's own ferry.dev/* annotations create and patch its SpotPolicy.
+    ['patch', 'spotpolicies.ferry.dev', ['-n', 'shop'], 'yes'],
+    ['create', 'spotpolicies.ferry.dev', ['-n', 'shop'], 'yes'],
     ['create', 'migrations.ferry.dev', [], 'yes'],
     ['delete', 'migrations.ferry.dev', ['-n', 'shop'], 'yes'],
     ['update', 'spotpolicies.ferry.dev', ['-n', 'shop'], 'no'],

@@ -234,6 +234,36 @@ describe('placement of opted-in pods on a real cluster', () => {
     ).toBe(3);
   });
 
+  it('places the pods a Deployment opted in by its own annotations creates at once, before its SpotPolicy is written', async () => {
+    const body = {
+      metadata: { name: 'agent-memory' },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: 'agent-memory' } },
+        template: template('agent-memory'),
+      },
+    };
+    body.spec.template.metadata = {
+      ...body.spec.template.metadata,
+      annotations: {
+        'ferry.dev/spot': 'enabled',
+        'ferry.dev/permanent-ratio': '0.3',
+      },
+    } as typeof body.spec.template.metadata;
+    await apps.createNamespacedDeployment({ namespace: NAMESPACE, body });
+    const pods = await placed('agent-memory', 3);
+    expect(pods.map(p => p.capacityType).sort()).toEqual([
+      'on-demand',
+      'spot',
+      'spot',
+    ]);
+    for (const { pod, capacityType } of pods) {
+      expect(pod.metadata?.annotations?.[PLACEMENT_ANNOTATION]).toMatch(
+        new RegExp(`^${capacityType} `),
+      );
+    }
+  });
+
   it('leaves the pods of workloads that did not opt in alone', async () => {
     await apps.createNamespacedDeployment({
       namespace: NAMESPACE,

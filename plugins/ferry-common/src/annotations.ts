@@ -17,3 +17,15 @@ export const ANNOTATION_KUBERNETES_LABEL_SELECTOR =
   'backstage.io/kubernetes-label-selector';
 /** The cluster of the entity's workloads, when it runs in one cluster only. */
 export const ANNOTATION_KUBERNETES_CLUSTER = 'backstage.io/kubernetes-cluster';
+
+/** Annotations Ferry keeps on each SpotPolicy it writes (like kubectl's last-applied). */
+export const SPOT_POLICY_ANNOTATIONS = {
+  /** The catalog entity the policy belongs to. */
+  entityRef: 'ferry.dev/entity-ref',
+  /** Where the policy's settings came from last: catalog, portal, api or workload. */
+  source: 'ferry.dev/policy-source',
+  /** The entity's policy annotations as last applied, JSON; lets the catalog sync tell a changed annotation from an unchanged one. */
+  catalogAnnotations: 'ferry.dev/catalog-annotations',
+  /** The workload's own policy annotations as last applied by the operator, JSON; the same rule for `kubectl annotate`. */
+  workloadAnnotations: 'ferry.dev/workload-annotations',
+} as const;

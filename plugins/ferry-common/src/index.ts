@@ -5,6 +5,7 @@
  */
 export * from './annotations';
 export * from './permissions';
+export * from './policyAnnotations';
 export * from './types';
 /**
  * The typed client generated from the backend's OpenAPI spec

@@ -25,8 +25,11 @@ export type MigrationOutcome =
   | 'rolled-back'
   | 'failed';
 
-/** Where a policy change came from. */
-export type PolicySource = 'catalog' | 'portal' | 'api';
+/**
+ * Where a policy change came from: catalog-info.yaml, the portal, the REST API,
+ * or the `ferry.dev/*` annotations of the workload itself (applied by the operator).
+ */
+export type PolicySource = 'catalog' | 'portal' | 'api' | 'workload';
 
 /** What a service owner chooses. */
 export interface SpotPolicySettings {

@@ -4,7 +4,11 @@ import type {
   V1Pod,
   V1PodDisruptionBudget,
 } from '@kubernetes/client-node';
-import type { Migration, SpotPolicy } from '../../api/v1alpha1';
+import type {
+  Migration,
+  SPOT_POLICY_DEFAULTS,
+  SpotPolicy,
+} from '../../api/v1alpha1';
 import { Clock, systemClock } from '../../core/clock';
 import type { DisruptionSignal } from '../../core/migrationPlanner';
 import type { NodeView, WorkloadView } from '../../core/model';
@@ -26,7 +30,22 @@ import {
   SPOT_POLICIES,
   STATEFUL_SETS,
 } from '../client/resources';
-import { WorkloadObject, workloadViewOf } from './workloadViews';
+import {
+  policyAnnotationsOf,
+  provisionalPolicyOf,
+  WorkloadObject,
+  workloadViewOf,
+} from './workloadViews';
+
+/** A workload that opts in (or out) by its own `ferry.dev/*` annotations. */
+export interface AnnotatedWorkload {
+  kind: 'Deployment' | 'StatefulSet';
+  namespace: string;
+  name: string;
+  uid?: string;
+  /** Its policy annotations: the pod template's, with the workload's own taking precedence. */
+  annotations: Record<string, string>;
+}
 
 /** What changed in the cluster state. */
 export type ClusterChange =
@@ -75,6 +94,8 @@ export class ClusterState {
     private readonly options: {
       kubeConfig: KubeConfig;
       clock?: Clock;
+      /** What a workload's annotations leave unsaid in its provisional policy (the chart's `defaults`). */
+      policyDefaults?: typeof SPOT_POLICY_DEFAULTS;
       onChange?: (change: ClusterChange) => void;
       onList?: (resource: string, reason: ListReason) => void;
       onError?: (error: Error) => void;
@@ -183,7 +204,12 @@ export class ClusterState {
     return undefined;
   }
 
-  /** The enabled SpotPolicies (those `only` picks) with the workloads they name, as the planner sees them. */
+  /**
+   * The enabled SpotPolicies (those `only` picks) with the workloads they name, as
+   * the planner sees them. A workload that opts in by its own annotations counts
+   * from the moment it is seen, through its provisional policy, until the
+   * operator has written the real one.
+   */
   workloads(
     only?: (policy: SpotPolicy) => boolean,
   ): { policy: SpotPolicy; view: WorkloadView; replicas: number }[] {
@@ -203,7 +229,19 @@ export class ClusterState {
       view: WorkloadView;
       replicas: number;
     }[] = [];
-    for (const policy of this.policies.list()) {
+    const policies = this.policies.list();
+    const written = new Set(
+      policies.map(p => `${p.metadata.namespace}/${p.metadata.name}`),
+    );
+    for (const workload of this.annotatedWorkloads()) {
+      if (written.has(`${workload.namespace}/${workload.name}`)) continue;
+      const provisional = provisionalPolicyOf(
+        workload,
+        this.options.policyDefaults,
+      );
+      if (provisional) policies.push(provisional);
+    }
+    for (const policy of policies) {
       if (!policy.spec.enabled || (only && !only(policy))) continue;
       const { kind, name } = policy.spec.workloadRef;
       const source =
@@ -223,6 +261,34 @@ export class ClusterState {
         view,
         replicas: workload.spec?.replicas ?? view.members.length,
       });
+    }
+    return result;
+  }
+
+  /**
+   * The Deployments and StatefulSets that carry `ferry.dev/*` policy annotations,
+   * on themselves or on their pod template, with those annotations.
+   */
+  annotatedWorkloads(): AnnotatedWorkload[] {
+    const result: AnnotatedWorkload[] = [];
+    for (const [kind, reflector] of [
+      ['Deployment', this.deployments],
+      ['StatefulSet', this.statefulSets],
+    ] as const) {
+      for (const workload of reflector.list()) {
+        const annotations = policyAnnotationsOf(
+          workload.metadata?.annotations,
+          workload.spec?.template?.metadata?.annotations,
+        );
+        if (Object.keys(annotations).length === 0) continue;
+        result.push({
+          kind,
+          namespace: workload.metadata?.namespace ?? '',
+          name: workload.metadata?.name ?? '',
+          uid: workload.metadata?.uid,
+          annotations,
+        });
+      }
     }
     return result;
   }

@@ -4,6 +4,9 @@ import { SPOT_POLICY_DEFAULTS } from '../../api/v1alpha1';
 import {
   membersOf,
   pdbMaxUnavailableOf,
+  policyAnnotationsOf,
+  PROVISIONAL_POLICY_ANNOTATION,
+  provisionalPolicyOf,
   selectorMatches,
   workloadViewOf,
 } from './workloadViews';
@@ -227,5 +230,54 @@ describe('workloadViewOf', () => {
         },
       ],
     });
+  });
+});
+
+describe('provisionalPolicyOf', () => {
+  const workload = (annotations: Record<string, string>) => ({
+    kind: 'Deployment' as const,
+    namespace: 'default',
+    name: 'valkey',
+    annotations,
+  });
+
+  it('opts a workload in from its annotations, the rest from the defaults, marked as not written', () => {
+    const policy = provisionalPolicyOf(
+      workload({
+        'ferry.dev/spot': 'enabled',
+        'ferry.dev/permanent-ratio': '0',
+      }),
+    );
+    expect(policy?.spec).toEqual({
+      ...SPOT_POLICY_DEFAULTS,
+      enabled: true,
+      permanentRatio: 0,
+      workloadRef: { kind: 'Deployment', name: 'valkey' },
+    });
+    expect(policy?.metadata.annotations).toEqual({
+      [PROVISIONAL_POLICY_ANNOTATION]: 'true',
+    });
+  });
+
+  it.each([
+    [{ 'ferry.dev/spot': 'disabled' }],
+    [{ 'ferry.dev/spot': 'on' }],
+    [{ 'ferry.dev/permanent-ratio': '0.5' }],
+  ])('has none for %p', annotations => {
+    expect(provisionalPolicyOf(workload(annotations))).toBeUndefined();
+  });
+});
+
+describe('policyAnnotationsOf', () => {
+  it("takes the pod template's policy annotations, the workload's own winning, and nothing else", () => {
+    expect(
+      policyAnnotationsOf(
+        {
+          'ferry.dev/migration': 'volume',
+          'deployment.kubernetes.io/revision': '2',
+        },
+        { 'ferry.dev/migration': 'valkey', 'ferry.dev/spot': 'enabled' },
+      ),
+    ).toEqual({ 'ferry.dev/migration': 'volume', 'ferry.dev/spot': 'enabled' });
   });
 });

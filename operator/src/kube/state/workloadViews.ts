@@ -8,8 +8,17 @@ import type {
   V1Pod,
   V1PodDisruptionBudget,
 } from '@kubernetes/client-node';
-import type { Migration, SpotPolicy } from '../../api/v1alpha1';
+import {
+  FERRY_API_VERSION,
+  Migration,
+  SPOT_POLICY_DEFAULTS,
+  SpotPolicy,
+} from '../../api/v1alpha1';
 import type { MemberView, WorkloadView } from '../../core/model';
+import {
+  parsePolicyAnnotations,
+  POLICY_ANNOTATIONS,
+} from '@ferry/plugin-ferry-common';
 import { memoryMiBOf, podRequestsOf } from './nodeViews';
 
 /** Phases after which a migration no longer holds its member. */
@@ -52,8 +61,17 @@ export function selectorMatches(
 /** The workload objects a SpotPolicy can name, the fields that matter here. */
 export interface WorkloadObject {
   kind: 'Deployment' | 'StatefulSet';
-  metadata?: { name?: string; namespace?: string; uid?: string };
-  spec?: { replicas?: number; selector?: V1LabelSelector };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    annotations?: Record<string, string>;
+  };
+  spec?: {
+    replicas?: number;
+    selector?: V1LabelSelector;
+    template?: { metadata?: { annotations?: Record<string, string> } };
+  };
 }
 
 /** A value that is a count or a percentage of `total`, rounded as the disruption controller rounds. */
@@ -193,5 +211,54 @@ export function workloadViewOf(input: {
       replicas,
     ),
     maxConcurrentMoves: policy.spec.maxConcurrentMoves,
+  };
+}
+
+/** The policy annotations of a workload: its pod template's, with its own taking precedence. */
+export function policyAnnotationsOf(
+  own: Record<string, string> | undefined,
+  template: Record<string, string> | undefined,
+): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const key of Object.keys(POLICY_ANNOTATIONS)) {
+    const value = own?.[key] ?? template?.[key];
+    if (value !== undefined) result[key] = value;
+  }
+  return result;
+}
+
+/** Marks a SpotPolicy that exists only in memory, read from its workload's annotations. */
+export const PROVISIONAL_POLICY_ANNOTATION = 'ferry.dev/provisional';
+
+/**
+ * The SpotPolicy a workload's own annotations opt it in with, before the
+ * operator has written it: the pods a new Deployment creates at once are placed
+ * by it. Undefined unless the annotations enable spot.
+ */
+export function provisionalPolicyOf(
+  workload: {
+    kind: 'Deployment' | 'StatefulSet';
+    namespace: string;
+    name: string;
+    annotations: Record<string, string>;
+  },
+  defaults: typeof SPOT_POLICY_DEFAULTS = SPOT_POLICY_DEFAULTS,
+): SpotPolicy | undefined {
+  const { settings } = parsePolicyAnnotations(workload.annotations);
+  if (settings.enabled !== true) return undefined;
+  return {
+    apiVersion: FERRY_API_VERSION,
+    kind: 'SpotPolicy',
+    metadata: {
+      name: workload.name,
+      namespace: workload.namespace,
+      annotations: { [PROVISIONAL_POLICY_ANNOTATION]: 'true' },
+    },
+    spec: {
+      ...defaults,
+      ...settings,
+      enabled: true,
+      workloadRef: { kind: workload.kind, name: workload.name },
+    },
   };
 }

@@ -196,7 +196,9 @@ export function settingsOf(policy: SpotPolicy): SpotPolicySettings {
 /** Where a SpotPolicy's settings came from last. */
 export function sourceOf(policy: SpotPolicy): PolicySource {
   const source = policy.metadata.annotations?.[SPOT_POLICY_ANNOTATIONS.source];
-  return source === 'portal' || source === 'api' ? source : 'catalog';
+  return source === 'portal' || source === 'api' || source === 'workload'
+    ? source
+    : 'catalog';
 }
 
 /**

@@ -6,6 +6,10 @@ import {
   NotFoundError,
   ServiceUnavailableError,
 } from '@backstage/errors';
+import {
+  lastAppliedAnnotations,
+  policyAnnotationChanges,
+} from '@ferry/plugin-ferry-common';
 import type {
   PolicySource,
   PolicyView,
@@ -188,16 +192,13 @@ export class PolicyService {
         )}`,
       );
     }
-    const wellFormed = wellFormedRaw(annotations.raw, annotations.settings);
-    if (Object.keys(wellFormed).length === 0) return 'skipped';
+    if (Object.keys(annotations.settings).length === 0) return 'skipped';
     const { located, policy } = await this.current(entity);
     const lastApplied = lastAppliedOf(policy);
-    const changed: Partial<SpotPolicySettings> = {};
-    for (const [key, field] of Object.entries(POLICY_ANNOTATIONS)) {
-      if (key in wellFormed && wellFormed[key] !== lastApplied[key]) {
-        (changed as any)[field] = annotations.settings[field];
-      }
-    }
+    const { applied: wellFormed, changed } = policyAnnotationChanges(
+      annotations,
+      lastApplied,
+    );
     if (!policy && changed.enabled === undefined) {
       // Only ferry.dev/spot creates a policy; the other annotations wait for it.
       return 'skipped';
@@ -256,7 +257,7 @@ export class PolicyService {
       // does not undo the portal's change.
       catalogAnnotations: policy
         ? lastAppliedOf(policy)
-        : wellFormedRaw(annotations.raw, annotations.settings),
+        : policyAnnotationChanges(annotations, {}).applied,
       record: true,
     });
     return after;
@@ -335,25 +336,8 @@ export function refOf(
 
 /** The annotations of a policy as last applied from the catalog. */
 export function lastAppliedOf(policy?: SpotPolicy): Record<string, string> {
-  const text =
-    policy?.metadata.annotations?.[SPOT_POLICY_ANNOTATIONS.catalogAnnotations];
-  if (!text) return {};
-  try {
-    const parsed = JSON.parse(text);
-    return parsed && typeof parsed === 'object' ? parsed : {};
-  } catch {
-    return {};
-  }
-}
-
-function wellFormedRaw(
-  raw: Record<string, string>,
-  settings: Partial<SpotPolicySettings>,
-): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(raw).filter(
-      ([key]) => settings[POLICY_ANNOTATIONS[key]] !== undefined,
-    ),
+  return lastAppliedAnnotations(
+    policy?.metadata.annotations?.[SPOT_POLICY_ANNOTATIONS.catalogAnnotations],
   );
 }
 

@@ -57,6 +57,7 @@ const SOURCE_NAMES: Record<PolicySource, string> = {
   catalog: 'catalog-info.yaml annotations',
   portal: 'the portal',
   api: 'the REST API',
+  workload: "the workload's own ferry.dev annotations",
 };
 
 function changesOf(

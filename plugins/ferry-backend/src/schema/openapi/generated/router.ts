@@ -174,7 +174,9 @@ export const spec = {
       },
       PolicySource: {
         type: 'string',
-        enum: ['catalog', 'portal', 'api'],
+        description:
+          "Where the policy's settings came from last: the entity's catalog-info.yaml annotations, the portal, the REST API, or the ferry.dev/* annotations on the Deployment or StatefulSet itself (applied by the operator).",
+        enum: ['catalog', 'portal', 'api', 'workload'],
       },
       SpotPolicySettings: {
         type: 'object',

@@ -7,4 +7,4 @@
 /**
  * @public
  */
-export type PolicySource = 'catalog' | 'portal' | 'api';
+export type PolicySource = 'catalog' | 'portal' | 'api' | 'workload';

@@ -1,0 +1,235 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import {
+  lastAppliedAnnotations,
+  parsePolicyAnnotations,
+  policyAnnotationChanges,
+  SPOT_POLICY_ANNOTATIONS,
+} from '@ferry/plugin-ferry-common';
+import {
+  FERRY_API_VERSION,
+  SPOT_POLICY_DEFAULTS,
+  SpotPolicy,
+  SpotPolicySpec,
+} from '../../api/v1alpha1';
+import { apiRequest, collectionPath, KubeApiError } from '../client/apiRequest';
+import type { AnnotatedWorkload, ClusterState } from '../state/ClusterState';
+import type { EventRecorder } from '../client/EventRecorder';
+import { SPOT_POLICIES } from '../client/resources';
+
+/** Changes in a burst (a rollout, a relist) are looked at once, this long after the first. */
+const SETTLE_MS = 200;
+/** A write refused by a conflict or an outage is tried again after this long. */
+const RETRY_MS = 2_000;
+
+/** The SpotPolicy spec fields that annotations set, and the defaults of the rest. */
+export type PolicyDefaults = typeof SPOT_POLICY_DEFAULTS;
+
+/**
+ * Opting in with kubectl alone: turns the `ferry.dev/*` annotations of a
+ * Deployment or StatefulSet (on the workload or on its pod template) into the
+ * workload's SpotPolicy, so that a cluster without Backstage opts in the way the
+ * Stateful Spot Instance post's users do.
+ *
+ * The rule is the catalog sync's (`policyAnnotationChanges` in ferry-common): an
+ * annotation is applied when first seen and whenever its value changes, and a
+ * change from the portal or the API stays in force until the annotation of that
+ * field changes. The annotations as last applied are kept on the SpotPolicy
+ * (`ferry.dev/workload-annotations`), so the rule holds across restarts and
+ * leaders. Only `ferry.dev/spot` creates a policy. A malformed annotation is
+ * reported once as a Warning Event on the workload and otherwise ignored.
+ */
+export class WorkloadPolicyController {
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  /** Malformed annotations already reported, by workload, so each is said once. */
+  private readonly reported = new Map<string, string>();
+
+  constructor(
+    private readonly options: {
+      kubeConfig: KubeConfig;
+      state: ClusterState;
+      defaults?: PolicyDefaults;
+      events?: EventRecorder;
+      onError?: (error: unknown) => void;
+      onApplied?: (policy: SpotPolicy, created: boolean) => void;
+    },
+  ) {}
+
+  /** Something changed: look again once the burst settles. */
+  changed(delayMs = SETTLE_MS): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.reconcile().catch(error => this.options.onError?.(error));
+    }, delayMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Applies every annotated workload's annotations; resolves when the writes are done. */
+  async reconcile(): Promise<void> {
+    let retry = false;
+    for (const workload of this.options.state.annotatedWorkloads()) {
+      if (this.stopped) return;
+      try {
+        await this.apply(workload);
+      } catch (error) {
+        retry = true;
+        if (!(error instanceof KubeApiError && error.code === 409)) {
+          this.options.onError?.(
+            new Error(
+              `SpotPolicy of ${workload.kind} ${workload.namespace}/${
+                workload.name
+              } from its annotations: ${(error as Error).message}`,
+            ),
+          );
+        }
+      }
+    }
+    if (retry) this.changed(RETRY_MS);
+  }
+
+  private async apply(workload: AnnotatedWorkload): Promise<void> {
+    const parsed = parsePolicyAnnotations(workload.annotations);
+    this.report(workload, parsed.errors);
+    if (Object.keys(parsed.settings).length === 0) return;
+    const policy = this.options.state.policies.get(
+      `${workload.namespace}/${workload.name}`,
+    );
+    if (
+      policy &&
+      (policy.spec.workloadRef.kind !== workload.kind ||
+        policy.spec.workloadRef.name !== workload.name)
+    ) {
+      this.report(workload, [
+        `SpotPolicy ${workload.namespace}/${workload.name} belongs to ${policy.spec.workloadRef.kind} ${policy.spec.workloadRef.name}; rename one of them to opt this ${workload.kind} in`,
+      ]);
+      return;
+    }
+    const lastApplied = lastAppliedAnnotations(
+      policy?.metadata.annotations?.[
+        SPOT_POLICY_ANNOTATIONS.workloadAnnotations
+      ],
+    );
+    const { applied, changed } = policyAnnotationChanges(parsed, lastApplied);
+    // Only ferry.dev/spot creates a policy; the other annotations wait for it.
+    if (!policy && changed.enabled === undefined) return;
+    const settingsChanged = Object.keys(changed).some(
+      key =>
+        (policy?.spec as unknown as Record<string, unknown> | undefined)?.[
+          key
+        ] !== (changed as Record<string, unknown>)[key],
+    );
+    if (policy && !settingsChanged && sameRecord(applied, lastApplied)) return;
+    const annotations: Record<string, string> = {
+      [SPOT_POLICY_ANNOTATIONS.workloadAnnotations]: JSON.stringify(applied),
+    };
+    if (settingsChanged || !policy) {
+      annotations[SPOT_POLICY_ANNOTATIONS.source] = 'workload';
+    }
+    const written = policy
+      ? await this.update(policy, changed, annotations)
+      : await this.create(workload, changed, annotations);
+    this.options.onApplied?.(written, !policy);
+  }
+
+  private create(
+    workload: AnnotatedWorkload,
+    changed: Partial<SpotPolicySpec>,
+    annotations: Record<string, string>,
+  ): Promise<SpotPolicy> {
+    const defaults = this.options.defaults ?? SPOT_POLICY_DEFAULTS;
+    const spec: SpotPolicySpec = {
+      workloadRef: { kind: workload.kind, name: workload.name },
+      enabled: false,
+      permanentRatio: defaults.permanentRatio,
+      availabilityTarget: defaults.availabilityTarget,
+      migration: defaults.migration,
+      maxConcurrentMoves: defaults.maxConcurrentMoves,
+      predictionHorizonMinutes: defaults.predictionHorizonMinutes,
+      ...changed,
+    };
+    return apiRequest<SpotPolicy>(
+      this.options.kubeConfig,
+      'POST',
+      collectionPath(SPOT_POLICIES, workload.namespace),
+      {
+        body: {
+          apiVersion: FERRY_API_VERSION,
+          kind: 'SpotPolicy',
+          metadata: {
+            name: workload.name,
+            namespace: workload.namespace,
+            annotations,
+          },
+          spec,
+        },
+      },
+    );
+  }
+
+  private update(
+    policy: SpotPolicy,
+    changed: Partial<SpotPolicySpec>,
+    annotations: Record<string, string>,
+  ): Promise<SpotPolicy> {
+    // On the version read: a portal change written in between makes this a 409,
+    // and the next look applies the annotations over it under the same rule.
+    return apiRequest<SpotPolicy>(
+      this.options.kubeConfig,
+      'PATCH',
+      `${collectionPath(
+        SPOT_POLICIES,
+        policy.metadata.namespace,
+      )}/${encodeURIComponent(policy.metadata.name)}`,
+      {
+        contentType: 'application/merge-patch+json',
+        body: {
+          metadata: {
+            resourceVersion: policy.metadata.resourceVersion,
+            annotations,
+          },
+          spec: changed,
+        },
+      },
+    );
+  }
+
+  private report(workload: AnnotatedWorkload, errors: string[]): void {
+    const key = `${workload.kind}/${workload.namespace}/${workload.name}`;
+    const text = errors.join('; ');
+    if (this.reported.get(key) === text) return;
+    if (!text) {
+      this.reported.delete(key);
+      return;
+    }
+    this.reported.set(key, text);
+    this.options.events?.record(
+      {
+        apiVersion: 'apps/v1',
+        kind: workload.kind,
+        name: workload.name,
+        namespace: workload.namespace,
+        uid: workload.uid,
+      },
+      {
+        type: 'Warning',
+        reason: 'InvalidFerryAnnotation',
+        action: 'ApplySpotPolicy',
+        note: `Ferry ignores: ${text}`,
+      },
+    );
+  }
+}
+
+function sameRecord(
+  a: Record<string, string>,
+  b: Record<string, string>,
+): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every(key => a[key] === b[key]);
+}
