@@ -242,19 +242,19 @@ describe('provisionalPolicyOf', () => {
   });
 
   it('opts a workload in from its annotations, the rest from the defaults, marked as not written', () => {
-    const policy = provisionalPolicyOf(
+    const provisional = provisionalPolicyOf(
       workload({
         'ferry.dev/spot': 'enabled',
         'ferry.dev/permanent-ratio': '0',
       }),
     );
-    expect(policy?.spec).toEqual({
+    expect(provisional?.spec).toEqual({
       ...SPOT_POLICY_DEFAULTS,
       enabled: true,
       permanentRatio: 0,
       workloadRef: { kind: 'Deployment', name: 'valkey' },
     });
-    expect(policy?.metadata.annotations).toEqual({
+    expect(provisional?.metadata.annotations).toEqual({
       [PROVISIONAL_POLICY_ANNOTATION]: 'true',
     });
   });
