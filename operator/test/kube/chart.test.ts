@@ -310,4 +310,40 @@ describe('the Helm chart on a real control plane', () => {
     }
     expect(said.trim()).toBe(answer);
   });
+
+  it('gives the portal a token that reads workloads and writes SpotPolicies, and nothing more', async () => {
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    // The token controller fills the Secret once it sees it.
+    let token = '';
+    for (let tries = 0; !token; tries++) {
+      const secret = await core.readNamespacedSecret({
+        namespace: NAMESPACE,
+        name: 'ferry-portal-token',
+      });
+      expect(secret.metadata?.labels?.['app.kubernetes.io/component']).toBe(
+        'portal-access',
+      );
+      token = Buffer.from(secret.data?.token ?? '', 'base64').toString();
+      if (tries > 100) throw new Error('the portal token was never filled');
+      await new Promise(resolve => setTimeout(resolve, 100));
+    }
+    const canI = (verb: string, resource: string, ...more: string[]) => {
+      const args = ['auth', 'can-i', verb, resource, '-n', 'shop', ...more];
+      try {
+        return cluster.kubectl([...args, '--token', token]).trim();
+      } catch (error) {
+        // kubectl auth can-i exits 1 when the answer is no.
+        return (error as { stdout: string }).stdout.trim();
+      }
+    };
+    expect(canI('list', 'deployments.apps')).toBe('yes');
+    expect(canI('update', 'spotpolicies.ferry.dev')).toBe('yes');
+    expect(canI('list', 'migrations.ferry.dev')).toBe('yes');
+    expect(canI('delete', 'spotpolicies.ferry.dev')).toBe('no');
+    expect(canI('update', 'deployments.apps')).toBe('no');
+    expect(canI('get', 'secrets')).toBe('no');
+    expect(
+      canI('patch', 'spotpolicies.ferry.dev', '--subresource=status'),
+    ).toBe('no');
+  });
 });
