@@ -78,9 +78,7 @@ export function readFerryConfig(
     ingestionSchedule: readSchedule(
       config,
       'ferry.ingestion.schedule',
-      demo
-        ? DEFAULT_DEMO_INGESTION_SCHEDULE
-        : DEFAULT_INGESTION_SCHEDULE,
+      demo ? DEFAULT_DEMO_INGESTION_SCHEDULE : DEFAULT_INGESTION_SCHEDULE,
     ),
     retentionDays,
   };

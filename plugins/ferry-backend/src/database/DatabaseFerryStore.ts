@@ -2,7 +2,7 @@ import {
   DatabaseService,
   resolvePackagePath,
 } from '@backstage/backend-plugin-api';
-import { InputError } from '@backstage/errors';
+import { NotFoundError } from '@backstage/errors';
 import type {
   MigrationOutcome,
   MigrationReason,
@@ -668,7 +668,9 @@ function decodeCursor(cursor: string): { startedAt: number; id: string } {
   } catch {
     // reported below
   }
-  throw new InputError(
+  // A cursor is an opaque name of a page; one that names no page is a 404, as the
+  // contract lets any cursor-shaped string through.
+  throw new NotFoundError(
     'The cursor is not one this API gave out; pass the nextCursor of the previous page, or no cursor for the first page',
   );
 }

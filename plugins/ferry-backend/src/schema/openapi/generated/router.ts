@@ -29,6 +29,7 @@ export const spec = {
         name: 'kind',
         in: 'path',
         required: true,
+        example: 'component',
         description:
           'Kind of the catalog entity, e.g. `component`: a letter, then letters and digits, at most 63 characters.',
         schema: {
@@ -42,6 +43,7 @@ export const spec = {
         name: 'namespace',
         in: 'path',
         required: true,
+        example: 'default',
         description:
           'Namespace of the catalog entity, e.g. `default`: letters and digits in groups joined by hyphens, at most 63 characters.',
         schema: {
@@ -55,6 +57,7 @@ export const spec = {
         name: 'name',
         in: 'path',
         required: true,
+        example: 'session-store',
         description:
           'Name of the catalog entity: letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit, at most 63 characters.',
         schema: {
@@ -69,12 +72,13 @@ export const spec = {
         in: 'query',
         required: false,
         allowReserved: true,
+        example: '2026-11-01T00:00:00Z',
         description:
           'Start of the range, an ISO-8601 date (`2026-11-01`) or time with its offset (`2026-11-01T00:00:00Z`); 7 days before `to` when absent. Leave it out rather than sending it empty.',
         schema: {
           type: 'string',
           pattern:
-            '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?$',
+            '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$',
         },
       },
       to: {
@@ -82,12 +86,13 @@ export const spec = {
         in: 'query',
         required: false,
         allowReserved: true,
+        example: '2026-11-02',
         description:
           'End of the range, written as `from`; now when absent. Leave it out rather than sending it empty.',
         schema: {
           type: 'string',
           pattern:
-            '^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2}))?$',
+            '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$',
         },
       },
       bucket: {
