@@ -2,14 +2,18 @@
  * The interruption-risk model: for each spot pool, the probability that it is
  * interrupted within a horizon (default 20 minutes).
  *
- * A logistic model over features that the operator can know at the time: the
- * Spot Instance Advisor band of the (region, type), the pool's own interruption
- * rate so far (shrunk towards the band with a prior), how recently the pool and
- * other pools of its zone were interrupted (co-interruptions cluster within
- * minutes), how recently the pool came back, a live rebalance recommendation,
- * and the price's recent rise and volatility. The coefficients are learned from
- * the measured traces (`fitRiskCoefficients`); without them the model is the
- * advisor band alone. State is updated online from signals.
+ * A logistic model over features that the operator can know at the time and
+ * that mean the same in any region and family: the Spot Instance Advisor band
+ * of the (region, type), the pool's own interruption rate so far (shrunk
+ * towards the band with a prior), how recently the pool and other pools of its
+ * zone were interrupted (co-interruptions cluster within minutes), the burst
+ * signal of a first reclaim after a quiet spell, the zone's reclaim rate over
+ * the last hour, how recently the pool came back, a live rebalance
+ * recommendation, and the spot price relative to on-demand. (The price's rise
+ * and volatility were dropped: only three traces carry prices, so they fitted
+ * one data set.) The coefficients are learned from the measured traces
+ * (`fitRiskCoefficients`); without them the model is the advisor band alone.
+ * State is updated online from signals.
  */
 import { SPOT_POLICY_DEFAULTS } from '../api/v1alpha1';
 
@@ -38,8 +42,17 @@ export const REBALANCE_VALIDITY_MS = 60 * MINUTE_MS;
 /** Weight, in hours of observation, of the band's rate as the prior of a pool's own rate. */
 export const PAST_RATE_PRIOR_HOURS = 24;
 
-/** Price window for rise and volatility. */
-export const PRICE_WINDOW_MS = 24 * HOUR_MS;
+/** A reclaim after this long without one in the pool starts a burst. */
+export const BURST_QUIET_MS = 6 * HOUR_MS;
+
+/** Window of a pool's own recent reclaim count. */
+export const POOL_COUNT_WINDOW_MS = 6 * HOUR_MS;
+
+/** Window of the zone's reclaim rate. */
+export const ZONE_RATE_WINDOW_MS = HOUR_MS;
+
+/** Spot price over on-demand when neither a live price nor the advisor's savings is known (AWS's typical 65 % savings). */
+export const TYPICAL_PRICE_TO_ON_DEMAND = 0.35;
 
 /** Probability of an interruption within the horizon from an advisor band alone. */
 export function advisorBandProbability(band: number, horizonMs = DEFAULT_RISK_HORIZON_MS): number {
@@ -63,8 +76,12 @@ export const RISK_FEATURES = [
   'recentZoneInterruption',
   'recentRecovery',
   'rebalance',
-  'priceRise',
-  'priceVolatility',
+  'burstStart',
+  'zoneRate',
+  'priceToOnDemand',
+  'logMinutesSinceRecovery',
+  'logMinutesSinceRecoverySquared',
+  'poolRecentCount',
 ] as const;
 
 /** Learned weights of the features, and the intercept. */
@@ -76,7 +93,7 @@ export interface RiskCoefficients {
 /** The untrained model: the advisor band alone. */
 export const BAND_ONLY_COEFFICIENTS: RiskCoefficients = {
   intercept: 0,
-  weights: [1, 0, 0, 0, 0, 0, 0, 0],
+  weights: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
 };
 
 /** What the model knows about a pool. */
@@ -86,9 +103,16 @@ interface PoolRiskState {
   firstSeenAt: number;
   interruptions: number;
   lastInterruptionAt?: number;
+  /** The pool's reclaims within `POOL_COUNT_WINDOW_MS` of the last. */
+  recentInterruptionsAt: number[];
+  /** When the burst that the last reclaim belongs to started, if the last reclaim began one. */
+  burstStartedAt?: number;
   lastRecoveryAt?: number;
   lastRebalanceAt?: number;
-  prices: { at: number; price: number }[];
+  onDemandUsdPerHour?: number;
+  typicalPriceToOnDemand: number;
+  lastPrice?: number;
+  lastPriceAt?: number;
 }
 
 /** A pool the model tracks. */
@@ -97,6 +121,10 @@ export interface RiskPoolDescriptor {
   zone: string;
   /** Spot Instance Advisor band 0..4 of the pool's (region, type), if known. */
   advisorBand?: number;
+  /** The advisor's average savings of spot over on-demand (%), if known. */
+  advisorSavingsPct?: number;
+  /** On-demand price of the pool's type, if known (with live spot prices, gives their ratio). */
+  onDemandUsdPerHour?: number;
 }
 
 /** The online risk model over a set of pools. */
@@ -123,7 +151,10 @@ export class InterruptionRiskModel {
       band: descriptor.advisorBand ?? UNKNOWN_ADVISOR_BAND,
       firstSeenAt: at,
       interruptions: 0,
-      prices: [],
+      recentInterruptionsAt: [],
+      onDemandUsdPerHour: descriptor.onDemandUsdPerHour,
+      typicalPriceToOnDemand:
+        descriptor.advisorSavingsPct === undefined ? TYPICAL_PRICE_TO_ON_DEMAND : 1 - descriptor.advisorSavingsPct / 100,
     });
   }
 
@@ -131,11 +162,15 @@ export class InterruptionRiskModel {
   recordInterruption(pool: string, at: number): void {
     const state = this.state(pool);
     state.interruptions += 1;
+    if (state.lastInterruptionAt === undefined || at - state.lastInterruptionAt > BURST_QUIET_MS) state.burstStartedAt = at;
+    else state.burstStartedAt = undefined;
     state.lastInterruptionAt = at;
+    state.recentInterruptionsAt.push(at);
+    while (at - state.recentInterruptionsAt[0] > POOL_COUNT_WINDOW_MS) state.recentInterruptionsAt.shift();
     let list = this.zoneInterruptions.get(state.zone);
     if (!list) this.zoneInterruptions.set(state.zone, (list = []));
     list.push({ pool, at });
-    while (list.length > 0 && at - list[0].at > 4 * RECENCY_DECAY_MS) list.shift();
+    while (list.length > 0 && at - list[0].at > Math.max(4 * RECENCY_DECAY_MS, ZONE_RATE_WINDOW_MS)) list.shift();
   }
 
   /** The pool has capacity again after an interruption. */
@@ -151,8 +186,15 @@ export class InterruptionRiskModel {
   /** The pool's spot price from `at`. */
   recordPrice(pool: string, at: number, price: number): void {
     const state = this.state(pool);
-    state.prices.push({ at, price });
-    while (state.prices.length > 1 && at - state.prices[1].at > PRICE_WINDOW_MS) state.prices.shift();
+    // Changes can arrive late (a replayed log): an older one does not replace a newer price.
+    if (state.lastPriceAt !== undefined && at < state.lastPriceAt) return;
+    state.lastPrice = price;
+    state.lastPriceAt = at;
+  }
+
+  /** The on-demand price of the pool's type: with a live spot price, their ratio replaces the advisor's savings. */
+  recordOnDemandPrice(pool: string, price: number): void {
+    if (price > 0) this.state(pool).onDemandUsdPerHour = price;
   }
 
   /** The features of a pool at `now`, in the order of `RISK_FEATURES`. */
@@ -163,10 +205,15 @@ export class InterruptionRiskModel {
     const bandRate = -Math.log(1 - bandP) / (this.horizonMs / HOUR_MS);
     const pastRate = (s.interruptions + bandRate * PAST_RATE_PRIOR_HOURS) / (hours + PAST_RATE_PRIOR_HOURS);
     let zone = 0;
+    let zoneRecent = 0;
     for (const event of this.zoneInterruptions.get(s.zone) ?? []) {
-      if (event.pool !== pool && event.at <= now) zone += decay(now - event.at);
+      if (event.pool === pool || event.at > now) continue;
+      zone += decay(now - event.at);
+      if (now - event.at <= ZONE_RATE_WINDOW_MS) zoneRecent++;
     }
-    const { rise, volatility } = priceMovement(s.prices, now);
+    const sinceRecovery = Math.log1p(Math.max(0, now - (s.lastRecoveryAt ?? s.firstSeenAt)) / MINUTE_MS);
+    const priceToOnDemand =
+      s.lastPrice !== undefined && s.onDemandUsdPerHour ? s.lastPrice / s.onDemandUsdPerHour : s.typicalPriceToOnDemand;
     return [
       logit(bandP),
       logit(probabilityFromRate(pastRate, this.horizonMs)),
@@ -174,8 +221,12 @@ export class InterruptionRiskModel {
       Math.min(1, zone),
       s.lastRecoveryAt === undefined ? 0 : decay(now - s.lastRecoveryAt),
       s.lastRebalanceAt !== undefined && now - s.lastRebalanceAt <= REBALANCE_VALIDITY_MS ? 1 : 0,
-      rise,
-      volatility,
+      s.burstStartedAt === undefined ? 0 : decay(now - s.burstStartedAt),
+      Math.log1p(zoneRecent),
+      Math.min(2, priceToOnDemand),
+      sinceRecovery,
+      sinceRecovery ** 2 / 10,
+      Math.log1p(s.recentInterruptionsAt.filter(t => t <= now && now - t <= POOL_COUNT_WINDOW_MS).length),
     ];
   }
 
@@ -204,11 +255,11 @@ export interface RiskSample {
   interrupted: boolean;
 }
 
-/** Training settings; deterministic full-batch gradient descent. */
+/** Training settings; deterministic Newton steps on the whole sample. */
 export interface RiskFitOptions {
+  /** Newton steps (each a full pass; 12 converge on the traces). */
   iterations?: number;
-  learningRate?: number;
-  /** L2 penalty on the weights (not the intercept). */
+  /** L2 penalty on the standardised weights (not the intercept), per sample. */
   l2?: number;
   /**
    * Keep the advisor band as a fixed offset (weight 1) and learn the rest
@@ -219,47 +270,98 @@ export interface RiskFitOptions {
 }
 
 /**
- * Fits the logistic model by full-batch gradient descent on standardised
- * features (deterministic: no sampling), starting from the band-only model.
+ * Fits the L2-regularised logistic model by Newton's method (iteratively
+ * reweighted least squares) on standardised features: deterministic, and a
+ * dozen passes where gradient descent took hundreds.
  */
 export function fitRiskCoefficients(samples: readonly RiskSample[], options: RiskFitOptions = {}): RiskCoefficients {
-  const iterations = options.iterations ?? 400;
-  const rate = options.learningRate ?? 0.5;
+  const iterations = options.iterations ?? 12;
   const l2 = options.l2 ?? 1e-3;
   const bandAsOffset = options.bandAsOffset ?? true;
   const k = RISK_FEATURES.length;
   if (samples.length === 0) return BAND_ONLY_COEFFICIENTS;
-  const offset = samples.map(s => (bandAsOffset ? s.features[0] : 0));
+  const n = samples.length;
   const mean = new Array(k).fill(0);
   const sd = new Array(k).fill(0);
-  for (const s of samples) for (let i = 0; i < k; i++) mean[i] += s.features[i] / samples.length;
-  for (const s of samples) for (let i = 0; i < k; i++) sd[i] += (s.features[i] - mean[i]) ** 2 / samples.length;
+  for (const s of samples) for (let i = 0; i < k; i++) mean[i] += s.features[i] / n;
+  for (const s of samples) for (let i = 0; i < k; i++) sd[i] += (s.features[i] - mean[i]) ** 2 / n;
   for (let i = 0; i < k; i++) sd[i] = Math.sqrt(sd[i]) || 1;
-  const w = new Array(k).fill(0);
-  const positives = samples.filter(s => s.interrupted).length;
-  const base = Math.min(Math.max(positives / samples.length, 1e-6), 1 - 1e-6);
-  const meanOffset = offset.reduce((a, v) => a + v, 0) / samples.length;
-  let b = Math.log(base / (1 - base)) - meanOffset;
-  const x = samples.map(s => s.features.map((v, i) => (bandAsOffset && i === 0 ? 0 : (v - mean[i]) / sd[i])));
-  const y = samples.map(s => (s.interrupted ? 1 : 0));
+  // Parameters: index 0 the intercept, then one per feature (the band's stays 0 when it is an offset).
+  const learned = RISK_FEATURES.map((_, i) => !(bandAsOffset && i === 0));
+  const m = k + 1;
+  const x = new Float64Array(n * m);
+  const offset = new Float64Array(n);
+  const y = new Float64Array(n);
+  samples.forEach((s, j) => {
+    x[j * m] = 1;
+    for (let i = 0; i < k; i++) x[j * m + 1 + i] = learned[i] && sd[i] > 0 ? (s.features[i] - mean[i]) / sd[i] : 0;
+    offset[j] = bandAsOffset ? s.features[0] : 0;
+    y[j] = s.interrupted ? 1 : 0;
+  });
+  const beta = new Array(m).fill(0);
+  const positives = y.reduce((a, v) => a + v, 0);
+  const base = Math.min(Math.max(positives / n, 1e-6), 1 - 1e-6);
+  beta[0] = Math.log(base / (1 - base)) - offset.reduce((a, v) => a + v, 0) / n;
   for (let it = 0; it < iterations; it++) {
-    const gw = new Array(k).fill(0);
-    let gb = 0;
-    for (let j = 0; j < x.length; j++) {
-      let z = b + offset[j];
-      for (let i = 0; i < k; i++) z += w[i] * x[j][i];
-      const err = sigmoid(z) - y[j];
-      gb += err;
-      for (let i = 0; i < k; i++) gw[i] += err * x[j][i];
+    const grad = new Array(m).fill(0);
+    const hess = Array.from({ length: m }, () => new Array(m).fill(0));
+    for (let j = 0; j < n; j++) {
+      let z = offset[j];
+      for (let i = 0; i < m; i++) z += beta[i] * x[j * m + i];
+      const p = sigmoid(z);
+      const w = Math.max(p * (1 - p), 1e-12);
+      const err = p - y[j];
+      for (let i = 0; i < m; i++) {
+        const xi = x[j * m + i];
+        if (xi === 0) continue;
+        grad[i] += err * xi;
+        for (let l = 0; l <= i; l++) hess[i][l] += w * xi * x[j * m + l];
+      }
     }
-    b -= (rate * gb) / x.length;
-    for (let i = 0; i < k; i++) w[i] -= rate * (gw[i] / x.length + l2 * w[i]);
+    for (let i = 0; i < m; i++) for (let l = 0; l < i; l++) hess[l][i] = hess[i][l];
+    for (let i = 1; i < m; i++) {
+      grad[i] += n * l2 * beta[i];
+      hess[i][i] += n * l2;
+    }
+    // A parameter that never varies (a feature constant in the sample) stays 0.
+    for (let i = 0; i < m; i++) if (hess[i][i] === 0) hess[i][i] = 1;
+    const step = solve(hess, grad);
+    let size = 0;
+    for (let i = 0; i < m; i++) {
+      beta[i] -= step[i];
+      size = Math.max(size, Math.abs(step[i]));
+    }
+    if (size < 1e-8) break;
   }
   // Fold the standardisation back into raw-feature weights.
-  const weights = w.map((wi, i) => wi / sd[i]);
-  const intercept = b - w.reduce((acc, wi, i) => acc + (wi * mean[i]) / sd[i], 0);
+  const weights = RISK_FEATURES.map((_, i) => (learned[i] ? beta[i + 1] / sd[i] : 0));
+  const intercept = beta[0] - RISK_FEATURES.reduce((acc, _, i) => acc + (learned[i] ? (beta[i + 1] * mean[i]) / sd[i] : 0), 0);
   if (bandAsOffset) weights[0] = 1;
   return { intercept, weights };
+}
+
+/** Solves a small symmetric positive-definite system by Gaussian elimination with partial pivoting. */
+function solve(a: number[][], b: number[]): number[] {
+  const n = b.length;
+  const m = a.map((row, i) => [...row, b[i]]);
+  for (let c = 0; c < n; c++) {
+    let pivot = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(m[r][c]) > Math.abs(m[pivot][c])) pivot = r;
+    [m[c], m[pivot]] = [m[pivot], m[c]];
+    const d = m[c][c] || 1e-12;
+    for (let r = c + 1; r < n; r++) {
+      const f = m[r][c] / d;
+      if (f === 0) continue;
+      for (let l = c; l <= n; l++) m[r][l] -= f * m[c][l];
+    }
+  }
+  const out = new Array(n).fill(0);
+  for (let r = n - 1; r >= 0; r--) {
+    let v = m[r][n];
+    for (let l = r + 1; l < n; l++) v -= m[r][l] * out[l];
+    out[r] = v / (m[r][r] || 1e-12);
+  }
+  return out;
 }
 
 /** Mean squared error of probabilities against outcomes (lower is better). */
@@ -304,14 +406,4 @@ function sigmoid(z: number): number {
 function logit(p: number): number {
   const q = Math.min(Math.max(p, 1e-9), 1 - 1e-9);
   return Math.log(q / (1 - q));
-}
-
-function priceMovement(prices: readonly { at: number; price: number }[], now: number): { rise: number; volatility: number } {
-  const window = prices.filter(p => p.at <= now);
-  if (window.length < 2) return { rise: 0, volatility: 0 };
-  const values = window.map(p => p.price);
-  const min = Math.min(...values);
-  const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length);
-  return { rise: min > 0 ? values[values.length - 1] / min - 1 : 0, volatility: mean > 0 ? sd / mean : 0 };
 }

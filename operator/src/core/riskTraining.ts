@@ -10,6 +10,10 @@ export interface PoolHistory {
   pool: string;
   zone: string;
   advisorBand?: number;
+  /** The advisor's average savings over on-demand (%), if known. */
+  advisorSavingsPct?: number;
+  /** On-demand price of the pool's type, if known. */
+  onDemandUsdPerHour?: number;
   startAt: number;
   tickMs: number;
   unavailable: readonly boolean[];
@@ -62,7 +66,7 @@ export function buildRiskSamples(histories: readonly PoolHistory[], options: Ris
   const model = new InterruptionRiskModel(undefined, options.horizonMs);
   const events: TimelineEvent[] = [];
   for (const h of histories) {
-    model.track({ pool: h.pool, zone: h.zone, advisorBand: h.advisorBand }, h.startAt);
+    model.track({ pool: h.pool, zone: h.zone, advisorBand: h.advisorBand, advisorSavingsPct: h.advisorSavingsPct, onDemandUsdPerHour: h.onDemandUsdPerHour }, h.startAt);
     const { interruptions, recoveries } = transitionsOf(h);
     for (const at of interruptions) events.push({ at, order: 1, kind: 'interruption', pool: h.pool });
     for (const at of recoveries) events.push({ at, order: 1, kind: 'recovery', pool: h.pool });

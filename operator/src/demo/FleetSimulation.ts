@@ -134,7 +134,7 @@ export class FleetSimulation {
     this.replanEveryMs = options.replanEveryMs ?? DEFAULT_REPLAN_EVERY_MS;
     this.now = options.startAt;
     for (const pool of this.provider.market.pools) {
-      options.riskModel?.track({ pool: pool.id, zone: pool.zone, advisorBand: pool.advisorBand }, options.startAt);
+      options.riskModel?.track({ pool: pool.id, zone: pool.zone, advisorBand: pool.advisorBand, onDemandUsdPerHour: pool.onDemandUsdPerHour }, options.startAt);
       options.riskModel?.recordPrice(pool.id, options.startAt, this.provider.market.spotPrice(pool.id, options.startAt));
     }
     for (const spec of options.workloads) this.addWorkload(spec);

@@ -4,8 +4,15 @@ import type { NodeView } from '../../core/model';
 import { DEFAULT_PROACTIVE_POLICY } from '../../core/proactive';
 import type { ClusterState } from '../state/ClusterState';
 import { OperatorMetrics } from '../metrics/OperatorMetrics';
+import { RISK_FEATURES, RiskCoefficients } from '../../core/risk';
 import { PoolRiskFeed } from '../pools/PoolRiskFeed';
 import { PredictionController } from './PredictionController';
+
+/** A model that turns a pool hot right after a reclaim and its replacement, and lets it cool within the hour. */
+const RECLAIM_SENSITIVE: RiskCoefficients = {
+  intercept: 7.5,
+  weights: RISK_FEATURES.map(f => ({ bandLogit: 1, recentRecovery: 2 } as Record<string, number>)[f] ?? 0),
+};
 
 const START = Date.parse('2026-11-01T00:00:00Z');
 const MINUTE = 60_000;
@@ -68,7 +75,7 @@ describe('PredictionController', () => {
   function setUp(policy = DEFAULT_PROACTIVE_POLICY) {
     const clock = new ManualClock(START);
     const cluster = new FakeCluster();
-    const feed = new PoolRiskFeed({ clock });
+    const feed = new PoolRiskFeed({ clock, coefficients: RECLAIM_SENSITIVE });
     const signalled: DisruptionSignal[] = [];
     const withdrawn: string[] = [];
     const metrics = new OperatorMetrics({ processMetrics: false });
@@ -119,7 +126,7 @@ describe('PredictionController', () => {
     // hot-1 only: calm-1's pool is calm, and the new nodes of the hot pool hold no members.
     expect(signalled).toEqual([{ node: 'hot-1', reason: 'prediction' }]);
     expect(await metrics.registry.metrics()).toMatch(
-      /ferry_pool_interruption_risk\{instance_type="m5.large",zone="eu-west-1a"\} 0\.2[5-9]/,
+      /ferry_pool_interruption_risk\{instance_type="m5.large",zone="eu-west-1a"\} 0\.(2[5-9]|[3-9])/,
     );
 
     // An hour without reclaims: the replacement's recency has faded.

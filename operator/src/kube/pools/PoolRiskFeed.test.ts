@@ -5,6 +5,8 @@ import { DEFAULT_PROACTIVE_POLICY } from '../../core/proactive';
 import {
   advisorBandProbability,
   BAND_ONLY_COEFFICIENTS,
+  RISK_FEATURES,
+  RiskCoefficients,
   UNKNOWN_ADVISOR_BAND,
 } from '../../core/risk';
 import { PriceBook } from './PoolPriceFeed';
@@ -43,6 +45,15 @@ const CALM = {
   instanceType: 'm5.large',
   zone: 'eu-west-1b',
   capacityType: 'spot',
+};
+
+/**
+ * A model that turns a pool hot right after a reclaim and its replacement, and
+ * lets it cool within the hour: the feed's mechanics, whatever the shipped fit weighs.
+ */
+const RECLAIM_SENSITIVE: RiskCoefficients = {
+  intercept: 7.5,
+  weights: RISK_FEATURES.map(f => ({ bandLogit: 1, recentRecovery: 2 } as Record<string, number>)[f] ?? 0),
 };
 
 describe('PoolRiskFeed', () => {
@@ -88,7 +99,7 @@ describe('PoolRiskFeed', () => {
 
   it("raises a pool's risk past the proactive threshold as its nodes are reclaimed and replaced, and only that pool's", () => {
     const clock = new ManualClock(START);
-    const feed = new PoolRiskFeed({ clock });
+    const feed = new PoolRiskFeed({ clock, coefficients: RECLAIM_SENSITIVE });
     let nodes = [
       spotNode('hot-1', 'm5.large', 'eu-west-1a'),
       spotNode('calm-1', 'm5.large', 'eu-west-1b'),
@@ -184,7 +195,7 @@ describe('PoolRiskFeed', () => {
     });
   });
 
-  it("follows the pools' spot prices: a rise is a feature the coefficients weigh", () => {
+  it("follows the pools' spot prices: their ratio to on-demand is a feature the coefficients weigh", () => {
     const clock = new ManualClock(START);
     const book = new PriceBook();
     const price = (usdPerHour: number) =>
@@ -192,8 +203,9 @@ describe('PoolRiskFeed', () => {
         usdPerHour,
         source: 'EC2 spot price history (eu-west-1)',
       });
-    // The advisor band and the price rise only, each with weight 1.
-    const coefficients = { intercept: 0, weights: [1, 0, 0, 0, 0, 0, 1, 0] };
+    book.setOnDemand('eu-west-1', 'm5.large', { usdPerHour: 0.1, source: 'on-demand price list' });
+    // The advisor band and the spot price over on-demand only, each with weight 1.
+    const coefficients = { intercept: 0, weights: RISK_FEATURES.map(f => (f === 'bandLogit' || f === 'priceToOnDemand' ? 1 : 0)) };
     const feed = new PoolRiskFeed({
       coefficients,
       clock,
@@ -204,15 +216,16 @@ describe('PoolRiskFeed', () => {
       spotNode('calm-1', 'm5.large', 'eu-west-1b'),
     ];
     price(0.04);
+    book.setSpot('eu-west-1b', 'm5.large', { usdPerHour: 0.04, source: 'EC2 spot price history (eu-west-1)' });
     feed.observe(nodes, []);
     const before = feed.riskOf(HOT);
     expect(before).toBeCloseTo(feed.riskOf(CALM), 12);
     clock.advance(60 * MINUTE);
     price(0.06);
     feed.observe(nodes, []);
-    // logit rises by the price's rise, 0.06 / 0.04 - 1.
+    // logit rises by the ratio's rise, (0.06 - 0.04) / 0.1.
     const logit = (p: number) => Math.log(p / (1 - p));
-    expect(logit(feed.riskOf(HOT)) - logit(before)).toBeCloseTo(0.5, 9);
+    expect(logit(feed.riskOf(HOT)) - logit(before)).toBeCloseTo(0.2, 9);
     expect(feed.riskOf(CALM)).toBeCloseTo(before, 12);
   });
 

@@ -117,6 +117,11 @@ export class PoolRiskFeed {
     return advisorBandOf(this.advisor, pool) ?? UNKNOWN_ADVISOR_BAND;
   }
 
+  /** The advisor's average savings of spot over on-demand for the pool's region and type, if the table has them. */
+  private savingsOf(pool: PoolKey): number | undefined {
+    return this.advisor.get(`${regionOfZone(pool.zone)}/${pool.instanceType}`)?.savingsPct;
+  }
+
   /**
    * Takes in the cluster as it is now: spot pools to track, a notice on a
    * node counted once as an interruption of its pool, a rebalance
@@ -278,7 +283,7 @@ export class PoolRiskFeed {
       };
       this.records.set(id, record);
       this.model.track(
-        { pool: id, zone: pool.zone, advisorBand: this.bandOf(pool) },
+        { pool: id, zone: pool.zone, advisorBand: this.bandOf(pool), advisorSavingsPct: this.savingsOf(pool) },
         now,
       );
       this.dirty = true;
@@ -296,6 +301,8 @@ export class PoolRiskFeed {
       })?.usdPerHour;
       if (price === undefined || price === this.lastPrice.get(id)) continue;
       this.lastPrice.set(id, price);
+      const onDemand = book.onDemandPriceOf(record)?.usdPerHour;
+      if (onDemand !== undefined) this.model.recordOnDemandPrice(id, onDemand);
       this.model.recordPrice(id, now, price);
     }
   }
@@ -313,7 +320,7 @@ export class PoolRiskFeed {
     const events: { id: string; at: number }[] = [];
     for (const [id, record] of this.records) {
       model.track(
-        { pool: id, zone: record.zone, advisorBand: this.bandOf(record) },
+        { pool: id, zone: record.zone, advisorBand: this.bandOf(record), advisorSavingsPct: this.savingsOf(record) },
         record.firstSeenAt,
       );
       // Older interruptions count towards the pool's rate only; their time is not kept.
