@@ -116,8 +116,9 @@ ferry_controlplane_build() {
   ferry_log "control plane built in $((SECONDS - started)) s"
 }
 
-# The operator's tests on a real control plane (operator/test/**/*.test.ts), one
-# suite at a time: each starts its own cluster, and the machine has two cores.
+# The operator's tests on a real control plane (operator/test/**/*.test.ts, but not
+# operator/test/nodes, which scripts/lib/nodes.sh runs on real nodes), one suite at a
+# time: each starts its own cluster, and the machine has two cores.
 # Arguments go to Jest, e.g. `ferry_controlplane_test --testPathPatterns crds`.
 ferry_controlplane_test() {
   # shellcheck source=helm.sh
@@ -126,5 +127,6 @@ ferry_controlplane_test() {
   local helm
   helm="$(ferry_helm)" || return 1
   (cd "$FERRY_ROOT/operator" &&
-    FERRY_HELM="$helm" CI=true yarn backstage-cli package test --roots="$FERRY_ROOT/operator/test" --runInBand "$@")
+    FERRY_HELM="$helm" CI=true yarn backstage-cli package test --roots="$FERRY_ROOT/operator/test" \
+      --testPathIgnorePatterns=/operator/test/nodes/ --runInBand "$@")
 }

@@ -46,6 +46,15 @@ export interface LocalControlPlaneOptions {
   kwok?: boolean;
   /** More kube-apiserver flags, e.g. `--watch-cache=false`. */
   apiServerFlags?: string[];
+  /** More kube-controller-manager flags, e.g. `--node-monitor-grace-period=20s`. */
+  controllerManagerFlags?: string[];
+  /**
+   * The address the API server publishes in the `kubernetes` Service's endpoints, when
+   * pods reach it through a relay on another address than loopback (real nodes).
+   */
+  advertiseAddress?: string;
+  /** More IP addresses the API server's serving certificate is valid for. */
+  servingCertificateIps?: string[];
 }
 
 interface Component {
@@ -92,7 +101,10 @@ export class LocalControlPlane {
     );
     const [etcdClient, etcdPeer, apiserver, kcm, scheduler, kwok] =
       await freePorts(6);
-    const pki = writePki(workDir);
+    const pki = writePki(workDir, [
+      ...(options.advertiseAddress ? [options.advertiseAddress] : []),
+      ...(options.servingCertificateIps ?? []),
+    ]);
     const adminToken = crypto.randomBytes(24).toString('hex');
     fs.writeFileSync(
       path.join(workDir, 'tokens.csv'),
@@ -138,12 +150,15 @@ export class LocalControlPlane {
       cluster.run('kube-apiserver', [
         `--etcd-servers=${etcdUrl}`,
         `--bind-address=${LOOPBACK}`,
-        `--advertise-address=${LOOPBACK}`,
+        `--advertise-address=${options.advertiseAddress ?? LOOPBACK}`,
         `--secure-port=${apiserver}`,
         `--cert-dir=${path.join(workDir, 'apiserver-certs')}`,
         `--tls-cert-file=${pki.servingCertFile}`,
         `--tls-private-key-file=${pki.servingKeyFile}`,
         `--client-ca-file=${pki.caFile}`,
+        // What the API server shows a kubelet (logs, exec, port-forward); kwok ignores it.
+        `--kubelet-client-certificate=${pki.kubeletClientCertFile}`,
+        `--kubelet-client-key=${pki.kubeletClientKeyFile}`,
         `--token-auth-file=${path.join(workDir, 'tokens.csv')}`,
         '--authorization-mode=Node,RBAC',
         `--service-account-issuer=https://kubernetes.default.svc`,
@@ -168,6 +183,7 @@ export class LocalControlPlane {
           `--root-ca-file=${pki.caFile}`,
           '--use-service-account-credentials=false',
           '--profiling=false',
+          ...(options.controllerManagerFlags ?? []),
         ]);
         await cluster.waitFor('kube-controller-manager', () =>
           probe(`https://${LOOPBACK}:${kcm}/healthz`, { insecure: true }).then(
@@ -259,6 +275,23 @@ export class LocalControlPlane {
       cert: fs.readFileSync(path.join(dir, `${name}.crt`), 'utf8'),
       key: fs.readFileSync(path.join(dir, `${name}.key`), 'utf8'),
       ca: this.caPem,
+    };
+  }
+
+  /**
+   * A client certificate signed by the cluster's CA, for a user `name` in `group`
+   * (`system:node:<node>` in `system:nodes` for a kubelet); returns the files' paths.
+   */
+  issueClientCertificate(
+    name: string,
+    group: string,
+  ): { certFile: string; keyFile: string } {
+    const dir = path.join(this.workDir, 'pki');
+    const file = name.replace(/[^a-zA-Z0-9.-]/g, '_');
+    signClientCertificate(dir, file, name, group);
+    return {
+      certFile: path.join(dir, `${file}.crt`),
+      keyFile: path.join(dir, `${file}.key`),
     };
   }
 
@@ -372,6 +405,8 @@ export class LocalControlPlane {
 
 interface Pki {
   caFile: string;
+  kubeletClientCertFile: string;
+  kubeletClientKeyFile: string;
   servingCertFile: string;
   servingKeyFile: string;
   serviceAccountKeyFile: string;
@@ -393,8 +428,15 @@ const EC_KEY = [
   '-nodes',
 ];
 
-/** `<name>.crt` and `<name>.key` in `dir`: a serving certificate for loopback, signed by `dir`'s CA. */
-function signServingCertificate(dir: string, name: string): void {
+/**
+ * `<name>.crt` and `<name>.key` in `dir`: a serving certificate for loopback (and
+ * `extraIps`), signed by `dir`'s CA.
+ */
+function signServingCertificate(
+  dir: string,
+  name: string,
+  extraIps: string[] = [],
+): void {
   openssl(dir, [
     'req',
     ...EC_KEY,
@@ -408,7 +450,9 @@ function signServingCertificate(dir: string, name: string): void {
   fs.writeFileSync(
     path.join(dir, `${name}.ext`),
     [
-      `subjectAltName=IP:${LOOPBACK},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
+      `subjectAltName=IP:${[LOOPBACK, ...extraIps].join(
+        ',IP:',
+      )},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
       'extendedKeyUsage=serverAuth',
       'keyUsage=critical,digitalSignature,keyEncipherment',
     ].join('\n'),
@@ -432,8 +476,54 @@ function signServingCertificate(dir: string, name: string): void {
   ]);
 }
 
-/** A throwaway CA, a serving certificate for loopback, and a service-account key. */
-function writePki(workDir: string): Pki {
+/** `<file>.crt` and `<file>.key` in `dir`: a client certificate for user `cn` in group `group`. */
+function signClientCertificate(
+  dir: string,
+  file: string,
+  cn: string,
+  group: string,
+): void {
+  openssl(dir, [
+    'req',
+    ...EC_KEY,
+    '-keyout',
+    `${file}.key`,
+    '-out',
+    `${file}.csr`,
+    '-subj',
+    `/O=${group}/CN=${cn}`,
+  ]);
+  fs.writeFileSync(
+    path.join(dir, `${file}.ext`),
+    [
+      'extendedKeyUsage=clientAuth',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+    ].join('\n'),
+  );
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${file}.csr`,
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    `${file}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${file}.ext`,
+  ]);
+}
+
+/**
+ * A throwaway CA, a serving certificate for loopback (and `extraIps`), the API
+ * server's client certificate for kubelets, and a service-account key.
+ */
+function writePki(workDir: string, extraIps: string[]): Pki {
   const dir = path.join(workDir, 'pki');
   fs.mkdirSync(dir, { mode: 0o700 });
   const file = (name: string) => path.join(dir, name);
@@ -450,7 +540,13 @@ function writePki(workDir: string): Pki {
     '-subj',
     '/CN=ferry-test-ca',
   ]);
-  signServingCertificate(dir, 'apiserver');
+  signServingCertificate(dir, 'apiserver', extraIps);
+  signClientCertificate(
+    dir,
+    'apiserver-kubelet-client',
+    'kube-apiserver-kubelet-client',
+    'system:masters',
+  );
 
   const serviceAccount = crypto.generateKeyPairSync('ec', {
     namedCurve: 'P-256',
@@ -466,6 +562,8 @@ function writePki(workDir: string): Pki {
   );
   return {
     caFile: file('ca.crt'),
+    kubeletClientCertFile: file('apiserver-kubelet-client.crt'),
+    kubeletClientKeyFile: file('apiserver-kubelet-client.key'),
     servingCertFile: file('apiserver.crt'),
     servingKeyFile: file('apiserver.key'),
     serviceAccountKeyFile: file('sa.key'),
