@@ -571,9 +571,7 @@ export class RealNodeCluster {
         node.cgroup,
       )} && ${binds} && echo up && exec sleep infinity`,
     ]);
-    await waitForOutput(init, 'up', `${node.name}'s namespaces`, () =>
-      this.logTail(`${node.name}/init`),
-    );
+    await waitForOutput(init, 'up', `${node.name}'s namespaces`);
     const enter = (
       name: string,
       argv: string[],
@@ -581,7 +579,7 @@ export class RealNodeCluster {
     ) =>
       this.run(`${node.name}/${name}`, [
         'nsenter',
-        `--target=${init.pid}`,
+        `--target=${init.child.pid}`,
         '--mount',
         '--net',
         '--',
@@ -808,25 +806,28 @@ current-context: ferry
       path.join(__dirname, 'relay.ts'),
       JSON.stringify(spec),
     ]);
-    await waitForOutput(child, 'ready', name, () => this.logTail(name));
+    await waitForOutput(child, 'ready', name);
   }
 
-  /** Starts a process that dies with the test (setpriv's parent-death signal), logging to the work dir. */
-  private run(name: string, argv: string[]): ChildProcess {
+  /**
+   * Starts a process that dies with the test (setpriv's parent-death signal), its
+   * output going straight to a log file: a pipe read by the test would stall every
+   * component while the test blocks (kubectl through execFileSync).
+   */
+  private run(name: string, argv: string[]): Component {
     const logFile = path.join(
       this.footprint.dir,
       `${name.replace('/', '.')}.log`,
     );
     const log = fs.openSync(logFile, 'a');
     const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
-      stdio: ['ignore', 'pipe', log],
+      stdio: ['ignore', log, log],
       cwd: this.footprint.dir,
     });
     fs.closeSync(log);
-    // stdout is read by waitForOutput and copied to the log.
-    child.stdout!.on('data', chunk => fs.appendFileSync(logFile, chunk));
-    this.components.push({ name, child, logFile });
-    return child;
+    const component = { name, child, logFile };
+    this.components.push(component);
+    return component;
   }
 
   /**
@@ -1036,7 +1037,8 @@ function teardownFootprint(footprint: Footprint): void {
     }
   }
   for (const cgroup of footprint.cgroups) {
-    for (const hierarchy of cgroupHierarchies()) {
+    // runc also makes the node's cgroup in the v2 mount of this hybrid layout.
+    for (const hierarchy of [...cgroupHierarchies(), '/sys/fs/cgroup/unified']) {
       for (const dir of cgroupTree(path.join(hierarchy, cgroup))) {
         try {
           fs.rmdirSync(dir);
@@ -1204,46 +1206,31 @@ serializeImagePulls: false
 `;
 }
 
-function waitForOutput(
-  child: ChildProcess,
+/** Waits until a component printed `line` on a line of its own in its log. */
+async function waitForOutput(
+  component: Component,
   line: string,
   what: string,
-  logTail: () => string,
   timeoutMs = 60_000,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let timer: NodeJS.Timeout | undefined = undefined;
-    const listeners: {
-      onData?: (chunk: Buffer) => void;
-      onExit?: (code: number | null, signal: string | null) => void;
-    } = {};
-    const settle = (error?: Error) => {
-      clearTimeout(timer);
-      child.stdout!.off('data', listeners.onData!);
-      child.off('exit', listeners.onExit!);
-      if (error) reject(error);
-      else resolve();
-    };
-    listeners.onData = chunk => {
-      out += chunk.toString();
-      if (out.split('\n').includes(line)) settle();
-    };
-    listeners.onExit = (code, signal) =>
-      settle(
-        new Error(
-          `${what} exited (${
-            code ?? signal
-          }) while starting; its log ends:\n${logTail()}`,
-        ),
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const log = fs.readFileSync(component.logFile, 'utf8');
+    if (log.split('\n').includes(line)) return;
+    const { child } = component;
+    if (child.exitCode !== null || child.signalCode) {
+      throw new Error(
+        `${what} exited (${child.exitCode ?? child.signalCode}) while starting; its log ends:\n${log
+          .split('\n')
+          .slice(-30)
+          .join('\n')}`,
       );
-    timer = setTimeout(
-      () => settle(new Error(`${what} did not start within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    child.stdout!.on('data', listeners.onData);
-    child.once('exit', listeners.onExit);
-  });
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${what} did not start within ${timeoutMs} ms`);
+    }
+    await sleep(50);
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -18,6 +18,8 @@ beforeAll(async () => {
   cluster = await RealNodeCluster.start({
     images: [images.pause.tar, images.valkey.tar],
     sandboxImage: images.pause.name,
+    // Real nodes only: kwok's fake kubelets are not needed here.
+    controlPlane: { kwok: false },
   });
 });
 
