@@ -121,13 +121,16 @@ ferry_node_build() {
 ferry_nodes_test() {
   # shellcheck source=controlplane.sh
   source "$FERRY_ROOT/scripts/lib/controlplane.sh"
-  # shellcheck source=criu.sh
-  source "$FERRY_ROOT/scripts/lib/criu.sh"
+  # shellcheck source=images.sh
+  source "$FERRY_ROOT/scripts/lib/images.sh"
   ferry_controlplane_binaries >/dev/null || return 1
   local bin
   bin="$(ferry_node_binaries)" || return 1
   # The nodes' runc checkpoints through CRIU, and kube-proxy programs nftables with `nft`.
   ferry_criu || return 1
+  # The pods' images, from Ferry's own builder (scripts/lib/images.sh): never pulled.
+  local images
+  images="$(ferry_images pause valkey-9.1)" || return 1
   (cd "$FERRY_ROOT/operator" &&
-    FERRY_NODE_BIN="$bin" CI=true yarn backstage-cli package test --roots="$FERRY_ROOT/operator/test/nodes" --runInBand "$@")
+    FERRY_NODE_BIN="$bin" FERRY_NODE_IMAGES="$images" CI=true yarn backstage-cli package test --roots="$FERRY_ROOT/operator/test/nodes" --runInBand "$@")
 }

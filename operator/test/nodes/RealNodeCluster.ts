@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { CoreV1Api, DiscoveryV1Api, V1Node } from '@kubernetes/client-node';
 import { nodeLabelsFor } from '../../src/cloud/nodeLabels';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import {
   LocalControlPlane,
   LocalControlPlaneOptions,
@@ -298,9 +299,12 @@ export class RealNodeCluster {
     const node = this.node(name);
     const core = this.controlPlane.kubeConfig().makeApiClient(CoreV1Api);
     const current = await core.readNode({ name });
-    await core.patchNode(
+    await apiRequest(
+      this.controlPlane.kubeConfig(),
+      'PATCH',
+      `/api/v1/nodes/${name}`,
       {
-        name,
+        contentType: 'application/merge-patch+json',
         body: {
           spec: {
             taints: [
@@ -316,7 +320,6 @@ export class RealNodeCluster {
           },
         },
       },
-      { headers: { 'Content-Type': 'application/merge-patch+json' } } as never,
     );
     const noticedAt = Date.now();
     await sleep(options.noticeSeconds * 1000);
@@ -1038,7 +1041,10 @@ function teardownFootprint(footprint: Footprint): void {
   }
   for (const cgroup of footprint.cgroups) {
     // runc also makes the node's cgroup in the v2 mount of this hybrid layout.
-    for (const hierarchy of [...cgroupHierarchies(), '/sys/fs/cgroup/unified']) {
+    for (const hierarchy of [
+      ...cgroupHierarchies(),
+      '/sys/fs/cgroup/unified',
+    ]) {
       for (const dir of cgroupTree(path.join(hierarchy, cgroup))) {
         try {
           fs.rmdirSync(dir);
@@ -1220,7 +1226,9 @@ async function waitForOutput(
     const { child } = component;
     if (child.exitCode !== null || child.signalCode) {
       throw new Error(
-        `${what} exited (${child.exitCode ?? child.signalCode}) while starting; its log ends:\n${log
+        `${what} exited (${
+          child.exitCode ?? child.signalCode
+        }) while starting; its log ends:\n${log
           .split('\n')
           .slice(-30)
           .join('\n')}`,

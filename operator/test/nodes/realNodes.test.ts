@@ -4,6 +4,7 @@
  * and find a Service by name; a reclaimed spot node keeps its pods until its deadline,
  * then takes them down with it and goes NotReady.
  */
+import fs from 'node:fs';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { NODE_LABELS } from '../../src/cloud/nodeLabels';
 import { RealNodeCluster, SPOT_NOTICE_TAINT } from './RealNodeCluster';
@@ -82,6 +83,25 @@ function podIp(name: string): string {
   ]);
 }
 
+/**
+ * Retries a kubectl exec until it succeeds: a new Service reaches every node's
+ * kube-proxy a moment after its endpoints are Ready.
+ */
+async function eventually(
+  run: () => string,
+  timeoutMs = 60_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return run();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise(resolve => setTimeout(resolve, 500));
+    }
+  }
+}
+
 function cli(pod: string, args: string[]): string {
   return cluster.kubectl(['exec', pod, '--', 'valkey-cli', ...args]).trim();
 }
@@ -112,7 +132,7 @@ describe('real nodes', () => {
     }
   });
 
-  it('runs pods on all three nodes, which reach each other across nodes and find a Service by name', () => {
+  it('runs pods on all three nodes, which reach each other across nodes and find a Service by name', async () => {
     const [a, b, c] = cluster.nodes.map(n => n.name);
     cluster.kubectl(['apply', '-f', '-'], podOn('server', a));
     cluster.kubectl(
@@ -151,9 +171,13 @@ describe('real nodes', () => {
 
     // A Service by its name: CoreDNS answers, kube-proxy on the client's node routes.
     cluster.kubectl(['expose', 'pod', 'server', '--name=kv', '--port=6379']);
-    expect(cli('client-c', ['-h', 'kv', 'get', 'greeting'])).toBe('hello');
     expect(
-      cli('client-b', ['-h', 'kv.default.svc.cluster.local', 'ping']),
+      await eventually(() => cli('client-c', ['-h', 'kv', 'get', 'greeting'])),
+    ).toBe('hello');
+    expect(
+      await eventually(() =>
+        cli('client-b', ['-h', 'kv.default.svc.cluster.local', 'ping']),
+      ),
     ).toBe('PONG');
   });
 
@@ -217,10 +241,11 @@ describe('real nodes', () => {
   });
 });
 
+/** Whether a process still runs: a zombie, dead but not yet reaped by its parent, does not. */
 function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
