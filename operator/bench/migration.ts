@@ -1,36 +1,41 @@
 /*
- * `npm run bench -- migration [--datasets 100,1024] [--rate 500]`
+ * `npm run bench -- migration [--rate 500,5000,20000,50000] [--server valkey-9.1,valkey-8.1,redis-7.0]
+ *                             [--datasets 100,1024] [--methods valkey,checkpoint,rdb-restart,no-persistence]
+ *                             [--values 1k|mixed] [--survives yes|no] [--table yes|no]`
  *
  * Moves a Valkey/Redis member holding 100 MiB and 1 GiB between two network
- * namespaces (the nodes) under a steady open-loop write load, four ways, side by
- * side: Ferry's `valkey` hand-off, Ferry's `checkpoint` move (CRIU through the
- * node agents), a restart from an RDB snapshot, and a restart without
- * persistence. For each: the write pause clients saw, total time, acknowledged
- * writes lost, keys lost, bytes moved, and the link's bandwidth measured in the
- * same run. Writes $FERRY_BENCH_RESULTS/migration.json. Needs root, redis-server
- * and CRIU (scripts/lib/criu.sh).
+ * namespaces (the nodes) under a steady open-loop write load (pipelined over
+ * many connections), four ways, side by side: Ferry's `valkey` hand-off, Ferry's
+ * `checkpoint` move (CRIU through the node agents), a restart from an RDB
+ * snapshot, and a restart without persistence. For each: the write pause clients
+ * saw, total time, acknowledged writes lost, keys lost, bytes moved, the link's
+ * bandwidth measured in the same run, and what survived besides the data
+ * (connections, pub/sub, blocked clients, transactions, TTLs, the reconnect herd;
+ * src/migration/__testUtils__/SurvivalProbe.ts). One `--rate` and one `--server`
+ * is one cell of the grid; runs are merged into $FERRY_BENCH_RESULTS/migration.json
+ * by (server, rate, values, dataset, method), and the table of every recorded run
+ * is written into operator/docs/migration.md between its markers. Needs root and
+ * CRIU (scripts/lib/criu.sh); the servers come from scripts/lib/valkey.sh.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { systemClock } from '../src/core/clock';
-import { InMemoryMigrationStore } from '../src/migration/MigrationStore';
-import { MigrationStateMachine } from '../src/migration/MigrationStateMachine';
-import { ValkeyDriver } from '../src/migration/valkey/ValkeyDriver';
-import { CheckpointDriver } from '../src/migration/checkpoint/CheckpointDriver';
 import { Testbed } from '../src/migration/__testUtils__/Testbed';
 import {
-  TEST_ACCESS,
-  TestMember,
+  TEST_SERVERS,
+  TestServer,
   TestbedValkeyRuntime,
   VALKEY_PORT,
   adminClient,
+  serverCommand,
   startMember,
 } from '../src/migration/__testUtils__/valkeyMembers';
-import { TestbedAgents, TestbedCheckpointRuntime, criuCommand } from '../src/migration/__testUtils__/agents';
-import { WriteLoad, quantile } from '../src/migration/__testUtils__/WriteLoad';
+import { TestbedAgents, criuCommand } from '../src/migration/__testUtils__/agents';
+import { ValueMix, WriteLoad } from '../src/migration/__testUtils__/WriteLoad';
 import { appClient } from '../src/migration/__testUtils__/clients';
-import { measureLink, sendOverLink } from '../src/migration/__testUtils__/link';
+import { measureLink } from '../src/migration/__testUtils__/link';
+import { MOVE_METHODS, MoveMethod, clearHosts, moveMember, placeClientAddress } from '../src/migration/__testUtils__/moves';
+import { SurvivalProbe, Survives } from '../src/migration/__testUtils__/SurvivalProbe';
 import {
   SCENARIO_KEYS,
   bulkKeysPresent,
@@ -38,9 +43,8 @@ import {
   readScenarioKeys,
   writeScenarioKeys,
 } from '../src/migration/__testUtils__/scenario';
+import { parseBenchArgs, repoRoot, writeResults } from './lib/benchSupport';
 
-type Method = 'ferry' | 'checkpoint' | 'rdb-restart' | 'no-persistence';
-const METHODS: Method[] = ['ferry', 'checkpoint', 'rdb-restart', 'no-persistence'];
 /** Value size of the bulk dataset: 1 KiB, so N MiB is N×1024 keys. */
 const VALUE_BYTES = 1024;
 /** Bytes of filler used to measure the link before each dataset. */
@@ -51,71 +55,119 @@ const SETTLE_MS = 1_000;
 const WARM_UP_MS = 1_000;
 /** A notice as AWS gives it. */
 const NOTICE_MS = 120_000;
+/** Write rates of the grid (writes/s). */
+const RATES = [500, 5_000, 20_000, 50_000];
+/** The issue's targets for the hand-off. */
+const TARGET_PAUSE_P99_MS = 10;
+const TARGET_PAUSE_RATE = 20_000;
+/** Where the table goes in the docs. */
+const TABLE_START = '<!-- migration-bench-table:start -->';
+const TABLE_END = '<!-- migration-bench-table:end -->';
 
 /** One measured move. */
 interface Run {
+  server: TestServer;
+  writesPerSec: number;
+  values: ValueMix;
   datasetMiB: number;
-  method: Method;
+  method: MoveMethod;
   writePauseMs: { p50: number; p99: number; max: number };
   totalMs: number;
   lostAckedWrites: number;
   lostKeys: number;
   bytesMoved: number;
   linkBytesPerSec: number;
-  /** For `checkpoint`: connections that survived the move without reconnecting. */
+  /** Connections of the write load. */
+  connections: number;
+  /** Writes the load could not issue because too many waited (an outage at a high rate). */
+  shedWrites: number;
+  /** Connections of the write load that survived the move without reconnecting. */
   connectionsKept?: number;
   /** For `checkpoint`: how long the process was frozen (dump, stream, restore). */
   freezeMs?: number;
   /** For `checkpoint`: the freeze's parts, as the agents timed them. */
   freezeBreakdownMs?: { dump: number; stream: number; restore: number };
-  /**
-   * For `checkpoint`: the least a stop-and-copy freeze can take here, measured
-   * in the same run: the images' bytes at the link's measured rate, plus the
-   * restore (which reads every page back before the process runs again).
-   */
+  /** For `checkpoint`: the images' bytes at the link's measured rate plus the restore. */
   freezeFloorMs?: number;
-  /**
-   * For `checkpoint`: how long after the restore the last write sent during the
-   * freeze was acknowledged (until then clients wait for their next retransmission).
-   */
+  /** For `checkpoint`: how long after the restore the last write sent during the freeze was acknowledged. */
   clientTailMs?: number;
   /** For Ferry's methods: how long each phase of the Migration took, in order. */
   phasesMs?: Record<string, number>;
+  /** What survived besides the data; null when the run had no probe (`--survives no`). */
+  survives: Survives | null;
   /** The machine's 1-minute load average when the move started (the cores are shared). */
   loadAverage: number;
   ackedWrites: number;
+  measuredAt: string;
 }
 
-function args(): { datasets: number[]; rate: number; methods: Method[] } {
-  const get = (name: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? process.argv[i + 1] : undefined;
-  };
+interface Options {
+  rates: number[];
+  servers: TestServer[];
+  datasets: number[];
+  methods: MoveMethod[];
+  values: ValueMix;
+  table: boolean;
+  survives: boolean;
+}
+
+function options(): Options {
+  const args = parseBenchArgs(process.argv.slice(2));
+  const list = (name: string, fallback: string) => (args.options.get(name) ?? fallback).split(',').map(s => s.trim());
+  const numbers = (name: string, fallback: string) =>
+    list(name, fallback).map(s => {
+      const n = Number(s);
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} takes positive numbers separated by commas, got "${s}"`);
+      return n;
+    });
+  const servers = list('server', TEST_SERVERS.join(','));
+  for (const s of servers) {
+    if (!(TEST_SERVERS as readonly string[]).includes(s)) {
+      throw new Error(`--server ${s}: unknown; use ${TEST_SERVERS.join(', ')}`);
+    }
+  }
+  const methods = list('methods', MOVE_METHODS.join(',')).map(m => (m === 'ferry' ? 'valkey' : m));
+  for (const m of methods) {
+    if (!(MOVE_METHODS as string[]).includes(m)) throw new Error(`--methods ${m}: unknown; use ${MOVE_METHODS.join(', ')}`);
+  }
+  const values = args.options.get('values') ?? '1k';
+  if (values !== '1k' && values !== 'mixed') throw new Error(`--values ${values}: use 1k or mixed`);
   return {
-    datasets: (get('datasets') ?? '100,1024').split(',').map(Number),
-    rate: Number(get('rate') ?? 500),
-    methods: (get('methods')?.split(',') as Method[] | undefined) ?? METHODS,
+    rates: numbers('rate', RATES.join(',')),
+    servers: servers as TestServer[],
+    datasets: numbers('datasets', '100,1024'),
+    methods: methods as MoveMethod[],
+    values,
+    table: (args.options.get('table') ?? 'yes') !== 'no',
+    survives: (args.options.get('survives') ?? 'yes') !== 'no',
   };
+}
+
+/** Many connections at high rates, as a busy application has; at least four. */
+function connectionsFor(rate: number): number {
+  return Math.min(32, Math.max(4, Math.ceil(rate / 1_000)));
 }
 
 const SERVICE_INDEX = 10;
-const CONNECTIONS = 4;
 
 async function benchOne(
   bed: Testbed,
   agents: TestbedAgents,
-  method: Method,
+  server: TestServer,
+  method: MoveMethod,
   datasetMiB: number,
   rate: number,
+  values: ValueMix,
   linkBytesPerSec: number,
+  withProbe: boolean,
 ): Promise<Run> {
   const keys = datasetMiB * 1024;
   const service = bed.serviceAddress(SERVICE_INDEX);
-  const valkeyRuntime = new TestbedValkeyRuntime(bed, service);
+  const runtime = new TestbedValkeyRuntime(bed, service, server);
   const name = `bench-${method}-${datasetMiB}`;
-  const source = await startMember(bed, name, 'spot-a');
-  valkeyRuntime.adopt(source);
-  await bed.placeAddress(service, 'spot-a');
+  const source = await startMember(bed, name, 'spot-a', [], undefined, undefined, server);
+  runtime.adopt(source);
+  await placeClientAddress({ bed, runtime, source, service, from: 'spot-a' }, method);
   const admin = adminClient(source.endpoint);
   await admin.connect();
   await populate(admin, keys, VALUE_BYTES);
@@ -123,72 +175,30 @@ async function benchOne(
 
   const app = appClient(service, VALKEY_PORT);
   await writeScenarioKeys(app);
-  const load = new WriteLoad({ host: service, port: VALKEY_PORT, ratePerSec: rate, connections: CONNECTIONS, keyPrefix: `load:${name}` });
+  const connections = connectionsFor(rate);
+  const load = new WriteLoad({ host: service, port: VALKEY_PORT, ratePerSec: rate, connections, keyPrefix: `load:${name}`, values });
+  const probe = withProbe ? new SurvivalProbe({ host: service, port: VALKEY_PORT, prefix: `probe:${name}` }) : undefined;
+  await probe?.start();
   await load.start();
   await sleep(WARM_UP_MS);
 
   const loadAverage = Number(loadavg()[0].toFixed(2));
   const started = Date.now();
-  let bytesMoved = 0;
-  let freezeMs: number | undefined;
-  let freezeBreakdownMs: Run['freezeBreakdownMs'];
-  let phasesMs: Run['phasesMs'];
-  let restoredAt: number | undefined;
-  let extraMembers: TestMember[] = [];
-  const spec = {
-    workloadRef: { kind: 'StatefulSet' as const, name: 'bench' },
-    pod: name,
-    sourceNode: 'spot-a',
-    targetNode: 'spot-b',
-    reason: 'notice' as const,
-    deadline: new Date(Date.now() + NOTICE_MS).toISOString(),
-  };
-
-  if (method === 'ferry') {
-    const driver = new ValkeyDriver({ runtime: valkeyRuntime, redirector: valkeyRuntime, access: TEST_ACCESS, clock: systemClock });
-    const sm = new MigrationStateMachine({ store: new InMemoryMigrationStore(), drivers: [driver], clock: systemClock });
-    await sm.plan('bench', name, { ...spec, driver: 'valkey' });
-    const done = await sm.run('bench', name);
-    assertPhase(done.status?.phase, done.status?.message);
-    bytesMoved = done.status!.bytesMoved;
-    phasesMs = phaseDurations(done.status!.phases);
-  } else if (method === 'checkpoint') {
-    const runtime = new TestbedCheckpointRuntime(bed);
-    runtime.pods.set(name, { member: source, address: service });
-    const driver = new CheckpointDriver({ runtime, agents, clock: systemClock });
-    const sm = new MigrationStateMachine({ store: new InMemoryMigrationStore(), drivers: [driver], clock: systemClock });
-    await sm.plan('bench', name, { ...spec, driver: 'checkpoint' });
-    const done = await sm.run('bench', name);
-    assertPhase(done.status?.phase, done.status?.message);
-    bytesMoved = done.status!.bytesMoved;
-    freezeMs = done.status!.writePauseMs;
-    phasesMs = phaseDurations(done.status!.phases);
-    const switched = done.status!.phases.find(p => p.phase === 'SwitchingOver')?.finishedAt;
-    restoredAt = switched ? Date.parse(switched) : undefined;
-    const state = done.status!.driverState ?? {};
-    freezeBreakdownMs = { dump: Number(state.dumpMs), stream: Number(state.streamMs), restore: Number(state.restoreMs) };
-  } else if (method === 'rdb-restart') {
-    // Snapshot and stop in one step (SHUTDOWN SAVE blocks writers, so nothing
-    // acknowledged is missing from the file), copy it over the link, start, load.
-    const stopper = adminClient(source.endpoint);
-    await stopper.connect();
-    await stopper.call('SHUTDOWN', 'SAVE').catch(() => {});
-    stopper.disconnect();
-    const targetDir = mkdtempSync(join(tmpdir(), `${bed.prefix}-rdb-`));
-    const copied = await sendOverLink(bed, 'spot-a', 'spot-b', join(source.dir, 'dump.rdb'), join(targetDir, 'dump.rdb'));
-    bytesMoved = copied.bytes;
-    const target = await startMember(bed, `${name}-new`, 'spot-b', [], targetDir);
-    extraMembers = [target];
-    await bed.placeAddress(service, 'spot-b');
-  } else {
-    process.kill(source.pid, 'SIGKILL');
-    const target = await startMember(bed, `${name}-new`, 'spot-b');
-    extraMembers = [target];
-    await bed.placeAddress(service, 'spot-b');
+  probe?.moveStarted(started);
+  let outcome;
+  try {
+    outcome = await moveMember({ bed, runtime, agents, source, service, from: 'spot-a', to: 'spot-b', noticeMs: NOTICE_MS }, method);
+  } catch (error) {
+    probe?.close();
+    load.close();
+    app.disconnect();
+    throw error;
   }
   const totalMs = Date.now() - started;
+  probe?.moveEnded();
   await sleep(SETTLE_MS);
   await load.stop();
+  const survives = (await probe?.finish()) ?? null;
 
   const latencies = load.latencies(started, Date.now());
   const lost = await load.lostWrites(app);
@@ -198,65 +208,61 @@ async function benchOne(
     (scenario.jobs.length === SCENARIO_KEYS.jobs.items.length ? 0 : 1) +
     (scenario.context === SCENARIO_KEYS.context.value ? 0 : 1);
   const lostKeys = keys - (await bulkKeysPresent(app, keys)) + scenarioLost;
-  const connectionsKept = method === 'checkpoint' ? CONNECTIONS - load.droppedConnections.size : undefined;
-  const ackedWrites = load.acked.length;
-  const clientTailMs =
-    restoredAt === undefined
-      ? undefined
-      : Math.max(0, ...load.acked.filter(w => w.issuedAt <= restoredAt!).map(w => w.ackedAt - restoredAt!));
-
-  load.close();
-  app.disconnect();
-  await valkeyRuntime.stopAll();
-  for (const m of extraMembers) {
-    process.kill(m.pid, 'SIGKILL');
-    rmSync(m.dir, { recursive: true, force: true });
+  const status = outcome.status;
+  const phasesMs = status ? phaseDurations(status.phases) : undefined;
+  let checkpoint: Partial<Run> = {};
+  if (method === 'checkpoint' && status) {
+    const state = status.driverState ?? {};
+    const freezeBreakdownMs = { dump: Number(state.dumpMs), stream: Number(state.streamMs), restore: Number(state.restoreMs) };
+    const switched = status.phases.find(p => p.phase === 'SwitchingOver')?.finishedAt;
+    const restoredAt = switched ? Date.parse(switched) : undefined;
+    const lastAck = restoredAt === undefined ? undefined : load.lastAckOfIssuedBefore(restoredAt);
+    checkpoint = {
+      freezeMs: status.writePauseMs,
+      freezeBreakdownMs,
+      freezeFloorMs: Math.round((outcome.bytesMoved / linkBytesPerSec) * 1000 + freezeBreakdownMs.restore),
+      clientTailMs: lastAck === undefined || restoredAt === undefined ? undefined : Math.max(0, lastAck - restoredAt),
+    };
   }
-  // Whatever CRIU restored lives on in spot-b's namespace; clear both nodes for the next run.
-  for (const host of ['spot-a', 'spot-b']) {
-    for (const pid of await bed.pidsInHost(host)) {
-      if (!(await isAgent(pid))) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Gone already.
-        }
-      }
-    }
-  }
-  rmSync(source.dir, { recursive: true, force: true });
-  await sleep(300);
-
-  return {
+  const run: Run = {
+    server,
+    writesPerSec: rate,
+    values,
     datasetMiB,
     method,
-    writePauseMs: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: Math.max(0, ...latencies) },
+    writePauseMs: { p50: latencies.quantile(0.5), p99: latencies.quantile(0.99), max: latencies.max },
     totalMs,
     lostAckedWrites: lost.length,
     lostKeys,
-    bytesMoved,
+    bytesMoved: outcome.bytesMoved,
     linkBytesPerSec: Math.round(linkBytesPerSec),
-    ...(connectionsKept !== undefined ? { connectionsKept } : {}),
-    ...(freezeMs !== undefined
-      ? {
-          freezeMs,
-          freezeBreakdownMs,
-          freezeFloorMs: Math.round((bytesMoved / linkBytesPerSec) * 1000 + (freezeBreakdownMs?.restore ?? 0)),
-          clientTailMs,
-        }
-      : {}),
+    connections,
+    shedWrites: load.shed,
+    connectionsKept: connections - load.droppedConnections.size,
+    ...checkpoint,
     ...(phasesMs ? { phasesMs } : {}),
-    ackedWrites,
+    survives,
+    ackedWrites: load.ackedCount,
     loadAverage,
+    measuredAt: new Date().toISOString(),
   };
-}
 
-async function isAgent(pid: number): Promise<boolean> {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent/main.ts');
-  } catch {
-    return false;
+  load.close();
+  app.disconnect();
+  await runtime.stopAll();
+  for (const m of outcome.extraMembers) {
+    try {
+      process.kill(m.pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+    rmSync(m.dir, { recursive: true, force: true });
   }
+  // Whatever CRIU restored lives on in spot-b's namespace; clear both nodes for the next run.
+  await clearHosts(bed, ['spot-a', 'spot-b']);
+  rmSync(source.dir, { recursive: true, force: true });
+  await sleep(300);
+  return run;
 }
 
 /** Milliseconds spent in each phase the migration went through. */
@@ -268,51 +274,93 @@ function phaseDurations(phases: { phase: string; startedAt: string; finishedAt?:
   return durations;
 }
 
-function assertPhase(phase: string | undefined, message?: string): void {
-  if (phase !== 'Succeeded') throw new Error(`migration ended ${phase}: ${message}`);
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise(r => setTimeout(r, ms));
 }
 
-/** The issue's targets, checked against the figures. */
+/** The issue's targets, checked against every recorded run. */
 function targets(runs: Run[]) {
-  const find = (method: Method, mib: number) => runs.find(r => r.method === method && r.datasetMiB === mib);
   const checks: Record<string, { target: string; actual: string; met: boolean }> = {};
-  for (const mib of [...new Set(runs.map(r => r.datasetMiB))]) {
-    const ferry = find('ferry', mib);
-    const ckpt = find('checkpoint', mib);
-    const rdb = find('rdb-restart', mib);
-    if (ferry) {
-      checks[`ferry ${mib} MiB write pause p99`] = { target: '<= 100 ms', actual: `${ferry.writePauseMs.p99} ms`, met: ferry.writePauseMs.p99 <= 100 };
+  for (const r of runs) {
+    const cell = `${r.server} ${r.writesPerSec}/s ${r.values} ${r.datasetMiB} MiB ${r.method}${r.survives ? ' with probe' : ''}`;
+    if (r.method === 'valkey' || r.method === 'checkpoint') {
+      checks[`${cell}: acknowledged writes lost`] = { target: '0', actual: String(r.lostAckedWrites), met: r.lostAckedWrites === 0 };
     }
-    if (ckpt && mib >= 1024) {
-      checks[`checkpoint ${mib} MiB freeze`] = {
-        target: '<= 1000 ms',
-        actual: `${ckpt.freezeMs} ms (stop-and-copy floor here ${ckpt.freezeFloorMs} ms)`,
-        met: (ckpt.freezeMs ?? Infinity) <= 1000,
+    // Subscribers lengthen the pause by their re-subscription (docs/migration.md): the
+    // pause target is about writes alone, so it is checked on runs without the probe.
+    if (r.method === 'valkey' && r.writesPerSec >= TARGET_PAUSE_RATE && !r.survives) {
+      checks[`${cell}: write pause p99`] = {
+        target: `<= ${TARGET_PAUSE_P99_MS} ms`,
+        actual: `${r.writePauseMs.p99} ms`,
+        met: r.writePauseMs.p99 <= TARGET_PAUSE_P99_MS,
       };
     }
-    for (const r of [ferry, ckpt].filter(Boolean) as Run[]) {
+    if (r.method === 'valkey' && r.datasetMiB >= 1024) {
       const bound = 1.5 * ((r.bytesMoved / r.linkBytesPerSec) * 1000) + 1000;
-      checks[`${r.method} ${mib} MiB total time`] = { target: `<= ${Math.round(bound)} ms (1.5 x bytes/bandwidth + 1 s)`, actual: `${r.totalMs} ms`, met: r.totalMs <= bound };
-      checks[`${r.method} ${mib} MiB acknowledged writes lost`] = { target: '0', actual: String(r.lostAckedWrites), met: r.lostAckedWrites === 0 };
-      if (rdb) {
-        checks[`${r.method} ${mib} MiB unavailability vs rdb-restart`] = {
-          target: '>= 10x shorter',
-          actual: `${r.writePauseMs.max} ms vs ${rdb.writePauseMs.max} ms (${(rdb.writePauseMs.max / Math.max(1, r.writePauseMs.max)).toFixed(1)}x)`,
-          met: r.writePauseMs.max * 10 <= rdb.writePauseMs.max,
-        };
-      }
+      checks[`${cell}: total time`] = {
+        target: `<= ${Math.round(bound)} ms (1.5 x bytes/link + 1 s)`,
+        actual: `${r.totalMs} ms`,
+        met: r.totalMs <= bound,
+      };
     }
   }
   return checks;
 }
 
+const key = (r: Run) => `${r.server}|${r.writesPerSec}|${r.values}|${r.datasetMiB}|${r.method}|${r.survives ? 'probe' : 'load only'}`;
+
+/** Runs recorded earlier, from cells not run again now. */
+function previousRuns(file: string): Run[] {
+  if (!existsSync(file)) return [];
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { runs?: Run[] };
+    // Runs from before servers were named cannot be placed in the grid.
+    return (parsed.runs ?? []).filter(r => r.server && r.writesPerSec);
+  } catch {
+    return [];
+  }
+}
+
+const fmt = (v: number | null | undefined, unit = '') => (v === null || v === undefined ? 'lost' : `${v}${unit}`);
+
+/** The table of every recorded run, as the docs show it. */
+function table(runs: Run[]): string {
+  const order = (r: Run) =>
+    [TEST_SERVERS.indexOf(r.server), r.writesPerSec, r.values === '1k' ? 0 : 1, r.datasetMiB, MOVE_METHODS.indexOf(r.method)];
+  const sorted = [...runs].sort((a, b) => {
+    const [x, y] = [order(a), order(b)];
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+    return 0;
+  });
+  const lines = [
+    '| server | writes/s | values | dataset | method | probe | load | write pause p50/p99/max | total | lost acked | lost keys | connections kept | reconnect | pub/sub lost (recv before/during/after) | blocked lost/dup | partial tx | TTL drift | herd (at once, p99 first s, misses) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of sorted) {
+    const s = r.survives;
+    const base = `| ${r.server} | ${r.writesPerSec} | ${r.values} | ${r.datasetMiB} MiB | ${r.method} | ${s ? 'yes' : 'no'} | ${r.loadAverage} | ${r.writePauseMs.p50}/${r.writePauseMs.p99}/${r.writePauseMs.max} ms | ${(r.totalMs / 1000).toFixed(2)} s | ${r.lostAckedWrites}/${r.ackedWrites} | ${r.lostKeys}`;
+    lines.push(
+      s
+        ? `${base} | ${s.connectionsKept}/${s.connections} | ${fmt(s.reconnectMs, ' ms')} | ${s.pubsubLost} (${s.pubsubReceived.before}/${s.pubsubReceived.during}/${s.pubsubReceived.after}) | ${s.blockedLost}/${s.blockedDuplicated} | ${s.partialTransactions} | ${fmt(s.ttlDriftMs, ' ms')} | ${s.herdReconnected}, ${s.herdP99Ms} ms, ${s.herdMisses} |`
+        : `${base} | ${r.connectionsKept}/${r.connections} | - | - | - | - | - | - |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function writeTable(runs: Run[]): string {
+  const file = join(repoRoot(), 'operator', 'docs', 'migration.md');
+  const text = readFileSync(file, 'utf8');
+  const [start, end] = [text.indexOf(TABLE_START), text.indexOf(TABLE_END)];
+  if (start < 0 || end < start) throw new Error(`${file} has no ${TABLE_START} ... ${TABLE_END} markers for the table`);
+  writeFileSync(file, `${text.slice(0, start + TABLE_START.length)}\n${table(runs)}\n${text.slice(end)}`);
+  return file;
+}
+
 async function main(): Promise<void> {
-  const { datasets, rate, methods } = args();
-  if (methods.includes('checkpoint')) criuCommand();
+  const o = options();
+  if (o.methods.includes('checkpoint')) criuCommand();
+  for (const server of o.servers) serverCommand(server);
   const bed = await Testbed.create(['spot-a', 'spot-b']);
   const agents = new TestbedAgents(bed);
   const cleanUp = async () => {
@@ -322,50 +370,51 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => cleanUp().then(() => process.exit(130)));
   const runs: Run[] = [];
   try {
-    if (methods.includes('checkpoint')) {
+    if (o.methods.includes('checkpoint')) {
       await agents.start('spot-a');
       await agents.start('spot-b');
     }
-    for (const mib of datasets) {
-      const link = await measureLink(bed, 'spot-a', 'spot-b', LINK_PROBE_BYTES);
-      console.log(`link spot-a -> spot-b: ${(link / 1e9).toFixed(2)} GB/s`);
-      for (const method of methods) {
-        const run = await benchOne(bed, agents, method, mib, rate, link);
-        runs.push(run);
-        const parts = [
-          `${String(mib).padStart(5)} MiB  ${method.padEnd(15)} pause p50/p99/max ${run.writePauseMs.p50}/${run.writePauseMs.p99}/${run.writePauseMs.max} ms`,
-          `total ${run.totalMs} ms  lost acked ${run.lostAckedWrites}/${run.ackedWrites}  lost keys ${run.lostKeys}`,
-          `moved ${(run.bytesMoved / 2 ** 20).toFixed(1)} MiB`,
-        ];
-        if (run.freezeMs !== undefined) {
-          const b = run.freezeBreakdownMs;
-          parts.push(
-            `freeze ${run.freezeMs} ms (dump ${b?.dump}, stream ${b?.stream}, restore ${b?.restore}; floor ${run.freezeFloorMs}; clients' tail after it ${run.clientTailMs})`,
-          );
+    for (const server of o.servers) {
+      for (const rate of o.rates) {
+        for (const mib of o.datasets) {
+          const link = await measureLink(bed, 'spot-a', 'spot-b', LINK_PROBE_BYTES);
+          console.log(`${server} ${rate}/s ${mib} MiB: link spot-a -> spot-b ${(link / 1e9).toFixed(2)} GB/s`);
+          for (const method of o.methods) {
+            const run = await benchOne(bed, agents, server, method, mib, rate, o.values, link, o.survives);
+            runs.push(run);
+            const s = run.survives;
+            const parts = [
+              `${server} ${rate}/s ${String(mib).padStart(5)} MiB ${method.padEnd(15)} pause p50/p99/max ${run.writePauseMs.p50}/${run.writePauseMs.p99}/${run.writePauseMs.max} ms`,
+              `total ${run.totalMs} ms  lost acked ${run.lostAckedWrites}/${run.ackedWrites} (shed ${run.shedWrites})  lost keys ${run.lostKeys}`,
+              `moved ${(run.bytesMoved / 2 ** 20).toFixed(1)} MiB`,
+              s
+                ? `kept ${s.connectionsKept}/${s.connections} reconnect ${fmt(s.reconnectMs, ' ms')} pubsub lost ${s.pubsubLost} blocked ${s.blockedLost}/${s.blockedDuplicated} partial tx ${s.partialTransactions} ttl drift ${fmt(s.ttlDriftMs, ' ms')} herd ${s.herdReconnected} p99 ${s.herdP99Ms} ms`
+                : `load connections kept ${run.connectionsKept}/${run.connections} (no probe)`,
+            ];
+            if (run.freezeMs !== undefined) {
+              const b = run.freezeBreakdownMs;
+              parts.push(`freeze ${run.freezeMs} ms (dump ${b?.dump}, stream ${b?.stream}, restore ${b?.restore}; floor ${run.freezeFloorMs}; tail ${run.clientTailMs})`);
+            }
+            parts.push(`load ${run.loadAverage}`);
+            if (run.phasesMs) parts.push(`phases ${Object.entries(run.phasesMs).map(([p, ms]) => `${p} ${ms}`).join(', ')} ms`);
+            console.log(parts.join('  '));
+          }
         }
-        if (run.connectionsKept !== undefined) parts.push(`connections kept ${run.connectionsKept}/${CONNECTIONS}`);
-        parts.push(`load ${run.loadAverage}`);
-        if (run.phasesMs) {
-          parts.push(`phases ${Object.entries(run.phasesMs).map(([p, ms]) => `${p} ${ms}`).join(', ')} ms`);
-        }
-        console.log(parts.join('  '));
       }
     }
   } finally {
     await cleanUp();
   }
-  const checks = targets(runs);
+  const dir = process.env.FERRY_BENCH_RESULTS ?? join(repoRoot(), 'bench', 'results');
+  const fresh = new Set(runs.map(key));
+  const all = [...previousRuns(join(dir, 'migration.json')).filter(r => !fresh.has(key(r))), ...runs];
+  const checks = targets(all);
   for (const [name, c] of Object.entries(checks)) {
     console.log(`${c.met ? 'met    ' : 'MISSED '} ${name}: ${c.actual} (target ${c.target})`);
   }
-  const dir = process.env.FERRY_BENCH_RESULTS ?? join(__dirname, '../../bench/results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'migration.json');
-  writeFileSync(
-    file,
-    `${JSON.stringify({ runs, targets: checks, writeRatePerSec: rate, connections: CONNECTIONS, valueBytes: VALUE_BYTES, measuredAt: new Date().toISOString() }, null, 2)}\n`,
-  );
+  const file = writeResults('migration', { runs: all, targets: checks, valueBytes: VALUE_BYTES, measuredAt: new Date().toISOString() });
   console.log(`wrote ${file}`);
+  if (o.table) console.log(`wrote the table into ${writeTable(all)}`);
 }
 
 main().catch(error => {

@@ -90,11 +90,12 @@ export class MigrationStateMachine {
     this.drivers = new Map(options.drivers.map(d => [d.method, d]));
   }
 
-  /** Records a new migration in phase `Planned`. */
+  /** Records a new migration in phase `Planned`, with why its driver was chosen. */
   async plan(
     namespace: string,
     name: string,
     spec: MigrationSpec,
+    methodReason?: string,
   ): Promise<Migration> {
     const now = this.iso();
     return this.store.create({
@@ -109,6 +110,7 @@ export class MigrationStateMachine {
         bytesMoved: 0,
         driverState: {},
         attempts: 0,
+        ...(methodReason !== undefined ? { methodReason } : {}),
       },
     });
   }

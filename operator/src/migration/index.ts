@@ -8,3 +8,5 @@ export * from './checkpoint/CheckpointDriver';
 export * from './checkpoint/KubeletCheckpointClient';
 export * from './volume/VolumeDriver';
 export * from './reschedule/RescheduleDriver';
+export * from './valkey/serverFacts';
+export * from './autoMethod';

@@ -201,6 +201,12 @@ export interface MigrationStatus {
   attempts?: number;
   /** Writes that may be lost because the source went away before the hand-off finished. */
   atRisk?: MigrationAtRisk;
+  /**
+   * Why this driver moves the member: what `auto` measured and weighed (server
+   * and version, subscribers and blocked clients, size against time left and the
+   * link, runtime class, zonal volume), or that the policy named the method.
+   */
+  methodReason?: string;
 }
 
 /** What was at risk when a source member was lost before its state had fully moved. */

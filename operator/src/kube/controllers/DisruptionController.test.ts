@@ -51,6 +51,9 @@ function pool(zone: string, capacityType: 'spot' | 'on-demand'): CapacityPool {
  */
 class FakeCluster {
   readonly migrations = new Map<string, Migration>();
+  set policyMigration(method: SpotPolicy['spec']['migration']) {
+    this.policy.spec.migration = method;
+  }
   readonly policy: SpotPolicy = {
     apiVersion: 'ferry.dev/v1alpha1',
     kind: 'SpotPolicy',
@@ -115,13 +118,18 @@ class FakeCluster {
   }
 
   /** Plays the migration engine's `plan`: the Migration exists, Planned. */
-  plan = async (namespace: string, name: string, spec: MigrationSpec) => {
+  plan = async (
+    namespace: string,
+    name: string,
+    spec: MigrationSpec,
+    methodReason?: string,
+  ) => {
     const migration: Migration = {
       apiVersion: 'ferry.dev/v1alpha1',
       kind: 'Migration',
       metadata: { namespace, name },
       spec,
-      status: { phase: 'Planned', phases: [], bytesMoved: 0 },
+      status: { phase: 'Planned', phases: [], bytesMoved: 0, methodReason },
     };
     this.migrations.set(`${namespace}/${name}`, migration);
     return migration;
@@ -182,5 +190,54 @@ describe('DisruptionController', () => {
       again.map(key => cluster.migrations.get(key)!.spec.pod),
     ).not.toContain('sessions-1');
     await controller.stop();
+  });
+
+  it("records the policy's method, or what auto chose and why, on the Migration", async () => {
+    const named = new FakeCluster();
+    const [planned] = await controllerOf(named).reconcile();
+    expect(named.migrations.get(planned)!.spec.driver).toBe('reschedule');
+    expect(named.migrations.get(planned)!.status!.methodReason).toBe(
+      'reschedule: the policy names it',
+    );
+
+    const auto = new FakeCluster();
+    auto.policyMigration = 'auto';
+    const asked: string[] = [];
+    const chooser = new DisruptionController({
+      state: auto.state(),
+      machine: { plan: auto.plan },
+      pools: async () => [pool('a', 'on-demand'), pool('c', 'spot')],
+      clock: { now: () => NOW },
+      chooseMethod: async move => {
+        asked.push(move.pod);
+        return { driver: 'checkpoint', reason: 'checkpoint: measured' };
+      },
+    });
+    const [chosen] = await chooser.reconcile();
+    expect(asked).toEqual([auto.migrations.get(chosen)!.spec.pod]);
+    expect(auto.migrations.get(chosen)!.spec.driver).toBe('checkpoint');
+    expect(auto.migrations.get(chosen)!.status!.methodReason).toBe(
+      'checkpoint: measured',
+    );
+    await chooser.stop();
+
+    // A member that cannot be measured is handed off, and the reason says why.
+    const failing = new FakeCluster();
+    failing.policyMigration = 'auto';
+    const blind = new DisruptionController({
+      state: failing.state(),
+      machine: { plan: failing.plan },
+      pools: async () => [pool('a', 'on-demand'), pool('c', 'spot')],
+      clock: { now: () => NOW },
+      chooseMethod: async () => {
+        throw new Error('connection refused');
+      },
+    });
+    const [fallback] = await blind.reconcile();
+    expect(failing.migrations.get(fallback)!.spec.driver).toBe('valkey');
+    expect(failing.migrations.get(fallback)!.status!.methodReason).toMatch(
+      /^valkey: auto could not measure .*connection refused/,
+    );
+    await blind.stop();
   });
 });

@@ -72,6 +72,8 @@ export class DisruptionController {
       clock?: Clock;
       events?: EventRecorder;
       metrics?: OperatorMetrics;
+      /** Measures a member and picks its driver under `auto`; without it `auto` is the hand-off. */
+      chooseMethod?: MoveMethodChooser;
       onError?: (error: unknown) => void;
     },
   ) {
@@ -290,6 +292,33 @@ export class DisruptionController {
     };
   }
 
+  /** The driver of a move and why: the policy's method, or what `auto` measured. */
+  private async methodFor(
+    move: PlannedMove,
+    policy: SpotPolicy,
+  ): Promise<{ driver: MigrationSpec['driver']; reason: string }> {
+    const method = policy.spec.migration;
+    if (method !== 'auto') {
+      return { driver: method, reason: `${method}: the policy names it` };
+    }
+    if (!this.options.chooseMethod) {
+      return {
+        driver: driverFor(method),
+        reason: 'valkey: auto measures nothing on this operator; the live hand-off is the default',
+      };
+    }
+    try {
+      return await this.options.chooseMethod(move, policy);
+    } catch (error) {
+      return {
+        driver: driverFor(method),
+        reason: `valkey: auto could not measure ${move.pod} (${
+          error instanceof Error ? error.message : String(error)
+        }); the live hand-off is the default`,
+      };
+    }
+  }
+
   /** Records one move as a Migration; undefined when it exists already. */
   private async record(
     move: PlannedMove,
@@ -313,14 +342,21 @@ export class DisruptionController {
       sourceNode: move.sourceNode,
       targetNode: move.target.kind === 'node' ? move.target.node : undefined,
       reason: move.reason,
-      driver: driverFor(policy.spec.migration),
+      driver: 'valkey',
       deadline:
         move.deadline === undefined
           ? undefined
           : new Date(move.deadline).toISOString(),
     };
+    const method = await this.methodFor(move, policy);
+    spec.driver = method.driver;
     try {
-      await this.options.machine.plan(policy.metadata.namespace, name, spec);
+      await this.options.machine.plan(
+        policy.metadata.namespace,
+        name,
+        spec,
+        method.reason,
+      );
     } catch (error) {
       if (error instanceof MigrationConflictError) return undefined;
       throw error;
@@ -361,9 +397,15 @@ export class DisruptionController {
   }
 }
 
+/** Picks the driver of one move under `auto` from what it measures, and says why. */
+export type MoveMethodChooser = (
+  move: PlannedMove,
+  policy: SpotPolicy,
+) => Promise<{ driver: MigrationSpec['driver']; reason: string }>;
+
 /**
- * The driver for a policy's method. `auto` is the live hand-off: the operator
- * is for Valkey/Redis members first.
+ * The driver for a policy's method when nothing is measured. `auto` is the live
+ * hand-off: the operator is for Valkey/Redis members first.
  */
 export function driverFor(method: MigrationMethod): MigrationSpec['driver'] {
   return method === 'auto' ? 'valkey' : method;

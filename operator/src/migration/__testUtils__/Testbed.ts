@@ -10,6 +10,11 @@
  * subnet 10.A.B+1.0/24: each is a /32 on the host that holds it, and the router
  * has a /32 route to that host. Moving an address is a route change, as a CNI
  * that keeps pod IPs across nodes does, so every packet crosses a real link.
+ *
+ * A Service is an address in the same subnet that the router translates to one
+ * host's address (nft DNAT, as kube-proxy does): a new connection goes to the
+ * host the Service points at now, an established one stays where it was until
+ * either end closes it.
  */
 import { execFile, spawn, ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +22,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+/** The router's nft table for Services. */
+const SERVICE_TABLE = 'ferry_services';
 /** How long the router's batch process may take to confirm a route change. */
 const ROUTER_CONFIRM_TIMEOUT_MS = 5_000;
 
@@ -52,6 +59,9 @@ export class Testbed {
   private destroyed = false;
   private nextHostIndex = 10;
   private router?: ChildProcess;
+  /** Service addresses and the host each points at. */
+  private readonly services = new Map<string, string>();
+  private natReady = false;
   private routerQueue: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -226,6 +236,57 @@ export class Testbed {
     this.attached.get(address)!.add(hostName);
   }
 
+  /**
+   * Points a Service address at `hostName`: new connections reach that host,
+   * established ones keep their host (conntrack), as behind kube-proxy.
+   */
+  async forwardService(address: string, hostName: string): Promise<void> {
+    const to = this.host(hostName).address;
+    const had = this.services.get(address);
+    const lines: string[] = [];
+    const setUp = !this.natReady;
+    if (setUp) {
+      lines.push(
+        `add table ip ${SERVICE_TABLE}`,
+        `add map ip ${SERVICE_TABLE} backends { type ipv4_addr : ipv4_addr; }`,
+        `add set ip ${SERVICE_TABLE} gone { type ipv4_addr; }`,
+        `add chain ip ${SERVICE_TABLE} service_dnat { type nat hook prerouting priority -100; }`,
+        `add rule ip ${SERVICE_TABLE} service_dnat dnat to ip daddr map @backends`,
+        // A reclaimed host answers nothing; the router resets connections to it so
+        // that clients reconnect at once (through the Service, to wherever it points).
+        `add chain ip ${SERVICE_TABLE} reset_gone { type filter hook forward priority 0; }`,
+        `add rule ip ${SERVICE_TABLE} reset_gone ip daddr @gone meta l4proto tcp reject with tcp reset`,
+      );
+    }
+    if (had) lines.push(`delete element ip ${SERVICE_TABLE} backends { ${address} }`);
+    lines.push(`add element ip ${SERVICE_TABLE} backends { ${address} : ${to} }`);
+    await this.nft(lines);
+    this.natReady = true;
+    this.services.set(address, hostName);
+  }
+
+  /** Stops a Service from taking new connections (a fence); established ones stay. */
+  async stopService(address: string): Promise<void> {
+    if (!this.services.has(address)) return;
+    await this.nft([`delete element ip ${SERVICE_TABLE} backends { ${address} }`]);
+    this.services.delete(address);
+  }
+
+  /** The host a Service points at now. */
+  serviceHost(address: string): string | undefined {
+    return this.services.get(address);
+  }
+
+  private async nft(lines: string[]): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('ip', ['netns', 'exec', this.routerNetns, 'nft', '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr!.on('data', d => (err += d));
+      child.on('exit', code => (code === 0 ? resolve() : reject(new Error(`nft in the router: ${err}`))));
+      child.stdin!.end(`${lines.join('\n')}\n`);
+    });
+  }
+
   /** Takes a stable address off its host without giving it to another (a fence). */
   async withdrawAddress(address: string): Promise<void> {
     const from = this.floating.get(address);
@@ -309,6 +370,9 @@ export class Testbed {
     }
     await sh('ip', ['netns', 'del', host.netns]).catch(() => {});
     this.hosts.delete(hostName);
+    if (this.natReady && !this.destroyed) {
+      await this.nft([`add element ip ${SERVICE_TABLE} gone { ${host.address} }`]).catch(() => {});
+    }
     for (const hosts of this.attached.values()) hosts.delete(hostName);
     for (const [address, on] of this.floating) {
       if (on === hostName) this.floating.delete(address);

@@ -3,10 +3,12 @@ import Valkey from 'iovalkey';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ClientRedirector, ValkeyMemberRuntime } from '../valkey/ValkeyDriver';
 import type { ValkeyAccess, ValkeyEndpoint } from '../valkey/ValkeyAdmin';
 import { Testbed } from './Testbed';
+
+const REPO_ROOT = resolve(__dirname, '../../../..');
 
 /** The port every member listens on, as in a pod. */
 export const VALKEY_PORT = 6379;
@@ -26,6 +28,13 @@ export const TEST_ACCESS: ValkeyAccess = {
   replicationPassword: TEST_USERS.replication.password,
 };
 
+/** Servers the suites and the benchmark run, as scripts/lib/valkey.sh unpacks them. */
+export const TEST_SERVERS = ['valkey-9.1', 'valkey-8.1', 'redis-7.0'] as const;
+/** One of {@link TEST_SERVERS}. */
+export type TestServer = (typeof TEST_SERVERS)[number];
+/** What a suite runs when it names no server: the machine's own redis-server, as before. */
+export const DEFAULT_TEST_SERVER: TestServer = 'redis-7.0';
+
 /** The redis-server binary; tests fail (not skip) when it is missing. */
 export function redisServerPath(): string {
   try {
@@ -37,6 +46,41 @@ export function redisServerPath(): string {
       'redis-server is not installed; scripts/ferry installs it with ferry_system_packages redis-server',
     );
   }
+}
+
+const serverCommands = new Map<TestServer, string[]>();
+
+/**
+ * The command line that runs `server` on this machine: the machine's redis-server
+ * for `redis-7.0`, Valkey from scripts/lib/valkey.sh (unpacked once into
+ * ~/.cache/ferry, offline afterwards) for the others. Throws, failing the test,
+ * when it cannot be had.
+ */
+export function serverCommand(server: TestServer = DEFAULT_TEST_SERVER): string[] {
+  const known = serverCommands.get(server);
+  if (known) return known;
+  if (!TEST_SERVERS.includes(server)) {
+    throw new Error(`unknown server "${server}"; use one of ${TEST_SERVERS.join(', ')}`);
+  }
+  let command: string[];
+  if (server === 'redis-7.0') {
+    command = [redisServerPath()];
+  } else {
+    const release = server.replace(/^valkey-/, '');
+    try {
+      command = execFileSync(
+        'bash',
+        ['-c', `source scripts/lib/system.sh 2>/dev/null; source scripts/lib/valkey.sh && ferry_valkey_command ${release}`],
+        { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+      )
+        .trim()
+        .split(/\s+/);
+    } catch (error) {
+      throw new Error(`${server} is not available (scripts/lib/valkey.sh ferry_valkey_command ${release} failed): ${error}`);
+    }
+  }
+  serverCommands.set(server, command);
+  return command;
 }
 
 /** One member process. */
@@ -54,6 +98,7 @@ export async function startMember(
   extraArgs: string[] = [],
   dir: string = mkdtempSync(join(tmpdir(), `${bed.prefix}-${name}-`)),
   access: ValkeyAccess = TEST_ACCESS,
+  server: TestServer = DEFAULT_TEST_SERVER,
 ): Promise<TestMember> {
   const u = TEST_USERS;
   const args = [
@@ -80,10 +125,13 @@ export async function startMember(
     '--user', 'default', 'off',
     '--user', u.operator.username, 'on', `>${u.operator.password}`, '~*', '&*', '+@all',
     '--user', u.app.username, 'on', `>${u.app.password}`, '~*', '&*', '+@all', '-@dangerous',
-    '--user', u.replication.username, 'on', `>${u.replication.password}`, '+psync', '+replconf', '+ping',
+    // +sync: Valkey's dual-channel replication sends SYNC on its snapshot channel.
+    '--user', u.replication.username, 'on', `>${u.replication.password}`, '+psync', '+sync', '+replconf', '+ping',
+    ...serverArgs(server),
     ...extraArgs,
   ];
-  const { pid } = await bed.spawnInHost(hostName, redisServerPath(), args);
+  const [command, ...prefix] = serverCommand(server);
+  const { pid } = await bed.spawnInHost(hostName, command, [...prefix, ...args]);
   const endpoint: ValkeyEndpoint = {
     name,
     node: hostName,
@@ -92,6 +140,15 @@ export async function startMember(
   };
   await waitForPing(endpoint, undefined, access);
   return { endpoint, pid, dir };
+}
+
+/**
+ * Settings of a release beyond the common ones: Valkey 8+ streams the snapshot
+ * and the writes taken meanwhile on two connections (dual-channel replication),
+ * so the source does not buffer the writes while the replica loads.
+ */
+function serverArgs(server: TestServer): string[] {
+  return server.startsWith('valkey-') ? ['--dual-channel-replication-enabled', 'yes'] : [];
 }
 
 /** Resolves when the member answers PING (as the operator user). */
@@ -132,14 +189,18 @@ export function adminClient(endpoint: { host: string; port: number }, access: Va
   return client;
 }
 
-/** The driver's view of the testbed: members are processes, the redirector moves an address. */
+/** The driver's view of the testbed: members are processes, the redirector points a Service. */
 export class TestbedValkeyRuntime implements ValkeyMemberRuntime, ClientRedirector {
   readonly members = new Map<string, TestMember>();
   private routedTo?: string;
   /** Fault injection: throws instead of starting a member on these hosts. */
   readonly failStartOn = new Set<string>();
 
-  constructor(private readonly bed: Testbed, readonly serviceAddress: string) {}
+  constructor(
+    private readonly bed: Testbed,
+    readonly serviceAddress: string,
+    readonly server: TestServer = DEFAULT_TEST_SERVER,
+  ) {}
 
   /** Registers a member started by the test (the workload's existing primary). */
   adopt(member: TestMember): void {
@@ -158,7 +219,7 @@ export class TestbedValkeyRuntime implements ValkeyMemberRuntime, ClientRedirect
     if (this.failStartOn.has(node) || !this.bed.hosts.has(node)) {
       throw new Error(`node ${node} cannot start pods`);
     }
-    const member = await startMember(this.bed, name, node);
+    const member = await startMember(this.bed, name, node, [], undefined, TEST_ACCESS, this.server);
     this.members.set(name, member);
     return member.endpoint;
   }
@@ -178,18 +239,16 @@ export class TestbedValkeyRuntime implements ValkeyMemberRuntime, ClientRedirect
 
   async fenceMember(member: ValkeyEndpoint): Promise<void> {
     if (this.routedTo === member.name) {
-      await this.bed.withdrawAddress(this.serviceAddress);
+      await this.bed.stopService(this.serviceAddress);
       this.routedTo = undefined;
     }
     await this.stopMember(member);
   }
 
-  async prepare(member: ValkeyEndpoint): Promise<void> {
-    await this.bed.attachAddress(this.serviceAddress, member.node);
-  }
-
   async pointTo(member: ValkeyEndpoint): Promise<void> {
-    await this.bed.placeAddress(this.serviceAddress, member.node);
+    // A Service: clients already connected stay on the old member until the
+    // switch closes their connections, as behind kube-proxy.
+    await this.bed.forwardService(this.serviceAddress, member.node);
     this.routedTo = member.name;
   }
 

@@ -110,7 +110,7 @@ async function primaries(runtime: TestbedValkeyRuntime): Promise<string[]> {
 async function expectNothingLost(s: Setup, bulkKeys: number): Promise<void> {
   const { load, app } = s;
   await load.stop();
-  expect(load.acked.length).toBeGreaterThan(0);
+  expect(load.ackedCount).toBeGreaterThan(0);
   expect(await load.lostWrites(app)).toEqual([]);
   expect(await readScenarioKeys(app)).toEqual({
     session: SCENARIO_KEYS.session.fields,
@@ -386,11 +386,11 @@ describe('valkey driver: nodes lost during the move', () => {
       expect(await primaries(setup.runtime)).toEqual(['cache-t']);
       expect(await setup.runtime.current()).toBe('cache-t');
       // Still serving writes: the running load keeps being acknowledged ...
-      const ackedBefore = setup.load.acked.length;
-      for (let waited = 0; waited < 2_000 && setup.load.acked.length <= ackedBefore + 10; waited += 20) {
+      const ackedBefore = setup.load.ackedCount;
+      for (let waited = 0; waited < 2_000 && setup.load.ackedCount <= ackedBefore + 10; waited += 20) {
         await new Promise(r => setTimeout(r, 20));
       }
-      expect(setup.load.acked.length).toBeGreaterThan(ackedBefore + 10);
+      expect(setup.load.ackedCount).toBeGreaterThan(ackedBefore + 10);
       // ... and a client that connects now through the stable address is served too.
       const fresh = appClient(setup.service, VALKEY_PORT);
       try {
@@ -522,7 +522,7 @@ describe('valkey driver over TLS', () => {
       const role = await ValkeyAdmin.with(target.endpoint, access, a => a.replication());
       expect(role.role).toBe('master');
       await load.stop();
-      expect(load.acked.length).toBeGreaterThan(0);
+      expect(load.ackedCount).toBeGreaterThan(0);
       expect(await load.lostWrites(app)).toEqual([]);
       expect(await readScenarioKeys(app)).toEqual({
         session: SCENARIO_KEYS.session.fields,

@@ -37,6 +37,14 @@ export const SWITCH_RESERVE_MS = 5_000;
 export const WRITE_PAUSE_TIMEOUT_MS = 2_000;
 /** Longest wait for a FAILOVER to settle. */
 export const FAILOVER_SETTLE_TIMEOUT_MS = WRITE_PAUSE_TIMEOUT_MS + 3_000;
+/**
+ * Longest the switch holds writes for subscribers to re-subscribe on the new
+ * primary. Publishes are paused with the other writes, so a subscriber that is
+ * back before they resume misses nothing; one that is slower misses what is
+ * published until it is back. Client libraries reconnect within tens of ms
+ * (ioredis/iovalkey: 50 ms on the first retry by default, node-redis 50 ms).
+ */
+export const RESUBSCRIBE_WAIT_MS = 300;
 /** Unreachable for this long (several polls in a row) before the source counts as lost. */
 export const SOURCE_LOST_CONFIRM_MS = 1_500;
 
@@ -274,6 +282,7 @@ export class ValkeyDriver implements MigrationDriver {
       // The old primary may be gone moments after the switch (a ReplicaSet
       // removes it): read what it has sent so far while it surely answers.
       await this.noteBytesSent(ctx);
+      const subscribers = await this.withSource(ctx, a => pubsubClients(a)).catch(() => 0);
       paused = true;
       if (await this.useFailover(source)) {
         await this.failover(source, target);
@@ -286,6 +295,13 @@ export class ValkeyDriver implements MigrationDriver {
           // moment from here (a ReplicaSet deletes it on the redirect), and a
           // server that is gone pauses nobody: the rest is best effort, so the
           // switch and its pause are recorded rather than retried.
+          if (subscribers > 0) {
+            // Subscribers first, and publishers (normal clients, whose PUBLISH is
+            // paused here and resent by their library on reconnect) only once the
+            // subscribers are back on the target: a message then finds them there.
+            await fromAdmin.call('CLIENT', 'KILL', 'TYPE', 'pubsub').catch(() => {});
+            await this.waitForSubscribers(target, subscribers);
+          }
           await fromAdmin.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => {});
           await fromAdmin.call('CLIENT', 'UNPAUSE').catch(() => {});
           unpausedAt = this.clock.now();
@@ -554,6 +570,16 @@ export class ValkeyDriver implements MigrationDriver {
     }
   }
 
+  /** Waits, at most {@link RESUBSCRIBE_WAIT_MS}, until `member` has `count` subscribed clients. */
+  private async waitForSubscribers(member: ValkeyEndpoint, count: number): Promise<void> {
+    const until = this.clock.now() + RESUBSCRIBE_WAIT_MS;
+    await ValkeyAdmin.with(member, this.access, async admin => {
+      while ((await pubsubClients(admin)) < count && this.clock.now() < until) {
+        await sleep(REPLICATION_POLL_MS / 10);
+      }
+    }).catch(() => {});
+  }
+
   /** Whether `member` keeps failing to answer for {@link SOURCE_LOST_CONFIRM_MS}. */
   private async staysUnreachable(member: ValkeyEndpoint, signal: AbortSignal): Promise<boolean> {
     const until = this.clock.now() + SOURCE_LOST_CONFIRM_MS;
@@ -610,6 +636,12 @@ export class ValkeyDriver implements MigrationDriver {
       throw error;
     }
   }
+}
+
+/** How many clients of `admin`'s member are subscribed to channels or patterns. */
+async function pubsubClients(admin: ValkeyAdmin): Promise<number> {
+  const list = String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
+  return list.split('\n').filter(line => line.trim()).length;
 }
 
 /** Whether `repl` describes a replica of `source` that finished its sync and is attached. */
