@@ -321,7 +321,7 @@ function previousRuns(file: string): Run[] {
   }
 }
 
-const fmt = (v: number | null | undefined, unit = '') => (v === null || v === undefined ? 'lost' : `${v}${unit}`);
+const fmt = (v: number | null | undefined, unit = '', none = 'lost') => (v === null || v === undefined ? none : `${v}${unit}`);
 
 /** The table of every recorded run, as the docs show it. */
 function table(runs: Run[]): string {
@@ -341,7 +341,7 @@ function table(runs: Run[]): string {
     const base = `| ${r.server} | ${r.writesPerSec} | ${r.values} | ${r.datasetMiB} MiB | ${r.method} | ${s ? 'yes' : 'no'} | ${r.loadAverage} | ${r.writePauseMs.p50}/${r.writePauseMs.p99}/${r.writePauseMs.max} ms | ${(r.totalMs / 1000).toFixed(2)} s | ${r.lostAckedWrites}/${r.ackedWrites} | ${r.lostKeys}`;
     lines.push(
       s
-        ? `${base} | ${s.connectionsKept}/${s.connections} | ${fmt(s.reconnectMs, ' ms')} | ${s.pubsubLost} (${s.pubsubReceived.before}/${s.pubsubReceived.during}/${s.pubsubReceived.after}) | ${s.blockedLost}/${s.blockedDuplicated} | ${s.partialTransactions} | ${fmt(s.ttlDriftMs, ' ms')} | ${s.herdReconnected}, ${s.herdP99Ms} ms, ${s.herdMisses} |`
+        ? `${base} | ${s.connectionsKept}/${s.connections} | ${fmt(s.reconnectMs, ' ms', 'none')} | ${s.pubsubLost} (${s.pubsubReceived.before}/${s.pubsubReceived.during}/${s.pubsubReceived.after}) | ${s.blockedLost}/${s.blockedDuplicated} | ${s.partialTransactions} | ${fmt(s.ttlDriftMs, ' ms')} | ${s.herdReconnected}, ${s.herdP99Ms} ms, ${s.herdMisses} |`
         : `${base} | ${r.connectionsKept}/${r.connections} | - | - | - | - | - | - |`,
     );
   }
@@ -388,7 +388,7 @@ async function main(): Promise<void> {
               `total ${run.totalMs} ms  lost acked ${run.lostAckedWrites}/${run.ackedWrites} (shed ${run.shedWrites})  lost keys ${run.lostKeys}`,
               `moved ${(run.bytesMoved / 2 ** 20).toFixed(1)} MiB`,
               s
-                ? `kept ${s.connectionsKept}/${s.connections} reconnect ${fmt(s.reconnectMs, ' ms')} pubsub lost ${s.pubsubLost} blocked ${s.blockedLost}/${s.blockedDuplicated} partial tx ${s.partialTransactions} ttl drift ${fmt(s.ttlDriftMs, ' ms')} herd ${s.herdReconnected} p99 ${s.herdP99Ms} ms`
+                ? `kept ${s.connectionsKept}/${s.connections} reconnect ${fmt(s.reconnectMs, ' ms', 'none')} pubsub lost ${s.pubsubLost} blocked ${s.blockedLost}/${s.blockedDuplicated} partial tx ${s.partialTransactions} ttl drift ${fmt(s.ttlDriftMs, ' ms')} herd ${s.herdReconnected} p99 ${s.herdP99Ms} ms`
                 : `load connections kept ${run.connectionsKept}/${run.connections} (no probe)`,
             ];
             if (run.freezeMs !== undefined) {
