@@ -378,7 +378,7 @@ describe('ferry plugin in demo mode', () => {
         'from=2026-02-30',
         /from is '2026-02-30', a day that 2026-02 does not have/,
       ],
-      ['to=2026-11-01T24:00:00Z', /a time of day that does not exist/],
+      ['to=2026-11-01T24:00:00Z', /query parameter to is not one Ferry can read/],
       [
         'from=2026-11-01T00:00:00',
         /query parameter from is not one Ferry can read/,

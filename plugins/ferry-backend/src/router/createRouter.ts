@@ -130,7 +130,10 @@ const explainInvalidRequest: ErrorRequestHandler = (
       .join('; ');
     next(
       new InputError(
-        `Invalid request: ${explained}. The contract is at /api/ferry/openapi.json.`,
+        `Invalid request: ${explained.replace(
+          /\.$/,
+          '',
+        )}. The contract is at /api/ferry/openapi.json.`,
       ),
     );
     return;

@@ -88,7 +88,7 @@ export const spec = {
         allowReserved: true,
         example: '2026-11-02',
         description:
-          'End of the range, written as `from`; now when absent. Leave it out rather than sending it empty.',
+          'End of the range, an ISO-8601 date (`2026-11-02`) or time with its offset (`2026-11-02T00:00:00Z`); now when absent. Leave it out rather than sending it empty.',
         schema: {
           type: 'string',
           pattern:

@@ -179,7 +179,7 @@ export class DefaultApiClient {
    * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;: letters and digits in groups joined by hyphens, at most 63 characters.
    * @param name - Name of the catalog entity: letters, digits, &#x60;-&#x60;, &#x60;_&#x60; and &#x60;.&#x60;, starting and ending with a letter or digit, at most 63 characters.
    * @param _from - Start of the range, an ISO-8601 date (&#x60;2026-11-01&#x60;) or time with its offset (&#x60;2026-11-01T00:00:00Z&#x60;); 7 days before &#x60;to&#x60; when absent. Leave it out rather than sending it empty.
-   * @param to - End of the range, written as &#x60;from&#x60;; now when absent. Leave it out rather than sending it empty.
+   * @param to - End of the range, an ISO-8601 date (&#x60;2026-11-02&#x60;) or time with its offset (&#x60;2026-11-02T00:00:00Z&#x60;); now when absent. Leave it out rather than sending it empty.
    * @param bucket - Bucket size; &#x60;hour&#x60; for ranges up to 14 days and &#x60;day&#x60; beyond when absent.
    */
   public async getEntityAvailability(
@@ -213,7 +213,7 @@ export class DefaultApiClient {
    * @param namespace - Namespace of the catalog entity, e.g. &#x60;default&#x60;: letters and digits in groups joined by hyphens, at most 63 characters.
    * @param name - Name of the catalog entity: letters, digits, &#x60;-&#x60;, &#x60;_&#x60; and &#x60;.&#x60;, starting and ending with a letter or digit, at most 63 characters.
    * @param _from - Start of the range, an ISO-8601 date (&#x60;2026-11-01&#x60;) or time with its offset (&#x60;2026-11-01T00:00:00Z&#x60;); 7 days before &#x60;to&#x60; when absent. Leave it out rather than sending it empty.
-   * @param to - End of the range, written as &#x60;from&#x60;; now when absent. Leave it out rather than sending it empty.
+   * @param to - End of the range, an ISO-8601 date (&#x60;2026-11-02&#x60;) or time with its offset (&#x60;2026-11-02T00:00:00Z&#x60;); now when absent. Leave it out rather than sending it empty.
    * @param bucket - Bucket size; &#x60;hour&#x60; for ranges up to 14 days and &#x60;day&#x60; beyond when absent.
    */
   public async getEntityCost(
