@@ -19,6 +19,16 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/*
+The agent's pods: a name of their own, so the operator's Service never selects
+them, and the component the operator finds them by (checkpoint.agent.labelSelector).
+*/}}
+{{- define "ferry.agentSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}-agent
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: node-agent
+{{- end -}}
+
 {{- define "ferry.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "ferry.fullname" .) .Values.serviceAccount.name -}}

@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { FERRY_IMAGES, ImageSpec, imageSpec } from './images';
 import { run, writeOciArchive, writeTar } from './OciImageLayout';
@@ -115,7 +116,9 @@ async function checkLinks(root: string): Promise<void> {
       );
       for (const line of out
         .split('\n')
-        .filter(l => /not found|cannot open|error/.test(l))) {
+        .filter(l =>
+          /not found|cannot open shared object|error while loading/.test(l),
+        )) {
         missing.push(`/${dir}/${entry}: ${line.trim()}`);
       }
     }
@@ -176,6 +179,30 @@ export async function buildImage(
     await build(image, out);
   }
   return { path: out, built: !exists };
+}
+
+/** Where images are kept unless told otherwise (scripts/lib/images.sh's cache). */
+export function defaultImagesDir(): string {
+  return path.join(
+    process.env.FERRY_CACHE ?? path.join(os.homedir(), '.cache', 'ferry'),
+    'images',
+  );
+}
+
+/**
+ * Builds (or finds) the named images, all of them by default, and returns each one's
+ * tarball by name, e.g. for importing into a node's containerd.
+ */
+export async function ferryImages(
+  names: string[] = FERRY_IMAGES.map(image => image.name),
+  outDir = defaultImagesDir(),
+): Promise<Record<string, string>> {
+  await fs.mkdir(outDir, { recursive: true });
+  const tarballs: Record<string, string> = {};
+  for (const name of names) {
+    tarballs[name] = (await buildImage(imageSpec(name), outDir)).path;
+  }
+  return tarballs;
 }
 
 async function main(argv: string[]): Promise<void> {

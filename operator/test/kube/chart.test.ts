@@ -180,9 +180,10 @@ describe('the Helm chart on a real control plane', () => {
       .makeApiClient(AppsV1Api)
       .readNamespacedDeployment({ namespace: NAMESPACE, name: 'ferry' });
     expect(deployment.status?.readyReplicas).toBe(2);
-    const pods = await kc
-      .makeApiClient(CoreV1Api)
-      .listNamespacedPod({ namespace: NAMESPACE });
+    const pods = await kc.makeApiClient(CoreV1Api).listNamespacedPod({
+      namespace: NAMESPACE,
+      labelSelector: 'app.kubernetes.io/name=ferry',
+    });
     expect(pods.items.map(pod => pod.spec!.nodeName)).toEqual([
       expect.stringMatching(/^on-demand-/),
       expect.stringMatching(/^on-demand-/),
