@@ -2,10 +2,21 @@
 # The end-to-end suites: brings the portal up exactly as `npm start` does (operator in
 # demo mode), waits until the frontend and backend answer, runs the browser tests in
 # e2e-tests/ with Debian's Chromium, and takes the portal down again.
+#
+# `--cluster playground`: the same against real nodes instead: starts `npm run
+# playground` (unless one runs), applies examples/playground's workloads, starts the
+# portal as `npm start -- --cluster playground` does and runs e2e-tests/src/playground;
+# a playground it started it stops again.
 # Expects the toolchain on PATH (scripts/ferry sources it).
 set -euo pipefail
 FERRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$FERRY_ROOT"
+
+cluster=""
+if [ "${1:-}" = --cluster ]; then
+  cluster="${2:-}"
+  shift 2
+fi
 
 APP_URL="${FERRY_APP_URL:-http://localhost:3000}"
 BACKEND_URL="${FERRY_BACKEND_URL:-http://localhost:7007}"
@@ -21,7 +32,36 @@ stop_portal() {
     wait "$portal_pid" 2>/dev/null || true
   fi
 }
-trap stop_portal EXIT
+playground_started=""
+stop_all() {
+  stop_portal
+  if [ -n "$playground_started" ]; then
+    bash "$FERRY_ROOT/scripts/ferry" playground down >&2 || true
+  fi
+}
+trap stop_all EXIT
+
+start_command=(bash "$FERRY_ROOT/scripts/ferry" start)
+suites=(src/*.test.ts)
+if [ "$cluster" = playground ]; then
+  # shellcheck source=lib/controlplane.sh
+  source "$FERRY_ROOT/scripts/lib/controlplane.sh"
+  playground_dir="${FERRY_CACHE:-$HOME/.cache/ferry}/playground"
+  if [ "$(cat "$playground_dir/status" 2>/dev/null || true)" != ready ]; then
+    echo "e2e: starting the playground" >&2
+    playground_started=yes
+    bash "$FERRY_ROOT/scripts/ferry" playground >/dev/null
+  fi
+  export KUBECONFIG="$playground_dir/kubeconfig"
+  FERRY_KUBECTL="$(ferry_controlplane_bin_dir)/kubectl"
+  export FERRY_KUBECTL
+  "$FERRY_KUBECTL" apply -f "$FERRY_ROOT/examples/playground/workloads.yaml" >&2
+  start_command+=(--cluster playground)
+  suites=(src/playground/*.test.ts)
+elif [ -n "$cluster" ]; then
+  echo "e2e: --cluster takes 'playground', not '$cluster'" >&2
+  exit 2
+fi
 
 if curl -fsS -o /dev/null "$BACKEND_URL/.backstage/health/v1/readiness" 2>/dev/null; then
   echo "e2e: a portal is already running on $BACKEND_URL; stop it first so the suite tests a fresh one" >&2
@@ -30,7 +70,7 @@ fi
 
 echo "e2e: starting the portal (log: e2e-tests/artifacts/portal.log)" >&2
 set -m
-bash "$FERRY_ROOT/scripts/ferry" start > "$LOG_DIR/portal.log" 2>&1 &
+"${start_command[@]}" > "$LOG_DIR/portal.log" 2>&1 &
 portal_pid=$!
 set +m
 
@@ -53,4 +93,4 @@ echo "e2e: portal up after $(($(date +%s) - started))s" >&2
 
 cd "$FERRY_ROOT/e2e-tests"
 FERRY_APP_URL="$APP_URL" FERRY_BACKEND_URL="$BACKEND_URL" FERRY_ARTIFACTS="$LOG_DIR" \
-  node --test --test-concurrency=1 "$@" src/*.test.ts
+  node --test --test-concurrency=1 "$@" "${suites[@]}"

@@ -1,51 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { APP_URL, ARTIFACTS, BACKEND_URL, launchBrowser } from './browser.ts';
+import type { Browser, Page } from 'playwright-core';
+import { BACKEND_URL, launchBrowser } from './browser.ts';
+import { capacities, eventually, openAsGuest, PAGE_TIMEOUT_MS, SETTLE_TIMEOUT_MS, shot } from './portalPages.ts';
 
-// The first compile of a route in the dev server can take a while on two cores.
-const PAGE_TIMEOUT_MS = 120_000;
-// The Spot tab asks again every 10 s; the demo runs a simulated minute a second.
-const SETTLE_TIMEOUT_MS = 90_000;
 const NODE_NAME = /ip-[\w.-]+\.compute\.internal/;
-
-/** Opens a portal path and waits for `testId`, signing in as a guest when the sign-in page comes first. */
-async function openAsGuest(page: Page, path: string, testId: string): Promise<Locator> {
-  await page.goto(`${APP_URL}${path}`, { timeout: PAGE_TIMEOUT_MS });
-  const enter = page.getByRole('button', { name: /^enter$/i });
-  const target = page.getByTestId(testId);
-  await enter.or(target).first().waitFor({ timeout: PAGE_TIMEOUT_MS });
-  if (await enter.isVisible()) {
-    await enter.click();
-  }
-  await target.waitFor({ timeout: PAGE_TIMEOUT_MS });
-  return target;
-}
-
-/** Polls until `check` holds; returns the last value it saw, for the assertion's message. */
-async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  let value = await read();
-  while (!check(value) && Date.now() < deadline) {
-    await new Promise(resolve => setTimeout(resolve, 1000));
-    value = await read();
-  }
-  return value;
-}
-
-/** The capacity of each replica row: `spot` or `on-demand`. */
-async function capacities(rows: Locator): Promise<string[]> {
-  const values: string[] = [];
-  for (const row of await rows.all()) {
-    values.push((await row.getAttribute('data-capacity')) ?? '?');
-  }
-  return values;
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
 
 describe('the portal with the operator in demo mode', () => {
   let browser: Browser;
