@@ -207,6 +207,10 @@ async function main(): Promise<void> {
       ),
       proactive: config.prediction.proactiveMoves && config.prediction.policy,
     },
+    replacement: config.replacement.enabled && {
+      settleMs: config.replacement.settleMs,
+      maxMovesPerHour: config.replacement.maxMovesPerHour,
+    },
     statusRefreshMs: config.status.refreshIntervalMs,
     policyDefaults: config.defaults,
     migrationRetention: {

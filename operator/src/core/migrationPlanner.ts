@@ -59,6 +59,8 @@ export const SIGNAL_STRENGTH: Record<MigrationReason, number> = {
   drain: 3,
   rebalance: 2,
   prediction: 1,
+  // Not a node's signal: a policy change moves members without putting them at risk.
+  policy: 0,
 };
 
 /** One planned move. */

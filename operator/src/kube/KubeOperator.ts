@@ -6,6 +6,7 @@ import { SqsInterruptionQueue } from '../cloud/aws/SqsInterruptionQueue';
 import { Clock, systemClock } from '../core/clock';
 import type { CapacityPool } from '../core/model';
 import type { ProactivePolicy } from '../core/proactive';
+import type { RebalancePolicy } from '../core/replacement';
 import type { MigrationDriver } from '../migration/MigrationDriver';
 import {
   isFinalPhase,
@@ -43,6 +44,7 @@ import {
   PolicyDefaults,
   WorkloadPolicyController,
 } from './controllers/WorkloadPolicyController';
+import { ReplacementController } from './controllers/ReplacementController';
 
 /** The phases in which a `reschedule` move evicts its member or has evicted it. */
 const RESCHEDULE_EVICTING_PHASES = new Set<MigrationPhase>([
@@ -106,6 +108,13 @@ export interface KubeOperatorOptions {
     /** Thresholds and budget of proactive moves; `false` ranks by risk but moves nothing before a signal. */
     proactive?: ProactivePolicy | false;
   };
+  /**
+   * Whether the leader moves running members when their policy changes
+   * (`policy` Migrations) and restores broken floors and spreads (`rebalance`),
+   * with this hysteresis and budget (REBALANCE_DEFAULTS for what is not given).
+   * Off unless given: the process turns it on from its configuration.
+   */
+  replacement?: Partial<RebalancePolicy> | false;
   /** What pools cost, for SpotPolicy status; the shipped price table by default. */
   prices?: () => PriceBook;
   /** How often spend and availability accrue into SpotPolicy status when nothing changes. */
@@ -162,6 +171,7 @@ export class KubeOperator {
   private readonly placer: PodPlacer;
   private controller?: DisruptionController;
   private prediction?: PredictionController;
+  private replacement?: ReplacementController;
   /** A look at the nodes for the risk feed, waiting for the events of the same burst. */
   private riskObservation?: NodeJS.Immediate;
   private runner?: MigrationRunner;
@@ -200,6 +210,7 @@ export class KubeOperator {
       policyDefaults: options.policyDefaults,
       onChange: change => {
         this.controller?.changed();
+        this.replacement?.changed();
         if (change.kind === 'node' || change.kind === 'pod') {
           this.observeRisk(change.kind);
         }
@@ -335,6 +346,19 @@ export class KubeOperator {
     for (const migration of this.state.migrations.list())
       this.runner.changed(migration);
     this.controller.changed();
+    if (this.options.replacement) {
+      this.replacement = new ReplacementController({
+        kubeConfig: this.options.kubeConfig,
+        state: this.state,
+        machine: this.machine,
+        pools: this.pools,
+        rebalance: this.options.replacement,
+        clock: this.options.clock,
+        events: this.events,
+        onError: error => this.log.warn(`re-placement: ${error}`),
+      });
+      this.replacement.changed();
+    }
     const risk = this.options.risk;
     if (risk && risk.proactive !== false) {
       this.prediction = new PredictionController({
@@ -467,12 +491,14 @@ export class KubeOperator {
   private async stopActing(): Promise<void> {
     const controller = this.controller;
     const prediction = this.prediction;
+    const replacement = this.replacement;
     const runner = this.runner;
     const interruptions = this.interruptions;
     const statuses = this.statuses;
     const collector = this.collector;
     this.controller = undefined;
     this.prediction = undefined;
+    this.replacement = undefined;
     this.runner = undefined;
     this.interruptions = undefined;
     this.statuses = undefined;
@@ -485,6 +511,7 @@ export class KubeOperator {
     await Promise.all([
       interruptions?.stop(),
       prediction?.stop(),
+      replacement?.stop(),
       controller?.stop(),
       runner?.stop(),
       statuses?.stop(),

@@ -1,5 +1,6 @@
 import { SPOT_POLICY_DEFAULTS } from '../api/v1alpha1';
 import { DEFAULT_PROACTIVE_POLICY } from '../core/proactive';
+import { REBALANCE_DEFAULTS } from '../core/replacement';
 import { parseOperatorConfig } from './operatorConfig';
 
 describe('parseOperatorConfig', () => {
@@ -35,7 +36,21 @@ describe('parseOperatorConfig', () => {
         agentPort: 7444,
         streamWhileDumping: true,
       },
+      replacement: { enabled: true, ...REBALANCE_DEFAULTS },
     });
+  });
+
+  it('reads the re-placement hysteresis and budget, and refuses a budget that is not a count', () => {
+    expect(
+      parseOperatorConfig(
+        'replacement:\n  enabled: false\n  rebalanceAfterSeconds: 30\n  rebalanceMovesPerHour: 4\n',
+      ).replacement,
+    ).toEqual({ enabled: false, settleMs: 30_000, maxMovesPerHour: 4 });
+    expect(() =>
+      parseOperatorConfig('replacement:\n  rebalanceMovesPerHour: 0.5\n'),
+    ).toThrow(
+      'replacement.rebalanceMovesPerHour must be a whole number of at least 1, not 0.5',
+    );
   });
 
   it('reads what the chart writes', () => {

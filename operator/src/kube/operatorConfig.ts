@@ -7,6 +7,7 @@ import { LEADER_ELECTION_DEFAULTS } from './leadership/LeaderElector';
 import { MIGRATION_RETENTION_DEFAULTS } from './controllers/MigrationCollector';
 import { PRICE_REFRESH_INTERVAL_MS } from './pools/PoolPriceFeed';
 import { STATUS_REFRESH_INTERVAL_MS } from './controllers/SpotPolicyStatusController';
+import { RebalancePolicy, REBALANCE_DEFAULTS } from '../core/replacement';
 
 /** The operator's configuration file, as the chart writes it (templates/configmap.yaml). */
 export interface OperatorConfig {
@@ -58,6 +59,12 @@ export interface OperatorConfig {
     agentPort: number;
     streamWhileDumping: boolean;
   };
+  /**
+   * Re-placement: running members follow their policy's changes, and broken
+   * floors and spreads are restored after `settleMs`, at most `maxMovesPerHour`
+   * rebalance moves per workload (core/replacement.ts).
+   */
+  replacement: { enabled: boolean } & RebalancePolicy;
 }
 
 const MS_PER_DAY = 24 * 3_600_000;
@@ -273,7 +280,27 @@ export function parseOperatorConfig(text: string): OperatorConfig {
       ),
       streamWhileDumping: raw.checkpoint?.streamWhileDumping ?? true,
     },
+    replacement: {
+      enabled: raw.replacement?.enabled ?? true,
+      settleMs: seconds(
+        raw.replacement?.rebalanceAfterSeconds,
+        REBALANCE_DEFAULTS.settleMs,
+        'replacement.rebalanceAfterSeconds',
+      ),
+      maxMovesPerHour: positiveInteger(
+        raw.replacement?.rebalanceMovesPerHour,
+        REBALANCE_DEFAULTS.maxMovesPerHour,
+        'replacement.rebalanceMovesPerHour',
+      ),
+    },
   };
+  if (typeof config.replacement.enabled !== 'boolean') {
+    throw new Error(
+      `replacement.enabled must be true or false, not ${JSON.stringify(
+        config.replacement.enabled,
+      )}`,
+    );
+  }
   const { enterRisk, exitRisk } = config.prediction.policy;
   if (!(exitRisk < enterRisk)) {
     throw new Error(

@@ -11,6 +11,7 @@ import { LEADER_ELECTION_DEFAULTS } from '../../src/kube/leadership/LeaderElecto
 import { MIGRATION_RETENTION_DEFAULTS } from '../../src/kube/controllers/MigrationCollector';
 import { PRICE_REFRESH_INTERVAL_MS } from '../../src/kube/pools/PoolPriceFeed';
 import { STATUS_REFRESH_INTERVAL_MS } from '../../src/kube/controllers/SpotPolicyStatusController';
+import { REBALANCE_DEFAULTS } from '../../src/core/replacement';
 import { parseOperatorConfig } from '../../src/kube/operatorConfig';
 import { controlPlaneVersion } from './controlPlaneBinaries';
 import { createFakeNodes, FAKE_ZONES } from './fakeNodes';
@@ -93,6 +94,11 @@ describe('the Helm chart on a real control plane', () => {
       maxPerWorkload: MIGRATION_RETENTION_DEFAULTS.maxPerWorkload,
     });
     expect(config.providers.aws.onDemandPricesUsdPerHour).toEqual({});
+    // The chart's values say what the core's defaults say.
+    expect(config.replacement).toEqual({
+      enabled: true,
+      ...REBALANCE_DEFAULTS,
+    });
   });
 
   it('passes what the values say about retention, refresh and on-demand prices to the operator', () => {

@@ -16,7 +16,7 @@ export type MigrationMethod =
   | 'reschedule';
 
 /** Why a migration started. */
-export type MigrationReason = 'notice' | 'drain' | 'rebalance' | 'prediction';
+export type MigrationReason = 'notice' | 'drain' | 'rebalance' | 'prediction' | 'policy';
 
 /** How a migration ended; `running` while it has not. */
 export type MigrationOutcome =

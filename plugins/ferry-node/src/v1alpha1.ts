@@ -24,8 +24,17 @@ export type MigrationMethod =
   | 'volume'
   | 'reschedule';
 
-/** Why a migration was started, strongest signal first. */
-export type MigrationReason = 'notice' | 'drain' | 'rebalance' | 'prediction';
+/**
+ * Why a migration was started: the node signals, strongest first, then a
+ * policy change (`policy`: enabled, disabled, a new floor or method) the
+ * re-placement controller carries out.
+ */
+export type MigrationReason =
+  | 'notice'
+  | 'drain'
+  | 'rebalance'
+  | 'prediction'
+  | 'policy';
 
 /** Whether a node is spot capacity or permanent (on-demand or reserved) capacity. */
 export type CapacityType = 'spot' | 'on-demand';
@@ -140,6 +149,12 @@ export interface SpotPolicyStatus {
   migrationsTotal: number;
   lastMigration?: string;
   conditions: Condition[];
+  /**
+   * The generation of the spec whose placement the members reached; until it
+   * is the current one, re-placement moves are `policy` moves, after it
+   * `rebalance` moves (the operator's core/replacement.ts).
+   */
+  placedGeneration?: number;
 }
 
 /** One opted-in workload. */

@@ -1,7 +1,8 @@
 /**
  * The placement webhook's decision for a pod being created, written as node
  * affinity and tolerations: permanent capacity up to the workload's permanent
- * floor, spot for the rest, spread over zones. A pod whose member is being
+ * floor (every member when the policy is disabled), spot for the rest, spread
+ * over zones. A pod whose member is being
  * migrated (a StatefulSet recreating `cache-1`) goes to the migration's target;
  * under a valkey Migration it also gets a readiness gate, `MEMBER_READY_GATE`,
  * and under a checkpoint Migration the runtime class and annotation that make
@@ -95,7 +96,10 @@ function ownerOf(pod: V1Pod) {
   return pod.metadata?.ownerReferences?.find(ref => ref.controller);
 }
 
-/** The enabled policy and workload view a pod being created belongs to, if any. */
+/**
+ * The policy and workload view a pod being created belongs to, if any; an
+ * opted-out workload's too, whose members go to permanent capacity.
+ */
 function workloadOf(
   pod: V1Pod,
   namespace: string,
@@ -121,7 +125,7 @@ function workloadOf(
     return undefined;
   }
   return state
-    .workloads()
+    .workloads(undefined, { optedOut: true })
     .find(
       w =>
         w.policy.metadata.namespace === namespace &&
@@ -376,7 +380,8 @@ export class PodPlacer {
     const members = [...placed, ...unreflected];
     const floor = permanentFloor(
       Math.max(replicas, members.length + 1),
-      policy.spec.permanentRatio,
+      // Opted out: every member on permanent capacity.
+      policy.spec.enabled ? policy.spec.permanentRatio : 1,
     );
     const permanent = members.filter(
       m => m.capacityType === 'on-demand',

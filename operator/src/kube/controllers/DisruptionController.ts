@@ -415,7 +415,10 @@ export function driverFor(method: MigrationMethod): MigrationSpec['driver'] {
  * A name that is the same for the same move: the member, the signal, the node it
  * leaves, and which attempt this is (the first keeps the name it always had).
  */
-export function migrationName(move: PlannedMove, attempt = 0): string {
+export function migrationName(
+  move: Pick<PlannedMove, 'workload' | 'pod' | 'sourceNode' | 'reason'>,
+  attempt = 0,
+): string {
   const digest = createHash('sha256')
     .update(
       `${move.workload}\u0000${move.pod}\u0000${move.sourceNode}\u0000${

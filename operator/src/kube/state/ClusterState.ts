@@ -206,12 +206,14 @@ export class ClusterState {
 
   /**
    * The enabled SpotPolicies (those `only` picks) with the workloads they name, as
-   * the planner sees them. A workload that opts in by its own annotations counts
-   * from the moment it is seen, through its provisional policy, until the
-   * operator has written the real one.
+   * the planner sees them; with `optedOut`, the disabled ones too (their members
+   * belong on permanent capacity). A workload that opts in by its own
+   * annotations counts from the moment it is seen, through its provisional
+   * policy, until the operator has written the real one.
    */
   workloads(
     only?: (policy: SpotPolicy) => boolean,
+    { optedOut = false }: { optedOut?: boolean } = {},
   ): { policy: SpotPolicy; view: WorkloadView; replicas: number }[] {
     const replicaSetOwners = new Map<string, string>();
     for (const rs of this.replicaSets.list()) {
@@ -242,7 +244,8 @@ export class ClusterState {
       if (provisional) policies.push(provisional);
     }
     for (const policy of policies) {
-      if (!policy.spec.enabled || (only && !only(policy))) continue;
+      if ((!policy.spec.enabled && !optedOut) || (only && !only(policy)))
+        continue;
       const { kind, name } = policy.spec.workloadRef;
       const source =
         kind === 'Deployment' ? this.deployments : this.statefulSets;

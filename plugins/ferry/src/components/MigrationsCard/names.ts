@@ -8,8 +8,9 @@ import type {
 export const REASON_NAMES: Record<MigrationReason, string> = {
   notice: 'Termination notice',
   drain: 'Node drained',
-  rebalance: 'Rebalance recommendation',
+  rebalance: 'Rebalance',
   prediction: 'Predicted interruption',
+  policy: 'Policy change',
 };
 
 /** The drivers, in words. */

@@ -171,7 +171,7 @@ export const spec = {
       },
       MigrationReason: {
         type: 'string',
-        enum: ['notice', 'drain', 'rebalance', 'prediction'],
+        enum: ['notice', 'drain', 'rebalance', 'prediction', 'policy'],
       },
       MigrationOutcome: {
         type: 'string',

@@ -7,4 +7,4 @@
 /**
  * @public
  */
-export type MigrationReason = 'notice' | 'drain' | 'rebalance' | 'prediction';
+export type MigrationReason = 'notice' | 'drain' | 'rebalance' | 'prediction' | 'policy';
