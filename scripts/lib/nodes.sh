@@ -124,6 +124,8 @@ ferry_nodes_test() {
   # shellcheck source=images.sh
   source "$FERRY_ROOT/scripts/lib/images.sh"
   ferry_controlplane_binaries >/dev/null || return 1
+  # The chart's suite installs operator/chart with Helm.
+  ferry_helm >/dev/null || return 1
   local bin
   bin="$(ferry_node_binaries)" || return 1
   # The nodes' runc checkpoints through CRIU, and kube-proxy programs nftables with `nft`.
