@@ -33,6 +33,8 @@ import { PoolRiskFeed } from './kube/pools/PoolRiskFeed';
 import { PoolRiskHistoryStore } from './kube/stores/PoolRiskHistoryStore';
 import type { MigrationDriver } from './migration/MigrationDriver';
 import { RescheduleDriver } from './migration/reschedule/RescheduleDriver';
+import { autoMethodChooser } from './migration/autoMethod';
+import { KubeAutoMethodFacts } from './kube/runtimes/KubeAutoMethodFacts';
 
 /** Where the chart mounts the configuration file (templates/configmap.yaml). */
 const DEFAULT_CONFIG_FILE = '/etc/ferry/config.yaml';
@@ -185,6 +187,12 @@ async function main(): Promise<void> {
   await runtimeClass.start();
   const operator: KubeOperator = new KubeOperator({
     ferryRuntimeClass: () => runtimeClass.installed,
+    // `auto` measures each member before its move (server, clients, dataset,
+    // runtime class, zonal volume) and records why on the Migration.
+    chooseMethod: autoMethodChooser({
+      facts: new KubeAutoMethodFacts(kubeConfig, () => runtimeClass.installed),
+      clock: systemClock,
+    }),
     kubeConfig,
     identity,
     lease: config.leaderElection.enabled && {

@@ -19,7 +19,10 @@ import {
 } from './admission/AdmissionWebhookServer';
 import { ClusterState } from './state/ClusterState';
 import { withInterruptionRisk } from './pools/poolsOfNodes';
-import { DisruptionController } from './controllers/DisruptionController';
+import {
+  DisruptionController,
+  type MoveMethodChooser,
+} from './controllers/DisruptionController';
 import { EventRecorder } from './client/EventRecorder';
 import { KubeMigrationStore } from './stores/KubeMigrationStore';
 import {
@@ -125,7 +128,9 @@ export interface KubeOperatorOptions {
   migrationRetention?: MigrationRetention & { intervalMs?: number };
   /** Placement of pods being created; by default `PodPlacer`'s. */
   mutatePod?: PodMutator;
-  /** Whether the cluster has the RuntimeClass `ferry`: the webhook then gives it to members that may move by checkpoint. */
+  /** Measures a member and picks its driver under `auto` (recorded as the Migration's methodReason); without it `auto` hands off. */
+  chooseMethod?: MoveMethodChooser;
+    /** Whether the cluster has the RuntimeClass `ferry`: the webhook then gives it to members that may move by checkpoint. */
   ferryRuntimeClass?: () => boolean;
   webhook?: {
     tls: { cert: string | Buffer; key: string | Buffer };
@@ -333,6 +338,7 @@ export class KubeOperator {
       clock: this.options.clock,
       events: this.events,
       metrics: this.metrics,
+      chooseMethod: this.options.chooseMethod,
       onError: error => this.log.warn(`planning: ${error}`),
     });
     this.runner = new MigrationRunner({

@@ -1,3 +1,4 @@
+import type { SpotPolicy } from '../api/v1alpha1';
 import type { PlannedMove } from '../core/migrationPlanner';
 import { autoMethodChooser, AutoMethodFacts } from './autoMethod';
 import type { MeasuredServer } from './valkey/serverFacts';
@@ -16,7 +17,7 @@ const move = (deadlineInMs?: number): PlannedMove => ({
   permanentFallback: false,
   meetsDeadline: true,
 });
-const policy = { metadata: { namespace: 'shop' } };
+const policy = { metadata: { namespace: 'shop', name: 'sessions' } } as SpotPolicy;
 const endpoint = { name: 'sessions-1', node: 'spot-a', host: '10.0.0.5', port: 6379 };
 
 function chooser(server: MeasuredServer | undefined, facts: Partial<AutoMethodFacts> = {}) {

@@ -1,4 +1,4 @@
-import type { MigrationSpec } from '../api/v1alpha1';
+import type { MigrationSpec, SpotPolicy } from '../api/v1alpha1';
 import type { Clock } from '../core/clock';
 import { DEFAULT_MOVE_TIMING, PlannedMove } from '../core/migrationPlanner';
 import { chooseMethod, MoveFacts } from '../core/methodChoice';
@@ -8,13 +8,13 @@ import { MeasuredServer, measureServer } from './valkey/serverFacts';
 /** What `auto` reads about one member from the cluster (pods, RuntimeClasses, volumes). */
 export interface AutoMethodFacts {
   /** The member's Valkey/Redis endpoint and the operator's credentials, or undefined when it serves none. */
-  member(namespace: string, move: PlannedMove): Promise<{ endpoint: ValkeyEndpoint; access: ValkeyAccess } | undefined>;
+  member(policy: SpotPolicy, move: PlannedMove): Promise<{ endpoint: ValkeyEndpoint; access: ValkeyAccess } | undefined>;
   /** Whether the pod runs under Ferry's RuntimeClass `ferry` and the target node can run it. */
-  ferryRuntime(namespace: string, move: PlannedMove): Promise<boolean>;
+  ferryRuntime(policy: SpotPolicy, move: PlannedMove): Promise<boolean>;
   /** Whether its state is on a zonal volume, and whether the target is in that zone; undefined without one. */
-  zonalVolume(namespace: string, move: PlannedMove): Promise<{ sameZoneTarget: boolean } | undefined>;
+  zonalVolume(policy: SpotPolicy, move: PlannedMove): Promise<{ sameZoneTarget: boolean } | undefined>;
   /** Bytes of memory the pod's process holds, for a member that is not Valkey/Redis (0 when unknown). */
-  processBytes?(namespace: string, move: PlannedMove): Promise<number>;
+  processBytes?(policy: SpotPolicy, move: PlannedMove): Promise<number>;
 }
 
 /** Options of {@link autoMethodChooser}. */
@@ -34,19 +34,18 @@ export interface AutoMethodOptions {
  */
 export function autoMethodChooser(
   options: AutoMethodOptions,
-): (move: PlannedMove, policy: { metadata: { namespace: string } }) => Promise<{ driver: MigrationSpec['driver']; reason: string }> {
+): (move: PlannedMove, policy: SpotPolicy) => Promise<{ driver: MigrationSpec['driver']; reason: string }> {
   const measure = options.measure ?? measureServer;
   return async (move, policy) => {
-    const namespace = policy.metadata.namespace;
     const [member, ferryRuntime, zonalVolume] = await Promise.all([
-      options.facts.member(namespace, move),
-      options.facts.ferryRuntime(namespace, move),
-      options.facts.zonalVolume(namespace, move),
+      options.facts.member(policy, move),
+      options.facts.ferryRuntime(policy, move),
+      options.facts.zonalVolume(policy, move),
     ]);
     const server = member ? await measure(member.endpoint, member.access) : undefined;
     const facts: MoveFacts = {
       server,
-      stateBytes: server?.datasetBytes ?? (await options.facts.processBytes?.(namespace, move)) ?? 0,
+      stateBytes: server?.datasetBytes ?? (await options.facts.processBytes?.(policy, move)) ?? 0,
       timeLeftMs: move.deadline === undefined ? undefined : Math.max(0, move.deadline - options.clock.now()),
       linkBytesPerSec: options.linkBytesPerSec ?? DEFAULT_MOVE_TIMING.bytesPerSecond,
       ferryRuntime,
