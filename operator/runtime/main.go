@@ -293,9 +293,15 @@ func restore(runc string, global []string, opts createOptions, dir string) error
 	args = append(args, opts.id)
 	cmd := exec.Command(runc, args...)
 	cmd.Env = append(os.Environ(), "CRIU_CONFIG_FILE="+configPath)
+	// runc hands its own standard streams to the restored process (they are
+	// the shim's): they must be the wrapper's, never a pipe it reads.
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("runc restore of %s from %s failed (%v): %s", opts.id, dir, err, criuErrors(filepath.Join(work, "restore.log")))
+		said := criuErrors(filepath.Join(work, "restore.log"))
+		if said == "" {
+			said = lastLines(runcLogErrors(logFile(global)), 3)
+		}
+		return fmt.Errorf("runc restore of %s from %s failed (%v): %s", opts.id, dir, err, said)
 	}
 	return nil
 }
@@ -304,7 +310,7 @@ func restore(runc string, global []string, opts createOptions, dir string) error
 func criuErrors(log string) string {
 	raw, err := os.ReadFile(log)
 	if err != nil {
-		return "no CRIU log"
+		return ""
 	}
 	var lines []string
 	for _, l := range strings.Split(string(raw), "\n") {
@@ -314,6 +320,30 @@ func criuErrors(log string) string {
 	}
 	if len(lines) > 5 {
 		lines = lines[len(lines)-5:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// runcLogErrors is what runc's JSON log says at level error.
+func runcLogErrors(log string) string {
+	raw, err := os.ReadFile(log)
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		var entry struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "error" {
+			out = append(out, entry.Msg)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func lastLines(text string, n int) string {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
 }

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
 import type { CheckpointReport, ContainerInspection, RestoreReport } from './NodeAgent';
 
 /** How long the operator waits for one agent call (a dump and stream of a large process included). */
@@ -44,6 +45,8 @@ export class NodeAgentClient {
     private readonly ca?: string | Buffer,
     /** Name the agent's certificate carries, when the URL holds an IP address. */
     private readonly servername?: string,
+    /** How to reach the agent's address when this process has no route to it (a proxy). */
+    private readonly connect?: (host: string, port: number) => Promise<net.Socket>,
   ) {}
 
   /** Agent and CRIU version. */
@@ -121,7 +124,19 @@ export class NodeAgentClient {
           servername: this.servername,
           // A fresh connection per call: a kept-alive socket to a reclaimed node
           // would swallow the request and skip the connect timeout below.
-          agent: false,
+          // With `connect`, no agent at all: an agent would dial by itself.
+          agent: this.connect && url.protocol === 'http:' ? undefined : false,
+          ...(this.connect && url.protocol === 'http:'
+            ? {
+                createConnection: (_options: unknown, done: (error: Error | null, socket: net.Socket) => void) => {
+                  this.connect!(url.hostname, Number(url.port)).then(
+                    socket => done(null, socket),
+                    error => done(error, undefined as unknown as net.Socket),
+                  );
+                  return undefined;
+                },
+              }
+            : {}),
           timeout: AGENT_CALL_TIMEOUT_MS,
           headers: {
             authorization: `Bearer ${this.token}`,

@@ -42,7 +42,7 @@ import {
 } from '../valkey/KubeValkeyMembers';
 
 /** Longest wait for the replacement to serve once the images are there (restore, probes). */
-export const RESTORED_POD_READY_TIMEOUT_MS = 90_000;
+export const RESTORED_POD_READY_TIMEOUT_MS = 60_000;
 /** Longest wait for the ReplicaSet to delete the old member after the hand-off. */
 const OLD_MEMBER_DELETION_TIMEOUT_MS = 30_000;
 /** How often the operator looks whether the RuntimeClass `ferry` exists. */

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { NodeAgentClient } from '../../src/agent/NodeAgentClient';
+import type { NodeAgentFinder } from '../../src/kube/runtimes/checkpoint/KubeCheckpointDriver';
+import { criuCommand } from '../../src/migration/__testUtils__/agents';
+import { nodeBinDir } from './nodeBinaries';
+import type { RealNodeCluster } from './RealNodeCluster';
+
+const REPO_ROOT = path.resolve(__dirname, '../../..');
+/** The port agents listen on, on their node's address. */
+const AGENT_PORT = 7444;
+const AGENT_START_TIMEOUT_MS = 120_000;
+
+/**
+ * Ferry's node agent on real nodes, one per node, as the agent DaemonSet runs it:
+ * in the node's network and mount namespaces, with the node's runc, its runc root
+ * and the tmpfs it shares with the runtime wrapper. The test reaches them through
+ * the cluster's proxy; agents reach each other directly.
+ */
+export class RealNodeAgents implements NodeAgentFinder {
+  readonly token = randomBytes(16).toString('hex');
+  private readonly clients = new Map<string, NodeAgentClient>();
+
+  constructor(private readonly cluster: RealNodeCluster) {}
+
+  /** Starts an agent on each named node and waits until each listens. */
+  async start(nodes: string[]): Promise<void> {
+    await Promise.all(nodes.map(name => this.startOne(name)));
+  }
+
+  async agentFor(node: string): Promise<NodeAgentClient> {
+    const client = this.clients.get(node);
+    if (!client) throw new Error(`no agent on ${node}`);
+    return client;
+  }
+
+  private async startOne(name: string): Promise<void> {
+    const node = this.cluster.node(name);
+    const child = this.cluster.spawnOnNode(
+      name,
+      'ferry-agent',
+      [
+        path.join(REPO_ROOT, 'node_modules/.bin/tsx'),
+        path.join(REPO_ROOT, 'operator/src/agent/main.ts'),
+        '--node',
+        name,
+        '--host',
+        node.ip,
+        '--port',
+        String(AGENT_PORT),
+        '--images-dir',
+        node.imagesDir,
+        '--runc-root',
+        node.runcRoot,
+        '--criu-config',
+        path.join(node.dir, 'criu.conf'),
+      ],
+      {
+        FERRY_AGENT_TOKEN: this.token,
+        FERRY_CRIU: criuCommand(),
+        FERRY_RUNC: path.join(nodeBinDir(), 'runc'),
+      },
+    );
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`the agent on ${name} did not start: ${output}`)),
+        AGENT_START_TIMEOUT_MS,
+      );
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk;
+        if (output.includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('exit', code => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `the agent on ${name} exited (${code}): ${output} ${this.cluster.logTail(
+              `${name}/ferry-agent`,
+            )}`,
+          ),
+        );
+      });
+    });
+    this.clients.set(
+      name,
+      new NodeAgentClient(
+        `http://${node.ip}:${AGENT_PORT}`,
+        this.token,
+        undefined,
+        undefined,
+        (host, port) => this.cluster.connect(host, port),
+      ),
+    );
+  }
+}
