@@ -114,6 +114,12 @@ export interface RealNodeClusterOptions {
   nodeBinDir?: string;
   /** The `criu` command line the nodes' runc uses (scripts/lib/criu.sh's FERRY_CRIU). */
   criu?: string;
+  /**
+   * Ferry's runtime wrapper (scripts/lib/runtime.sh): each node names it as the
+   * runtime handler `ferry`, passes it the `ferry.dev/*` pod annotations, and keeps a
+   * tmpfs for checkpoint images (`RealNode.imagesDir`) that it and the node agent share.
+   */
+  ferryRuntime?: string;
 }
 
 /** One real node of the cluster. */
@@ -130,6 +136,10 @@ export interface RealNode {
   readonly dir: string;
   /** containerd's socket, for `ctr --address`. */
   readonly containerdSocket: string;
+  /** A tmpfs (inside the node's mount namespace) for checkpoint images, with `ferryRuntime`. */
+  readonly imagesDir: string;
+  /** The runc root containerd's shim keeps the node's Kubernetes containers in. */
+  readonly runcRoot: string;
   /** The cgroup (in every v1 hierarchy) holding all its processes and its pods. */
   readonly cgroup: string;
   /** Set once the node was reclaimed or stopped: its processes are gone. */
@@ -161,6 +171,8 @@ interface Footprint {
  */
 export class RealNodeCluster {
   private readonly components: Component[] = [];
+  /** Each node's first process, whose namespaces its components enter. */
+  private readonly inits = new Map<string, number>();
   private stopped = false;
   private readonly onExit = () => this.teardownSync();
 
@@ -192,6 +204,8 @@ export class RealNodeCluster {
       netns: `${WORK_PREFIX}${id}-${index + 1}`,
       dir: path.join(dir, spec.name),
       containerdSocket: path.join(dir, spec.name, 'containerd.sock'),
+      imagesDir: path.join(dir, spec.name, 'ferry-images'),
+      runcRoot: path.join(dir, spec.name, 'runc', 'k8s.io'),
       cgroup: `${WORK_PREFIX}${id}-${spec.name}`,
       killed: false,
     }));
@@ -522,6 +536,8 @@ export class RealNodeCluster {
       'log/pods',
       'run-containerd',
       'bin',
+      'ferry-images',
+      'ferry-runtime',
     ]) {
       fs.mkdirSync(path.join(d, sub), { recursive: true });
     }
@@ -539,7 +555,12 @@ export class RealNodeCluster {
     fs.writeFileSync(path.join(d, 'criu.conf'), 'network-lock nftables\n');
     fs.writeFileSync(
       path.join(d, 'containerd.toml'),
-      containerdToml(node, this.binDir, options.sandboxImage),
+      containerdToml(
+        node,
+        this.binDir,
+        options.sandboxImage,
+        options.ferryRuntime,
+      ),
     );
     fs.writeFileSync(
       path.join(d, 'cni/net.d/10-ferry.conflist'),
@@ -558,6 +579,12 @@ export class RealNodeCluster {
       ['log/pods', '/var/log/pods'],
     ]
       .map(([from, to]) => `mount --bind ${path.join(d, from)} ${to}`)
+      .concat(
+        // Checkpoint images hold a process's memory: memory only, gone with the node.
+        options.ferryRuntime
+          ? [`mount -t tmpfs -o mode=0700 ferry-images ${node.imagesDir}`]
+          : [],
+      )
       .join(' && ');
     const init = this.run(`${node.name}/init`, [
       'nsenter',
@@ -575,6 +602,7 @@ export class RealNodeCluster {
       )} && ${binds} && echo up && exec sleep infinity`,
     ]);
     await waitForOutput(init, 'up', `${node.name}'s namespaces`);
+    this.inits.set(node.name, init.child.pid!);
     const enter = (
       name: string,
       argv: string[],
@@ -607,6 +635,14 @@ export class RealNodeCluster {
           this.binDir
         }:/usr/sbin:/usr/bin:/sbin:/bin`,
         CRIU_CONFIG_FILE: path.join(d, 'criu.conf'),
+        // Read by Ferry's runtime wrapper, which the shim runs with containerd's environment.
+        ...(options.ferryRuntime
+          ? {
+              FERRY_RUNC: path.join(this.binDir, 'runc'),
+              FERRY_IMAGES_DIR: node.imagesDir,
+              FERRY_RUNTIME_STATE: path.join(d, 'ferry-runtime'),
+            }
+          : {}),
       },
     );
     await this.waitForContainerd(node);
@@ -810,6 +846,47 @@ current-context: ferry
       JSON.stringify(spec),
     ]);
     await waitForOutput(child, 'ready', name);
+  }
+
+  /**
+   * Starts a process on a node, in its network and mount namespaces and its cgroup
+   * (a node agent, say), and waits until it prints `readyLine`; it dies with the node
+   * or the test. Its output goes to the log `<node>/<name>`.
+   */
+  async startOnNode(
+    nodeName: string,
+    name: string,
+    argv: string[],
+    env: Record<string, string>,
+    readyLine: string,
+    timeoutMs = 120_000,
+  ): Promise<ChildProcess> {
+    const node = this.node(nodeName);
+    const init = this.inits.get(node.name);
+    if (!init || node.killed) {
+      throw new Error(`node ${node.name} is not running`);
+    }
+    const component = this.run(`${node.name}/${name}`, [
+      'nsenter',
+      `--target=${init}`,
+      '--mount',
+      '--net',
+      '--',
+      'env',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      'sh',
+      '-c',
+      `${joinCgroup(node.cgroup)} && exec "$@"`,
+      'sh',
+      ...argv,
+    ]);
+    await waitForOutput(
+      component,
+      readyLine,
+      `${name} on ${node.name}`,
+      timeoutMs,
+    );
+    return component.child;
   }
 
   /**
@@ -1098,8 +1175,21 @@ function containerdToml(
   node: RealNode,
   binDir: string,
   sandboxImage: string,
+  ferryRuntime?: string,
 ): string {
   const d = node.dir;
+  // Ferry's runtime handler, as operator/chart/README.md tells a node to name it: runc's
+  // shim with the wrapper as its binary and runc's root, and the pod annotations it reads.
+  const ferry = ferryRuntime
+    ? `
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.ferry]
+      runtime_type = "io.containerd.runc.v2"
+      pod_annotations = ["ferry.dev/*"]
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.ferry.options]
+        BinaryName = "${ferryRuntime}"
+        Root = "${d}/runc"
+        SystemdCgroup = false`
+    : '';
   return `version = 3
 root = "${d}/containerd/root"
 state = "${d}/containerd/state"
@@ -1143,7 +1233,7 @@ disabled_plugins = [
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
         BinaryName = "${binDir}/runc"
         Root = "${d}/runc"
-        SystemdCgroup = false
+        SystemdCgroup = false${ferry}
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["${binDir}"]
     conf_dir = "${d}/cni/net.d"

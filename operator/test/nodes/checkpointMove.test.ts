@@ -100,7 +100,7 @@ function deployment(name: string, node: string): string {
               name: 'valkey',
               image: images.valkey.name,
               imagePullPolicy: 'Never',
-              command: ['/usr/bin/redis-server'],
+              command: ['valkey-server'],
               args: [
                 '--protected-mode',
                 'no',
@@ -151,7 +151,7 @@ function cli(pod: string, args: string[]): string {
       '-c',
       'valkey',
       '--',
-      '/usr/bin/redis-cli',
+      'valkey-cli',
       ...args,
     ])
     .trim();
@@ -183,10 +183,27 @@ async function waitFor<T>(
 async function memberWithData(app: string, node: string) {
   cluster.kubectl(['apply', '-f', '-'], deployment(app, node));
   try {
-    cluster.kubectl(['rollout', 'status', `deployment/${app}`, '-n', NAMESPACE, '--timeout=90s']);
+    cluster.kubectl([
+      'rollout',
+      'status',
+      `deployment/${app}`,
+      '-n',
+      NAMESPACE,
+      '--timeout=90s',
+    ]);
   } catch (error) {
     throw new Error(
-      `${error}\n${cluster.kubectl(['describe', 'pods', '-n', NAMESPACE, '-l', `app=${app}`])}\n${cluster.logTail(`${node}/containerd`, 40)}\n${cluster.logTail(`${node}/kubelet`, 20)}`,
+      `${error}\n${cluster.kubectl([
+        'describe',
+        'pods',
+        '-n',
+        NAMESPACE,
+        '-l',
+        `app=${app}`,
+      ])}\n${cluster.logTail(`${node}/containerd`, 40)}\n${cluster.logTail(
+        `${node}/kubelet`,
+        20,
+      )}`,
     );
   }
   const [pod] = podsOf(app);
@@ -232,9 +249,15 @@ describe('checkpoint moves between real nodes', () => {
     });
     const done = await sm.run(NAMESPACE, planned.metadata.name);
     if (done.status?.phase !== 'Succeeded') {
-      console.log(['spot-b/ferry-agent', 'spot-b/containerd', 'spot-b/kubelet'].map(n => `${n}:\n${cluster.logTail(n, 60)}`).join('\n'));
+      console.log(
+        ['spot-b/ferry-agent', 'spot-b/containerd', 'spot-b/kubelet']
+          .map(n => `${n}:\n${cluster.logTail(n, 60)}`)
+          .join('\n'),
+      );
     }
-    expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(/^Succeeded/);
+    expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(
+      /^Succeeded/,
+    );
     expect(done.status?.bytesMoved).toBeGreaterThan(KEYS * 100);
     expect(done.status?.writePauseMs).toBeGreaterThan(0);
 

@@ -36,7 +36,7 @@ export class RealNodeAgents implements NodeAgentFinder {
 
   private async startOne(name: string): Promise<void> {
     const node = this.cluster.node(name);
-    const child = this.cluster.spawnOnNode(
+    await this.cluster.startOnNode(
       name,
       'ferry-agent',
       [
@@ -60,32 +60,9 @@ export class RealNodeAgents implements NodeAgentFinder {
         FERRY_CRIU: criuCommand(),
         FERRY_RUNC: path.join(nodeBinDir(), 'runc'),
       },
+      `ferry-agent listening on ${AGENT_PORT}`,
+      AGENT_START_TIMEOUT_MS,
     );
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`the agent on ${name} did not start: ${output}`)),
-        AGENT_START_TIMEOUT_MS,
-      );
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk;
-        if (output.includes('listening')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.on('exit', code => {
-        clearTimeout(timer);
-        reject(
-          new Error(
-            `the agent on ${name} exited (${code}): ${output} ${this.cluster.logTail(
-              `${name}/ferry-agent`,
-            )}`,
-          ),
-        );
-      });
-    });
     this.clients.set(
       name,
       new NodeAgentClient(
