@@ -258,6 +258,11 @@ describe('checkpoint moves between real nodes', () => {
     expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(
       /^Succeeded/,
     );
+    const state = done.status?.driverState ?? {};
+    // The figures of this move, for whoever reads the test's output.
+    console.log(
+      `checkpoint move of ${KEYS} keys: freeze ${done.status?.writePauseMs} ms (dump ${state.dumpMs} ms, stream ${state.streamMs} ms), ${done.status?.bytesMoved} bytes`,
+    );
     expect(done.status?.bytesMoved).toBeGreaterThan(KEYS * 100);
     expect(done.status?.writePauseMs).toBeGreaterThan(0);
 
