@@ -4,6 +4,7 @@ import {
   AppsV1Api,
   ApiextensionsV1Api,
   CoreV1Api,
+  KubeConfig,
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { SPOT_POLICY_DEFAULTS } from '../../src/api/v1alpha1';
@@ -13,6 +14,7 @@ import { PRICE_REFRESH_INTERVAL_MS } from '../../src/kube/pools/PoolPriceFeed';
 import { STATUS_REFRESH_INTERVAL_MS } from '../../src/kube/controllers/SpotPolicyStatusController';
 import { REBALANCE_DEFAULTS } from '../../src/core/replacement';
 import { parseOperatorConfig } from '../../src/kube/operatorConfig';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { controlPlaneVersion } from './controlPlaneBinaries';
 import { createFakeNodes, FAKE_ZONES } from './fakeNodes';
 import { helmBinary } from './helmBinary';
@@ -316,6 +318,100 @@ describe('the Helm chart on a real control plane', () => {
       said = (error as { stdout: string }).stdout;
     }
     expect(said.trim()).toBe(answer);
+  });
+
+  it('refuses the operator’s own token everything the chart does not grant', async () => {
+    // The operator's service account, as its pods authenticate: a bound token.
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    const token = (
+      await core.createNamespacedServiceAccountToken({
+        namespace: NAMESPACE,
+        name: 'ferry',
+        body: { spec: { audiences: [], expirationSeconds: 600 } },
+      })
+    ).status!.token;
+    const asOperator = new KubeConfig();
+    asOperator.loadFromClusterAndUser(
+      {
+        name: 'local',
+        server: cluster.server,
+        caData: Buffer.from(cluster.caPem).toString('base64'),
+        skipTLSVerify: false,
+      },
+      { name: 'ferry', token },
+    );
+    const status = (
+      path: string,
+      method: 'GET' | 'POST' | 'PATCH' | 'DELETE' = 'GET',
+      body?: unknown,
+    ) =>
+      apiRequest(asOperator, method, path, {
+        body,
+        contentType:
+          method === 'PATCH' ? 'application/merge-patch+json' : undefined,
+      }).then(
+        () => 200,
+        (error: { statusCode?: number; code?: number }) =>
+          error.statusCode ?? error.code ?? 0,
+      );
+    const node = `spot-${FAKE_ZONES[0]}`;
+    expect({
+      // What the operator runs on: allowed.
+      listPods: await status('/api/v1/pods?limit=1'),
+      listNodes: await status('/api/v1/nodes?limit=1'),
+      // What the chart does not grant: refused.
+      listSecretsClusterWide: await status('/api/v1/secrets?limit=1'),
+      readSecretElsewhere: await status(
+        '/api/v1/namespaces/kube-system/secrets/anything',
+      ),
+      deleteNode: await status(`/api/v1/nodes/${node}`, 'DELETE'),
+      createNode: await status('/api/v1/nodes', 'POST', {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: 'forged' },
+      }),
+      bindClusterAdmin: await status(
+        '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+        'POST',
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name: 'ferry-escalation' },
+          roleRef: {
+            apiGroup: 'rbac.authorization.k8s.io',
+            kind: 'ClusterRole',
+            name: 'cluster-admin',
+          },
+          subjects: [
+            { kind: 'ServiceAccount', name: 'ferry', namespace: NAMESPACE },
+          ],
+        },
+      ),
+      deleteSpotPolicies: await status(
+        '/apis/ferry.dev/v1alpha1/namespaces/shop/spotpolicies',
+        'DELETE',
+      ),
+      scaleStatefulSet: await status(
+        '/apis/apps/v1/namespaces/shop/statefulsets/cache/scale',
+        'PATCH',
+        { spec: { replicas: 0 } },
+      ),
+      execIntoPod: await status(
+        '/api/v1/namespaces/shop/pods/cache-0/exec?command=sh',
+        'POST',
+      ),
+    }).toEqual({
+      listPods: 200,
+      listNodes: 200,
+      listSecretsClusterWide: 403,
+      readSecretElsewhere: 403,
+      deleteNode: 403,
+      createNode: 403,
+      bindClusterAdmin: 403,
+      deleteSpotPolicies: 403,
+      scaleStatefulSet: 403,
+      execIntoPod: 403,
+    });
   });
 
   it('gives the portal a token that reads workloads and writes SpotPolicies, and nothing more', async () => {
