@@ -16,6 +16,7 @@ import { KubeCheckpointDriver } from '../../src/kube/runtimes/checkpoint/KubeChe
 import { criuCommand } from '../../src/migration/__testUtils__/agents';
 import { InMemoryMigrationStore } from '../../src/migration/MigrationStore';
 import { MigrationStateMachine } from '../../src/migration/MigrationStateMachine';
+import { nodeBinDir } from './nodeBinaries';
 import { RealNodeAgents } from './nodeAgents';
 import { RealNodeCluster } from './RealNodeCluster';
 import { nodeTestImages } from './nodeTestImages';
@@ -310,5 +311,70 @@ describe('checkpoint moves between real nodes', () => {
     const restarted = info(moved.name);
     expect(restarted.runId).not.toBe(before.runId);
     expect(cli(moved.name, ['dbsize'])).toBe('0');
+  });
+
+  it('survives the source agent killed mid-dump: the member serves every key from the same process, nothing left paused', async () => {
+    const source = await memberWithData('cache-agent-crash', 'spot-a');
+    const before = info(source.name);
+    const digest = cli(source.name, ['debug', 'digest']);
+    const containerId = cluster
+      .kubectl([
+        'get',
+        'pod',
+        source.name,
+        '-o',
+        'jsonpath={.status.containerStatuses[0].containerID}',
+      ])
+      .replace(/^\w+:\/\//, '');
+    const runcState = () => {
+      try {
+        return JSON.parse(
+          execFileSync(
+            path.join(nodeBinDir(), 'runc'),
+            ['--root', cluster.node('spot-a').runcRoot, 'state', containerId],
+            {
+              encoding: 'utf8',
+            },
+          ),
+        ).status as string;
+      } catch {
+        return 'gone';
+      }
+    };
+
+    const { sm } = machine();
+    const planned = await sm.plan(NAMESPACE, 'cache-agent-crash-ckpt', {
+      workloadRef: { kind: 'Deployment', name: 'cache-agent-crash' },
+      pod: source.name,
+      sourceNode: 'spot-a',
+      targetNode: 'spot-b',
+      reason: 'drain',
+      driver: 'checkpoint',
+    });
+    const running = sm.run(NAMESPACE, planned.metadata.name);
+    // The agent dies as soon as it has paused the container for its dump.
+    await waitFor(
+      'the source paused for the dump',
+      () => (runcState() === 'paused' ? true : undefined),
+      120_000,
+    );
+    agents.kill('spot-a');
+    await agents.restart('spot-a');
+    const done = await running;
+    console.log(
+      `after the source agent's crash: ${done.status?.phase}: ${
+        done.status?.message ?? ''
+      }`,
+    );
+    expect(done.status?.phase).toMatch(/^(Succeeded|RolledBack)$/);
+
+    const serving = await waitFor('one member serving', () => {
+      const pods = podsOf('cache-agent-crash');
+      return pods.length === 1 ? pods[0] : undefined;
+    });
+    expect(info(serving.name).runId).toBe(before.runId);
+    expect(cli(serving.name, ['debug', 'digest'])).toBe(digest);
+    // Moved: the paused source was retired; rolled back: it runs on.
+    expect(runcState()).toBe(serving.node === 'spot-a' ? 'running' : 'gone');
   });
 });

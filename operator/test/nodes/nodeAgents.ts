@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { NodeAgentClient } from '../../src/agent/NodeAgentClient';
 import type { NodeAgentFinder } from '../../src/kube/runtimes/checkpoint/KubeCheckpointDriver';
@@ -32,6 +33,31 @@ export class RealNodeAgents implements NodeAgentFinder {
     const client = this.clients.get(node);
     if (!client) throw new Error(`no agent on ${node}`);
     return client;
+  }
+
+  /** Kills the agent on a node at once (SIGKILL), as an agent crash would; its runc and CRIU children run on. */
+  kill(name: string): void {
+    const imagesDir = this.cluster.node(name).imagesDir;
+    for (const pid of fs.readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
+      let cmdline = '';
+      try {
+        cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue; // Exited meanwhile.
+      }
+      if (cmdline.includes('agent/main.ts') && cmdline.includes(imagesDir)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+    }
+  }
+
+  /** Starts the agent on a node again, as its DaemonSet would after a crash. */
+  restart(name: string): Promise<void> {
+    return this.startOne(name);
   }
 
   private async startOne(name: string): Promise<void> {

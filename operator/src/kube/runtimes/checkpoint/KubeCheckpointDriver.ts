@@ -235,9 +235,11 @@ export class KubeCheckpointDriver implements MigrationDriver {
       );
     } catch (error) {
       if (error instanceof AgentUnreachableError) {
-        throw error.url === source.url
-          ? new SourceLostError(error.message, { cause: error })
-          : new TargetLostError(error.message, { cause: error });
+        // A source agent that stops answering mid-dump may only be restarting
+        // (its DaemonSet brings it back): the step is tried again, and a dump that
+        // never finished is done again on the container, still paused.
+        if (error.url === source.url) throw error;
+        throw new TargetLostError(error.message, { cause: error });
       }
       if (
         /target agent|ECONNREFUSED|EHOSTUNREACH|socket hang up/.test(
