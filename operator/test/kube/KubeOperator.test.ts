@@ -21,6 +21,7 @@ import { createFakeNodes, FakeNodeSpec } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -151,21 +152,6 @@ describe('two operator replicas on a real cluster', () => {
     });
     operators.push(op);
     return op;
-  }
-
-  async function until<T>(
-    what: string,
-    check: () => Promise<T | undefined> | T | undefined,
-    timeoutMs = 30_000,
-  ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await check();
-      if (value !== undefined && value !== false) return value as T;
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}`);
-      await new Promise(resolve => setTimeout(resolve, 50));
-    }
   }
 
   const migrations = async () =>

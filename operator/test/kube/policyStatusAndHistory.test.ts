@@ -38,6 +38,7 @@ import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { portalToken, silentLogger } from './portalAccess';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -137,21 +138,6 @@ describe('SpotPolicy status and Migration history on a real cluster', () => {
     await cluster?.stop();
     ec2Mock.restore();
   });
-
-  async function until<T>(
-    what: string,
-    check: () => Promise<T | undefined | false> | T | undefined | false,
-    timeoutMs = 30_000,
-  ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await check();
-      if (value !== undefined && value !== false) return value as T;
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for ${what}`);
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
-  }
 
   async function operator(
     identity: string,

@@ -45,6 +45,7 @@ import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { isReady } from '../../src/kube/state/workloadViews';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(90_000);
@@ -85,20 +86,6 @@ const NTH_TAINT = {
   value: 'evt',
   effect: 'NoSchedule',
 };
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise(resolve => setTimeout(resolve, 100));
-  }
-}
 
 describe("Ferry's own prediction on a real cluster", () => {
   let cluster: LocalControlPlane;
@@ -206,6 +193,7 @@ describe("Ferry's own prediction on a real cluster", () => {
       () =>
         operator.state.workloads()[0]?.view.members.length === 0 &&
         operator.state.workloads()[0]?.replicas === 0,
+      { timeoutMs: 60_000 },
     );
     await scale(3);
     pods = new Reflector<V1Pod>({
@@ -222,17 +210,21 @@ describe("Ferry's own prediction on a real cluster", () => {
       },
     });
     await pods.start();
-    await until('three ready members, placed by the webhook', () => {
-      const members = operator.state.workloads()[0]?.view.members ?? [];
-      const placed = pods
-        .list()
-        .filter(pod => pod.metadata?.annotations?.[PLACEMENT_ANNOTATION]);
-      return (
-        members.length === 3 &&
-        members.every(m => m.node && m.ready) &&
-        placed.length === 3
-      );
-    });
+    await until(
+      'three ready members, placed by the webhook',
+      () => {
+        const members = operator.state.workloads()[0]?.view.members ?? [];
+        const placed = pods
+          .list()
+          .filter(pod => pod.metadata?.annotations?.[PLACEMENT_ANNOTATION]);
+        return (
+          members.length === 3 &&
+          members.every(m => m.node && m.ready) &&
+          placed.length === 3
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -293,15 +285,20 @@ describe("Ferry's own prediction on a real cluster", () => {
     await createFakeNodes(cluster.kubeConfig(), [spec(1)]);
     const reclaim = async (i: number) => {
       await taint(`reclaimed-${i}`);
-      await until(`the notice on reclaimed-${i} to be seen`, () =>
-        operator.state.signals().some(s => s.node === `reclaimed-${i}`),
+      await until(
+        `the notice on reclaimed-${i} to be seen`,
+        () => operator.state.signals().some(s => s.node === `reclaimed-${i}`),
+        { timeoutMs: 60_000 },
       );
       await createFakeNodes(cluster.kubeConfig(), [spec(i + 1)]);
     };
     for (let i = 1; i <= RECLAIMS; i++) await reclaim(i);
 
-    const predicted = await until('a prediction Migration', async () =>
-      (await migrations()).find(m => m.spec.reason === 'prediction'),
+    const predicted = await until(
+      'a prediction Migration',
+      async () =>
+        (await migrations()).find(m => m.spec.reason === 'prediction'),
+      { timeoutMs: 60_000 },
     );
     expect(predicted.spec).toMatchObject({
       pod: member.pod,
@@ -331,31 +328,39 @@ describe("Ferry's own prediction on a real cluster", () => {
       ['prediction', member.pod],
     ]);
 
-    const done = await until('the prediction Migration to finish', async () =>
-      (
-        await migrations()
-      ).find(
-        m =>
-          m.metadata.name === predicted.metadata.name &&
-          ['Succeeded', 'RolledBack', 'Failed'].includes(m.status?.phase ?? ''),
-      ),
+    const done = await until(
+      'the prediction Migration to finish',
+      async () =>
+        (
+          await migrations()
+        ).find(
+          m =>
+            m.metadata.name === predicted.metadata.name &&
+            ['Succeeded', 'RolledBack', 'Failed'].includes(
+              m.status?.phase ?? '',
+            ),
+        ),
+      { timeoutMs: 60_000 },
     );
     expect([done.status?.phase, done.status?.message]).toEqual([
       'Succeeded',
       done.status?.message,
     ]);
-    const replacement = await until('the replacement to be ready', async () =>
-      (
-        await core.listNamespacedPod({
-          namespace: NAMESPACE,
-          labelSelector: 'app=sessions',
-        })
-      ).items.find(
-        pod =>
-          !pod.metadata?.deletionTimestamp &&
-          isReady(pod) &&
-          !before.has(pod.metadata!.name!),
-      ),
+    const replacement = await until(
+      'the replacement to be ready',
+      async () =>
+        (
+          await core.listNamespacedPod({
+            namespace: NAMESPACE,
+            labelSelector: 'app=sessions',
+          })
+        ).items.find(
+          pod =>
+            !pod.metadata?.deletionTimestamp &&
+            isReady(pod) &&
+            !before.has(pod.metadata!.name!),
+        ),
+      { timeoutMs: 60_000 },
     );
     expect(replacement.spec!.nodeName).not.toBe(member.node);
     // The budget held throughout the move: never fewer ready members than it asks for.
@@ -398,10 +403,13 @@ describe("Ferry's own prediction on a real cluster", () => {
         },
       },
     });
-    await until('the operator to know reports', () =>
-      operator.state
-        .workloads()
-        .some(w => w.policy.metadata.name === 'reports'),
+    await until(
+      'the operator to know reports',
+      () =>
+        operator.state
+          .workloads()
+          .some(w => w.policy.metadata.name === 'reports'),
+      { timeoutMs: 60_000 },
     );
     // Two members: one permanent, one on spot in any zone (none has one yet),
     // at the same price in every spot pool; the member's pool is listed first.
@@ -414,34 +422,42 @@ describe("Ferry's own prediction on a real cluster", () => {
         body: { spec: { replicas: 2 } },
       },
     );
-    const placements = await until('both reports members placed', async () => {
-      const placed = (
-        await core.listNamespacedPod({
-          namespace: NAMESPACE,
-          labelSelector: 'app=reports',
-        })
-      ).items
-        .map(pod => pod.metadata?.annotations?.[PLACEMENT_ANNOTATION])
-        .filter((p): p is string => p !== undefined);
-      return placed.length === 2 ? placed.sort() : undefined;
-    });
+    const placements = await until(
+      'both reports members placed',
+      async () => {
+        const placed = (
+          await core.listNamespacedPod({
+            namespace: NAMESPACE,
+            labelSelector: 'app=reports',
+          })
+        ).items
+          .map(pod => pod.metadata?.annotations?.[PLACEMENT_ANNOTATION])
+          .filter((p): p is string => p !== undefined);
+        return placed.length === 2 ? placed.sort() : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     const onSpot = placements.filter(p => p.startsWith('spot '));
     expect(onSpot).toHaveLength(1);
     expect(onSpot[0]).not.toBe(`spot ${poolIdOf(pool)}`);
   });
 
   it("keeps the pool's record for the next operator in its ConfigMap", async () => {
-    const stored = await until('the history to be stored', async () => {
-      const history = await new PoolRiskHistoryStore(
-        cluster.kubeConfig(),
-        OPERATOR_NAMESPACE,
-        HISTORY,
-      ).load();
-      return history?.pools.find(p => poolIdOf(p) === poolIdOf(pool))
-        ?.interruptions === RECLAIMS
-        ? history
-        : undefined;
-    });
+    const stored = await until(
+      'the history to be stored',
+      async () => {
+        const history = await new PoolRiskHistoryStore(
+          cluster.kubeConfig(),
+          OPERATOR_NAMESPACE,
+          HISTORY,
+        ).load();
+        return history?.pools.find(p => poolIdOf(p) === poolIdOf(pool))
+          ?.interruptions === RECLAIMS
+          ? history
+          : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(
       stored.pools.find(p => poolIdOf(p) === poolIdOf(pool)),
     ).toMatchObject({ lastRecoveryAt: expect.any(Number) });

@@ -28,6 +28,7 @@ import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { isReady } from '../../src/kube/state/workloadViews';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -46,20 +47,6 @@ const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
     zone: `us-east-1${zone}`,
   })),
 );
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 45_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise(resolve => setTimeout(resolve, 100));
-  }
-}
 
 describe('the reschedule method on a real cluster', () => {
   let cluster: LocalControlPlane;
