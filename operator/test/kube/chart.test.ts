@@ -341,11 +341,11 @@ describe('the Helm chart on a real control plane', () => {
       { name: 'ferry', token },
     );
     const status = (
-      path: string,
+      url: string,
       method: 'GET' | 'POST' | 'PATCH' | 'DELETE' = 'GET',
       body?: unknown,
     ) =>
-      apiRequest(asOperator, method, path, {
+      apiRequest(asOperator, method, url, {
         body,
         contentType:
           method === 'PATCH' ? 'application/merge-patch+json' : undefined,
