@@ -5,4 +5,9 @@
  * @packageDocumentation
  */
 export { ferryPlugin as default } from './plugin';
-export { ferryApi, ferryFleetPage, ferrySpotEntityContent } from './plugin';
+export {
+  ferryApi,
+  ferryFleetPage,
+  ferrySpotEntityCard,
+  ferrySpotEntityContent,
+} from './plugin';

@@ -5,7 +5,12 @@
  *
  * @packageDocumentation
  */
-export { ferryPlugin, FerryPage, EntityFerryContent } from './legacyPlugin';
+export {
+  ferryPlugin,
+  FerryPage,
+  EntityFerryContent,
+  EntityFerrySpotCard,
+} from './legacyPlugin';
 export { ferryApiRef, FerryClient } from './api';
 export type { FerryApi, MigrationQuery, TimeRange } from './api';
 export { isFerryAvailable } from './conditions';

@@ -1,5 +1,6 @@
 import {
   createApiFactory,
+  createComponentExtension,
   createPlugin,
   createRoutableExtension,
   discoveryApiRef,
@@ -46,5 +47,16 @@ export const EntityFerryContent = ferryPlugin.provide(
     component: () =>
       import('./components/EntitySpotContent').then(m => m.EntitySpotContent),
     mountPoint: entityContentRouteRef,
+  }),
+);
+
+/** The Overview card: savings, availability, replicas and the last move, linking to the tab. */
+export const EntityFerrySpotCard = ferryPlugin.provide(
+  createComponentExtension({
+    name: 'EntityFerrySpotCard',
+    component: {
+      lazy: () =>
+        import('./components/EntitySpotCard').then(m => m.EntitySpotCard),
+    },
   }),
 );

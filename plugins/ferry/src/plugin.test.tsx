@@ -6,7 +6,10 @@ import {
 import { coreExtensionData } from '@backstage/frontend-plugin-api';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { catalogEntityRouteRef } from './routes';
-import { EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
+import {
+  EntityCardBlueprint,
+  EntityContentBlueprint,
+} from '@backstage/plugin-catalog-react/alpha';
 import ferryPluginFromAlpha from './alpha';
 import { ferryApiRef } from './api';
 import { ferryPlugin } from './plugin';
@@ -52,6 +55,27 @@ describe('ferryPlugin (new frontend system)', () => {
       { apis: [[ferryApiRef, mockFerryApi()]] },
     );
     expect(await screen.findAllByTestId('ferry-replica-row')).toHaveLength(3);
+  });
+
+  it('provides the Overview card for entities with ferry.dev/spot', async () => {
+    const card = ferryPlugin.getExtension('entity-card:ferry/spot');
+    const tester = createExtensionTester(card, {
+      apis: [[ferryApiRef, mockFerryApi()]],
+    });
+    const filter = tester.get(EntityCardBlueprint.dataRefs.filterFunction)!;
+    expect(filter(sessionsEntity)).toBe(true);
+    expect(
+      filter({ ...sessionsEntity, metadata: { name: 'plain', annotations: {} } }),
+    ).toBe(false);
+    await renderInTestApp(
+      <EntityProvider entity={sessionsEntity}>
+        {tester.reactElement()}
+      </EntityProvider>,
+      { apis: [[ferryApiRef, mockFerryApi()]] },
+    );
+    expect(
+      await screen.findByTestId('ferry-card-replicas', {}, { timeout: 10_000 }),
+    ).toHaveTextContent('2 spot · 1 permanent');
   });
 
   it('provides the fleet page at /ferry', async () => {

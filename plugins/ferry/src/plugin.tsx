@@ -6,7 +6,10 @@ import {
   discoveryApiRef,
   fetchApiRef,
 } from '@backstage/frontend-plugin-api';
-import { EntityContentBlueprint } from '@backstage/plugin-catalog-react/alpha';
+import {
+  EntityCardBlueprint,
+  EntityContentBlueprint,
+} from '@backstage/plugin-catalog-react/alpha';
 import { ferryApiRef, FerryClient } from './api';
 import { ferryEntityFilter } from './conditions';
 import {
@@ -44,6 +47,19 @@ export const ferrySpotEntityContent = EntityContentBlueprint.make({
   },
 });
 
+/**
+ * The Overview card of entities that carry `ferry.dev/spot`: savings,
+ * availability, replicas and the last move. Extension id `entity-card:ferry/spot`.
+ */
+export const ferrySpotEntityCard = EntityCardBlueprint.make({
+  name: 'spot',
+  params: {
+    filter: ferryEntityFilter,
+    loader: () =>
+      import('./components/EntitySpotCard').then(m => <m.EntitySpotCard />),
+  },
+});
+
 /** The fleet page at `/ferry`, with a nav item. Extension id `page:ferry`. */
 export const ferryFleetPage = PageBlueprint.make({
   params: {
@@ -63,5 +79,10 @@ export const ferryPlugin = createFrontendPlugin({
   icon: <DirectionsBoatIcon fontSize="inherit" />,
   routes: { root: rootRouteRef, entityContent: entityContentRouteRef },
   externalRoutes: { catalogEntity: catalogEntityRouteRef },
-  extensions: [ferryApi, ferryFleetPage, ferrySpotEntityContent],
+  extensions: [
+    ferryApi,
+    ferryFleetPage,
+    ferrySpotEntityContent,
+    ferrySpotEntityCard,
+  ],
 });

@@ -1,0 +1,1 @@
+export { EntitySpotCard } from './EntitySpotCard';
