@@ -7,6 +7,7 @@ import TableCell from '@mui/material/TableCell';
 import TableContainer from '@mui/material/TableContainer';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
+import { WHOLE_WORD_HEADERS } from '../tableLayout';
 
 /** Chart height in pixels; one home so every chart lines up. */
 export const CHART_HEIGHT = 280;
@@ -42,7 +43,12 @@ export function ChartFigure(props: {
       </Box>
       {showTable && (
         <TableContainer id={tableId} sx={{ maxHeight: 320 }}>
-          <Table size="small" stickyHeader aria-label={props.summary}>
+          <Table
+            sx={WHOLE_WORD_HEADERS}
+            size="small"
+            stickyHeader
+            aria-label={props.summary}
+          >
             <TableHead>
               <TableRow>
                 {props.columns.map(c => (

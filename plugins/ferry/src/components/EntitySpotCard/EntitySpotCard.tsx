@@ -41,6 +41,9 @@ function Stat(props: { label: string; value: string; testId: string }) {
 function useSpotTabLink(): string | undefined {
   let link: (() => string) | undefined;
   try {
+    // useRouteRef calls its own hooks unconditionally and throws only after
+    // them when the tab is not mounted, so the order of hooks stays the same.
+    // eslint-disable-next-line react-hooks/rules-of-hooks
     link = useRouteRef(entityContentRouteRef);
   } catch {
     link = undefined;

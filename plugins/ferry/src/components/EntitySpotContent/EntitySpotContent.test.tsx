@@ -135,7 +135,9 @@ describe('EntitySpotContent', () => {
     await render(api);
     await waitFor(() =>
       expect(api.getCost).toHaveBeenLastCalledWith(expect.anything(), {
-        from: new Date(Date.parse(updatedAt) - 30 * 24 * 3600_000).toISOString(),
+        from: new Date(
+          Date.parse(updatedAt) - 30 * 24 * 3600_000,
+        ).toISOString(),
         to: updatedAt,
       }),
     );

@@ -37,6 +37,7 @@ import {
 import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
 import { HealthNotice } from '../HealthNotice';
 import { RiskChip } from '../PlacementCard';
+import { WHOLE_WORD_HEADERS } from '../tableLayout';
 
 type SortKey =
   | 'service'
@@ -289,7 +290,11 @@ function FleetView(props: { fleet: FleetSummary }) {
             </EmptyPanel>
           ) : (
             <TableContainer>
-              <Table size="small" aria-label="Services on Ferry">
+              <Table
+                sx={WHOLE_WORD_HEADERS}
+                size="small"
+                aria-label="Services on Ferry"
+              >
                 <TableHead>
                   <TableRow>
                     {COLUMNS.map(c => (
@@ -398,7 +403,11 @@ function FleetView(props: { fleet: FleetSummary }) {
             </Typography>
           ) : (
             <TableContainer>
-              <Table size="small" aria-label="Pools at highest risk">
+              <Table
+                sx={WHOLE_WORD_HEADERS}
+                size="small"
+                aria-label="Pools at highest risk"
+              >
                 <TableHead>
                   <TableRow>
                     <TableCell>Cluster</TableCell>

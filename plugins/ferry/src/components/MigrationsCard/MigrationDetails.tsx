@@ -22,6 +22,7 @@ import {
   REASON_NAMES,
   migrationDurationMs,
 } from './names';
+import { WHOLE_WORD_HEADERS } from '../tableLayout';
 
 function Fact(props: { label: string; children: ReactNode }) {
   return (
@@ -140,7 +141,7 @@ export function MigrationDetails(props: {
               Phases
             </Typography>
             <PhaseBar phases={m.phases} />
-            <Table size="small" aria-label="Phases">
+            <Table sx={WHOLE_WORD_HEADERS} size="small" aria-label="Phases">
               <TableHead>
                 <TableRow>
                   <TableCell>Phase</TableCell>

@@ -17,6 +17,7 @@ import type {
 import { formatPercent, formatUsdPerHour } from '../../format';
 import { riskColor, riskLevel } from '../../risk';
 import { EmptyPanel } from '../Feedback';
+import { WHOLE_WORD_HEADERS } from '../tableLayout';
 
 /** A (zone × instance type × capacity) pool and the replicas in it. */
 export interface PlacementPool {
@@ -111,7 +112,7 @@ export function PlacementCard(props: { replicas: ReplicaPlacement[] }) {
         ) : (
           <>
             <TableContainer>
-              <Table size="small" aria-label="Replicas">
+              <Table sx={WHOLE_WORD_HEADERS} size="small" aria-label="Replicas">
                 <TableHead>
                   <TableRow>
                     <TableCell>Pod</TableCell>
@@ -163,7 +164,11 @@ export function PlacementCard(props: { replicas: ReplicaPlacement[] }) {
                 Pools
               </Typography>
               <TableContainer>
-                <Table size="small" aria-label="Pools by risk">
+                <Table
+                  sx={WHOLE_WORD_HEADERS}
+                  size="small"
+                  aria-label="Pools by risk"
+                >
                   <TableHead>
                     <TableRow>
                       <TableCell>Zone</TableCell>
