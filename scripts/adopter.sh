@@ -129,11 +129,11 @@ adopt() {
   cp "$tarballs"/*.tgz ferry-packages/
 
   local readmes="$FERRY_ROOT/plugins"
-  run_readme_block "$readmes/ferry/README.md" resolutions
-  # "yarn add" installs; one install first takes the resolutions in with retries.
-  yarn_install > "$ARTIFACTS/$template-install.log" 2>&1 ||
-    { tail -n 40 "$ARTIFACTS/$template-install.log" >&2; return 1; }
+  # The stock app's own fixes come first: installing its better-sqlite3 12 would
+  # build it from source only to replace it with 13.2.0 a step later.
   run_readme_block "$readmes/ferry-backend/README.md" stock-app-fixes > "$ARTIFACTS/$template-add.log" 2>&1 ||
+    { tail -n 40 "$ARTIFACTS/$template-add.log" >&2; return 1; }
+  run_readme_block "$readmes/ferry/README.md" resolutions >> "$ARTIFACTS/$template-add.log" 2>&1 ||
     { tail -n 40 "$ARTIFACTS/$template-add.log" >&2; return 1; }
   run_readme_block "$readmes/ferry/README.md" frontend-add >> "$ARTIFACTS/$template-add.log" 2>&1 ||
     { tail -n 40 "$ARTIFACTS/$template-add.log" >&2; return 1; }
