@@ -65,7 +65,10 @@ describe('ferryPlugin (new frontend system)', () => {
     const filter = tester.get(EntityCardBlueprint.dataRefs.filterFunction)!;
     expect(filter(sessionsEntity)).toBe(true);
     expect(
-      filter({ ...sessionsEntity, metadata: { name: 'plain', annotations: {} } }),
+      filter({
+        ...sessionsEntity,
+        metadata: { name: 'plain', annotations: {} },
+      }),
     ).toBe(false);
     await renderInTestApp(
       <EntityProvider entity={sessionsEntity}>
