@@ -21,6 +21,9 @@ const RESTORED = '.ferry-restored';
  */
 const CONTAINER_RESTORED = '.ferry-container-restored';
 const CONTAINER_RESTORE_FAILED = '.ferry-restore-failed';
+/** How long a retired container may take to stop, and how often it is looked at meanwhile. */
+const RETIRE_TIMEOUT_MS = 30_000;
+const RETIRE_POLL_MS = 100;
 /** A container id as containerd and CRI-O make them (runc accepts more; the agent does not). */
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 /**
@@ -31,8 +34,14 @@ const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const CONTAINER_CRIU_OPTIONS = ['tcp-close'];
 /** Open files of a process that no checkpoint can carry, with the reason a person reads. */
 const UNMOVABLE_FILES: [RegExp, string][] = [
-  [/^anon_inode:\[io_uring\]$/, 'an io_uring instance (CRIU cannot dump io_uring)'],
-  [/^\/dev\/(nvidia|dri|kfd|vfio|infiniband|fuse)/, 'a device (GPUs, VFIO, FUSE and the like cannot be checkpointed)'],
+  [
+    /^anon_inode:\[io_uring\]$/,
+    'an io_uring instance (CRIU cannot dump io_uring)',
+  ],
+  [
+    /^\/dev\/(nvidia|dri|kfd|vfio|infiniband|fuse)/,
+    'a device (GPUs, VFIO, FUSE and the like cannot be checkpointed)',
+  ],
 ];
 /**
  * CRIU locks established connections while it works so peers retransmit instead
@@ -129,13 +138,19 @@ export class NodeAgent {
   async start(): Promise<number> {
     await fs.mkdir(this.options.imagesDir, { recursive: true, mode: 0o700 });
     const handler = (req: IncomingMessage, res: ServerResponse) => {
-      this.handle(req, res).catch(error => reply(res, 500, { error: String(error?.message ?? error) }));
+      this.handle(req, res).catch(error =>
+        reply(res, 500, { error: String(error?.message ?? error) }),
+      );
     };
     this.server = this.options.tls
       ? https.createServer({ ...this.options.tls, requestCert: false }, handler)
       : http.createServer(handler);
     await new Promise<void>(resolve =>
-      this.server!.listen(this.options.port ?? 0, this.options.host ?? '0.0.0.0', resolve),
+      this.server!.listen(
+        this.options.port ?? 0,
+        this.options.host ?? '0.0.0.0',
+        resolve,
+      ),
     );
     return (this.server.address() as AddressInfo).port;
   }
@@ -145,7 +160,10 @@ export class NodeAgent {
     await new Promise(resolve => this.server?.close(resolve));
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
     if (!this.authorised(req)) {
       req.resume();
       reply(res, 401, { error: 'missing or wrong bearer token' });
@@ -159,7 +177,10 @@ export class NodeAgent {
       return;
     }
     if (req.method === 'GET' && parts[1] === 'health') {
-      reply(res, 200, { node: this.options.node, criu: await this.criuVersion() });
+      reply(res, 200, {
+        node: this.options.node,
+        criu: await this.criuVersion(),
+      });
       return;
     }
     if (id !== undefined && !IMAGE_ID.test(id)) {
@@ -171,7 +192,9 @@ export class NodeAgent {
       const body = await readJson(req);
       const containerId = String(body.containerId ?? '');
       if (!CONTAINER_ID.test(containerId)) {
-        reply(res, 400, { error: `container id '${containerId}' must match ${CONTAINER_ID}` });
+        reply(res, 400, {
+          error: `container id '${containerId}' must match ${CONTAINER_ID}`,
+        });
         return;
       }
       if (parts[3] === 'inspect') {
@@ -190,31 +213,61 @@ export class NodeAgent {
       if (body.containerId !== undefined) {
         const containerId = String(body.containerId);
         if (!CONTAINER_ID.test(containerId)) {
-          reply(res, 400, { error: `container id '${containerId}' must match ${CONTAINER_ID}` });
+          reply(res, 400, {
+            error: `container id '${containerId}' must match ${CONTAINER_ID}`,
+          });
           return;
         }
-        const port = body.pageServerPort === undefined ? undefined : Number(body.pageServerPort);
+        const port =
+          body.pageServerPort === undefined
+            ? undefined
+            : Number(body.pageServerPort);
         const report = await this.once(`checkpoint:${id}`, () =>
-          this.checkpointContainer(id, containerId, String(body.targetUrl), port),
+          this.checkpointContainer(
+            id,
+            containerId,
+            String(body.targetUrl),
+            port,
+          ),
         );
         reply(res, 200, report);
         return;
       }
-      const pageServerPort = body.pageServerPort === undefined ? undefined : Number(body.pageServerPort);
-      const address = typeof body.address === 'string' && net.isIP(body.address) ? body.address : undefined;
+      const pageServerPort =
+        body.pageServerPort === undefined
+          ? undefined
+          : Number(body.pageServerPort);
+      const address =
+        typeof body.address === 'string' && net.isIP(body.address)
+          ? body.address
+          : undefined;
       const report = await this.once(`checkpoint:${id}`, () =>
-        this.checkpoint(id, Number(body.pid), String(body.targetUrl), pageServerPort, address),
+        this.checkpoint(
+          id,
+          Number(body.pid),
+          String(body.targetUrl),
+          pageServerPort,
+          address,
+        ),
       );
       reply(res, 200, report);
       return;
     }
     if (req.method === 'POST' && parts[1] === 'page-servers' && id) {
       req.resume();
-      reply(res, 200, await this.once(`page-server:${id}`, () => this.startPageServer(id)));
+      reply(
+        res,
+        200,
+        await this.once(`page-server:${id}`, () => this.startPageServer(id)),
+      );
       return;
     }
     if (req.method === 'PUT' && parts[1] === 'images' && id) {
-      reply(res, 200, await this.receive(id, req, url.searchParams.get('merge') === '1'));
+      reply(
+        res,
+        200,
+        await this.receive(id, req, url.searchParams.get('merge') === '1'),
+      );
       return;
     }
     if (req.method === 'GET' && parts[1] === 'images' && id) {
@@ -272,18 +325,39 @@ export class NodeAgent {
       if (ownSocket) {
         pageServer = ['--page-server', '--ps-socket', '0'];
       } else if (pageServerPort !== undefined) {
-        pageServer = ['--page-server', '--address', pageServerHost, '--port', String(pageServerPort), ...this.criuTlsArgs()];
+        pageServer = [
+          '--page-server',
+          '--address',
+          pageServerHost,
+          '--port',
+          String(pageServerPort),
+          ...this.criuTlsArgs(),
+        ];
       }
       const started = Date.now();
       if (address) await this.answerForFrozen(id, address);
       // Stop-and-copy: the kernel here has no soft-dirty tracking for pre-dumps and
       // lazy pages need userfaultfd on a pipe, so the freeze starts now.
       const push = ownSocket
-        ? setInterval(() => ownSocket.setNoDelay(false).setNoDelay(true), CORK_PUSH_INTERVAL_MS)
+        ? setInterval(
+            () => ownSocket.setNoDelay(false).setNoDelay(true),
+            CORK_PUSH_INTERVAL_MS,
+          )
         : undefined;
       try {
         await this.criu(
-          ['dump', '-t', String(pid), '-D', dir, '--tcp-established', ...NETWORK_LOCK, ...pageServer, '-o', 'dump.log'],
+          [
+            'dump',
+            '-t',
+            String(pid),
+            '-D',
+            dir,
+            '--tcp-established',
+            ...NETWORK_LOCK,
+            ...pageServer,
+            '-o',
+            'dump.log',
+          ],
           dir,
           ownSocket,
         );
@@ -296,11 +370,15 @@ export class NodeAgent {
         ownSocket?.destroy();
       }
       dumpMs = Date.now() - started;
-      await fs.writeFile(join(dir, DUMPED), pageServerPort === undefined ? 'local' : 'page-server');
+      await fs.writeFile(
+        join(dir, DUMPED),
+        pageServerPort === undefined ? 'local' : 'page-server',
+      );
     }
     // Asked again after a restart, the marker (not the request) says where the pages
     // went: re-sending a page-server dump must not wipe the pages on the target.
-    const viaPageServer = (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'page-server';
+    const viaPageServer =
+      (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'page-server';
     const started = Date.now();
     const bytes = await this.send(id, targetUrl, viaPageServer);
     return { id, dumpMs, streamMs: Date.now() - started, bytes };
@@ -428,13 +506,26 @@ export class NodeAgent {
   private async retireContainer(
     containerId: string,
   ): Promise<{ containerId: string; status: string }> {
-    const state = await this.runcState(containerId).catch(() => undefined);
-    if (!state || state.status === 'stopped')
-      return { containerId, status: 'stopped' };
-    await this.runc(['kill', containerId, 'KILL']).catch(() => {});
-    if (state.status === 'paused')
-      await this.runc(['resume', containerId]).catch(() => {});
-    return { containerId, status: 'retired' };
+    // Until it is stopped: a dump left running by an agent that died (its CRIU
+    // carries on) puts the cgroup back to frozen when it ends, perhaps after
+    // the first thaw, and a frozen task never acts on its SIGKILL.
+    const until = Date.now() + RETIRE_TIMEOUT_MS;
+    for (;;) {
+      const state = await this.runcState(containerId).catch(() => undefined);
+      if (!state || state.status === 'stopped') {
+        return { containerId, status: 'stopped' };
+      }
+      if (Date.now() > until) {
+        throw new Error(
+          `container ${containerId} is still ${state.status} ${RETIRE_TIMEOUT_MS} ms after SIGKILL`,
+        );
+      }
+      await this.runc(['kill', containerId, 'KILL']).catch(() => {});
+      if (state.status === 'paused') {
+        await this.runc(['resume', containerId]).catch(() => {});
+      }
+      await new Promise(resolve => setTimeout(resolve, RETIRE_POLL_MS));
+    }
   }
 
   private async criuConfiguration(): Promise<string> {
@@ -450,9 +541,9 @@ export class NodeAgent {
           `tls-key ${t.keyFile}`,
         ]
       : [];
-    return (
-      `${[node.trim(), ...CONTAINER_CRIU_OPTIONS, ...tls].filter(Boolean).join('\n')}\n`
-    );
+    return `${[node.trim(), ...CONTAINER_CRIU_OPTIONS, ...tls]
+      .filter(Boolean)
+      .join('\n')}\n`;
   }
 
   private async runcState(
@@ -536,50 +627,90 @@ export class NodeAgent {
   }
 
   /** Starts CRIU's page server for an incoming dump; resolves with its port once it listens. */
-  private async startPageServer(id: string): Promise<{ id: string; port: number }> {
+  private async startPageServer(
+    id: string,
+  ): Promise<{ id: string; port: number }> {
     const dir = this.dir(id);
     await fs.rm(dir, { recursive: true, force: true });
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const port = await freePort();
     // --daemon returns once the server listens; it exits by itself when the dump ends.
     await this.criu(
-      ['page-server', '-D', dir, '--port', String(port), '--daemon', ...this.criuTlsArgs(), '-o', 'page-server.log'],
+      [
+        'page-server',
+        '-D',
+        dir,
+        '--port',
+        String(port),
+        '--daemon',
+        ...this.criuTlsArgs(),
+        '-o',
+        'page-server.log',
+      ],
       dir,
     );
     return { id, port };
   }
 
   /** Streams an image directory to another agent as a tar stream (no compression: the link is faster than the CPU). */
-  private async send(id: string, targetUrl: string, merge: boolean): Promise<number> {
-    const tar = spawn('tar', ['-C', this.dir(id), '--exclude', RESTORED, '--exclude', DUMPED, '-cf', '-', '.'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  private async send(
+    id: string,
+    targetUrl: string,
+    merge: boolean,
+  ): Promise<number> {
+    const tar = spawn(
+      'tar',
+      [
+        '-C',
+        this.dir(id),
+        '--exclude',
+        RESTORED,
+        '--exclude',
+        DUMPED,
+        '-cf',
+        '-',
+        '.',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let bytes = 0;
     tar.stdout.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
     });
-    const target = new URL(`/v1/images/${id}${merge ? '?merge=1' : ''}`, targetUrl);
-    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const request = (target.protocol === 'https:' ? https : http).request(
-        target,
-        {
-          method: 'PUT',
-          headers: { authorization: `Bearer ${this.options.token}`, 'content-type': 'application/x-tar' },
-          ca: this.options.tls?.ca,
-          timeout: AGENT_OPERATION_TIMEOUT_MS,
-        },
-        res => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', c => (body += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        },
-      );
-      request.on('error', reject);
-      tar.stdout.pipe(request);
-    });
+    const target = new URL(
+      `/v1/images/${id}${merge ? '?merge=1' : ''}`,
+      targetUrl,
+    );
+    const response = await new Promise<{ status: number; body: string }>(
+      (resolve, reject) => {
+        const request = (target.protocol === 'https:' ? https : http).request(
+          target,
+          {
+            method: 'PUT',
+            headers: {
+              authorization: `Bearer ${this.options.token}`,
+              'content-type': 'application/x-tar',
+            },
+            ca: this.options.tls?.ca,
+            timeout: AGENT_OPERATION_TIMEOUT_MS,
+          },
+          res => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', c => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        request.on('error', reject);
+        tar.stdout.pipe(request);
+      },
+    );
     if (response.status !== 200) {
-      throw new Error(`target agent refused the images (${response.status}): ${response.body}`);
+      throw new Error(
+        `target agent refused the images (${response.status}): ${response.body}`,
+      );
     }
     // With a page server most bytes went by the page server's connection; the
     // target counts what it holds, which is what crossed the link.
@@ -602,11 +733,15 @@ export class NodeAgent {
     req.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
     });
-    const tar = spawn('tar', ['-C', dir, '-xf', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const tar = spawn('tar', ['-C', dir, '-xf', '-'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let stderr = '';
     tar.stderr.on('data', c => (stderr += c));
     req.pipe(tar.stdin);
-    const code = await new Promise<number>(resolve => tar.on('close', c => resolve(c ?? 1)));
+    const code = await new Promise<number>(resolve =>
+      tar.on('close', c => resolve(c ?? 1)),
+    );
     if (code !== 0) {
       throw new Error(`unpacking images failed: ${stderr}`);
     }
@@ -633,7 +768,18 @@ export class NodeAgent {
     await fs.rm(pidfile, { force: true });
     const started = Date.now();
     await this.criu(
-      ['restore', '-d', '-D', dir, '--tcp-established', ...NETWORK_LOCK, '--pidfile', pidfile, '-o', 'restore.log'],
+      [
+        'restore',
+        '-d',
+        '-D',
+        dir,
+        '--tcp-established',
+        ...NETWORK_LOCK,
+        '--pidfile',
+        pidfile,
+        '-o',
+        'restore.log',
+      ],
       dir,
     );
     const restoreMs = Date.now() - started;
@@ -650,15 +796,26 @@ export class NodeAgent {
     const dumped = existsSync(join(dir, DUMPED));
     const restored = await fs
       .readFile(join(dir, CONTAINER_RESTORED), 'utf8')
-      .then(text => JSON.parse(text) as { containerId?: string; pid?: number; restoreMs?: number })
+      .then(
+        text =>
+          JSON.parse(text) as {
+            containerId?: string;
+            pid?: number;
+            restoreMs?: number;
+          },
+      )
       .catch(() => undefined);
-    const restoreError = await fs.readFile(join(dir, CONTAINER_RESTORE_FAILED), 'utf8').catch(() => undefined);
+    const restoreError = await fs
+      .readFile(join(dir, CONTAINER_RESTORE_FAILED), 'utf8')
+      .catch(() => undefined);
     return {
       id,
       dumped,
-      pagesLocal: dumped && (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'local',
+      pagesLocal:
+        dumped && (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'local',
       received: existsSync(join(dir, RECEIVED)),
-      restoredPid: restoredPid && isAlive(restoredPid) ? restoredPid : undefined,
+      restoredPid:
+        restoredPid && isAlive(restoredPid) ? restoredPid : undefined,
       restoredContainer: restored?.containerId,
       restoreMs: restored?.restoreMs,
       restoreError,
@@ -692,13 +849,20 @@ export class NodeAgent {
       '  }',
       '}',
     ].join('\n');
-    const applied = await run('nft', ['-f', '-'], rules).catch((error: Error) => error);
+    const applied = await run('nft', ['-f', '-'], rules).catch(
+      (error: Error) => error,
+    );
     if (applied instanceof Error) {
-      this.log(`not answering for ${address} during the freeze: ${applied.message}`);
+      this.log(
+        `not answering for ${address} during the freeze: ${applied.message}`,
+      );
       return;
     }
     if (!existsSync(saved)) {
-      await fs.writeFile(saved, (await fs.readFile(ICMP_RATELIMIT, 'utf8')).trim());
+      await fs.writeFile(
+        saved,
+        (await fs.readFile(ICMP_RATELIMIT, 'utf8')).trim(),
+      );
     }
     await fs.writeFile(join(this.options.imagesDir, ANSWERING(id)), address);
     await fs.writeFile(ICMP_RATELIMIT, '0');
@@ -706,10 +870,14 @@ export class NodeAgent {
 
   /** Stops {@link answerForFrozen}'s answers; the last one to stop puts the ICMP rate limit back. Idempotent. */
   private async stopAnsweringForFrozen(id: string): Promise<void> {
-    await run('nft', ['delete', 'table', 'inet', answerTable(id)]).catch(() => {});
+    await run('nft', ['delete', 'table', 'inet', answerTable(id)]).catch(
+      () => {},
+    );
     await fs.rm(join(this.options.imagesDir, ANSWERING(id)), { force: true });
     const saved = join(this.options.imagesDir, ICMP_RATELIMIT_SAVED);
-    const stillAnswering = (await fs.readdir(this.options.imagesDir)).some(name => name.startsWith(ANSWERING('')));
+    const stillAnswering = (await fs.readdir(this.options.imagesDir)).some(
+      name => name.startsWith(ANSWERING('')),
+    );
     if (existsSync(saved) && !stillAnswering) {
       await fs.writeFile(ICMP_RATELIMIT, await fs.readFile(saved, 'utf8'));
       await fs.rm(saved, { force: true });
@@ -722,7 +890,17 @@ export class NodeAgent {
 
   private criuTlsArgs(): string[] {
     const t = this.options.criuTls;
-    return t ? ['--tls', '--tls-cacert', t.caFile, '--tls-cert', t.certFile, '--tls-key', t.keyFile] : [];
+    return t
+      ? [
+          '--tls',
+          '--tls-cacert',
+          t.caFile,
+          '--tls-cert',
+          t.certFile,
+          '--tls-key',
+          t.keyFile,
+        ]
+      : [];
   }
 
   private dir(id: string): string {
@@ -743,27 +921,46 @@ export class NodeAgent {
    * `--ps-socket 0`, as standard input because only descriptors 0-2 are handed
    * over in blocking mode, which is what CRIU expects of its sockets.
    */
-  private async criu(args: string[], dir: string, stdin?: net.Socket): Promise<void> {
+  private async criu(
+    args: string[],
+    dir: string,
+    stdin?: net.Socket,
+  ): Promise<void> {
     const [command, ...prefix] = this.options.criu;
-    const child = spawn(command, [...prefix, ...args], { stdio: [stdin ?? 'ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, [...prefix, ...args], {
+      stdio: [stdin ?? 'ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', c => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), AGENT_OPERATION_TIMEOUT_MS);
-    const code = await new Promise<number>(resolve => child.on('close', c => resolve(c ?? 1)));
+    const timer = setTimeout(
+      () => child.kill('SIGKILL'),
+      AGENT_OPERATION_TIMEOUT_MS,
+    );
+    const code = await new Promise<number>(resolve =>
+      child.on('close', c => resolve(c ?? 1)),
+    );
     clearTimeout(timer);
     if (code !== 0) {
       const log = await fs
         .readFile(join(dir, `${args[0]}.log`), 'utf8')
         .catch(() => '');
-      const errors = log.split('\n').filter(l => /Error/.test(l) && !/RLIMIT_NOFILE/.test(l));
-      throw new Error(`criu ${args[0]} failed (${code}): ${errors.slice(-5).join(' | ') || stderr}`);
+      const errors = log
+        .split('\n')
+        .filter(l => /Error/.test(l) && !/RLIMIT_NOFILE/.test(l));
+      throw new Error(
+        `criu ${args[0]} failed (${code}): ${
+          errors.slice(-5).join(' | ') || stderr
+        }`,
+      );
     }
   }
 
   private async criuVersion(): Promise<string> {
     const [command, ...prefix] = this.options.criu;
     return new Promise(resolve => {
-      const child = spawn(command, [...prefix, '--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(command, [...prefix, '--version'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       let out = '';
       child.stdout.on('data', c => (out += c));
       child.on('close', () => resolve(out.trim().split('\n')[0] ?? ''));
@@ -790,7 +987,11 @@ function run(command: string, args: string[], input = ''): Promise<void> {
     let stderr = '';
     child.stderr.on('data', c => (stderr += c));
     child.on('error', reject);
-    child.on('close', code => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}: ${stderr.trim()}`))));
+    child.on('close', code =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} exited ${code}: ${stderr.trim()}`)),
+    );
     child.stdin.end(input);
   });
 }
@@ -799,7 +1000,10 @@ function run(command: string, args: string[], input = ''): Promise<void> {
  * A TCP connection this process never reads from: CRIU, which gets it as a
  * file descriptor, does all the talking on it.
  */
-function connectWithoutReading(host: string, port: number): Promise<net.Socket> {
+function connectWithoutReading(
+  host: string,
+  port: number,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     socket.pause();
@@ -848,7 +1052,9 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readJson(
+  req: IncomingMessage,
+): Promise<Record<string, unknown>> {
   let text = '';
   req.setEncoding('utf8');
   for await (const chunk of req) text += chunk;
