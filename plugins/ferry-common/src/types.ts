@@ -244,6 +244,8 @@ export interface FleetService {
   /** Highest interruption risk among the service's spot replicas. */
   maxInterruptionRisk: number;
   migrationsTotal: number;
+  /** True when the catalog no longer has the entity; its SpotPolicy stays until deleted. */
+  orphaned?: boolean;
 }
 
 /** GET /fleet */

@@ -82,6 +82,28 @@ describe('FleetPage', () => {
     expect(screen.getByText('1 of 2 services')).toBeInTheDocument();
   });
 
+  it('marks a service whose entity left the catalog as orphaned, with how to remove its policy', async () => {
+    const [first, second] = fleetSummary.services;
+    await renderWithFerry(
+      <FleetPage />,
+      mockFerryApi({
+        getFleet: jest.fn(async () => ({
+          ...fleetSummary,
+          services: [first, { ...second, orphaned: true }],
+        })),
+      }),
+    );
+    const orphaned = await screen.findByTestId('ferry-fleet-orphaned');
+    expect(orphaned).toHaveTextContent('Orphaned: no longer in the catalog');
+    expect(orphaned).toHaveTextContent(
+      `kubectl delete spotpolicy -n ${second.workload.namespace} ${second.workload.name}`,
+    );
+    expect(screen.getAllByTestId('ferry-fleet-orphaned')).toHaveLength(1);
+    // No link to an entity page that no longer exists.
+    expect(within(orphaned.closest('tr')!).queryByRole('link')).toBeNull();
+    expect(screen.getAllByRole('link', { name: 'sessions' })).toHaveLength(1);
+  });
+
   it('shows plain names when the app has no catalog entity page to link to', async () => {
     await renderInTestApp(<FleetPage />, {
       apis: [[ferryApiRef, mockFerryApi()]],

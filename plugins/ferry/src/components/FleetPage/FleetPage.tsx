@@ -324,7 +324,12 @@ function FleetView(props: { fleet: FleetSummary }) {
                     return (
                       <TableRow key={s.entityRef} data-testid="ferry-fleet-row">
                         <TableCell component="th" scope="row">
-                          <ServiceLink entityRef={s.entityRef} />
+                          {s.orphaned ? (
+                            // The catalog has no page for it any more.
+                            <>{s.entityRef}</>
+                          ) : (
+                            <ServiceLink entityRef={s.entityRef} />
+                          )}
                           <Typography
                             variant="caption"
                             color="text.secondary"
@@ -334,6 +339,19 @@ function FleetView(props: { fleet: FleetSummary }) {
                             {s.workload.name}
                             {!s.enabled && ' · spot off'}
                           </Typography>
+                          {s.orphaned && (
+                            <Typography
+                              variant="caption"
+                              color="warning.main"
+                              component="div"
+                              data-testid="ferry-fleet-orphaned"
+                            >
+                              Orphaned: no longer in the catalog. Its SpotPolicy
+                              stays in force; remove it with kubectl delete
+                              spotpolicy -n {s.workload.namespace}{' '}
+                              {s.workload.name}
+                            </Typography>
+                          )}
                         </TableCell>
                         <TableCell align="right">
                           {s.spotReplicas} of {s.replicas}
