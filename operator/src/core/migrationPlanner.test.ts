@@ -132,6 +132,35 @@ describe('planMigrations', () => {
     );
   });
 
+  describe("with a lone member (the post's single Valkey)", () => {
+    // As on a cluster: the nodes that are there, none launched by Ferry.
+    const pools = [
+      pool('m5.large', 'a', 'spot', 0.04, { launchable: false }),
+      pool('m5.large', 'b', 'spot', 0.04, { launchable: false }),
+      pool('m5.large', 'c', 'on-demand', 0.096, { launchable: false }),
+    ];
+    /** The nodes, with `drained` cordoned as `kubectl drain` leaves it. */
+    const nodes = (drained: string) =>
+      [node('spot-a', pools[0], 'spot'), node('spot-b', pools[1], 'spot'), node('on-demand-c', pools[2], 'on-demand')].map(n =>
+        n.name === drained ? { ...n, unschedulable: true } : n,
+      );
+
+    it('moves it off a drained spot node to another spot pool when its ratio is 0', () => {
+      const lone = workload('default/valkey', 1, { permanentRatio: 0 });
+      lone.members[0].node = 'spot-a';
+      const plan = planMigrations({ now: NOW, signals: [{ node: 'spot-a', reason: 'drain' }], workloads: [lone], nodes: nodes('spot-a'), pools });
+      expect(plan.unplanned).toEqual([]);
+      expect(plan.moves).toHaveLength(1);
+      expect(plan.moves[0].target).toMatchObject({ kind: 'node', node: 'spot-b' });
+    });
+
+    it('gives it one move slot, however the quorum counts', () => {
+      const lone = workload('default/valkey', 1);
+      lone.members[0].node = 'spot-a';
+      expect(concurrentMovesAllowed(lone)).toBe(1);
+    });
+  });
+
   describe('with a five-member workload on spot', () => {
     const zones = ['a', 'b', 'c'];
     const pools = [

@@ -14,7 +14,7 @@ import type { MigrationReason } from '../api/v1alpha1';
 import { CapacityBook, PlacementTarget } from './capacity';
 import { CapacityPool, MemberView, NodeView, poolIdOf, WorkloadView } from './model';
 import { chooseSpotTarget, choosePermanentTarget, SpreadLedger } from './placement';
-import { maxMembersPerFailureDomain, quorumOf } from './quorum';
+import { isLoneMember, maxMembersPerFailureDomain, quorumOf } from './quorum';
 
 /** Something that puts a node's members at risk. */
 export interface DisruptionSignal {
@@ -311,7 +311,8 @@ export function planMigrations(input: MigrationPlanInput): MigrationPlan {
 export function concurrentMovesAllowed(workload: WorkloadView): number {
   const n = workload.members.length;
   const down = workload.members.filter(m => !m.ready || !m.node || m.moving).length;
-  const byQuorum = n - quorumOf(n) - down;
+  // A lone member is never outvoted: its move is what keeps it (isLoneMember).
+  const byQuorum = isLoneMember(n) ? 1 - down : n - quorumOf(n) - down;
   const byPdb = workload.pdbMaxUnavailable === undefined ? Infinity : workload.pdbMaxUnavailable - down;
   return Math.max(0, Math.min(workload.maxConcurrentMoves, byQuorum, byPdb));
 }

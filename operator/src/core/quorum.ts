@@ -12,8 +12,18 @@ export function quorumOf(replicas: number): number {
 const RATIO_EPSILON = 1e-9;
 
 /**
+ * A workload of one member has no quorum to keep: nothing outvotes it, and no
+ * placement keeps it up through the loss of its node. Only a live move does (the
+ * post's single Valkey on spot), so it may run on spot, and it may move.
+ */
+export function isLoneMember(replicas: number): boolean {
+  return replicas === 1;
+}
+
+/**
  * Replicas that must run on permanent nodes: ceil(ratio · n), and at least one
- * when the workload has a quorum (any workload of more than zero replicas).
+ * when the workload has a quorum (two or more replicas). A lone member follows
+ * its ratio alone: on permanent capacity unless the ratio is 0.
  */
 export function permanentFloor(replicas: number, permanentRatio: number): number {
   if (replicas <= 0) return 0;
@@ -23,14 +33,17 @@ export function permanentFloor(replicas: number, permanentRatio: number): number
     );
   }
   const byRatio = Math.ceil(permanentRatio * replicas - RATIO_EPSILON);
+  if (isLoneMember(replicas)) return Math.max(0, byRatio);
   return Math.min(replicas, Math.max(byRatio, 1));
 }
 
 /**
  * Most members one failure domain (a spot pool, or the spot capacity of a zone)
- * may hold so that losing the domain leaves the quorum standing.
+ * may hold so that losing the domain leaves the quorum standing; a lone member
+ * has no quorum to leave, and its domain holds it.
  */
 export function maxMembersPerFailureDomain(replicas: number, quorum = quorumOf(replicas)): number {
+  if (isLoneMember(replicas)) return 1;
   return Math.max(0, replicas - quorum);
 }
 
