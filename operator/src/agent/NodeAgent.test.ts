@@ -5,6 +5,9 @@ import { NodeAgent } from './NodeAgent';
 import { AgentUnreachableError, NodeAgentClient } from './NodeAgentClient';
 import { TLS_SERVER_NAME, makeCertificates } from '../migration/__testUtils__/tls';
 
+// makeCertificates runs openssl several times: seconds on a busy two-core machine.
+jest.setTimeout(30_000);
+
 describe('NodeAgent', () => {
   let dir: string;
   let agent: NodeAgent;

@@ -1,4 +1,9 @@
 import '@testing-library/jest-dom';
+import { configure } from '@testing-library/react';
+
+// findBy and waitFor give up after 1 s by default; a busy two-core machine
+// renders the whole tab slower than that without anything being wrong.
+configure({ asyncUtilTimeout: 10_000 });
 
 // jsdom has no layout: recharts' ResponsiveContainer needs a ResizeObserver
 // that reports a size, or it renders nothing.
