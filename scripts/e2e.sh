@@ -92,5 +92,11 @@ done
 echo "e2e: portal up after $(($(date +%s) - started))s" >&2
 
 cd "$FERRY_ROOT/e2e-tests"
-FERRY_APP_URL="$APP_URL" FERRY_BACKEND_URL="$BACKEND_URL" FERRY_ARTIFACTS="$LOG_DIR" \
-  node --test --test-concurrency=1 "$@" "${suites[@]}"
+if ! FERRY_APP_URL="$APP_URL" FERRY_BACKEND_URL="$BACKEND_URL" FERRY_ARTIFACTS="$LOG_DIR" \
+  node --test --test-concurrency=1 "$@" "${suites[@]}"; then
+  # What the portal said last, for a failure that a rerun does not show.
+  if ! kill -0 "$portal_pid" 2>/dev/null; then echo "e2e: the portal had exited" >&2; fi
+  echo "e2e: the browser tests failed; the end of the portal's log:" >&2
+  tail -n 80 "$LOG_DIR/portal.log" >&2
+  exit 1
+fi
