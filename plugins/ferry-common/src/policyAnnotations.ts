@@ -147,3 +147,12 @@ export function lastAppliedAnnotations(
     return {};
   }
 }
+
+/** Whether two "last applied" records hold the same annotations with the same values. */
+export function sameAnnotations(
+  a: Record<string, string>,
+  b: Record<string, string>,
+): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every(key => a[key] === b[key]);
+}

@@ -3,6 +3,7 @@ import {
   lastAppliedAnnotations,
   parsePolicyAnnotations,
   policyAnnotationChanges,
+  sameAnnotations,
   SPOT_POLICY_ANNOTATIONS,
 } from '@ferry/plugin-ferry-common';
 import {
@@ -124,7 +125,8 @@ export class WorkloadPolicyController {
           key
         ] !== (changed as Record<string, unknown>)[key],
     );
-    if (policy && !settingsChanged && sameRecord(applied, lastApplied)) return;
+    if (policy && !settingsChanged && sameAnnotations(applied, lastApplied))
+      return;
     const annotations: Record<string, string> = {
       [SPOT_POLICY_ANNOTATIONS.workloadAnnotations]: JSON.stringify(applied),
     };
@@ -224,12 +226,4 @@ export class WorkloadPolicyController {
       },
     );
   }
-}
-
-function sameRecord(
-  a: Record<string, string>,
-  b: Record<string, string>,
-): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].every(key => a[key] === b[key]);
 }

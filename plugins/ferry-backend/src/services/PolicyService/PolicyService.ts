@@ -9,6 +9,7 @@ import {
 import {
   lastAppliedAnnotations,
   policyAnnotationChanges,
+  sameAnnotations,
 } from '@ferry/plugin-ferry-common';
 import type {
   PolicySource,
@@ -206,7 +207,7 @@ export class PolicyService {
     const before = policy ? settingsOf(policy) : undefined;
     const after = { ...(before ?? DEFAULT_SETTINGS), ...changed };
     const settingsChanged = !before || !sameSettings(before, after);
-    if (!settingsChanged && sameRecord(wellFormed, lastApplied))
+    if (!settingsChanged && sameAnnotations(wellFormed, lastApplied))
       return 'unchanged';
     await this.write(located, entityRef, policy, after, {
       source: settingsChanged ? 'catalog' : sourceOf(policy!),
@@ -348,14 +349,6 @@ function sameSettings(a: SpotPolicySettings, b: SpotPolicySettings): boolean {
     a.availabilityTarget === b.availabilityTarget &&
     a.migration === b.migration
   );
-}
-
-function sameRecord(
-  a: Record<string, string>,
-  b: Record<string, string>,
-): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].every(k => a[k] === b[k]);
 }
 
 function definedFields(update: PolicyUpdate): Partial<SpotPolicySettings> {
