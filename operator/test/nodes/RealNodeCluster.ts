@@ -1,4 +1,9 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  ChildProcess,
+  execFile,
+  execFileSync,
+  spawn,
+} from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -37,6 +42,8 @@ export const SPOT_NOTICE_TAINT = 'aws-node-termination-handler/spot-itn';
 const NODE_READY_TIMEOUT_MS = 180_000;
 /** How long containerd may take to answer on its socket. */
 const CONTAINERD_READY_TIMEOUT_MS = 60_000;
+/** How many times a node's containerd is started before the node is given up on. */
+const CONTAINERD_STARTS = 2;
 /**
  * Node heartbeats: a lease renewed every quarter of this, and the controller manager
  * calling a silent node NotReady after NODE_MONITOR_GRACE, so a reclaimed node shows
@@ -623,29 +630,30 @@ export class RealNodeCluster {
         ...argv,
       ]);
 
-    enter(
-      'containerd',
-      [
-        path.join(this.binDir, 'containerd'),
-        '--config',
-        path.join(d, 'containerd.toml'),
-      ],
-      {
-        PATH: `${path.join(d, 'bin')}:${
-          this.binDir
-        }:/usr/sbin:/usr/bin:/sbin:/bin`,
-        CRIU_CONFIG_FILE: path.join(d, 'criu.conf'),
-        // Read by Ferry's runtime wrapper, which the shim runs with containerd's environment.
-        ...(options.ferryRuntime
-          ? {
-              FERRY_RUNC: path.join(this.binDir, 'runc'),
-              FERRY_IMAGES_DIR: node.imagesDir,
-              FERRY_RUNTIME_STATE: path.join(d, 'ferry-runtime'),
-            }
-          : {}),
-      },
-    );
-    await this.waitForContainerd(node);
+    const startContainerd = () =>
+      enter(
+        'containerd',
+        [
+          path.join(this.binDir, 'containerd'),
+          '--config',
+          path.join(d, 'containerd.toml'),
+        ],
+        {
+          PATH: `${path.join(d, 'bin')}:${
+            this.binDir
+          }:/usr/sbin:/usr/bin:/sbin:/bin`,
+          CRIU_CONFIG_FILE: path.join(d, 'criu.conf'),
+          // Read by Ferry's runtime wrapper, which the shim runs with containerd's environment.
+          ...(options.ferryRuntime
+            ? {
+                FERRY_RUNC: path.join(this.binDir, 'runc'),
+                FERRY_IMAGES_DIR: node.imagesDir,
+                FERRY_RUNTIME_STATE: path.join(d, 'ferry-runtime'),
+              }
+            : {}),
+        },
+      );
+    await this.startContainerd(node, startContainerd);
     for (const image of options.images) await this.ctrImport(node, image);
 
     const kubeconfig = this.writeKubeconfig(
@@ -704,29 +712,53 @@ export class RealNodeCluster {
     ]);
   }
 
-  private async waitForContainerd(node: RealNode): Promise<void> {
+  /**
+   * Starts a node's containerd and waits until it answers, starting it once more
+   * if it does not. A containerd on a loaded CI machine once stopped logging in
+   * its CRI plugin's start and never served its socket: its goroutines are dumped
+   * into the test's output (SIGUSR1) before the second start, so a stall says where.
+   */
+  private async startContainerd(
+    node: RealNode,
+    start: () => Component,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const containerd = start();
+      if (await this.containerdAnswers(node)) return;
+      const stall = `${node.name}'s containerd did not answer within ${CONTAINERD_READY_TIMEOUT_MS} ms (start ${attempt} of ${CONTAINERD_STARTS})`;
+      containerd.child.kill('SIGUSR1');
+      await sleep(1_000);
+      const log = this.logTail(`${node.name}/containerd`, 400);
+      containerd.child.kill('SIGKILL');
+      await new Promise(resolve =>
+        containerd.child.exitCode !== null || containerd.child.signalCode
+          ? resolve(undefined)
+          : containerd.child.once('exit', resolve),
+      );
+      if (attempt === CONTAINERD_STARTS) {
+        throw new Error(`${stall}; its log ends:\n${log}`);
+      }
+      // eslint-disable-next-line no-console
+      console.warn(`${stall}; starting it again. Its log ends:\n${log}`);
+    }
+  }
+
+  /** Whether a node's containerd answers `ctr version` before CONTAINERD_READY_TIMEOUT_MS. */
+  private async containerdAnswers(node: RealNode): Promise<boolean> {
     const deadline = Date.now() + CONTAINERD_READY_TIMEOUT_MS;
-    for (;;) {
-      try {
-        execFileSync(
+    while (Date.now() < deadline) {
+      const answered = await new Promise<boolean>(resolve =>
+        execFile(
           path.join(this.binDir, 'ctr'),
           ['--address', node.containerdSocket, 'version'],
-          { stdio: 'ignore', timeout: 10_000 },
-        );
-        return;
-      } catch {
-        if (Date.now() > deadline) {
-          throw new Error(
-            `${
-              node.name
-            }'s containerd did not answer within ${CONTAINERD_READY_TIMEOUT_MS} ms; its log ends:\n${this.logTail(
-              `${node.name}/containerd`,
-            )}`,
-          );
-        }
-        await sleep(250);
-      }
+          { timeout: 10_000 },
+          error => resolve(!error),
+        ),
+      );
+      if (answered) return true;
+      await sleep(250);
     }
+    return false;
   }
 
   private ctrImport(node: RealNode, tarPath: string): Promise<void> {

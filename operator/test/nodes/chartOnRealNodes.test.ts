@@ -18,6 +18,7 @@ import { PLACEMENT_DECISION_ANNOTATION } from '../../src/kube/admission/PodPlace
 import { ferryImages } from '../../src/images/build';
 import { FERRY_IMAGE_VERSION, imageSpec } from '../../src/images/images';
 import { helmBinary } from '../kube/helmBinary';
+import { until } from '../kube/until';
 import { RealNodeCluster } from './RealNodeCluster';
 
 // Images (cold: Debian packages and bundles), three nodes and a chart on two loaded cores.
@@ -27,6 +28,8 @@ const CHART = path.resolve(__dirname, '../../chart');
 const NAMESPACE = 'ferry-system';
 const RELEASE = 'ferry';
 const APP_NAMESPACE = 'shop';
+/** How long the last agent may take after `helm install --wait` returns, on two loaded cores. */
+const AGENT_READY_TIMEOUT_MS = 180_000;
 
 let cluster: RealNodeCluster;
 
@@ -83,6 +86,24 @@ async function podsOf(name: string): Promise<V1Pod[]> {
   return pods.items;
 }
 
+/** Each agent pod's node, phase, readiness and container state, for a failed wait. */
+async function agentPodsDetail(): Promise<string> {
+  const pods = await podsOf('ferry-agent');
+  return JSON.stringify(
+    pods.map(pod => ({
+      node: pod.spec?.nodeName,
+      phase: pod.status?.phase,
+      conditions: pod.status?.conditions?.map(c => `${c.type}=${c.status}`),
+      containers: pod.status?.containerStatuses?.map(c => ({
+        ready: c.ready,
+        restarts: c.restartCount,
+        state: c.state,
+        lastState: c.lastState,
+      })),
+    })),
+  );
+}
+
 it('runs two operator replicas from its own image, never pulled, one of them leading', async () => {
   const deployment = await cluster.controlPlane
     .kubeConfig()
@@ -111,14 +132,22 @@ it('runs two operator replicas from its own image, never pulled, one of them lea
 });
 
 it('runs the node agent on every real node, privileged, from its own image', async () => {
-  const daemonSet = await cluster.controlPlane
-    .kubeConfig()
-    .makeApiClient(AppsV1Api)
-    .readNamespacedDaemonSet({
-      namespace: NAMESPACE,
-      name: `${RELEASE}-agent`,
-    });
-  expect(daemonSet.status?.numberReady).toBe(cluster.nodes.length);
+  // `helm install --wait` holds a DaemonSet ready with one pod short (maxUnavailable 1),
+  // so the last node's agent may still be starting when it returns.
+  await until(
+    `the agent ready on all ${cluster.nodes.length} nodes`,
+    async () => {
+      const daemonSet = await cluster.controlPlane
+        .kubeConfig()
+        .makeApiClient(AppsV1Api)
+        .readNamespacedDaemonSet({
+          namespace: NAMESPACE,
+          name: `${RELEASE}-agent`,
+        });
+      return daemonSet.status?.numberReady === cluster.nodes.length;
+    },
+    { timeoutMs: AGENT_READY_TIMEOUT_MS, detail: agentPodsDetail },
+  );
   const pods = await podsOf('ferry-agent');
   expect(pods.map(pod => pod.spec!.nodeName).sort()).toEqual(
     cluster.nodes.map(node => node.name).sort(),
