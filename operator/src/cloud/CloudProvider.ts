@@ -44,23 +44,46 @@ export interface CloudNode extends PoolKey {
 
 /** What the cloud tells the operator, strongest first. */
 export type CloudSignal =
-  | { kind: 'termination-notice'; node: string; at: number; terminatesAt: number }
+  | {
+      kind: 'termination-notice';
+      node: string;
+      at: number;
+      terminatesAt: number;
+    }
   | { kind: 'rebalance-recommendation'; node: string; at: number }
   | { kind: 'terminated'; node: string; at: number }
   | { kind: 'capacity-lost'; pool: PoolKey; at: number }
   | { kind: 'capacity-restored'; pool: PoolKey; at: number };
 
-/** A cloud, as the operator uses it. */
+/**
+ * A cloud, as the operator uses it on every provider: what its spot pools cost
+ * and how long its notices warn ahead. Launching nodes and polling signals are
+ * not here: on a real cluster Karpenter or the node groups launch nodes and the
+ * cloud pushes its signals (SQS, the metadata endpoints), so only a cloud that
+ * does both for itself implements `NodeProvisioner` and `CloudSignalSource`.
+ */
 export interface CloudProvider {
   readonly cloud: CloudName | 'simulated';
   /** Lead time of this cloud's termination notices. */
   readonly terminationNoticeMs: number;
   /** The spot pools the operator may use, priced at `at`. */
   listSpotPools(at: number): Promise<SpotPoolOffer[]>;
+}
+
+/** A cloud that launches and gives back nodes when asked: the simulated one. */
+export interface NodeProvisioner {
   /** Launches a node in a pool; fails when the pool has no capacity. */
-  launchNode(pool: PoolKey, capacityType: CapacityType, at: number): Promise<CloudNode>;
+  launchNode(
+    pool: PoolKey,
+    capacityType: CapacityType,
+    at: number,
+  ): Promise<CloudNode>;
   /** Gives a node back. */
   terminateNode(name: string, at: number): Promise<void>;
+}
+
+/** A cloud whose signals are read by asking for them: the simulated one (AWS pushes its own through SQS). */
+export interface CloudSignalSource {
   /** Signals in [since, until), in time order. */
   pollSignals(since: number, until: number): Promise<CloudSignal[]>;
 }

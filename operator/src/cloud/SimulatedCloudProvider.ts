@@ -7,7 +7,16 @@
  */
 import type { CapacityType } from '../api/v1alpha1';
 import { PoolKey, poolIdOf, Resources } from '../core/model';
-import { CloudName, CloudNode, CloudProvider, CloudSignal, SpotPoolOffer, TERMINATION_NOTICE_MS } from './CloudProvider';
+import {
+  CloudName,
+  CloudNode,
+  CloudProvider,
+  CloudSignal,
+  CloudSignalSource,
+  NodeProvisioner,
+  SpotPoolOffer,
+  TERMINATION_NOTICE_MS,
+} from './CloudProvider';
 import { nodeLabelsFor } from './nodeLabels';
 import { SimulatedSpotMarket } from './SimulatedSpotMarket';
 
@@ -27,7 +36,7 @@ export interface SimulatedNode extends CloudNode {
 }
 
 /** The simulated cloud over a replayed market. */
-export class SimulatedCloudProvider implements CloudProvider {
+export class SimulatedCloudProvider implements CloudProvider, NodeProvisioner, CloudSignalSource {
   readonly cloud = 'simulated' as const;
   readonly terminationNoticeMs: number;
   private readonly nodes = new Map<string, SimulatedNode>();

@@ -282,17 +282,4 @@ describe('AwsCloudProvider', () => {
     ec2Mock.on(DescribeInstanceTypesCommand).rejects(throttled);
     await expect(provider().instanceShapes()).rejects.toBe(throttled);
   });
-
-  it('leaves launching and terminating to the provisioner', async () => {
-    await expect(
-      provider().launchNode(
-        { instanceType: 'm5.large', zone: 'us-east-1a' },
-        'spot',
-      ),
-    ).rejects.toThrow(/Karpenter/);
-    await expect(provider().terminateNode('ip-10-0-0-1')).rejects.toThrow(
-      /Karpenter/,
-    );
-    expect(await provider().pollSignals()).toEqual([]);
-  });
 });

@@ -5,7 +5,8 @@
  * (DescribeInstanceTypes) and how likely a spot request is to succeed
  * (GetSpotPlacementScores). Nodes themselves are launched and removed by
  * Karpenter or the node groups, and interruptions arrive through EventBridge and
- * SQS (`SqsInterruptionQueue`), so the provider launches nothing and polls nothing.
+ * SQS (`SqsInterruptionQueue`), so the provider is a `CloudProvider` only: it neither launches nor polls
+ * (it is no `NodeProvisioner` and no `CloudSignalSource`).
  */
 import {
   DescribeInstanceTypesCommand,
@@ -14,12 +15,9 @@ import {
   GetSpotPlacementScoresCommand,
   type _InstanceType,
 } from '@aws-sdk/client-ec2';
-import type { CapacityType } from '../../api/v1alpha1';
 import type { PoolKey, Resources } from '../../core/model';
 import {
-  CloudNode,
   CloudProvider,
-  CloudSignal,
   SpotPoolOffer,
   TERMINATION_NOTICE_MS,
 } from '../CloudProvider';
@@ -264,25 +262,5 @@ export class AwsCloudProvider implements CloudProvider {
         ? a.zone.localeCompare(b.zone)
         : a.instanceType.localeCompare(b.instanceType),
     );
-  }
-
-  async launchNode(
-    pool: PoolKey,
-    capacityType: CapacityType,
-  ): Promise<CloudNode> {
-    throw new Error(
-      `Ferry does not launch nodes on AWS (asked for ${capacityType} ${pool.instanceType} in ${pool.zone}): Karpenter or the node groups do, and Ferry places pods on what they launch`,
-    );
-  }
-
-  async terminateNode(name: string): Promise<void> {
-    throw new Error(
-      `Ferry does not terminate nodes on AWS (asked for ${name}): Karpenter or the node groups do`,
-    );
-  }
-
-  /** AWS pushes its signals through SQS (`SqsInterruptionQueue`); there is nothing to poll here. */
-  async pollSignals(): Promise<CloudSignal[]> {
-    return [];
   }
 }
