@@ -9,8 +9,6 @@
 import { AppsV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import {
   CHEAPEST_DELETION_COST,
-  HANDOFF_OF_LABEL,
-  HELD_BACK_LABEL_ANNOTATION,
   KubeValkeyMembers,
   POD_DELETION_COST_ANNOTATION,
   ReplicaSetHandoff,
@@ -28,6 +26,10 @@ import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { isReady } from '../../src/kube/state/workloadViews';
 import { until } from './until';
+import {
+  HANDOFF_OF_LABEL,
+  HELD_BACK_LABEL_ANNOTATION,
+} from '../../src/kube/client/ferryKeys';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);

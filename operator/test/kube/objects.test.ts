@@ -7,10 +7,7 @@ import {
   collectionPath,
 } from '../../src/kube/client/apiRequest';
 import { setCondition } from '../../src/kube/client/conditions';
-import {
-  EventRecorder,
-  REPORTING_CONTROLLER,
-} from '../../src/kube/client/EventRecorder';
+import { EventRecorder } from '../../src/kube/client/EventRecorder';
 import {
   addFinalizer,
   patchStatus,
@@ -19,6 +16,7 @@ import {
 import { SPOT_POLICIES } from '../../src/kube/client/resources';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
+import { REPORTING_CONTROLLER } from '../../src/kube/client/ferryKeys';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);

@@ -9,12 +9,12 @@ import { MUTATE_PODS_PATH } from '../../src/kube/admission/AdmissionWebhookServe
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
-import { PLACEMENT_ANNOTATION } from '../../src/kube/admission/PodPlacer';
 import { SPOT_POLICIES } from '../../src/kube/client/resources';
 import { poolsOfNodes } from '../../src/kube/pools/poolsOfNodes';
 import { createFakeNodes, NODE_LABELS, standardFleet } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
+import { PLACEMENT_ANNOTATION } from '../../src/kube/client/ferryKeys';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);

@@ -23,7 +23,6 @@ import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubePodEvictor } from '../../src/kube/runtimes/reschedule/KubePodEvictor';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
-import { PLACEMENT_ANNOTATION } from '../../src/kube/admission/PodPlacer';
 import { PoolRiskFeed } from '../../src/kube/pools/PoolRiskFeed';
 import { PoolRiskHistoryStore } from '../../src/kube/stores/PoolRiskHistoryStore';
 import { Reflector } from '../../src/kube/informers/Reflector';
@@ -46,6 +45,7 @@ import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { isReady } from '../../src/kube/state/workloadViews';
 import { until } from './until';
+import { PLACEMENT_ANNOTATION } from '../../src/kube/client/ferryKeys';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(90_000);

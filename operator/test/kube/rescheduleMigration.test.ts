@@ -18,7 +18,6 @@ import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubePodEvictor } from '../../src/kube/runtimes/reschedule/KubePodEvictor';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
-import { PLACEMENT_ANNOTATION } from '../../src/kube/admission/PodPlacer';
 import { Reflector } from '../../src/kube/informers/Reflector';
 import { MIGRATIONS, PODS } from '../../src/kube/client/resources';
 import { RescheduleDriver } from '../../src/migration/reschedule/RescheduleDriver';
@@ -29,6 +28,7 @@ import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { isReady } from '../../src/kube/state/workloadViews';
 import { until } from './until';
+import { PLACEMENT_ANNOTATION } from '../../src/kube/client/ferryKeys';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);

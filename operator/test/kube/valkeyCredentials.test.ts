@@ -8,13 +8,13 @@
 import Valkey from 'iovalkey';
 import { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { apiRequest } from '../../src/kube/client/apiRequest';
-import { HANDOFF_OF_LABEL } from '../../src/kube/runtimes/valkey/KubeValkeyMembers';
 import {
   answers,
   memberClient,
   until,
   ValkeyCluster,
 } from './valkeyStatefulSets';
+import { HANDOFF_OF_LABEL } from '../../src/kube/client/ferryKeys';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);

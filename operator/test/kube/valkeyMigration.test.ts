@@ -14,7 +14,6 @@ import { systemClock } from '../../src/core/clock';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
-import { HANDOFF_OF_LABEL } from '../../src/kube/runtimes/valkey/KubeValkeyMembers';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS } from '../../src/kube/client/resources';
 import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
@@ -23,6 +22,7 @@ import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { loopbackPodCidrs, ProcessKubelet } from './processKubelet';
+import { HANDOFF_OF_LABEL } from '../../src/kube/client/ferryKeys';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);

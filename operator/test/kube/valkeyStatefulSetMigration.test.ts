@@ -17,11 +17,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
-import {
-  HANDOFF_OF_LABEL,
-  NamespacePods,
-} from '../../src/kube/runtimes/valkey/KubeValkeyMembers';
-import { MEMBER_READY_GATE } from '../../src/kube/admission/PodPlacer';
+import { NamespacePods } from '../../src/kube/runtimes/valkey/KubeValkeyMembers';
 import { Reflector } from '../../src/kube/informers/Reflector';
 import { PODS } from '../../src/kube/client/resources';
 import { StatefulSetHandoff } from '../../src/kube/runtimes/valkey/StatefulSetValkeyDriver';
@@ -33,6 +29,10 @@ import {
   valkeyClient,
   ValkeyCluster,
 } from './valkeyStatefulSets';
+import {
+  HANDOFF_OF_LABEL,
+  MEMBER_READY_GATE,
+} from '../../src/kube/client/ferryKeys';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);

@@ -29,12 +29,7 @@ import { FERRY_API_VERSION, Migration } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import {
-  KubeVolumeDriver,
-  RESTORED_BY_ANNOTATION,
-  RESTORED_FROM_ANNOTATION,
-  VOLUME_MOVE_FINALIZER,
-} from '../../src/kube/runtimes/volume/KubeVolumeDriver';
+import { KubeVolumeDriver } from '../../src/kube/runtimes/volume/KubeVolumeDriver';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
 import {
@@ -50,6 +45,11 @@ import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { isReady } from '../../src/kube/state/workloadViews';
+import {
+  RESTORED_BY_ANNOTATION,
+  RESTORED_FROM_ANNOTATION,
+  VOLUME_MOVE_FINALIZER,
+} from '../../src/kube/client/ferryKeys';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(120_000);

@@ -14,12 +14,12 @@ import {
   V1Pod,
 } from '@kubernetes/client-node';
 import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
-import { PLACEMENT_DECISION_ANNOTATION } from '../../src/kube/admission/PodPlacer';
 import { ferryImages } from '../../src/images/build';
 import { FERRY_IMAGE_VERSION, imageSpec } from '../../src/images/images';
 import { helmBinary } from '../kube/helmBinary';
 import { until } from '../kube/until';
 import { RealNodeCluster } from './RealNodeCluster';
+import { PLACEMENT_DECISION_ANNOTATION } from '../../src/kube/client/ferryKeys';
 
 // Images (cold: Debian packages and bundles), three nodes and a chart on two loaded cores.
 jest.setTimeout(900_000);

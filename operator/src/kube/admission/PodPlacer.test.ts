@@ -6,12 +6,11 @@ import type {
 } from '../../api/v1alpha1';
 import type { CapacityPool, WorkloadView } from '../../core/model';
 import type { ClusterState } from '../state/ClusterState';
+import { FERRY_RUNTIME_CLASS, PodPlacer } from './PodPlacer';
 import {
-  FERRY_RUNTIME_CLASS,
   MEMBER_READY_GATE,
-  PodPlacer,
   RESTORE_FROM_ANNOTATION,
-} from './PodPlacer';
+} from '../client/ferryKeys';
 
 const NAMESPACE = 'shop';
 const TARGET = 'on-demand-b';

@@ -24,25 +24,15 @@ import type {
   PodAdmission,
 } from './AdmissionWebhookServer';
 import type { ClusterState } from '../state/ClusterState';
+import {
+  MEMBER_READY_GATE,
+  PLACEMENT_ANNOTATION,
+  PLACEMENT_DECISION_ANNOTATION,
+  RESTORE_FROM_ANNOTATION,
+} from '../client/ferryKeys';
 
-/** Where the webhook says it placed a pod, for people reading it. */
-export const PLACEMENT_ANNOTATION = 'ferry.dev/placement';
-/** Which of this replica's decisions placed a pod, so the watch can tell when it is reflected. */
-export const PLACEMENT_DECISION_ANNOTATION = 'ferry.dev/placement-decision';
-/**
- * The readiness gate of a StatefulSet member recreated under a valkey
- * Migration. The recreation starts as an empty, writable primary and only
- * later replicates from the temporary member (REPLICAOF discards its data): a
- * write the Service sent it meanwhile would be acknowledged and lost. With the
- * gate, Kubernetes keeps the pod out of Ready, and so out of the Service's
- * endpoints, until the valkey driver sets this condition True, once the
- * member holds the data and has been promoted (StatefulSetValkeyDriver).
- */
-export const MEMBER_READY_GATE = 'ferry.dev/member-ready';
 /** The RuntimeClass of Ferry's runtime wrapper (operator/runtime); KubeCheckpointDriver's too. */
 export const FERRY_RUNTIME_CLASS = 'ferry';
-/** On a pod to restore: `<container>=<image id>`, read by Ferry's runtime wrapper. */
-export const RESTORE_FROM_ANNOTATION = 'ferry.dev/restore-from';
 /** The methods under which a member may be moved by checkpoint. */
 const CHECKPOINT_METHODS = new Set(['checkpoint', 'auto']);
 /** Weight of the preference for the planned pool; the capacity type itself is required. */

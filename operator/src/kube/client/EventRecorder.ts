@@ -3,6 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { Clock, systemClock } from '../../core/clock';
 import { apiRequest } from './apiRequest';
 import { microTime } from '../leadership/LeaderElector';
+import { REPORTING_CONTROLLER } from './ferryKeys';
 
 /** The object an Event is about. */
 export interface EventSubject {
@@ -27,8 +28,6 @@ export interface EventNote {
   related?: EventSubject;
 }
 
-/** The name Ferry's operator reports Events under. */
-export const REPORTING_CONTROLLER = 'ferry.dev/operator';
 /** A repeat of the same event within this long counts on the first instead of adding another. */
 const SERIES_WINDOW_MS = 10 * 60_000;
 /** Events of cluster-scoped objects live here, as kubectl expects. */

@@ -4,7 +4,6 @@ import {
   parsePolicyAnnotations,
   policyAnnotationChanges,
   sameAnnotations,
-  SPOT_POLICY_ANNOTATIONS,
 } from '@ferry/plugin-ferry-common';
 import {
   FERRY_API_VERSION,
@@ -16,6 +15,7 @@ import { apiRequest, collectionPath, KubeApiError } from '../client/apiRequest';
 import type { AnnotatedWorkload, ClusterState } from '../state/ClusterState';
 import type { EventRecorder } from '../client/EventRecorder';
 import { SPOT_POLICIES } from '../client/resources';
+import { SPOT_POLICY_ANNOTATIONS } from '../client/ferryKeys';
 
 /** Changes in a burst (a rollout, a relist) are looked at once, this long after the first. */
 const SETTLE_MS = 200;

@@ -5,11 +5,11 @@ import {
   membersOf,
   pdbMaxUnavailableOf,
   policyAnnotationsOf,
-  PROVISIONAL_POLICY_ANNOTATION,
   provisionalPolicyOf,
   selectorMatches,
   workloadViewOf,
 } from './workloadViews';
+import { PROVISIONAL_POLICY_ANNOTATION } from '../client/ferryKeys';
 
 const policy: SpotPolicy = {
   apiVersion: 'ferry.dev/v1alpha1',

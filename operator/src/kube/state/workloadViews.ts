@@ -20,6 +20,7 @@ import {
   POLICY_ANNOTATIONS,
 } from '@ferry/plugin-ferry-common';
 import { memoryMiBOf, podRequestsOf } from './nodeViews';
+import { PROVISIONAL_POLICY_ANNOTATION } from '../client/ferryKeys';
 
 /** Phases after which a migration no longer holds its member. */
 const FINAL_PHASES = new Set(['Succeeded', 'RolledBack', 'Failed']);
@@ -226,9 +227,6 @@ export function policyAnnotationsOf(
   }
   return result;
 }
-
-/** Marks a SpotPolicy that exists only in memory, read from its workload's annotations. */
-export const PROVISIONAL_POLICY_ANNOTATION = 'ferry.dev/provisional';
 
 /**
  * The SpotPolicy a workload's own annotations opt it in with, before the

@@ -29,10 +29,7 @@ import {
   sleep,
 } from '../../../migration/MigrationDriver';
 import { apiRequest, isNotFound } from '../../client/apiRequest';
-import {
-  FERRY_RUNTIME_CLASS,
-  RESTORE_FROM_ANNOTATION,
-} from '../../admission/PodPlacer';
+import { FERRY_RUNTIME_CLASS } from '../../admission/PodPlacer';
 import { isReady } from '../../state/workloadViews';
 import {
   MEMBER_POD_POLL_MS,
@@ -40,6 +37,7 @@ import {
   ReplicaSetHandoff,
   handoffPod,
 } from '../valkey/KubeValkeyMembers';
+import { RESTORE_FROM_ANNOTATION } from '../../client/ferryKeys';
 
 /** Longest wait for the replacement to serve once the images are there (restore, probes). */
 export const RESTORED_POD_READY_TIMEOUT_MS = 60_000;

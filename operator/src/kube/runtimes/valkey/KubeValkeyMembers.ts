@@ -17,14 +17,11 @@ import type {
 } from '../../../migration/valkey/ValkeyDriver';
 import { apiRequest, isNotFound, KubeApiError } from '../../client/apiRequest';
 import { isReady } from '../../state/workloadViews';
+import {
+  HANDOFF_OF_LABEL,
+  HELD_BACK_LABEL_ANNOTATION,
+} from '../../client/ferryKeys';
 
-/** On a hand-off member: the pod it takes over from. */
-export const HANDOFF_OF_LABEL = 'ferry.dev/handoff-of';
-/**
- * On a hand-off member: the selector label (`key=value`) it was started without,
- * which it is given when clients are sent to it.
- */
-export const HELD_BACK_LABEL_ANNOTATION = 'ferry.dev/held-back-label';
 /** The annotation ReplicaSets rank pods by when they remove one (Kubernetes 1.22+). */
 export const POD_DELETION_COST_ANNOTATION =
   'controller.kubernetes.io/pod-deletion-cost';

@@ -47,13 +47,10 @@ import {
   ValkeyMemberRuntime,
 } from '../../../migration/valkey/ValkeyDriver';
 import { apiRequest, KubeApiError } from '../../client/apiRequest';
-import { MEMBER_READY_GATE } from '../../admission/PodPlacer';
 import { Reflector } from '../../informers/Reflector';
 import { PODS } from '../../client/resources';
 import { selectorMatches } from '../../state/workloadViews';
 import {
-  HANDOFF_OF_LABEL,
-  HELD_BACK_LABEL_ANNOTATION,
   KubeValkeyMembers,
   MEMBER_POD_POLL_MS,
   MEMBER_POD_READY_TIMEOUT_MS,
@@ -62,6 +59,11 @@ import {
   splitLabel,
   waitForMemberPod,
 } from './KubeValkeyMembers';
+import {
+  HANDOFF_OF_LABEL,
+  HELD_BACK_LABEL_ANNOTATION,
+  MEMBER_READY_GATE,
+} from '../../client/ferryKeys';
 
 /** The two hand-offs of a StatefulSet member, each with its share of the step's state. */
 type Hop = 'first' | 'second';

@@ -50,19 +50,13 @@ import {
 import { apiRequest, isNotFound, KubeApiError } from '../../client/apiRequest';
 import { isReady } from '../../state/workloadViews';
 import { memoryMiBOf } from '../../state/nodeViews';
+import {
+  RESTORED_BY_ANNOTATION,
+  RESTORED_FROM_ANNOTATION,
+  SNAPSHOT_MIGRATION_ANNOTATION,
+  VOLUME_MOVE_FINALIZER,
+} from '../../client/ferryKeys';
 
-/** Holds a migrating member's old incarnation until its claim is ready for the new one. */
-export const VOLUME_MOVE_FINALIZER = 'ferry.dev/volume-move';
-/** On a claim the runtime restored: the VolumeSnapshot it was restored from. */
-export const RESTORED_FROM_ANNOTATION = 'ferry.dev/restored-from';
-/**
- * On a claim the runtime restored: the Migration that restored it. The
- * driver's snapshot names repeat from one move of a member to the next, so
- * only this tells this move's restore from an earlier one's.
- */
-export const RESTORED_BY_ANNOTATION = 'ferry.dev/restored-by';
-/** On the runtime's VolumeSnapshots: the Migration that took it (an annotation: names may pass a label's 63 characters). */
-export const SNAPSHOT_MIGRATION_ANNOTATION = 'ferry.dev/migration';
 /** The annotation a VolumeSnapshotClass is the default for its driver with. */
 const DEFAULT_SNAPSHOT_CLASS_ANNOTATION =
   'snapshot.storage.kubernetes.io/is-default-class';
