@@ -138,15 +138,5 @@ ferry_nodes_test() {
   images="$(ferry_images pause valkey-9.1)" || return 1
   local run=(env FERRY_HELM="$helm" FERRY_NODE_BIN="$bin" FERRY_NODE_IMAGES="$images" CI=true
     yarn backstage-cli package test --roots="$FERRY_ROOT/operator/test/nodes" --runInBand)
-  if [ "$#" -gt 0 ]; then
-    (cd "$FERRY_ROOT/operator" && "${run[@]}" "$@")
-    return
-  fi
-  # Every suite, and of the walkthrough (walkthrough.test.ts) the post's own: its
-  # StatefulSet fault test still loses its writer pod during the move on real nodes
-  # (issue 11) and runs when asked for by name
-  # (`bash scripts/ferry nodes --testPathPatterns walkthrough`).
-  (cd "$FERRY_ROOT/operator" &&
-    "${run[@]}" --testPathIgnorePatterns=/walkthrough &&
-    "${run[@]}" --testPathPatterns=/walkthrough --testNamePattern="keeps Valkey's in-memory data through a drain")
+  (cd "$FERRY_ROOT/operator" && "${run[@]}" "$@")
 }

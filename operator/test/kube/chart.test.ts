@@ -6,7 +6,7 @@ import {
   CoreV1Api,
   KubeConfig,
 } from '@kubernetes/client-node';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { SPOT_POLICY_DEFAULTS } from '../../src/api/v1alpha1';
 import { LEADER_ELECTION_DEFAULTS } from '../../src/kube/leadership/LeaderElector';
 import { MIGRATION_RETENTION_DEFAULTS } from '../../src/kube/controllers/MigrationCollector';
@@ -158,6 +158,44 @@ describe('the Helm chart on a real control plane', () => {
     expect(single).toContain('replicas: 1');
     // No Lease to hold, so no RBAC for one.
     expect(single).not.toContain('leases');
+  });
+
+  it('installs the node agent, its token and the RuntimeClass only with checkpoint.enabled', () => {
+    const kinds = (...set: string[]) =>
+      parseAllDocuments(
+        helm([
+          'template',
+          'ferry',
+          CHART,
+          '--namespace',
+          NAMESPACE,
+          '--kube-version',
+          controlPlaneVersion(),
+          ...set.flatMap(value => ['--set', value]),
+        ]),
+      )
+        .map(doc => doc.toJS())
+        .filter(Boolean)
+        .map(
+          (object: { kind: string; metadata: { name: string } }) =>
+            `${object.kind}/${object.metadata.name}`,
+        );
+    const agentParts = [
+      'DaemonSet/ferry-agent',
+      'Secret/ferry-node-agent',
+      'RuntimeClass/ferry',
+    ];
+    const off = kinds();
+    for (const part of agentParts) expect(off).not.toContain(part);
+    // The operator runs either way.
+    expect(off).toContain('Deployment/ferry');
+    expect(kinds('checkpoint.enabled=true')).toEqual(
+      expect.arrayContaining(agentParts),
+    );
+    // A cluster with agents of its own keeps the chart's off.
+    expect(
+      kinds('checkpoint.enabled=true', 'agent.enabled=false'),
+    ).not.toContain('DaemonSet/ferry-agent');
   });
 
   it('passes helm lint', () => {

@@ -49,6 +49,13 @@ beforeAll(async () => {
       '--namespace',
       NAMESPACE,
       '--create-namespace',
+      // With the checkpoint method, so that the node agent's DaemonSet runs too; without
+      // the RuntimeClass `ferry`, whose handler these nodes lack (checkpointMove.test.ts
+      // starts nodes with it), so the webhook leaves the opted-in pod on runc.
+      '--set',
+      'checkpoint.enabled=true',
+      '--set',
+      'checkpoint.runtimeClass.create=false',
       '--wait',
       '--timeout',
       '600s',
