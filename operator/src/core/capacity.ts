@@ -12,20 +12,37 @@ export type PlacementTarget =
  * Planners own one per planning pass; the cluster itself is never mutated.
  */
 export class CapacityBook {
-  private readonly free = new Map<string, Resources>();
-  private readonly byPool = new Map<string, NodeView[]>();
-  private readonly nodes = new Map<string, NodeView>();
+  /** Free room of the nodes this book has booked into or released from; the others have their view's. */
+  private readonly changed = new Map<string, Resources>();
+  private readonly byPool: Map<string, NodeView[]>;
+  private readonly nodes: Map<string, NodeView>;
 
   constructor(nodes: Iterable<NodeView>) {
+    this.nodes = new Map();
+    this.byPool = new Map();
     for (const node of nodes) {
       this.nodes.set(node.name, node);
-      this.free.set(node.name, { ...node.free });
       const id = bucketOf(node.capacityType, node);
       let list = this.byPool.get(id);
       if (!list) this.byPool.set(id, (list = []));
       list.push(node);
     }
     for (const list of this.byPool.values()) list.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /**
+   * A working copy of this book: its bookings are its own. The nodes and their
+   * index are shared (neither changes), so a planner that plans each workload on
+   * a fresh copy does not index thousands of nodes once per workload.
+   */
+  copy(): CapacityBook {
+    const copy: CapacityBook = Object.create(CapacityBook.prototype);
+    Object.assign(copy, {
+      nodes: this.nodes,
+      byPool: this.byPool,
+      changed: new Map([...this.changed].map(([name, free]) => [name, { ...free }])),
+    });
+    return copy;
   }
 
   /** The node by name, if the cluster has it. */
@@ -54,7 +71,7 @@ export class CapacityBook {
     let bestRoom = -1;
     for (const node of this.byPool.get(bucketOf(capacityType, pool)) ?? []) {
       if (avoid.has(node.name) || !this.usable(node)) continue;
-      const free = this.free.get(node.name)!;
+      const free = this.changed.get(node.name) ?? node.free;
       if (!fits(free, requests)) continue;
       const room = Math.min(free.cpuMillis / node.allocatable.cpuMillis, free.memoryMiB / node.allocatable.memoryMiB);
       if (room > bestRoom) {
@@ -67,7 +84,7 @@ export class CapacityBook {
 
   /** Takes room on a node for a decision just made. */
   book(nodeName: string, requests: Resources): void {
-    const free = this.free.get(nodeName);
+    const free = this.freeToChange(nodeName);
     if (!free) return;
     free.cpuMillis -= requests.cpuMillis;
     free.memoryMiB -= requests.memoryMiB;
@@ -75,10 +92,21 @@ export class CapacityBook {
 
   /** Gives back room on a node that a member leaves. */
   release(nodeName: string, requests: Resources): void {
-    const free = this.free.get(nodeName);
+    const free = this.freeToChange(nodeName);
     if (!free) return;
     free.cpuMillis += requests.cpuMillis;
     free.memoryMiB += requests.memoryMiB;
+  }
+
+  /** The node's free room as this book's own, to change; undefined for a node it does not know. */
+  private freeToChange(nodeName: string): Resources | undefined {
+    let free = this.changed.get(nodeName);
+    if (!free) {
+      const node = this.nodes.get(nodeName);
+      if (!node) return undefined;
+      this.changed.set(nodeName, (free = { ...node.free }));
+    }
+    return free;
   }
 
   /** Pools (by capacity type) that have at least one node. */

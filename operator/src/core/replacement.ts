@@ -132,7 +132,7 @@ export function planReplacement(input: ReplacementInput): ReplacementOutcome[] {
   }
   return [...input.workloads]
     .sort((a, b) => (a.view.id < b.view.id ? -1 : 1))
-    .map(workload => planOne(workload, new CapacityBook(input.nodes), input, rebalance, fleetMembersPerPool));
+    .map(workload => planOne(workload, book.copy(), input, rebalance, fleetMembersPerPool));
 }
 
 function planOne(

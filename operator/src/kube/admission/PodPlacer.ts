@@ -114,14 +114,14 @@ function workloadOf(
   } else {
     return undefined;
   }
-  return state
-    .workloads(undefined, { optedOut: true })
-    .find(
-      w =>
-        w.policy.metadata.namespace === namespace &&
-        w.policy.spec.workloadRef.kind === kind &&
-        w.policy.spec.workloadRef.name === name,
-    );
+  // Only this pod's workload is viewed: a review must not cost a view of every workload.
+  return state.workloads(
+    policy =>
+      policy.metadata.namespace === namespace &&
+      policy.spec.workloadRef.kind === kind &&
+      policy.spec.workloadRef.name === name,
+    { optedOut: true },
+  )[0];
 }
 
 /** The open Migration of the member a pod being created recreates, if any. */

@@ -1,9 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import type {
-  Migration,
-  MigrationSpec,
-  SpotPolicy,
-} from '../../api/v1alpha1';
+import type { Migration, MigrationSpec, SpotPolicy } from '../../api/v1alpha1';
 import { Clock, systemClock } from '../../core/clock';
 import type { CapacityPool } from '../../core/model';
 import {
@@ -99,7 +95,18 @@ export class ReplacementController {
     if (!state.synced) return { created: [] };
     const now = this.clock.now();
     const entries = state.workloads(undefined, { optedOut: true });
-    const migrations = state.migrations.list();
+    // Each workload reads only its own Migrations, not every one in the cluster.
+    const migrationsOf = new Map<string, Migration[]>();
+    for (const m of state.migrations.list()) {
+      const key = workloadKeyOf(m.metadata.namespace, m.spec.workloadRef);
+      let list = migrationsOf.get(key);
+      if (!list) migrationsOf.set(key, (list = []));
+      list.push(m);
+    }
+    const migrationsOfPolicy = (policy: SpotPolicy) =>
+      migrationsOf.get(
+        workloadKeyOf(policy.metadata.namespace, policy.spec.workloadRef),
+      ) ?? [];
     const byId = new Map(entries.map(e => [e.view.id, e]));
     const outcomes = planReplacement({
       now,
@@ -109,12 +116,12 @@ export class ReplacementController {
         replicas,
         policyChanged:
           policy.status?.placedGeneration !== policy.metadata.generation,
-        movesUnderWay: migrations.filter(
+        movesUnderWay: migrationsOfPolicy(policy).filter(
           m =>
             ofPolicy(m, policy) && !isFinalPhase(m.status?.phase ?? 'Planned'),
         ).length,
         recentRebalanceMoves: recentRebalanceMoves(
-          migrations,
+          migrationsOfPolicy(policy),
           policy,
           now - REBALANCE_WINDOW_MS,
         ),
@@ -144,7 +151,11 @@ export class ReplacementController {
         later(PLACED_RETRY_MS);
       }
       for (const move of outcome.moves) {
-        const name = await this.record(move, policy, migrations);
+        const name = await this.record(
+          move,
+          policy,
+          migrationsOfPolicy(policy),
+        );
         if (name) created.push(name);
       }
     }
@@ -251,6 +262,13 @@ function recentRebalanceMoves(
 }
 
 /** Whether the Migration moves a member of the policy's workload. */
+function workloadKeyOf(
+  namespace: string | undefined,
+  ref: { kind: string; name: string },
+): string {
+  return `${namespace}/${ref.kind}/${ref.name}`;
+}
+
 function ofPolicy(migration: Migration, policy: SpotPolicy): boolean {
   return (
     migration.metadata.namespace === policy.metadata.namespace &&

@@ -196,6 +196,8 @@ describe('Reflector', () => {
         10_000,
       );
       expect(api.requests).toHaveLength(3);
+      // The list, the ADDED and the MODIFIED changed the cache; the bookmark did not.
+      expect(reflector.generation).toBe(3);
       // The bookmark moved it on without an event.
       expect(api.requests[2]).toContain('resourceVersion=12');
       expect(api.requests[0]).toMatch(/^\/api\/v1\/configmaps\?/);

@@ -77,6 +77,7 @@ export class Reflector<T extends KubeObject> {
   private retryMs = RETRY_INITIAL_MS;
   private running = false;
   private hasSynced = false;
+  private changes = 0;
 
   constructor(private readonly options: ReflectorOptions<T>) {
     this.watch = new Watch(options.kubeConfig);
@@ -101,6 +102,14 @@ export class Reflector<T extends KubeObject> {
   /** True once the first list is in the cache. */
   get synced(): boolean {
     return this.hasSynced;
+  }
+
+  /**
+   * Counts the cache's changes: while it stays the same, so does `list()`, and
+   * what was derived from it may be reused.
+   */
+  get generation(): number {
+    return this.changes;
   }
 
   /** The resourceVersion the cache is current to. */
@@ -161,6 +170,7 @@ export class Reflector<T extends KubeObject> {
     }
     this.cache.clear();
     for (const [key, object] of fresh) this.cache.set(key, object);
+    this.changes++;
     this.lastResourceVersion = resourceVersion;
     this.hasSynced = true;
     this.options.onList?.(reason, fresh.size);
@@ -212,6 +222,7 @@ export class Reflector<T extends KubeObject> {
           } else {
             this.cache.set(key, object);
           }
+          this.changes++;
           this.options.onChange?.({
             type: type as ObjectEvent<T>['type'],
             object,

@@ -89,6 +89,16 @@ export class ClusterState {
     { reason: string; at: number }
   >();
   private readonly clock: Clock;
+  /**
+   * Views derived from the caches, kept while the caches they come from stay the
+   * same (their generations): the webhook, every planning pass and every status
+   * read them, and on a cluster of thousands of nodes and pods building them
+   * again each time was most of the operator's work.
+   */
+  private nodeViewsMemo?: { generations: string; views: NodeView[] };
+  /** Counts the changes of `firstSeen`, which the node views' signals come from. */
+  private signalChanges = 0;
+  private podsByOwnerMemo?: { generation: number; pods: Map<string, V1Pod[]> };
 
   constructor(
     private readonly options: {
@@ -165,8 +175,16 @@ export class ClusterState {
     return signals;
   }
 
-  /** Every node as the planner sees it. */
+  /** Every node as the planner sees it (shared views: read them, do not change them). */
   nodeViews(): NodeView[] {
+    const generations = `${this.nodes.generation}/${this.pods.generation}/${this.signalChanges}`;
+    if (this.nodeViewsMemo?.generations !== generations) {
+      this.nodeViewsMemo = { generations, views: this.buildNodeViews() };
+    }
+    return [...this.nodeViewsMemo.views];
+  }
+
+  private buildNodeViews(): NodeView[] {
     const podsByNode = new Map<string, V1Pod[]>();
     for (const pod of this.pods.list()) {
       const node = pod.spec?.nodeName;
@@ -216,16 +234,29 @@ export class ClusterState {
     { optedOut = false }: { optedOut?: boolean } = {},
   ): { policy: SpotPolicy; view: WorkloadView; replicas: number }[] {
     const replicaSetOwners = new Map<string, string>();
+    const replicaSetsOf = new Map<string, string[]>();
     for (const rs of this.replicaSets.list()) {
       const owner = rs.metadata?.ownerReferences?.find(
         ref => ref.controller && ref.kind === 'Deployment',
       );
-      if (owner && rs.metadata?.uid)
+      if (owner && rs.metadata?.uid) {
         replicaSetOwners.set(rs.metadata.uid, owner.uid);
+        replicaSetsOf.set(owner.uid, [
+          ...(replicaSetsOf.get(owner.uid) ?? []),
+          rs.metadata.uid,
+        ]);
+      }
     }
-    const pods = this.pods.list();
+    const podsByOwner = this.podsByOwner();
     const budgets = this.budgets.list();
-    const migrations = this.migrations.list();
+    // A workload's view reads only its own Migrations.
+    const migrationsOf = new Map<string, Migration[]>();
+    for (const m of this.migrations.list()) {
+      const key = `${m.metadata.namespace}/${m.spec.workloadRef.name}`;
+      let list = migrationsOf.get(key);
+      if (!list) migrationsOf.set(key, (list = []));
+      list.push(m);
+    }
     const result: {
       policy: SpotPolicy;
       view: WorkloadView;
@@ -251,13 +282,22 @@ export class ClusterState {
         kind === 'Deployment' ? this.deployments : this.statefulSets;
       const workload = source.get(`${policy.metadata.namespace}/${name}`);
       if (!workload) continue;
+      // Only the pods its controller owns can be members (membersOf checks the rest).
+      const uid = workload.metadata?.uid ?? '';
+      const pods =
+        kind === 'StatefulSet'
+          ? podsByOwner.get(uid) ?? []
+          : (replicaSetsOf.get(uid) ?? []).flatMap(
+              replicaSet => podsByOwner.get(replicaSet) ?? [],
+            );
       const view = workloadViewOf({
         policy,
         workload: { ...workload, kind },
         pods,
         replicaSetOwners,
         budgets,
-        migrations,
+        migrations:
+          migrationsOf.get(`${policy.metadata.namespace}/${name}`) ?? [],
       });
       result.push({
         policy,
@@ -266,6 +306,25 @@ export class ClusterState {
       });
     }
     return result;
+  }
+
+  /** The pods by the uid of the object that controls them, as long as the pods' cache is the same. */
+  private podsByOwner(): Map<string, V1Pod[]> {
+    const generation = this.pods.generation;
+    if (this.podsByOwnerMemo?.generation !== generation) {
+      const pods = new Map<string, V1Pod[]>();
+      for (const pod of this.pods.list()) {
+        const owner = pod.metadata?.ownerReferences?.find(
+          ref => ref.controller,
+        );
+        if (!owner) continue;
+        let list = pods.get(owner.uid);
+        if (!list) pods.set(owner.uid, (list = []));
+        list.push(pod);
+      }
+      this.podsByOwnerMemo = { generation, pods };
+    }
+    return this.podsByOwnerMemo.pods;
   }
 
   /**
@@ -315,6 +374,7 @@ export class ClusterState {
 
   private trackSignal(event: ObjectEvent<V1Node>): void {
     const name = event.object.metadata?.name ?? '';
+    this.signalChanges++;
     if (event.type === 'DELETED') {
       this.firstSeen.delete(name);
       return;

@@ -148,8 +148,18 @@ export function memoryMiBOf(quantity: string | undefined): number {
     : parseQuantity(quantity, MEMORY_SUFFIX_BYTES) / 2 ** 20;
 }
 
+/** Each pod object's requests, worked out once: every view of nodes and workloads reads them. */
+const requestsOfPod = new WeakMap<V1Pod, Resources>();
+
 /** What a pod asks of its node: its containers' requests, or its largest init container's if larger. */
 export function podRequestsOf(pod: V1Pod): Resources {
+  // A cached pod object is replaced, never changed, when the pod changes.
+  let requests = requestsOfPod.get(pod);
+  if (!requests) requestsOfPod.set(pod, (requests = sumRequestsOf(pod)));
+  return { ...requests };
+}
+
+function sumRequestsOf(pod: V1Pod): Resources {
   const sum = (containers: V1Container[]) =>
     containers.reduce(
       (total: Resources, c) => ({
