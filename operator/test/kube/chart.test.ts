@@ -5,6 +5,7 @@ import {
   ApiextensionsV1Api,
   CoreV1Api,
   KubeConfig,
+  NetworkingV1Api,
 } from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
 import { SPOT_POLICY_DEFAULTS } from '../../src/api/v1alpha1';
@@ -235,6 +236,93 @@ describe('the Helm chart on a real control plane', () => {
       expect.stringMatching(/^on-demand-/),
     ]);
   }, 150_000);
+
+  it('ships a NetworkPolicy that lets only the webhook and metrics ports reach the operator, and none for the agent in the node network', async () => {
+    const kc = cluster.kubeConfig();
+    const [policy] = (
+      await kc
+        .makeApiClient(NetworkingV1Api)
+        .listNamespacedNetworkPolicy({ namespace: NAMESPACE })
+    ).items;
+    expect(policy.spec!.policyTypes).toEqual(['Ingress']);
+    // It selects the operator's pods, and not the agent's.
+    const selector = Object.entries(policy.spec!.podSelector.matchLabels!)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',');
+    const selected = await kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedPod({ namespace: NAMESPACE, labelSelector: selector });
+    expect(selected.items.map(pod => pod.metadata!.name).sort()).toEqual(
+      (
+        await kc.makeApiClient(CoreV1Api).listNamespacedPod({
+          namespace: NAMESPACE,
+          labelSelector: 'app.kubernetes.io/name=ferry',
+        })
+      ).items
+        .map(pod => pod.metadata!.name)
+        .sort(),
+    );
+    const agent = await kc
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDaemonSet({ namespace: NAMESPACE, name: 'ferry-agent' });
+    expect(agent.spec!.template.spec!.hostNetwork).toBe(true);
+    expect(
+      Object.entries(policy.spec!.podSelector.matchLabels!).every(
+        ([key, value]) => agent.spec!.template.metadata!.labels![key] === value,
+      ),
+    ).toBe(false);
+    // Ingress: the two ports the operator serves, by the names its container gives them.
+    const deployment = await kc
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ namespace: NAMESPACE, name: 'ferry' });
+    const served = deployment
+      .spec!.template.spec!.containers[0].ports!.map(port => port.name)
+      .sort();
+    expect(
+      policy
+        .spec!.ingress!.flatMap(rule => rule.ports!.map(port => port.port))
+        .sort(),
+    ).toEqual(served);
+    expect(served).toEqual(['metrics', 'webhook']);
+  });
+
+  it('renders the egress NetworkPolicy only with the API server named, and lets it reach the agents at their port', () => {
+    const template = (values: string[]) =>
+      helm([
+        'template',
+        'ferry',
+        CHART,
+        '--namespace',
+        NAMESPACE,
+        '--kube-version',
+        controlPlaneVersion(),
+        '--show-only',
+        'templates/networkpolicy.yaml',
+        ...values.flatMap(value => ['--set', value]),
+      ]);
+    expect(() => template(['networkPolicy.egress.enabled=true'])).toThrow(
+      /networkPolicy.egress.apiServerCIDRs: the API server's addresses/,
+    );
+    const policy = parse(
+      template([
+        'networkPolicy.egress.enabled=true',
+        'networkPolicy.egress.apiServerCIDRs={10.0.0.1/32}',
+        'networkPolicy.egress.nodeCIDRs={10.1.0.0/16}',
+      ]),
+    );
+    expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    const allowed = policy.spec.egress.map((rule: any) => ({
+      to: (rule.to ?? []).map((peer: any) => peer.ipBlock?.cidr ?? 'pods'),
+      ports: rule.ports.map((port: any) => port.port),
+    }));
+    expect(allowed).toEqual([
+      { to: [], ports: [53, 53] },
+      { to: ['10.0.0.1/32'], ports: [443, 6443] },
+      { to: ['10.1.0.0/16'], ports: [7444] },
+      { to: ['pods'], ports: [6379] },
+      { to: ['0.0.0.0/0'], ports: [443] },
+    ]);
+  });
 
   it('registers its webhooks failing open: pods are created while no operator answers', async () => {
     // kwok reports the operator's pods Running, but nothing listens behind them.
