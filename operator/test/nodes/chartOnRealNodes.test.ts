@@ -228,3 +228,98 @@ it("places a pod of an opted-in workload through the webhook, served with the ch
     'docker.io/valkey/valkey:9',
   );
 });
+
+it("refuses a pod in the cluster without the agent's token: every node's agent answers 401, and the token is answered", async () => {
+  const nodes = await core().listNode();
+  const addresses = nodes.items.map(
+    node =>
+      node.status!.addresses!.find(address => address.type === 'InternalIP')!
+        .address,
+  );
+  const secret = await core().readNamespacedSecret({
+    namespace: NAMESPACE,
+    name: 'ferry-node-agent',
+  });
+  const token = Buffer.from(secret.data!.token, 'base64').toString('utf8');
+  const agents = await cluster.controlPlane
+    .kubeConfig()
+    .makeApiClient(AppsV1Api)
+    .readNamespacedDaemonSet({
+      namespace: NAMESPACE,
+      name: `${RELEASE}-agent`,
+    });
+  const port =
+    agents.spec!.template.spec!.containers[0].ports![0].containerPort;
+  // From the pod network, as any workload would try: no token, a wrong one, and a
+  // dump asked for without one; then the real token, so a refusal is not a wall.
+  const probe = `
+    const ask = (url, method, authorization, body) =>
+      fetch(url, { method, headers: authorization ? { authorization } : {}, body })
+        .then(r => r.status, e => 'unreachable: ' + e.cause?.code);
+    (async () => {
+      const answers = {};
+      for (const address of process.env.AGENTS.split(' ')) {
+        const base = 'http://' + address + ':' + process.env.AGENT_PORT + '/v1';
+        answers[address] = [
+          await ask(base + '/health', 'GET'),
+          await ask(base + '/health', 'GET', 'Bearer not-the-token'),
+          await ask(base + '/checkpoints/intruder', 'POST', undefined,
+            JSON.stringify({ pid: 1, targetUrl: 'http://127.0.0.1:1' })),
+          await ask(base + '/health', 'GET', 'Bearer ' + process.env.AGENT_TOKEN),
+        ];
+      }
+      console.log(JSON.stringify(answers));
+    })();`;
+  const name = 'intruder';
+  await core().createNamespacedPod({
+    namespace: APP_NAMESPACE,
+    body: {
+      metadata: { name },
+      spec: {
+        restartPolicy: 'Never',
+        automountServiceAccountToken: false,
+        containers: [
+          {
+            name: 'probe',
+            image: `localhost/ferry/operator:${FERRY_IMAGE_VERSION}`,
+            imagePullPolicy: 'Never',
+            command: ['node', '-e', probe],
+            env: [
+              { name: 'AGENTS', value: addresses.join(' ') },
+              { name: 'AGENT_PORT', value: String(port) },
+              { name: 'AGENT_TOKEN', value: token },
+            ],
+          },
+        ],
+      },
+    },
+  });
+  await until(
+    'the probe pod to finish',
+    async () => {
+      const pod = await core().readNamespacedPod({
+        namespace: APP_NAMESPACE,
+        name,
+      });
+      return ['Succeeded', 'Failed'].includes(pod.status?.phase ?? '');
+    },
+    {
+      timeoutMs: 180_000,
+      detail: async () =>
+        JSON.stringify(
+          (
+            await core().readNamespacedPod({ namespace: APP_NAMESPACE, name })
+          ).status,
+        ),
+    },
+  );
+  const log = await core().readNamespacedPodLog({
+    namespace: APP_NAMESPACE,
+    name,
+  });
+  expect(JSON.parse(log.trim().split('\n').at(-1)!)).toEqual(
+    Object.fromEntries(
+      addresses.map(address => [address, [401, 401, 401, 200]]),
+    ),
+  );
+});
