@@ -5,6 +5,7 @@ import {
   ApiextensionsV1Api,
   CoreV1Api,
   KubeConfig,
+  V1DaemonSet,
   NetworkingV1Api,
 } from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
@@ -262,9 +263,23 @@ describe('the Helm chart on a real control plane', () => {
         .map(pod => pod.metadata!.name)
         .sort(),
     );
-    const agent = await kc
-      .makeApiClient(AppsV1Api)
-      .readNamespacedDaemonSet({ namespace: NAMESPACE, name: 'ferry-agent' });
+    // The agent is installed only with checkpoint.enabled (the install above has it off).
+    const agent: V1DaemonSet = parse(
+      helm([
+        'template',
+        'ferry',
+        CHART,
+        '--namespace',
+        NAMESPACE,
+        '--kube-version',
+        controlPlaneVersion(),
+        '--show-only',
+        'templates/agent-daemonset.yaml',
+        '--set',
+        'checkpoint.enabled=true',
+      ]),
+    );
+    expect(agent.kind).toBe('DaemonSet');
     expect(agent.spec!.template.spec!.hostNetwork).toBe(true);
     expect(
       Object.entries(policy.spec!.podSelector.matchLabels!).every(
