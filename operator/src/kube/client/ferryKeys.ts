@@ -72,3 +72,21 @@ export const RESTORED_BY_ANNOTATION = 'ferry.dev/restored-by';
  * meet on one object, and snapshots already carry it.
  */
 export const SNAPSHOT_MIGRATION_ANNOTATION = 'ferry.dev/migration';
+
+// Hibernation (kube/hibernation)
+
+/**
+ * On a workload's pod template (so on its pods): how long a container may see
+ * no packets on its ports before it is checkpointed and its requests dropped
+ * to zero, e.g. `10m`. Absent: never hibernated.
+ */
+export const HIBERNATE_AFTER_ANNOTATION = 'ferry.dev/hibernate-after';
+/** On a pod: where it is in hibernation (RUNNING, HIBERNATING, SCALED_DOWN, WAKING). */
+export const HIBERNATION_LABEL = 'ferry.dev/hibernation';
+/** On a pod that asked to hibernate and must not: why, in a sentence. */
+export const HIBERNATION_REFUSED_ANNOTATION = 'ferry.dev/hibernation-refused';
+/**
+ * On a hibernated pod: its containers' requests from before the scale-down
+ * (JSON, container name to requests), put back when it wakes.
+ */
+export const HIBERNATED_REQUESTS_ANNOTATION = 'ferry.dev/hibernated-requests';
