@@ -264,7 +264,7 @@ describe('the Helm chart on a real control plane', () => {
         .sort(),
     );
     // The agent is installed only with checkpoint.enabled (the install above has it off).
-    const agent: V1DaemonSet = parse(
+    const agent: V1DaemonSet = parseAllDocuments(
       helm([
         'template',
         'ferry',
@@ -278,7 +278,9 @@ describe('the Helm chart on a real control plane', () => {
         '--set',
         'checkpoint.enabled=true',
       ]),
-    );
+    )
+      .map(document => document.toJS())
+      .find(object => object?.kind === 'DaemonSet');
     expect(agent.kind).toBe('DaemonSet');
     expect(agent.spec!.template.spec!.hostNetwork).toBe(true);
     expect(
