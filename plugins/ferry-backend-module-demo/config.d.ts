@@ -17,6 +17,12 @@ export interface Config {
       reclaimEveryMinutes?: number;
       /** Seed of the simulation's random choices, for a repeatable demo; default 1. */
       seed?: number;
+      /**
+       * Days of the simulated market replayed before the portal serves, so its
+       * charts, migrations and error budget start with that much history;
+       * default 30, 0 for none. The month takes a few seconds of start-up.
+       */
+      historyDays?: number;
     };
   };
 }

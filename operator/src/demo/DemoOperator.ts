@@ -1,3 +1,9 @@
+import {
+  parsePolicyAnnotations,
+  policyAnnotationChanges,
+  SPOT_POLICY_ANNOTATIONS,
+} from '@ferry/plugin-ferry-common';
+import type { DemoClusterReport } from '@ferry/plugin-ferry-node';
 import type {
   FerryClusterClient,
   MigrationQuery,
@@ -9,6 +15,7 @@ import {
   Migration,
   MigrationPhase,
   ReplicaPlacement,
+  SPOT_POLICY_DEFAULTS,
   SpotPolicy,
   SpotPolicySpec,
   SpotPolicyStatus,
@@ -50,6 +57,13 @@ export interface DemoWorkloadSeed {
   kubernetesId: string;
   /** Bytes of state per member; 1 GiB when omitted. */
   stateBytes?: number;
+  /**
+   * The catalog entity the workload belongs to, with its `ferry.dev/*`
+   * annotations as its catalog-info.yaml has them. When the demo replays a
+   * history, a workload whose annotations opt it in has run on Ferry since the
+   * history began, under the SpotPolicy the portal's catalog sync writes.
+   */
+  entity?: { ref: string; annotations: Record<string, string> };
 }
 
 /** Options of the demo operator. */
@@ -69,6 +83,12 @@ export interface DemoOperatorOptions {
   market?: SimulatedMarketData;
   /** Learned coefficients of the risk model; the ones fitted on the shipped traces when omitted. */
   riskCoefficients?: RiskCoefficients;
+  /**
+   * Days of the market replayed before the clock's now, so that the cluster
+   * starts with that much past: see {@link DemoOperator.replayHistory}. None
+   * when omitted.
+   */
+  historyDays?: number;
 }
 
 /** Requests of a demo member: a small Valkey/queue member. */
@@ -81,6 +101,12 @@ const REPLAY_WARMUP_MS = 24 * 3_600_000;
 /** Largest simulated step of one tick: notices are acted on within it. */
 const DEMO_STEP_MS = 5_000;
 const TICK_WALL_MS = 1000;
+const DAY_MS = 24 * 3_600_000;
+/**
+ * Simulated time between two reports of the replayed history: what the portal
+ * reads from the live demo every 15 wall seconds at the default speed-up.
+ */
+export const HISTORY_REPORT_EVERY_MS = 15 * 60_000;
 /** Order of phases of a move and what ends each: see `phasesOf`. */
 const MOVE_PHASES: MigrationPhase[] = ['Planned', 'PreparingTarget', 'Transferring', 'SwitchingOver', 'Verifying', 'CleaningUp'];
 
@@ -103,6 +129,10 @@ export class DemoOperator implements FerryClusterClient {
   private readonly reclaimEveryMs?: number;
   /** Market time minus clock time. */
   private readonly offsetMs: number;
+  /** Market time at which the replayed history ends and the live demo begins. */
+  private readonly historyEnd: number;
+  /** True while {@link DemoOperator.replayHistory} runs; ticks wait for it. */
+  private replaying = false;
   private lastReclaim: number;
   private timer?: NodeJS.Timeout;
 
@@ -117,8 +147,17 @@ export class DemoOperator implements FerryClusterClient {
       noticeMs: TERMINATION_NOTICE_MS.aws,
       instanceTypes: options.market ? undefined : DEMO_INSTANCE_TYPES,
     });
+    const historyDays = options.historyDays ?? 0;
+    if (!(historyDays >= 0)) {
+      throw new Error(`historyDays must be zero or a positive number of days, got ${options.historyDays}`);
+    }
     const start = market.startAt + REPLAY_WARMUP_MS;
-    this.offsetMs = start - this.clock.now();
+    this.historyEnd = start + historyDays * DAY_MS;
+    if (this.historyEnd >= market.endAt) {
+      const days = Math.floor((market.endAt - start) / DAY_MS);
+      throw new Error(`historyDays is ${historyDays}, but the market data covers ${days} days after its first; ask for fewer`);
+    }
+    this.offsetMs = this.historyEnd - this.clock.now();
     this.provider = new SimulatedCloudProvider(market, 'aws');
     this.risk = new InterruptionRiskModel(options.riskCoefficients ?? SHIPPED_RISK_COEFFICIENTS);
     this.fleet = new FleetSimulation({
@@ -143,7 +182,86 @@ export class DemoOperator implements FerryClusterClient {
         enabled: false,
       });
     }
+    if (historyDays > 0) {
+      for (const s of options.workloads) this.optInFromCatalog(s);
+      this.fleet.decideNow();
+    }
     this.lastReclaim = this.clock.now();
+  }
+
+  /**
+   * Runs the history that `historyDays` asked for, from its first day to the
+   * clock's now, and yields the cluster's SpotPolicies every `everyMs` of it and
+   * whenever the ready members of an opted-in workload change, oldest first:
+   * what a portal that had watched the cluster all along would have read. The
+   * history runs once; when it has run (a tick runs it too, unobserved) this
+   * yields nothing.
+   */
+  *replayHistory(everyMs = HISTORY_REPORT_EVERY_MS): Generator<DemoClusterReport> {
+    if (!(everyMs > 0)) throw new Error(`a history report needs a positive interval, got ${everyMs} ms`);
+    if (this.replaying) throw new Error('the demo history is already being replayed');
+    this.replaying = true;
+    try {
+      let ready = this.readyMembers();
+      while (this.fleet.time < this.historyEnd) {
+        const reportAt = Math.min(this.historyEnd, this.fleet.time + everyMs);
+        while (this.fleet.time < reportAt) {
+          this.fleet.advanceTo(Math.min(reportAt, this.fleet.time + DEMO_STEP_MS), DEMO_STEP_MS);
+          const now = this.readyMembers();
+          if (now === ready) continue;
+          ready = now;
+          if (this.fleet.time < reportAt) yield this.report();
+        }
+        yield this.report();
+      }
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  /** Ready members of each opted-in workload, as one comparable string. */
+  private readyMembers(): string {
+    const counts: number[] = [];
+    for (const w of this.fleet.workloads.values()) {
+      if (w.spec.enabled) counts.push(w.members.filter(m => m.ready && m.node).length);
+    }
+    return counts.join(',');
+  }
+
+  private report(): DemoClusterReport {
+    this.refreshStatuses();
+    return {
+      at: this.fleet.time - this.offsetMs,
+      policies: [...this.policies.values()].map(p => structuredClone(p)),
+    };
+  }
+
+  /** A workload whose catalog entity opts it in has been on Ferry since the history began. */
+  private optInFromCatalog(seed: DemoWorkloadSeed): void {
+    if (!seed.entity) return;
+    const annotations = parsePolicyAnnotations(seed.entity.annotations);
+    if (annotations.errors.length > 0) {
+      throw new Error(`The demo workload ${seed.namespace}/${seed.name} has malformed annotations: ${annotations.errors.join('; ')}`);
+    }
+    if (annotations.settings.enabled !== true) return;
+    const { applied } = policyAnnotationChanges(annotations, {});
+    this.writePolicy(
+      seed.namespace,
+      seed.name,
+      {
+        ...SPOT_POLICY_DEFAULTS,
+        workloadRef: { kind: seed.kind, name: seed.name },
+        ...annotations.settings,
+        enabled: true,
+      },
+      // As the portal's catalog sync writes them (PolicyService), so that its
+      // first sync finds the policy as it would have left it.
+      {
+        [SPOT_POLICY_ANNOTATIONS.entityRef]: seed.entity.ref,
+        [SPOT_POLICY_ANNOTATIONS.source]: 'catalog',
+        [SPOT_POLICY_ANNOTATIONS.catalogAnnotations]: JSON.stringify(applied),
+      },
+    );
   }
 
   /** Starts the simulation loop. */
@@ -160,6 +278,7 @@ export class DemoOperator implements FerryClusterClient {
 
   /** Advances the simulation to the clock's now: reclaims, moves, placement, accounting. */
   tick(): void {
+    if (this.replaying) return;
     const now = this.clock.now();
     while (this.reclaimEveryMs !== undefined && now - this.lastReclaim >= this.reclaimEveryMs) {
       this.lastReclaim += this.reclaimEveryMs;
@@ -231,6 +350,17 @@ export class DemoOperator implements FerryClusterClient {
       throw new Error(`No ${spec.workloadRef.kind} ${spec.workloadRef.name} in namespace ${namespace}`);
     }
     this.fleet.advanceTo(this.clock.now() + this.offsetMs, DEMO_STEP_MS);
+    return structuredClone(this.writePolicy(namespace, name, spec, annotations));
+  }
+
+  /** Creates or replaces a SpotPolicy at the simulation's time and plans for it at once. */
+  private writePolicy(
+    namespace: string,
+    name: string,
+    spec: SpotPolicySpec,
+    annotations?: Record<string, string>,
+  ): SpotPolicy {
+    const k = key(namespace, spec.workloadRef.name);
     const existing = this.policies.get(k);
     const policy: SpotPolicy = {
       apiVersion: FERRY_API_VERSION,
@@ -239,7 +369,7 @@ export class DemoOperator implements FerryClusterClient {
         name,
         namespace,
         generation: (existing?.metadata.generation ?? 0) + 1,
-        creationTimestamp: existing?.metadata.creationTimestamp ?? new Date(this.clock.now()).toISOString(),
+        creationTimestamp: existing?.metadata.creationTimestamp ?? this.simulatedNow(),
         annotations: { ...existing?.metadata.annotations, ...annotations },
       },
       spec: structuredClone(spec),
@@ -254,7 +384,7 @@ export class DemoOperator implements FerryClusterClient {
     });
     this.fleet.decideNow();
     policy.status = this.statusOf(this.fleet.workloads.get(k)!, policy);
-    return structuredClone(policy);
+    return policy;
   }
 
   async listMigrations(query: MigrationQuery = {}): Promise<Migration[]> {
@@ -342,7 +472,7 @@ export class DemoOperator implements FerryClusterClient {
       message: policy.spec.enabled
         ? `${spotCount} of ${workload.members.length} replicas on spot`
         : 'Spot placement is disabled for this workload',
-      lastTransitionTime: new Date(this.clock.now()).toISOString(),
+      lastTransitionTime: this.simulatedNow(),
       observedGeneration: policy.metadata.generation,
     };
     return {
@@ -365,6 +495,11 @@ export class DemoOperator implements FerryClusterClient {
       lastMigration: migrations.length > 0 ? migrationName(migrations[migrations.length - 1]) : undefined,
       conditions: [condition],
     };
+  }
+
+  /** The simulation's time on the demo's clock (the two differ by the market's offset). */
+  private simulatedNow(): string {
+    return new Date(this.fleet.time - this.offsetMs).toISOString();
   }
 
   private migrationOf(move: FleetMove): Migration {

@@ -10,6 +10,11 @@ export interface PortalDemoOptions {
   reclaimEveryMinutes: number;
   /** Seed of the market replay and the random choices. */
   seed: number;
+  /**
+   * Days of the market replayed before the portal serves, so that its charts,
+   * migrations and error budget start with that much history; 0 for none.
+   */
+  historyDays: number;
 }
 
 /** The demo as the portal runs it: a cluster to read, started and stopped with the backend. */

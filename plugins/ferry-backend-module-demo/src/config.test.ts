@@ -14,7 +14,8 @@ describe('readDemoConfig', () => {
     expect(readDemoConfig(new ConfigReader({}))).toEqual({
       speedup: DEFAULT_DEMO_SPEEDUP,
       reclaimEveryMinutes: 30,
-      seed: 1,
+      seed: 14,
+      historyDays: 30,
     });
     expect(
       readDemoConfig(
@@ -33,16 +34,23 @@ describe('readDemoConfig', () => {
       readDemoConfig(
         new ConfigReader({
           ...withCluster,
-          ferry: { demo: { enabled: true, speedup: 600, seed: 7 } },
+          ferry: {
+            demo: { enabled: true, speedup: 600, seed: 7, historyDays: 0 },
+          },
         }),
       ),
-    ).toEqual({ speedup: 600, reclaimEveryMinutes: 30, seed: 7 });
+    ).toEqual({
+      speedup: 600,
+      reclaimEveryMinutes: 30,
+      seed: 7,
+      historyDays: 0,
+    });
     expect(
       readDemoConfig(new ConfigReader({ ferry: { demo: { enabled: false } } })),
     ).toBeUndefined();
   });
 
-  it('says what is wrong with a bad speed or reclaim interval', () => {
+  it('says what is wrong with a bad speed, reclaim interval or history', () => {
     expect(() =>
       readDemoConfig(new ConfigReader({ ferry: { demo: { speedup: 0 } } })),
     ).toThrow(/ferry.demo.speedup must be a positive number/);
@@ -51,5 +59,10 @@ describe('readDemoConfig', () => {
         new ConfigReader({ ferry: { demo: { reclaimEveryMinutes: -1 } } }),
       ),
     ).toThrow(/ferry.demo.reclaimEveryMinutes must be a positive number/);
+    expect(() =>
+      readDemoConfig(
+        new ConfigReader({ ferry: { demo: { historyDays: -3 } } }),
+      ),
+    ).toThrow(/ferry.demo.historyDays must be 0 \(no history\)/);
   });
 });

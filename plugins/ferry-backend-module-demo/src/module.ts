@@ -33,7 +33,9 @@ export const ferryModuleDemo = createBackendModule({
         }
         const demo = createPortalDemo(demoConfig);
         clusters.setDemoCluster(demo);
-        demo.start();
+        // Ticks start once every plugin is up: before that, Ferry's backend plugin
+        // records the history the demo replays (a tick would run it unobserved).
+        lifecycle.addStartupHook(() => demo.start());
         lifecycle.addShutdownHook(() => demo.stop());
         logger.info(
           'Ferry runs in demo mode: the operator runs in-process against a simulated cluster',

@@ -82,6 +82,7 @@ describe('ferry plugin in demo mode', () => {
         seed: 7,
         speedup: 600,
         reclaimEveryMinutes: 1_000_000,
+        historyDays: 0,
       },
     });
     server = backend.server;
@@ -378,7 +379,10 @@ describe('ferry plugin in demo mode', () => {
         'from=2026-02-30',
         /from is '2026-02-30', a day that 2026-02 does not have/,
       ],
-      ['to=2026-11-01T24:00:00Z', /query parameter to is not one Ferry can read/],
+      [
+        'to=2026-11-01T24:00:00Z',
+        /query parameter to is not one Ferry can read/,
+      ],
       [
         'from=2026-11-01T00:00:00',
         /query parameter from is not one Ferry can read/,
@@ -633,6 +637,7 @@ const DEMO_CONFIG = {
     seed: 7,
     speedup: 600,
     reclaimEveryMinutes: 1_000_000,
+    historyDays: 0,
   },
 };
 
@@ -827,5 +832,94 @@ describe('ferry plugin with a cluster that is down', () => {
     expect(health.body.clusters).toEqual([
       expect.objectContaining({ name: 'prod', reachable: false }),
     ]);
+  });
+});
+
+describe('ferry plugin in demo mode with the replayed month', () => {
+  const DAY = 24 * 3_600_000;
+  let server: Awaited<ReturnType<typeof startFerry>>['server'];
+  let stop: () => Promise<void>;
+  let startedAt: number;
+  const range = () =>
+    `from=${new Date(startedAt - 31 * DAY).toISOString()}&to=${new Date(
+      startedAt + DAY,
+    ).toISOString()}&bucket=day`;
+
+  beforeAll(async () => {
+    startedAt = Date.now();
+    // The portal's demo as `npm start` runs it, without the random reclaims.
+    const backend = await startFerry({
+      demo: {
+        enabled: true,
+        seed: 14,
+        historyDays: 30,
+        reclaimEveryMinutes: 1_000_000,
+      },
+    });
+    server = backend.server;
+    stop = () => backend.stop();
+  }, 180_000);
+  afterAll(async () => stop());
+
+  it('serves a month of cost, less than the same replicas on demand', async () => {
+    const res = await request(server)
+      .get(`${entity('session-store')}/cost?${range()}`)
+      .set('Authorization', guest);
+    expect(res.status).toBe(200);
+    const times: number[] = res.body.points.map((p: { time: string }) =>
+      Date.parse(p.time),
+    );
+    // A point a day for thirty days, the first a month before the start.
+    expect(times.length).toBeGreaterThanOrEqual(30);
+    expect(Math.min(...times)).toBeLessThanOrEqual(startedAt - 29 * DAY);
+    expect(res.body.savingsUsd).toBeGreaterThan(0);
+    expect(res.body.totalUsd).toBeLessThan(res.body.onDemandUsd);
+  });
+
+  it('lists the reclaims Ferry moved through that month', async () => {
+    const res = await request(server)
+      .get(
+        `${entity(
+          'session-store',
+        )}/migrations?reason=notice&outcome=succeeded&limit=100`,
+      )
+      .set('Authorization', guest);
+    expect(res.status).toBe(200);
+    expect(res.body.totalCount).toBeGreaterThan(10);
+    const started: number[] = res.body.items.map((m: { startedAt: string }) =>
+      Date.parse(m.startedAt),
+    );
+    expect(Math.min(...started)).toBeGreaterThanOrEqual(startedAt - 31 * DAY);
+    expect(Math.max(...started)).toBeLessThanOrEqual(Date.now() + DAY);
+  });
+
+  it('shows the moment of risk that month and an error budget kept', async () => {
+    const res = await request(server)
+      .get(`${entity('session-store')}/availability?${range()}`)
+      .set('Authorization', guest);
+    expect(res.status).toBe(200);
+    expect(res.body.points.length).toBeGreaterThanOrEqual(30);
+    expect(res.body.atRisk).toEqual([
+      expect.objectContaining({ readyMembers: 2, requiredMembers: 2 }),
+    ]);
+    expect(res.body.observed).toBe(1);
+    expect(res.body.errorBudgetRemaining).toBe(1);
+  });
+
+  it('records the catalog sync opting the service in when the month began', async () => {
+    const res = await request(server)
+      .get(`${entity('session-store')}/policy`)
+      .set('Authorization', guest);
+    expect(res.status).toBe(200);
+    const created = res.body.history[res.body.history.length - 1];
+    expect(created).toMatchObject({
+      source: 'catalog',
+      changedBy: 'plugin:ferry/catalog-sync',
+      after: { enabled: true, permanentRatio: 0.3 },
+    });
+    expect(created.before).toBeUndefined();
+    expect(
+      Math.abs(Date.parse(created.changedAt) - (startedAt - 30 * DAY)),
+    ).toBeLessThan(DAY);
   });
 });

@@ -17,6 +17,7 @@ import {
 import { createRouter } from './router/createRouter';
 import { CatalogSync } from './services/CatalogSync/CatalogSync';
 import { ClusterRegistry } from './services/Clusters/ClusterRegistry';
+import { DemoHistory } from './services/Clusters/DemoHistory';
 import { DemoReclaim } from './services/Clusters/DemoReclaim';
 import { EntityAccess } from './services/EntityReader/EntityAccess';
 import { HistoryIngestion } from './services/HistoryIngestion/HistoryIngestion';
@@ -108,6 +109,10 @@ export const ferryPlugin = createBackendPlugin({
           logger,
         );
         const catalogSync = new CatalogSync(access, policies, logger);
+        if (demo) {
+          // Before serving: the first look at the demo shows its past month.
+          await new DemoHistory(clusters, ingestion, store, logger).record();
+        }
 
         // The demo operator lives in this process, so each instance syncs its own.
         const scope = demo ? 'local' : 'global';

@@ -66,6 +66,7 @@ describeWithSchemathesis('the served contract under schemathesis', () => {
                 seed: 7,
                 speedup: 600,
                 reclaimEveryMinutes: 1_000_000,
+                historyDays: 0,
               },
             },
           },
