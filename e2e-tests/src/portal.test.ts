@@ -35,6 +35,21 @@ describe('the portal with the operator in demo mode', () => {
         assert.match(text, NODE_NAME, `a node name in: ${text}`);
       }
       assert.match(await tab.getByTestId('ferry-savings').innerText(), /\$\s?\d/);
+
+      // The demo replayed the month before the portal served: the cost chart of
+      // the default 30-day range holds a point a day, not the one of a fresh start.
+      const cost = tab.getByTestId('ferry-cost-chart');
+      await cost.getByRole('button', { name: /show data as a table/i }).click();
+      const days = await eventually(
+        () => cost.locator('tbody tr').count(),
+        n => n >= 28,
+      );
+      assert.ok(days >= 28, `${days} daily cost points`);
+      // And the month's reclaims Ferry moved members through are in the timeline.
+      const moved = tab.getByTestId('ferry-migration-row');
+      await moved.first().waitFor({ timeout: SETTLE_TIMEOUT_MS });
+      assert.match(await moved.first().innerText(), /notice|reclaim/i);
+      await cost.getByRole('button', { name: /hide data table/i }).click();
       await shot(page, 'entity-spot-tab');
     } catch (error) {
       await shot(page, 'entity-spot-tab-failed');

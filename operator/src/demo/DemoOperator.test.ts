@@ -151,11 +151,11 @@ describe('DemoOperator with a replayed month', () => {
     reports = [...operator.replayHistory()];
   }, 120_000);
 
-  it('reports the month from its first quarter hour to now, in order', () => {
+  it('reports the month from its first hour to now, in order', () => {
     expect(reports[0].at).toBe(NOW - 30 * DAY + HISTORY_REPORT_EVERY_MS);
     expect(reports[reports.length - 1].at).toBe(NOW);
     for (let i = 1; i < reports.length; i++) expect(reports[i].at).toBeGreaterThan(reports[i - 1].at);
-    // A report every quarter hour, and more where members came and went.
+    // A report every hour, and more where members came and went.
     expect(reports.length).toBeGreaterThanOrEqual((30 * DAY) / HISTORY_REPORT_EVERY_MS);
   });
 
