@@ -48,3 +48,33 @@ export async function capacities(rows: Locator): Promise<string[]> {
 export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
+
+/**
+ * Words of table headers and headings inside `scope` that the browser broke
+ * across lines ("Read y", "Migratio ns"): a word whose text spans two line boxes.
+ * A name may still wrap after a hyphen or a slash ("job-" / "queue"), where
+ * lines may break.
+ */
+export async function wordsBrokenInside(page: Page, scope: string): Promise<string[]> {
+  return page.evaluate(selector => {
+    const broken: string[] = [];
+    for (const root of document.querySelectorAll(selector)) {
+      for (const header of root.querySelectorAll('th, [role=columnheader], h1, h2, h3, h4, h5, h6')) {
+        const walker = document.createTreeWalker(header, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          const text = node.textContent ?? '';
+          for (const word of text.matchAll(/[^\s\-/]+/g)) {
+            const range = document.createRange();
+            range.setStart(node, word.index!);
+            range.setEnd(node, word.index! + word[0].length);
+            const lines = new Set(
+              [...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)),
+            );
+            if (lines.size > 1) broken.push(`'${word[0]}' in '${header.textContent?.trim()}'`);
+          }
+        }
+      }
+    }
+    return broken;
+  }, scope);
+}
