@@ -17,6 +17,11 @@
 // container that crashes later is created again by the kubelet (a new
 // container id, the same annotation): that create starts fresh, as any
 // container's restart does, and never rolls back to the checkpoint.
+//
+// Hibernation (the node agent's, see hibernate.go) goes through the same
+// create: a container the agent checkpointed in place is created again by the
+// kubelet as a holder that holds no memory, and once traffic asked for it, as
+// a restore from the images the agent kept.
 package main
 
 import (
@@ -67,6 +72,9 @@ var globalValueFlags = map[string]bool{"--log": true, "--log-format": true, "--r
 var createValueFlags = map[string]bool{"--bundle": true, "-b": true, "--console-socket": true, "--pid-file": true, "--preserve-fds": true, "--pidfd-socket": true}
 
 func main() {
+	if filepath.Base(os.Args[0]) == holderName {
+		hold()
+	}
 	runc, err := realRunc()
 	if err != nil {
 		fail("", err)
@@ -75,6 +83,12 @@ func main() {
 	command, at := commandOf(args)
 	switch command {
 	case "create":
+		if done, err := maybeHibernated(runc, args, at); done || err != nil {
+			if err != nil {
+				fail(logFile(args[:at]), err)
+			}
+			return
+		}
 		if done, err := maybeRestore(runc, args, at); done || err != nil {
 			if err != nil {
 				fail(logFile(args[:at]), err)
@@ -157,6 +171,14 @@ func maybeRestore(runc string, args []string, at int) (bool, error) {
 	if err != nil || image == "" {
 		return false, err
 	}
+	return restoreOnce(runc, args, at, opts, image, receivedMarker)
+}
+
+// restoreOnce restores the container from the images of `image`, once they
+// are complete (`marker` is in their directory), unless this node restored (or
+// tried) that image id before, which makes this create a restart that starts
+// fresh. It reports whether it handled the create.
+func restoreOnce(runc string, args []string, at int, opts createOptions, image, marker string) (bool, error) {
 	record := filepath.Join(stateDir(), "images", image)
 	if previous, err := os.ReadFile(record); err == nil {
 		// Restored (or tried) once already: this is a restart, which starts fresh.
@@ -164,7 +186,7 @@ func maybeRestore(runc string, args []string, at int) (bool, error) {
 		return false, nil
 	}
 	dir := filepath.Join(imagesDir(), image)
-	if err := waitForImages(dir); err != nil {
+	if err := waitForImages(dir, marker); err != nil {
 		return true, err
 	}
 	// Claimed before the attempt: a restore that fails half way is not tried again.
@@ -234,7 +256,7 @@ func requestedImage(bundle string) (string, error) {
 	return image, nil
 }
 
-func waitForImages(dir string) error {
+func waitForImages(dir, marker string) error {
 	wait := defaultRestoreWait
 	if s := os.Getenv("FERRY_RESTORE_WAIT_SECONDS"); s != "" {
 		if n, err := strconv.Atoi(s); err == nil {
@@ -242,7 +264,7 @@ func waitForImages(dir string) error {
 		}
 	}
 	until := time.Now().Add(wait)
-	for !exists(filepath.Join(dir, receivedMarker)) {
+	for !exists(filepath.Join(dir, marker)) {
 		if time.Now().After(until) {
 			return fmt.Errorf("no complete checkpoint images in %s after %s: the node agent has not received them; the container is not started fresh, since it is to be restored", dir, wait)
 		}

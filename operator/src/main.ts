@@ -27,6 +27,7 @@ import {
   KubeCheckpointDriver,
 } from './kube/runtimes/checkpoint/KubeCheckpointDriver';
 import { KubeNodeAgents } from './kube/runtimes/checkpoint/KubeNodeAgents';
+import { HibernationController } from './kube/hibernation/HibernationController';
 import { loadOperatorConfig, OperatorConfig } from './kube/operatorConfig';
 import { PoolPriceFeed } from './kube/pools/PoolPriceFeed';
 import { PoolRiskFeed } from './kube/pools/PoolRiskFeed';
@@ -54,28 +55,37 @@ function checkpointDriver(
   kubeConfig: KubeConfig,
   checkpoint: OperatorConfig['checkpoint'],
 ): MigrationDriver {
-  const token = process.env.FERRY_AGENT_TOKEN;
-  if (!checkpoint.enabled || !token) {
-    return new UnavailableDriver(
-      'checkpoint',
-      checkpoint.enabled
-        ? 'FERRY_AGENT_TOKEN is not set (the chart sets it from the agent Secret)'
-        : "the node agents are not installed (the chart's checkpoint.enabled)",
-    );
+  const agents = nodeAgents(kubeConfig, checkpoint);
+  if (typeof agents === 'string') {
+    return new UnavailableDriver('checkpoint', agents);
   }
-  const caFile = process.env.FERRY_AGENT_TLS_CA;
   return new KubeCheckpointDriver({
     kubeConfig,
     clock: systemClock,
     streamWhileDumping: checkpoint.streamWhileDumping,
-    agents: new KubeNodeAgents({
-      kubeConfig,
-      namespace: checkpoint.agentNamespace ?? leaseNamespace(),
-      labelSelector: checkpoint.agentLabelSelector,
-      port: checkpoint.agentPort,
-      token,
-      ca: caFile ? fs.readFileSync(caFile) : undefined,
-    }),
+    agents,
+  });
+}
+
+/** The node agents when the chart installs them (its `checkpoint.enabled`), or why there are none. */
+function nodeAgents(
+  kubeConfig: KubeConfig,
+  checkpoint: OperatorConfig['checkpoint'],
+): KubeNodeAgents | string {
+  const token = process.env.FERRY_AGENT_TOKEN;
+  if (!checkpoint.enabled || !token) {
+    return checkpoint.enabled
+      ? 'FERRY_AGENT_TOKEN is not set (the chart sets it from the agent Secret)'
+      : "the node agents are not installed (the chart's checkpoint.enabled)";
+  }
+  const caFile = process.env.FERRY_AGENT_TLS_CA;
+  return new KubeNodeAgents({
+    kubeConfig,
+    namespace: checkpoint.agentNamespace ?? leaseNamespace(),
+    labelSelector: checkpoint.agentLabelSelector,
+    port: checkpoint.agentPort,
+    token,
+    ca: caFile ? fs.readFileSync(caFile) : undefined,
   });
 }
 
@@ -239,10 +249,25 @@ async function main(): Promise<void> {
     log,
   });
 
+  // Hibernation (ferry.dev/hibernate-after) needs the node agents, as checkpoint moves do.
+  const hibernationStop = new AbortController();
+  const agents = nodeAgents(kubeConfig, config.checkpoint);
+  if (typeof agents === 'string') {
+    log.info(`hibernation is off: ${agents}`);
+  } else {
+    void new HibernationController({
+      kubeConfig,
+      agents,
+      isLeader: () => operator.isLeader,
+      log: message => log.warn(message),
+    }).run(hibernationStop.signal);
+  }
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    hibernationStop.abort();
     log.info(`${signal}: stopping`);
     operator.stop().then(
       () => {

@@ -34,6 +34,23 @@ describe('NodeAgent', () => {
     await expect(new NodeAgentClient(url, 's3cret').image('Images;rm')).rejects.toThrow(/400/);
   });
 
+  it('refuses a hibernation watch it could not keep, saying what is wrong', async () => {
+    const client = new NodeAgentClient(url, 's3cret');
+    await expect(client.watchForHibernation('h1', { containerId: 'a;b', ports: [6379], idleMs: 10_000 })).rejects.toThrow(
+      /400 container id 'a;b' must match/,
+    );
+    await expect(client.watchForHibernation('h1', { containerId: 'abc', ports: [], idleMs: 10_000 })).rejects.toThrow(
+      /400 ports must be a non-empty list of TCP ports, got \[\]/,
+    );
+    await expect(client.watchForHibernation('h1', { containerId: 'abc', ports: [70000], idleMs: 10_000 })).rejects.toThrow(
+      /400 ports must be/,
+    );
+    await expect(client.watchForHibernation('h1', { containerId: 'abc', ports: [6379], idleMs: 10 })).rejects.toThrow(
+      /400 idleMs must be a whole number of milliseconds, at least 1000, got 10/,
+    );
+    await expect(client.hibernation('h1')).rejects.toThrow(/404 h1 is not watched on spot-a/);
+  });
+
   it('refuses to dump init or a non-number', async () => {
     await expect(new NodeAgentClient(url, 's3cret').checkpoint('m1', 1, url)).rejects.toThrow(/not a process/);
   });

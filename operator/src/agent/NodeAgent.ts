@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import net, { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
+import {
+  ContainerHibernation,
+  HibernationRequest,
+} from './ContainerHibernation';
 
 /** Longest a dump, a stream or a restore may take before the agent gives up on it. */
 export const AGENT_OPERATION_TIMEOUT_MS = 5 * 60_000;
@@ -131,6 +135,8 @@ export interface RestoreReport {
 export class NodeAgent {
   private server?: http.Server;
   private readonly busy = new Map<string, Promise<unknown>>();
+  /** Containers watched for idleness, by the id the operator gave. */
+  private readonly hibernations = new Map<string, ContainerHibernation>();
 
   constructor(private readonly options: NodeAgentOptions) {}
 
@@ -206,6 +212,10 @@ export class NodeAgent {
       } else {
         reply(res, 404, { error: 'not found' });
       }
+      return;
+    }
+    if (parts[1] === 'hibernations' && id) {
+      await this.handleHibernation(req, res, id, parts[3]);
       return;
     }
     if (req.method === 'POST' && parts[1] === 'checkpoints' && id) {
@@ -287,6 +297,57 @@ export class NodeAgent {
     }
     req.resume();
     reply(res, 404, { error: 'not found' });
+  }
+
+  /**
+   * Hibernation in place (see {@link ContainerHibernation}): `PUT` watches a
+   * container (or changes its idle period), `GET` says where it is, `POST
+   * …/wake` wakes it now, `DELETE` stops watching a running one.
+   */
+  private async handleHibernation(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+    action?: string,
+  ): Promise<void> {
+    const watched = this.hibernations.get(id);
+    if (req.method === 'PUT' && !action) {
+      const request = hibernationRequest(await readJson(req));
+      if (typeof request === 'string') {
+        reply(res, 400, { error: request });
+        return;
+      }
+      if (watched) {
+        watched.update(request);
+        reply(res, 200, watched.status());
+        return;
+      }
+      const hibernation = new ContainerHibernation(id, request, {
+        imagesDir: this.options.imagesDir,
+        runc: (args, env, log) => this.runc(args, env, log),
+        criuConfiguration: () => this.criuConfiguration(),
+        log: message => this.log(message),
+      });
+      await hibernation.start();
+      this.hibernations.set(id, hibernation);
+      reply(res, 200, hibernation.status());
+      return;
+    }
+    req.resume();
+    if (!watched) {
+      reply(res, 404, { error: `${id} is not watched on ${this.options.node}` });
+    } else if (req.method === 'GET' && !action) {
+      reply(res, 200, watched.status());
+    } else if (req.method === 'POST' && action === 'wake') {
+      await watched.wake();
+      reply(res, 200, watched.status());
+    } else if (req.method === 'DELETE' && !action) {
+      await watched.stop();
+      this.hibernations.delete(id);
+      reply(res, 200, { id, watched: false });
+    } else {
+      reply(res, 404, { error: 'not found' });
+    }
   }
 
   /**
@@ -973,6 +1034,33 @@ export class NodeAgent {
     const expected = Buffer.from(`Bearer ${this.options.token}`);
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
+}
+
+/** A hibernation request from its JSON body, or what is wrong with it. */
+export function hibernationRequest(
+  body: Record<string, unknown>,
+): HibernationRequest | string {
+  const containerId = String(body.containerId ?? '');
+  if (!CONTAINER_ID.test(containerId)) {
+    return `container id '${containerId}' must match ${CONTAINER_ID}`;
+  }
+  const ports = body.ports;
+  if (
+    !Array.isArray(ports) ||
+    ports.length === 0 ||
+    !ports.every(p => Number.isInteger(p) && p > 0 && p < 65536)
+  ) {
+    return `ports must be a non-empty list of TCP ports, got ${JSON.stringify(
+      ports,
+    )}`;
+  }
+  const idleMs = Number(body.idleMs);
+  if (!Number.isInteger(idleMs) || idleMs < 1_000) {
+    return `idleMs must be a whole number of milliseconds, at least 1000, got ${JSON.stringify(
+      body.idleMs,
+    )}`;
+  }
+  return { containerId, ports: ports as number[], idleMs };
 }
 
 /** The nft table that answers for a frozen process's address: one per image id. */

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import type { CheckpointReport, ContainerInspection, RestoreReport } from './NodeAgent';
+import type { HibernationRequest, HibernationStatus } from './ContainerHibernation';
 
 /** How long the operator waits for one agent call (a dump and stream of a large process included). */
 export const AGENT_CALL_TIMEOUT_MS = 5 * 60_000;
@@ -105,6 +106,21 @@ export class NodeAgentClient {
   /** What this agent holds for an image id. */
   image(id: string): Promise<ImageState> {
     return this.call('GET', `/v1/images/${id}`);
+  }
+
+  /** Watches a container for idleness, to hibernate it in place and wake it on traffic (or updates the watch). */
+  watchForHibernation(id: string, request: HibernationRequest): Promise<HibernationStatus> {
+    return this.call('PUT', `/v1/hibernations/${id}`, request);
+  }
+
+  /** Where a watched container is; rejects with a 404 when the agent does not watch it. */
+  hibernation(id: string): Promise<HibernationStatus> {
+    return this.call('GET', `/v1/hibernations/${id}`);
+  }
+
+  /** Wakes a hibernated container now; resolves once it runs. */
+  wake(id: string): Promise<HibernationStatus> {
+    return this.call('POST', `/v1/hibernations/${id}/wake`);
   }
 
   /** Deletes the images: they hold the process's memory, secrets included. */

@@ -127,6 +127,14 @@ export interface RealNodeClusterOptions {
    * tmpfs for checkpoint images (`RealNode.imagesDir`) that it and the node agent share.
    */
   ferryRuntime?: string;
+  /**
+   * The kubelets' longest wait before restarting a container that exited
+   * (`crashLoopBackOff.maxContainerRestartPeriod`; default 300 s, and 10 s for
+   * the first wait). Hibernation restarts a container twice per sleep, once
+   * into a holder and once into the restore, so the second restart waits
+   * this long before a woken store can answer.
+   */
+  maxContainerRestartPeriodSeconds?: number;
 }
 
 /** One real node of the cluster. */
@@ -663,7 +671,11 @@ export class RealNodeCluster {
     );
     fs.writeFileSync(
       path.join(d, 'kubelet.yaml'),
-      kubeletYaml(node, this.controlPlane),
+      kubeletYaml(
+        node,
+        this.controlPlane,
+        options.maxContainerRestartPeriodSeconds,
+      ),
     );
     const labels = {
       ...nodeLabelsFor(
@@ -1295,8 +1307,16 @@ function cniConfig(node: RealNode): object {
   };
 }
 
-function kubeletYaml(node: RealNode, controlPlane: LocalControlPlane): string {
-  return `apiVersion: kubelet.config.k8s.io/v1beta1
+function kubeletYaml(
+  node: RealNode,
+  controlPlane: LocalControlPlane,
+  maxContainerRestartPeriodSeconds?: number,
+): string {
+  const restarts =
+    maxContainerRestartPeriodSeconds === undefined
+      ? ''
+      : `crashLoopBackOff: { maxContainerRestartPeriod: ${maxContainerRestartPeriodSeconds}s }\n`;
+  return `${restarts}apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # The machine runs cgroup v1.
 failCgroupV1: false

@@ -90,3 +90,9 @@ export const HIBERNATION_REFUSED_ANNOTATION = 'ferry.dev/hibernation-refused';
  * (JSON, container name to requests), put back when it wakes.
  */
 export const HIBERNATED_REQUESTS_ANNOTATION = 'ferry.dev/hibernated-requests';
+/**
+ * On a Service Ferry set `publishNotReadyAddresses` on, for the hibernating pod
+ * it selects: that pod's name, so a person sees why.
+ */
+export const PUBLISHED_FOR_HIBERNATION_ANNOTATION =
+  'ferry.dev/published-for-hibernation';

@@ -1,4 +1,8 @@
-import { hibernationRefusal, parseHibernateAfter } from './hibernationPolicy';
+import {
+  hibernationRefusal,
+  parseHibernateAfter,
+  sleepingRequests,
+} from './hibernationPolicy';
 
 describe('parseHibernateAfter', () => {
   it('reads seconds, minutes and hours', () => {
@@ -50,5 +54,23 @@ describe('hibernationRefusal', () => {
     expect(hibernationRefusal({ ...lone, ports: [] })).toMatch(
       /declare no TCP port/,
     );
+  });
+});
+
+describe('sleepingRequests', () => {
+  it('drops requests to zero when the container has limits (the pod stays Burstable)', () => {
+    expect(
+      sleepingRequests(
+        { cpu: '250m', memory: '128Mi' },
+        { cpu: '500m', memory: '256Mi' },
+      ),
+    ).toEqual({ cpu: '0', memory: '0' });
+  });
+
+  it('keeps the least quantity when there are no limits, which zero would turn BestEffort', () => {
+    expect(sleepingRequests({ cpu: '250m', memory: '128Mi' }, {})).toEqual({
+      cpu: '1m',
+      memory: '1Mi',
+    });
   });
 });

@@ -89,3 +89,22 @@ export function hibernationRefusal(
   }
   return undefined;
 }
+
+/**
+ * A sleeping container's requests: zero where it has limits. A container with
+ * requests and no limits would turn BestEffort at zero, and a resize may not
+ * change a pod's QoS class, so it keeps the least quantity instead.
+ */
+export function sleepingRequests(
+  requests: Record<string, string>,
+  limits: Record<string, string>,
+): Record<string, string> {
+  const least: Record<string, string> = { cpu: '1m', memory: '1Mi' };
+  const hasLimits = Object.keys(limits).length > 0;
+  return Object.fromEntries(
+    Object.keys(requests).map(name => [
+      name,
+      hasLimits ? '0' : least[name] ?? requests[name],
+    ]),
+  );
+}

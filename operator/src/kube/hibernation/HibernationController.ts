@@ -1,0 +1,329 @@
+import type { KubeConfig, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { HibernationStatus } from '../../agent/ContainerHibernation';
+import { apiRequest } from '../client/apiRequest';
+import {
+  HIBERNATED_REQUESTS_ANNOTATION,
+  HIBERNATE_AFTER_ANNOTATION,
+  HIBERNATION_LABEL,
+  HIBERNATION_REFUSED_ANNOTATION,
+  PUBLISHED_FOR_HIBERNATION_ANNOTATION,
+} from '../client/ferryKeys';
+import type { NodeAgentFinder } from '../runtimes/checkpoint/KubeCheckpointDriver';
+import {
+  HibernationPhase,
+  hibernationRefusal,
+  parseHibernateAfter,
+  sleepingRequests,
+} from './hibernationPolicy';
+
+/**
+ * How often every opted-in pod is looked at. The agent on the pod's node does
+ * the timing (idle period, first packet); this only follows it with the pod's
+ * label and requests, so a second of lag shows in the label, never in a wake.
+ */
+export const HIBERNATION_RECONCILE_INTERVAL_MS = 1_000;
+/** The runtime class whose wrapper restores a hibernated container. */
+const FERRY_RUNTIME_CLASS = 'ferry';
+
+/** What the hibernation controller needs. */
+export interface HibernationControllerOptions {
+  kubeConfig: KubeConfig;
+  agents: NodeAgentFinder;
+  /** Whether this replica acts (the leader); every replica would patch the same pods otherwise. */
+  isLeader?: () => boolean;
+  log?: (message: string) => void;
+}
+
+/**
+ * Follows the pods that opted into hibernation (`ferry.dev/hibernate-after`):
+ * asks the node agent on each pod's node to watch its container, and shows
+ * what the agent did on the pod. While the agent keeps the container
+ * checkpointed, the pod's requests are zero (in-place resize, the `resize`
+ * subresource), so the scheduler and autoscalers see its node's capacity free;
+ * its former requests wait in an annotation and come back when it wakes. The
+ * `ferry.dev/hibernation` label says RUNNING, HIBERNATING, SCALED_DOWN or
+ * WAKING. A pod that must not sleep is annotated with the reason instead.
+ */
+export class HibernationController {
+  constructor(private readonly options: HibernationControllerOptions) {}
+
+  /** Follows every opted-in pod once; one pod's failure does not stop the others. */
+  async reconcileAll(): Promise<void> {
+    const pods = await apiRequest<{ items: V1Pod[] }>(
+      this.options.kubeConfig,
+      'GET',
+      '/api/v1/pods',
+    );
+    await Promise.all(
+      pods.items
+        .filter(pod => pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION])
+        .map(pod =>
+          this.reconcile(pod).catch(error =>
+            this.log(
+              `${pod.metadata?.namespace}/${pod.metadata?.name}: ${
+                error?.message ?? error
+              }`,
+            ),
+          ),
+        ),
+    );
+  }
+
+  /** Follows the pod until `signal` aborts. */
+  async run(
+    signal: AbortSignal,
+    intervalMs = HIBERNATION_RECONCILE_INTERVAL_MS,
+  ): Promise<void> {
+    while (!signal.aborted) {
+      if (this.options.isLeader?.() === false) {
+        await new Promise(resolve => setTimeout(resolve, intervalMs));
+        continue;
+      }
+      await this.reconcileAll().catch(error =>
+        this.log(`listing pods: ${error?.message ?? error}`),
+      );
+      await new Promise(resolve => setTimeout(resolve, intervalMs));
+    }
+  }
+
+  /** Follows one pod; resolves with the phase its label now says, if it takes part. */
+  async reconcile(pod: V1Pod): Promise<HibernationPhase | undefined> {
+    const value = pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION];
+    const node = pod.spec?.nodeName;
+    if (!value || !node || pod.status?.phase !== 'Running') return undefined;
+    let idleMs: number;
+    try {
+      idleMs = parseHibernateAfter(value);
+    } catch (error) {
+      await this.refuse(pod, (error as Error).message);
+      return undefined;
+    }
+    const container = pod.spec!.containers[0];
+    const ports = (container.ports ?? [])
+      .filter(p => (p.protocol ?? 'TCP') === 'TCP')
+      .map(p => p.containerPort);
+    const refusal = await this.refusal(pod, ports);
+    if (refusal) {
+      await this.refuse(pod, refusal);
+      return undefined;
+    }
+    const containerId = pod.status?.containerStatuses
+      ?.find(s => s.name === container.name)
+      ?.containerID?.replace(/^[a-z]+:\/\//, '');
+    if (!containerId) return undefined;
+    await this.keepPublished(pod);
+    const agent = await this.options.agents.agentFor(node);
+    const status = await agent.watchForHibernation(`hib-${pod.metadata!.uid}`, {
+      containerId,
+      ports,
+      idleMs,
+    });
+    return this.follow(pod, status);
+  }
+
+  /**
+   * Hibernating and waking restart the pod's container (into a holder, and
+   * back into the restored process), and a restarting container makes the pod
+   * NotReady for a moment. Its Services would drop its address then, and
+   * kube-proxy answers a Service without endpoints with a rejection: the
+   * waking client's retransmitted SYN would meet "connection refused" instead
+   * of the held port. So the Services that select a pod which may sleep
+   * publish its address whether ready or not; the agent holds what arrives.
+   * A lone member is the only kind that sleeps, so no other member loses
+   * traffic to a not-ready one.
+   */
+  private async keepPublished(pod: V1Pod): Promise<void> {
+    const namespace = encodeURIComponent(pod.metadata!.namespace!);
+    const services = await apiRequest<{ items: V1Service[] }>(
+      this.options.kubeConfig,
+      'GET',
+      `/api/v1/namespaces/${namespace}/services`,
+    );
+    const labels = pod.metadata?.labels ?? {};
+    for (const service of services.items) {
+      const selector = service.spec?.selector ?? {};
+      const selects =
+        Object.keys(selector).length > 0 &&
+        Object.entries(selector).every(([k, v]) => labels[k] === v);
+      if (!selects || service.spec?.publishNotReadyAddresses) continue;
+      await apiRequest(
+        this.options.kubeConfig,
+        'PATCH',
+        `/api/v1/namespaces/${namespace}/services/${encodeURIComponent(
+          service.metadata!.name!,
+        )}`,
+        {
+          contentType: 'application/merge-patch+json',
+          body: {
+            metadata: {
+              annotations: {
+                [PUBLISHED_FOR_HIBERNATION_ANNOTATION]: pod.metadata!.name!,
+              },
+            },
+            spec: { publishNotReadyAddresses: true },
+          },
+        },
+      );
+    }
+  }
+
+  /** Why the pod must not sleep, or undefined when it may. */
+  private async refusal(
+    pod: V1Pod,
+    ports: number[],
+  ): Promise<string | undefined> {
+    const containers = pod.spec!.containers.length;
+    if (containers > 1) {
+      return `it has ${containers} containers; hibernation checkpoints a pod of one`;
+    }
+    if (pod.status?.qosClass === 'Guaranteed') {
+      return 'its requests equal its limits (Guaranteed QoS), and a resize may not change the QoS class, so they could not drop; set requests below limits';
+    }
+    return hibernationRefusal({
+      ...(await this.workloadOf(pod)),
+      ferryRuntime: pod.spec?.runtimeClassName === FERRY_RUNTIME_CLASS,
+      ports,
+    });
+  }
+
+  /** Puts the agent's view on the pod: its requests and its label. */
+  private async follow(
+    pod: V1Pod,
+    status: HibernationStatus,
+  ): Promise<HibernationPhase> {
+    const saved = pod.metadata?.annotations?.[HIBERNATED_REQUESTS_ANNOTATION];
+    if (status.phase === 'HIBERNATED') {
+      if (!saved) {
+        // Saved before they change: a controller that dies between the two
+        // steps finds them on the pod and can put them back.
+        const requests = Object.fromEntries(
+          pod.spec!.containers.map(c => [c.name, c.resources?.requests ?? {}]),
+        );
+        await this.patchMetadata(pod, {
+          labels: { [HIBERNATION_LABEL]: 'HIBERNATING' },
+          annotations: {
+            [HIBERNATED_REQUESTS_ANNOTATION]: JSON.stringify(requests),
+          },
+        });
+        await this.resize(
+          pod,
+          Object.fromEntries(
+            pod.spec!.containers.map(c => [
+              c.name,
+              sleepingRequests(
+                c.resources?.requests ?? {},
+                c.resources?.limits ?? {},
+              ),
+            ]),
+          ),
+        );
+      }
+      return this.label(pod, 'SCALED_DOWN');
+    }
+    if (status.phase === 'RUNNING' && saved) {
+      await this.resize(
+        pod,
+        JSON.parse(saved) as Record<string, Record<string, string>>,
+      );
+      await this.patchMetadata(pod, {
+        labels: { [HIBERNATION_LABEL]: 'RUNNING' },
+        annotations: { [HIBERNATED_REQUESTS_ANNOTATION]: null },
+      });
+      return 'RUNNING';
+    }
+    return this.label(pod, status.phase);
+  }
+
+  /** The pod's workload and its desired replicas (a bare pod is a workload of one). */
+  private async workloadOf(
+    pod: V1Pod,
+  ): Promise<{ workloadKind?: string; replicas: number }> {
+    const owner = pod.metadata?.ownerReferences?.find(o => o.controller);
+    if (!owner) return { replicas: 1 };
+    const namespace = encodeURIComponent(pod.metadata!.namespace!);
+    const plural: Record<string, string> = {
+      ReplicaSet: 'replicasets',
+      StatefulSet: 'statefulsets',
+    };
+    if (!plural[owner.kind]) return { workloadKind: owner.kind, replicas: 1 };
+    const workload = await apiRequest<{
+      spec?: { replicas?: number };
+      metadata?: { ownerReferences?: { kind: string; controller?: boolean }[] };
+    }>(
+      this.options.kubeConfig,
+      'GET',
+      `/apis/apps/v1/namespaces/${namespace}/${
+        plural[owner.kind]
+      }/${encodeURIComponent(owner.name)}`,
+    );
+    const above = workload.metadata?.ownerReferences?.find(o => o.controller);
+    return {
+      workloadKind: above?.kind ?? owner.kind,
+      replicas: workload.spec?.replicas ?? 1,
+    };
+  }
+
+  private async refuse(pod: V1Pod, reason: string): Promise<void> {
+    if (pod.metadata?.annotations?.[HIBERNATION_REFUSED_ANNOTATION] === reason)
+      return;
+    await this.patchMetadata(pod, {
+      annotations: { [HIBERNATION_REFUSED_ANNOTATION]: reason },
+    });
+  }
+
+  private async label(
+    pod: V1Pod,
+    phase: HibernationPhase,
+  ): Promise<HibernationPhase> {
+    if (pod.metadata?.labels?.[HIBERNATION_LABEL] !== phase) {
+      await this.patchMetadata(pod, { labels: { [HIBERNATION_LABEL]: phase } });
+    }
+    return phase;
+  }
+
+  private patchMetadata(
+    pod: V1Pod,
+    metadata: {
+      labels?: Record<string, string>;
+      annotations?: Record<string, string | null>;
+    },
+  ): Promise<unknown> {
+    return apiRequest(this.options.kubeConfig, 'PATCH', podPath(pod), {
+      contentType: 'application/merge-patch+json',
+      body: { metadata },
+    });
+  }
+
+  /** Sets containers' requests in place, through the pod's `resize` subresource. */
+  private resize(
+    pod: V1Pod,
+    requests: Record<string, Record<string, string>>,
+  ): Promise<unknown> {
+    return apiRequest(
+      this.options.kubeConfig,
+      'PATCH',
+      `${podPath(pod)}/resize`,
+      {
+        contentType: 'application/strategic-merge-patch+json',
+        body: {
+          spec: {
+            containers: Object.entries(requests).map(([name, r]) => ({
+              name,
+              resources: { requests: r },
+            })),
+          },
+        },
+      },
+    );
+  }
+
+  private log(message: string): void {
+    (this.options.log ?? (() => {}))(`hibernation: ${message}`);
+  }
+}
+
+function podPath(pod: V1Pod): string {
+  return `/api/v1/namespaces/${encodeURIComponent(
+    pod.metadata!.namespace!,
+  )}/pods/${encodeURIComponent(pod.metadata!.name!)}`;
+}

@@ -1,0 +1,484 @@
+/**
+ * Hibernation on real nodes, as the post's walkthrough shows it with a 10 s
+ * idle period: a lone Valkey opted in by `ferry.dev/hibernate-after`, keys
+ * written from a client pod on another node, then silence. The node agent sees
+ * no packet on port 6379 for 10 s and checkpoints the container in place; the
+ * pod stays on its node with zero requests and the label SCALED_DOWN. A GET
+ * from the client then wakes it: the client's first command succeeds (its SYN
+ * is held, never reset) and finds every key, from the same process.
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { criuCommand } from '../../src/migration/__testUtils__/agents';
+import { HibernationController } from '../../src/kube/hibernation/HibernationController';
+import { RealNodeAgents } from './nodeAgents';
+import { RealNodeCluster } from './RealNodeCluster';
+import { nodeTestImages } from './nodeTestImages';
+
+jest.setTimeout(900_000);
+
+const REPO_ROOT = path.resolve(__dirname, '../../..');
+const NAMESPACE = 'default';
+/** The post's demo tuning. */
+const HIBERNATE_AFTER = '10s';
+/** Generous: the machine runs at load 10-30 beside other suites. */
+const PHASE_TIMEOUT_MS = 240_000;
+const POLL_MS = 500;
+const images = nodeTestImages();
+let cluster: RealNodeCluster;
+let agents: RealNodeAgents;
+let controller: HibernationController;
+const stopController = new AbortController();
+let controllerRun: Promise<void>;
+
+/** Ferry's runtime wrapper, built (once, cached) by scripts/lib/runtime.sh. */
+function ferryRuntime(): string {
+  return execFileSync(
+    'bash',
+    ['-c', 'source scripts/lib/runtime.sh && ferry_runtime'],
+    { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  ).trim();
+}
+
+beforeAll(async () => {
+  cluster = await RealNodeCluster.start({
+    images: [images.pause.tar, images.valkey.tar],
+    sandboxImage: images.pause.name,
+    controlPlane: { kwok: false },
+    ferryRuntime: ferryRuntime(),
+    criu: criuCommand(),
+    // A woken container is the kubelet's second restart of it in a short time.
+    maxContainerRestartPeriodSeconds: 1,
+  });
+  cluster.kubectl(
+    ['apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'node.k8s.io/v1',
+      kind: 'RuntimeClass',
+      metadata: { name: 'ferry' },
+      handler: 'ferry',
+    }),
+  );
+  agents = new RealNodeAgents(cluster);
+  await agents.start(cluster.nodes.map(n => n.name));
+  controller = new HibernationController({
+    kubeConfig: cluster.controlPlane.kubeConfig(),
+    agents,
+    // eslint-disable-next-line no-console
+    log: message => console.log(message),
+  });
+  controllerRun = controller.run(stopController.signal);
+});
+
+afterAll(async () => {
+  stopController.abort();
+  await controllerRun;
+  await cluster?.stop();
+});
+
+/** The post's Deployment, opted in with one annotation, and without persistence. */
+function valkeyDeployment(name: string, replicas = 1): string {
+  return JSON.stringify({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NAMESPACE, labels: { app: name } },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: {
+          labels: { app: name },
+          annotations: { 'ferry.dev/hibernate-after': HIBERNATE_AFTER },
+        },
+        spec: {
+          runtimeClassName: 'ferry',
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'valkey',
+              image: images.valkey.name,
+              imagePullPolicy: 'Never',
+              args: ['valkey-server', '--save', '', '--appendonly', 'no'],
+              ports: [{ containerPort: 6379 }],
+              resources: {
+                requests: { memory: '128Mi', cpu: '250m' },
+                limits: { memory: '256Mi', cpu: '500m' },
+              },
+            },
+          ],
+        },
+      },
+    },
+  });
+}
+
+/** The post's client: a pod of the Valkey image on another node than the store. */
+function clientPod(name: string, awayFrom: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NAMESPACE },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      affinity: {
+        podAntiAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: [
+            {
+              labelSelector: { matchLabels: { app: awayFrom } },
+              topologyKey: 'kubernetes.io/hostname',
+            },
+          ],
+        },
+      },
+      containers: [
+        {
+          name: 'client',
+          image: images.valkey.name,
+          imagePullPolicy: 'Never',
+          command: ['sleep', 'infinity'],
+        },
+      ],
+    },
+  });
+}
+
+interface PodView {
+  name: string;
+  node: string;
+  label: string;
+  cpu: string;
+  memory: string;
+  refused: string;
+}
+
+function podOf(app: string): PodView | undefined {
+  const out = cluster.kubectl([
+    'get',
+    'pods',
+    '-n',
+    NAMESPACE,
+    '-l',
+    `app=${app}`,
+    '-o',
+    'json',
+  ]);
+  const pods = (JSON.parse(out).items as any[]).filter(
+    p => !p.metadata.deletionTimestamp,
+  );
+  if (pods.length !== 1) return undefined;
+  const [pod] = pods;
+  const requests = pod.spec.containers[0].resources?.requests ?? {};
+  return {
+    name: pod.metadata.name,
+    node: pod.spec.nodeName ?? '',
+    label: pod.metadata.labels?.['ferry.dev/hibernation'] ?? '',
+    cpu: requests.cpu ?? '',
+    memory: requests.memory ?? '',
+    refused: pod.metadata.annotations?.['ferry.dev/hibernation-refused'] ?? '',
+  };
+}
+
+function agentLogs(): string {
+  return cluster.nodes
+    .map(
+      n =>
+        `${n.name}/ferry-agent:\n${cluster.logTail(
+          `${n.name}/ferry-agent`,
+          20,
+        )}`,
+    )
+    .join('\n');
+}
+
+async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined,
+  timeoutMs = PHASE_TIMEOUT_MS,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    let found: T | undefined;
+    try {
+      found = probe();
+    } catch {
+      // kubectl starved by the load: ask again.
+    }
+    if (found !== undefined) return found;
+    if (Date.now() > until) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; logs:\n${agentLogs()}`,
+      );
+    }
+    await new Promise(resolve => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** valkey-cli in the client pod, against the Service; throws when the command fails. */
+function cli(client: string, args: string[]): string {
+  return cluster
+    .kubectl([
+      'exec',
+      '-n',
+      NAMESPACE,
+      client,
+      '--',
+      'valkey-cli',
+      '-h',
+      'valkey',
+      ...args,
+    ])
+    .trim();
+}
+
+/**
+ * One GET from the client pod, timed there by busybox's `time` (10 ms steps):
+ * from valkey-cli's start to its exit, so name lookup, connect and the reply.
+ */
+function timedGet(client: string, key: string): { value: string; ms: number } {
+  const out = cluster.kubectl([
+    'exec',
+    '-n',
+    NAMESPACE,
+    client,
+    '--',
+    'sh',
+    '-c',
+    `time valkey-cli -h valkey GET ${key} 2>&1`,
+  ]);
+  // valkey-cli failing makes kubectl fail above; its output is the value then `time`'s lines.
+  const real = /real\s+(\d+)m\s*([\d.]+)s/.exec(out);
+  if (!real) throw new Error(`no timing in ${JSON.stringify(out)}`);
+  return {
+    value: out.split('\n')[0].trim(),
+    ms: Math.round((Number(real[1]) * 60 + Number(real[2])) * 1000),
+  };
+}
+
+describe('hibernation on real nodes', () => {
+  it("the post's walkthrough: idle for 10 s, SCALED_DOWN with zero requests on its node, woken by the client's first GET with every key", async () => {
+    // The client first: the idle period starts with the store, and a slow
+    // client start would have it asleep before the first write.
+    cluster.kubectl(['apply', '-f', '-'], clientPod('valkey-client', 'valkey'));
+    cluster.kubectl([
+      'wait',
+      '--for=condition=Ready',
+      'pod/valkey-client',
+      '-n',
+      NAMESPACE,
+      '--timeout=180s',
+    ]);
+    cluster.kubectl(['apply', '-f', '-'], valkeyDeployment('valkey'));
+    cluster.kubectl([
+      'expose',
+      'deployment',
+      'valkey',
+      '-n',
+      NAMESPACE,
+      '--port=6379',
+    ]);
+    const store = await waitFor('the store running', () => {
+      const pod = podOf('valkey');
+      return pod?.node && pod.label === 'RUNNING' ? pod : undefined;
+    });
+    expect(store).toMatchObject({ cpu: '250m', memory: '128Mi', refused: '' });
+    await waitFor('the client reaching the store', () =>
+      cli('valkey-client', ['PING']) === 'PONG' ? true : undefined,
+    );
+    cli('valkey-client', [
+      'HSET',
+      'session:u9f3a',
+      'user_id',
+      '4821',
+      'role',
+      'admin',
+      'last_seen',
+      '2026-05-28T14:03:00Z',
+    ]);
+    cli('valkey-client', [
+      'LPUSH',
+      'jobs:email',
+      'send-welcome:4821',
+      'send-invoice:4819',
+    ]);
+    cli('valkey-client', [
+      'SET',
+      'agent:ctx:4821',
+      'user prefers weekly summaries, timezone UTC+1',
+    ]);
+    const runId = /run_id:(\w+)/.exec(
+      cli('valkey-client', ['INFO', 'server']),
+    )![1];
+
+    const wroteAt = Date.now();
+    const asleep = await waitFor('SCALED_DOWN with zero requests', () => {
+      const pod = podOf('valkey');
+      return pod?.label === 'SCALED_DOWN' &&
+        pod.cpu === '0' &&
+        pod.memory === '0'
+        ? pod
+        : undefined;
+    });
+    // eslint-disable-next-line no-console
+    console.log(
+      `SCALED_DOWN ${
+        Date.now() - wroteAt
+      } ms after the last write (idle period ${HIBERNATE_AFTER})`,
+    );
+    // The same pod, on the same node: only its process went.
+    expect(asleep.name).toBe(store.name);
+    expect(asleep.node).toBe(store.node);
+    const agent = await agents.agentFor(store.node);
+    const uid = cluster.kubectl([
+      'get',
+      'pod',
+      store.name,
+      '-n',
+      NAMESPACE,
+      '-o',
+      'jsonpath={.metadata.uid}',
+    ]);
+    const slept = await agent.hibernation(`hib-${uid}`);
+    // A gap of more than 10 s between two writes under load may have put it to
+    // sleep (and woken it) before: every sleep but this one has had its wake.
+    expect(slept.phase).toBe('HIBERNATED');
+    expect(slept.restores).toBe(slept.hibernations - 1);
+
+    // The client's first command after the sleep: no retry, every key there.
+    let first: { value: string; ms: number };
+    try {
+      first = timedGet('valkey-client', 'agent:ctx:4821');
+    } catch (error) {
+      throw new Error(
+        `the first GET after the sleep failed: ${error}\n${agentLogs()}`,
+      );
+    }
+    const value = first.value;
+    expect(value).toBe('user prefers weekly summaries, timezone UTC+1');
+    expect(cli('valkey-client', ['HGETALL', 'session:u9f3a'])).toBe(
+      [
+        'user_id',
+        '4821',
+        'role',
+        'admin',
+        'last_seen',
+        '2026-05-28T14:03:00Z',
+      ].join('\n'),
+    );
+    expect(cli('valkey-client', ['LRANGE', 'jobs:email', '0', '-1'])).toBe(
+      'send-invoice:4819\nsend-welcome:4821',
+    );
+    // Restored, not restarted: the same process.
+    expect(
+      /run_id:(\w+)/.exec(cli('valkey-client', ['INFO', 'server']))![1],
+    ).toBe(runId);
+    const woken = await agent.hibernation(`hib-${uid}`);
+    const awakeGet = timedGet('valkey-client', 'agent:ctx:4821');
+    // One wake for this sleep, whatever the client sent meanwhile.
+    expect(woken.restores).toBe(slept.hibernations);
+    // eslint-disable-next-line no-console
+    console.log(
+      `woken: the client's first GET answered in ${
+        first.ms
+      } ms (in the client pod: name lookup, connect, reply; awake it takes ${
+        awakeGet.ms
+      } ms); the agent's wake ${
+        woken.wakeMs
+      } ms from the first held packet, restore ${woken.restoreMs} ms; dump ${
+        slept.dumpMs
+      } ms, ${slept.imageBytes} bytes kept; load ${execFileSync(
+        'cat',
+        ['/proc/loadavg'],
+        { encoding: 'utf8' },
+      ).trim()}`,
+    );
+    const awake = await waitFor('RUNNING with its requests back', () => {
+      const pod = podOf('valkey');
+      return pod?.label === 'RUNNING' &&
+        pod.cpu === '250m' &&
+        pod.memory === '128Mi'
+        ? pod
+        : undefined;
+    });
+    expect(awake.name).toBe(store.name);
+  });
+
+  it('a burst of 100 clients at a hibernated store: every one served, one restore', async () => {
+    const asleep = await waitFor('SCALED_DOWN again', () => {
+      const pod = podOf('valkey');
+      return pod?.label === 'SCALED_DOWN' && pod.cpu === '0' ? pod : undefined;
+    });
+    const agent = await agents.agentFor(asleep.node);
+    const uid = cluster.kubectl([
+      'get',
+      'pod',
+      asleep.name,
+      '-n',
+      NAMESPACE,
+      '-o',
+      'jsonpath={.metadata.uid}',
+    ]);
+    const before = await agent.hibernation(`hib-${uid}`);
+    expect(before.phase).toBe('HIBERNATED');
+    // All at once from the client pod: each its own connection, its own first command.
+    const out = cluster.kubectl([
+      'exec',
+      '-n',
+      NAMESPACE,
+      'valkey-client',
+      '--',
+      'sh',
+      '-c',
+      [
+        'for i in $(seq 100); do',
+        '  (valkey-cli -h valkey GET agent:ctx:4821 > /tmp/burst.$i 2>&1; echo "rc=$?" >> /tmp/burst.$i) &',
+        'done; wait',
+        'cat /tmp/burst.*; rm -f /tmp/burst.*',
+      ].join('\n'),
+    ]);
+    const served = out
+      .split('\n')
+      .filter(l => l === 'user prefers weekly summaries, timezone UTC+1');
+    const ok = out.split('\n').filter(l => l === 'rc=0');
+    expect({ served: served.length, ok: ok.length }).toEqual({
+      served: 100,
+      ok: 100,
+    });
+    const after = await agent.hibernation(`hib-${uid}`);
+    expect(after.restores).toBe(before.restores + 1);
+    expect(after.hibernations).toBe(before.hibernations);
+    // eslint-disable-next-line no-console
+    console.log(
+      `burst of 100: all served, one restore, wake ${
+        after.wakeMs
+      } ms (restore ${after.restoreMs} ms); load ${execFileSync(
+        'cat',
+        ['/proc/loadavg'],
+        { encoding: 'utf8' },
+      ).trim()}`,
+    );
+  });
+
+  it('refuses a member of a replicated workload, and says why on the pod', async () => {
+    cluster.kubectl(['apply', '-f', '-'], valkeyDeployment('replicated', 3));
+    const refused = await waitFor('each member refused with the reason', () => {
+      const out = cluster.kubectl([
+        'get',
+        'pods',
+        '-n',
+        NAMESPACE,
+        '-l',
+        'app=replicated',
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.annotations.ferry\\.dev/hibernation-refused}{"\\n"}{end}',
+      ]);
+      const reasons = out.trim().split('\n').filter(Boolean);
+      return reasons.length === 3 &&
+        reasons.every(r =>
+          r.includes('Deployment has 3 replicas, whose quorum of 2'),
+        )
+        ? reasons
+        : undefined;
+    });
+    expect(refused).toHaveLength(3);
+  });
+});
