@@ -27,6 +27,13 @@ const RECORDS_DIR = '.hibernation';
 const DUMPED = '.ferry-dumped';
 const CONTAINER_RESTORED = '.ferry-container-restored';
 const CONTAINER_RESTORE_FAILED = '.ferry-restore-failed';
+/**
+ * The agent's own state of each watch, beside the images: a restarted agent
+ * (a crash, an upgrade of its DaemonSet) takes its watches back from here, and
+ * above all the sleeping containers, whose ports it holds and nobody else
+ * would ever let through.
+ */
+const WATCHES_DIR = '.hibernation-watches';
 /** The annotations runc's state carries from containerd's CRI. */
 const SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
 const CONTAINER_NAME = 'io.kubernetes.cri.container-name';
@@ -124,6 +131,8 @@ export class ContainerHibernation {
   private netns = '';
   private recordPath = '';
   private image = '';
+  private sandbox = '';
+  private containerName = '';
 
   constructor(
     readonly id: string,
@@ -136,7 +145,96 @@ export class ContainerHibernation {
     await this.locate(this.request.containerId);
     await this.nft(this.tableRules());
     this.lastPacketAt = Date.now();
+    await this.persist();
     this.schedule();
+  }
+
+  /**
+   * The watches a previous agent on this node left, taken back. A sleeping
+   * container stays asleep, its ports still held by the table in its pod's
+   * network namespace (which never depended on the agent), and packets held
+   * meanwhile wake it at once. One caught mid-wake is woken again: the wake
+   * is idempotent. One caught mid-dump is asleep if its dump completed, and
+   * else serving, as a failed dump leaves it.
+   */
+  static async resumeAll(
+    host: HibernationHost,
+  ): Promise<ContainerHibernation[]> {
+    const dir = join(host.imagesDir, WATCHES_DIR);
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    const resumed: ContainerHibernation[] = [];
+    for (const name of names.filter(n => n.endsWith('.json'))) {
+      const saved = await readJson(join(dir, name));
+      if (!saved) continue;
+      const watch = new ContainerHibernation(
+        String(saved.id),
+        saved.request as HibernationRequest,
+        host,
+      );
+      try {
+        await watch.resume(saved);
+        resumed.push(watch);
+      } catch (error) {
+        host.log(
+          `could not take back the watch ${saved.id}: ${
+            (error as Error).message
+          }`,
+        );
+      }
+    }
+    return resumed;
+  }
+
+  private async resume(saved: Record<string, unknown>): Promise<void> {
+    this.sandbox = String(saved.sandbox);
+    this.containerName = String(saved.containerName);
+    this.image = String(saved.image ?? '');
+    this.hibernations = Number(saved.hibernations ?? 0);
+    this.restores = Number(saved.restores ?? 0);
+    this.dumpMs = saved.dumpMs as number | undefined;
+    this.imageBytes = saved.imageBytes as number | undefined;
+    await this.locateSandbox(this.sandbox, this.containerName);
+    const dumped =
+      this.image !== '' &&
+      existsSync(join(this.host.imagesDir, this.image, DUMPED));
+    const phase = saved.phase as AgentHibernationPhase;
+    if (phase === 'HIBERNATED' || phase === 'WAKING') {
+      this.phase = 'HIBERNATED';
+      // Its packets have been held all along: the counter says whether one came.
+      this.packets = (await this.counters()).traffic;
+    } else if (phase === 'HIBERNATING' && dumped) {
+      this.hibernations += 1;
+      this.phase = 'HIBERNATED';
+      this.packets = (await this.counters()).traffic;
+    } else {
+      if (phase === 'HIBERNATING') {
+        await fs.rm(this.recordPath, { force: true });
+      }
+      await this.nft(this.tableRules());
+      this.phase = 'RUNNING';
+    }
+    this.lastPacketAt = Date.now();
+    await this.persist();
+    this.host.log(`took back the watch ${this.id}, ${this.phase}`);
+    this.schedule();
+  }
+
+  /** Writes what a restarted agent needs to take this watch back. */
+  private async persist(): Promise<void> {
+    const dir = join(this.host.imagesDir, WATCHES_DIR);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeJson(join(dir, `${this.id}.json`), {
+      id: this.id,
+      request: this.request,
+      phase: this.phase,
+      image: this.image,
+      sandbox: this.sandbox,
+      containerName: this.containerName,
+      hibernations: this.hibernations,
+      restores: this.restores,
+      dumpMs: this.dumpMs,
+      imageBytes: this.imageBytes,
+    });
   }
 
   /** Takes a new idle period or ports; the container it watches stays the agent's own knowledge. */
@@ -178,6 +276,9 @@ export class ContainerHibernation {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.nft(`delete table inet ${TABLE}`).catch(() => {});
+    await fs.rm(join(this.host.imagesDir, WATCHES_DIR, `${this.id}.json`), {
+      force: true,
+    });
   }
 
   private schedule(): void {
@@ -232,9 +333,16 @@ export class ContainerHibernation {
         `container ${containerId} carries no ${SANDBOX_ID} and ${CONTAINER_NAME}: it is not a Kubernetes container`,
       );
     }
+    await this.locateSandbox(sandbox, name);
+  }
+
+  /** The pod's network namespace (its sandbox's) and the wrapper's record path. */
+  private async locateSandbox(sandbox: string, name: string): Promise<void> {
     const pause = JSON.parse(await this.host.runc(['state', sandbox])) as {
       pid: number;
     };
+    this.sandbox = sandbox;
+    this.containerName = name;
     this.netns = `/proc/${pause.pid}/ns/net`;
     this.recordPath = join(
       this.host.imagesDir,
@@ -247,6 +355,7 @@ export class ContainerHibernation {
     this.phase = 'HIBERNATING';
     this.error = undefined;
     this.image = `${this.id}-${this.hibernations + 1}`;
+    await this.persist();
     const dir = join(this.host.imagesDir, this.image);
     const work = `${dir}.work`;
     await fs.rm(dir, { recursive: true, force: true });
@@ -296,6 +405,7 @@ export class ContainerHibernation {
       await this.nft(`flush chain inet ${TABLE} hold`).catch(() => {});
       this.phase = 'RUNNING';
       this.lastPacketAt = Date.now();
+      await this.persist();
       throw error;
     }
     this.dumpMs = Date.now() - started;
@@ -304,6 +414,7 @@ export class ContainerHibernation {
     this.imageBytes = await directoryBytes(dir);
     this.hibernations += 1;
     this.phase = 'HIBERNATED';
+    await this.persist();
     this.host.log(
       `hibernated ${this.id} (${this.request.containerId}): dump ${this.dumpMs} ms, ${this.imageBytes} bytes kept`,
     );
@@ -311,6 +422,7 @@ export class ContainerHibernation {
 
   private async restore(): Promise<void> {
     this.phase = 'WAKING';
+    await this.persist();
     const heldSince = Date.now();
     const dir = join(this.host.imagesDir, this.image);
     const deadline = heldSince + WAKE_TIMEOUT_MS;
@@ -330,6 +442,7 @@ export class ContainerHibernation {
         // fresh: the memory is lost, and the ports must answer again.
         await this.nft(`flush chain inet ${TABLE} hold`).catch(() => {});
         this.phase = 'RUNNING';
+        await this.persist();
         throw new Error(`restoring ${this.id} failed: ${failed}`);
       }
       restored = await fs
@@ -361,6 +474,7 @@ export class ContainerHibernation {
     // The images hold the process's memory, secrets included: gone once used.
     await fs.rm(dir, { recursive: true, force: true });
     this.imageBytes = undefined;
+    await this.persist();
     this.host.log(
       `woke ${this.id} as ${restored.containerId}: ${this.wakeMs} ms from the first held packet (restore ${this.restoreMs} ms)`,
     );

@@ -143,6 +143,11 @@ export class NodeAgent {
   /** Starts listening; resolves with the port. */
   async start(): Promise<number> {
     await fs.mkdir(this.options.imagesDir, { recursive: true, mode: 0o700 });
+    for (const watch of await ContainerHibernation.resumeAll(
+      this.hibernationHost(),
+    )) {
+      this.hibernations.set(watch.id, watch);
+    }
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch(error =>
         reply(res, 500, { error: String(error?.message ?? error) }),
@@ -322,12 +327,11 @@ export class NodeAgent {
         reply(res, 200, watched.status());
         return;
       }
-      const hibernation = new ContainerHibernation(id, request, {
-        imagesDir: this.options.imagesDir,
-        runc: (args, env, log) => this.runc(args, env, log),
-        criuConfiguration: () => this.criuConfiguration(),
-        log: message => this.log(message),
-      });
+      const hibernation = new ContainerHibernation(
+        id,
+        request,
+        this.hibernationHost(),
+      );
       await hibernation.start();
       this.hibernations.set(id, hibernation);
       reply(res, 200, hibernation.status());
@@ -348,6 +352,16 @@ export class NodeAgent {
     } else {
       reply(res, 404, { error: 'not found' });
     }
+  }
+
+  private hibernationHost() {
+    return {
+      imagesDir: this.options.imagesDir,
+      runc: (args: string[], env?: Record<string, string>, log?: string) =>
+        this.runc(args, env, log),
+      criuConfiguration: () => this.criuConfiguration(),
+      log: (message: string) => this.log(message),
+    };
   }
 
   /**

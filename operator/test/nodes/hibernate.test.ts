@@ -230,6 +230,19 @@ function cli(client: string, args: string[]): string {
     .trim();
 }
 
+/** Calls `ask` until it resolves (the agent listens), for up to PHASE_TIMEOUT_MS. */
+async function untilAnswered<T>(ask: () => Promise<T>): Promise<T> {
+  const until = Date.now() + PHASE_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return await ask();
+    } catch (error) {
+      if (Date.now() > until) throw error;
+    }
+    await new Promise(resolve => setTimeout(resolve, POLL_MS));
+  }
+}
+
 /**
  * One GET from the client pod, timed there by busybox's `time` (10 ms steps):
  * from valkey-cli's start to its exit, so name lookup, connect and the reply.
@@ -456,6 +469,50 @@ describe('hibernation on real nodes', () => {
         { encoding: 'utf8' },
       ).trim()}`,
     );
+  });
+
+  it("wakes after its node's agent restarted while it slept: the new agent takes the watch back", async () => {
+    // Awake after the burst first: until the controller follows the wake, the
+    // label still says SCALED_DOWN.
+    await waitFor('RUNNING after the burst', () =>
+      podOf('valkey')?.label === 'RUNNING' ? true : undefined,
+    );
+    const asleep = await waitFor('SCALED_DOWN again', () => {
+      const pod = podOf('valkey');
+      return pod?.label === 'SCALED_DOWN' && pod.cpu === '0' ? pod : undefined;
+    });
+    const uid = cluster.kubectl([
+      'get',
+      'pod',
+      asleep.name,
+      '-n',
+      NAMESPACE,
+      '-o',
+      'jsonpath={.metadata.uid}',
+    ]);
+    const before = await (
+      await agents.agentFor(asleep.node)
+    ).hibernation(`hib-${uid}`);
+    expect(before.phase).toBe('HIBERNATED');
+    // SIGKILL, as a crash: nothing of the old agent's memory survives.
+    agents.kill(asleep.node);
+    await agents.restart(asleep.node);
+    const agent = await agents.agentFor(asleep.node);
+    // The node's log already holds the first agent's ready line, so the
+    // restart may return before the new one listens: ask until it answers.
+    const taken = await untilAnswered(() => agent.hibernation(`hib-${uid}`));
+    expect(taken.phase).toBe('HIBERNATED');
+    let first: { value: string; ms: number };
+    try {
+      first = timedGet('valkey-client', 'agent:ctx:4821');
+    } catch (error) {
+      throw new Error(
+        `the first GET after the agent's restart failed: ${error}\n${agentLogs()}`,
+      );
+    }
+    expect(first.value).toBe('user prefers weekly summaries, timezone UTC+1');
+    const after = await agent.hibernation(`hib-${uid}`);
+    expect(after.restores).toBe(before.restores + 1);
   });
 
   it('refuses a member of a replicated workload, and says why on the pod', async () => {
