@@ -8,6 +8,7 @@ export { ferryPlugin as default } from './plugin';
 export {
   ferryApi,
   ferryFleetPage,
+  ferrySpotCatalogFilter,
   ferrySpotEntityCard,
   ferrySpotEntityContent,
 } from './plugin';
