@@ -148,29 +148,6 @@ describe('the portal with the operator in demo mode', () => {
     }
   });
 
-  it('lists only the services on spot in the catalog when asked', async () => {
-    try {
-      // Every entity, not only the guest's own (job-queue is data-team's).
-      const filter = await openAsGuest(page, '/?filters%5Buser%5D=all', 'ferry-catalog-spot-filter');
-      const rows = page.locator('table tbody tr');
-      const names = () => rows.allInnerTexts();
-      const everything = await eventually(names, t => t.some(r => r.includes('agent-memory')));
-      assert.ok(everything.some(t => t.includes('agent-memory')), everything.join(' | '));
-      await filter.getByRole('checkbox', { name: 'Only services on spot' }).check();
-      // session-store and job-queue opt in from catalog-info.yaml; agent-memory says disabled there.
-      const onSpot = await eventually(names, t => t.length === 2);
-      assert.deepEqual(
-        onSpot.map(t => (t.includes('session-store') ? 'session-store' : t.includes('job-queue') ? 'job-queue' : t)).sort(),
-        ['job-queue', 'session-store'],
-      );
-      assert.match(page.url(), /filters%5Bspot%5D=enabled|filters\[spot\]=enabled/);
-      await shot(page, 'catalog-on-spot');
-    } catch (error) {
-      await shot(page, 'catalog-on-spot-failed');
-      throw error;
-    }
-  });
-
   it('lists every opted-in service on the fleet page', async () => {
     try {
       const fleet = await openAsGuest(page, '/ferry', 'ferry-fleet-page');

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 
 /**
@@ -377,7 +378,7 @@ export class ContainerHibernation {
     await this.nft(
       [
         `reset counter inet ${TABLE} held`,
-        `add rule inet ${TABLE} hold tcp dport { ${this.request.ports.join(
+        `add rule inet ${TABLE} hold ${this.fromClients()} tcp dport { ${this.request.ports.join(
           ', ',
         )} } counter name held drop`,
       ].join('\n'),
@@ -480,6 +481,20 @@ export class ContainerHibernation {
     );
   }
 
+  /**
+   * Packets from this node itself are not clients: the kubelet's TCP probes
+   * come from the node (its address on the pod bridge, or its own), and
+   * counted they would keep a store awake for ever, or wake it at every probe.
+   * The agent runs in the node's network namespace, so its addresses are the node's.
+   */
+  private fromClients(): string {
+    const own = Object.values(networkInterfaces())
+      .flatMap(addresses => addresses ?? [])
+      .filter(a => a.family === 'IPv4')
+      .map(a => a.address);
+    return own.length ? `ip saddr != { ${own.join(', ')} }` : '';
+  }
+
   private tableRules(): string {
     const ports = this.request.ports.join(', ');
     return [
@@ -490,7 +505,7 @@ export class ContainerHibernation {
       '  counter traffic {}',
       '  counter held {}',
       '  chain count { type filter hook input priority -20; policy accept;',
-      `    tcp dport { ${ports} } counter name traffic`,
+      `    ${this.fromClients()} tcp dport { ${ports} } counter name traffic`,
       '  }',
       // After the count: held packets are traffic too.
       '  chain hold { type filter hook input priority -19; policy accept; }',

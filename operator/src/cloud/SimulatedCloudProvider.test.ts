@@ -40,16 +40,6 @@ describe('SimulatedSpotMarket', () => {
     expect(market.spotPrice('r5.large@eu-west-1a', T0 + 3 * HOUR)).toBe(0.05);
   });
 
-  it('tells whether any price changes in a span, as the per-pool changes say', () => {
-    const market = new SimulatedSpotMarket(data(), { seed: 1, noticeMs: TERMINATION_NOTICE_MS.aws });
-    for (const [from, to] of [[T0, T0 + 1], [T0 + 1, T0 + 2 * HOUR], [T0 + 1, T0 + 2 * HOUR + 1], [T0 + 3 * HOUR, T0 + 10 * HOUR], [T0 + 10 * HOUR, T0 + 11 * HOUR], [T0 + 11 * HOUR, T0 + 12 * HOUR]]) {
-      const changes = market.priceChanges('r5.large@eu-west-1a', from, to);
-      expect({ from, to, any: market.hasPriceChangesBetween(from, to) }).toEqual({ from, to, any: changes.length > 0 });
-    }
-    expect(market.hasPriceChangesBetween(T0 + 1, T0 + 2 * HOUR)).toBe(false);
-    expect(market.hasPriceChangesBetween(T0 + 1, T0 + 2 * HOUR + 1)).toBe(true);
-  });
-
   it('replays the same interruptions for the same seed', () => {
     const a = new SimulatedSpotMarket(data(), { seed: 42, noticeMs: TERMINATION_NOTICE_MS.aws });
     const b = new SimulatedSpotMarket(data(), { seed: 42, noticeMs: TERMINATION_NOTICE_MS.aws });

@@ -74,8 +74,6 @@ export class SimulatedSpotMarket {
   readonly startAt: number;
   readonly endAt: number;
   private readonly priceLog = new Map<string, { at: number[]; price: number[] }>();
-  /** Every pool's price change times, sorted: most steps of a replay have none. */
-  private readonly priceChangeTimes: Float64Array;
   private readonly interruptionsByPool = new Map<string, PoolInterruption[]>();
   private readonly allInterruptions: PoolInterruption[];
   private readonly byRestoration: PoolInterruption[];
@@ -126,7 +124,6 @@ export class SimulatedSpotMarket {
     if (pools.length === 0) throw new Error('no pool of the price data has both an on-demand price and an advisor entry');
     this.pools = pools;
     this.poolById = new Map(pools.map(p => [p.id, p]));
-    this.priceChangeTimes = Float64Array.from([...this.priceLog.values()].flatMap(l => l.at)).sort();
     const firstChange = Math.min(...[...this.priceLog.values()].map(l => l.at[0]));
     const lastChange = Math.max(...[...this.priceLog.values()].map(l => l.at[l.at.length - 1]));
     this.startAt = options.startAt ?? firstChange;
@@ -177,19 +174,6 @@ export class SimulatedSpotMarket {
   }
 
   /** Price changes of a pool in [from, to). */
-  /** Whether any pool's price changes in [from, to). */
-  hasPriceChangesBetween(from: number, to: number): boolean {
-    const times = this.priceChangeTimes;
-    let lo = 0;
-    let hi = times.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (times[mid] < from) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < times.length && times[lo] < to;
-  }
-
   priceChanges(pool: string, from: number, to: number): { at: number; price: number }[] {
     const log = this.priceLog.get(pool);
     if (!log) return [];

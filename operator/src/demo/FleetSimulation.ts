@@ -20,7 +20,6 @@ import { freeSlotsOf, headroomSlotsFor, planHeadroom } from '../core/headroom';
 import { quorumOf } from '../core/quorum';
 import { InterruptionRiskModel } from '../core/risk';
 import { SimulatedCloudProvider, SimulatedNode } from '../cloud/SimulatedCloudProvider';
-import type { MarketPool } from '../cloud/SimulatedSpotMarket';
 
 /** A stateful workload of the simulated fleet. */
 export interface FleetWorkloadSpec {
@@ -127,12 +126,6 @@ export class FleetSimulation {
   private fleetObservedMs = 0;
   private readonly headroomNodes = new Set<string>();
   private headroomSpend = 0;
-  /**
-   * Each node's market pool. Accounting looks it up for every member at every
-   * step, and a pool id built from the node's labels is a new string to hash
-   * each time: a month's replay spent a tenth of its time there.
-   */
-  private readonly poolsOfNodes = new WeakMap<SimulatedNode, MarketPool>();
 
   constructor(private readonly options: FleetOptions) {
     this.provider = options.provider;
@@ -302,7 +295,7 @@ export class FleetSimulation {
         }
       } else if (signal.kind === 'terminated') this.nodeGone(signal.node, signal.at);
     }
-    if (model && this.provider.market.hasPriceChangesBetween(from, next)) {
+    if (model) {
       for (const pool of this.provider.market.pools) {
         for (const change of this.provider.market.priceChanges(pool.id, from, next)) model.recordPrice(pool.id, change.at, change.price);
       }
@@ -523,7 +516,7 @@ export class FleetSimulation {
       for (const m of w.members) {
         const node = m.node ? this.provider.node(m.node) : undefined;
         if (!node) continue;
-        const pool = this.marketPoolOf(node);
+        const pool = this.provider.market.pool(poolIdOf(node));
         let price = pool.onDemandUsdPerHour;
         if (node.capacityType === 'spot') {
           price = priceCache.get(pool.id) ?? this.provider.market.spotPrice(pool.id, this.now);
@@ -548,22 +541,13 @@ export class FleetSimulation {
       for (const name of this.headroomNodes) {
         const node = this.provider.node(name);
         if (!node || occupied.has(name)) continue;
-        this.headroomSpend += this.provider.market.spotPrice(this.marketPoolOf(node).id, this.now) * (elapsedMs / 3_600_000);
+        this.headroomSpend += this.provider.market.spotPrice(poolIdOf(node), this.now) * (elapsedMs / 3_600_000);
       }
     }
     if (anyEnabled) {
       this.fleetObservedMs += elapsedMs;
       if (fleetUp) this.fleetUpMs += elapsedMs;
     }
-  }
-
-  private marketPoolOf(node: SimulatedNode): MarketPool {
-    let pool = this.poolsOfNodes.get(node);
-    if (!pool) {
-      pool = this.provider.market.pool(poolIdOf(node));
-      this.poolsOfNodes.set(node, pool);
-    }
-    return pool;
   }
 
   private releaseEmptyNodes(): void {

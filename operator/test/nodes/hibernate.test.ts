@@ -77,7 +77,7 @@ afterAll(async () => {
 });
 
 /** The post's Deployment, opted in with one annotation, and without persistence. */
-function valkeyDeployment(name: string, replicas = 1): string {
+function valkeyDeployment(name: string, replicas = 1, probed = false): string {
   return JSON.stringify({
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -100,6 +100,14 @@ function valkeyDeployment(name: string, replicas = 1): string {
               imagePullPolicy: 'Never',
               args: ['valkey-server', '--save', '', '--appendonly', 'no'],
               ports: [{ containerPort: 6379 }],
+              ...(probed
+                ? {
+                    readinessProbe: {
+                      tcpSocket: { port: 6379 },
+                      periodSeconds: 1,
+                    },
+                  }
+                : {}),
               resources: {
                 requests: { memory: '128Mi', cpu: '250m' },
                 limits: { memory: '256Mi', cpu: '500m' },
@@ -513,6 +521,81 @@ describe('hibernation on real nodes', () => {
     expect(first.value).toBe('user prefers weekly summaries, timezone UTC+1');
     const after = await agent.hibernation(`hib-${uid}`);
     expect(after.restores).toBe(before.restores + 1);
+  });
+
+  it("sleeps through the kubelet's probes: they neither keep it awake nor wake it, a client does", async () => {
+    cluster.kubectl(['apply', '-f', '-'], valkeyDeployment('probed', 1, true));
+    cluster.kubectl([
+      'expose',
+      'deployment',
+      'probed',
+      '-n',
+      NAMESPACE,
+      '--port=6379',
+    ]);
+    await waitFor('the probed store running', () =>
+      podOf('probed')?.label === 'RUNNING' ? true : undefined,
+    );
+    await waitFor('a write through its Service', () =>
+      cluster
+        .kubectl([
+          'exec',
+          '-n',
+          NAMESPACE,
+          'valkey-client',
+          '--',
+          'valkey-cli',
+          '-h',
+          'probed',
+          'SET',
+          'probed-key',
+          'kept',
+        ])
+        .trim() === 'OK'
+        ? true
+        : undefined,
+    );
+    // A TCP probe every second from the node: counted, it would never be idle.
+    const asleep = await waitFor('SCALED_DOWN despite its probes', () => {
+      const pod = podOf('probed');
+      return pod?.label === 'SCALED_DOWN' ? pod : undefined;
+    });
+    const uid = cluster.kubectl([
+      'get',
+      'pod',
+      asleep.name,
+      '-n',
+      NAMESPACE,
+      '-o',
+      'jsonpath={.metadata.uid}',
+    ]);
+    const agent = await agents.agentFor(asleep.node);
+    const slept = await agent.hibernation(`hib-${uid}`);
+    // Several probes later it still sleeps: held, they would each have woken it.
+    await new Promise(resolve => setTimeout(resolve, 5_000));
+    const still = await agent.hibernation(`hib-${uid}`);
+    expect(still).toMatchObject({
+      phase: 'HIBERNATED',
+      restores: slept.restores,
+    });
+    const out = cluster
+      .kubectl([
+        'exec',
+        '-n',
+        NAMESPACE,
+        'valkey-client',
+        '--',
+        'valkey-cli',
+        '-h',
+        'probed',
+        'GET',
+        'probed-key',
+      ])
+      .trim();
+    expect(out).toBe('kept');
+    expect((await agent.hibernation(`hib-${uid}`)).restores).toBe(
+      slept.restores + 1,
+    );
   });
 
   it('refuses a member of a replicated workload, and says why on the pod', async () => {

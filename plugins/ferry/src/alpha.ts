@@ -8,7 +8,6 @@ export { ferryPlugin as default } from './plugin';
 export {
   ferryApi,
   ferryFleetPage,
-  ferrySpotCatalogFilter,
   ferrySpotEntityCard,
   ferrySpotEntityContent,
 } from './plugin';

@@ -15,13 +15,6 @@ export { ferryApiRef, FerryClient } from './api';
 export type { FerryApi, MigrationQuery, TimeRange } from './api';
 export { isFerryAvailable } from './conditions';
 export {
-  createFerrySpotColumn,
-  EntitySpotFilter,
-  EntitySpotPicker,
-  isOnSpot,
-} from './components/CatalogSpotFilter';
-export type { FerryCatalogFilters } from './components/CatalogSpotFilter';
-export {
   rootRouteRef,
   entityContentRouteRef,
   catalogEntityRouteRef,

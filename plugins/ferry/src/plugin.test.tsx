@@ -5,7 +5,6 @@ import {
 } from '@backstage/frontend-test-utils';
 import { coreExtensionData } from '@backstage/frontend-plugin-api';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
-import { MockEntityListContextProvider } from '@backstage/plugin-catalog-react/testUtils';
 import { catalogEntityRouteRef } from './routes';
 import {
   EntityCardBlueprint,
@@ -56,21 +55,6 @@ describe('ferryPlugin (new frontend system)', () => {
       { apis: [[ferryApiRef, mockFerryApi()]] },
     );
     expect(await screen.findAllByTestId('ferry-replica-row')).toHaveLength(3);
-  });
-
-  it('provides a filter of the catalog page for entities on spot', async () => {
-    const extension = ferryPlugin.getExtension('catalog-filter:ferry/spot');
-    expect(extension).toBeDefined();
-    const tester = createExtensionTester(extension);
-    const updateFilters = jest.fn();
-    await renderInTestApp(
-      <MockEntityListContextProvider value={{ updateFilters }}>
-        {tester.reactElement()}
-      </MockEntityListContextProvider>,
-    );
-    expect(
-      await screen.findByRole('checkbox', { name: 'Only services on spot' }),
-    ).not.toBeChecked();
   });
 
   it('provides the Overview card for entities with ferry.dev/spot', async () => {

@@ -7,7 +7,6 @@ import {
   fetchApiRef,
 } from '@backstage/frontend-plugin-api';
 import {
-  CatalogFilterBlueprint,
   EntityCardBlueprint,
   EntityContentBlueprint,
 } from '@backstage/plugin-catalog-react/alpha';
@@ -61,20 +60,6 @@ export const ferrySpotEntityCard = EntityCardBlueprint.make({
   },
 });
 
-/**
- * A filter of the catalog page: only entities whose `ferry.dev/spot` is
- * `enabled`. Extension id `catalog-filter:ferry/spot`.
- */
-export const ferrySpotCatalogFilter = CatalogFilterBlueprint.make({
-  name: 'spot',
-  params: {
-    loader: () =>
-      import('./components/CatalogSpotFilter').then(m => (
-        <m.EntitySpotPicker />
-      )),
-  },
-});
-
 /** The fleet page at `/ferry`, with a nav item. Extension id `page:ferry`. */
 export const ferryFleetPage = PageBlueprint.make({
   params: {
@@ -99,6 +84,5 @@ export const ferryPlugin = createFrontendPlugin({
     ferryFleetPage,
     ferrySpotEntityContent,
     ferrySpotEntityCard,
-    ferrySpotCatalogFilter,
   ],
 });
