@@ -535,6 +535,13 @@ export class NodeAgent {
           [
             'checkpoint',
             '--leave-running',
+            // A connection still in its handshake when the container is paused
+            // (a kubelet's TCP probe, a client dialling in) cannot be dumped, and
+            // CRIU fails the whole dump for it unless told to leave it out: its
+            // client gets no answer and dials again, as it must for the new
+            // address anyway. A runc flag, not a CRIU configuration line: runc
+            // sends this option in its request, which overrides the file.
+            '--tcp-skip-in-flight',
             '--image-path',
             dir,
             '--work-path',

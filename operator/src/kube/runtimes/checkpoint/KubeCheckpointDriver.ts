@@ -394,8 +394,10 @@ export class KubeCheckpointDriver implements MigrationDriver {
     await source.resumeContainer(id, ctx.state.containerId);
     await source.deleteImages(id).catch(() => {});
     await target?.deleteImages(id).catch(() => {});
+    // The container was frozen from the pause before the dump until now: it
+    // acknowledged nothing it does not still hold, whatever became of the target.
     ctx.note(
-      `the source container on ${spec.sourceNode} runs on from where it was paused`,
+      `nothing was at risk: the source container on ${spec.sourceNode} was paused from the dump on, holds every write it acknowledged, and runs on from where it was paused`,
     );
   }
 
@@ -423,7 +425,13 @@ export class KubeCheckpointDriver implements MigrationDriver {
     const pods = this.pods(ctx);
     const until = Date.now() + RESTORED_POD_READY_TIMEOUT_MS;
     for (;;) {
-      const image = await target.image(ctx.state.imageId);
+      const image = await target.image(ctx.state.imageId).catch(error => {
+        if (!(error instanceof AgentUnreachableError)) throw error;
+        throw new Error(
+          `the agent of the target node ${ctx.migration.spec.targetNode} stopped answering while ${ctx.state.targetPod} was being restored there: ${error.message}`,
+          { cause: error },
+        );
+      });
       if (image.restoreError) {
         throw new TargetLostError(
           `restoring ${ctx.state.targetPod} on ${ctx.migration.spec.targetNode} failed: ${image.restoreError}`,
