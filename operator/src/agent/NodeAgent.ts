@@ -66,6 +66,12 @@ const ICMP_RATELIMIT = '/proc/sys/net/ipv4/icmp_ratelimit';
  */
 const ICMP_RATELIMIT_SAVED = '.icmp-ratelimit-before-freezes';
 const ANSWERING = (id: string) => `.answering-${id}`;
+/**
+ * In the images directory: when the agent first paused a container for image
+ * `id`. A retried dump wipes the image's own directory, but the freeze began at
+ * the first pause, and an operator that restarted meanwhile learns it here.
+ */
+const PAUSED_AT = (id: string) => `.paused-at-${id}`;
 
 /** What the node agent needs. */
 export interface NodeAgentOptions {
@@ -292,6 +298,7 @@ export class NodeAgent {
     if (req.method === 'DELETE' && parts[1] === 'images' && id) {
       await this.stopAnsweringForFrozen(id);
       await fs.rm(this.dir(id), { recursive: true, force: true });
+      await fs.rm(join(this.options.imagesDir, PAUSED_AT(id)), { force: true });
       reply(res, 200, { id, deleted: true });
       return;
     }
@@ -525,6 +532,8 @@ export class NodeAgent {
               `${new URL(targetUrl).hostname}:${pageServerPort}`,
             ];
       const started = Date.now();
+      const pausedAt = join(this.options.imagesDir, PAUSED_AT(id));
+      if (!existsSync(pausedAt)) await fs.writeFile(pausedAt, String(started));
       await this.runc(['pause', containerId]).catch(async error => {
         // Paused by an earlier attempt that died before its marker: fine.
         if ((await this.runcState(containerId)).status !== 'paused')
@@ -890,9 +899,17 @@ export class NodeAgent {
     const restoreError = await fs
       .readFile(join(dir, CONTAINER_RESTORE_FAILED), 'utf8')
       .catch(() => undefined);
+    const pausedAt = await fs
+      .readFile(join(this.options.imagesDir, PAUSED_AT(id)), 'utf8')
+      .then(Number)
+      .catch(() => undefined);
     return {
       id,
       dumped,
+      pausedAt,
+      // A dump this agent is running now (an operator that restarted asks before
+      // it starts another page server, which would wipe the pages under way).
+      dumping: this.busy.has(`checkpoint:${id}`),
       pagesLocal:
         dumped && (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'local',
       received: existsSync(join(dir, RECEIVED)),

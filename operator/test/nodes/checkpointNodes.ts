@@ -25,6 +25,8 @@ const REPO_ROOT = path.resolve(__dirname, '../../..');
 export const NAMESPACE = 'default';
 /** How long a test waits for something the cluster does by itself, on a loaded two-core machine. */
 export const SETTLE_TIMEOUT_MS = 240_000;
+/** The line operatorProcess.ts prints once it leads. */
+export const LEADING_LINE = 'leading';
 /** How often a test looks for a restore to begin (it acts the moment it does). */
 const RESTORE_POLL_MS = 5;
 

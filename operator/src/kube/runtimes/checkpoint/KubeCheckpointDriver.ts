@@ -217,14 +217,22 @@ export class KubeCheckpointDriver implements MigrationDriver {
     let report;
     try {
       let pageServerPort: number | undefined;
+      const image = await source.image(id);
+      // A dump still under way (asked for by an operator that died since) has
+      // its page server: the call below joins that dump, and a new page server
+      // would start by wiping the pages it is receiving.
       if (
         this.options.streamWhileDumping !== false &&
-        !(await source.image(id)).dumped
+        !image.dumped &&
+        !image.dumping
       ) {
         pageServerPort = (await target.startPageServer(id)).port;
       }
-      // The freeze starts with the pause before the dump.
-      ctx.state.freezeStartedAt ??= String(this.options.clock.now());
+      // The freeze starts with the pause before the dump: the agent's, when an
+      // operator that died since had asked for it.
+      ctx.state.freezeStartedAt ??= String(
+        image.pausedAt ?? this.options.clock.now(),
+      );
       report = await source.checkpointContainer(
         id,
         ctx.state.containerId,
