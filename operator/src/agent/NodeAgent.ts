@@ -829,6 +829,9 @@ export class NodeAgent {
     });
     let stderr = '';
     tar.stderr.on('data', c => (stderr += c));
+    // A tar that dies early reports through its exit code below; its stdin's
+    // EPIPE, unhandled, would end the agent.
+    tar.stdin.on('error', () => {});
     req.pipe(tar.stdin);
     const code = await new Promise<number>(resolve =>
       tar.on('close', c => resolve(c ?? 1)),
@@ -1118,6 +1121,10 @@ function run(command: string, args: string[], input = ''): Promise<void> {
         ? resolve()
         : reject(new Error(`${command} exited ${code}: ${stderr.trim()}`)),
     );
+    // A command that exits without reading (nft deleting a table that is not
+    // there) leaves its stdin's write to fail with EPIPE: its exit code says
+    // what went wrong, and the error unhandled would end the agent.
+    child.stdin.on('error', () => {});
     child.stdin.end(input);
   });
 }
