@@ -24,6 +24,7 @@ import type { CompoundEntityRef } from '@backstage/catalog-model';
 import type { AvailabilitySeries } from '@ferry/plugin-ferry-common';
 import { ferryApiRef, TimeRange } from '../../api';
 import { useLoader } from '../../hooks/useLoader';
+import { STATUS_REFRESH_MS } from '../../refresh';
 import {
   formatAvailability,
   formatBucketTime,
@@ -180,9 +181,14 @@ export function AvailabilityCard(props: {
   const { entityRef, range, rangeLabel } = props;
   const ferryApi = useApi(ferryApiRef);
   const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
+  // The picked range (its label) is the question. Its times move on their own
+  // in demo mode, where the range ends at the operator's clock: the history is
+  // then asked again in place at the next refresh, keeping the chart (and a
+  // data table a person opened) on screen instead of a spinner each time.
   const loaded = useLoader(
     () => ferryApi.getAvailability(entityRef, range),
-    [ferryApi, refKey, range.from, range.to],
+    [ferryApi, refKey, rangeLabel],
+    { refreshMs: STATUS_REFRESH_MS },
   );
 
   let body;

@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import { screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import {
@@ -37,6 +38,37 @@ describe('CostCard', () => {
     expect(screen.getByText('Spot')).toBeInTheDocument();
     expect(screen.getByText('Permanent')).toBeInTheDocument();
     expect(screen.getByText('On-demand equivalent')).toBeInTheDocument();
+  });
+
+  it("keeps the chart and an opened table when the range moves on, as the operator's clock moves it in demo mode", async () => {
+    const api = mockFerryApi();
+    const later = {
+      from: '2026-11-18T01:00:00Z',
+      to: '2026-11-20T01:00:00Z',
+    };
+    function MovingRange() {
+      const [current, setCurrent] = useState(range);
+      return (
+        <>
+          <button onClick={() => setCurrent(later)}>an hour on</button>
+          <CostCard
+            entityRef={sessionsRef}
+            range={current}
+            rangeLabel="30 days"
+          />
+        </>
+      );
+    }
+    await renderWithFerry(<MovingRange />, api);
+    await userEvent.click(
+      await screen.findByRole('button', { name: 'Show data as a table' }),
+    );
+    await userEvent.click(screen.getByRole('button', { name: 'an hour on' }));
+    // No spinner in between: the table a person opened stays open.
+    expect(screen.queryByText('Loading cost history…')).toBeNull();
+    expect(screen.getByRole('table')).toHaveTextContent('$7.70');
+    // The same question: asked again at the next refresh, with the new times.
+    expect(api.getCost).toHaveBeenCalledTimes(1);
   });
 
   it('opens the same data as a table', async () => {
