@@ -17,10 +17,6 @@ export const AGENT_CONNECT_TIMEOUT_MS = 2_000;
 export interface ImageState {
   id: string;
   dumped: boolean;
-  /** Whether the agent is dumping (or sending) these images right now. */
-  dumping?: boolean;
-  /** When (epoch ms, the node's clock) the agent paused the container for these images. */
-  pausedAt?: number;
   /** Whether the dump's memory pages are on this node (false when they went to a page server). */
   pagesLocal?: boolean;
   received: boolean;
@@ -125,6 +121,11 @@ export class NodeAgentClient {
   /** Wakes a hibernated container now; resolves once it runs. */
   wake(id: string): Promise<HibernationStatus> {
     return this.call('POST', `/v1/hibernations/${id}/wake`);
+  }
+
+  /** Stops watching a running container (its counters go); refused while it sleeps. */
+  stopWatching(id: string): Promise<{ id: string; watched: false }> {
+    return this.call('DELETE', `/v1/hibernations/${id}`);
   }
 
   /** Deletes the images: they hold the process's memory, secrets included. */

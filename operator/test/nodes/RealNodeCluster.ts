@@ -383,12 +383,29 @@ export class RealNodeCluster {
    * the hub's CONNECT proxy; the machine itself has no route there.
    */
   connect(host: string, port: number): Promise<net.Socket> {
-    return connectThroughProxy(this.egressSocket, host, port);
-  }
-
-  /** The hub's CONNECT proxy, for a process of its own that reaches into the cluster. */
-  get egressSocket(): string {
-    return path.join(this.footprint.dir, 'egress.sock');
+    const socket = net.connect(path.join(this.footprint.dir, 'egress.sock'));
+    return new Promise((resolve, reject) => {
+      let answer = '';
+      const onData = (chunk: Buffer) => {
+        answer += chunk.toString('latin1');
+        const end = answer.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        socket.off('data', onData);
+        if (!answer.startsWith('HTTP/1.1 200')) {
+          socket.destroy();
+          reject(new Error(`connecting to ${host}:${port}: ${answer.trim()}`));
+          return;
+        }
+        const rest = Buffer.from(answer.slice(end + 4), 'latin1');
+        if (rest.length > 0) socket.unshift(rest);
+        resolve(socket);
+      };
+      socket.once('error', reject);
+      socket.on('data', onData);
+      socket.write(
+        `CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`,
+      );
+    });
   }
 
   /** The last lines a node component logged (`<node>/kubelet`, `hub/coredns`, …). */
@@ -958,45 +975,6 @@ current-context: ferry
   }
 }
 
-/**
- * Opens a TCP connection to `host:port` inside a cluster through its hub's CONNECT
- * proxy at the Unix socket `proxy` (RealNodeCluster.egressSocket).
- */
-export function connectThroughProxy(
-  proxy: string,
-  host: string,
-  port: number,
-): Promise<net.Socket> {
-  const socket = net.connect(proxy);
-  return new Promise((resolve, reject) => {
-    let answer = '';
-    const onData = (chunk: Buffer) => {
-      answer += chunk.toString('latin1');
-      const end = answer.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      socket.off('data', onData);
-      if (!answer.startsWith('HTTP/1.1 200')) {
-        socket.destroy();
-        reject(new Error(`connecting to ${host}:${port}: ${answer.trim()}`));
-        return;
-      }
-      const rest = Buffer.from(answer.slice(end + 4), 'latin1');
-      if (rest.length > 0) socket.unshift(rest);
-      resolve(socket);
-    };
-    socket.once('error', reject);
-    // A proxy that hangs up without an answer must fail the dial, not leave it
-    // pending for ever (an agent call would wait on it with no timeout of its own).
-    socket.once('close', () =>
-      reject(new Error(`connecting to ${host}:${port}: the proxy hung up`)),
-    );
-    socket.on('data', onData);
-    socket.write(
-      `CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`,
-    );
-  });
-}
-
 /** The veth end in the hub for a node. */
 function linkName(node: RealNode): string {
   return `n${node.netns.split('-').pop()}`;
@@ -1157,15 +1135,10 @@ function killCgroupTree(cgroup: string): void {
         // Already gone.
       }
     }
-    // Every cgroup of the tree, not only the node's: a container paused by runc
-    // (a checkpoint's source) is frozen in its own cgroup, which stays frozen
-    // when its parent thaws, and a frozen task never acts on its SIGKILL.
-    for (const dir of cgroupTree(freezer)) {
-      try {
-        fs.writeFileSync(path.join(dir, 'freezer.state'), 'THAWED');
-      } catch {
-        // Gone meanwhile, or nothing to thaw.
-      }
+    try {
+      fs.writeFileSync(path.join(freezer, 'freezer.state'), 'THAWED');
+    } catch {
+      // Nothing to thaw.
     }
     if (Date.now() > deadline) {
       throw new Error(

@@ -157,6 +157,8 @@ interface PodView {
   cpu: string;
   memory: string;
   refused: string;
+  /** The requests the kubelet reports it applied (the container status's). */
+  applied: string;
 }
 
 function podOf(app: string): PodView | undefined {
@@ -183,6 +185,9 @@ function podOf(app: string): PodView | undefined {
     cpu: requests.cpu ?? '',
     memory: requests.memory ?? '',
     refused: pod.metadata.annotations?.['ferry.dev/hibernation-refused'] ?? '',
+    applied: JSON.stringify(
+      pod.status?.containerStatuses?.[0]?.resources?.requests ?? {},
+    ),
   };
 }
 
@@ -276,7 +281,7 @@ function timedGet(client: string, key: string): { value: string; ms: number } {
 }
 
 describe('hibernation on real nodes', () => {
-  it("the post's walkthrough: idle for 10 s, SCALED_DOWN with zero requests on its node, woken by the client's first GET with every key", async () => {
+  it("the post's walkthrough: idle for 10 s, SCALED_DOWN with cpu 0 and memory 1Mi requested on its node, woken by the client's first GET with every key", async () => {
     // The client first: the idle period starts with the store, and a slow
     // client start would have it asleep before the first write.
     cluster.kubectl(['apply', '-f', '-'], clientPod('valkey-client', 'valkey'));
@@ -331,20 +336,34 @@ describe('hibernation on real nodes', () => {
     )![1];
 
     const wroteAt = Date.now();
-    const asleep = await waitFor('SCALED_DOWN with zero requests', () => {
-      const pod = podOf('valkey');
-      return pod?.label === 'SCALED_DOWN' &&
-        pod.cpu === '0' &&
-        pod.memory === '0'
-        ? pod
-        : undefined;
-    });
+    const asleep = await waitFor(
+      'SCALED_DOWN with cpu 0 and memory 1Mi requested',
+      () => {
+        const pod = podOf('valkey');
+        return pod?.label === 'SCALED_DOWN' &&
+          pod.cpu === '0' &&
+          pod.memory === '1Mi'
+          ? pod
+          : undefined;
+      },
+    );
     // eslint-disable-next-line no-console
     console.log(
       `SCALED_DOWN ${
         Date.now() - wroteAt
-      } ms after the last write (idle period ${HIBERNATE_AFTER})`,
+      } ms after the last write (idle period ${HIBERNATE_AFTER}); the kubelet reports requests ${
+        asleep.applied
+      }`,
     );
+    // What the scheduler counts is the larger of spec and the kubelet's
+    // status: the kubelet (cgroup v1 here) must report the small requests too.
+    const applied = await waitFor('the kubelet applying the resize', () => {
+      const pod = podOf('valkey');
+      return pod?.applied === JSON.stringify({ cpu: '0', memory: '1Mi' })
+        ? pod
+        : undefined;
+    });
+    expect(applied.name).toBe(store.name);
     // The same pod, on the same node: only its process went.
     expect(asleep.name).toBe(store.name);
     expect(asleep.node).toBe(store.node);
@@ -596,6 +615,69 @@ describe('hibernation on real nodes', () => {
     expect((await agent.hibernation(`hib-${uid}`)).restores).toBe(
       slept.restores + 1,
     );
+  });
+
+  it('opting a sleeping pod out wakes it for good: requests back, label gone, no longer watched', async () => {
+    await waitFor('the probed store awake after its GET', () =>
+      podOf('probed')?.label === 'RUNNING' ? true : undefined,
+    );
+    const asleep = await waitFor('the probed store asleep again', () => {
+      const pod = podOf('probed');
+      return pod?.label === 'SCALED_DOWN' && pod.cpu === '0' ? pod : undefined;
+    });
+    cluster.kubectl([
+      'annotate',
+      'pod',
+      asleep.name,
+      '-n',
+      NAMESPACE,
+      'ferry.dev/hibernate-after-',
+    ]);
+    const out = await waitFor('requests back and no label', () => {
+      const pod = podOf('probed');
+      return pod &&
+        pod.label === '' &&
+        pod.cpu === '250m' &&
+        pod.memory === '128Mi'
+        ? pod
+        : undefined;
+    });
+    expect(out.name).toBe(asleep.name);
+    const uid = cluster.kubectl([
+      'get',
+      'pod',
+      asleep.name,
+      '-n',
+      NAMESPACE,
+      '-o',
+      'jsonpath={.metadata.uid}',
+    ]);
+    const agent = await agents.agentFor(asleep.node);
+    await expect(agent.hibernation(`hib-${uid}`)).rejects.toThrow(/404/);
+    expect(
+      cluster
+        .kubectl([
+          'exec',
+          '-n',
+          NAMESPACE,
+          'valkey-client',
+          '--',
+          'valkey-cli',
+          '-h',
+          'probed',
+          'GET',
+          'probed-key',
+        ])
+        .trim(),
+    ).toBe('kept');
+    // Longer than its old idle period: it stays awake and unlabelled.
+    await new Promise(resolve => setTimeout(resolve, 15_000));
+    expect(podOf('probed')).toMatchObject({
+      name: asleep.name,
+      label: '',
+      cpu: '250m',
+    });
+    await expect(agent.hibernation(`hib-${uid}`)).rejects.toThrow(/404/);
   });
 
   it('refuses a member of a replicated workload, and says why on the pod', async () => {

@@ -9,6 +9,7 @@ import {
   PUBLISHED_FOR_HIBERNATION_ANNOTATION,
 } from '../client/ferryKeys';
 import type { NodeAgentFinder } from '../runtimes/checkpoint/KubeCheckpointDriver';
+import { isReady } from '../state/workloadViews';
 import {
   HibernationPhase,
   hibernationRefusal,
@@ -56,9 +57,16 @@ export class HibernationController {
     );
     await Promise.all(
       pods.items
-        .filter(pod => pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION])
+        .filter(
+          pod =>
+            pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION] ||
+            pod.metadata?.labels?.[HIBERNATION_LABEL],
+        )
         .map(pod =>
-          this.reconcile(pod).catch(error =>
+          (pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION]
+            ? this.reconcile(pod)
+            : this.optOut(pod)
+          ).catch(error =>
             this.log(
               `${pod.metadata?.namespace}/${pod.metadata?.name}: ${
                 error?.message ?? error
@@ -186,6 +194,78 @@ export class HibernationController {
     });
   }
 
+  /**
+   * A pod that took part and no longer asks to (its annotation removed): woken
+   * if it sleeps, no longer watched, its requests back, its label and its
+   * Services' published not-ready address gone.
+   */
+  private async optOut(pod: V1Pod): Promise<void> {
+    const node = pod.spec?.nodeName;
+    if (!node || pod.status?.phase !== 'Running') return;
+    const agent = await this.options.agents.agentFor(node);
+    const id = `hib-${pod.metadata!.uid}`;
+    const watched = await agent.hibernation(id).then(
+      () => true,
+      error => {
+        if (/ 404 /.test(String(error?.message))) return false;
+        throw error;
+      },
+    );
+    if (watched) {
+      await agent.wake(id);
+      await agent.stopWatching(id);
+    }
+    const saved = pod.metadata?.annotations?.[HIBERNATED_REQUESTS_ANNOTATION];
+    if (saved) {
+      await this.resize(
+        pod,
+        JSON.parse(saved) as Record<string, Record<string, string>>,
+      );
+    }
+    // Woken, its container restarted: until it is Ready again its Services
+    // keep publishing it, or kube-proxy would refuse its clients meanwhile.
+    if (!isReady(pod)) return;
+    await this.unpublish(pod);
+    await this.patchMetadata(pod, {
+      labels: { [HIBERNATION_LABEL]: null },
+      annotations: { [HIBERNATED_REQUESTS_ANNOTATION]: null },
+    });
+  }
+
+  /** Undoes {@link keepPublished} on the Services it changed for this pod. */
+  private async unpublish(pod: V1Pod): Promise<void> {
+    const namespace = encodeURIComponent(pod.metadata!.namespace!);
+    const services = await apiRequest<{ items: V1Service[] }>(
+      this.options.kubeConfig,
+      'GET',
+      `/api/v1/namespaces/${namespace}/services`,
+    );
+    for (const service of services.items) {
+      const annotations = service.metadata?.annotations ?? {};
+      if (
+        annotations[PUBLISHED_FOR_HIBERNATION_ANNOTATION] !== pod.metadata!.name
+      ) {
+        continue;
+      }
+      await apiRequest(
+        this.options.kubeConfig,
+        'PATCH',
+        `/api/v1/namespaces/${namespace}/services/${encodeURIComponent(
+          service.metadata!.name!,
+        )}`,
+        {
+          contentType: 'application/merge-patch+json',
+          body: {
+            metadata: {
+              annotations: { [PUBLISHED_FOR_HIBERNATION_ANNOTATION]: null },
+            },
+            spec: { publishNotReadyAddresses: false },
+          },
+        },
+      );
+    }
+  }
+
   /** Puts the agent's view on the pod: its requests and its label. */
   private async follow(
     pod: V1Pod,
@@ -284,7 +364,7 @@ export class HibernationController {
   private patchMetadata(
     pod: V1Pod,
     metadata: {
-      labels?: Record<string, string>;
+      labels?: Record<string, string | null>;
       annotations?: Record<string, string | null>;
     },
   ): Promise<unknown> {

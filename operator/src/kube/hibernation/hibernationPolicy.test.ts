@@ -58,13 +58,13 @@ describe('hibernationRefusal', () => {
 });
 
 describe('sleepingRequests', () => {
-  it('drops requests to zero when the container has limits (the pod stays Burstable)', () => {
+  it('drops cpu to zero when the container has limits (the pod stays Burstable), memory to 1Mi', () => {
     expect(
       sleepingRequests(
         { cpu: '250m', memory: '128Mi' },
         { cpu: '500m', memory: '256Mi' },
       ),
-    ).toEqual({ cpu: '0', memory: '0' });
+    ).toEqual({ cpu: '0', memory: '1Mi' });
   });
 
   it('keeps the least quantity when there are no limits, which zero would turn BestEffort', () => {

@@ -91,20 +91,24 @@ export function hibernationRefusal(
 }
 
 /**
- * A sleeping container's requests: zero where it has limits. A container with
- * requests and no limits would turn BestEffort at zero, and a resize may not
- * change a pod's QoS class, so it keeps the least quantity instead.
+ * A sleeping container's requests: cpu zero where it has limits, memory 1Mi.
+ * A container with requests and no limits would turn BestEffort at zero, and
+ * a resize may not change a pod's QoS class, so its cpu keeps the least
+ * quantity. Memory never goes to zero: the kubelet (1.35) reports an actuated
+ * memory request of zero as no value and keeps showing the old one in the
+ * container's status, and the scheduler counts the larger of spec and status,
+ * so a zero would leave the whole request reserved on the node.
  */
 export function sleepingRequests(
   requests: Record<string, string>,
   limits: Record<string, string>,
 ): Record<string, string> {
-  const least: Record<string, string> = { cpu: '1m', memory: '1Mi' };
   const hasLimits = Object.keys(limits).length > 0;
+  const asleep: Record<string, string> = {
+    cpu: hasLimits ? '0' : '1m',
+    memory: '1Mi',
+  };
   return Object.fromEntries(
-    Object.keys(requests).map(name => [
-      name,
-      hasLimits ? '0' : least[name] ?? requests[name],
-    ]),
+    Object.keys(requests).map(name => [name, asleep[name] ?? requests[name]]),
   );
 }
