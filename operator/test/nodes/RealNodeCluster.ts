@@ -1135,10 +1135,15 @@ function killCgroupTree(cgroup: string): void {
         // Already gone.
       }
     }
-    try {
-      fs.writeFileSync(path.join(freezer, 'freezer.state'), 'THAWED');
-    } catch {
-      // Nothing to thaw.
+    // Every cgroup of the tree, not only its root: a container paused by runc
+    // (a checkpoint's source) is frozen by itself, stays FROZEN when its
+    // parent thaws, and its tasks never act on their SIGKILL.
+    for (const dir of cgroupTree(freezer)) {
+      try {
+        fs.writeFileSync(path.join(dir, 'freezer.state'), 'THAWED');
+      } catch {
+        // Nothing to thaw, or gone meanwhile.
+      }
     }
     if (Date.now() > deadline) {
       throw new Error(
