@@ -66,6 +66,12 @@ const ICMP_RATELIMIT = '/proc/sys/net/ipv4/icmp_ratelimit';
  */
 const ICMP_RATELIMIT_SAVED = '.icmp-ratelimit-before-freezes';
 const ANSWERING = (id: string) => `.answering-${id}`;
+/**
+ * In the images directory: when the agent first paused a container for image
+ * `id`. A retried dump wipes the image's own directory, but the freeze began at
+ * the first pause, and an operator that restarted meanwhile learns it here.
+ */
+const PAUSED_AT = (id: string) => `.paused-at-${id}`;
 
 /** What the node agent needs. */
 export interface NodeAgentOptions {
@@ -292,6 +298,7 @@ export class NodeAgent {
     if (req.method === 'DELETE' && parts[1] === 'images' && id) {
       await this.stopAnsweringForFrozen(id);
       await fs.rm(this.dir(id), { recursive: true, force: true });
+      await fs.rm(join(this.options.imagesDir, PAUSED_AT(id)), { force: true });
       reply(res, 200, { id, deleted: true });
       return;
     }
@@ -525,6 +532,8 @@ export class NodeAgent {
               `${new URL(targetUrl).hostname}:${pageServerPort}`,
             ];
       const started = Date.now();
+      const pausedAt = join(this.options.imagesDir, PAUSED_AT(id));
+      if (!existsSync(pausedAt)) await fs.writeFile(pausedAt, String(started));
       await this.runc(['pause', containerId]).catch(async error => {
         // Paused by an earlier attempt that died before its marker: fine.
         if ((await this.runcState(containerId)).status !== 'paused')
@@ -535,6 +544,13 @@ export class NodeAgent {
           [
             'checkpoint',
             '--leave-running',
+            // A connection still in its handshake when the container is paused
+            // (a kubelet's TCP probe, a client dialling in) cannot be dumped, and
+            // CRIU fails the whole dump for it unless told to leave it out: its
+            // client gets no answer and dials again, as it must for the new
+            // address anyway. A runc flag, not a CRIU configuration line: runc
+            // sends this option in its request, which overrides the file.
+            '--tcp-skip-in-flight',
             '--image-path',
             dir,
             '--work-path',
@@ -813,6 +829,9 @@ export class NodeAgent {
     });
     let stderr = '';
     tar.stderr.on('data', c => (stderr += c));
+    // A tar that dies early reports through its exit code below; its stdin's
+    // EPIPE, unhandled, would end the agent.
+    tar.stdin.on('error', () => {});
     req.pipe(tar.stdin);
     const code = await new Promise<number>(resolve =>
       tar.on('close', c => resolve(c ?? 1)),
@@ -883,9 +902,17 @@ export class NodeAgent {
     const restoreError = await fs
       .readFile(join(dir, CONTAINER_RESTORE_FAILED), 'utf8')
       .catch(() => undefined);
+    const pausedAt = await fs
+      .readFile(join(this.options.imagesDir, PAUSED_AT(id)), 'utf8')
+      .then(Number)
+      .catch(() => undefined);
     return {
       id,
       dumped,
+      pausedAt,
+      // A dump this agent is running now (an operator that restarted asks before
+      // it starts another page server, which would wipe the pages under way).
+      dumping: this.busy.has(`checkpoint:${id}`),
       pagesLocal:
         dumped && (await fs.readFile(join(dir, DUMPED), 'utf8')) === 'local',
       received: existsSync(join(dir, RECEIVED)),
@@ -1094,6 +1121,10 @@ function run(command: string, args: string[], input = ''): Promise<void> {
         ? resolve()
         : reject(new Error(`${command} exited ${code}: ${stderr.trim()}`)),
     );
+    // A command that exits without reading (nft deleting a table that is not
+    // there) leaves its stdin's write to fail with EPIPE: its exit code says
+    // what went wrong, and the error unhandled would end the agent.
+    child.stdin.on('error', () => {});
     child.stdin.end(input);
   });
 }

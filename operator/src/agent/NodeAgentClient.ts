@@ -17,6 +17,10 @@ export const AGENT_CONNECT_TIMEOUT_MS = 2_000;
 export interface ImageState {
   id: string;
   dumped: boolean;
+  /** Whether the agent is dumping (or sending) these images right now. */
+  dumping?: boolean;
+  /** When (epoch ms, the node's clock) the agent paused the container for these images. */
+  pausedAt?: number;
   /** Whether the dump's memory pages are on this node (false when they went to a page server). */
   pagesLocal?: boolean;
   received: boolean;

@@ -383,29 +383,12 @@ export class RealNodeCluster {
    * the hub's CONNECT proxy; the machine itself has no route there.
    */
   connect(host: string, port: number): Promise<net.Socket> {
-    const socket = net.connect(path.join(this.footprint.dir, 'egress.sock'));
-    return new Promise((resolve, reject) => {
-      let answer = '';
-      const onData = (chunk: Buffer) => {
-        answer += chunk.toString('latin1');
-        const end = answer.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        socket.off('data', onData);
-        if (!answer.startsWith('HTTP/1.1 200')) {
-          socket.destroy();
-          reject(new Error(`connecting to ${host}:${port}: ${answer.trim()}`));
-          return;
-        }
-        const rest = Buffer.from(answer.slice(end + 4), 'latin1');
-        if (rest.length > 0) socket.unshift(rest);
-        resolve(socket);
-      };
-      socket.once('error', reject);
-      socket.on('data', onData);
-      socket.write(
-        `CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`,
-      );
-    });
+    return connectThroughProxy(this.egressSocket, host, port);
+  }
+
+  /** The hub's CONNECT proxy, for a process of its own that reaches into the cluster. */
+  get egressSocket(): string {
+    return path.join(this.footprint.dir, 'egress.sock');
   }
 
   /** The last lines a node component logged (`<node>/kubelet`, `hub/coredns`, …). */
@@ -973,6 +956,45 @@ current-context: ferry
       teardownFootprint(footprint);
     }
   }
+}
+
+/**
+ * Opens a TCP connection to `host:port` inside a cluster through its hub's CONNECT
+ * proxy at the Unix socket `proxy` (RealNodeCluster.egressSocket).
+ */
+export function connectThroughProxy(
+  proxy: string,
+  host: string,
+  port: number,
+): Promise<net.Socket> {
+  const socket = net.connect(proxy);
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const onData = (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      const end = answer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      if (!answer.startsWith('HTTP/1.1 200')) {
+        socket.destroy();
+        reject(new Error(`connecting to ${host}:${port}: ${answer.trim()}`));
+        return;
+      }
+      const rest = Buffer.from(answer.slice(end + 4), 'latin1');
+      if (rest.length > 0) socket.unshift(rest);
+      resolve(socket);
+    };
+    socket.once('error', reject);
+    // A proxy that hangs up without an answer must fail the dial, not leave it
+    // pending for ever (an agent call would wait on it with no timeout of its own).
+    socket.once('close', () =>
+      reject(new Error(`connecting to ${host}:${port}: the proxy hung up`)),
+    );
+    socket.on('data', onData);
+    socket.write(
+      `CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`,
+    );
+  });
 }
 
 /** The veth end in the hub for a node. */

@@ -35,6 +35,13 @@ export class RealNodeAgents implements NodeAgentFinder {
     return client;
   }
 
+  /** Each node's agent address, for a process of its own that reaches the agents (the operator). */
+  urls(): Record<string, string> {
+    return Object.fromEntries(
+      [...this.clients].map(([node, client]) => [node, client.url]),
+    );
+  }
+
   /** Kills the agent on a node at once (SIGKILL), as an agent crash would; its runc and CRIU children run on. */
   kill(name: string): void {
     const imagesDir = this.cluster.node(name).imagesDir;

@@ -74,12 +74,15 @@ function connectProxy(socket: net.Socket): void {
     }
     socket.off('data', onData);
     socket.pause();
+    // The header is here; from now on the dial's own timeout answers (502).
+    // Left running, this timer would race it and close the client's socket
+    // without a word when a dial to a dead node outlasts it.
+    clearTimeout(timer);
     const rest = header.subarray(end + 4);
     const match = /^CONNECT (\[[^\]]+\]|[^\s:]+):(\d+) HTTP\/1\.[01]\r\n/.exec(
       header.subarray(0, end + 2).toString('latin1'),
     );
     if (!match) {
-      clearTimeout(timer);
       socket.end('HTTP/1.1 405 Method Not Allowed\r\n\r\n');
       return;
     }
@@ -89,11 +92,9 @@ function connectProxy(socket: net.Socket): void {
       upstream.destroy(new Error('timeout')),
     );
     upstream.once('error', error => {
-      clearTimeout(timer);
       socket.end(`HTTP/1.1 502 Bad Gateway\r\n\r\n${error.message}`);
     });
     upstream.once('connect', () => {
-      clearTimeout(timer);
       upstream.setTimeout(0);
       upstream.removeAllListeners('error');
       upstream.setNoDelay(true);

@@ -217,14 +217,22 @@ export class KubeCheckpointDriver implements MigrationDriver {
     let report;
     try {
       let pageServerPort: number | undefined;
+      const image = await source.image(id);
+      // A dump still under way (asked for by an operator that died since) has
+      // its page server: the call below joins that dump, and a new page server
+      // would start by wiping the pages it is receiving.
       if (
         this.options.streamWhileDumping !== false &&
-        !(await source.image(id)).dumped
+        !image.dumped &&
+        !image.dumping
       ) {
         pageServerPort = (await target.startPageServer(id)).port;
       }
-      // The freeze starts with the pause before the dump.
-      ctx.state.freezeStartedAt ??= String(this.options.clock.now());
+      // The freeze starts with the pause before the dump: the agent's, when an
+      // operator that died since had asked for it.
+      ctx.state.freezeStartedAt ??= String(
+        image.pausedAt ?? this.options.clock.now(),
+      );
       report = await source.checkpointContainer(
         id,
         ctx.state.containerId,
@@ -394,8 +402,10 @@ export class KubeCheckpointDriver implements MigrationDriver {
     await source.resumeContainer(id, ctx.state.containerId);
     await source.deleteImages(id).catch(() => {});
     await target?.deleteImages(id).catch(() => {});
+    // The container was frozen from the pause before the dump until now: it
+    // acknowledged nothing it does not still hold, whatever became of the target.
     ctx.note(
-      `the source container on ${spec.sourceNode} runs on from where it was paused`,
+      `nothing was at risk: the source container on ${spec.sourceNode} was paused from the dump on, holds every write it acknowledged, and runs on from where it was paused`,
     );
   }
 
@@ -423,7 +433,13 @@ export class KubeCheckpointDriver implements MigrationDriver {
     const pods = this.pods(ctx);
     const until = Date.now() + RESTORED_POD_READY_TIMEOUT_MS;
     for (;;) {
-      const image = await target.image(ctx.state.imageId);
+      const image = await target.image(ctx.state.imageId).catch(error => {
+        if (!(error instanceof AgentUnreachableError)) throw error;
+        throw new Error(
+          `the agent of the target node ${ctx.migration.spec.targetNode} stopped answering while ${ctx.state.targetPod} was being restored there: ${error.message}`,
+          { cause: error },
+        );
+      });
       if (image.restoreError) {
         throw new TargetLostError(
           `restoring ${ctx.state.targetPod} on ${ctx.migration.spec.targetNode} failed: ${image.restoreError}`,

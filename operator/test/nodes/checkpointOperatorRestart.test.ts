@@ -1,0 +1,258 @@
+/**
+ * Ferry's operator killed (SIGKILL) in the middle of a checkpoint move on real
+ * nodes, and a new operator process taking over: once while the source node's
+ * agent dumps the paused member and streams its pages, once while the target
+ * node's runtime wrapper restores it. The operator runs as its own process
+ * (operatorProcess.ts: KubeOperator with the checkpoint driver, leading on a
+ * Lease) and the Migration lives in the cluster, as a planner would have created
+ * it; the successor waits out the dead one's lease, finds the Migration in the
+ * phase its predecessor last recorded and runs it to the end.
+ *
+ * After each: the Migration succeeded, the same Valkey process serves every key on
+ * the target node, the source container is gone (not left paused), and no
+ * checkpoint image is left on either node.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { Migration } from '../../src/api/v1alpha1';
+import { systemClock } from '../../src/core/clock';
+import { KubeMigrationStore } from '../../src/kube/stores/KubeMigrationStore';
+import {
+  isFinalPhase,
+  MigrationStateMachine,
+} from '../../src/migration/MigrationStateMachine';
+import { installFerryCrds } from '../kube/ferryCrds';
+import {
+  CheckpointNodes,
+  LEADING_LINE,
+  NAMESPACE,
+  waitFor,
+} from './checkpointNodes';
+import type { OperatorProcessSpec } from './operatorProcess';
+
+jest.setTimeout(1_200_000);
+
+const REPO_ROOT = path.resolve(__dirname, '../../..');
+/** Keys the member holds (DEBUG POPULATE, 100-byte values): about 50 MB, so each phase lasts a while. */
+const KEYS = 300_000;
+/** The Lease's namespace, as the chart's release namespace. */
+const OPERATOR_NAMESPACE = 'ferry-system';
+/** How long an operator process may take to start and lead (a predecessor's lease runs out first). */
+const LEAD_TIMEOUT_MS = 240_000;
+/** How long a resumed Migration may take to end. */
+const FINISH_TIMEOUT_MS = 400_000;
+
+let nodes: CheckpointNodes;
+let store: KubeMigrationStore;
+const operators: ChildProcess[] = [];
+
+beforeAll(async () => {
+  nodes = await CheckpointNodes.start();
+  const kubeConfig = nodes.cluster.controlPlane.kubeConfig();
+  await installFerryCrds(kubeConfig);
+  await kubeConfig.makeApiClient(CoreV1Api).createNamespace({
+    body: { metadata: { name: OPERATOR_NAMESPACE } },
+  });
+  store = new KubeMigrationStore(kubeConfig);
+});
+
+afterAll(async () => {
+  for (const operator of operators) kill(operator);
+  await nodes?.stop();
+});
+
+/** Starts an operator process and waits until it leads. */
+async function startOperator(identity: string): Promise<ChildProcess> {
+  const { cluster, agents } = nodes;
+  const spec: OperatorProcessSpec = {
+    kubeconfig: cluster.kubeconfigPath,
+    identity,
+    leaseNamespace: OPERATOR_NAMESPACE,
+    token: agents.token,
+    agents: agents.urls(),
+    egressSocket: cluster.egressSocket,
+  };
+  const logFile = path.join(
+    cluster.controlPlane.workDir,
+    `operator-${identity}.log`,
+  );
+  const log = fs.openSync(logFile, 'a');
+  // Its own process group, so that a kill reaches Node and nothing survives it;
+  // setpriv kills it with the test, should the test die first.
+  const child = spawn(
+    'setpriv',
+    [
+      '--pdeathsig',
+      'KILL',
+      '--',
+      process.execPath,
+      '--import',
+      'tsx',
+      path.join(__dirname, 'operatorProcess.ts'),
+      JSON.stringify(spec),
+    ],
+    { cwd: REPO_ROOT, detached: true, stdio: ['ignore', log, log] },
+  );
+  fs.closeSync(log);
+  operators.push(child);
+  (child as ChildProcess & { logFile?: string }).logFile = logFile;
+  await waitFor(
+    `operator ${identity} to lead`,
+    () => {
+      const text = fs.readFileSync(logFile, 'utf8');
+      if (child.exitCode !== null) {
+        throw new Error(`operator ${identity} exited:\n${text}`);
+      }
+      return text.split('\n').includes(LEADING_LINE) ? true : undefined;
+    },
+    LEAD_TIMEOUT_MS,
+  );
+  return child;
+}
+
+/** Kills an operator process and everything it started, at once. */
+function kill(operator: ChildProcess): void {
+  try {
+    process.kill(-operator.pid!, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
+}
+
+function operatorLog(operator: ChildProcess): string {
+  const file = (operator as ChildProcess & { logFile?: string }).logFile;
+  return file
+    ? fs.readFileSync(file, 'utf8').split('\n').slice(-40).join('\n')
+    : '';
+}
+
+async function finished(name: string): Promise<Migration> {
+  return waitFor(
+    `Migration ${name} to end`,
+    async () => {
+      const m = await store.get(NAMESPACE, name);
+      return m && isFinalPhase(m.status?.phase ?? 'Planned') ? m : undefined;
+    },
+    FINISH_TIMEOUT_MS,
+  );
+}
+
+/**
+ * Moves a member from spot-a to spot-b with an operator that is killed at
+ * `killWhen`, and a successor that finishes the move; checks the outcome.
+ */
+async function moveWithOperatorKilled(
+  app: string,
+  killWhen: (imageId: string, moveEnded: () => boolean) => Promise<unknown>,
+  /** The phase the Migration must have recorded when the operator died. */
+  phaseAtKill: RegExp,
+): Promise<void> {
+  const source = await nodes.memberWithData(app, 'spot-a', KEYS);
+  const before = nodes.info(source.name);
+  const digest = nodes.cli(source.name, ['debug', 'digest']);
+  const containerId = nodes.containerId(source.name);
+
+  const first = await startOperator(`${app}-first`);
+  const planner = new MigrationStateMachine({
+    store,
+    drivers: [],
+    clock: systemClock,
+  });
+  const planned = await planner.plan(NAMESPACE, `${app}-ckpt`, {
+    workloadRef: { kind: 'Deployment', name: app },
+    pod: source.name,
+    sourceNode: 'spot-a',
+    targetNode: 'spot-b',
+    reason: 'drain',
+    driver: 'checkpoint',
+  });
+  const name = planned.metadata.name;
+  let ended = false;
+  const watch = finished(name).finally(() => {
+    ended = true;
+  });
+  watch.catch(() => {});
+
+  await killWhen(`${NAMESPACE}.${name}`, () => ended);
+  kill(first);
+  const killedAt = Date.now();
+  const atKill = (await store.get(NAMESPACE, name))?.status;
+  const successor = await startOperator(`${app}-successor`);
+  const ledAt = Date.now();
+  const done = await watch;
+  const state = done.status?.driverState ?? {};
+  console.log(
+    `operator killed in ${atKill?.phase} (recorded): the successor led ${
+      ledAt - killedAt
+    } ms later; ${done.status?.phase} ${
+      Date.now() - killedAt
+    } ms after the kill; freeze ${done.status?.writePauseMs} ms (dump ${
+      state.dumpMs
+    } ms, stream ${state.streamMs} ms), ${done.status?.bytesMoved} bytes: ${
+      done.status?.message ?? ''
+    }`,
+  );
+  if (done.status?.phase !== 'Succeeded') {
+    console.log(
+      `${operatorLog(first)}\n${operatorLog(successor)}\n${nodes.nodeLogs(
+        'spot-b',
+      )}`,
+    );
+  }
+  expect(atKill?.phase).toMatch(phaseAtKill);
+  expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(
+    /^Succeeded/,
+  );
+  expect(done.status?.bytesMoved).toBeGreaterThan(KEYS * 100);
+  // The source stayed paused while no operator ran: the freeze the Migration
+  // reports takes in that time, from the pause its predecessor asked for.
+  expect(done.status?.writePauseMs).toBeGreaterThan(ledAt - killedAt);
+
+  // The same process serves every key on the target; the source is gone, not paused.
+  const moved = await waitFor('one member, on spot-b', () => {
+    const pods = nodes.podsOf(app);
+    return pods.length === 1 && pods[0].node === 'spot-b' ? pods[0] : undefined;
+  });
+  expect(nodes.info(moved.name).runId).toBe(before.runId);
+  expect(nodes.cli(moved.name, ['debug', 'digest'])).toBe(digest);
+  expect(nodes.cli(moved.name, ['get', 'written-before-the-move'])).toBe('yes');
+  expect(nodes.runcState('spot-a', containerId)).toBe('gone');
+  for (const node of ['spot-a', 'spot-b']) {
+    expect(nodes.imagesLeft(node)).toEqual([]);
+  }
+  kill(successor);
+}
+
+describe('a checkpoint move whose operator is killed and replaced', () => {
+  it('finishes when the operator dies while the source dumps and streams', async () => {
+    const app = 'cache-op-dump';
+    await moveWithOperatorKilled(
+      app,
+      async () => {
+        const [pod] = nodes.podsOf(app);
+        const containerId = nodes.containerId(pod.name);
+        // The agent pauses the container right before its dump.
+        await waitFor(
+          'the source paused for the dump',
+          () =>
+            nodes.runcState('spot-a', containerId) === 'paused'
+              ? true
+              : undefined,
+          undefined,
+          10,
+        );
+      },
+      /^Transferring$/,
+    );
+  });
+
+  it('finishes when the operator dies while the target restores', async () => {
+    await moveWithOperatorKilled(
+      'cache-op-restore',
+      (imageId, moveEnded) => nodes.restoreBegins('spot-b', imageId, moveEnded),
+      /^(Transferring|SwitchingOver)$/,
+    );
+  });
+});
