@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import http, { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -27,6 +27,8 @@ const CONTAINER_RESTORED = '.ferry-container-restored';
 const CONTAINER_RESTORE_FAILED = '.ferry-restore-failed';
 /** How long a retired container may take to stop, and how often it is looked at meanwhile. */
 const RETIRE_TIMEOUT_MS = 30_000;
+/** How long a resume waits for a dump of the container still running to end. */
+const DUMP_END_WAIT_MS = 60_000;
 const RETIRE_POLL_MS = 100;
 /** A container id as containerd and CRI-O make them (runc accepts more; the agent does not). */
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -346,7 +348,9 @@ export class NodeAgent {
     }
     req.resume();
     if (!watched) {
-      reply(res, 404, { error: `${id} is not watched on ${this.options.node}` });
+      reply(res, 404, {
+        error: `${id} is not watched on ${this.options.node}`,
+      });
     } else if (req.method === 'GET' && !action) {
       reply(res, 200, watched.status());
     } else if (req.method === 'POST' && action === 'wake') {
@@ -584,6 +588,7 @@ export class NodeAgent {
   private async resumeContainer(
     containerId: string,
   ): Promise<{ containerId: string; status: string }> {
+    await this.dumpsEnded(containerId);
     const state = await this.runcState(containerId);
     if (state.status === 'paused') await this.runc(['resume', containerId]);
     return { containerId, status: (await this.runcState(containerId)).status };
@@ -600,6 +605,7 @@ export class NodeAgent {
     // Until it is stopped: a dump left running by an agent that died (its CRIU
     // carries on) puts the cgroup back to frozen when it ends, perhaps after
     // the first thaw, and a frozen task never acts on its SIGKILL.
+    await this.dumpsEnded(containerId);
     const until = Date.now() + RETIRE_TIMEOUT_MS;
     for (;;) {
       const state = await this.runcState(containerId).catch(() => undefined);
@@ -617,6 +623,36 @@ export class NodeAgent {
       }
       await new Promise(resolve => setTimeout(resolve, RETIRE_POLL_MS));
     }
+  }
+
+  /**
+   * Waits (up to DUMP_END_WAIT_MS) until no `runc checkpoint` of the container
+   * runs: a dump left by an agent that died (its runc and CRIU run on) puts the
+   * container back to paused when it ends, so a container resumed or killed
+   * before that would be left frozen with nobody to know. While it dumps, runc
+   * may not even answer for the container.
+   */
+  private async dumpsEnded(containerId: string): Promise<void> {
+    const until = Date.now() + DUMP_END_WAIT_MS;
+    while (this.dumpsRunning(containerId) && Date.now() < until) {
+      await new Promise(resolve => setTimeout(resolve, RETIRE_POLL_MS));
+    }
+  }
+
+  /** Whether a `runc checkpoint` of the container runs on this node (this agent's or an earlier one's). */
+  private dumpsRunning(containerId: string): boolean {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch {
+        continue; // Exited meanwhile.
+      }
+      if (argv.includes('checkpoint') && argv.includes(containerId))
+        return true;
+    }
+    return false;
   }
 
   private async criuConfiguration(): Promise<string> {

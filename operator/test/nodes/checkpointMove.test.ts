@@ -146,4 +146,51 @@ describe('checkpoint moves between real nodes', () => {
     // Moved: the paused source was retired; rolled back: it runs on.
     expect(runcState()).toBe(serving.node === 'spot-a' ? 'running' : 'gone');
   });
+  it('rolls back when the source agent stays down through every retry: once it is back, the source runs on, not left paused', async () => {
+    const app = 'cache-agent-down';
+    const source = await nodes.memberWithData(app, 'spot-a', KEYS);
+    const before = nodes.info(source.name);
+    const digest = nodes.cli(source.name, ['debug', 'digest']);
+    const containerId = nodes.containerId(source.name);
+    const runcState = () => nodes.runcState('spot-a', containerId);
+
+    const { sm, store } = nodes.machine();
+    const planned = await sm.plan(NAMESPACE, `${app}-ckpt`, {
+      workloadRef: { kind: 'Deployment', name: app },
+      pod: source.name,
+      sourceNode: 'spot-a',
+      targetNode: 'spot-b',
+      reason: 'drain',
+      driver: 'checkpoint',
+    });
+    const running = sm.run(NAMESPACE, planned.metadata.name);
+    running.catch(() => {});
+    await waitFor(
+      'the source paused for the dump',
+      () => (runcState() === 'paused' ? true : undefined),
+      120_000,
+      10,
+    );
+    // Down until the transfer has used up its attempts and the rollback began,
+    // which needs this agent to resume the paused container.
+    nodes.agents.kill('spot-a');
+    await waitFor('the rollback', async () =>
+      (await store.get(NAMESPACE, planned.metadata.name))?.status?.phase ===
+      'RollingBack'
+        ? true
+        : undefined,
+    );
+    await nodes.agents.restart('spot-a');
+    const done = await running;
+    expect(`${done.status?.phase}: ${done.status?.message}`).toMatch(
+      /^RolledBack: [\s\S]*nothing was at risk/,
+    );
+
+    const [serving] = nodes.podsOf(app);
+    expect(serving.uid).toBe(source.uid);
+    expect(runcState()).toBe('running');
+    expect(nodes.info(serving.name).runId).toBe(before.runId);
+    expect(nodes.cli(serving.name, ['debug', 'digest'])).toBe(digest);
+    expect(nodes.imagesLeft('spot-a')).toEqual([]);
+  });
 });

@@ -43,6 +43,12 @@ import { RESTORE_FROM_ANNOTATION } from '../../client/ferryKeys';
 export const RESTORED_POD_READY_TIMEOUT_MS = 60_000;
 /** Longest wait for the ReplicaSet to delete the old member after the hand-off. */
 const OLD_MEMBER_DELETION_TIMEOUT_MS = 30_000;
+/**
+ * How long a rollback waits for the source node's agent to answer again (a
+ * restarting agent), and how often it asks meanwhile.
+ */
+const SOURCE_AGENT_RETURN_TIMEOUT_MS = 120_000;
+const SOURCE_AGENT_RETURN_POLL_MS = 1_000;
 /** How often the operator looks whether the RuntimeClass `ferry` exists. */
 export const RUNTIME_CLASS_REFRESH_MS = 30_000;
 /** The CRIU release the agents need: 3.x fails on current kernels' vDSO. */
@@ -398,8 +404,7 @@ export class KubeCheckpointDriver implements MigrationDriver {
         );
       }
     }
-    const source = await this.agent(spec.sourceNode, 'source');
-    await source.resumeContainer(id, ctx.state.containerId);
+    const source = await this.resumeSource(ctx);
     await source.deleteImages(id).catch(() => {});
     await target?.deleteImages(id).catch(() => {});
     // The container was frozen from the pause before the dump until now: it
@@ -492,6 +497,35 @@ export class KubeCheckpointDriver implements MigrationDriver {
         return;
       }
       await sleep(MEMBER_POD_POLL_MS, signal);
+    }
+  }
+
+  /**
+   * Lets the paused source run on, waiting up to SOURCE_AGENT_RETURN_TIMEOUT_MS
+   * for its node's agent when it does not answer: only that agent can resume
+   * the container, and an agent that is restarting (its DaemonSet brings it
+   * back in seconds) would otherwise turn a clean rollback into a Failed move
+   * whose source stays frozen. Resolves with the agent that answered.
+   */
+  private async resumeSource(
+    ctx: MigrationStepContext,
+  ): Promise<NodeAgentClient> {
+    const until = Date.now() + SOURCE_AGENT_RETURN_TIMEOUT_MS;
+    for (;;) {
+      try {
+        const source = await this.agent(
+          ctx.migration.spec.sourceNode,
+          'source',
+        );
+        await source.resumeContainer(ctx.state.imageId, ctx.state.containerId);
+        return source;
+      } catch (error) {
+        const away =
+          error instanceof AgentUnreachableError ||
+          error instanceof SourceLostError;
+        if (!away || Date.now() > until) throw error;
+        await sleep(SOURCE_AGENT_RETURN_POLL_MS, ctx.signal);
+      }
     }
   }
 
