@@ -19,6 +19,9 @@ ARTIFACTS="$FERRY_ROOT/e2e-tests/artifacts/adopter"
 STARTUP_TIMEOUT_S="${FERRY_ADOPTER_STARTUP_TIMEOUT_S:-900}"
 INSTALL_ATTEMPTS=3
 mkdir -p "$ARTIFACTS" "$FERRY_CACHE/adopter"
+# An adopter installs on their own machine, where Yarn writes the new app's lockfile.
+# Under CI=true Yarn refuses to (immutable installs), and a cold run failed on it.
+export YARN_ENABLE_IMMUTABLE_INSTALLS=false
 
 log() { printf '\033[1madopter:\033[0m %s\n' "$*" >&2; }
 
@@ -62,14 +65,16 @@ generated_app() {
   local flags=(--path "$dir" --skip-install)
   [ "$template" = legacy ] && flags+=(--legacy)
   local started=$SECONDS
-  BACKSTAGE_APP_NAME=adopter npx --yes "@backstage/create-app@$version" "${flags[@]}" >&2
-  (cd "$dir" && yarn_install >&2)
+  # Called in a command substitution, where errexit does not hold: each step says so.
+  BACKSTAGE_APP_NAME=adopter npx --yes "@backstage/create-app@$version" "${flags[@]}" >&2 ||
+    { log "create-app $version failed"; return 1; }
+  (cd "$dir" && yarn_install >&2) || { log "the $template app's yarn install failed"; return 1; }
   (
     cd "$dir"
     git init -q
     git add -A
-      git -c user.name=ferry -c user.email=ferry@localhost commit -qm "create-app $version $template, as generated"
-  )
+    git -c user.name=ferry -c user.email=ferry@localhost commit -qm "create-app $version $template, as generated"
+  ) || return 1
   touch "$dir.ready"
   log "generated and installed the $template app in $((SECONDS - started))s"
   printf '%s' "$dir"
@@ -117,7 +122,7 @@ adopt() {
   # README steps runs without HTTP retries.
   export YARN_HTTP_RETRY=0
   local app started
-  app="$(generated_app "$template" "$version")"
+  app="$(generated_app "$template" "$version")" || return 1
   exec 9> "$app.lock"
   flock 9
   started=$SECONDS
