@@ -9,6 +9,7 @@
 # marks its pristine state), so a warm run only re-applies the README steps, installs
 # the tarballs and starts the app. Expects the toolchain on PATH (scripts/ferry sources it).
 #   bash scripts/adopter.sh [new|legacy ...]      default: both
+#   bash scripts/adopter.sh prepare               only generates and installs the apps
 # FERRY_ADOPTER_TARBALLS=<dir> takes tarballs packed already instead of packing.
 set -euo pipefail
 FERRY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +59,14 @@ generated_app() {
     printf '%s' "$dir"
     return
   fi
+  # `prepare` may be generating it in the background: take turns, and the second finds it.
+  exec 8> "$dir.generate.lock"
+  flock 8
+  if [ -f "$dir.ready" ]; then
+    flock -u 8
+    printf '%s' "$dir"
+    return
+  fi
   log "generating a $template app with @backstage/create-app@$version (cached in $dir)"
   rm -rf "$dir"
   mkdir -p "$(dirname "$dir")"
@@ -76,6 +85,7 @@ generated_app() {
     git -c user.name=ferry -c user.email=ferry@localhost commit -qm "create-app $version $template, as generated"
   ) || return 1
   touch "$dir.ready"
+  flock -u 8
   log "generated and installed the $template app in $((SECONDS - started))s"
   printf '%s' "$dir"
 }
@@ -204,6 +214,15 @@ main() {
   local version tarballs
   version="$(create_app_version)"
   [ -n "$version" ] || { echo "adopter: no @backstage/create-app version from the registry and none cached" >&2; exit 1; }
+  # `prepare`: only generate and install the apps (npm test does it in the background
+  # while the suites on real nodes leave the machine idle).
+  if [ "${templates[0]}" = prepare ]; then
+    local template
+    for template in new legacy; do
+      generated_app "$template" "$version" >/dev/null || exit 1
+    done
+    return
+  fi
   if [ -n "${FERRY_ADOPTER_TARBALLS:-}" ]; then
     # Tarballs packed already (npm run release -- pack), e.g. while changing a README.
     tarballs="$(mktemp -d /tmp/ferry-adopter-tarballs.XXXXXX)"
