@@ -161,6 +161,19 @@ interface PodView {
   applied: string;
 }
 
+/** The uid of a pod in the test's namespace (the agent names a hibernation after it). */
+function podUid(name: string): string {
+  return cluster.kubectl([
+    'get',
+    'pod',
+    name,
+    '-n',
+    NAMESPACE,
+    '-o',
+    'jsonpath={.metadata.uid}',
+  ]);
+}
+
 function podOf(app: string): PodView | undefined {
   const out = cluster.kubectl([
     'get',
@@ -368,15 +381,7 @@ describe('hibernation on real nodes', () => {
     expect(asleep.name).toBe(store.name);
     expect(asleep.node).toBe(store.node);
     const agent = await agents.agentFor(store.node);
-    const uid = cluster.kubectl([
-      'get',
-      'pod',
-      store.name,
-      '-n',
-      NAMESPACE,
-      '-o',
-      'jsonpath={.metadata.uid}',
-    ]);
+    const uid = podUid(store.name);
     const slept = await agent.hibernation(`hib-${uid}`);
     // A gap of more than 10 s between two writes under load may have put it to
     // sleep (and woken it) before: every sleep but this one has had its wake.
@@ -448,15 +453,7 @@ describe('hibernation on real nodes', () => {
       return pod?.label === 'SCALED_DOWN' && pod.cpu === '0' ? pod : undefined;
     });
     const agent = await agents.agentFor(asleep.node);
-    const uid = cluster.kubectl([
-      'get',
-      'pod',
-      asleep.name,
-      '-n',
-      NAMESPACE,
-      '-o',
-      'jsonpath={.metadata.uid}',
-    ]);
+    const uid = podUid(asleep.name);
     const before = await agent.hibernation(`hib-${uid}`);
     expect(before.phase).toBe('HIBERNATED');
     // All at once from the client pod: each its own connection, its own first command.
@@ -508,15 +505,7 @@ describe('hibernation on real nodes', () => {
       const pod = podOf('valkey');
       return pod?.label === 'SCALED_DOWN' && pod.cpu === '0' ? pod : undefined;
     });
-    const uid = cluster.kubectl([
-      'get',
-      'pod',
-      asleep.name,
-      '-n',
-      NAMESPACE,
-      '-o',
-      'jsonpath={.metadata.uid}',
-    ]);
+    const uid = podUid(asleep.name);
     const before = await (
       await agents.agentFor(asleep.node)
     ).hibernation(`hib-${uid}`);
@@ -579,15 +568,7 @@ describe('hibernation on real nodes', () => {
       const pod = podOf('probed');
       return pod?.label === 'SCALED_DOWN' ? pod : undefined;
     });
-    const uid = cluster.kubectl([
-      'get',
-      'pod',
-      asleep.name,
-      '-n',
-      NAMESPACE,
-      '-o',
-      'jsonpath={.metadata.uid}',
-    ]);
+    const uid = podUid(asleep.name);
     const agent = await agents.agentFor(asleep.node);
     const slept = await agent.hibernation(`hib-${uid}`);
     // Several probes later it still sleeps: held, they would each have woken it.
@@ -643,15 +624,7 @@ describe('hibernation on real nodes', () => {
         : undefined;
     });
     expect(out.name).toBe(asleep.name);
-    const uid = cluster.kubectl([
-      'get',
-      'pod',
-      asleep.name,
-      '-n',
-      NAMESPACE,
-      '-o',
-      'jsonpath={.metadata.uid}',
-    ]);
+    const uid = podUid(asleep.name);
     const agent = await agents.agentFor(asleep.node);
     await expect(agent.hibernation(`hib-${uid}`)).rejects.toThrow(/404/);
     expect(
