@@ -178,6 +178,48 @@ describe('DisruptionController', () => {
     await controller.stop();
   });
 
+  it('gives a drain its own attempts at a member whose re-placement moves off the node rolled back', async () => {
+    const cluster = new FakeCluster();
+    // Re-placement tried sessions-1 off spot-a MAX_MOVE_ATTEMPTS times, and each rolled back.
+    for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS; attempt++) {
+      const reason = attempt % 2 ? 'rebalance' : 'policy';
+      const key = `shop/sessions-1-${reason}-${attempt}`;
+      await cluster.plan('shop', key.slice('shop/'.length), {
+        workloadRef: cluster.policy.spec.workloadRef,
+        pod: 'sessions-1',
+        sourceNode: 'spot-a',
+        targetNode: 'spot-c',
+        reason,
+        driver: 'valkey',
+      });
+      cluster.finish(key, 'RolledBack');
+    }
+    // Then spot-a is drained.
+    cluster.signals.splice(0, cluster.signals.length, {
+      node: 'spot-a',
+      reason: 'drain',
+    });
+    const controller = controllerOf(cluster);
+
+    const drains: string[] = [];
+    for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS; attempt++) {
+      const created = await controller.reconcile();
+      expect(created.map(key => cluster.migrations.get(key)!.spec)).toEqual([
+        expect.objectContaining({
+          pod: 'sessions-1',
+          sourceNode: 'spot-a',
+          reason: 'drain',
+        }),
+      ]);
+      drains.push(created[0]);
+      cluster.finish(created[0], 'RolledBack');
+    }
+    expect(new Set(drains).size).toBe(MAX_MOVE_ATTEMPTS);
+    // Its own attempts used up, the drain gives the member up too.
+    expect(await controller.reconcile()).toEqual([]);
+    await controller.stop();
+  });
+
   it('plans a move again only once, and not after it succeeded', async () => {
     const cluster = new FakeCluster();
     const controller = controllerOf(cluster);

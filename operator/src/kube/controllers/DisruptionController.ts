@@ -172,10 +172,11 @@ export class DisruptionController {
     const policies = new Map(workloads.map(w => [w.view.id, w.policy]));
     const failed = this.failedMoves();
     const now = this.clock.now();
+    const reasonOf = strongestReasonByNode(signals);
     const plan = planMigrations({
       now,
       signals,
-      workloads: workloads.map(w => this.withoutGivenUp(w, failed)),
+      workloads: workloads.map(w => this.withoutGivenUp(w, failed, reasonOf)),
       nodes: this.nodeViews(),
       pools: await this.options.pools(),
     });
@@ -257,24 +258,31 @@ export class DisruptionController {
 
   /**
    * The workload as the planner should see it: a member whose moves off its
-   * node failed MAX_MOVE_ATTEMPTS times is not planned again (a Warning Event
-   * says so once), so that its workload's other members still move.
+   * node for the node's signal failed MAX_MOVE_ATTEMPTS times is not planned
+   * again (a Warning Event says so once), so that its workload's other members
+   * still move. Only moves for that signal count: a drain or a notice gets its
+   * own attempts however many re-placement moves (`policy`, `rebalance`) or
+   * moves for a weaker signal failed before it.
    */
   private withoutGivenUp(
     workload: { policy: SpotPolicy; view: WorkloadView },
     failed: Map<string, Map<string, MigrationReason[]>>,
+    reasonOf: ReadonlyMap<string, MigrationReason>,
   ): WorkloadView {
     const namespace = workload.policy.metadata.namespace;
     return {
       ...workload.view,
       members: workload.view.members.map(member => {
+        const reason = member.node ? reasonOf.get(member.node) : undefined;
         const tries =
           (member.node &&
-            failed.get(`${namespace}/${member.pod}`)?.get(member.node)
-              ?.length) ||
+            failed
+              .get(`${namespace}/${member.pod}`)
+              ?.get(member.node)
+              ?.filter(r => r === reason).length) ||
           0;
         if (tries < MAX_MOVE_ATTEMPTS) return member;
-        const key = `${namespace}/${member.pod}@${member.node}`;
+        const key = `${namespace}/${member.pod}@${member.node}#${reason}`;
         if (!this.givenUp.has(key)) {
           this.givenUp.add(key);
           void this.options.events?.record(
@@ -283,7 +291,7 @@ export class DisruptionController {
               type: 'Warning',
               reason: 'MigrationGivenUp',
               action: 'Migrate',
-              note: `${tries} moves off ${member.node} rolled back or failed; Ferry stops moving this member (see its Migrations for why) and moves the workload's other members`,
+              note: `${tries} ${reason} moves off ${member.node} rolled back or failed; Ferry stops moving this member (see its Migrations for why) and moves the workload's other members`,
             },
           );
         }
@@ -395,6 +403,20 @@ export class DisruptionController {
     );
     return `${policy.metadata.namespace}/${name}`;
   }
+}
+
+/** The reason the planner moves members off each node for: its strongest signal's. */
+function strongestReasonByNode(
+  signals: readonly DisruptionSignal[],
+): Map<string, MigrationReason> {
+  const byNode = new Map<string, MigrationReason>();
+  for (const { node, reason } of signals) {
+    const known = byNode.get(node);
+    if (!known || SIGNAL_STRENGTH[reason] > SIGNAL_STRENGTH[known]) {
+      byNode.set(node, reason);
+    }
+  }
+  return byNode;
 }
 
 /** Picks the driver of one move under `auto` from what it measures, and says why. */
