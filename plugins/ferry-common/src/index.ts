@@ -6,10 +6,14 @@
 export * from './annotations';
 export * from './permissions';
 export * from './policyAnnotations';
-export * from './types';
 /**
- * The typed client generated from the backend's OpenAPI spec
- * (`yarn --cwd plugins/ferry-backend generate`). Note: the generator names the
+ * The shapes of Ferry's REST API (`/api/ferry`), generated from the backend's
+ * contract, `src/schema/openapi.yaml` (`bash scripts/ferry openapi`): the one
+ * definition that the backend's router, the frontend and the tests share.
+ */
+export * from './schema/openapi/generated/models';
+/**
+ * The typed client generated from the same contract. Note: the generator names the
  * `from` query parameter `_from` in the request types; pass it as `from`.
  */
 export {

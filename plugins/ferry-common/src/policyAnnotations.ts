@@ -4,7 +4,10 @@ import {
   ANNOTATION_PERMANENT_RATIO,
   ANNOTATION_SPOT,
 } from './annotations';
-import type { MigrationMethod, SpotPolicySettings } from './types';
+import type {
+  MigrationMethod,
+  SpotPolicySettings,
+} from './schema/openapi/generated/models';
 
 /**
  * The annotations that set a policy, and the field each sets. They are read the

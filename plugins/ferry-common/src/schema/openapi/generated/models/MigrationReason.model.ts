@@ -7,4 +7,9 @@
 /**
  * @public
  */
-export type MigrationReason = 'notice' | 'drain' | 'rebalance' | 'prediction' | 'policy';
+export type MigrationReason =
+  | 'notice'
+  | 'drain'
+  | 'rebalance'
+  | 'prediction'
+  | 'policy';
