@@ -1,7 +1,4 @@
 import Box from '@mui/material/Box';
-import Card from '@mui/material/Card';
-import CardContent from '@mui/material/CardContent';
-import CardHeader from '@mui/material/CardHeader';
 import LinearProgress from '@mui/material/LinearProgress';
 import List from '@mui/material/List';
 import ListItem from '@mui/material/ListItem';
@@ -34,6 +31,8 @@ import {
 import { ChartFigure } from '../ChartFigure';
 import { useChartTheme } from '../chartTheme';
 import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
+import { SectionCard } from '../SectionCard';
+import { StatBlock } from '../StatBlock';
 
 /** How many at-risk moments are listed before "and N more". */
 const AT_RISK_SHOWN = 10;
@@ -216,46 +215,32 @@ export function AvailabilityCard(props: {
     body = (
       <Stack spacing={2}>
         <Stack direction="row" spacing={4} flexWrap="wrap" useFlexGap>
-          <Box data-testid="ferry-availability-observed">
-            <Typography variant="overline" color="text.secondary" component="p">
-              Observed
-            </Typography>
-            <Typography
-              variant="h6"
-              component="p"
-              color={meets ? 'success.main' : 'error.main'}
-            >
-              {formatAvailability(series.observed)}{' '}
-              {meets ? '(meets target)' : '(below target)'}
-            </Typography>
-          </Box>
-          <Box data-testid="ferry-availability-target">
-            <Typography variant="overline" color="text.secondary" component="p">
-              Target
-            </Typography>
-            <Typography variant="h6" component="p">
-              {formatAvailability(series.target)}
-            </Typography>
-          </Box>
-          <Box data-testid="ferry-error-budget" minWidth={200}>
-            <Typography
-              id="ferry-error-budget-label"
-              variant="overline"
-              color="text.secondary"
-              component="p"
-            >
-              Error budget left
-            </Typography>
-            <Typography variant="h6" component="p">
-              {formatPercent(budget, 0)}
-            </Typography>
+          <StatBlock
+            testId="ferry-availability-observed"
+            label="Observed"
+            tone={meets ? 'good' : 'bad'}
+            value={`${formatAvailability(series.observed)} ${
+              meets ? '(meets target)' : '(below target)'
+            }`}
+          />
+          <StatBlock
+            testId="ferry-availability-target"
+            label="Target"
+            value={formatAvailability(series.target)}
+          />
+          <StatBlock
+            testId="ferry-error-budget"
+            label="Error budget left"
+            value={formatPercent(budget, 0)}
+            minWidth={200}
+          >
             <LinearProgress
               variant="determinate"
               value={budget * 100}
               color={budgetColor(budget)}
               aria-labelledby="ferry-error-budget-label"
             />
-          </Box>
+          </StatBlock>
         </Stack>
         <AvailabilityChart series={series} />
         <Box data-testid="ferry-at-risk">
@@ -298,21 +283,13 @@ export function AvailabilityCard(props: {
   }
 
   return (
-    <Card
-      component="section"
-      aria-labelledby="ferry-availability-title"
-      data-testid="ferry-availability-card"
+    <SectionCard
+      id="ferry-availability"
+      testId="ferry-availability-card"
+      title="Availability"
+      subheader={`Share of time with enough ready members for quorum, last ${rangeLabel}`}
     >
-      <CardHeader
-        title="Availability"
-        titleTypographyProps={{
-          id: 'ferry-availability-title',
-          component: 'h2',
-          variant: 'h6',
-        }}
-        subheader={`Share of time with enough ready members for quorum, last ${rangeLabel}`}
-      />
-      <CardContent>{body}</CardContent>
-    </Card>
+      {body}
+    </SectionCard>
   );
 }

@@ -1,9 +1,4 @@
-import Box from '@mui/material/Box';
-import Card from '@mui/material/Card';
-import CardContent from '@mui/material/CardContent';
-import CardHeader from '@mui/material/CardHeader';
 import Stack from '@mui/material/Stack';
-import Typography from '@mui/material/Typography';
 import {
   Area,
   CartesianGrid,
@@ -30,6 +25,8 @@ import {
 import { ChartFigure } from '../ChartFigure';
 import { useChartTheme } from '../chartTheme';
 import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
+import { SectionCard } from '../SectionCard';
+import { StatBlock } from '../StatBlock';
 
 function CostChart(props: { series: CostSeries }) {
   const { series } = props;
@@ -171,35 +168,25 @@ export function CostCard(props: {
     body = (
       <Stack spacing={2}>
         <Stack direction="row" spacing={4} flexWrap="wrap" useFlexGap>
-          <Box data-testid="ferry-cost-total">
-            <Typography variant="overline" color="text.secondary" component="p">
-              Spent
-            </Typography>
-            <Typography variant="h6" component="p">
-              {formatUsd(series.totalUsd)}
-            </Typography>
-          </Box>
-          <Box data-testid="ferry-cost-on-demand">
-            <Typography variant="overline" color="text.secondary" component="p">
-              On demand would have cost
-            </Typography>
-            <Typography variant="h6" component="p">
-              {formatUsd(series.onDemandUsd)}
-            </Typography>
-          </Box>
-          <Box data-testid="ferry-cost-savings">
-            <Typography variant="overline" color="text.secondary" component="p">
-              Saved
-            </Typography>
-            <Typography variant="h6" component="p" color="success.main">
-              {formatUsd(series.savingsUsd)} (
-              {formatPercent(
-                savingsShare(series.totalUsd, series.onDemandUsd),
-                0,
-              )}
-              )
-            </Typography>
-          </Box>
+          <StatBlock
+            testId="ferry-cost-total"
+            label="Spent"
+            value={formatUsd(series.totalUsd)}
+          />
+          <StatBlock
+            testId="ferry-cost-on-demand"
+            label="On demand would have cost"
+            value={formatUsd(series.onDemandUsd)}
+          />
+          <StatBlock
+            testId="ferry-cost-savings"
+            label="Saved"
+            tone="good"
+            value={`${formatUsd(series.savingsUsd)} (${formatPercent(
+              savingsShare(series.totalUsd, series.onDemandUsd),
+              0,
+            )})`}
+          />
         </Stack>
         <CostChart series={series} />
       </Stack>
@@ -207,21 +194,12 @@ export function CostCard(props: {
   }
 
   return (
-    <Card
-      component="section"
-      aria-labelledby="ferry-cost-title"
-      data-testid="ferry-cost"
+    <SectionCard
+      id="ferry-cost"
+      title="Cost"
+      subheader={`Spot and permanent spend against the on-demand price, last ${rangeLabel}`}
     >
-      <CardHeader
-        title="Cost"
-        titleTypographyProps={{
-          id: 'ferry-cost-title',
-          component: 'h2',
-          variant: 'h6',
-        }}
-        subheader={`Spot and permanent spend against the on-demand price, last ${rangeLabel}`}
-      />
-      <CardContent>{body}</CardContent>
-    </Card>
+      {body}
+    </SectionCard>
   );
 }

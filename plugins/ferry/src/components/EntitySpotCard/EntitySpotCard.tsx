@@ -1,9 +1,4 @@
 import { useMemo } from 'react';
-import Box from '@mui/material/Box';
-import Card from '@mui/material/Card';
-import CardActions from '@mui/material/CardActions';
-import CardContent from '@mui/material/CardContent';
-import CardHeader from '@mui/material/CardHeader';
 import Stack from '@mui/material/Stack';
 import Typography from '@mui/material/Typography';
 import { Link } from '@backstage/core-components';
@@ -23,19 +18,8 @@ import { useLoader } from '../../hooks/useLoader';
 import { STATUS_REFRESH_MS } from '../../refresh';
 import { entityContentRouteRef } from '../../routes';
 import { ErrorPanel, LoadingPanel, isNotFound } from '../Feedback';
-
-function Stat(props: { label: string; value: string; testId: string }) {
-  return (
-    <Box data-testid={props.testId}>
-      <Typography variant="overline" color="text.secondary" component="h3">
-        {props.label}
-      </Typography>
-      <Typography variant="h6" component="p">
-        {props.value}
-      </Typography>
-    </Box>
-  );
-}
+import { SectionCard } from '../SectionCard';
+import { StatBlock } from '../StatBlock';
 
 /** The path of the entity's Spot tab, or none when the app has not mounted it. */
 function useSpotTabLink(): string | undefined {
@@ -89,7 +73,7 @@ export function EntitySpotCard() {
     const share = savingsShare(cost.hourlyCostUsd, cost.onDemandHourlyCostUsd);
     body = (
       <Stack spacing={1.5}>
-        <Stat
+        <StatBlock
           testId="ferry-card-savings"
           label="Savings to date"
           value={`${formatUsd(cost.savingsToDateUsd)} (${formatPercent(
@@ -97,19 +81,19 @@ export function EntitySpotCard() {
             0,
           )} below on demand)`}
         />
-        <Stat
+        <StatBlock
           testId="ferry-card-availability"
           label="Availability"
           value={`${formatAvailability(
             availability.observed,
           )} · target ${formatAvailability(availability.target)}`}
         />
-        <Stat
+        <StatBlock
           testId="ferry-card-replicas"
           label="Replicas"
           value={`${spot} spot · ${replicas.length - spot} permanent`}
         />
-        <Stat
+        <StatBlock
           testId="ferry-card-last-move"
           label="Last move"
           value={lastMoveText(lastMove)}
@@ -133,16 +117,19 @@ export function EntitySpotCard() {
   }
 
   return (
-    <Card data-testid="ferry-spot-card" sx={{ height: '100%' }}>
-      <CardHeader title="Spot capacity" />
-      <CardContent>{body}</CardContent>
-      {tabLink && (
-        <CardActions>
+    <SectionCard
+      id="ferry-spot-card"
+      title="Spot capacity"
+      fullHeight
+      actions={
+        tabLink && (
           <Link to={tabLink} data-testid="ferry-card-link">
             Open the Spot tab
           </Link>
-        </CardActions>
-      )}
-    </Card>
+        )
+      }
+    >
+      {body}
+    </SectionCard>
   );
 }

@@ -1,8 +1,5 @@
-import { ReactNode, useMemo, useState } from 'react';
+import { useMemo, useState } from 'react';
 import Box from '@mui/material/Box';
-import Card from '@mui/material/Card';
-import CardContent from '@mui/material/CardContent';
-import CardHeader from '@mui/material/CardHeader';
 import FormControlLabel from '@mui/material/FormControlLabel';
 import Grid from '@mui/material/Grid';
 import Link from '@mui/material/Link';
@@ -35,6 +32,8 @@ import {
   savingsShare,
 } from '../../format';
 import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
+import { SectionCard } from '../SectionCard';
+import { StatBlock } from '../StatBlock';
 import { HealthNotice } from '../HealthNotice';
 import { RiskChip } from '../PlacementCard';
 import { WHOLE_WORD_HEADERS } from '../tableLayout';
@@ -113,31 +112,6 @@ export function selectServices(
   });
 }
 
-function Total(props: {
-  label: string;
-  value: ReactNode;
-  detail?: ReactNode;
-  testId: string;
-}) {
-  return (
-    <Card variant="outlined" sx={{ height: '100%' }}>
-      <CardContent data-testid={props.testId}>
-        <Typography variant="overline" color="text.secondary" component="h3">
-          {props.label}
-        </Typography>
-        <Typography variant="h5" component="p">
-          {props.value}
-        </Typography>
-        {props.detail && (
-          <Typography variant="body2" color="text.secondary" component="p">
-            {props.detail}
-          </Typography>
-        )}
-      </CardContent>
-    </Card>
-  );
-}
-
 function ServiceLink(props: { entityRef: string }) {
   const entityRoute = useRouteRef(catalogEntityRouteRef);
   let compound;
@@ -196,7 +170,8 @@ function FleetView(props: { fleet: FleetSummary }) {
       <Box component="section" aria-label="Fleet totals">
         <Grid container spacing={2}>
           <Grid item xs={12} sm={6} md={3}>
-            <Total
+            <StatBlock
+              tile
               testId="ferry-fleet-services"
               label="Services on Ferry"
               value={totals.services}
@@ -208,14 +183,16 @@ function FleetView(props: { fleet: FleetSummary }) {
             />
           </Grid>
           <Grid item xs={12} sm={6} md={3}>
-            <Total
+            <StatBlock
+              tile
               testId="ferry-fleet-replicas"
               label="Replicas on spot"
               value={`${totals.spotReplicas} of ${totals.replicas}`}
             />
           </Grid>
           <Grid item xs={12} sm={6} md={3}>
-            <Total
+            <StatBlock
+              tile
               testId="ferry-fleet-cost"
               label="Hourly cost"
               value={formatUsdPerHour(totals.hourlyCostUsd)}
@@ -231,7 +208,8 @@ function FleetView(props: { fleet: FleetSummary }) {
             />
           </Grid>
           <Grid item xs={12} sm={6} md={3}>
-            <Total
+            <StatBlock
+              tile
               testId="ferry-fleet-savings"
               label="Savings to date"
               value={formatUsd(totals.savingsToDateUsd)}
@@ -240,230 +218,213 @@ function FleetView(props: { fleet: FleetSummary }) {
         </Grid>
       </Box>
 
-      <Card component="section" aria-labelledby="ferry-fleet-services-title">
-        <CardHeader
-          title="Services"
-          titleTypographyProps={{
-            id: 'ferry-fleet-services-title',
-            component: 'h2',
-            variant: 'h6',
-          }}
-          subheader="Every service that runs on Ferry; select a column heading to sort"
-        />
-        <CardContent>
-          <Stack
-            direction="row"
-            spacing={2}
-            mb={2}
-            alignItems="center"
-            flexWrap="wrap"
-            useFlexGap
-          >
-            <TextField
+      <SectionCard
+        id="ferry-fleet-services"
+        testId="ferry-fleet-services-card"
+        title="Services"
+        subheader="Every service that runs on Ferry; select a column heading to sort"
+      >
+        <Stack
+          direction="row"
+          spacing={2}
+          mb={2}
+          alignItems="center"
+          flexWrap="wrap"
+          useFlexGap
+        >
+          <TextField
+            size="small"
+            label="Filter services"
+            placeholder="name, namespace or cluster"
+            value={query}
+            onChange={e => setQuery(e.target.value)}
+          />
+          <FormControlLabel
+            control={
+              <Switch
+                checked={belowTargetOnly}
+                onChange={e => setBelowTargetOnly(e.target.checked)}
+              />
+            }
+            label="Only services below their target"
+          />
+          <Typography variant="body2" color="text.secondary" aria-live="polite">
+            {services.length} of {fleet.services.length} services
+          </Typography>
+        </Stack>
+        {services.length === 0 ? (
+          <EmptyPanel title="No service matches these filters">
+            Clear the filter text or switch off "Only services below their
+            target".
+          </EmptyPanel>
+        ) : (
+          <TableContainer>
+            <Table
+              sx={WHOLE_WORD_HEADERS}
               size="small"
-              label="Filter services"
-              placeholder="name, namespace or cluster"
-              value={query}
-              onChange={e => setQuery(e.target.value)}
-            />
-            <FormControlLabel
-              control={
-                <Switch
-                  checked={belowTargetOnly}
-                  onChange={e => setBelowTargetOnly(e.target.checked)}
-                />
-              }
-              label="Only services below their target"
-            />
-            <Typography
-              variant="body2"
-              color="text.secondary"
-              aria-live="polite"
+              aria-label="Services on Ferry"
             >
-              {services.length} of {fleet.services.length} services
-            </Typography>
-          </Stack>
-          {services.length === 0 ? (
-            <EmptyPanel title="No service matches these filters">
-              Clear the filter text or switch off "Only services below their
-              target".
-            </EmptyPanel>
-          ) : (
-            <TableContainer>
-              <Table
-                sx={WHOLE_WORD_HEADERS}
-                size="small"
-                aria-label="Services on Ferry"
-              >
-                <TableHead>
-                  <TableRow>
-                    {COLUMNS.map(c => (
-                      <TableCell
-                        key={c.key}
-                        align={c.numeric ? 'right' : 'left'}
-                        sortDirection={
-                          sortKey === c.key && (descending ? 'desc' : 'asc')
-                        }
-                      >
-                        <TableSortLabel
-                          active={sortKey === c.key}
-                          direction={
-                            sortKey === c.key && descending ? 'desc' : 'asc'
-                          }
-                          onClick={() => sortBy(c.key)}
-                        >
-                          {c.label}
-                        </TableSortLabel>
-                      </TableCell>
-                    ))}
-                  </TableRow>
-                </TableHead>
-                <TableBody>
-                  {services.map(s => {
-                    const meets = s.availability >= s.availabilityTarget;
-                    return (
-                      <TableRow key={s.entityRef} data-testid="ferry-fleet-row">
-                        <TableCell component="th" scope="row">
-                          {s.orphaned ? (
-                            // The catalog has no page for it any more.
-                            <>{s.entityRef}</>
-                          ) : (
-                            <ServiceLink entityRef={s.entityRef} />
-                          )}
-                          <Typography
-                            variant="caption"
-                            color="text.secondary"
-                            component="div"
-                          >
-                            {s.workload.cluster} / {s.workload.namespace} /{' '}
-                            {s.workload.name}
-                            {!s.enabled && ' · spot off'}
-                          </Typography>
-                          {s.orphaned && (
-                            <Typography
-                              variant="caption"
-                              color="warning.main"
-                              component="div"
-                              data-testid="ferry-fleet-orphaned"
-                            >
-                              Orphaned: no longer in the catalog. Its SpotPolicy
-                              stays in force; remove it with kubectl delete
-                              spotpolicy -n {s.workload.namespace}{' '}
-                              {s.workload.name}
-                            </Typography>
-                          )}
-                        </TableCell>
-                        <TableCell align="right">
-                          {s.spotReplicas} of {s.replicas}
-                        </TableCell>
-                        <TableCell align="right">
-                          {formatUsdPerHour(s.hourlyCostUsd)}
-                          <Typography
-                            variant="caption"
-                            color="text.secondary"
-                            component="div"
-                          >
-                            vs {formatUsdPerHour(s.onDemandHourlyCostUsd)}
-                          </Typography>
-                        </TableCell>
-                        <TableCell align="right">
-                          {formatUsd(s.savingsToDateUsd)}
-                        </TableCell>
-                        <TableCell align="right">
-                          <Typography
-                            variant="body2"
-                            component="span"
-                            color={meets ? 'success.main' : 'error.main'}
-                          >
-                            {formatAvailability(s.availability)}
-                          </Typography>
-                          <Typography
-                            variant="caption"
-                            color="text.secondary"
-                            component="div"
-                          >
-                            target {formatAvailability(s.availabilityTarget)}
-                            {meets ? '' : ' · below target'}
-                          </Typography>
-                        </TableCell>
-                        <TableCell align="right">
-                          {s.spotReplicas > 0 ? (
-                            <RiskChip risk={s.maxInterruptionRisk} />
-                          ) : (
-                            '—'
-                          )}
-                        </TableCell>
-                        <TableCell align="right">{s.migrationsTotal}</TableCell>
-                      </TableRow>
-                    );
-                  })}
-                </TableBody>
-              </Table>
-            </TableContainer>
-          )}
-        </CardContent>
-      </Card>
-
-      <Card component="section" aria-labelledby="ferry-fleet-pools-title">
-        <CardHeader
-          title="Pools at highest risk"
-          titleTypographyProps={{
-            id: 'ferry-fleet-pools-title',
-            component: 'h2',
-            variant: 'h6',
-          }}
-          subheader="Spot pools (zone × instance type) most likely to be reclaimed soon, and how many replicas run in each"
-        />
-        <CardContent>
-          {fleet.riskiestPools.length === 0 ? (
-            <Typography variant="body2" color="text.secondary">
-              No replica runs on spot, so no pool puts anything at risk.
-            </Typography>
-          ) : (
-            <TableContainer>
-              <Table
-                sx={WHOLE_WORD_HEADERS}
-                size="small"
-                aria-label="Pools at highest risk"
-              >
-                <TableHead>
-                  <TableRow>
-                    <TableCell>Cluster</TableCell>
-                    <TableCell>Zone</TableCell>
-                    <TableCell>Instance type</TableCell>
-                    <TableCell align="right">Spot price (USD/h)</TableCell>
-                    <TableCell align="right">On-demand price (USD/h)</TableCell>
-                    <TableCell align="right">Replicas</TableCell>
-                    <TableCell>Interruption risk</TableCell>
-                  </TableRow>
-                </TableHead>
-                <TableBody>
-                  {fleet.riskiestPools.map(p => (
-                    <TableRow
-                      key={`${p.cluster}|${p.zone}|${p.instanceType}`}
-                      data-testid="ferry-fleet-pool-row"
+              <TableHead>
+                <TableRow>
+                  {COLUMNS.map(c => (
+                    <TableCell
+                      key={c.key}
+                      align={c.numeric ? 'right' : 'left'}
+                      sortDirection={
+                        sortKey === c.key && (descending ? 'desc' : 'asc')
+                      }
                     >
-                      <TableCell>{p.cluster}</TableCell>
-                      <TableCell>{p.zone}</TableCell>
-                      <TableCell>{p.instanceType}</TableCell>
-                      <TableCell align="right">
-                        {formatUsdPerHour(p.spotPriceUsdPerHour)}
-                      </TableCell>
-                      <TableCell align="right">
-                        {formatUsdPerHour(p.onDemandPriceUsdPerHour)}
-                      </TableCell>
-                      <TableCell align="right">{p.replicas}</TableCell>
-                      <TableCell>
-                        <RiskChip risk={p.interruptionRisk} />
-                      </TableCell>
-                    </TableRow>
+                      <TableSortLabel
+                        active={sortKey === c.key}
+                        direction={
+                          sortKey === c.key && descending ? 'desc' : 'asc'
+                        }
+                        onClick={() => sortBy(c.key)}
+                      >
+                        {c.label}
+                      </TableSortLabel>
+                    </TableCell>
                   ))}
-                </TableBody>
-              </Table>
-            </TableContainer>
-          )}
-        </CardContent>
-      </Card>
+                </TableRow>
+              </TableHead>
+              <TableBody>
+                {services.map(s => {
+                  const meets = s.availability >= s.availabilityTarget;
+                  return (
+                    <TableRow key={s.entityRef} data-testid="ferry-fleet-row">
+                      <TableCell component="th" scope="row">
+                        {s.orphaned ? (
+                          // The catalog has no page for it any more.
+                          <>{s.entityRef}</>
+                        ) : (
+                          <ServiceLink entityRef={s.entityRef} />
+                        )}
+                        <Typography
+                          variant="caption"
+                          color="text.secondary"
+                          component="div"
+                        >
+                          {s.workload.cluster} / {s.workload.namespace} /{' '}
+                          {s.workload.name}
+                          {!s.enabled && ' · spot off'}
+                        </Typography>
+                        {s.orphaned && (
+                          <Typography
+                            variant="caption"
+                            color="warning.main"
+                            component="div"
+                            data-testid="ferry-fleet-orphaned"
+                          >
+                            Orphaned: no longer in the catalog. Its SpotPolicy
+                            stays in force; remove it with kubectl delete
+                            spotpolicy -n {s.workload.namespace}{' '}
+                            {s.workload.name}
+                          </Typography>
+                        )}
+                      </TableCell>
+                      <TableCell align="right">
+                        {s.spotReplicas} of {s.replicas}
+                      </TableCell>
+                      <TableCell align="right">
+                        {formatUsdPerHour(s.hourlyCostUsd)}
+                        <Typography
+                          variant="caption"
+                          color="text.secondary"
+                          component="div"
+                        >
+                          vs {formatUsdPerHour(s.onDemandHourlyCostUsd)}
+                        </Typography>
+                      </TableCell>
+                      <TableCell align="right">
+                        {formatUsd(s.savingsToDateUsd)}
+                      </TableCell>
+                      <TableCell align="right">
+                        <Typography
+                          variant="body2"
+                          component="span"
+                          color={meets ? 'success.main' : 'error.main'}
+                        >
+                          {formatAvailability(s.availability)}
+                        </Typography>
+                        <Typography
+                          variant="caption"
+                          color="text.secondary"
+                          component="div"
+                        >
+                          target {formatAvailability(s.availabilityTarget)}
+                          {meets ? '' : ' · below target'}
+                        </Typography>
+                      </TableCell>
+                      <TableCell align="right">
+                        {s.spotReplicas > 0 ? (
+                          <RiskChip risk={s.maxInterruptionRisk} />
+                        ) : (
+                          '—'
+                        )}
+                      </TableCell>
+                      <TableCell align="right">{s.migrationsTotal}</TableCell>
+                    </TableRow>
+                  );
+                })}
+              </TableBody>
+            </Table>
+          </TableContainer>
+        )}
+      </SectionCard>
+
+      <SectionCard
+        id="ferry-fleet-pools"
+        title="Pools at highest risk"
+        subheader="Spot pools (zone × instance type) most likely to be reclaimed soon, and how many replicas run in each"
+      >
+        {fleet.riskiestPools.length === 0 ? (
+          <Typography variant="body2" color="text.secondary">
+            No replica runs on spot, so no pool puts anything at risk.
+          </Typography>
+        ) : (
+          <TableContainer>
+            <Table
+              sx={WHOLE_WORD_HEADERS}
+              size="small"
+              aria-label="Pools at highest risk"
+            >
+              <TableHead>
+                <TableRow>
+                  <TableCell>Cluster</TableCell>
+                  <TableCell>Zone</TableCell>
+                  <TableCell>Instance type</TableCell>
+                  <TableCell align="right">Spot price (USD/h)</TableCell>
+                  <TableCell align="right">On-demand price (USD/h)</TableCell>
+                  <TableCell align="right">Replicas</TableCell>
+                  <TableCell>Interruption risk</TableCell>
+                </TableRow>
+              </TableHead>
+              <TableBody>
+                {fleet.riskiestPools.map(p => (
+                  <TableRow
+                    key={`${p.cluster}|${p.zone}|${p.instanceType}`}
+                    data-testid="ferry-fleet-pool-row"
+                  >
+                    <TableCell>{p.cluster}</TableCell>
+                    <TableCell>{p.zone}</TableCell>
+                    <TableCell>{p.instanceType}</TableCell>
+                    <TableCell align="right">
+                      {formatUsdPerHour(p.spotPriceUsdPerHour)}
+                    </TableCell>
+                    <TableCell align="right">
+                      {formatUsdPerHour(p.onDemandPriceUsdPerHour)}
+                    </TableCell>
+                    <TableCell align="right">{p.replicas}</TableCell>
+                    <TableCell>
+                      <RiskChip risk={p.interruptionRisk} />
+                    </TableCell>
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+          </TableContainer>
+        )}
+      </SectionCard>
       <Typography variant="caption" color="text.secondary">
         Last reported {formatDateTime(fleet.updatedAt)}
       </Typography>

@@ -1,9 +1,6 @@
 import { useEffect, useState } from 'react';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
-import Card from '@mui/material/Card';
-import CardContent from '@mui/material/CardContent';
-import CardHeader from '@mui/material/CardHeader';
 import Chip from '@mui/material/Chip';
 import FormControl from '@mui/material/FormControl';
 import InputLabel from '@mui/material/InputLabel';
@@ -26,6 +23,7 @@ import { useLoader } from '../../hooks/useLoader';
 import { STATUS_REFRESH_MS } from '../../refresh';
 import { formatBytes, formatDateTime, formatDuration } from '../../format';
 import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
+import { SectionCard } from '../SectionCard';
 import { MigrationDetails } from './MigrationDetails';
 import {
   DRIVER_NAMES,
@@ -245,47 +243,36 @@ export function MigrationsCard(props: { entityRef: CompoundEntityRef }) {
   }
 
   return (
-    <Card
-      component="section"
-      aria-labelledby="ferry-migrations-title"
-      data-testid="ferry-migrations"
+    <SectionCard
+      id="ferry-migrations"
+      title="Migrations"
+      subheader="Every move of a replica's state, newest first; open one for its phases"
     >
-      <CardHeader
-        title="Migrations"
-        titleTypographyProps={{
-          id: 'ferry-migrations-title',
-          component: 'h2',
-          variant: 'h6',
-        }}
-        subheader="Every move of a replica's state, newest first; open one for its phases"
-      />
-      <CardContent>
-        <Stack direction="row" spacing={2} mb={2} flexWrap="wrap" useFlexGap>
-          <FilterSelect
-            id="ferry-filter-reason"
-            label="Reason"
-            value={reason}
-            names={REASON_NAMES}
-            onChange={setReason}
-          />
-          <FilterSelect
-            id="ferry-filter-driver"
-            label="Driver"
-            value={driver}
-            names={DRIVER_NAMES}
-            onChange={setDriver}
-          />
-          <FilterSelect
-            id="ferry-filter-outcome"
-            label="Outcome"
-            value={outcome}
-            names={OUTCOME_NAMES}
-            onChange={setOutcome}
-          />
-        </Stack>
-        {body}
-      </CardContent>
+      <Stack direction="row" spacing={2} mb={2} flexWrap="wrap" useFlexGap>
+        <FilterSelect
+          id="ferry-filter-reason"
+          label="Reason"
+          value={reason}
+          names={REASON_NAMES}
+          onChange={setReason}
+        />
+        <FilterSelect
+          id="ferry-filter-driver"
+          label="Driver"
+          value={driver}
+          names={DRIVER_NAMES}
+          onChange={setDriver}
+        />
+        <FilterSelect
+          id="ferry-filter-outcome"
+          label="Outcome"
+          value={outcome}
+          names={OUTCOME_NAMES}
+          onChange={setOutcome}
+        />
+      </Stack>
+      {body}
       <MigrationDetails migration={open} onClose={() => setOpen(undefined)} />
-    </Card>
+    </SectionCard>
   );
 }

@@ -1,7 +1,4 @@
 import Box from '@mui/material/Box';
-import Card from '@mui/material/Card';
-import CardContent from '@mui/material/CardContent';
-import CardHeader from '@mui/material/CardHeader';
 import Chip from '@mui/material/Chip';
 import Table from '@mui/material/Table';
 import TableBody from '@mui/material/TableBody';
@@ -17,6 +14,7 @@ import type {
 import { formatPercent, formatUsdPerHour } from '../../format';
 import { riskColor, riskLevel } from '../../risk';
 import { EmptyPanel } from '../Feedback';
+import { SectionCard } from '../SectionCard';
 import { WHOLE_WORD_HEADERS } from '../tableLayout';
 
 /** A (zone × instance type × capacity) pool and the replicas in it. */
@@ -88,130 +86,119 @@ export function PlacementCard(props: { replicas: ReplicaPlacement[] }) {
   const { replicas } = props;
   const pools = poolsOf(replicas);
   return (
-    <Card
-      component="section"
-      aria-labelledby="ferry-placement-title"
-      data-testid="ferry-placement"
+    <SectionCard
+      id="ferry-placement"
+      title="Placement"
+      subheader="Where each replica runs: zone, instance type, spot or permanent capacity"
     >
-      <CardHeader
-        title="Placement"
-        titleTypographyProps={{
-          id: 'ferry-placement-title',
-          component: 'h2',
-          variant: 'h6',
-        }}
-        subheader="Where each replica runs: zone, instance type, spot or permanent capacity"
-      />
-      <CardContent>
-        {replicas.length === 0 ? (
-          <EmptyPanel title="No replicas are running">
-            The operator has not reported any pods for this workload. Check that
-            the workload is deployed and that its pods match the entity's
-            Kubernetes annotations.
-          </EmptyPanel>
-        ) : (
-          <>
+      {replicas.length === 0 ? (
+        <EmptyPanel title="No replicas are running">
+          The operator has not reported any pods for this workload. Check that
+          the workload is deployed and that its pods match the entity's
+          Kubernetes annotations.
+        </EmptyPanel>
+      ) : (
+        <>
+          <TableContainer>
+            <Table sx={WHOLE_WORD_HEADERS} size="small" aria-label="Replicas">
+              <TableHead>
+                <TableRow>
+                  <TableCell>Pod</TableCell>
+                  <TableCell>Capacity</TableCell>
+                  <TableCell>Zone</TableCell>
+                  <TableCell>Instance type</TableCell>
+                  <TableCell>Node</TableCell>
+                  <TableCell align="right">Cost (USD/h)</TableCell>
+                  <TableCell>Interruption risk</TableCell>
+                  <TableCell>Ready</TableCell>
+                </TableRow>
+              </TableHead>
+              <TableBody>
+                {replicas.map(r => (
+                  <TableRow
+                    key={r.pod}
+                    data-testid="ferry-replica-row"
+                    data-capacity={r.capacityType}
+                  >
+                    <TableCell component="th" scope="row">
+                      {r.pod}
+                    </TableCell>
+                    <TableCell>
+                      <CapacityChip capacityType={r.capacityType} />
+                    </TableCell>
+                    <TableCell>{r.zone}</TableCell>
+                    <TableCell>{r.instanceType}</TableCell>
+                    <TableCell>{r.node}</TableCell>
+                    <TableCell align="right">
+                      {formatUsdPerHour(r.hourlyCostUsd)}
+                    </TableCell>
+                    <TableCell>
+                      {r.capacityType === 'spot' ? (
+                        <RiskChip risk={r.interruptionRisk} />
+                      ) : (
+                        <Typography variant="body2" color="text.secondary">
+                          not reclaimable
+                        </Typography>
+                      )}
+                    </TableCell>
+                    <TableCell>{r.ready ? 'Ready' : 'Not ready'}</TableCell>
+                  </TableRow>
+                ))}
+              </TableBody>
+            </Table>
+          </TableContainer>
+          <Box mt={3}>
+            <Typography variant="subtitle2" component="h3" gutterBottom>
+              Pools
+            </Typography>
             <TableContainer>
-              <Table sx={WHOLE_WORD_HEADERS} size="small" aria-label="Replicas">
+              <Table
+                sx={WHOLE_WORD_HEADERS}
+                size="small"
+                aria-label="Pools by risk"
+              >
                 <TableHead>
                   <TableRow>
-                    <TableCell>Pod</TableCell>
-                    <TableCell>Capacity</TableCell>
                     <TableCell>Zone</TableCell>
                     <TableCell>Instance type</TableCell>
-                    <TableCell>Node</TableCell>
+                    <TableCell>Capacity</TableCell>
+                    <TableCell align="right">Replicas</TableCell>
                     <TableCell align="right">Cost (USD/h)</TableCell>
                     <TableCell>Interruption risk</TableCell>
-                    <TableCell>Ready</TableCell>
                   </TableRow>
                 </TableHead>
                 <TableBody>
-                  {replicas.map(r => (
+                  {pools.map(p => (
                     <TableRow
-                      key={r.pod}
-                      data-testid="ferry-replica-row"
-                      data-capacity={r.capacityType}
+                      key={`${p.zone}|${p.instanceType}|${p.capacityType}`}
+                      data-testid="ferry-pool-row"
                     >
-                      <TableCell component="th" scope="row">
-                        {r.pod}
-                      </TableCell>
+                      <TableCell>{p.zone}</TableCell>
+                      <TableCell>{p.instanceType}</TableCell>
                       <TableCell>
-                        <CapacityChip capacityType={r.capacityType} />
+                        <CapacityChip capacityType={p.capacityType} />
                       </TableCell>
-                      <TableCell>{r.zone}</TableCell>
-                      <TableCell>{r.instanceType}</TableCell>
-                      <TableCell>{r.node}</TableCell>
+                      <TableCell align="right">{p.replicas}</TableCell>
                       <TableCell align="right">
-                        {formatUsdPerHour(r.hourlyCostUsd)}
+                        {formatUsdPerHour(p.hourlyCostUsd)}
                       </TableCell>
                       <TableCell>
-                        {r.capacityType === 'spot' ? (
-                          <RiskChip risk={r.interruptionRisk} />
+                        {p.capacityType === 'spot' ? (
+                          <RiskChip risk={p.interruptionRisk} />
                         ) : (
                           <Typography variant="body2" color="text.secondary">
                             not reclaimable
                           </Typography>
                         )}
                       </TableCell>
-                      <TableCell>{r.ready ? 'Ready' : 'Not ready'}</TableCell>
                     </TableRow>
                   ))}
                 </TableBody>
               </Table>
             </TableContainer>
-            <Box mt={3}>
-              <Typography variant="subtitle2" component="h3" gutterBottom>
-                Pools
-              </Typography>
-              <TableContainer>
-                <Table
-                  sx={WHOLE_WORD_HEADERS}
-                  size="small"
-                  aria-label="Pools by risk"
-                >
-                  <TableHead>
-                    <TableRow>
-                      <TableCell>Zone</TableCell>
-                      <TableCell>Instance type</TableCell>
-                      <TableCell>Capacity</TableCell>
-                      <TableCell align="right">Replicas</TableCell>
-                      <TableCell align="right">Cost (USD/h)</TableCell>
-                      <TableCell>Interruption risk</TableCell>
-                    </TableRow>
-                  </TableHead>
-                  <TableBody>
-                    {pools.map(p => (
-                      <TableRow
-                        key={`${p.zone}|${p.instanceType}|${p.capacityType}`}
-                        data-testid="ferry-pool-row"
-                      >
-                        <TableCell>{p.zone}</TableCell>
-                        <TableCell>{p.instanceType}</TableCell>
-                        <TableCell>
-                          <CapacityChip capacityType={p.capacityType} />
-                        </TableCell>
-                        <TableCell align="right">{p.replicas}</TableCell>
-                        <TableCell align="right">
-                          {formatUsdPerHour(p.hourlyCostUsd)}
-                        </TableCell>
-                        <TableCell>
-                          {p.capacityType === 'spot' ? (
-                            <RiskChip risk={p.interruptionRisk} />
-                          ) : (
-                            <Typography variant="body2" color="text.secondary">
-                              not reclaimable
-                            </Typography>
-                          )}
-                        </TableCell>
-                      </TableRow>
-                    ))}
-                  </TableBody>
-                </Table>
-              </TableContainer>
-            </Box>
-          </>
-        )}
-      </CardContent>
-    </Card>
+          </Box>
+        </>
+      )}
+    </SectionCard>
   );
 }

@@ -2,9 +2,6 @@ import { ReactNode, useEffect, useMemo, useState } from 'react';
 import Alert from '@mui/material/Alert';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
-import Card from '@mui/material/Card';
-import CardContent from '@mui/material/CardContent';
-import CardHeader from '@mui/material/CardHeader';
 import FormControl from '@mui/material/FormControl';
 import FormControlLabel from '@mui/material/FormControlLabel';
 import FormHelperText from '@mui/material/FormHelperText';
@@ -40,6 +37,7 @@ import {
 } from '../../format';
 import { previewPolicy } from '../../policy/preview';
 import { ErrorPanel, LoadingPanel, isForbidden } from '../Feedback';
+import { SectionCard } from '../SectionCard';
 
 /** The availability targets offered, as SLA tiers people already know. */
 export const AVAILABILITY_TARGETS = [0.99, 0.995, 0.999, 0.9995, 0.9999];
@@ -215,26 +213,14 @@ export function PolicyCard(props: {
   );
   const dirty = Object.keys(changes).length > 0;
 
-  const header = (
-    <CardHeader
-      title="Spot policy"
-      titleTypographyProps={{
-        id: 'ferry-policy-title',
-        component: 'h2',
-        variant: 'h6',
-      }}
-      subheader="Whether this service runs on spot, and how carefully"
-    />
-  );
   const card = (children: ReactNode) => (
-    <Card
-      component="section"
-      aria-labelledby="ferry-policy-title"
-      data-testid="ferry-policy"
+    <SectionCard
+      id="ferry-policy"
+      title="Spot policy"
+      subheader="Whether this service runs on spot, and how carefully"
     >
-      {header}
-      <CardContent>{children}</CardContent>
-    </Card>
+      {children}
+    </SectionCard>
   );
 
   if (loaded.loading)

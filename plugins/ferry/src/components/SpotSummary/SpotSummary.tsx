@@ -1,7 +1,4 @@
-import { ReactNode } from 'react';
 import Box from '@mui/material/Box';
-import Card from '@mui/material/Card';
-import CardContent from '@mui/material/CardContent';
 import Grid from '@mui/material/Grid';
 import Typography from '@mui/material/Typography';
 import type { EntitySpotStatus } from '@ferry/plugin-ferry-common';
@@ -13,46 +10,7 @@ import {
   formatUsdPerHour,
   savingsShare,
 } from '../../format';
-
-const TONE_COLORS = { good: 'success.main', bad: 'error.main' } as const;
-
-function Figure(props: {
-  label: string;
-  value: ReactNode;
-  detail?: ReactNode;
-  testId: string;
-  tone?: 'good' | 'bad';
-}) {
-  const id = `${props.testId}-label`;
-  return (
-    <Card variant="outlined" sx={{ height: '100%' }}>
-      <CardContent>
-        <Box role="group" aria-labelledby={id} data-testid={props.testId}>
-          <Typography
-            id={id}
-            variant="overline"
-            color="text.secondary"
-            component="h3"
-          >
-            {props.label}
-          </Typography>
-          <Typography
-            variant="h5"
-            component="p"
-            color={props.tone ? TONE_COLORS[props.tone] : 'text.primary'}
-          >
-            {props.value}
-          </Typography>
-          {props.detail && (
-            <Typography variant="body2" color="text.secondary" component="p">
-              {props.detail}
-            </Typography>
-          )}
-        </Box>
-      </CardContent>
-    </Card>
-  );
-}
+import { StatBlock } from '../StatBlock';
 
 /** The headline figures of an entity on spot: cost, savings, availability, replicas. */
 export function SpotSummary(props: { status: EntitySpotStatus }) {
@@ -70,7 +28,8 @@ export function SpotSummary(props: { status: EntitySpotStatus }) {
     >
       <Grid container spacing={2}>
         <Grid item xs={12} sm={6} md={3}>
-          <Figure
+          <StatBlock
+            tile
             testId="ferry-hourly-cost"
             label="Hourly cost"
             value={formatUsdPerHour(cost.hourlyCostUsd)}
@@ -83,7 +42,8 @@ export function SpotSummary(props: { status: EntitySpotStatus }) {
           />
         </Grid>
         <Grid item xs={12} sm={6} md={3}>
-          <Figure
+          <StatBlock
+            tile
             testId="ferry-savings"
             label="Savings to date"
             value={formatUsd(cost.savingsToDateUsd)}
@@ -92,7 +52,8 @@ export function SpotSummary(props: { status: EntitySpotStatus }) {
           />
         </Grid>
         <Grid item xs={12} sm={6} md={3}>
-          <Figure
+          <StatBlock
+            tile
             testId="ferry-availability"
             label="Availability"
             value={formatAvailability(availability.observed)}
@@ -111,7 +72,8 @@ export function SpotSummary(props: { status: EntitySpotStatus }) {
           />
         </Grid>
         <Grid item xs={12} sm={6} md={3}>
-          <Figure
+          <StatBlock
+            tile
             testId="ferry-replica-summary"
             label="Replicas"
             value={
