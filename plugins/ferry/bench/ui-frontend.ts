@@ -24,6 +24,7 @@ import { extname, join, resolve } from 'node:path';
 import { chromium, Route } from 'playwright-core';
 import type { Entity } from '@backstage/catalog-model';
 import { FakeFerryApi } from '../dev/FakeFerryApi';
+import { sessionsEntity } from '../dev/sampleService';
 import { bundleShare } from './lib/bundleShare';
 
 /** The figure the issue sets for `entityTabMs` on the production build. */
@@ -53,24 +54,10 @@ const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1]) || 5;
 const forceBuild = args.includes('--build');
 
+/** The dev harness's sample service, with the uid the catalog gives an entity. */
 const entity: Entity = {
-  apiVersion: 'backstage.io/v1alpha1',
-  kind: 'Component',
-  metadata: {
-    name: 'sessions',
-    namespace: 'default',
-    uid: 'bench-sessions',
-    annotations: {
-      'ferry.dev/spot': 'enabled',
-      'backstage.io/kubernetes-id': 'sessions',
-    },
-  },
-  spec: {
-    type: 'service',
-    owner: 'group:default/platform-team',
-    lifecycle: 'production',
-  },
-  relations: [{ type: 'ownedBy', targetRef: 'group:default/platform-team' }],
+  ...sessionsEntity,
+  metadata: { ...sessionsEntity.metadata, uid: 'bench-sessions' },
 };
 
 function build() {

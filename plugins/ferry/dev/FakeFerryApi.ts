@@ -13,6 +13,12 @@ import type {
   PolicyView,
 } from '@ferry/plugin-ferry-common';
 import type { FerryApi, MigrationQuery, TimeRange } from '../src/api';
+import {
+  entityStatus,
+  fleetSummary,
+  policyView,
+  sessionsEntity,
+} from './sampleService';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -40,79 +46,15 @@ export class FakeFerryApi implements FerryApi {
 
   constructor(options: { readOnly?: boolean } = {}) {
     this.status = {
-      entityRef: 'component:default/sessions',
-      workload: {
-        cluster: 'demo',
-        namespace: 'shop',
-        kind: 'StatefulSet',
-        name: 'sessions',
-      },
-      policy: {
-        enabled: true,
-        permanentRatio: 0.3,
-        availabilityTarget: 0.999,
-        migration: 'auto',
-      },
-      policySource: 'catalog',
-      replicas: [
-        {
-          pod: 'sessions-0',
-          node: 'ip-10-0-1-12',
-          capacityType: 'on-demand',
-          instanceType: 'm6i.large',
-          zone: 'eu-west-1a',
-          hourlyCostUsd: 0.107,
-          interruptionRisk: 0,
-          ready: true,
-        },
-        {
-          pod: 'sessions-1',
-          node: 'ip-10-0-2-40',
-          capacityType: 'spot',
-          instanceType: 'm6i.large',
-          zone: 'eu-west-1b',
-          hourlyCostUsd: 0.038,
-          interruptionRisk: 0.03,
-          ready: true,
-        },
-        {
-          pod: 'sessions-2',
-          node: 'ip-10-0-3-7',
-          capacityType: 'spot',
-          instanceType: 'r6g.large',
-          zone: 'eu-west-1c',
-          hourlyCostUsd: 0.041,
-          interruptionRisk: 0.24,
-          ready: true,
-        },
-      ],
-      cost: {
-        hourlyCostUsd: 0.186,
-        onDemandHourlyCostUsd: 0.321,
-        spendToDateUsd: 1629.4,
-        savingsToDateUsd: 1182.6,
-      },
-      availability: {
-        target: 0.999,
-        observed: 0.9996,
-        errorBudgetRemaining: 0.6,
-        requiredMembers: 2,
-        readyMembers: 3,
-      },
-      migrationsTotal: 0,
+      ...entityStatus,
       updatedAt: new Date(this.now).toISOString(),
     };
     this.view = {
-      entityRef: this.status.entityRef,
-      workload: this.status.workload,
-      policy: this.status.policy,
-      source: 'catalog',
+      ...policyView,
       canUpdate: !options.readOnly,
       readOnlyReason: options.readOnly
-        ? 'Only the owners of component:default/sessions (group:default/platform-team) may change its policy.'
+        ? `Only the owners of ${policyView.entityRef} (${sessionsEntity.spec?.owner}) may change its policy.`
         : undefined,
-      annotations: { 'ferry.dev/spot': 'enabled' },
-      history: [],
     };
     const rnd = random(7);
     const reasons: MigrationReason[] = [
@@ -290,72 +232,20 @@ export class FakeFerryApi implements FerryApi {
   }
 
   async getFleet(): Promise<FleetSummary> {
+    // The sample fleet, with the sample service as this API has it now.
     const s = this.status;
-    const services = [
-      {
-        entityRef: s.entityRef,
-        workload: s.workload,
-        enabled: s.policy.enabled,
-        replicas: 3,
-        spotReplicas: 2,
-        hourlyCostUsd: s.cost.hourlyCostUsd,
-        onDemandHourlyCostUsd: s.cost.onDemandHourlyCostUsd,
-        savingsToDateUsd: s.cost.savingsToDateUsd,
-        availability: s.availability.observed,
-        availabilityTarget: s.availability.target,
-        maxInterruptionRisk: 0.24,
-        migrationsTotal: s.migrationsTotal,
-      },
-      {
-        entityRef: 'component:default/orders-queue',
-        workload: {
-          cluster: 'demo',
-          namespace: 'shop',
-          kind: 'StatefulSet' as const,
-          name: 'orders-queue',
-        },
-        enabled: true,
-        replicas: 5,
-        spotReplicas: 3,
-        hourlyCostUsd: 0.5,
-        onDemandHourlyCostUsd: 0.9,
-        savingsToDateUsd: 300,
-        availability: 0.998,
-        availabilityTarget: 0.999,
-        maxInterruptionRisk: 0.02,
-        migrationsTotal: 12,
-      },
-    ];
+    const services = fleetSummary.services.map(service =>
+      service.entityRef === s.entityRef
+        ? {
+            ...service,
+            enabled: s.policy.enabled,
+            migrationsTotal: s.migrationsTotal,
+          }
+        : service,
+    );
     return {
+      ...fleetSummary,
       services,
-      totals: {
-        services: services.length,
-        replicas: sum(services.map(x => x.replicas)),
-        spotReplicas: sum(services.map(x => x.spotReplicas)),
-        hourlyCostUsd: sum(services.map(x => x.hourlyCostUsd)),
-        onDemandHourlyCostUsd: sum(services.map(x => x.onDemandHourlyCostUsd)),
-        savingsToDateUsd: sum(services.map(x => x.savingsToDateUsd)),
-      },
-      riskiestPools: [
-        {
-          cluster: 'demo',
-          zone: 'eu-west-1c',
-          instanceType: 'r6g.large',
-          spotPriceUsdPerHour: 0.041,
-          onDemandPriceUsdPerHour: 0.1008,
-          interruptionRisk: 0.24,
-          replicas: 1,
-        },
-        {
-          cluster: 'demo',
-          zone: 'eu-west-1b',
-          instanceType: 'm6i.large',
-          spotPriceUsdPerHour: 0.038,
-          onDemandPriceUsdPerHour: 0.107,
-          interruptionRisk: 0.03,
-          replicas: 3,
-        },
-      ],
       updatedAt: new Date(this.now).toISOString(),
     };
   }

@@ -11,25 +11,11 @@ import {
   createFrontendModule,
 } from '@backstage/frontend-plugin-api';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
-import type { Entity } from '@backstage/catalog-model';
 import ferryPlugin from '../src/alpha';
 import { ferryApiRef } from '../src/api';
 import { EntitySpotContent } from '../src/components/EntitySpotContent';
 import { FakeFerryApi } from './FakeFerryApi';
-
-const entity: Entity = {
-  apiVersion: 'backstage.io/v1alpha1',
-  kind: 'Component',
-  metadata: {
-    name: 'sessions',
-    namespace: 'default',
-    annotations: {
-      'ferry.dev/spot': 'enabled',
-      'backstage.io/kubernetes-id': 'sessions',
-    },
-  },
-  spec: { type: 'service', owner: 'platform-team', lifecycle: 'production' },
-};
+import { sessionsEntity } from './sampleService';
 
 const devModule = createFrontendModule({
   pluginId: 'ferry',
@@ -48,7 +34,7 @@ const devModule = createFrontendModule({
         path: '/entity',
         title: 'Spot tab (dev)',
         loader: async () => (
-          <EntityProvider entity={entity}>
+          <EntityProvider entity={sessionsEntity}>
             <EntitySpotContent />
           </EntityProvider>
         ),
