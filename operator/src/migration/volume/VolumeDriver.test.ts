@@ -58,6 +58,10 @@ class ZonalStorage implements VolumeRuntime {
     const p = this.pods.get(pod);
     return !!p && p.running && p.node === node;
   }
+  async podNode(pod: string) {
+    const p = this.pods.get(pod);
+    return p?.running ? p.node : undefined;
+  }
   async deleteSnapshot(name: string) {
     this.snapshots.delete(name);
   }
@@ -141,6 +145,22 @@ describe('volume driver', () => {
     const done = await sm.run('shop', 'm');
     expect(done.status?.phase).toBe('RolledBack');
     expect(storage.pods.get('db-0')).toMatchObject({ node: 'spot-a', claim: 'data-db-0', running: true });
+    expect(storage.dataSeenBy('db-0')).toBe('orders up to #8812');
+    expect(storage.violations).toEqual([]);
+  });
+
+  it('ends the move at once, saying why, when the member is started off its target, and keeps it serving there', async () => {
+    const { storage, machine, spec } = setUp('spot-b');
+    storage.nodes['spot-d'] = 'eu-west-1a';
+    // The placement webhook failed open: the scheduler put the member elsewhere in the zone.
+    const realStart = storage.startPod.bind(storage);
+    storage.startPod = (pod, _node, claim) => realStart(pod, 'spot-d', claim);
+    const sm = machine();
+    await sm.plan('shop', 'm', spec);
+    const done = await sm.run('shop', 'm');
+    expect(done.status?.phase).toBe('RolledBack');
+    expect(done.status?.message).toMatch(/started on spot-d, not on the target spot-b: the placement webhook did not pin it/);
+    expect(storage.pods.get('db-0')).toMatchObject({ node: 'spot-d', running: true });
     expect(storage.dataSeenBy('db-0')).toBe('orders up to #8812');
     expect(storage.violations).toEqual([]);
   });

@@ -44,6 +44,8 @@ export interface VolumeRuntime {
   startPod(pod: string, node: string, claim: string): Promise<void>;
   /** Whether the pod runs and is ready on `node`. */
   podReady(pod: string, node: string): Promise<boolean>;
+  /** The node the pod's current incarnation is scheduled on, if any; a stopped or stopping one has none. */
+  podNode(pod: string): Promise<string | undefined>;
   deleteSnapshot(name: string): Promise<void>;
   deleteClaim(claim: string): Promise<void>;
 }
@@ -115,7 +117,7 @@ export class VolumeDriver implements MigrationDriver {
       }
     }
     await runtime.startPod(spec.pod, spec.targetNode!, ctx.state.targetClaim);
-    await this.waitFor(ctx, () => runtime.podReady(spec.pod, spec.targetNode!), `pod ${spec.pod} on ${spec.targetNode}`);
+    await this.waitFor(ctx, () => this.readyOnTarget(spec.pod, spec.targetNode!), `pod ${spec.pod} on ${spec.targetNode}`);
     if (ctx.state.pauseRecorded !== '1') {
       ctx.recordWritePause(this.options.clock.now() - started);
       ctx.state.pauseRecorded = '1';
@@ -148,9 +150,11 @@ export class VolumeDriver implements MigrationDriver {
       await this.dropTargetClaim(ctx);
       return;
     }
-    if (spec.targetNode && (await runtime.podReady(spec.pod, spec.targetNode))) {
-      // Already serving from the target; stopping it to go back would only add downtime.
-      ctx.note(`pod ${spec.pod} already serves on ${spec.targetNode}; kept there`);
+    const serving = await runtime.podNode(spec.pod);
+    if (serving && (await runtime.podReady(spec.pod, serving))) {
+      // Already serving from the target (or wherever it escaped to) with its volume;
+      // stopping it to go back would only add downtime.
+      ctx.note(`pod ${spec.pod} already serves on ${serving}; kept there`);
       return;
     }
     await runtime.stopPod(spec.pod);
@@ -158,6 +162,21 @@ export class VolumeDriver implements MigrationDriver {
     await runtime.startPod(spec.pod, spec.sourceNode, ctx.state.sourceClaim);
     await this.waitFor(ctx, () => runtime.podReady(spec.pod, spec.sourceNode), `pod ${spec.pod} on ${spec.sourceNode}`);
     await this.dropTargetClaim(ctx);
+  }
+
+  /**
+   * Whether the started pod is ready on the target. One that was scheduled
+   * elsewhere will not come to the target by waiting: the move fails at once,
+   * saying why, instead of waiting out the step's timeout.
+   */
+  private async readyOnTarget(pod: string, target: string): Promise<boolean> {
+    const node = await this.options.runtime.podNode(pod);
+    if (node && node !== target) {
+      throw new PermanentMigrationError(
+        `pod ${pod} was started on ${node}, not on the target ${target}: the placement webhook did not pin it (is the webhook enabled for this namespace, and did it answer within its timeout?)`,
+      );
+    }
+    return this.options.runtime.podReady(pod, target);
   }
 
   private async dropTargetClaim(ctx: MigrationStepContext): Promise<void> {

@@ -748,6 +748,12 @@ export class KubeVolumes implements VolumeRuntime {
     );
   }
 
+  async podNode(pod: string): Promise<string | undefined> {
+    const found = await this.readPod(pod);
+    if (!found || found.metadata?.deletionTimestamp) return undefined;
+    return found.spec?.nodeName || undefined;
+  }
+
   async podReady(pod: string, node: string): Promise<boolean> {
     const found = await this.readPod(pod);
     return Boolean(
