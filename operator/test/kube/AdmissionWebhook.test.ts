@@ -7,6 +7,7 @@ import {
 } from '../../src/kube/admission/AdmissionWebhookServer';
 import { apiRequest } from '../../src/kube/client/apiRequest';
 import { LocalControlPlane } from './LocalControlPlane';
+import { eventually } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -86,18 +87,14 @@ describe('the pod admission webhook on a real API server', () => {
       },
     );
     // The default ServiceAccount, which pods need, comes from the controller manager.
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      try {
-        await core.readNamespacedServiceAccount({
+    await eventually(
+      () =>
+        core.readNamespacedServiceAccount({
           namespace: NAMESPACE,
           name: 'default',
-        });
-        break;
-      } catch {
-        await new Promise(resolve => setTimeout(resolve, 100));
-      }
-    }
+        }),
+      { timeoutMs: 30_000 },
+    );
   }, 180_000);
 
   afterAll(async () => {

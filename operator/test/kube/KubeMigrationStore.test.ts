@@ -10,6 +10,7 @@ import { MigrationConflictError } from '../../src/migration/MigrationStore';
 import { MigrationStateMachine } from '../../src/migration/MigrationStateMachine';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -174,12 +175,14 @@ describe('Migrations stored as objects on a real API server', () => {
     });
     await oldOperator.plan(RESUME_NAMESPACE, name, SPEC);
     const running = oldOperator.run(RESUME_NAMESPACE, name, stopping.signal);
-    while (
-      (await store(RESUME_NAMESPACE).get(RESUME_NAMESPACE, name))?.status
-        ?.phase !== 'Transferring'
-    ) {
-      await new Promise(resolve => setTimeout(resolve, 20));
-    }
+    await until(
+      `${name} to be Transferring`,
+      async () =>
+        (
+          await store(RESUME_NAMESPACE).get(RESUME_NAMESPACE, name)
+        )?.status?.phase === 'Transferring',
+      { intervalMs: 20 },
+    );
     stopping.abort();
     await expect(running).rejects.toThrow();
     release();

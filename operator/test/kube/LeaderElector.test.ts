@@ -6,6 +6,7 @@ import {
 } from '../../src/kube/leadership/LeaderElector';
 import { apiRequest } from '../../src/kube/client/apiRequest';
 import { LocalControlPlane } from './LocalControlPlane';
+import { eventually } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -17,19 +18,6 @@ const TIMINGS = {
   renewDeadlineMs: 1_500,
   retryPeriodMs: 200,
 };
-
-async function eventually(check: () => void, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise(resolve => setTimeout(resolve, 25));
-    }
-  }
-}
 
 describe('LeaderElector on a real API server', () => {
   let cluster: LocalControlPlane;
@@ -87,7 +75,9 @@ describe('LeaderElector on a real API server', () => {
     const lease = `operator-${++leases}`;
     const a = candidate('operator-a', lease);
     a.elector.run();
-    await eventually(() => expect(a.elector.isLeader).toBe(true));
+    await eventually(() => expect(a.elector.isLeader).toBe(true), {
+      intervalMs: 25,
+    });
     const b = candidate('operator-b', lease);
     b.elector.run();
 
@@ -101,7 +91,9 @@ describe('LeaderElector on a real API server', () => {
     const handedOver = Date.now();
     await a.elector.stop();
     expect(a.log).toEqual(['started', 'stopped']);
-    await eventually(() => expect(b.elector.isLeader).toBe(true));
+    await eventually(() => expect(b.elector.isLeader).toBe(true), {
+      intervalMs: 25,
+    });
     // Released, not expired: b takes over within a retry or two.
     expect(Date.now() - handedOver).toBeLessThan(TIMINGS.leaseDurationMs);
     const spec = (await readLease(lease)).spec;
@@ -139,7 +131,9 @@ describe('LeaderElector on a real API server', () => {
     });
     const started = Date.now();
     c.elector.run();
-    await eventually(() => expect(c.elector.isLeader).toBe(true));
+    await eventually(() => expect(c.elector.isLeader).toBe(true), {
+      intervalMs: 25,
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(
       TIMINGS.leaseDurationMs,
     );
@@ -154,7 +148,9 @@ describe('LeaderElector on a real API server', () => {
       onStartedLeading: s => (signal = s),
     });
     const ended = d.elector.run();
-    await eventually(() => expect(d.elector.isLeader).toBe(true));
+    await eventually(() => expect(d.elector.isLeader).toBe(true), {
+      intervalMs: 25,
+    });
 
     // Someone takes the lease by force: every renewal from now on fails. The
     // leader renews every retry period, so the write may need a few tries.

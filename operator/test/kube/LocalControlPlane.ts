@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { controlPlaneBinDir } from './controlPlaneBinaries';
+import { until } from './until';
 
 /** Everything binds here: the tests talk to nothing but this machine's loopback. */
 const LOOPBACK = '127.0.0.1';
@@ -367,25 +368,24 @@ export class LocalControlPlane {
     ready: () => Promise<boolean>,
   ): Promise<void> {
     const component = this.components.find(c => c.name === name)!;
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      if (component.child.exitCode !== null || component.child.signalCode) {
-        throw new Error(
-          `${name} exited (${
-            component.child.exitCode ?? component.child.signalCode
-          }) while starting; ` + `its log ends:\n${this.logTail(name)}`,
-        );
-      }
-      if (await ready().catch(() => false)) return;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `${name} was not ready within ${READY_TIMEOUT_MS} ms; its log ends:\n${this.logTail(
-            name,
-          )}`,
-        );
-      }
-      await sleep(200);
-    }
+    await until(
+      `${name} to be ready`,
+      async () => {
+        if (component.child.exitCode !== null || component.child.signalCode) {
+          throw new Error(
+            `${name} exited (${
+              component.child.exitCode ?? component.child.signalCode
+            }) while starting; ` + `its log ends:\n${this.logTail(name)}`,
+          );
+        }
+        return ready().catch(() => false);
+      },
+      {
+        timeoutMs: READY_TIMEOUT_MS,
+        intervalMs: 200,
+        detail: () => `its log ends:\n${this.logTail(name)}`,
+      },
+    );
   }
 
   private probeApi(pathname: string): Promise<boolean> {
@@ -656,8 +656,4 @@ function stopChild(child: ChildProcess): Promise<void> {
     });
     child.kill('SIGTERM');
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise(resolve => setTimeout(resolve, ms));
 }

@@ -5,6 +5,7 @@ import {
   Reflector,
 } from '../../src/kube/informers/Reflector';
 import { LocalControlPlane } from './LocalControlPlane';
+import { eventually } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -15,22 +16,6 @@ const CONFIG_MAPS = {
   plural: 'configmaps',
   namespaced: true,
 };
-
-async function eventually(
-  check: () => void,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise(resolve => setTimeout(resolve, 50));
-    }
-  }
-}
 
 describe('Reflector on a real API server', () => {
   let cluster: LocalControlPlane;

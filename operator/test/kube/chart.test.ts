@@ -21,6 +21,7 @@ import { controlPlaneVersion } from './controlPlaneBinaries';
 import { createFakeNodes, FAKE_ZONES } from './fakeNodes';
 import { helmBinary } from './helmBinary';
 import { LocalControlPlane } from './LocalControlPlane';
+import { eventually, until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -364,10 +365,10 @@ describe('the Helm chart on a real control plane', () => {
     const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: 'shop' } } });
     const started = Date.now();
-    const deadline = started + 30_000;
-    for (;;) {
-      try {
-        await core.createNamespacedPod({
+    // The namespace's default ServiceAccount may not exist yet.
+    await eventually(
+      () =>
+        core.createNamespacedPod({
           namespace: 'shop',
           body: {
             metadata: { name: 'cache-0' },
@@ -375,14 +376,9 @@ describe('the Helm chart on a real control plane', () => {
               containers: [{ name: 'valkey', image: 'valkey/valkey:8' }],
             },
           },
-        });
-        break;
-      } catch (error) {
-        // The namespace's default ServiceAccount may not exist yet.
-        if (Date.now() > deadline) throw error;
-        await new Promise(resolve => setTimeout(resolve, 200));
-      }
-    }
+        }),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
@@ -560,19 +556,23 @@ describe('the Helm chart on a real control plane', () => {
   it('gives the portal a token that reads workloads and writes SpotPolicies, and nothing more', async () => {
     const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
     // The token controller fills the Secret once it sees it.
-    let token = '';
-    for (let tries = 0; !token; tries++) {
-      const secret = await core.readNamespacedSecret({
-        namespace: NAMESPACE,
-        name: 'ferry-portal-token',
-      });
-      expect(secret.metadata?.labels?.['app.kubernetes.io/component']).toBe(
-        'portal-access',
-      );
-      token = Buffer.from(secret.data?.token ?? '', 'base64').toString();
-      if (tries > 100) throw new Error('the portal token was never filled');
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
+    const token = await until(
+      'the portal token to be filled',
+      async () => {
+        const secret = await core.readNamespacedSecret({
+          namespace: NAMESPACE,
+          name: 'ferry-portal-token',
+        });
+        expect(secret.metadata?.labels?.['app.kubernetes.io/component']).toBe(
+          'portal-access',
+        );
+        return (
+          Buffer.from(secret.data?.token ?? '', 'base64').toString() ||
+          undefined
+        );
+      },
+      { timeoutMs: 10_000 },
+    );
     const canI = (verb: string, resource: string, ...more: string[]) => {
       const args = ['auth', 'can-i', verb, resource, '-n', 'shop', ...more];
       try {

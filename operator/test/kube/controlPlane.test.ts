@@ -7,6 +7,7 @@ import {
   standardFleet,
 } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -99,27 +100,27 @@ describe('the local control plane', () => {
       });
 
     let pods: V1Pod[] = [];
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      pods = (await core.listNamespacedPod({ namespace: 'apps' })).items;
-      const running = pods.filter(pod => pod.status?.phase === 'Running');
-      if (running.length === 3) break;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `pods not running after 60 s: ${JSON.stringify(
+    await until(
+      'three pods running',
+      async () => {
+        pods = (await core.listNamespacedPod({ namespace: 'apps' })).items;
+        return pods.filter(pod => pod.status?.phase === 'Running').length === 3;
+      },
+      {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        detail: () =>
+          `${JSON.stringify(
             pods.map(p => [
               p.metadata?.name,
               p.spec?.nodeName,
               p.status?.phase,
             ]),
-          )}\n` +
-            `scheduler log:\n${cluster.logTail(
-              'kube-scheduler',
-            )}\nkwok log:\n${cluster.logTail('kwok')}`,
-        );
-      }
-      await new Promise(resolve => setTimeout(resolve, 250));
-    }
+          )}\nscheduler log:\n${cluster.logTail(
+            'kube-scheduler',
+          )}\nkwok log:\n${cluster.logTail('kwok')}`,
+      },
+    );
     const nodes = await Promise.all(
       pods.map(pod => core.readNode({ name: pod.spec!.nodeName! })),
     );

@@ -27,6 +27,7 @@ import {
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -130,55 +131,57 @@ describe('disruption signals on a real cluster', () => {
   });
 
   async function members() {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const views = state.workloads();
-      const ready = views[0]?.view.members ?? [];
-      if (ready.length === 3 && ready.every(m => m.node && m.ready))
-        return ready;
-      if (Date.now() > deadline)
-        throw new Error(`members not ready: ${JSON.stringify(views)}`);
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
+    return until(
+      'three members ready',
+      () => {
+        const ready = state.workloads()[0]?.view.members ?? [];
+        return ready.length === 3 && ready.every(m => m.node && m.ready)
+          ? ready
+          : undefined;
+      },
+      { timeoutMs: 30_000, detail: () => JSON.stringify(state.workloads()) },
+    );
   }
 
   async function migrationFor(pod: string): Promise<Migration> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const list = await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      );
-      // The status follows the create in a second write.
-      const found = list.items.find(m => m.spec.pod === pod && m.status);
-      if (found) return found;
-      if (Date.now() > deadline)
-        throw new Error(
-          `no Migration for ${pod}; errors: ${errors.join('; ')}`,
+    return until(
+      `a Migration for ${pod}`,
+      async () => {
+        const list = await apiRequest<{ items: Migration[] }>(
+          cluster.kubeConfig(),
+          'GET',
+          collectionPath(MIGRATIONS, NAMESPACE),
         );
-      await new Promise(resolve => setTimeout(resolve, 20));
-    }
+        // The status follows the create in a second write.
+        return list.items.find(m => m.spec.pod === pod && m.status);
+      },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 20,
+        detail: () => `errors: ${errors.join('; ')}`,
+      },
+    );
   }
 
   async function migrationIn(name: string, phase: string): Promise<Migration> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const migration = await apiRequest<Migration>(
-        cluster.kubeConfig(),
-        'GET',
-        `${collectionPath(MIGRATIONS, NAMESPACE)}/${name}`,
-      );
-      if (migration.status?.phase === phase) return migration;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `${name} is ${
-            migration.status?.phase
-          }, not ${phase}; errors: ${errors.join('; ')}`,
+    let last: Migration | undefined;
+    return until(
+      `${name} to be ${phase}`,
+      async () => {
+        last = await apiRequest<Migration>(
+          cluster.kubeConfig(),
+          'GET',
+          `${collectionPath(MIGRATIONS, NAMESPACE)}/${name}`,
         );
-      }
-      await new Promise(resolve => setTimeout(resolve, 50));
-    }
+        return last.status?.phase === phase ? last : undefined;
+      },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+        detail: () =>
+          `it is ${last?.status?.phase}; errors: ${errors.join('; ')}`,
+      },
+    );
   }
 
   it('sees the opted-in workload and its members on spot nodes', async () => {

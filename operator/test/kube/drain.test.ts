@@ -16,6 +16,7 @@ import {
 import { apiRequest } from '../../src/kube/client/apiRequest';
 import { createFakeNodes } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -133,12 +134,11 @@ describe('kubectl drain of a node with an opted-in member', () => {
     );
 
     // The migration: once it has started, the member moves and its old pod goes.
-    const deadline = Date.now() + 30_000;
-    while (!migrating.has(`${NAMESPACE}/cache-0`)) {
-      if (Date.now() > deadline)
-        throw new Error('the eviction never reached the webhook');
-      await new Promise(resolve => setTimeout(resolve, 50));
-    }
+    await until(
+      'the eviction to reach the webhook',
+      () => migrating.has(`${NAMESPACE}/cache-0`),
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
     const pod = await core.readNamespacedPod({
       namespace: NAMESPACE,
       name: 'cache-0',

@@ -24,6 +24,7 @@
  */
 import type { KubeConfig, V1Node, V1Pod } from '@kubernetes/client-node';
 import { apiRequest, KubeApiError } from '../../src/kube/client/apiRequest';
+import { until } from './until';
 
 /** The fake CSI driver's name. */
 export const FAKE_CSI_DRIVER = 'csi.ferry.test';
@@ -143,22 +144,22 @@ export async function installSnapshotCrds(kc: KubeConfig): Promise<void> {
     );
   }
   for (const body of crds) {
-    for (;;) {
-      const live = await apiRequest(
-        kc,
-        'GET',
-        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${body.metadata.name}`,
-      );
-      if (
-        live.status?.conditions?.some(
-          (c: { type: string; status: string }) =>
-            c.type === 'Established' && c.status === 'True',
-        )
-      ) {
-        break;
-      }
-      await new Promise(resolve => setTimeout(resolve, POLL_MS));
-    }
+    await until(
+      `the CRD ${body.metadata.name} to be established`,
+      async () => {
+        const live = await apiRequest<{
+          status?: { conditions?: { type: string; status: string }[] };
+        }>(
+          kc,
+          'GET',
+          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${body.metadata.name}`,
+        );
+        return live.status?.conditions?.some(
+          c => c.type === 'Established' && c.status === 'True',
+        );
+      },
+      { intervalMs: POLL_MS },
+    );
   }
 }
 

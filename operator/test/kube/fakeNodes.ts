@@ -2,6 +2,7 @@ import { CoreV1Api, KubeConfig, V1Node } from '@kubernetes/client-node';
 import { NODE_LABELS, nodeLabelsFor } from '../../src/cloud/nodeLabels';
 import type { CapacityPool } from '../../src/core/model';
 import { KWOK_NODE_ANNOTATION } from './LocalControlPlane';
+import { until } from './until';
 
 export { NODE_LABELS };
 
@@ -99,24 +100,25 @@ export async function createFakeNodes(
     specs.map(spec => core.createNode({ body: fakeNode(spec) })),
   );
   const names = new Set(specs.map(spec => spec.name));
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const nodes = (await core.listNode()).items.filter(node =>
-      names.has(node.metadata!.name!),
-    );
-    const ready = nodes.filter(node =>
-      node.status?.conditions?.some(
-        c => c.type === 'Ready' && c.status === 'True',
-      ),
-    );
-    if (ready.length === names.size) return ready;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `${ready.length} of ${names.size} fake nodes were Ready after ${timeoutMs} ms; is kwok running?`,
+  let ready: V1Node[] = [];
+  return until(
+    `${names.size} fake nodes Ready`,
+    async () => {
+      ready = (await core.listNode()).items.filter(
+        node =>
+          names.has(node.metadata!.name!) &&
+          node.status?.conditions?.some(
+            c => c.type === 'Ready' && c.status === 'True',
+          ),
       );
-    }
-    await new Promise(resolve => setTimeout(resolve, 250));
-  }
+      return ready.length === names.size ? ready : undefined;
+    },
+    {
+      timeoutMs,
+      intervalMs: 250,
+      detail: () => `${ready.length} Ready; is kwok running?`,
+    },
+  );
 }
 
 /**

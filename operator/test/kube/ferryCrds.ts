@@ -7,6 +7,7 @@ import {
 } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { apiRequest } from '../../src/kube/client/apiRequest';
+import { until } from './until';
 
 const CRD_DIR = path.resolve(__dirname, '../../chart/crds');
 
@@ -37,15 +38,12 @@ export async function installFerryCrds(kc: KubeConfig): Promise<void> {
     ),
   );
   for (const crd of crds) {
-    for (;;) {
-      const live = await api.readCustomResourceDefinition({
-        name: crd.metadata!.name!,
-      });
-      const established = live.status?.conditions?.find(
-        c => c.type === 'Established',
-      );
-      if (established?.status === 'True') break;
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
+    await until(`the CRD ${crd.metadata!.name} to be established`, async () =>
+      (
+        await api.readCustomResourceDefinition({ name: crd.metadata!.name! })
+      ).status?.conditions?.some(
+        c => c.type === 'Established' && c.status === 'True',
+      ),
+    );
   }
 }

@@ -25,6 +25,7 @@ import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
 import type { MigrationDriver } from '../../src/migration/MigrationDriver';
 import { installFerryCrds } from './ferryCrds';
 import { KWOK_NODE_ANNOTATION, LocalControlPlane } from './LocalControlPlane';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -147,20 +148,23 @@ async function createNodes(
 ): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   await Promise.all(specs.map(spec => core.createNode({ body: nodeOf(spec) })));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ready = (await core.listNode()).items.filter(node =>
-      node.status?.conditions?.some(
-        c => c.type === 'Ready' && c.status === 'True',
-      ),
-    );
-    if (ready.length >= specs.length) return;
-    if (Date.now() > deadline)
-      throw new Error(
-        `${ready.length} of ${specs.length} nodes Ready; is kwok running?`,
-      );
-    await new Promise(resolve => setTimeout(resolve, 250));
-  }
+  let ready = 0;
+  await until(
+    `${specs.length} nodes Ready`,
+    async () => {
+      ready = (await core.listNode()).items.filter(node =>
+        node.status?.conditions?.some(
+          c => c.type === 'Ready' && c.status === 'True',
+        ),
+      ).length;
+      return ready >= specs.length;
+    },
+    {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      detail: () => `${ready} of ${specs.length} Ready; is kwok running?`,
+    },
+  );
 }
 
 async function optIn(kc: KubeConfig, pool: 'gke' | 'aks'): Promise<void> {
@@ -264,42 +268,41 @@ describe('GKE and AKS termination signs on a real cluster', () => {
   });
 
   async function membersOf(pool: 'gke' | 'aks') {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const view = operator.state
+    const viewOf = () =>
+      operator.state
         .workloads()
         .find(w => w.view.id.endsWith(`sessions-${pool}`))?.view;
-      const members = view?.members ?? [];
-      if (
-        operator.isLeader &&
-        members.length === 3 &&
-        members.every(m => m.node && m.ready)
-      )
-        return members;
-      if (Date.now() > deadline)
-        throw new Error(
-          `members of sessions-${pool} not ready: ${JSON.stringify(view)}`,
-        );
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
+    return until(
+      `the members of sessions-${pool} ready`,
+      () => {
+        const members = viewOf()?.members ?? [];
+        return operator.isLeader &&
+          members.length === 3 &&
+          members.every(m => m.node && m.ready)
+          ? members
+          : undefined;
+      },
+      { timeoutMs: 30_000, detail: () => JSON.stringify(viewOf()) },
+    );
   }
 
   async function migrationFor(pod: string): Promise<Migration> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const list = await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      );
-      const found = list.items.find(m => m.spec.pod === pod && m.status);
-      if (found) return found;
-      if (Date.now() > deadline)
-        throw new Error(
-          `no Migration for ${pod}; warnings: ${warnings.join('; ')}`,
-        );
-      await new Promise(resolve => setTimeout(resolve, 50));
-    }
+    return until(
+      `a Migration for ${pod}`,
+      async () =>
+        (
+          await apiRequest<{ items: Migration[] }>(
+            cluster.kubeConfig(),
+            'GET',
+            collectionPath(MIGRATIONS, NAMESPACE),
+          )
+        ).items.find(m => m.spec.pod === pod && m.status),
+      {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+        detail: () => `warnings: ${warnings.join('; ')}`,
+      },
+    );
   }
 
   function expectThirtySecondNotice(migration: Migration, signalledAt: number) {

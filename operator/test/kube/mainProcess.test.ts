@@ -21,6 +21,7 @@ import { createFakeNodes, standardFleet } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
+import { eventually } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(90_000);
@@ -82,24 +83,6 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise(resolve => server.close(resolve));
   return port;
-}
-
-async function eventually<T>(
-  check: () => Promise<T>,
-  describeFailure: () => string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) {
-        throw new Error(`${(error as Error).message}\n${describeFailure()}`);
-      }
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
-  }
 }
 
 describe('the operator process on a real cluster', () => {
@@ -221,7 +204,7 @@ describe('the operator process on a real cluster', () => {
         if (response.status !== 200)
           throw new Error(`/readyz answered ${response.status}`);
       },
-      () => running.output,
+      { detail: () => running.output },
     );
     const healthz = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
     expect(healthz.status).toBe(200);
@@ -230,7 +213,7 @@ describe('the operator process on a real cluster', () => {
         const holder = (await lease()).spec.holderIdentity;
         if (holder !== IDENTITY) throw new Error(`lease held by ${holder}`);
       },
-      () => running.output,
+      { detail: () => running.output },
     );
   });
 
@@ -255,7 +238,7 @@ describe('the operator process on a real cluster', () => {
           throw new Error(`${ready.length} of 3 members ready`);
         return ready;
       },
-      () => running.output,
+      { detail: () => running.output },
     );
     const member = members[0];
     const node = member.spec!.nodeName!;
@@ -286,7 +269,7 @@ describe('the operator process on a real cluster', () => {
         if (!found) throw new Error(`no Migration for ${pod}`);
         return found;
       },
-      () => running.output,
+      { detail: () => running.output },
     );
     expect(migration.spec).toMatchObject({
       workloadRef: { kind: 'Deployment', name: 'sessions' },
@@ -307,7 +290,7 @@ describe('the operator process on a real cluster', () => {
           throw new Error(`Migration is ${phase}`);
         return current;
       },
-      () => running.output,
+      { detail: () => running.output },
     );
     // Nothing was moved: the member stays where it was, and the reason says why.
     expect(finished.status?.phase).toBe('RolledBack');

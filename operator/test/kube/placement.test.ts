@@ -15,6 +15,7 @@ import { createFakeNodes, NODE_LABELS, standardFleet } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { PLACEMENT_ANNOTATION } from '../../src/kube/client/ferryKeys';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -125,32 +126,33 @@ describe('placement of opted-in pods on a real cluster', () => {
     app: string,
     count: number,
   ): Promise<{ pod: V1Pod; capacityType: string; zone: string }[]> {
-    const deadline = Date.now() + 45_000;
     const api = core;
-    for (;;) {
-      const pods = (
-        await api.listNamespacedPod({
-          namespace: NAMESPACE,
-          labelSelector: `app=${app}`,
-        })
-      ).items.filter(p => p.status?.phase === 'Running');
-      if (pods.length === count) {
-        return Promise.all(
-          pods.map(async pod => {
-            const node = await api.readNode({ name: pod.spec!.nodeName! });
-            return {
-              pod,
-              capacityType:
-                node.metadata!.labels![NODE_LABELS.karpenterCapacityType],
-              zone: node.metadata!.labels![NODE_LABELS.zone],
-            };
-          }),
-        );
-      }
-      if (Date.now() > deadline)
-        throw new Error(`${pods.length} of ${count} ${app} pods running`);
-      await new Promise(resolve => setTimeout(resolve, 200));
-    }
+    let running = 0;
+    const pods = await until(
+      `${count} ${app} pods running`,
+      async () => {
+        const found = (
+          await api.listNamespacedPod({
+            namespace: NAMESPACE,
+            labelSelector: `app=${app}`,
+          })
+        ).items.filter(p => p.status?.phase === 'Running');
+        running = found.length;
+        return found.length === count ? found : undefined;
+      },
+      { intervalMs: 200, detail: () => `${running} running` },
+    );
+    return Promise.all(
+      pods.map(async pod => {
+        const node = await api.readNode({ name: pod.spec!.nodeName! });
+        return {
+          pod,
+          capacityType:
+            node.metadata!.labels![NODE_LABELS.karpenterCapacityType],
+          zone: node.metadata!.labels![NODE_LABELS.zone],
+        };
+      }),
+    );
   }
 
   /**
@@ -162,14 +164,12 @@ describe('placement of opted-in pods on a real cluster', () => {
     name: string,
     replicas: number,
   ) {
-    const deadline = Date.now() + 15_000;
-    while (
-      !operator.state.workloads().some(w => w.policy.metadata.name === name)
-    ) {
-      if (Date.now() > deadline)
-        throw new Error(`the operator never saw ${name}`);
-      await new Promise(resolve => setTimeout(resolve, 50));
-    }
+    await until(
+      `the operator to see ${name}`,
+      () =>
+        operator.state.workloads().some(w => w.policy.metadata.name === name),
+      { timeoutMs: 15_000, intervalMs: 50 },
+    );
     await apiRequest(
       cluster.kubeConfig(),
       'PATCH',

@@ -11,6 +11,7 @@ import { AppsV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { apiRequest } from '../../src/kube/client/apiRequest';
 import { createFakeNodes } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
+import { eventually } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -18,21 +19,6 @@ jest.setTimeout(60_000);
 const NAMESPACE = 'shop';
 /** The annotation ReplicaSets rank pods by when they scale down (Kubernetes 1.22+). */
 const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
-
-async function eventually<T>(
-  check: () => Promise<T>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
-  }
-}
 
 describe('a hand-off the ReplicaSet agrees with', () => {
   let cluster: LocalControlPlane;

@@ -21,6 +21,7 @@ import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -127,45 +128,46 @@ describe('AWS interruption events through SQS on a real cluster', () => {
   });
 
   async function members() {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const views = operator.state.workloads();
-      const found = views[0]?.view.members ?? [];
-      if (
-        operator.isLeader &&
-        found.length === 3 &&
-        found.every(m => m.node && m.ready)
-      )
-        return found;
-      if (Date.now() > deadline)
-        throw new Error(
-          `members not ready or no leader: ${JSON.stringify(views)}`,
-        );
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
+    return until(
+      'three members ready and a leader',
+      () => {
+        const found = operator.state.workloads()[0]?.view.members ?? [];
+        return operator.isLeader &&
+          found.length === 3 &&
+          found.every(m => m.node && m.ready)
+          ? found
+          : undefined;
+      },
+      {
+        timeoutMs: 30_000,
+        detail: () => JSON.stringify(operator.state.workloads()),
+      },
+    );
   }
 
   async function migrationIn(pod: string, phase: string): Promise<Migration> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const list = await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      );
-      const found = list.items.find(
-        m => m.spec.pod === pod && m.status?.phase === phase,
-      );
-      if (found) return found;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `no ${phase} Migration for ${pod}: ${JSON.stringify(
-            list.items.map(m => [m.spec.pod, m.status?.phase]),
+    let list: Migration[] = [];
+    return until(
+      `a ${phase} Migration for ${pod}`,
+      async () => {
+        list = (
+          await apiRequest<{ items: Migration[] }>(
+            cluster.kubeConfig(),
+            'GET',
+            collectionPath(MIGRATIONS, NAMESPACE),
+          )
+        ).items;
+        return list.find(m => m.spec.pod === pod && m.status?.phase === phase);
+      },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+        detail: () =>
+          `${JSON.stringify(
+            list.map(m => [m.spec.pod, m.status?.phase]),
           )}; warnings: ${warnings.join('; ')}`,
-        );
-      }
-      await new Promise(resolve => setTimeout(resolve, 50));
-    }
+      },
+    );
   }
 
   it('plans and runs the move of the member on the instance a spot interruption warning names', async () => {
@@ -266,10 +268,11 @@ describe('AWS interruption events through SQS on a real cluster', () => {
         },
       }),
     );
-    const deadline = Date.now() + 10_000;
-    while (!queue.deleted.includes(foreign) && Date.now() < deadline)
-      await new Promise(resolve => setTimeout(resolve, 50));
-    expect(queue.deleted).toContain(foreign);
+    await until(
+      'the foreign notice to be deleted from the queue',
+      () => queue.deleted.includes(foreign),
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     const after = (
       await apiRequest<{ items: Migration[] }>(
         cluster.kubeConfig(),

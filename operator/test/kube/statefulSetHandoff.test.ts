@@ -13,6 +13,7 @@ import {
 import { apiRequest } from '../../src/kube/client/apiRequest';
 import { createFakeNodes } from './fakeNodes';
 import { LocalControlPlane } from './LocalControlPlane';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -148,31 +149,25 @@ describe('a StatefulSet member recreated where its migration goes', () => {
     name: string,
     notUid?: string,
   ): Promise<{ uid: string; node: string; owner?: string }> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        const pod = await core.readNamespacedPod({
-          namespace: NAMESPACE,
-          name,
-        });
-        if (
-          pod.status?.phase === 'Running' &&
-          pod.metadata!.uid !== notUid &&
-          !pod.metadata?.deletionTimestamp
-        ) {
-          return {
-            uid: pod.metadata!.uid!,
-            node: pod.spec!.nodeName!,
-            owner: pod.metadata!.ownerReferences?.find(ref => ref.controller)
-              ?.kind,
-          };
-        }
-      } catch {
-        // Not there yet.
-      }
-      if (Date.now() > deadline) throw new Error(`${name} not running in time`);
-      await new Promise(resolve => setTimeout(resolve, 100));
-    }
+    const pod = await until(
+      `${name} running`,
+      async () => {
+        const found = await core
+          .readNamespacedPod({ namespace: NAMESPACE, name })
+          .catch(() => undefined); // Not there yet.
+        return found?.status?.phase === 'Running' &&
+          found.metadata!.uid !== notUid &&
+          !found.metadata?.deletionTimestamp
+          ? found
+          : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    return {
+      uid: pod.metadata!.uid!,
+      node: pod.spec!.nodeName!,
+      owner: pod.metadata!.ownerReferences?.find(ref => ref.controller)?.kind,
+    };
   }
 
   it('lands cache-1 on the target node when the StatefulSet recreates it', async () => {

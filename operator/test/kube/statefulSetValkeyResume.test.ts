@@ -24,9 +24,9 @@ import {
   answers,
   createValkeyStatefulSet,
   memberClient,
-  until,
   VALKEY_FLEET,
 } from './valkeyStatefulSets';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -106,7 +106,7 @@ describe('the StatefulSet valkey hand-off, resumed by a fresh operator after eve
           (await Promise.all(pods.map(pod => answers(pod)))).every(Boolean)
         );
       },
-      90_000,
+      { timeoutMs: 90_000 },
     );
   }, 240_000);
 

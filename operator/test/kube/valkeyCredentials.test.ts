@@ -8,13 +8,9 @@
 import Valkey from 'iovalkey';
 import { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { apiRequest } from '../../src/kube/client/apiRequest';
-import {
-  answers,
-  memberClient,
-  until,
-  ValkeyCluster,
-} from './valkeyStatefulSets';
+import { answers, memberClient, ValkeyCluster } from './valkeyStatefulSets';
 import { HANDOFF_OF_LABEL } from '../../src/kube/client/ferryKeys';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -58,8 +54,10 @@ describe('credentials for valkey members from the Secret a SpotPolicy names', ()
             ?.view.members.every(m => m.ready && m.node)
         );
       },
-      90_000,
-      () => ` (servers: ${cluster.kubelet.running.join(', ')})`,
+      {
+        timeoutMs: 90_000,
+        detail: () => `servers: ${cluster.kubelet.running.join(', ')}`,
+      },
     );
   }, 240_000);
 

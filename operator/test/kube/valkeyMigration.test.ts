@@ -23,6 +23,7 @@ import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { loopbackPodCidrs, ProcessKubelet } from './processKubelet';
 import { HANDOFF_OF_LABEL } from '../../src/kube/client/ferryKeys';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -41,23 +42,6 @@ const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
     zone: `us-east-1${zone}`,
   })),
 );
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 45_000,
-  detail: () => string = () => '',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value as T;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${detail()}`);
-    }
-    await new Promise(resolve => setTimeout(resolve, 100));
-  }
-}
 
 function client(pod: V1Pod): Valkey {
   const port = pod.spec!.containers[0].ports![0].containerPort;
@@ -145,8 +129,10 @@ describe('the valkey method on a real cluster, with real servers', () => {
             ?.view.members.every(m => m.ready && m.node)
         );
       },
-      60_000,
-      () => ` (servers: ${kubelet.running.join(', ')})`,
+      {
+        timeoutMs: 60_000,
+        detail: () => `servers: ${kubelet.running.join(', ')}`,
+      },
     );
   }, 180_000);
 
@@ -203,8 +189,7 @@ describe('the valkey method on a real cluster, with real servers', () => {
               m.status?.phase ?? '',
             ),
         ),
-      timeoutMs,
-      () => `; operator warnings: ${warnings.join('; ')}`,
+      { timeoutMs, detail: () => `operator warnings: ${warnings.join('; ')}` },
     );
   }
 

@@ -25,7 +25,6 @@ import { PermanentMigrationError } from '../../src/migration/MigrationDriver';
 import {
   answers,
   memberClient,
-  until,
   valkeyClient,
   ValkeyCluster,
 } from './valkeyStatefulSets';
@@ -33,6 +32,7 @@ import {
   HANDOFF_OF_LABEL,
   MEMBER_READY_GATE,
 } from '../../src/kube/client/ferryKeys';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -137,8 +137,10 @@ describe('the valkey method for a StatefulSet member, on a real cluster with rea
             ?.view.members.every(m => m.ready && m.node)
         );
       },
-      90_000,
-      () => ` (servers: ${cluster.kubelet.running.join(', ')})`,
+      {
+        timeoutMs: 90_000,
+        detail: () => `servers: ${cluster.kubelet.running.join(', ')}`,
+      },
     );
   }, 240_000);
 

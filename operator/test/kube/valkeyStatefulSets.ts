@@ -24,6 +24,7 @@ import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { loopbackPodCidrs, ProcessKubelet } from './processKubelet';
+import { until } from './until';
 
 /** Two spot nodes and one on-demand node in each of three zones. */
 export const VALKEY_FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
@@ -35,24 +36,6 @@ export const VALKEY_FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
     zone: `us-east-1${zone}`,
   })),
 );
-
-/** Polls `check` until it gives a value, or fails saying what it waited for. */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 45_000,
-  detail: () => string = () => '',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value as T;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${detail()}`);
-    }
-    await new Promise(resolve => setTimeout(resolve, 100));
-  }
-}
 
 /** A client of one member pod, at its IP; no retries, so a failure shows. */
 export function memberClient(pod: V1Pod, password?: string): Valkey {
@@ -210,8 +193,10 @@ export class ValkeyCluster {
               m.status?.phase ?? '',
             ),
         ),
-      timeoutMs,
-      () => `; operator warnings: ${this.warnings.join('; ')}`,
+      {
+        timeoutMs,
+        detail: () => `operator warnings: ${this.warnings.join('; ')}`,
+      },
     );
   }
 

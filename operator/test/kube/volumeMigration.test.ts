@@ -50,6 +50,7 @@ import {
   RESTORED_FROM_ANNOTATION,
   VOLUME_MOVE_FINALIZER,
 } from '../../src/kube/client/ferryKeys';
+import { until } from './until';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(120_000);
@@ -73,23 +74,6 @@ const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
 
 function zoneOf(node: string): string {
   return FLEET.find(n => n.name === node)!.zone;
-}
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  detail: () => Promise<string> | string = () => '',
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value as T;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}: ${await detail()}`);
-    }
-    await new Promise(resolve => setTimeout(resolve, 100));
-  }
 }
 
 interface VolumeAttachment {
@@ -206,7 +190,7 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
           ? found
           : undefined;
       },
-      state,
+      { detail: state, timeoutMs: 90_000 },
     );
   }
 
@@ -256,7 +240,7 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
           ? pod
           : undefined;
       },
-      state,
+      { detail: state, timeoutMs: 90_000 },
     );
   }
 
@@ -364,6 +348,7 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
     await until(
       "the opted-in StatefulSet in the operator's state",
       () => operator.state.workloads().length === 1,
+      { timeoutMs: 90_000 },
     );
     await until(
       `${MEMBER} running on its claim`,
@@ -373,7 +358,7 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
           pod && isReady(pod) && (await claim())?.status?.phase === 'Bound'
         );
       },
-      state,
+      { detail: state, timeoutMs: 90_000 },
     );
   }, 240_000);
 
@@ -495,18 +480,22 @@ describe('the volume method for a StatefulSet member, on a real control plane', 
     expect(await volumeZone(restored.spec.volumeName!)).toBe(target.zone);
     expect(await csi.dataOf(CLAIM)).toBe(data);
     // The old volume is released and deleted; the snapshots are gone.
-    await until('the old volume to be deleted', async () => {
-      try {
-        await apiRequest(
-          kc(),
-          'GET',
-          `/api/v1/persistentvolumes/${claimBefore.spec.volumeName}`,
-        );
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await until(
+      'the old volume to be deleted',
+      async () => {
+        try {
+          await apiRequest(
+            kc(),
+            'GET',
+            `/api/v1/persistentvolumes/${claimBefore.spec.volumeName}`,
+          );
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      { timeoutMs: 90_000 },
+    );
     expect(await snapshots()).toEqual([]);
     expect({ unsafe, strangers, snapshotWhileAttached }).toEqual({
       unsafe: [],

@@ -11,7 +11,7 @@ import { KubeOperator } from '../../src/kube/KubeOperator';
 import { SPOT_POLICIES } from '../../src/kube/client/resources';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
-import { until } from './valkeyStatefulSets';
+import { until } from './until';
 
 jest.setTimeout(90_000);
 
