@@ -1,84 +1,30 @@
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Migration, MigrationPhase } from '../api/v1alpha1';
-import { instanceIdOfProviderId } from '../cloud/aws/interruptionEvents';
-import { SqsInterruptionQueue } from '../cloud/aws/SqsInterruptionQueue';
 import { Clock, systemClock } from '../core/clock';
 import type { CapacityPool } from '../core/model';
-import type { ProactivePolicy } from '../core/proactive';
-import type { RebalancePolicy } from '../core/replacement';
 import type { MigrationDriver } from '../migration/MigrationDriver';
+import type { OperatorLog, OperatorPorts } from '../OperatorPorts';
 import {
-  isFinalPhase,
-  MigrationStateMachine,
-} from '../migration/MigrationStateMachine';
-import {
-  AdmissionWebhookServer,
-  EvictionReviewer,
-  PodMutator,
-} from './admission/AdmissionWebhookServer';
-import { ClusterState } from './state/ClusterState';
-import { withInterruptionRisk } from './pools/poolsOfNodes';
-import {
-  DisruptionController,
-  type MoveMethodChooser,
-} from './controllers/DisruptionController';
+  wireOperator,
+  type Operator,
+  type OperatorSettings,
+} from '../wireOperator';
+import { KubeClusterWrites } from './client/KubeClusterWrites';
 import { EventRecorder } from './client/EventRecorder';
-import { KubeMigrationStore } from './stores/KubeMigrationStore';
+import { kubeInformers } from './informers/kubeInformers';
 import {
   LeaderElector,
   LEADER_ELECTION_DEFAULTS,
 } from './leadership/LeaderElector';
-import {
-  MigrationCollector,
-  MigrationRetention,
-  MIGRATION_RETENTION_DEFAULTS,
-} from './controllers/MigrationCollector';
-import { MigrationRunner } from './controllers/MigrationRunner';
-import { MetricsServer, OperatorMetrics } from './metrics/OperatorMetrics';
-import { PodPlacer } from './admission/PodPlacer';
-import { PoolPriceFeed, PriceBook } from './pools/PoolPriceFeed';
-import type { PoolRiskFeed } from './pools/PoolRiskFeed';
-import type { PoolRiskHistoryStore } from './stores/PoolRiskHistoryStore';
-import { PredictionController } from './controllers/PredictionController';
-import { Leadership, SoleLeader } from './leadership/SoleLeader';
-import { SpotPolicyStatusController } from './controllers/SpotPolicyStatusController';
-import {
-  PolicyDefaults,
-  WorkloadPolicyController,
-} from './controllers/WorkloadPolicyController';
-import { ReplacementController } from './controllers/ReplacementController';
+import { SoleLeader } from './leadership/SoleLeader';
+import type { OperatorMetrics } from './metrics/OperatorMetrics';
+import type { PriceBook } from './pools/PoolPriceFeed';
+import type { ClusterState } from './state/ClusterState';
+import { KubeMigrationStore } from './stores/KubeMigrationStore';
 
-/** The phases in which a `reschedule` move evicts its member or has evicted it. */
-const RESCHEDULE_EVICTING_PHASES = new Set<MigrationPhase>([
-  'SwitchingOver',
-  'Verifying',
-  'CleaningUp',
-]);
+export type { OperatorLog } from '../OperatorPorts';
 
-/**
- * A `reschedule` move's switch-over is the member's eviction: refusing it would
- * refuse the move itself (the operator's own eviction would wait for a move that
- * waits for it). Only that phase on: before it the move is still being planned
- * and prepared, and a drain must wait as for any other member. Whoever asks,
- * the operator or a drain retrying, the eviction is the one the move wants, and
- * PodDisruptionBudgets still hold it back.
- */
-function isEvictionTheMove(migration: Migration): boolean {
-  return (
-    migration.spec.driver === 'reschedule' &&
-    RESCHEDULE_EVICTING_PHASES.has(migration.status?.phase ?? 'Planned')
-  );
-}
-
-/** Where the operator logs; the process passes its logger. */
-export interface OperatorLog {
-  info(message: string): void;
-  warn(message: string): void;
-}
-
-/** Everything the operator on a cluster is made of; one place wires it, tests swap any part. */
-export interface KubeOperatorOptions {
+/** Everything the operator on a cluster is made of; tests swap any part. */
+export interface KubeOperatorOptions extends OperatorSettings {
   kubeConfig: KubeConfig;
   /** This replica, unique among them: the pod name. */
   identity: string;
@@ -98,466 +44,98 @@ export interface KubeOperatorOptions {
   drivers: MigrationDriver[];
   /** The spot and permanent pools the cloud offers now, with prices and risk. */
   pools: () => Promise<CapacityPool[]>;
-  /**
-   * Interruption risk of the spot pools: every replica ranks pools by it (it
-   * replaces the spot pools' `interruptionRisk` of `pools`), and the leader
-   * moves members off pools whose risk crosses `proactive`'s threshold
-   * (`prediction` Migrations) and keeps the history in `history`. Without it,
-   * pools keep the risk `pools` gives and nothing moves before a signal.
-   */
-  risk?: {
-    feed: PoolRiskFeed;
-    history?: PoolRiskHistoryStore;
-    /** Thresholds and budget of proactive moves; `false` ranks by risk but moves nothing before a signal. */
-    proactive?: ProactivePolicy | false;
-  };
-  /**
-   * Whether the leader moves running members when their policy changes
-   * (`policy` Migrations) and restores broken floors and spreads (`rebalance`),
-   * with this hysteresis and budget (REBALANCE_DEFAULTS for what is not given).
-   * Off unless given: the process turns it on from its configuration.
-   */
-  replacement?: Partial<RebalancePolicy> | false;
   /** What pools cost, for SpotPolicy status; the shipped price table by default. */
   prices?: () => PriceBook;
-  /** How often spend and availability accrue into SpotPolicy status when nothing changes. */
-  statusRefreshMs?: number;
-  /** Settings of a SpotPolicy that a workload's annotations create without naming them (the chart's `defaults`). */
-  policyDefaults?: PolicyDefaults;
-  /** Which finished Migrations the leader deletes, and how often it looks. */
-  migrationRetention?: MigrationRetention & { intervalMs?: number };
-  /** Placement of pods being created; by default `PodPlacer`'s. */
-  mutatePod?: PodMutator;
-  /** Measures a member and picks its driver under `auto` (recorded as the Migration's methodReason); without it `auto` hands off. */
-  chooseMethod?: MoveMethodChooser;
-    /** Whether the cluster has the RuntimeClass `ferry`: the webhook then gives it to members that may move by checkpoint. */
-  ferryRuntimeClass?: () => boolean;
-  webhook?: {
-    tls: { cert: string | Buffer; key: string | Buffer };
-    host?: string;
-    port: number;
-  };
-  metricsServer?: { host?: string; port: number };
-  metrics?: OperatorMetrics;
-  /**
-   * The SQS queue EventBridge rules feed with the cluster's EC2 interruption
-   * events (spot warnings, rebalance recommendations, state changes, AWS Health
-   * scheduled changes); read by the leader only.
-   */
-  interruptionQueue?: {
-    sqs: SQSClient;
-    queueUrl: string;
-    waitTimeSeconds?: number;
-    visibilityTimeoutSeconds?: number;
-  };
   clock?: Clock;
   log?: OperatorLog;
 }
 
 const silent: OperatorLog = { info: () => {}, warn: () => {} };
 
-/**
- * Ferry's operator on a cluster. Every replica watches the cluster and serves the
- * webhooks (which answer from what it watches); only the leader acts: it plans
- * Migrations from disruption signals and runs them, writes SpotPolicy status
- * and deletes finished Migrations past their retention. A replica that loses the
- * lease stops acting at once and `done` resolves, so that its process exits and
- * is restarted clean; the next leader resumes the Migrations it left.
- */
-export class KubeOperator {
-  readonly metrics: OperatorMetrics;
-  readonly state: ClusterState;
-  /** The pools as planning and placement see them: `options.pools`, with the feed's risk. */
-  private readonly pools: () => Promise<CapacityPool[]>;
-  private readonly elector: Leadership;
-  private readonly machine: MigrationStateMachine;
-  private readonly events: EventRecorder;
-  private readonly log: OperatorLog;
-  private readonly placer: PodPlacer;
-  private controller?: DisruptionController;
-  private prediction?: PredictionController;
-  private replacement?: ReplacementController;
-  /** A look at the nodes for the risk feed, waiting for the events of the same burst. */
-  private riskObservation?: NodeJS.Immediate;
-  private runner?: MigrationRunner;
-  private interruptions?: SqsInterruptionQueue;
-  private statuses?: SpotPolicyStatusController;
-  private workloadPolicies?: WorkloadPolicyController;
-  private collector?: MigrationCollector;
-  private shippedPrices?: PoolPriceFeed;
-  private webhook?: AdmissionWebhookServer;
-  private metricsServer?: MetricsServer;
-  private campaign?: Promise<void>;
-  private stopped = false;
-  /** The webhook's port once listening; the metrics server's likewise. */
-  webhookPort?: number;
-  metricsPort?: number;
-
-  constructor(private readonly options: KubeOperatorOptions) {
-    const clock = options.clock ?? systemClock;
-    this.log = options.log ?? silent;
-    this.metrics = options.metrics ?? new OperatorMetrics();
-    this.events = new EventRecorder({
-      kubeConfig: options.kubeConfig,
-      instance: options.identity,
+/** The operator's ports on a cluster: informers, writes, Migrations, Events and the Lease through the API server. */
+export function kubePorts(options: KubeOperatorOptions): OperatorPorts {
+  const clock = options.clock ?? systemClock;
+  const log = options.log ?? silent;
+  const { kubeConfig, identity, lease } = options;
+  return {
+    identity,
+    informers: kubeInformers(kubeConfig),
+    writes: new KubeClusterWrites(kubeConfig),
+    migrations: new KubeMigrationStore(kubeConfig),
+    events: new EventRecorder({
+      kubeConfig,
+      instance: identity,
       clock,
-      onError: error => this.log.warn(`event not recorded: ${error}`),
-    });
-    this.machine = new MigrationStateMachine({
-      store: new KubeMigrationStore(options.kubeConfig),
-      drivers: options.drivers,
-      clock,
-      log: this.log,
-    });
-    this.state = new ClusterState({
-      kubeConfig: options.kubeConfig,
-      clock,
-      policyDefaults: options.policyDefaults,
-      onChange: change => {
-        this.controller?.changed();
-        this.replacement?.changed();
-        if (change.kind === 'node' || change.kind === 'pod') {
-          this.observeRisk(change.kind);
-        }
-        if (change.kind === 'pod') {
-          this.placer.podChanged(
-            change.event.object,
-            change.event.type === 'DELETED',
-          );
-        }
-        this.statuses?.changed(change);
-        if (change.kind === 'workload' || change.kind === 'policy') {
-          this.workloadPolicies?.changed();
-        }
-        if (change.kind === 'migration' && change.event.type !== 'DELETED') {
-          this.runner?.changed(change.event.object);
-        }
-      },
-      onList: (resource, reason) => this.metrics.listed(resource, reason),
-      onError: error => this.log.warn(`watch: ${error.message}`),
-    });
-    this.placer = new PodPlacer(
-      this.state,
-      () => clock.now(),
-      options.ferryRuntimeClass,
-    );
-    const feed = options.risk?.feed;
-    this.pools = feed
-      ? async () =>
-          withInterruptionRisk(await options.pools(), pool => feed.riskOf(pool))
-      : options.pools;
-    const onStoppedLeading = () => {
-      this.metrics.leading(false);
-      this.log.info(`${options.identity} stopped leading`);
-    };
-    const lease = options.lease;
-    this.elector = lease
-      ? new LeaderElector({
-          kubeConfig: options.kubeConfig,
-          namespace: lease.namespace,
-          name: lease.name,
-          identity: options.identity,
-          leaseDurationMs:
-            lease.leaseDurationMs ?? LEADER_ELECTION_DEFAULTS.leaseDurationMs,
-          renewDeadlineMs:
-            lease.renewDeadlineMs ?? LEADER_ELECTION_DEFAULTS.renewDeadlineMs,
-          retryPeriodMs:
-            lease.retryPeriodMs ?? LEADER_ELECTION_DEFAULTS.retryPeriodMs,
-          clock,
-          onStartedLeading: () => this.lead(),
-          onStoppedLeading,
-          onNewLeader: identity => this.log.info(`leader: ${identity}`),
-        })
-      : new SoleLeader({
-          onStartedLeading: () => this.lead(),
-          onStoppedLeading,
-        });
-  }
-
-  /** True while this replica leads. */
-  get isLeader(): boolean {
-    return this.elector.isLeader;
-  }
-
-  /**
-   * Starts watching, serving and running for leader. Resolves once the watches
-   * are synced and the servers listen; leadership comes when it comes.
-   */
-  async start(): Promise<void> {
-    if (this.options.metricsServer) {
-      this.metricsServer = new MetricsServer({
-        metrics: this.metrics,
-        ready: () => this.state.synced,
-        ...this.options.metricsServer,
-      });
-      this.metricsPort = await this.metricsServer.start();
-    }
-    await this.state.start();
-    await this.startRisk();
-    if (this.options.webhook) {
-      this.webhook = new AdmissionWebhookServer({
-        ...this.options.webhook,
-        mutatePod:
-          this.options.mutatePod ??
-          (async (pod, admission) =>
-            this.placer.patch(pod, admission, await this.pools())),
-        reviewEviction: this.reviewEviction,
-        onReview: review => this.metrics.webhookReviewed(review),
-        onError: error => this.log.warn(`webhook: ${error}`),
-      });
-      this.webhookPort = await this.webhook.start();
-    }
-    this.metrics.leading(false);
-    this.campaign = this.elector.run().then(() => this.stopActing());
-  }
-
-  /** Resolves when this replica has stopped: it lost its lease, or `stop()` was called. */
-  get done(): Promise<void> {
-    return this.campaign ?? Promise.resolve();
-  }
-
-  /** Steps down (the next leader takes over at once) and stops everything. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    await this.elector.stop();
-    await this.campaign;
-    this.state.stop();
-    if (this.riskObservation) clearImmediate(this.riskObservation);
-    await this.webhook?.stop();
-    await this.metricsServer?.stop();
-  }
-
-  private lead(): void {
-    this.log.info(`${this.options.identity} leads`);
-    this.metrics.leading(true);
-    this.controller = new DisruptionController({
-      state: this.state,
-      machine: this.machine,
-      pools: this.pools,
-      clock: this.options.clock,
-      events: this.events,
-      metrics: this.metrics,
-      chooseMethod: this.options.chooseMethod,
-      onError: error => this.log.warn(`planning: ${error}`),
-    });
-    this.runner = new MigrationRunner({
-      machine: this.machine,
-      lookup: key => this.state.migrations.get(key),
-      events: this.events,
-      metrics: this.metrics,
-      onError: error => this.log.warn(`migration: ${error}`),
-    });
-    // Whatever the last leader left, and whatever the signals say now.
-    for (const migration of this.state.migrations.list())
-      this.runner.changed(migration);
-    this.controller.changed();
-    if (this.options.replacement) {
-      this.replacement = new ReplacementController({
-        kubeConfig: this.options.kubeConfig,
-        state: this.state,
-        machine: this.machine,
-        pools: this.pools,
-        rebalance: this.options.replacement,
-        clock: this.options.clock,
-        events: this.events,
-        onError: error => this.log.warn(`re-placement: ${error}`),
-      });
-      this.replacement.changed();
-    }
-    const risk = this.options.risk;
-    if (risk && risk.proactive !== false) {
-      this.prediction = new PredictionController({
-        state: this.state,
-        feed: risk.feed,
-        controller: this.controller,
-        policy: risk.proactive,
-        history: risk.history,
-        metrics: this.metrics,
-        clock: this.options.clock,
-        onError: error => this.log.warn(`prediction: ${error}`),
-      });
-      this.prediction.changed();
-    }
-    this.statuses = new SpotPolicyStatusController({
-      kubeConfig: this.options.kubeConfig,
-      state: this.state,
-      prices:
-        this.options.prices ??
-        (() =>
-          (this.shippedPrices ??= new PoolPriceFeed({
-            onError: error => this.log.warn(`prices: ${error}`),
-          })).current()),
-      riskOf: risk && (pool => risk.feed.riskOf(pool)),
-      refreshMs: this.options.statusRefreshMs,
-      clock: this.options.clock,
-      events: this.events,
-      metrics: this.metrics,
-      onError: error => this.log.warn(`status: ${error}`),
-    });
-    this.statuses.resync();
-    this.workloadPolicies = new WorkloadPolicyController({
-      kubeConfig: this.options.kubeConfig,
-      state: this.state,
-      defaults: this.options.policyDefaults,
-      events: this.events,
-      onApplied: (policy, created) =>
-        this.log.info(
-          `${created ? 'created' : 'updated'} SpotPolicy ${
-            policy.metadata.namespace
-          }/${policy.metadata.name} from its workload's annotations`,
-        ),
-      onError: error => this.log.warn(`workload annotations: ${error}`),
-    });
-    this.workloadPolicies.changed(0);
-    const retention = this.options.migrationRetention;
-    this.collector = new MigrationCollector({
-      kubeConfig: this.options.kubeConfig,
-      migrations: () => this.state.migrations.list(),
-      retention: {
-        maxAgeMs: retention?.maxAgeMs ?? MIGRATION_RETENTION_DEFAULTS.maxAgeMs,
-        maxPerWorkload:
-          retention?.maxPerWorkload ??
-          MIGRATION_RETENTION_DEFAULTS.maxPerWorkload,
-      },
-      intervalMs: retention?.intervalMs,
-      clock: this.options.clock,
-      onCollected: m =>
-        this.log.info(
-          `collected Migration ${m.metadata.namespace}/${m.metadata.name} (${m.status?.phase})`,
-        ),
-      onError: error => this.log.warn(`migration collection: ${error}`),
-    });
-    this.collector.start();
-    if (this.options.interruptionQueue) {
-      const controller = this.controller;
-      this.interruptions = new SqsInterruptionQueue({
-        ...this.options.interruptionQueue,
-        nodeForInstance: this.nodeOfInstance,
-        onSignal: signal => {
-          if (signal.kind !== 'signal') {
-            return controller.cloudSignalCleared(signal.node);
-          }
-          this.options.risk?.feed.cloudSignal(
-            this.state.nodeViews().find(n => n.name === signal.signal.node),
-            signal.signal.reason,
-          );
-          this.prediction?.changed();
-          return controller.cloudSignal(signal.signal);
-        },
-        log: this.log,
-      });
-      this.interruptions.start();
-    }
-  }
-
-  /**
-   * Every replica's feed starts from the stored history (the webhook ranks by it
-   * on any replica) and then follows the nodes it watches.
-   */
-  private async startRisk(): Promise<void> {
-    const risk = this.options.risk;
-    if (!risk) return;
-    try {
-      const stored = await risk.history?.load();
-      if (stored) risk.feed.restore(stored);
-    } catch (error) {
-      this.log.warn(`prediction: ${error}`);
-    }
-    risk.feed.observe(this.state.nodeViews(), this.state.signals());
-  }
-
-  /**
-   * A node changed (its signal, or it came or went): the feed takes it in, and
-   * the leader reads risk again. A pod changed: only the leader's candidates
-   * (members per node) changed.
-   */
-  private observeRisk(kind: 'node' | 'pod'): void {
-    const feed = this.options.risk?.feed;
-    if (!feed || !this.state.synced) return;
-    if (kind === 'node' && !this.riskObservation) {
-      // A burst of node events (a reclaim takes several nodes) is one look at the cluster.
-      this.riskObservation = setImmediate(() => {
-        this.riskObservation = undefined;
-        feed.observe(this.state.nodeViews(), this.state.signals());
-        this.prediction?.changed();
-      });
-    }
-    this.prediction?.changed();
-  }
-
-  /** The node whose `spec.providerID` names an EC2 instance. */
-  private readonly nodeOfInstance = (instanceId: string) =>
-    this.state.nodes
-      .list()
-      .find(
-        node => instanceIdOfProviderId(node.spec?.providerID) === instanceId,
-      )?.metadata?.name;
-
-  private async stopActing(): Promise<void> {
-    const controller = this.controller;
-    const prediction = this.prediction;
-    const replacement = this.replacement;
-    const runner = this.runner;
-    const interruptions = this.interruptions;
-    const statuses = this.statuses;
-    const collector = this.collector;
-    this.controller = undefined;
-    this.prediction = undefined;
-    this.replacement = undefined;
-    this.runner = undefined;
-    this.interruptions = undefined;
-    this.statuses = undefined;
-    this.collector = undefined;
-    this.workloadPolicies?.stop();
-    this.workloadPolicies = undefined;
-    // A message whose signal no pass has planned with yet is not deleted: the
-    // stopping controller fails its handling, and it comes back to the next
-    // leader after the visibility timeout.
-    await Promise.all([
-      interruptions?.stop(),
-      prediction?.stop(),
-      replacement?.stop(),
-      controller?.stop(),
-      runner?.stop(),
-      statuses?.stop(),
-      collector?.stop(),
-    ]);
-  }
-
-  /**
-   * An opted-in member is not evicted while its move is pending or under way: the
-   * evicting tool is told to retry, and the leader plans the move from the node's
-   * cordon. Anything else, any member whose move has finished, and a member whose
-   * move is the eviction itself (see `isEvictionTheMove`) goes.
-   */
-  private readonly reviewEviction: EvictionReviewer = async eviction => {
-    const member = this.state
-      .workloads()
-      .find(
-        w =>
-          w.policy.metadata.namespace === eviction.namespace &&
-          w.view.members.some(m => m.pod === eviction.pod),
-      );
-    if (!member) return { allowed: true };
-    const migrations = this.state.migrations
-      .list()
-      .filter(
-        m =>
-          m.metadata.namespace === eviction.namespace &&
-          m.spec.pod === eviction.pod,
-      );
-    const phases = migrations.map(m => m.status?.phase ?? 'Planned');
-    if (phases.some(phase => phase === 'Succeeded')) return { allowed: true };
-    if (migrations.some(isEvictionTheMove)) return { allowed: true };
-    if (phases.length > 0 && phases.every(phase => isFinalPhase(phase))) {
-      // Every move failed: the member goes the way it would without Ferry.
-      return { allowed: true };
-    }
-    this.controller?.changed();
-    return {
-      allowed: false,
-      message: `ferry is moving ${eviction.namespace}/${eviction.pod} (${member.view.id}) off its node; retry shortly`,
-    };
+      onError: error => log.warn(`event not recorded: ${error}`),
+    }),
+    leadership: callbacks =>
+      lease
+        ? new LeaderElector({
+            kubeConfig,
+            namespace: lease.namespace,
+            name: lease.name,
+            identity,
+            leaseDurationMs:
+              lease.leaseDurationMs ?? LEADER_ELECTION_DEFAULTS.leaseDurationMs,
+            renewDeadlineMs:
+              lease.renewDeadlineMs ?? LEADER_ELECTION_DEFAULTS.renewDeadlineMs,
+            retryPeriodMs:
+              lease.retryPeriodMs ?? LEADER_ELECTION_DEFAULTS.retryPeriodMs,
+            clock,
+            ...callbacks,
+          })
+        : new SoleLeader(callbacks),
+    drivers: options.drivers,
+    pools: options.pools,
+    prices: options.prices,
+    clock,
+    log,
   };
+}
+
+/**
+ * Ferry's operator on a cluster: `wireOperator` with the cluster's ports. Every
+ * replica watches the cluster and serves the webhooks; only the leader (Lease,
+ * or alone with `lease: false`) acts. A replica that loses the lease stops
+ * acting at once and `done` resolves, so that its process exits and is
+ * restarted clean.
+ */
+export class KubeOperator implements Operator {
+  private readonly operator: Operator;
+
+  constructor(options: KubeOperatorOptions) {
+    this.operator = wireOperator(kubePorts(options), options);
+  }
+
+  get metrics(): OperatorMetrics {
+    return this.operator.metrics;
+  }
+
+  get state(): ClusterState {
+    return this.operator.state;
+  }
+
+  get isLeader(): boolean {
+    return this.operator.isLeader;
+  }
+
+  get webhookPort(): number | undefined {
+    return this.operator.webhookPort;
+  }
+
+  get metricsPort(): number | undefined {
+    return this.operator.metricsPort;
+  }
+
+  get done(): Promise<void> {
+    return this.operator.done;
+  }
+
+  start(): Promise<void> {
+    return this.operator.start();
+  }
+
+  stop(): Promise<void> {
+    return this.operator.stop();
+  }
 }

@@ -12,6 +12,7 @@ import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { ClusterState } from '../../src/kube/state/ClusterState';
 import { DisruptionController } from '../../src/kube/controllers/DisruptionController';
 import { EventRecorder } from '../../src/kube/client/EventRecorder';
+import { kubeInformers } from '../../src/kube/informers/kubeInformers';
 import { KubeMigrationStore } from '../../src/kube/stores/KubeMigrationStore';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS } from '../../src/kube/client/resources';
@@ -87,7 +88,7 @@ describe('disruption signals on a real cluster', () => {
     await createOptedInSessions(kc, NAMESPACE, { migration: 'valkey' });
 
     state = new ClusterState({
-      kubeConfig: kc,
+      informers: kubeInformers(kc),
       onChange: change => {
         controller?.changed();
         if (change.kind === 'migration' && change.event.type !== 'DELETED') {

@@ -19,9 +19,9 @@ import {
   type MigrationStateMachine,
 } from '../../migration/MigrationStateMachine';
 import type { ClusterState } from '../state/ClusterState';
-import type { EventRecorder } from '../client/EventRecorder';
 import type { OperatorMetrics } from '../metrics/OperatorMetrics';
 import { WorkQueue } from './WorkQueue';
+import type { EventSink } from '../../OperatorPorts';
 
 /** The one key of the controller's queue: a plan covers the whole fleet, one pass at a time. */
 const FLEET_KEY = 'fleet';
@@ -70,7 +70,7 @@ export class DisruptionController {
       /** The pools the cloud offers now (prices and risk), from the cloud provider. */
       pools: () => Promise<CapacityPool[]>;
       clock?: Clock;
-      events?: EventRecorder;
+      events?: EventSink;
       metrics?: OperatorMetrics;
       /** Measures a member and picks its driver under `auto`; without it `auto` is the hand-off. */
       chooseMethod?: MoveMethodChooser;

@@ -1,9 +1,7 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Migration } from '../../api/v1alpha1';
 import { Clock, systemClock } from '../../core/clock';
 import { isFinalPhase } from '../../migration/MigrationStateMachine';
-import { apiRequest, collectionPath, KubeApiError } from '../client/apiRequest';
-import { MIGRATIONS } from '../client/resources';
+import type { ClusterWrites } from '../../OperatorPorts';
 
 /**
  * How long finished Migrations are kept for history (the portal's timeline reads
@@ -85,7 +83,7 @@ export class MigrationCollector {
 
   constructor(
     private readonly options: {
-      kubeConfig: KubeConfig;
+      writes: Pick<ClusterWrites, 'deleteMigration'>;
       migrations: () => Migration[];
       retention: MigrationRetention;
       intervalMs?: number;
@@ -120,22 +118,14 @@ export class MigrationCollector {
     );
     const deleted: string[] = [];
     for (const migration of chosen) {
-      const { namespace, name, uid, resourceVersion } = migration.metadata;
+      const { namespace, name } = migration.metadata;
       try {
-        await apiRequest(
-          this.options.kubeConfig,
-          'DELETE',
-          `${collectionPath(MIGRATIONS, namespace)}/${encodeURIComponent(
-            name,
-          )}`,
-          { body: { preconditions: { uid, resourceVersion } } },
-        );
+        // Gone already, or changed since it was judged: next pass decides again.
+        if (!(await this.options.writes.deleteMigration(migration))) continue;
         deleted.push(`${namespace}/${name}`);
         this.options.onCollected?.(migration);
       } catch (error) {
-        // Gone already, or changed since it was judged: next pass decides again.
-        const code = error instanceof KubeApiError ? error.code : undefined;
-        if (code !== 404 && code !== 409) this.options.onError?.(error);
+        this.options.onError?.(error);
       }
     }
     return deleted;

@@ -3,11 +3,11 @@ import {
   isFinalPhase,
   MigrationStateMachine,
 } from '../../migration/MigrationStateMachine';
-import type { EventRecorder } from '../client/EventRecorder';
 import type { OperatorMetrics } from '../metrics/OperatorMetrics';
 import { objectKey } from '../informers/Reflector';
 import { ReconcileResult, WorkQueue } from './WorkQueue';
 import { MigrationConflictError } from '../../migration/MigrationStore';
+import type { EventSink } from '../../OperatorPorts';
 
 /** Migrations run at once across workloads; the planner already keeps each workload serial. */
 const DEFAULT_CONCURRENT_MIGRATIONS = 4;
@@ -30,7 +30,7 @@ export class MigrationRunner {
       /** The Migration as the watch last saw it. */
       lookup: (key: string) => Migration | undefined;
       concurrency?: number;
-      events?: EventRecorder;
+      events?: EventSink;
       metrics?: OperatorMetrics;
       onError?: (error: unknown) => void;
     },

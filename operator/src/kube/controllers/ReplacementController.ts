@@ -1,4 +1,3 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Migration, MigrationSpec, SpotPolicy } from '../../api/v1alpha1';
 import { Clock, systemClock } from '../../core/clock';
 import type { CapacityPool } from '../../core/model';
@@ -21,9 +20,7 @@ import {
   MAX_MOVE_ATTEMPTS,
   migrationName,
 } from './DisruptionController';
-import type { EventRecorder } from '../client/EventRecorder';
-import { patchStatus } from '../client/objects';
-import { SPOT_POLICIES } from '../client/resources';
+import type { ClusterWrites, EventSink } from '../../OperatorPorts';
 import { WorkQueue } from './WorkQueue';
 
 /** The one key of the controller's queue: a pass looks at every policy. */
@@ -50,14 +47,14 @@ export class ReplacementController {
 
   constructor(
     private readonly options: {
-      kubeConfig: KubeConfig;
+      writes: Pick<ClusterWrites, 'patchSpotPolicyStatus'>;
       state: ClusterState;
       machine: Pick<MigrationStateMachine, 'plan'>;
       /** The pools the cloud offers now, from the cloud provider. */
       pools: () => Promise<CapacityPool[]>;
       rebalance?: Partial<RebalancePolicy>;
       clock?: Clock;
-      events?: EventRecorder;
+      events?: EventSink;
       onError?: (error: unknown) => void;
     },
   ) {
@@ -176,9 +173,7 @@ export class ReplacementController {
     if (policy.status?.placedGeneration === generation) return true;
     if (!policy.status?.cost) return false;
     const status = { placedGeneration: generation };
-    await patchStatus(
-      this.options.kubeConfig,
-      SPOT_POLICIES,
+    await this.options.writes.patchSpotPolicyStatus(
       policy.metadata.namespace,
       policy.metadata.name,
       status,

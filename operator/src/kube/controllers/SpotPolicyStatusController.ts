@@ -1,4 +1,3 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import {
   FERRY_API_VERSION,
   type Condition,
@@ -8,11 +7,10 @@ import { Clock, systemClock } from '../../core/clock';
 import type { NodeView } from '../../core/model';
 import type { ClusterChange, ClusterState } from '../state/ClusterState';
 import { findCondition } from '../client/conditions';
-import type { EventNote, EventRecorder } from '../client/EventRecorder';
-import { patchStatus } from '../client/objects';
+import type { EventNote } from '../client/EventRecorder';
+import type { ClusterWrites, EventSink } from '../../OperatorPorts';
 import type { OperatorMetrics } from '../metrics/OperatorMetrics';
 import type { PriceBook } from '../pools/PoolPriceFeed';
-import { SPOT_POLICIES } from '../client/resources';
 import {
   AccountedSpotPolicyStatus,
   SPOT_POLICY_CONDITIONS,
@@ -67,7 +65,7 @@ export class SpotPolicyStatusController {
 
   constructor(
     private readonly options: {
-      kubeConfig: KubeConfig;
+      writes: Pick<ClusterWrites, 'patchSpotPolicyStatus'>;
       state: ClusterState;
       /** The prices now; refreshed elsewhere, on their own interval. */
       prices: () => PriceBook;
@@ -75,7 +73,7 @@ export class SpotPolicyStatusController {
       riskOf?: (pool: NodeView) => number;
       refreshMs?: number;
       clock?: Clock;
-      events?: EventRecorder;
+      events?: EventSink;
       metrics?: OperatorMetrics;
       onError?: (error: unknown) => void;
     },
@@ -191,9 +189,7 @@ export class SpotPolicyStatusController {
         requeueAfterMs: Math.max(0, accruedAt(previous) + this.refreshMs - now),
       };
     }
-    await patchStatus(
-      this.options.kubeConfig,
-      SPOT_POLICIES,
+    await this.options.writes.patchSpotPolicyStatus(
       policy.metadata.namespace,
       policy.metadata.name,
       next,

@@ -1,4 +1,3 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import {
   lastAppliedAnnotations,
   parsePolicyAnnotations,
@@ -6,16 +5,17 @@ import {
   sameAnnotations,
 } from '@ferry/plugin-ferry-common';
 import {
-  FERRY_API_VERSION,
   SPOT_POLICY_DEFAULTS,
   SpotPolicy,
   SpotPolicySpec,
 } from '../../api/v1alpha1';
-import { apiRequest, collectionPath, KubeApiError } from '../client/apiRequest';
 import type { AnnotatedWorkload, ClusterState } from '../state/ClusterState';
-import type { EventRecorder } from '../client/EventRecorder';
-import { SPOT_POLICIES } from '../client/resources';
 import { SPOT_POLICY_ANNOTATIONS } from '../client/ferryKeys';
+import {
+  type ClusterWrites,
+  type EventSink,
+  WriteConflictError,
+} from '../../OperatorPorts';
 
 /** Changes in a burst (a rollout, a relist) are looked at once, this long after the first. */
 const SETTLE_MS = 200;
@@ -47,10 +47,10 @@ export class WorkloadPolicyController {
 
   constructor(
     private readonly options: {
-      kubeConfig: KubeConfig;
+      writes: Pick<ClusterWrites, 'createSpotPolicy' | 'updateSpotPolicy'>;
       state: ClusterState;
       defaults?: PolicyDefaults;
-      events?: EventRecorder;
+      events?: EventSink;
       onError?: (error: unknown) => void;
       onApplied?: (policy: SpotPolicy, created: boolean) => void;
     },
@@ -80,7 +80,7 @@ export class WorkloadPolicyController {
         await this.apply(workload);
       } catch (error) {
         retry = true;
-        if (!(error instanceof KubeApiError && error.code === 409)) {
+        if (!(error instanceof WriteConflictError)) {
           this.options.onError?.(
             new Error(
               `SpotPolicy of ${workload.kind} ${workload.namespace}/${
@@ -155,23 +155,12 @@ export class WorkloadPolicyController {
       predictionHorizonMinutes: defaults.predictionHorizonMinutes,
       ...changed,
     };
-    return apiRequest<SpotPolicy>(
-      this.options.kubeConfig,
-      'POST',
-      collectionPath(SPOT_POLICIES, workload.namespace),
-      {
-        body: {
-          apiVersion: FERRY_API_VERSION,
-          kind: 'SpotPolicy',
-          metadata: {
-            name: workload.name,
-            namespace: workload.namespace,
-            annotations,
-          },
-          spec,
-        },
-      },
-    );
+    return this.options.writes.createSpotPolicy({
+      namespace: workload.namespace,
+      name: workload.name,
+      annotations,
+      spec,
+    });
   }
 
   private update(
@@ -179,26 +168,12 @@ export class WorkloadPolicyController {
     changed: Partial<SpotPolicySpec>,
     annotations: Record<string, string>,
   ): Promise<SpotPolicy> {
-    // On the version read: a portal change written in between makes this a 409,
+    // On the version read: a portal change written in between makes this a conflict,
     // and the next look applies the annotations over it under the same rule.
-    return apiRequest<SpotPolicy>(
-      this.options.kubeConfig,
-      'PATCH',
-      `${collectionPath(
-        SPOT_POLICIES,
-        policy.metadata.namespace,
-      )}/${encodeURIComponent(policy.metadata.name)}`,
-      {
-        contentType: 'application/merge-patch+json',
-        body: {
-          metadata: {
-            resourceVersion: policy.metadata.resourceVersion,
-            annotations,
-          },
-          spec: changed,
-        },
-      },
-    );
+    return this.options.writes.updateSpotPolicy(policy, {
+      spec: changed,
+      annotations,
+    });
   }
 
   private report(workload: AnnotatedWorkload, errors: string[]): void {

@@ -1,5 +1,4 @@
 import type {
-  KubeConfig,
   V1Node,
   V1Pod,
   V1PodDisruptionBudget,
@@ -14,12 +13,12 @@ import type { DisruptionSignal } from '../../core/migrationPlanner';
 import type { NodeView, WorkloadView } from '../../core/model';
 import type { ResourceType } from '../client/apiRequest';
 import { disruptionSignalOf, nodeViewOf } from './nodeViews';
-import {
+import type {
   KubeObject,
   ListReason,
   ObjectEvent,
-  Reflector,
 } from '../informers/Reflector';
+import type { Informer, InformerFactory } from '../../OperatorPorts';
 import {
   DEPLOYMENTS,
   MIGRATIONS,
@@ -69,21 +68,22 @@ interface OwnedObject extends KubeObject {
 
 /**
  * The operator's in-memory picture of the cluster, kept current by one
- * list-then-watch per resource: nodes, pods, SpotPolicies, Migrations, the
+ * informer per resource (a list-then-watch on a cluster, the simulated cloud in
+ * demo mode): nodes, pods, SpotPolicies, Migrations, the
  * workloads they name and the disruption budgets over them. It answers in the
  * decision core's terms (nodes, workloads, disruption signals) and remembers when
  * it first saw each node's signal, since a notice's deadline counts from then.
  */
 export class ClusterState {
-  private readonly reflectors: Reflector<any>[] = [];
-  readonly nodes: Reflector<V1Node>;
-  readonly pods: Reflector<V1Pod>;
-  readonly policies: Reflector<SpotPolicy>;
-  readonly migrations: Reflector<Migration>;
-  private readonly deployments: Reflector<WorkloadObject>;
-  private readonly statefulSets: Reflector<WorkloadObject>;
-  private readonly replicaSets: Reflector<OwnedObject>;
-  private readonly budgets: Reflector<V1PodDisruptionBudget>;
+  private readonly caches: Informer<any>[] = [];
+  readonly nodes: Informer<V1Node>;
+  readonly pods: Informer<V1Pod>;
+  readonly policies: Informer<SpotPolicy>;
+  readonly migrations: Informer<Migration>;
+  private readonly deployments: Informer<WorkloadObject>;
+  private readonly statefulSets: Informer<WorkloadObject>;
+  private readonly replicaSets: Informer<OwnedObject>;
+  private readonly budgets: Informer<V1PodDisruptionBudget>;
   private readonly firstSeen = new Map<
     string,
     { reason: string; at: number }
@@ -102,7 +102,8 @@ export class ClusterState {
 
   constructor(
     private readonly options: {
-      kubeConfig: KubeConfig;
+      /** What keeps each cache current: watches on a cluster, the simulated cloud in demo mode. */
+      informers: InformerFactory;
       clock?: Clock;
       /** What a workload's annotations leave unsaid in its provisional policy (the chart's `defaults`). */
       policyDefaults?: typeof SPOT_POLICY_DEFAULTS;
@@ -146,15 +147,15 @@ export class ClusterState {
 
   /** Starts every watch; resolves once each has its first list. */
   async start(): Promise<void> {
-    await Promise.all(this.reflectors.map(r => r.start()));
+    await Promise.all(this.caches.map(r => r.start()));
   }
 
   stop(): void {
-    this.reflectors.forEach(r => r.stop());
+    this.caches.forEach(r => r.stop());
   }
 
   get synced(): boolean {
-    return this.reflectors.every(r => r.synced);
+    return this.caches.every(r => r.synced);
   }
 
   /** When this process first saw the node's current signal, if it has one. */
@@ -359,17 +360,16 @@ export class ClusterState {
     type: ResourceType,
     onChange: (event: ObjectEvent<T>) => void,
     fieldSelector?: string,
-  ): Reflector<T> {
-    const reflector = new Reflector<T>({
-      kubeConfig: this.options.kubeConfig,
+  ): Informer<T> {
+    const informer = this.options.informers<T>({
       type,
       fieldSelector,
       onChange,
       onList: reason => this.options.onList?.(type.plural, reason),
       onError: error => this.options.onError?.(error),
     });
-    this.reflectors.push(reflector);
-    return reflector;
+    this.caches.push(informer);
+    return informer;
   }
 
   private trackSignal(event: ObjectEvent<V1Node>): void {
