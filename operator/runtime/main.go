@@ -49,6 +49,11 @@ const (
 	// restoredMarker and failedMarker tell the node agent how the restore went.
 	restoredMarker = ".ferry-container-restored"
 	failedMarker   = ".ferry-restore-failed"
+	// lazyMarker: the pages are still on the source (the lazy route); restore with
+	// runc's --lazy-pages against the agent's `criu lazy-pages` daemon, whose work
+	// directory (and socket) is lazyWorkDir.
+	lazyMarker  = ".ferry-lazy"
+	lazyWorkDir = "lazy-work"
 	// restoreWorkDir holds CRIU's restore.log, beside the images.
 	restoreWorkDir = "restore-work"
 	// criuConfigFile is written into the work directory: what runc cannot say to CRIU.
@@ -276,6 +281,11 @@ func waitForImages(dir, marker string) error {
 // restore runs `runc restore --detach` with the create's global flags and options.
 func restore(runc string, global []string, opts createOptions, dir string) error {
 	work := filepath.Join(dir, restoreWorkDir)
+	lazy := exists(filepath.Join(dir, lazyMarker))
+	if lazy {
+		// CRIU's restore finds the lazy-pages daemon by its socket in the work directory.
+		work = filepath.Join(dir, lazyWorkDir)
+	}
 	if err := os.MkdirAll(work, 0o700); err != nil {
 		return err
 	}
@@ -299,6 +309,9 @@ func restore(runc string, global []string, opts createOptions, dir string) error
 	}
 	if opts.consoleSocket != "" {
 		args = append(args, "--console-socket", opts.consoleSocket)
+	}
+	if lazy {
+		args = append(args, "--lazy-pages")
 	}
 	args = append(args, opts.id)
 	cmd := exec.Command(runc, args...)

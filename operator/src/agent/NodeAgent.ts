@@ -1,11 +1,20 @@
-import { spawn } from 'node:child_process';
-import { existsSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  promises as fs,
+  readdirSync,
+  readFileSync,
+} from 'node:fs';
 import http, { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import net, { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
 import {
   ContainerHibernation,
   HibernationRequest,
@@ -74,6 +83,25 @@ const ANSWERING = (id: string) => `.answering-${id}`;
  * the first pause, and an operator that restarted meanwhile learns it here.
  */
 const PAUSED_AT = (id: string) => `.paused-at-${id}`;
+/** How long the dump of an image took, kept beside it for whoever asks again. */
+const DUMP_MS = '.ferry-dump-ms';
+/**
+ * The lazy route (post-copy). On the target, this marker holds the source's page
+ * server (`<host>:<port>`): the runtime wrapper restores with `--lazy-pages`
+ * against the `criu lazy-pages` daemon the agent started, whose work directory
+ * (and socket) is LAZY_WORK. On the source, LAZY_COPY_ENDED says how the copy of
+ * the pages ended (`ok`, or why not); until then the paused source holds them.
+ */
+const LAZY = '.ferry-lazy';
+const LAZY_WORK = 'lazy-work';
+const LAZY_COPY_ENDED = '.ferry-lazy-copy-ended';
+/**
+ * CRIU's lazy page server grows a helper pipe to about 3.3 MB; above
+ * `fs.pipe-max-size` the kernel refuses it without CAP_SYS_RESOURCE and the dump
+ * fails with a stale EPERM (../shared/NOTES.md). Root may raise the limit.
+ */
+const PIPE_MAX_SIZE = 4 * 1024 * 1024;
+const PIPE_MAX_SIZE_FILE = '/proc/sys/fs/pipe-max-size';
 
 /** What the node agent needs. */
 export interface NodeAgentOptions {
@@ -123,6 +151,12 @@ export interface CheckpointReport {
   dumpMs: number;
   streamMs: number;
   bytes: number;
+  /**
+   * Lazy route: the images went without the memory pages, which the paused source
+   * serves until the target has them all (the image's `lazyCopy` says when);
+   * `bytes` counts those pages as the processes' resident memory at the pause.
+   */
+  lazy?: boolean;
 }
 
 /** Outcome of a restore, as the target agent reports it. */
@@ -151,6 +185,7 @@ export class NodeAgent {
   /** Starts listening; resolves with the port. */
   async start(): Promise<number> {
     await fs.mkdir(this.options.imagesDir, { recursive: true, mode: 0o700 });
+    await this.raisePipeMaxSize();
     for (const watch of await ContainerHibernation.resumeAll(
       this.hibernationHost(),
     )) {
@@ -245,13 +280,22 @@ export class NodeAgent {
           body.pageServerPort === undefined
             ? undefined
             : Number(body.pageServerPort);
+        // The lazy route's page server listens on the address the operator
+        // reached this agent at: the node's, which the target can reach too.
         const report = await this.once(`checkpoint:${id}`, () =>
-          this.checkpointContainer(
-            id,
-            containerId,
-            String(body.targetUrl),
-            port,
-          ),
+          body.lazy === true
+            ? this.checkpointContainerLazily(
+                id,
+                containerId,
+                String(body.targetUrl),
+                req.socket.localAddress ?? '',
+              )
+            : this.checkpointContainer(
+                id,
+                containerId,
+                String(body.targetUrl),
+                port,
+              ),
         );
         reply(res, 200, report);
         return;
@@ -289,7 +333,12 @@ export class NodeAgent {
       reply(
         res,
         200,
-        await this.receive(id, req, url.searchParams.get('merge') === '1'),
+        await this.receive(
+          id,
+          req,
+          url.searchParams.get('merge') === '1',
+          url.searchParams.get('lazy') ?? undefined,
+        ),
       );
       return;
     }
@@ -390,7 +439,8 @@ export class NodeAgent {
     address?: string,
   ): Promise<CheckpointReport> {
     const dir = this.dir(id);
-    let dumpMs = 0;
+    // Asked again after the dump (a resumed move), the dump's own time, not none.
+    let dumpMs = await recordedDumpMs(dir);
     if (!existsSync(join(dir, DUMPED))) {
       if (!Number.isInteger(pid) || pid <= 1) {
         throw new Error(`pid ${pid} is not a process the agent may dump`);
@@ -456,6 +506,7 @@ export class NodeAgent {
         ownSocket?.destroy();
       }
       dumpMs = Date.now() - started;
+      await fs.writeFile(join(dir, DUMP_MS), String(dumpMs));
       await fs.writeFile(
         join(dir, DUMPED),
         pageServerPort === undefined ? 'local' : 'page-server',
@@ -519,7 +570,8 @@ export class NodeAgent {
     pageServerPort?: number,
   ): Promise<CheckpointReport> {
     const dir = this.dir(id);
-    let dumpMs = 0;
+    // Asked again after the dump (a resumed move), the dump's own time, not none.
+    let dumpMs = await recordedDumpMs(dir);
     if (!existsSync(join(dir, DUMPED))) {
       await fs.rm(dir, { recursive: true, force: true });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -571,6 +623,7 @@ export class NodeAgent {
         throw error;
       }
       dumpMs = Date.now() - started;
+      await fs.writeFile(join(dir, DUMP_MS), String(dumpMs));
       await fs.writeFile(
         join(dir, DUMPED),
         pageServerPort === undefined ? 'local' : 'page-server',
@@ -582,6 +635,237 @@ export class NodeAgent {
     const started = Date.now();
     const bytes = await this.send(id, targetUrl, viaPageServer);
     return { id, dumpMs, streamMs: Date.now() - started, bytes };
+  }
+
+  /**
+   * The lazy route (post-copy): `runc checkpoint --lazy-pages` writes every image
+   * but the memory pages, and CRIU then serves those pages from the paused
+   * container on a page server of its own until the target's `criu lazy-pages`
+   * daemon has fetched them all (on demand as the restored process touches them,
+   * the rest in the background). The images go to the target as soon as CRIU says
+   * its page server is ready, with where it listens, so the target restores in
+   * about the time the images take. The container stays paused after the copy,
+   * as after any dump: retired when the move succeeds.
+   */
+  private async checkpointContainerLazily(
+    id: string,
+    containerId: string,
+    targetUrl: string,
+    ownAddress: string,
+  ): Promise<CheckpointReport> {
+    const dir = this.dir(id);
+    // Asked again after the dump (a resumed move), the dump's own time, not none.
+    let dumpMs = await recordedDumpMs(dir);
+    if (!existsSync(join(dir, DUMPED))) {
+      const address = ownAddress.replace(/^::ffff:/, '');
+      if (!net.isIP(address)) {
+        throw new Error(
+          `the lazy route needs the address the target reaches this node at; the request came to '${ownAddress}'`,
+        );
+      }
+      await fs.rm(dir, { recursive: true, force: true });
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      const work = `${dir}.work`;
+      await fs.rm(work, { recursive: true, force: true });
+      await fs.mkdir(work, { recursive: true, mode: 0o700 });
+      const config = join(work, 'criu.conf');
+      await fs.writeFile(config, await this.criuConfiguration());
+      const port = await freePort();
+      const statusFifo = join(work, 'status');
+      await promisify(execFile)('mkfifo', ['-m', '0600', statusFifo]);
+      // The pages the copy will move: the processes' resident memory, read
+      // before the pause (the dump's own count is in images CRIU writes in protobuf).
+      const state = await this.runcState(containerId);
+      let residentBytes = 0;
+      for (const pid of await this.containerPids(containerId, state.pid)) {
+        const status = await fs
+          .readFile(`/proc/${pid}/status`, 'utf8')
+          .catch(() => '');
+        residentBytes +=
+          Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+      }
+      const started = Date.now();
+      const pausedAt = join(this.options.imagesDir, PAUSED_AT(id));
+      if (!existsSync(pausedAt)) await fs.writeFile(pausedAt, String(started));
+      await this.runc(['pause', containerId]).catch(async error => {
+        if ((await this.runcState(containerId)).status !== 'paused')
+          throw error;
+      });
+      const { ready, ended } = this.runcLazyCheckpoint(
+        [
+          'checkpoint',
+          '--leave-running',
+          '--tcp-skip-in-flight',
+          '--lazy-pages',
+          '--page-server',
+          `${address}:${port}`,
+          '--status-fd',
+          '3',
+          '--image-path',
+          dir,
+          '--work-path',
+          work,
+          containerId,
+        ],
+        { CRIU_CONFIG_FILE: config },
+        join(work, 'dump.log'),
+        statusFifo,
+      );
+      // Whatever the copy's end, it is written down for the operator, and the
+      // network lock CRIU leaves in the container's namespace after a lazy dump goes.
+      const copy = ended.then(
+        () => 'ok',
+        error => String(error?.message ?? error),
+      );
+      void this.once(`lazy-copy:${id}`, async () => {
+        const outcome = await copy;
+        await this.dropCriuNetworkLock(containerId).catch(() => {});
+        await fs.writeFile(join(dir, LAZY_COPY_ENDED), outcome).catch(() => {});
+        await fs.rm(work, { recursive: true, force: true });
+        this.options.log?.(`lazy copy of ${id} ended: ${outcome}`);
+      });
+      try {
+        await ready;
+      } catch (error) {
+        // Nothing moved: the container carries on where it stopped.
+        await this.runc(['resume', containerId]).catch(() => {});
+        throw error;
+      }
+      dumpMs = Date.now() - started;
+      await fs.writeFile(join(dir, DUMP_MS), String(dumpMs));
+      await fs.writeFile(
+        join(dir, DUMPED),
+        `lazy ${address}:${port} ${residentBytes}`,
+      );
+    }
+    const [, pages, resident] = (
+      await fs.readFile(join(dir, DUMPED), 'utf8')
+    ).split(' ');
+    const started = Date.now();
+    const bytes = await this.send(id, targetUrl, false, pages);
+    return {
+      id,
+      dumpMs,
+      streamMs: Date.now() - started,
+      bytes: bytes + Number(resident),
+      lazy: true,
+    };
+  }
+
+  /**
+   * Runs a lazy `runc checkpoint`: `ready` resolves once CRIU's page server is
+   * up with every other image written (runc writes a byte to descriptor 3),
+   * `ended` once runc exits, after the last page was fetched. Either rejects
+   * with what CRIU logged when runc fails.
+   */
+  private runcLazyCheckpoint(
+    args: string[],
+    env: Record<string, string>,
+    log: string,
+    statusFifo: string,
+  ): { ready: Promise<void>; ended: Promise<void> } {
+    const runc = this.options.runc;
+    if (!runc) {
+      const error = Promise.reject(
+        new Error(
+          `the agent on ${this.options.node} was started without --runc-root; it cannot reach containers`,
+        ),
+      );
+      error.catch(() => {});
+      return { ready: error, ended: error };
+    }
+    const bin = join(this.options.imagesDir, '.bin');
+    const [command, ...prefix] = runc.command;
+    // runc wants a descriptor it can write to, and the one end of a pipe Node
+    // gives a child is not: a FIFO, opened by runc for writing as descriptor 3.
+    const readEnd = openSync(
+      statusFifo,
+      constants.O_RDONLY | constants.O_NONBLOCK,
+    );
+    const writeEnd = openSync(statusFifo, constants.O_WRONLY);
+    const child = spawn(command, [...prefix, '--root', runc.root, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe', writeEnd],
+      env: { ...process.env, ...env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+    });
+    closeSync(writeEnd);
+    let stderr = '';
+    child.stderr!.on('data', c => (stderr += c));
+    const failure = async (code: number) => {
+      const errors = (await fs.readFile(log, 'utf8').catch(() => ''))
+        .split('\n')
+        .filter(l => /Error/.test(l) && !/RLIMIT_NOFILE/.test(l));
+      return new Error(
+        `runc checkpoint --lazy-pages failed (${code}): ${
+          errors.slice(-5).join(' | ') ||
+          stderr.trim().split('\n').slice(-3).join(' | ')
+        }`,
+      );
+    };
+    const ended = new Promise<void>((resolve, reject) => {
+      child.on('error', error => reject(error));
+      child.on('close', code =>
+        code === 0 ? resolve() : failure(code ?? 1).then(reject),
+      );
+    });
+    const status = new net.Socket({ fd: readEnd, readable: true });
+    status.on('error', () => {});
+    const ready = new Promise<void>((resolve, reject) => {
+      status.once('data', () => resolve());
+      // runc closes the descriptor without a byte when the dump fails first.
+      ended.then(
+        () =>
+          reject(
+            new Error(
+              'runc checkpoint --lazy-pages ended before its page server was ready',
+            ),
+          ),
+        reject,
+      );
+    });
+    ready.catch(() => {});
+    ended.catch(() => {});
+    void ended.catch(() => {}).finally(() => status.destroy());
+    return { ready, ended };
+  }
+
+  /** Deletes the `inet CRIU-<uuid>` tables a lazy dump leaves in the container's network namespace. */
+  private async dropCriuNetworkLock(containerId: string): Promise<void> {
+    const { pid } = await this.runcState(containerId);
+    if (!pid) return;
+    const netns = `--net=/proc/${pid}/ns/net`;
+    const { stdout: tables } = await promisify(execFile)('nsenter', [
+      netns,
+      'nft',
+      'list',
+      'tables',
+    ]);
+    for (const line of tables.split('\n')) {
+      const table = /^table inet (CRIU-[\w-]+)/.exec(line.trim());
+      if (table) {
+        await run('nsenter', [
+          netns,
+          'nft',
+          'delete',
+          'table',
+          'inet',
+          table[1],
+        ]);
+      }
+    }
+  }
+
+  /** Raises `fs.pipe-max-size` to what CRIU's lazy page server needs, if it is lower. */
+  private async raisePipeMaxSize(): Promise<void> {
+    try {
+      const now = Number(await fs.readFile(PIPE_MAX_SIZE_FILE, 'utf8'));
+      if (now < PIPE_MAX_SIZE) {
+        await fs.writeFile(PIPE_MAX_SIZE_FILE, String(PIPE_MAX_SIZE));
+      }
+    } catch (error) {
+      this.options.log?.(
+        `could not raise ${PIPE_MAX_SIZE_FILE} to ${PIPE_MAX_SIZE} (lazy checkpoints will fail): ${error}`,
+      );
+    }
   }
 
   /** Lets a paused container run on (a rolled-back move); idempotent. */
@@ -784,6 +1068,7 @@ export class NodeAgent {
     id: string,
     targetUrl: string,
     merge: boolean,
+    lazyPages?: string,
   ): Promise<number> {
     const tar = spawn(
       'tar',
@@ -794,6 +1079,8 @@ export class NodeAgent {
         RESTORED,
         '--exclude',
         DUMPED,
+        '--exclude',
+        DUMP_MS,
         '-cf',
         '-',
         '.',
@@ -806,10 +1093,9 @@ export class NodeAgent {
     tar.stdout.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
     });
-    const target = new URL(
-      `/v1/images/${id}${merge ? '?merge=1' : ''}`,
-      targetUrl,
-    );
+    const target = new URL(`/v1/images/${id}`, targetUrl);
+    if (merge) target.searchParams.set('merge', '1');
+    if (lazyPages) target.searchParams.set('lazy', lazyPages);
     const response = await new Promise<{ status: number; body: string }>(
       (resolve, reject) => {
         const request = (target.protocol === 'https:' ? https : http).request(
@@ -849,6 +1135,7 @@ export class NodeAgent {
     id: string,
     req: IncomingMessage,
     merge: boolean,
+    lazyPages?: string,
   ): Promise<{ id: string; bytes: number; imageBytes: number }> {
     const dir = this.dir(id);
     if (!merge) {
@@ -875,8 +1162,46 @@ export class NodeAgent {
     if (code !== 0) {
       throw new Error(`unpacking images failed: ${stderr}`);
     }
+    if (lazyPages) await this.startLazyPagesDaemon(dir, lazyPages);
     await fs.writeFile(join(dir, RECEIVED), String(bytes));
     return { id, bytes, imageBytes: await directoryBytes(dir) };
+  }
+
+  /**
+   * Starts CRIU's lazy-pages daemon for images whose pages are still on the
+   * source (`<host>:<port>` of its page server): the runtime wrapper's restore
+   * hands it the restored process's userfaultfd through its socket in LAZY_WORK,
+   * and it fetches the pages, touched ones first, then exits.
+   */
+  private async startLazyPagesDaemon(
+    dir: string,
+    pages: string,
+  ): Promise<void> {
+    const [host, port] = pages.split(':');
+    if (!net.isIP(host) || !/^\d+$/.test(port ?? '')) {
+      throw new Error(`lazy pages at '${pages}': want <address>:<port>`);
+    }
+    const work = join(dir, LAZY_WORK);
+    await fs.mkdir(work, { recursive: true, mode: 0o700 });
+    await this.criu(
+      [
+        'lazy-pages',
+        '--page-server',
+        '--address',
+        host,
+        '--port',
+        port,
+        '-D',
+        dir,
+        '-W',
+        work,
+        '--daemon',
+        '-o',
+        'lazy-pages.log',
+      ],
+      work,
+    );
+    await fs.writeFile(join(dir, LAZY), pages);
   }
 
   /** Restores the image directory in this agent's network namespace (once). */
@@ -942,6 +1267,12 @@ export class NodeAgent {
       .readFile(join(this.options.imagesDir, PAUSED_AT(id)), 'utf8')
       .then(Number)
       .catch(() => undefined);
+    const lazyCopyEnded = await fs
+      .readFile(join(dir, LAZY_COPY_ENDED), 'utf8')
+      .catch(() => undefined);
+    const lazyDump = (
+      await fs.readFile(join(dir, DUMPED), 'utf8').catch(() => '')
+    ).startsWith('lazy');
     return {
       id,
       dumped,
@@ -957,6 +1288,11 @@ export class NodeAgent {
       restoredContainer: restored?.containerId,
       restoreMs: restored?.restoreMs,
       restoreError,
+      // The lazy route's copy of the pages from this (source) node: running until it ends.
+      lazyCopy: lazyDump
+        ? lazyCopyEnded ??
+          (this.busy.has(`lazy-copy:${id}`) ? 'running' : 'abandoned')
+        : undefined,
     };
   }
 
@@ -1163,6 +1499,11 @@ function run(command: string, args: string[], input = ''): Promise<void> {
     child.stdin.on('error', () => {});
     child.stdin.end(input);
   });
+}
+
+/** The recorded length of the dump in `dir`, or 0 when there is none. */
+async function recordedDumpMs(dir: string): Promise<number> {
+  return Number(await fs.readFile(join(dir, DUMP_MS), 'utf8').catch(() => '0'));
 }
 
 /**

@@ -30,6 +30,11 @@ export interface ImageState {
   restoreMs?: number;
   /** Why the runtime wrapper's restore from these images failed. */
   restoreError?: string;
+  /**
+   * The lazy route, on the source: the copy of the memory pages to the target is
+   * `running`, ended `ok`, was `abandoned` (its agent restarted), or failed (why).
+   */
+  lazyCopy?: string;
 }
 
 /** The agent could not be reached at all (node gone, agent down). */
@@ -83,8 +88,14 @@ export class NodeAgentClient {
    * Pauses and checkpoints a container (once, `runc checkpoint`), leaving it
    * paused, and gets the images to `targetUrl`'s agent.
    */
-  checkpointContainer(id: string, containerId: string, targetUrl: string, pageServerPort?: number): Promise<CheckpointReport> {
-    return this.call('POST', `/v1/checkpoints/${id}`, { containerId, targetUrl, pageServerPort });
+  checkpointContainer(
+    id: string,
+    containerId: string,
+    targetUrl: string,
+    pageServerPort?: number,
+    lazy?: boolean,
+  ): Promise<CheckpointReport> {
+    return this.call('POST', `/v1/checkpoints/${id}`, { containerId, targetUrl, pageServerPort, lazy });
   }
 
   /** Lets a container paused by a checkpoint run on (rollback). */

@@ -8,7 +8,10 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { systemClock } from '../../src/core/clock';
-import { KubeCheckpointDriver } from '../../src/kube/runtimes/checkpoint/KubeCheckpointDriver';
+import {
+  CheckpointRoute,
+  KubeCheckpointDriver,
+} from '../../src/kube/runtimes/checkpoint/KubeCheckpointDriver';
 import { criuCommand } from '../../src/migration/__testUtils__/agents';
 import {
   MigrationStore,
@@ -95,12 +98,16 @@ export class CheckpointNodes {
     await this.cluster.stop();
   }
 
-  /** A state machine with the checkpoint driver, over `store` (in memory unless given). */
-  machine(store: MigrationStore = new InMemoryMigrationStore()) {
+  /** A state machine with the checkpoint driver taking `route`, over `store` (in memory unless given). */
+  machine(
+    store: MigrationStore = new InMemoryMigrationStore(),
+    route?: CheckpointRoute,
+  ) {
     const driver = new KubeCheckpointDriver({
       kubeConfig: this.cluster.controlPlane.kubeConfig(),
       agents: this.agents,
       clock: systemClock,
+      route,
     });
     return {
       store,

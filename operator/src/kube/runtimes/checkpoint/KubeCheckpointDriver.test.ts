@@ -1,7 +1,9 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import {
+  LAZY_COPY_MIN_LEAD_MS,
   checkpointedContainer,
   checkpointRefusal,
+  checkpointRoute,
 } from './KubeCheckpointDriver';
 
 function pod(spec: Partial<V1Pod['spec']> = {}): V1Pod {
@@ -74,5 +76,34 @@ describe('what the checkpoint method refuses before touching anything', () => {
     expect(checkpointRefusal(pod({ shareProcessNamespace: true }))).toMatch(
       /shares one PID namespace/,
     );
+  });
+});
+
+describe('the route a checkpoint move takes', () => {
+  it('takes the lazy route for a Deployment member with time left for the copy', () => {
+    expect(checkpointRoute('lazy', 'ReplicaSet', Infinity)).toEqual({
+      route: 'lazy',
+    });
+    expect(
+      checkpointRoute('lazy', 'ReplicaSet', LAZY_COPY_MIN_LEAD_MS),
+    ).toEqual({ route: 'lazy' });
+  });
+
+  it('copies before the switch when the deadline leaves too little for a lazy copy, saying so', () => {
+    const { route, why } = checkpointRoute('lazy', 'ReplicaSet', 12_000);
+    expect(route).toBe('stop-and-copy');
+    expect(why).toMatch(/12 s left before the deadline/);
+  });
+
+  it('copies before the switch for a StatefulSet member, whose source goes before its recreation', () => {
+    const { route, why } = checkpointRoute('lazy', 'StatefulSet', Infinity);
+    expect(route).toBe('stop-and-copy');
+    expect(why).toMatch(/StatefulSet/);
+  });
+
+  it('keeps stop-and-copy when asked for it', () => {
+    expect(checkpointRoute('stop-and-copy', 'ReplicaSet', Infinity)).toEqual({
+      route: 'stop-and-copy',
+    });
   });
 });

@@ -51,6 +51,17 @@ const SOURCE_AGENT_RETURN_TIMEOUT_MS = 120_000;
 const SOURCE_AGENT_RETURN_POLL_MS = 1_000;
 /** How often the operator looks whether the RuntimeClass `ferry` exists. */
 export const RUNTIME_CLASS_REFRESH_MS = 30_000;
+/**
+ * The lazy route needs the source alive until every page has reached the
+ * target: it is taken only with at least this long left before the deadline
+ * (the time a 1 GiB copy takes on a loaded link, with room to spare), else the
+ * move is stop-and-copy, whose source may die as soon as the images are across.
+ */
+export const LAZY_COPY_MIN_LEAD_MS = 30_000;
+/** How long a lazy copy may take when the move has no deadline (a drain). */
+const LAZY_COPY_TIMEOUT_MS = 5 * 60_000;
+/** How often the operator asks whether the lazy copy has ended. */
+const LAZY_COPY_POLL_MS = 200;
 /** The CRIU release the agents need: 3.x fails on current kernels' vDSO. */
 const MIN_CRIU_MAJOR = 4;
 
@@ -71,7 +82,18 @@ export interface KubeCheckpointDriverOptions {
    * failed move still rolls back without loss.
    */
   streamWhileDumping?: boolean;
+  /**
+   * How the memory moves against the freeze (default `stop-and-copy`). `lazy`
+   * (post-copy): the target restores from the images without the memory pages
+   * and serves at once, fetching each page from the paused source when touched
+   * and the rest in the background; the source is retired once all arrived.
+   * Taken for Deployments' members with LAZY_COPY_MIN_LEAD_MS before the deadline.
+   */
+  route?: CheckpointRoute;
 }
+
+/** How a checkpoint's memory moves against the freeze. */
+export type CheckpointRoute = 'stop-and-copy' | 'lazy';
 
 /** The container a checkpoint moves: Valkey's or Redis's, else the pod's only one. */
 export function checkpointedContainer(pod: V1Pod): V1Container | undefined {
@@ -116,6 +138,37 @@ export function checkpointRefusal(pod: V1Pod): string | undefined {
     return `pod ${name} shares one PID namespace between its containers; a checkpoint needs the container's own`;
   }
   return undefined;
+}
+
+/**
+ * The route a checkpoint move takes, and why, when it is not the one asked for:
+ * lazy only for a Deployment's member (a StatefulSet's is recreated under its
+ * name once the old one is gone, and the lazy copy needs the old one) and with
+ * LAZY_COPY_MIN_LEAD_MS or more before the deadline, as its copy needs the source alive.
+ */
+export function checkpointRoute(
+  asked: CheckpointRoute,
+  ownerKind: string | undefined,
+  msLeft: number,
+): { route: CheckpointRoute; why?: string } {
+  if (asked !== 'lazy') return { route: asked };
+  if (ownerKind !== 'ReplicaSet') {
+    return {
+      route: 'stop-and-copy',
+      why: 'stop-and-copy, not lazy: a StatefulSet member is recreated under its name only after the old one is gone, and the lazy route needs the source until its pages are across',
+    };
+  }
+  if (msLeft < LAZY_COPY_MIN_LEAD_MS) {
+    return {
+      route: 'stop-and-copy',
+      why: `stop-and-copy, not lazy: ${Math.round(
+        msLeft / 1000,
+      )} s left before the deadline, and the lazy route needs the source alive for its copy (at least ${
+        LAZY_COPY_MIN_LEAD_MS / 1000
+      } s)`,
+    };
+  }
+  return { route: 'lazy' };
 }
 
 /**
@@ -224,11 +277,13 @@ export class KubeCheckpointDriver implements MigrationDriver {
     try {
       let pageServerPort: number | undefined;
       const image = await source.image(id);
+      const lazy = (ctx.state.route ??= this.routeFor(ctx)) === 'lazy';
       // A dump still under way (asked for by an operator that died since) has
       // its page server: the call below joins that dump, and a new page server
       // would start by wiping the pages it is receiving.
       if (
         this.options.streamWhileDumping !== false &&
+        !lazy &&
         !image.dumped &&
         !image.dumping
       ) {
@@ -243,7 +298,8 @@ export class KubeCheckpointDriver implements MigrationDriver {
         id,
         ctx.state.containerId,
         target.url,
-        pageServerPort,
+        ctx.state.route === 'lazy' ? undefined : pageServerPort,
+        ctx.state.route === 'lazy',
       );
     } catch (error) {
       if (error instanceof AgentUnreachableError) {
@@ -295,6 +351,11 @@ export class KubeCheckpointDriver implements MigrationDriver {
       };
       await handoff.prepare(member);
       await handoff.pointTo(member);
+      if (ctx.state.route === 'lazy') {
+        // Clients are served from here on; the pages still on the source follow.
+        this.recordFreeze(ctx);
+        await this.waitForLazyCopy(ctx, pod);
+      }
       // The ReplicaSet deletes the old member; only then may its container
       // die, or the kubelet would restart it, empty, behind the Service.
       await this.waitForDeletion(
@@ -305,18 +366,87 @@ export class KubeCheckpointDriver implements MigrationDriver {
       );
       await this.retireSource(ctx);
     }
-    if (ctx.state.freezeRecorded !== '1') {
-      ctx.recordWritePause(
-        this.options.clock.now() - Number(ctx.state.freezeStartedAt),
-      );
-      ctx.state.freezeRecorded = '1';
+    this.recordFreeze(ctx);
+  }
+
+  private recordFreeze(ctx: MigrationStepContext): void {
+    if (ctx.state.freezeRecorded === '1') return;
+    ctx.recordWritePause(
+      this.options.clock.now() - Number(ctx.state.freezeStartedAt),
+    );
+    ctx.state.freezeRecorded = '1';
+  }
+
+  /** The route this move takes, and why not the one asked for. */
+  private routeFor(ctx: MigrationStepContext): CheckpointRoute {
+    const { deadline } = ctx.migration.spec;
+    const { route, why } = checkpointRoute(
+      this.options.route ?? 'stop-and-copy',
+      ctx.state.kind,
+      deadline ? Date.parse(deadline) - this.options.clock.now() : Infinity,
+    );
+    if (why) ctx.note(why);
+    return route;
+  }
+
+  /**
+   * Waits until every page of a lazy move has left the source, up to the
+   * deadline, when the source node goes (LAZY_COPY_TIMEOUT_MS without one). A copy that does not end leaves the
+   * restored member with memory it never fetched (userfaultfd then reads those
+   * pages as zeros), so the replacement is deleted and the Migration says what
+   * was lost.
+   */
+  private async waitForLazyCopy(
+    ctx: MigrationStepContext,
+    replacement: V1Pod,
+  ): Promise<void> {
+    const { spec } = ctx.migration;
+    const started = this.options.clock.now();
+    const deadline = spec.deadline
+      ? Date.parse(spec.deadline)
+      : started + LAZY_COPY_TIMEOUT_MS;
+    let outcome: string;
+    for (;;) {
+      const source = await this.options.agents
+        .agentFor(spec.sourceNode)
+        .catch(() => undefined);
+      const image = await source
+        ?.image(ctx.state.imageId)
+        .catch((error: unknown) =>
+          error instanceof AgentUnreachableError
+            ? undefined
+            : Promise.reject(error),
+        );
+      // An agent that does not answer may be restarting: asked again until the deadline.
+      outcome = image
+        ? image.lazyCopy ?? 'no lazy copy on the source'
+        : 'running';
+      if (outcome !== 'running') break;
+      if (this.options.clock.now() > deadline) {
+        outcome = image
+          ? 'the deadline passed'
+          : `the agent of ${spec.sourceNode} stopped answering, and the deadline passed`;
+        break;
+      }
+      await sleep(LAZY_COPY_POLL_MS, ctx.signal);
     }
+    ctx.state.lazyCopyMs = String(this.options.clock.now() - started);
+    if (outcome === 'ok') return;
+    await this.pods(ctx)
+      .delete(replacement.metadata!.name!, 0, replacement.metadata?.uid)
+      .catch(() => {});
+    throw new PermanentMigrationError(
+      `the lazy copy of ${spec.pod}'s memory from ${spec.sourceNode} did not end (${outcome}) after ${ctx.state.targetPod} on ${spec.targetNode} began serving: its memory lacks the pages it had not fetched, so it was deleted, and with it every write it acknowledged; the member's data now lives only in the paused source on ${spec.sourceNode}, if that node is still up`,
+    );
   }
 
   async verify(ctx: MigrationStepContext): Promise<void> {
     const { spec } = ctx.migration;
     const target = await this.agent(spec.targetNode!, 'target');
     const image = await target.image(ctx.state.imageId);
+    // runc's restore alone, as the runtime wrapper timed it: the freeze's floor beside the dump.
+    if (image.restoreMs !== undefined)
+      ctx.state.restoreMs = String(image.restoreMs);
     const pod = await this.pods(ctx).get(ctx.state.targetPod);
     const running = runningContainerId(pod, ctx.state.container);
     if (!image.restoredContainer || running !== image.restoredContainer) {
