@@ -386,6 +386,22 @@ export class RealNodeCluster {
     return connectThroughProxy(this.egressSocket, host, port);
   }
 
+  /**
+   * A way into the cluster's network as a pod has it, for a process of its own that
+   * must reach pod addresses (the CONNECT proxy is one connection at a time): the
+   * hub's network namespace, which routes to every node and pod, and a kubeconfig
+   * of `user` in `group` reaching the API server from there.
+   */
+  hubAccess(
+    user: string,
+    group = 'system:masters',
+  ): { netns: string; kubeconfig: string } {
+    return {
+      netns: `/run/netns/${this.footprint.netns[0]}`,
+      kubeconfig: this.writeKubeconfig(user, user, group),
+    };
+  }
+
   /** The hub's CONNECT proxy, for a process of its own that reaches into the cluster. */
   get egressSocket(): string {
     return path.join(this.footprint.dir, 'egress.sock');
@@ -1074,10 +1090,21 @@ function createNetwork(hub: string, nodes: RealNode[]): void {
  */
 const PIPE_MAX_SIZE = 4 * 1024 * 1024;
 
+/**
+ * Every kubelet and containerd takes inotify instances (cAdvisor, certificate
+ * watches); with a few clusters up at once the default 128 per user ran out and a
+ * kubelet exited at start ("inotify_init: too many open files").
+ */
+const INOTIFY_MAX_USER_INSTANCES = 1024;
+
 function raiseMachineLimits(): void {
-  const file = '/proc/sys/fs/pipe-max-size';
-  if (Number(fs.readFileSync(file, 'utf8')) < PIPE_MAX_SIZE) {
-    fs.writeFileSync(file, String(PIPE_MAX_SIZE));
+  for (const [file, least] of [
+    ['/proc/sys/fs/pipe-max-size', PIPE_MAX_SIZE],
+    ['/proc/sys/fs/inotify/max_user_instances', INOTIFY_MAX_USER_INSTANCES],
+  ] as const) {
+    if (Number(fs.readFileSync(file, 'utf8')) < least) {
+      fs.writeFileSync(file, String(least));
+    }
   }
 }
 
