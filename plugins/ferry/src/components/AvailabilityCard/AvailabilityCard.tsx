@@ -20,8 +20,6 @@ import { useApi } from '@backstage/core-plugin-api';
 import type { CompoundEntityRef } from '@backstage/catalog-model';
 import type { AvailabilitySeries } from '@ferry/plugin-ferry-common';
 import { ferryApiRef, TimeRange } from '../../api';
-import { useLoader } from '../../hooks/useLoader';
-import { STATUS_REFRESH_MS } from '../../refresh';
 import {
   formatAvailability,
   formatBucketTime,
@@ -30,8 +28,7 @@ import {
 } from '../../format';
 import { ChartFigure } from '../ChartFigure';
 import { useChartTheme } from '../chartTheme';
-import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
-import { SectionCard } from '../SectionCard';
+import { HistoryCard } from '../HistoryCard';
 import { StatBlock } from '../StatBlock';
 
 /** How many at-risk moments are listed before "and N more". */
@@ -180,116 +177,89 @@ export function AvailabilityCard(props: {
   const { entityRef, range, rangeLabel } = props;
   const ferryApi = useApi(ferryApiRef);
   const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
-  // The picked range (its label) is the question. Its times move on their own
-  // in demo mode, where the range ends at the operator's clock: the history is
-  // then asked again in place at the next refresh, keeping the chart (and a
-  // data table a person opened) on screen instead of a spinner each time.
-  const loaded = useLoader(
-    () => ferryApi.getAvailability(entityRef, range),
-    [ferryApi, refKey, rangeLabel],
-    { refreshMs: STATUS_REFRESH_MS },
-  );
-
-  let body;
-  if (loaded.loading) {
-    body = <LoadingPanel label="Loading availability history…" />;
-  } else if (!loaded.value) {
-    body = (
-      <ErrorPanel
-        title="Could not load the availability history"
-        error={loaded.error!}
-        onRetry={loaded.retry}
-      />
-    );
-  } else if (loaded.value.points.length === 0) {
-    body = (
-      <EmptyPanel title={`No availability recorded in the last ${rangeLabel}`}>
-        Availability samples start when the service opts in. Pick a shorter
-        range, or come back once it has run on Ferry for a while.
-      </EmptyPanel>
-    );
-  } else {
-    const series = loaded.value;
-    const meets = series.observed >= series.target;
-    const budget = Math.max(0, Math.min(1, series.errorBudgetRemaining));
-    body = (
-      <Stack spacing={2}>
-        <Stack direction="row" spacing={4} flexWrap="wrap" useFlexGap>
-          <StatBlock
-            testId="ferry-availability-observed"
-            label="Observed"
-            tone={meets ? 'good' : 'bad'}
-            value={`${formatAvailability(series.observed)} ${
-              meets ? '(meets target)' : '(below target)'
-            }`}
-          />
-          <StatBlock
-            testId="ferry-availability-target"
-            label="Target"
-            value={formatAvailability(series.target)}
-          />
-          <StatBlock
-            testId="ferry-error-budget"
-            label="Error budget left"
-            value={formatPercent(budget, 0)}
-            minWidth={200}
-          >
-            <LinearProgress
-              variant="determinate"
-              value={budget * 100}
-              color={budgetColor(budget)}
-              aria-labelledby="ferry-error-budget-label"
-            />
-          </StatBlock>
-        </Stack>
-        <AvailabilityChart series={series} />
-        <Box data-testid="ferry-at-risk">
-          <Typography variant="subtitle2" component="h3">
-            Moments the quorum was at risk
-          </Typography>
-          {series.atRisk.length === 0 ? (
-            <Typography variant="body2" color="text.secondary">
-              None in the last {rangeLabel}: the service always had more ready
-              members than it needs.
-            </Typography>
-          ) : (
-            <List dense aria-label="Moments the quorum was at risk">
-              {series.atRisk.slice(0, AT_RISK_SHOWN).map(m => (
-                <ListItem
-                  key={m.time}
-                  disableGutters
-                  data-testid="ferry-at-risk-moment"
-                >
-                  <ListItemText
-                    primary={formatDateTime(m.time)}
-                    secondary={`${m.readyMembers} ready of ${m.requiredMembers} needed`}
-                  />
-                </ListItem>
-              ))}
-              {series.atRisk.length > AT_RISK_SHOWN && (
-                <ListItem disableGutters>
-                  <ListItemText
-                    secondary={`and ${
-                      series.atRisk.length - AT_RISK_SHOWN
-                    } more; pick a shorter range to see them`}
-                  />
-                </ListItem>
-              )}
-            </List>
-          )}
-        </Box>
-      </Stack>
-    );
-  }
-
   return (
-    <SectionCard
+    <HistoryCard
       id="ferry-availability"
       testId="ferry-availability-card"
       title="Availability"
       subheader={`Share of time with enough ready members for quorum, last ${rangeLabel}`}
+      what="availability"
+      rangeLabel={rangeLabel}
+      load={() => ferryApi.getAvailability(entityRef, range)}
+      deps={[ferryApi, refKey]}
     >
-      {body}
-    </SectionCard>
+      {series => {
+        const meets = series.observed >= series.target;
+        const budget = Math.max(0, Math.min(1, series.errorBudgetRemaining));
+        return (
+          <Stack spacing={2}>
+            <Stack direction="row" spacing={4} flexWrap="wrap" useFlexGap>
+              <StatBlock
+                testId="ferry-availability-observed"
+                label="Observed"
+                tone={meets ? 'good' : 'bad'}
+                value={`${formatAvailability(series.observed)} ${
+                  meets ? '(meets target)' : '(below target)'
+                }`}
+              />
+              <StatBlock
+                testId="ferry-availability-target"
+                label="Target"
+                value={formatAvailability(series.target)}
+              />
+              <StatBlock
+                testId="ferry-error-budget"
+                label="Error budget left"
+                value={formatPercent(budget, 0)}
+                minWidth={200}
+              >
+                <LinearProgress
+                  variant="determinate"
+                  value={budget * 100}
+                  color={budgetColor(budget)}
+                  aria-labelledby="ferry-error-budget-label"
+                />
+              </StatBlock>
+            </Stack>
+            <AvailabilityChart series={series} />
+            <Box data-testid="ferry-at-risk">
+              <Typography variant="subtitle2" component="h3">
+                Moments the quorum was at risk
+              </Typography>
+              {series.atRisk.length === 0 ? (
+                <Typography variant="body2" color="text.secondary">
+                  None in the last {rangeLabel}: the service always had more
+                  ready members than it needs.
+                </Typography>
+              ) : (
+                <List dense aria-label="Moments the quorum was at risk">
+                  {series.atRisk.slice(0, AT_RISK_SHOWN).map(m => (
+                    <ListItem
+                      key={m.time}
+                      disableGutters
+                      data-testid="ferry-at-risk-moment"
+                    >
+                      <ListItemText
+                        primary={formatDateTime(m.time)}
+                        secondary={`${m.readyMembers} ready of ${m.requiredMembers} needed`}
+                      />
+                    </ListItem>
+                  ))}
+                  {series.atRisk.length > AT_RISK_SHOWN && (
+                    <ListItem disableGutters>
+                      <ListItemText
+                        secondary={`and ${
+                          series.atRisk.length - AT_RISK_SHOWN
+                        } more; pick a shorter range to see them`}
+                      />
+                    </ListItem>
+                  )}
+                </List>
+              )}
+            </Box>
+          </Stack>
+        );
+      }}
+    </HistoryCard>
   );
 }

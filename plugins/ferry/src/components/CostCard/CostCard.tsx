@@ -14,8 +14,6 @@ import { useApi } from '@backstage/core-plugin-api';
 import type { CompoundEntityRef } from '@backstage/catalog-model';
 import type { CostSeries } from '@ferry/plugin-ferry-common';
 import { ferryApiRef, TimeRange } from '../../api';
-import { useLoader } from '../../hooks/useLoader';
-import { STATUS_REFRESH_MS } from '../../refresh';
 import {
   formatBucketTime,
   formatPercent,
@@ -24,8 +22,7 @@ import {
 } from '../../format';
 import { ChartFigure } from '../ChartFigure';
 import { useChartTheme } from '../chartTheme';
-import { EmptyPanel, ErrorPanel, LoadingPanel } from '../Feedback';
-import { SectionCard } from '../SectionCard';
+import { HistoryCard } from '../HistoryCard';
 import { StatBlock } from '../StatBlock';
 
 function CostChart(props: { series: CostSeries }) {
@@ -135,71 +132,42 @@ export function CostCard(props: {
   const { entityRef, range, rangeLabel } = props;
   const ferryApi = useApi(ferryApiRef);
   const refKey = `${entityRef.kind}:${entityRef.namespace}/${entityRef.name}`;
-  // The picked range (its label) is the question. Its times move on their own
-  // in demo mode, where the range ends at the operator's clock: the history is
-  // then asked again in place at the next refresh, keeping the chart (and a
-  // data table a person opened) on screen instead of a spinner each time.
-  const cost = useLoader(
-    () => ferryApi.getCost(entityRef, range),
-    [ferryApi, refKey, rangeLabel],
-    { refreshMs: STATUS_REFRESH_MS },
-  );
-
-  let body;
-  if (cost.loading) {
-    body = <LoadingPanel label="Loading cost history…" />;
-  } else if (!cost.value) {
-    body = (
-      <ErrorPanel
-        title="Could not load the cost history"
-        error={cost.error!}
-        onRetry={cost.retry}
-      />
-    );
-  } else if (cost.value.points.length === 0) {
-    body = (
-      <EmptyPanel title={`No cost recorded in the last ${rangeLabel}`}>
-        Cost samples start when the service opts in. Pick a shorter range, or
-        come back once it has run on Ferry for a while.
-      </EmptyPanel>
-    );
-  } else {
-    const series = cost.value;
-    body = (
-      <Stack spacing={2}>
-        <Stack direction="row" spacing={4} flexWrap="wrap" useFlexGap>
-          <StatBlock
-            testId="ferry-cost-total"
-            label="Spent"
-            value={formatUsd(series.totalUsd)}
-          />
-          <StatBlock
-            testId="ferry-cost-on-demand"
-            label="On demand would have cost"
-            value={formatUsd(series.onDemandUsd)}
-          />
-          <StatBlock
-            testId="ferry-cost-savings"
-            label="Saved"
-            tone="good"
-            value={`${formatUsd(series.savingsUsd)} (${formatPercent(
-              savingsShare(series.totalUsd, series.onDemandUsd),
-              0,
-            )})`}
-          />
-        </Stack>
-        <CostChart series={series} />
-      </Stack>
-    );
-  }
-
   return (
-    <SectionCard
+    <HistoryCard
       id="ferry-cost"
       title="Cost"
       subheader={`Spot and permanent spend against the on-demand price, last ${rangeLabel}`}
+      what="cost"
+      rangeLabel={rangeLabel}
+      load={() => ferryApi.getCost(entityRef, range)}
+      deps={[ferryApi, refKey]}
     >
-      {body}
-    </SectionCard>
+      {series => (
+        <Stack spacing={2}>
+          <Stack direction="row" spacing={4} flexWrap="wrap" useFlexGap>
+            <StatBlock
+              testId="ferry-cost-total"
+              label="Spent"
+              value={formatUsd(series.totalUsd)}
+            />
+            <StatBlock
+              testId="ferry-cost-on-demand"
+              label="On demand would have cost"
+              value={formatUsd(series.onDemandUsd)}
+            />
+            <StatBlock
+              testId="ferry-cost-savings"
+              label="Saved"
+              tone="good"
+              value={`${formatUsd(series.savingsUsd)} (${formatPercent(
+                savingsShare(series.totalUsd, series.onDemandUsd),
+                0,
+              )})`}
+            />
+          </Stack>
+          <CostChart series={series} />
+        </Stack>
+      )}
+    </HistoryCard>
   );
 }
