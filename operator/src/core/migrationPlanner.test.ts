@@ -154,6 +154,17 @@ describe('planMigrations', () => {
       expect(plan.moves[0].target).toMatchObject({ kind: 'node', node: 'spot-b' });
     });
 
+    it('moves a member off a drained spot node to a permanent node the workload uses when nothing else has room, not to a node nobody launches', () => {
+      // The playground's agent-memory: one member per node, spot-b's pool full (one spot member per pool).
+      const three = workload('assistants/agent-memory', 3);
+      ['on-demand-c', 'spot-b', 'spot-a'].forEach((n, i) => (three.members[i].node = n));
+      const plan = planMigrations({ now: NOW, signals: [{ node: 'spot-a', reason: 'drain' }], workloads: [three], nodes: nodes('spot-a'), pools });
+      expect(plan.unplanned).toEqual([]);
+      expect(plan.moves.map(m => [m.pod, m.target])).toEqual([
+        [three.members[2].pod, expect.objectContaining({ kind: 'node', node: 'on-demand-c', capacityType: 'on-demand' })],
+      ]);
+    });
+
     it('gives it one move slot, however the quorum counts', () => {
       const lone = workload('default/valkey', 1);
       lone.members[0].node = 'spot-a';

@@ -176,10 +176,18 @@ export function chooseSpotTarget(
   return undefined;
 }
 
+/** No node avoided: the last resort of `choosePermanentTarget` may share a node with the workload. */
+const NO_NODES: ReadonlySet<string> = new Set();
+
 /**
  * The best permanent target: an existing permanent node with room in the zone
  * where the workload has fewest members, else a new node of the cheapest
- * permanent pool there.
+ * launchable permanent pool there. Where no pool can launch (a cluster, whose
+ * node groups or Karpenter launch nodes, not Ferry), a permanent node that
+ * already runs a member of the workload comes next: two members on one
+ * permanent node beat a move with nowhere to go (a hand-off needs a node).
+ * Only when no permanent node has room at all is the target a new node of a
+ * pool that cannot launch: a pod placed there waits for its provisioner.
  */
 export function choosePermanentTarget(
   book: CapacityBook,
@@ -194,21 +202,35 @@ export function choosePermanentTarget(
       (spread.membersPerZone.get(a) ?? 0) - (spread.membersPerZone.get(b) ?? 0) ||
       (a < b ? -1 : 1),
   );
-  for (const zone of zones) {
-    const inZone = permanent
+  const poolsIn = (zone: string) =>
+    permanent
       .filter(p => p.zone === zone)
       .sort(
         (a, b) =>
           a.priceUsdPerHour * nodeShareOf(requests, a.allocatable) -
             b.priceUsdPerHour * nodeShareOf(requests, b.allocatable) || compareKeys(a, b),
       );
-    for (const pool of inZone) {
-      const node = book.findRoom('on-demand', pool, requests, spread.nodesUsed);
+  const nodeIn = (zone: string, avoid: ReadonlySet<string>): PlacementTarget | undefined => {
+    for (const pool of poolsIn(zone)) {
+      const node = book.findRoom('on-demand', pool, requests, avoid);
       if (node) return { kind: 'node', node: node.name, capacityType: 'on-demand', pool: keyOf(pool) };
     }
-    if (choice.allowNewNodes !== false && inZone.length > 0) {
-      return { kind: 'new-node', capacityType: 'on-demand', pool: keyOf(inZone[0]) };
+    return undefined;
+  };
+  for (const zone of zones) {
+    const node = nodeIn(zone, spread.nodesUsed);
+    if (node) return node;
+    const launchable = poolsIn(zone).find(p => p.launchable);
+    if (choice.allowNewNodes !== false && launchable) {
+      return { kind: 'new-node', capacityType: 'on-demand', pool: keyOf(launchable) };
     }
+  }
+  for (const zone of zones) {
+    const shared = nodeIn(zone, NO_NODES);
+    if (shared) return shared;
+  }
+  if (choice.allowNewNodes !== false && zones.length > 0) {
+    return { kind: 'new-node', capacityType: 'on-demand', pool: keyOf(poolsIn(zones[0])[0]) };
   }
   return undefined;
 }
