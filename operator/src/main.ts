@@ -63,6 +63,7 @@ function checkpointDriver(
     kubeConfig,
     clock: systemClock,
     streamWhileDumping: checkpoint.streamWhileDumping,
+    route: checkpoint.route,
     agents,
   });
 }

@@ -35,6 +35,7 @@ describe('parseOperatorConfig', () => {
         agentLabelSelector: 'app.kubernetes.io/component=node-agent',
         agentPort: 7444,
         streamWhileDumping: true,
+        route: 'stop-and-copy',
       },
       replacement: { enabled: true, ...REBALANCE_DEFAULTS },
     });
@@ -50,6 +51,17 @@ describe('parseOperatorConfig', () => {
       parseOperatorConfig('replacement:\n  rebalanceMovesPerHour: 0.5\n'),
     ).toThrow(
       'replacement.rebalanceMovesPerHour must be a whole number of at least 1, not 0.5',
+    );
+  });
+
+  it('reads the checkpoint route, and refuses one it does not know', () => {
+    expect(
+      parseOperatorConfig('checkpoint:\n  route: lazy\n').checkpoint.route,
+    ).toBe('lazy');
+    expect(() =>
+      parseOperatorConfig('checkpoint:\n  route: pre-copy\n'),
+    ).toThrow(
+      'checkpoint.route must be one of stop-and-copy, lazy, not "pre-copy"',
     );
   });
 

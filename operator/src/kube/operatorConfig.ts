@@ -8,6 +8,10 @@ import { MIGRATION_RETENTION_DEFAULTS } from './controllers/MigrationCollector';
 import { PRICE_REFRESH_INTERVAL_MS } from './pools/PoolPriceFeed';
 import { STATUS_REFRESH_INTERVAL_MS } from './controllers/SpotPolicyStatusController';
 import { RebalancePolicy, REBALANCE_DEFAULTS } from '../core/replacement';
+import {
+  CHECKPOINT_ROUTES,
+  CheckpointRoute,
+} from './runtimes/checkpoint/KubeCheckpointDriver';
 
 /** The operator's configuration file, as the chart writes it (templates/configmap.yaml). */
 export interface OperatorConfig {
@@ -58,6 +62,8 @@ export interface OperatorConfig {
     agentLabelSelector: string;
     agentPort: number;
     streamWhileDumping: boolean;
+    /** How memory moves against the freeze (KubeCheckpointDriver's route). */
+    route: CheckpointRoute;
   };
   /**
    * Re-placement: running members follow their policy's changes, and broken
@@ -279,6 +285,7 @@ export function parseOperatorConfig(text: string): OperatorConfig {
         'checkpoint.agentPort',
       ),
       streamWhileDumping: raw.checkpoint?.streamWhileDumping ?? true,
+      route: raw.checkpoint?.route ?? 'stop-and-copy',
     },
     replacement: {
       enabled: raw.replacement?.enabled ?? true,
@@ -299,6 +306,13 @@ export function parseOperatorConfig(text: string): OperatorConfig {
       `replacement.enabled must be true or false, not ${JSON.stringify(
         config.replacement.enabled,
       )}`,
+    );
+  }
+  if (!CHECKPOINT_ROUTES.includes(config.checkpoint.route)) {
+    throw new Error(
+      `checkpoint.route must be one of ${CHECKPOINT_ROUTES.join(
+        ', ',
+      )}, not ${JSON.stringify(config.checkpoint.route)}`,
     );
   }
   const { enterRisk, exitRisk } = config.prediction.policy;

@@ -94,6 +94,11 @@ export interface KubeCheckpointDriverOptions {
 
 /** How a checkpoint's memory moves against the freeze. */
 export type CheckpointRoute = 'stop-and-copy' | 'lazy';
+/** Every route, the default first. */
+export const CHECKPOINT_ROUTES: readonly CheckpointRoute[] = [
+  'stop-and-copy',
+  'lazy',
+];
 
 /** The container a checkpoint moves: Valkey's or Redis's, else the pod's only one. */
 export function checkpointedContainer(pod: V1Pod): V1Container | undefined {
