@@ -55,7 +55,13 @@ if [ "$cluster" = playground ]; then
   export KUBECONFIG="$playground_dir/kubeconfig"
   FERRY_KUBECTL="$(ferry_controlplane_bin_dir)/kubectl"
   export FERRY_KUBECTL
+  # A playground that ran the suite before starts it from scratch: its drained node
+  # takes pods again, and the workloads (their SpotPolicies and Migrations with them)
+  # are created anew, not opted in yet.
+  "$FERRY_KUBECTL" uncordon --selector karpenter.sh/capacity-type >&2
+  "$FERRY_KUBECTL" delete --ignore-not-found --wait --timeout=180s -f "$FERRY_ROOT/examples/playground/workloads.yaml" >&2
   "$FERRY_KUBECTL" apply -f "$FERRY_ROOT/examples/playground/workloads.yaml" >&2
+  "$FERRY_KUBECTL" rollout status --timeout=300s -n assistants deployment/agent-memory >&2
   start_command+=(--cluster playground)
   suites=(src/playground/*.test.ts)
 elif [ -n "$cluster" ]; then
