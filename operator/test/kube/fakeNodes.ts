@@ -89,6 +89,33 @@ export function standardFleet(): FakeNodeSpec[] {
   return fleet;
 }
 
+/**
+ * The small fleet most suites run on: in each of the three zones, `spot`
+ * spot nodes and `onDemand` on-demand nodes, all m5.large. A node is named
+ * after its capacity type and zone letter (`spot-a`), numbered when its zone
+ * has more than one of that type (`spot-1-a`, `spot-2-a`).
+ */
+export function zonalFleet({
+  spot = 2,
+  onDemand = 1,
+}: { spot?: number; onDemand?: number } = {}): FakeNodeSpec[] {
+  const named = (
+    capacityType: 'spot' | 'on-demand',
+    count: number,
+    zone: string,
+  ): FakeNodeSpec[] =>
+    Array.from({ length: count }, (_, i) => ({
+      name: `${capacityType}${count > 1 ? `-${i + 1}` : ''}-${zone.slice(-1)}`,
+      capacityType,
+      instanceType: 'm5.large' as const,
+      zone,
+    }));
+  return FAKE_ZONES.flatMap(zone => [
+    ...named('spot', spot, zone),
+    ...named('on-demand', onDemand, zone),
+  ]);
+}
+
 /** Creates the nodes and waits until kwok reports every one of them Ready. */
 export async function createFakeNodes(
   kubeConfig: KubeConfig,

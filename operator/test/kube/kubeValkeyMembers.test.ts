@@ -20,7 +20,12 @@ import {
   MigrationStepContext,
   PermanentMigrationError,
 } from '../../src/migration/MigrationDriver';
-import { createFakeNodes, FakeNodeSpec, NODE_LABELS } from './fakeNodes';
+import {
+  createFakeNodes,
+  FakeNodeSpec,
+  NODE_LABELS,
+  zonalFleet,
+} from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
@@ -36,20 +41,7 @@ jest.setTimeout(60_000);
 
 const NAMESPACE = 'shop';
 
-const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone => [
-  {
-    name: `spot-${zone}`,
-    capacityType: 'spot' as const,
-    instanceType: 'm5.large' as const,
-    zone: `us-east-1${zone}`,
-  },
-  {
-    name: `on-demand-${zone}`,
-    capacityType: 'on-demand' as const,
-    instanceType: 'm5.large' as const,
-    zone: `us-east-1${zone}`,
-  },
-]);
+const FLEET: FakeNodeSpec[] = zonalFleet({ spot: 1 });
 
 describe('valkey members as pods on a real cluster', () => {
   let cluster: LocalControlPlane;

@@ -33,7 +33,7 @@ import type {
   MigrationDriver,
   MigrationStepContext,
 } from '../../src/migration/MigrationDriver';
-import { createFakeNodes, FakeNodeSpec } from './fakeNodes';
+import { createFakeNodes, FakeNodeSpec, zonalFleet } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
@@ -60,15 +60,7 @@ const ON_DEMAND_USD_PER_HOUR = 0.096;
 const MEMBER_SHARE = 0.25;
 
 /** Two spot nodes and one on-demand node in each of three zones. */
-const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
-  (['spot-1', 'spot-2', 'on-demand'] as const).map(name => ({
-    name: `${name}-${zone}`,
-    capacityType:
-      name === 'on-demand' ? ('on-demand' as const) : ('spot' as const),
-    instanceType: 'm5.large' as const,
-    zone: `us-east-1${zone}`,
-  })),
-);
+const FLEET: FakeNodeSpec[] = zonalFleet();
 
 /** Stands for a driver in the middle of a long transfer, until the operator stops. */
 class TransferringDriver implements MigrationDriver {

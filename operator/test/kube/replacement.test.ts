@@ -26,11 +26,20 @@ import { permanentFloor, quorumOf } from '../../src/core/quorum';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubePodEvictor } from '../../src/kube/runtimes/reschedule/KubePodEvictor';
 import { Reflector } from '../../src/kube/informers/Reflector';
-import { MIGRATIONS, PODS, SPOT_POLICIES } from '../../src/kube/client/resources';
+import {
+  MIGRATIONS,
+  PODS,
+  SPOT_POLICIES,
+} from '../../src/kube/client/resources';
 import { isReady } from '../../src/kube/state/workloadViews';
 import { isFinalPhase } from '../../src/migration/MigrationStateMachine';
 import { RescheduleDriver } from '../../src/migration/reschedule/RescheduleDriver';
-import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
+import {
+  createFakeNodes,
+  FakeNodeSpec,
+  poolsOf,
+  zonalFleet,
+} from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { portalToken } from './portalAccess';
@@ -49,16 +58,7 @@ const POLICY_URL = '/api/ferry/entities/component/default/sessions/policy';
 const POLICY_CHANGE_TIMEOUT_MS = 150_000;
 
 /** Two spot and two on-demand nodes in each of three zones: room for every member on either. */
-const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
-  (['spot-1', 'spot-2', 'on-demand-1', 'on-demand-2'] as const).map(name => ({
-    name: `${name}-${zone}`,
-    capacityType: name.startsWith('spot')
-      ? ('spot' as const)
-      : ('on-demand' as const),
-    instanceType: 'm5.large' as const,
-    zone: `us-east-1${zone}`,
-  })),
-);
+const FLEET: FakeNodeSpec[] = zonalFleet({ onDemand: 2 });
 
 describe('re-placement of running members when the owner changes the policy in the portal', () => {
   let cluster: LocalControlPlane;
@@ -319,9 +319,11 @@ describe('re-placement of running members when the owner changes the policy in t
       m => !before.has(m.metadata.name),
     );
     for (const move of moves) {
-      expect([move.spec.reason, move.spec.driver, move.status?.phase]).toEqual(
-        ['policy', 'reschedule', 'Succeeded'],
-      );
+      expect([move.spec.reason, move.spec.driver, move.status?.phase]).toEqual([
+        'policy',
+        'reschedule',
+        'Succeeded',
+      ]);
     }
     return moves;
   }

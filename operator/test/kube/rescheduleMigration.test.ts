@@ -21,7 +21,12 @@ import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { Reflector } from '../../src/kube/informers/Reflector';
 import { MIGRATIONS, PODS } from '../../src/kube/client/resources';
 import { RescheduleDriver } from '../../src/migration/reschedule/RescheduleDriver';
-import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
+import {
+  createFakeNodes,
+  FakeNodeSpec,
+  poolsOf,
+  zonalFleet,
+} from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
@@ -38,15 +43,7 @@ const NAMESPACE = 'shop';
 const MIN_AVAILABLE = 2;
 
 /** Two spot nodes and one on-demand node in each of three zones. */
-const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
-  (['spot-1', 'spot-2', 'on-demand'] as const).map(name => ({
-    name: `${name}-${zone}`,
-    capacityType:
-      name === 'on-demand' ? ('on-demand' as const) : ('spot' as const),
-    instanceType: 'm5.large' as const,
-    zone: `us-east-1${zone}`,
-  })),
-);
+const FLEET: FakeNodeSpec[] = zonalFleet();
 
 describe('the reschedule method on a real cluster', () => {
   let cluster: LocalControlPlane;

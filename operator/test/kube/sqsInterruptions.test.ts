@@ -17,7 +17,12 @@ import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS } from '../../src/kube/client/resources';
 import type { MigrationDriver } from '../../src/migration/MigrationDriver';
 import { FakeSqsQueue } from './fakeSqs';
-import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
+import {
+  createFakeNodes,
+  FakeNodeSpec,
+  poolsOf,
+  zonalFleet,
+} from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
@@ -32,15 +37,7 @@ const AWS_NOTICE_MS = 120_000;
 const PLANNING_DELAY_MS = 500;
 
 /** Two spot nodes and one on-demand node in each of three zones, each an EC2 instance. */
-const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
-  (['spot-1', 'spot-2', 'on-demand'] as const).map(name => ({
-    name: `${name}-${zone}`,
-    capacityType:
-      name === 'on-demand' ? ('on-demand' as const) : ('spot' as const),
-    instanceType: 'm5.large' as const,
-    zone: `us-east-1${zone}`,
-  })),
-);
+const FLEET: FakeNodeSpec[] = zonalFleet();
 
 /** A made-up but well-formed instance id per node, as EC2 assigns them. */
 function instanceIdOf(node: string): string {

@@ -16,7 +16,12 @@ import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS } from '../../src/kube/client/resources';
-import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
+import {
+  createFakeNodes,
+  FakeNodeSpec,
+  poolsOf,
+  zonalFleet,
+} from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
@@ -33,15 +38,7 @@ const NAMESPACE = 'shop';
 const KEYS = 2_000;
 
 /** Two spot nodes and one on-demand node in each of three zones. */
-const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
-  (['spot-1', 'spot-2', 'on-demand'] as const).map(name => ({
-    name: `${name}-${zone}`,
-    capacityType:
-      name === 'on-demand' ? ('on-demand' as const) : ('spot' as const),
-    instanceType: 'm5.large' as const,
-    zone: `us-east-1${zone}`,
-  })),
-);
+const FLEET: FakeNodeSpec[] = zonalFleet();
 
 function client(pod: V1Pod): Valkey {
   const port = pod.spec!.containers[0].ports![0].containerPort;

@@ -19,7 +19,12 @@ import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
-import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
+import {
+  createFakeNodes,
+  FakeNodeSpec,
+  poolsOf,
+  zonalFleet,
+} from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
@@ -27,15 +32,7 @@ import { loopbackPodCidrs, ProcessKubelet } from './processKubelet';
 import { until } from './until';
 
 /** Two spot nodes and one on-demand node in each of three zones. */
-export const VALKEY_FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
-  (['spot-1', 'spot-2', 'on-demand'] as const).map(name => ({
-    name: `${name}-${zone}`,
-    capacityType:
-      name === 'on-demand' ? ('on-demand' as const) : ('spot' as const),
-    instanceType: 'm5.large' as const,
-    zone: `us-east-1${zone}`,
-  })),
-);
+export const VALKEY_FLEET: FakeNodeSpec[] = zonalFleet();
 
 /** A client of one member pod, at its IP; no retries, so a failure shows. */
 export function memberClient(pod: V1Pod, password?: string): Valkey {

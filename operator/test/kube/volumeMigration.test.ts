@@ -40,7 +40,12 @@ import {
   installSnapshotCrds,
   mounting,
 } from './fakeCsi';
-import { createFakeNodes, FakeNodeSpec, poolsOf } from './fakeNodes';
+import {
+  createFakeNodes,
+  FakeNodeSpec,
+  poolsOf,
+  zonalFleet,
+} from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
 import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
@@ -62,15 +67,7 @@ const CLAIM_SIZE = '1Gi';
 const SNAPSHOTS = `/apis/snapshot.storage.k8s.io/v1/namespaces/${NAMESPACE}/volumesnapshots`;
 
 /** Two spot nodes and one on-demand node in each of three zones. */
-const FLEET: FakeNodeSpec[] = ['a', 'b', 'c'].flatMap(zone =>
-  (['spot-1', 'spot-2', 'on-demand'] as const).map(name => ({
-    name: `${name}-${zone}`,
-    capacityType:
-      name === 'on-demand' ? ('on-demand' as const) : ('spot' as const),
-    instanceType: 'm5.large' as const,
-    zone: `us-east-1${zone}`,
-  })),
-);
+const FLEET: FakeNodeSpec[] = zonalFleet();
 
 function zoneOf(node: string): string {
   return FLEET.find(n => n.name === node)!.zone;
