@@ -20,12 +20,12 @@ import { NODE_LABELS, nodeLabelsFor } from '../../src/cloud/nodeLabels';
 import type { CapacityPool } from '../../src/core/model';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
 import type { MigrationDriver } from '../../src/migration/MigrationDriver';
 import { installFerryCrds } from './ferryCrds';
 import { KWOK_NODE_ANNOTATION, LocalControlPlane } from './LocalControlPlane';
 import { until } from './until';
+import { startOperator } from './startOperator';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -231,7 +231,7 @@ async function optIn(kc: KubeConfig, pool: 'gke' | 'aks'): Promise<void> {
 describe('GKE and AKS termination signs on a real cluster', () => {
   let cluster: LocalControlPlane;
   let operator: KubeOperator;
-  const warnings: string[] = [];
+  let warnings: string[] = [];
   const FLEET = fleet();
 
   beforeAll(async () => {
@@ -244,9 +244,7 @@ describe('GKE and AKS termination signs on a real cluster', () => {
       await core.createNamespace({ body: { metadata: { name } } });
     await optIn(kc, 'gke');
     await optIn(kc, 'aks');
-    operator = new KubeOperator({
-      kubeConfig: kc,
-      identity: 'operator-0',
+    ({ operator, warnings } = await startOperator(cluster, {
       lease: {
         namespace: 'ferry-system',
         name: 'ferry-leader',
@@ -256,10 +254,7 @@ describe('GKE and AKS termination signs on a real cluster', () => {
       },
       drivers: [instantDriver],
       pools: async () => poolsOf(FLEET),
-      metrics: new OperatorMetrics({ processMetrics: false }),
-      log: { info: () => {}, warn: message => warnings.push(message) },
-    });
-    await operator.start();
+    }));
   }, 180_000);
 
   afterAll(async () => {

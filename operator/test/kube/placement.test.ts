@@ -5,7 +5,6 @@
  */
 import { AppsV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
-import { MUTATE_PODS_PATH } from '../../src/kube/admission/AdmissionWebhookServer';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
@@ -16,6 +15,7 @@ import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { PLACEMENT_ANNOTATION } from '../../src/kube/client/ferryKeys';
 import { until } from './until';
+import { registerFerryWebhooks } from './ferryWebhooks';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -53,40 +53,7 @@ describe('placement of opted-in pods on a real cluster', () => {
       },
     });
     await operator.start();
-    await apiRequest(
-      kc,
-      'POST',
-      '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
-      {
-        body: {
-          apiVersion: 'admissionregistration.k8s.io/v1',
-          kind: 'MutatingWebhookConfiguration',
-          metadata: { name: 'ferry' },
-          webhooks: [
-            {
-              name: 'pods.placement.ferry.dev',
-              admissionReviewVersions: ['v1'],
-              sideEffects: 'None',
-              failurePolicy: 'Ignore',
-              timeoutSeconds: 2,
-              reinvocationPolicy: 'IfNeeded',
-              clientConfig: {
-                url: `https://127.0.0.1:${operator.webhookPort}${MUTATE_PODS_PATH}`,
-                caBundle: Buffer.from(cluster.caPem).toString('base64'),
-              },
-              rules: [
-                {
-                  apiGroups: [''],
-                  apiVersions: ['v1'],
-                  resources: ['pods'],
-                  operations: ['CREATE'],
-                },
-              ],
-            },
-          ],
-        },
-      },
-    );
+    await registerFerryWebhooks(kc, operator.webhookPort!, cluster.caPem);
     for (const name of ['sessions', 'queue']) {
       await apiRequest(kc, 'POST', collectionPath(SPOT_POLICIES, NAMESPACE), {
         body: {

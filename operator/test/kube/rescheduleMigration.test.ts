@@ -17,7 +17,6 @@ import { systemClock } from '../../src/core/clock';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubePodEvictor } from '../../src/kube/runtimes/reschedule/KubePodEvictor';
-import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { Reflector } from '../../src/kube/informers/Reflector';
 import { MIGRATIONS, PODS } from '../../src/kube/client/resources';
 import { RescheduleDriver } from '../../src/migration/reschedule/RescheduleDriver';
@@ -28,12 +27,12 @@ import {
   zonalFleet,
 } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
-import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { isReady } from '../../src/kube/state/workloadViews';
 import { until } from './until';
 import { PLACEMENT_ANNOTATION } from '../../src/kube/client/ferryKeys';
+import { startOperator } from './startOperator';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -52,7 +51,6 @@ describe('the reschedule method on a real cluster', () => {
   let pods: Reflector<V1Pod>;
   /** Fewest ready members seen at any change of the members' pods, once all three were up. */
   let fewestReady: number | undefined;
-  const warnings: string[] = [];
 
   beforeAll(async () => {
     cluster = await LocalControlPlane.start();
@@ -63,27 +61,19 @@ describe('the reschedule method on a real cluster', () => {
     for (const name of [NAMESPACE, 'ferry-system']) {
       await core.createNamespace({ body: { metadata: { name } } });
     }
-    operator = new KubeOperator({
-      kubeConfig: kc,
-      identity: 'operator-0',
-      lease: { namespace: 'ferry-system', name: 'ferry-leader' },
-      drivers: [
-        new RescheduleDriver({
-          evictor: new KubePodEvictor(kc),
-          clock: systemClock,
-        }),
-      ],
-      pools: async () => poolsOf(FLEET),
-      metrics: new OperatorMetrics({ processMetrics: false }),
-      webhook: {
-        tls: cluster.issueServingCertificate('webhook'),
-        host: '127.0.0.1',
-        port: 0,
+    ({ operator } = await startOperator(
+      cluster,
+      {
+        drivers: [
+          new RescheduleDriver({
+            evictor: new KubePodEvictor(kc),
+            clock: systemClock,
+          }),
+        ],
+        pools: async () => poolsOf(FLEET),
       },
-      log: { info: () => {}, warn: message => warnings.push(message) },
-    });
-    await operator.start();
-    await registerFerryWebhooks(kc, operator.webhookPort!, cluster.caPem);
+      { webhooks: true },
+    ));
     await kc.makeApiClient(PolicyV1Api).createNamespacedPodDisruptionBudget({
       namespace: NAMESPACE,
       body: {

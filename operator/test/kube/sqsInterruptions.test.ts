@@ -13,7 +13,6 @@ import type { Migration } from '../../src/api/v1alpha1';
 import { spotInterruptionWarning } from '../../src/cloud/aws/__fixtures__/eventBridgeEvents';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS } from '../../src/kube/client/resources';
 import type { MigrationDriver } from '../../src/migration/MigrationDriver';
 import { FakeSqsQueue } from './fakeSqs';
@@ -27,6 +26,7 @@ import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { until } from './until';
+import { startOperator } from './startOperator';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -60,7 +60,7 @@ describe('AWS interruption events through SQS on a real cluster', () => {
   let operator: KubeOperator;
   let sqs: SQSClient;
   const queue = new FakeSqsQueue();
-  const warnings: string[] = [];
+  let warnings: string[] = [];
 
   beforeAll(async () => {
     await queue.start();
@@ -92,9 +92,7 @@ describe('AWS interruption events through SQS on a real cluster', () => {
         secretAccessKey: 'fake-secret',
       },
     });
-    operator = new KubeOperator({
-      kubeConfig: kc,
-      identity: 'operator-0',
+    ({ operator, warnings } = await startOperator(cluster, {
       lease: {
         namespace: 'ferry-system',
         name: 'ferry-leader',
@@ -109,12 +107,9 @@ describe('AWS interruption events through SQS on a real cluster', () => {
         await new Promise(resolve => setTimeout(resolve, PLANNING_DELAY_MS));
         return poolsOf(FLEET);
       },
-      metrics: new OperatorMetrics({ processMetrics: false }),
       // Short long-polls, so that stopping never waits long on the one under way.
       interruptionQueue: { sqs, queueUrl: queue.queueUrl, waitTimeSeconds: 1 },
-      log: { info: () => {}, warn: message => warnings.push(message) },
-    });
-    await operator.start();
+    }));
   }, 180_000);
 
   afterAll(async () => {

@@ -14,7 +14,6 @@ import { systemClock } from '../../src/core/clock';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
-import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS } from '../../src/kube/client/resources';
 import {
   createFakeNodes,
@@ -23,12 +22,12 @@ import {
   zonalFleet,
 } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
-import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { loopbackPodCidrs, ProcessKubelet } from './processKubelet';
 import { HANDOFF_OF_LABEL } from '../../src/kube/client/ferryKeys';
 import { until } from './until';
+import { startOperator } from './startOperator';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -71,7 +70,7 @@ describe('the valkey method on a real cluster, with real servers', () => {
   let core: CoreV1Api;
   let operator: KubeOperator;
   let kubelet: ProcessKubelet;
-  const warnings: string[] = [];
+  let warnings: string[] = [];
 
   beforeAll(async () => {
     cluster = await LocalControlPlane.start();
@@ -88,29 +87,21 @@ describe('the valkey method on a real cluster, with real servers', () => {
     }
     kubelet = new ProcessKubelet(kc, NAMESPACE);
     await kubelet.start();
-    operator = new KubeOperator({
-      kubeConfig: kc,
-      identity: 'operator-0',
-      lease: { namespace: 'ferry-system', name: 'ferry-leader' },
-      // As src/main.ts wires it: no credentials.
-      drivers: [
-        new KubeValkeyDriver({
-          kubeConfig: kc,
-          access: {},
-          clock: systemClock,
-        }),
-      ],
-      pools: async () => poolsOf(FLEET),
-      metrics: new OperatorMetrics({ processMetrics: false }),
-      webhook: {
-        tls: cluster.issueServingCertificate('webhook'),
-        host: '127.0.0.1',
-        port: 0,
+    ({ operator, warnings } = await startOperator(
+      cluster,
+      {
+        // As src/main.ts wires it: no credentials.
+        drivers: [
+          new KubeValkeyDriver({
+            kubeConfig: kc,
+            access: {},
+            clock: systemClock,
+          }),
+        ],
+        pools: async () => poolsOf(FLEET),
       },
-      log: { info: () => {}, warn: message => warnings.push(message) },
-    });
-    await operator.start();
-    await registerFerryWebhooks(kc, operator.webhookPort!, cluster.caPem);
+      { webhooks: true },
+    ));
     // A port of its own, so that no other server on the machine is in the way.
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     await createOptedInSessions(kc, NAMESPACE, { migration: 'valkey' }, port);

@@ -17,7 +17,6 @@ import { systemClock } from '../../src/core/clock';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
-import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
 import {
   createFakeNodes,
@@ -26,10 +25,10 @@ import {
   zonalFleet,
 } from './fakeNodes';
 import { installFerryCrds } from './ferryCrds';
-import { registerFerryWebhooks } from './ferryWebhooks';
 import { LocalControlPlane } from './LocalControlPlane';
 import { loopbackPodCidrs, ProcessKubelet } from './processKubelet';
 import { until } from './until';
+import { startOperator } from './startOperator';
 
 /** Two spot nodes and one on-demand node in each of three zones. */
 export const VALKEY_FLEET: FakeNodeSpec[] = zonalFleet();
@@ -101,24 +100,15 @@ export class ValkeyCluster {
     }
     const kubelet = new ProcessKubelet(kc, namespace);
     await kubelet.start();
-    const warnings: string[] = [];
-    const operator = new KubeOperator({
-      kubeConfig: kc,
-      identity: 'operator-0',
-      lease: { namespace: 'ferry-system', name: 'ferry-leader' },
-      // As src/main.ts wires it: credentials from the Secret a policy names.
-      drivers: [new KubeValkeyDriver({ kubeConfig: kc, clock: systemClock })],
-      pools: async () => poolsOf(VALKEY_FLEET),
-      metrics: new OperatorMetrics({ processMetrics: false }),
-      webhook: {
-        tls: controlPlane.issueServingCertificate('webhook'),
-        host: '127.0.0.1',
-        port: 0,
+    const { operator, warnings } = await startOperator(
+      controlPlane,
+      {
+        // As src/main.ts wires it: credentials from the Secret a policy names.
+        drivers: [new KubeValkeyDriver({ kubeConfig: kc, clock: systemClock })],
+        pools: async () => poolsOf(VALKEY_FLEET),
       },
-      log: { info: () => {}, warn: message => warnings.push(message) },
-    });
-    await operator.start();
-    await registerFerryWebhooks(kc, operator.webhookPort!, controlPlane.caPem);
+      { webhooks: true },
+    );
     return new ValkeyCluster(
       controlPlane,
       kubelet,

@@ -12,6 +12,7 @@ import { SPOT_POLICIES } from '../../src/kube/client/resources';
 import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { until } from './until';
+import { startOperator } from './startOperator';
 
 jest.setTimeout(90_000);
 
@@ -71,12 +72,9 @@ describe("a workload's own ferry.dev annotations", () => {
       .makeApiClient(CoreV1Api)
       .createNamespace({ body: { metadata: { name: NAMESPACE } } });
     apps = kc.makeApiClient(AppsV1Api);
-    operator = new KubeOperator({
-      kubeConfig: kc,
+    ({ operator } = await startOperator(cluster, {
       identity: 'workload-annotations',
       lease: false,
-      drivers: [],
-      pools: async () => [],
       policyDefaults: {
         permanentRatio: 0.5,
         availabilityTarget: 0.99,
@@ -84,8 +82,7 @@ describe("a workload's own ferry.dev annotations", () => {
         maxConcurrentMoves: 1,
         predictionHorizonMinutes: 20,
       },
-    });
-    await operator.start();
+    }));
   });
 
   afterAll(async () => {
