@@ -7,12 +7,10 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import type { Migration } from '../../src/api/v1alpha1';
 import type { CapacityPool } from '../../src/core/model';
-import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
-import { MIGRATIONS } from '../../src/kube/client/resources';
 import type {
   MigrationDriver,
   MigrationStepContext,
@@ -22,6 +20,7 @@ import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { until } from './until';
+import { migrationsIn } from './migrations';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -147,13 +146,7 @@ describe('two operator replicas on a real cluster', () => {
   }
 
   const migrations = async () =>
-    (
-      await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      )
-    ).items;
+    await migrationsIn(cluster.kubeConfig(), NAMESPACE);
 
   it('resumes in the new leader a migration the old leader was in the middle of', async () => {
     const steps: string[] = [];

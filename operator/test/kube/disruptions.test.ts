@@ -29,6 +29,7 @@ import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { until } from './until';
+import { migrationsIn } from './migrations';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -148,13 +149,9 @@ describe('disruption signals on a real cluster', () => {
     return until(
       `a Migration for ${pod}`,
       async () => {
-        const list = await apiRequest<{ items: Migration[] }>(
-          cluster.kubeConfig(),
-          'GET',
-          collectionPath(MIGRATIONS, NAMESPACE),
-        );
+        const list = await migrationsIn(cluster.kubeConfig(), NAMESPACE);
         // The status follows the create in a second write.
-        return list.items.find(m => m.spec.pod === pod && m.status);
+        return list.find(m => m.spec.pod === pod && m.status);
       },
       {
         timeoutMs: 30_000,
@@ -251,13 +248,7 @@ describe('disruption signals on a real cluster', () => {
     const found = await members();
     // Moves of one workload are serial: finish the first (its member left the
     // tainted node, which is gone) before the next signal.
-    const first = (
-      await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      )
-    ).items[0];
+    const first = (await migrationsIn(cluster.kubeConfig(), NAMESPACE))[0];
     await apiRequest(
       cluster.kubeConfig(),
       'PATCH',

@@ -20,12 +20,13 @@ import { NODE_LABELS, nodeLabelsFor } from '../../src/cloud/nodeLabels';
 import type { CapacityPool } from '../../src/core/model';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
+import { SPOT_POLICIES } from '../../src/kube/client/resources';
 import type { MigrationDriver } from '../../src/migration/MigrationDriver';
 import { installFerryCrds } from './ferryCrds';
 import { KWOK_NODE_ANNOTATION, LocalControlPlane } from './LocalControlPlane';
 import { until } from './until';
 import { startOperator } from './startOperator';
+import { migrationsIn } from './migrations';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -285,13 +286,9 @@ describe('GKE and AKS termination signs on a real cluster', () => {
     return until(
       `a Migration for ${pod}`,
       async () =>
-        (
-          await apiRequest<{ items: Migration[] }>(
-            cluster.kubeConfig(),
-            'GET',
-            collectionPath(MIGRATIONS, NAMESPACE),
-          )
-        ).items.find(m => m.spec.pod === pod && m.status),
+        (await migrationsIn(cluster.kubeConfig(), NAMESPACE)).find(
+          m => m.spec.pod === pod && m.status,
+        ),
       {
         timeoutMs: 30_000,
         intervalMs: 50,

@@ -22,6 +22,7 @@ import { installFerryCrds } from './ferryCrds';
 import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { eventually } from './until';
+import { migrationsIn } from './migrations';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(90_000);
@@ -260,12 +261,8 @@ describe('the operator process on a real cluster', () => {
     const migration = await eventually(
       async () => {
         const found = (
-          await apiRequest<{ items: Migration[] }>(
-            cluster.kubeConfig(),
-            'GET',
-            collectionPath(MIGRATIONS, NAMESPACE),
-          )
-        ).items.find(m => m.spec.pod === pod);
+          await migrationsIn(cluster.kubeConfig(), NAMESPACE)
+        ).find(m => m.spec.pod === pod);
         if (!found) throw new Error(`no Migration for ${pod}`);
         return found;
       },

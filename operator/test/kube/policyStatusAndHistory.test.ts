@@ -39,6 +39,7 @@ import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { portalToken, silentLogger } from './portalAccess';
 import { until } from './until';
+import { migrationsIn } from './migrations';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -337,15 +338,7 @@ describe('SpotPolicy status and Migration history on a real cluster', () => {
     });
 
     const names = async () =>
-      (
-        await apiRequest<{ items: Migration[] }>(
-          kc,
-          'GET',
-          collectionPath(MIGRATIONS, NAMESPACE),
-        )
-      ).items
-        .map(m => m.metadata.name)
-        .sort();
+      (await migrationsIn(kc, NAMESPACE)).map(m => m.metadata.name).sort();
     // One pass judges all three: by the time `old` is gone, the others were spared.
     const left = await until('the old Migration to be collected', async () => {
       const now = await names();

@@ -15,7 +15,7 @@ import {
   PolicyV1Api,
   V1Pod,
 } from '@kubernetes/client-node';
-import { FERRY_API_VERSION, Migration } from '../../src/api/v1alpha1';
+import { FERRY_API_VERSION } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
 import { poolIdOf, PoolKey } from '../../src/core/model';
 import { DEFAULT_PROACTIVE_POLICY } from '../../src/core/proactive';
@@ -26,11 +26,7 @@ import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { PoolRiskFeed } from '../../src/kube/pools/PoolRiskFeed';
 import { PoolRiskHistoryStore } from '../../src/kube/stores/PoolRiskHistoryStore';
 import { Reflector } from '../../src/kube/informers/Reflector';
-import {
-  MIGRATIONS,
-  PODS,
-  SPOT_POLICIES,
-} from '../../src/kube/client/resources';
+import { PODS, SPOT_POLICIES } from '../../src/kube/client/resources';
 import { RescheduleDriver } from '../../src/migration/reschedule/RescheduleDriver';
 import {
   createFakeNodes,
@@ -46,6 +42,7 @@ import { createOptedInSessions } from './optedInSessions';
 import { isReady } from '../../src/kube/state/workloadViews';
 import { until } from './until';
 import { PLACEMENT_ANNOTATION } from '../../src/kube/client/ferryKeys';
+import { migrationsIn } from './migrations';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(90_000);
@@ -234,13 +231,7 @@ describe("Ferry's own prediction on a real cluster", () => {
   });
 
   const migrations = async () =>
-    (
-      await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      )
-    ).items;
+    await migrationsIn(cluster.kubeConfig(), NAMESPACE);
 
   const taint = (node: string) =>
     apiRequest(cluster.kubeConfig(), 'PATCH', `/api/v1/nodes/${node}`, {

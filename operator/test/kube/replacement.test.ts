@@ -45,6 +45,7 @@ import { LocalControlPlane } from './LocalControlPlane';
 import { portalToken } from './portalAccess';
 import { startOperator } from './startOperator';
 import { until } from './until';
+import { migrationsIn } from './migrations';
 
 // Every policy change is a few serial evictions and replacements on a busy two-core machine.
 jest.setTimeout(240_000);
@@ -246,13 +247,7 @@ describe('re-placement of running members when the owner changes the policy in t
   }
 
   const migrations = async () =>
-    (
-      await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      )
-    ).items;
+    await migrationsIn(cluster.kubeConfig(), NAMESPACE);
 
   const policy = () =>
     apiRequest<SpotPolicy>(

@@ -12,13 +12,12 @@ import {
   PolicyV1Api,
   V1Pod,
 } from '@kubernetes/client-node';
-import type { Migration } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
-import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubePodEvictor } from '../../src/kube/runtimes/reschedule/KubePodEvictor';
 import { Reflector } from '../../src/kube/informers/Reflector';
-import { MIGRATIONS, PODS } from '../../src/kube/client/resources';
+import { PODS } from '../../src/kube/client/resources';
 import { RescheduleDriver } from '../../src/migration/reschedule/RescheduleDriver';
 import {
   createFakeNodes,
@@ -33,6 +32,7 @@ import { isReady } from '../../src/kube/state/workloadViews';
 import { until } from './until';
 import { PLACEMENT_ANNOTATION } from '../../src/kube/client/ferryKeys';
 import { startOperator } from './startOperator';
+import { migrationsIn } from './migrations';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -113,13 +113,7 @@ describe('the reschedule method on a real cluster', () => {
   });
 
   const migrations = async () =>
-    (
-      await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      )
-    ).items;
+    await migrationsIn(cluster.kubeConfig(), NAMESPACE);
 
   it('evicts a member off a node with a spot interruption notice and succeeds once its replacement is ready elsewhere', async () => {
     const members = operator.state.workloads()[0].view.members;

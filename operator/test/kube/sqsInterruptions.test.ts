@@ -11,9 +11,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { CoreV1Api, V1Node } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/v1alpha1';
 import { spotInterruptionWarning } from '../../src/cloud/aws/__fixtures__/eventBridgeEvents';
-import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
-import { MIGRATIONS } from '../../src/kube/client/resources';
 import type { MigrationDriver } from '../../src/migration/MigrationDriver';
 import { FakeSqsQueue } from './fakeSqs';
 import {
@@ -27,6 +26,7 @@ import { LocalControlPlane } from './LocalControlPlane';
 import { createOptedInSessions } from './optedInSessions';
 import { until } from './until';
 import { startOperator } from './startOperator';
+import { migrationsIn } from './migrations';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -142,13 +142,7 @@ describe('AWS interruption events through SQS on a real cluster', () => {
     return until(
       `a ${phase} Migration for ${pod}`,
       async () => {
-        list = (
-          await apiRequest<{ items: Migration[] }>(
-            cluster.kubeConfig(),
-            'GET',
-            collectionPath(MIGRATIONS, NAMESPACE),
-          )
-        ).items;
+        list = await migrationsIn(cluster.kubeConfig(), NAMESPACE);
         return list.find(m => m.spec.pod === pod && m.status?.phase === phase);
       },
       {
@@ -188,14 +182,10 @@ describe('AWS interruption events through SQS on a real cluster', () => {
     // leader that dies first leaves the message to the next one.
     const migrationsAtDelete = new Map<string, string[]>();
     queue.beforeDelete = async messageId => {
-      const list = await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      );
+      const list = await migrationsIn(cluster.kubeConfig(), NAMESPACE);
       migrationsAtDelete.set(
         messageId,
-        list.items.map(m => m.spec.pod),
+        list.map(m => m.spec.pod),
       );
     };
 
@@ -243,13 +233,7 @@ describe('AWS interruption events through SQS on a real cluster', () => {
   });
 
   it('drops a warning for an instance of no node in the cluster, and plans nothing for it', async () => {
-    const before = (
-      await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      )
-    ).items.length;
+    const before = (await migrationsIn(cluster.kubeConfig(), NAMESPACE)).length;
     const foreign = queue.send(
       JSON.stringify({
         ...spotInterruptionWarning,
@@ -265,13 +249,7 @@ describe('AWS interruption events through SQS on a real cluster', () => {
       () => queue.deleted.includes(foreign),
       { timeoutMs: 10_000, intervalMs: 50 },
     );
-    const after = (
-      await apiRequest<{ items: Migration[] }>(
-        cluster.kubeConfig(),
-        'GET',
-        collectionPath(MIGRATIONS, NAMESPACE),
-      )
-    ).items.length;
+    const after = (await migrationsIn(cluster.kubeConfig(), NAMESPACE)).length;
     expect(after).toBe(before);
   });
 });

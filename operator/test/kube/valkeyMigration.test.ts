@@ -11,10 +11,9 @@ import Valkey from 'iovalkey';
 import { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Migration } from '../../src/api/v1alpha1';
 import { systemClock } from '../../src/core/clock';
-import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
+import { apiRequest } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
-import { MIGRATIONS } from '../../src/kube/client/resources';
 import {
   createFakeNodes,
   FakeNodeSpec,
@@ -28,6 +27,7 @@ import { loopbackPodCidrs, ProcessKubelet } from './processKubelet';
 import { HANDOFF_OF_LABEL } from '../../src/kube/client/ferryKeys';
 import { until } from './until';
 import { startOperator } from './startOperator';
+import { migrationsIn } from './migrations';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -164,13 +164,7 @@ describe('the valkey method on a real cluster, with real servers', () => {
     return until(
       `the migration of ${pod} to finish`,
       async () =>
-        (
-          await apiRequest<{ items: Migration[] }>(
-            cluster.kubeConfig(),
-            'GET',
-            collectionPath(MIGRATIONS, NAMESPACE),
-          )
-        ).items.find(
+        (await migrationsIn(cluster.kubeConfig(), NAMESPACE)).find(
           m =>
             m.spec.pod === pod &&
             ['Succeeded', 'RolledBack', 'Failed'].includes(

@@ -17,7 +17,7 @@ import { systemClock } from '../../src/core/clock';
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
-import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
+import { SPOT_POLICIES } from '../../src/kube/client/resources';
 import {
   createFakeNodes,
   FakeNodeSpec,
@@ -29,6 +29,7 @@ import { LocalControlPlane } from './LocalControlPlane';
 import { loopbackPodCidrs, ProcessKubelet } from './processKubelet';
 import { until } from './until';
 import { startOperator } from './startOperator';
+import { migrationsIn } from './migrations';
 
 /** Two spot nodes and one on-demand node in each of three zones. */
 export const VALKEY_FLEET: FakeNodeSpec[] = zonalFleet();
@@ -167,13 +168,7 @@ export class ValkeyCluster {
     return until(
       `the migration of ${pod} to finish`,
       async () =>
-        (
-          await apiRequest<{ items: Migration[] }>(
-            this.kubeConfig(),
-            'GET',
-            collectionPath(MIGRATIONS, this.namespace),
-          )
-        ).items.find(
+        (await migrationsIn(this.kubeConfig(), this.namespace)).find(
           m =>
             m.spec.pod === pod &&
             ['Succeeded', 'RolledBack', 'Failed'].includes(
