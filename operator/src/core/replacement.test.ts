@@ -65,6 +65,15 @@ describe('planReplacement', () => {
     expect(capacityOf(cluster, view)).toEqual(Array(5).fill('on-demand'));
   });
 
+  it('moves nothing while the workload rolls out (its members are about to be replaced), then moves', () => {
+    const { cluster, pools } = fleet();
+    const view = onPermanent(cluster);
+    const during = planReplacement({ now: NOW, workloads: [entry(view, { rollingOut: true })], nodes: [...cluster.nodes.values()], pools });
+    expect(during).toEqual([expect.objectContaining({ state: 'settling', moves: [] })]);
+    const after = planReplacement({ now: NOW, workloads: [entry(view)], nodes: [...cluster.nodes.values()], pools });
+    expect(after).toEqual([expect.objectContaining({ state: 'moving', moves: [expect.objectContaining({ reason: 'policy' })] })]);
+  });
+
   it('moves no more members at once than the quorum and maxConcurrentMoves allow', () => {
     const { cluster, pools } = fleet();
     const view = onPermanent(cluster);

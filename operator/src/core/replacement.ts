@@ -67,6 +67,11 @@ export interface ReplacementWorkload {
   movesUnderWay: number;
   /** Rebalance moves of this workload in the last REBALANCE_WINDOW_MS. */
   recentRebalanceMoves: number;
+  /**
+   * Its controller is replacing its pods (a rollout): the members are about to
+   * be deleted and recreated, and a move of one would lose its source mid-way.
+   */
+  rollingOut?: boolean;
   /** When its floor or spread was first seen broken, if it is. */
   brokenSince?: number;
 }
@@ -152,6 +157,7 @@ function planOne(
     ...(detail ? { detail } : {}),
   });
   const settled =
+    !workload.rollingOut &&
     workload.movesUnderWay === 0 &&
     view.members.length === workload.replicas &&
     view.members.every(m => {

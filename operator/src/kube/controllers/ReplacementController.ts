@@ -107,10 +107,11 @@ export class ReplacementController {
     const byId = new Map(entries.map(e => [e.view.id, e]));
     const outcomes = planReplacement({
       now,
-      workloads: entries.map(({ policy, view, replicas }) => ({
+      workloads: entries.map(({ policy, view, replicas, rollingOut }) => ({
         view,
         enabled: policy.spec.enabled,
         replicas,
+        rollingOut,
         policyChanged:
           policy.status?.placedGeneration !== policy.metadata.generation,
         movesUnderWay: migrationsOfPolicy(policy).filter(

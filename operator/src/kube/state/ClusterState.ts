@@ -30,6 +30,7 @@ import {
   STATEFUL_SETS,
 } from '../client/resources';
 import {
+  isRollingOut,
   policyAnnotationsOf,
   provisionalPolicyOf,
   WorkloadObject,
@@ -233,7 +234,12 @@ export class ClusterState {
   workloads(
     only?: (policy: SpotPolicy) => boolean,
     { optedOut = false }: { optedOut?: boolean } = {},
-  ): { policy: SpotPolicy; view: WorkloadView; replicas: number }[] {
+  ): {
+    policy: SpotPolicy;
+    view: WorkloadView;
+    replicas: number;
+    rollingOut: boolean;
+  }[] {
     const replicaSetOwners = new Map<string, string>();
     const replicaSetsOf = new Map<string, string[]>();
     for (const rs of this.replicaSets.list()) {
@@ -262,6 +268,7 @@ export class ClusterState {
       policy: SpotPolicy;
       view: WorkloadView;
       replicas: number;
+      rollingOut: boolean;
     }[] = [];
     const policies = this.policies.list();
     const written = new Set(
@@ -304,6 +311,7 @@ export class ClusterState {
         policy,
         view,
         replicas: workload.spec?.replicas ?? view.members.length,
+        rollingOut: isRollingOut({ ...workload, kind }),
       });
     }
     return result;

@@ -2,6 +2,7 @@ import type { V1Pod, V1PodDisruptionBudget } from '@kubernetes/client-node';
 import type { Migration, SpotPolicy } from '../../api/v1alpha1';
 import { SPOT_POLICY_DEFAULTS } from '../../api/v1alpha1';
 import {
+  isRollingOut,
   membersOf,
   pdbMaxUnavailableOf,
   policyAnnotationsOf,
@@ -84,6 +85,59 @@ const owners = new Map([
   ['rs-uid', 'deploy-uid'],
   ['other-rs', 'other-deploy'],
 ]);
+
+describe('isRollingOut', () => {
+  const rollout = (
+    status: {
+      observedGeneration?: number;
+      replicas?: number;
+      updatedReplicas?: number;
+    },
+    generation = 2,
+  ) => ({
+    kind: 'Deployment' as const,
+    metadata: { generation },
+    spec: { replicas: 3 },
+    status,
+  });
+
+  it('is true from a template change until every pod is of the new template and the old ones are gone', () => {
+    // The controller has not seen the change yet.
+    expect(
+      isRollingOut(
+        rollout({ observedGeneration: 1, replicas: 3, updatedReplicas: 3 }),
+      ),
+    ).toBe(true);
+    // One new pod surged beside the three old ones.
+    expect(
+      isRollingOut(
+        rollout({ observedGeneration: 2, replicas: 4, updatedReplicas: 1 }),
+      ),
+    ).toBe(true);
+    // Three new pods, one old one still terminating in the ReplicaSet's count.
+    expect(
+      isRollingOut(
+        rollout({ observedGeneration: 2, replicas: 4, updatedReplicas: 3 }),
+      ),
+    ).toBe(true);
+    expect(
+      isRollingOut(
+        rollout({ observedGeneration: 2, replicas: 3, updatedReplicas: 3 }),
+      ),
+    ).toBe(false);
+  });
+
+  it('leaves a StatefulSet updated OnDelete alone', () => {
+    const set = (type: string) => ({
+      kind: 'StatefulSet' as const,
+      metadata: { generation: 2 },
+      spec: { replicas: 3, updateStrategy: { type } },
+      status: { observedGeneration: 2, replicas: 3, updatedReplicas: 1 },
+    });
+    expect(isRollingOut(set('RollingUpdate'))).toBe(true);
+    expect(isRollingOut(set('OnDelete'))).toBe(false);
+  });
+});
 
 describe('selectorMatches', () => {
   it.each([

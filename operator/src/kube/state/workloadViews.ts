@@ -66,13 +66,45 @@ export interface WorkloadObject {
     name?: string;
     namespace?: string;
     uid?: string;
+    generation?: number;
     annotations?: Record<string, string>;
   };
   spec?: {
     replicas?: number;
     selector?: V1LabelSelector;
     template?: { metadata?: { annotations?: Record<string, string> } };
+    updateStrategy?: { type?: string };
   };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+  };
+}
+
+/**
+ * Whether the workload's controller is still replacing its pods with those of
+ * its current template, as `kubectl rollout status` judges it: the controller
+ * has not seen the latest spec, or fewer pods than desired are of the current
+ * template, or a Deployment still has pods of an older one. A StatefulSet
+ * updated `OnDelete` replaces nothing by itself and never counts.
+ */
+export function isRollingOut(workload: WorkloadObject): boolean {
+  const { metadata, spec, status } = workload;
+  if ((status?.observedGeneration ?? 0) < (metadata?.generation ?? 0)) {
+    return true;
+  }
+  const desired = spec?.replicas ?? 1;
+  if (workload.kind === 'StatefulSet') {
+    return (
+      spec?.updateStrategy?.type !== 'OnDelete' &&
+      (status?.updatedReplicas ?? 0) < desired
+    );
+  }
+  return (
+    (status?.updatedReplicas ?? 0) < desired ||
+    (status?.replicas ?? 0) > (status?.updatedReplicas ?? 0)
+  );
 }
 
 /** A value that is a count or a percentage of `total`, rounded as the disruption controller rounds. */
