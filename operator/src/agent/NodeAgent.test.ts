@@ -27,7 +27,11 @@ describe('NodeAgent', () => {
 
   it('answers only requests that carry its token', async () => {
     await expect(new NodeAgentClient(url, 'wrong').health()).rejects.toThrow(/401/);
-    expect(await new NodeAgentClient(url, 's3cret').health()).toEqual({ node: 'spot-a', criu: 'criu 4.2.1 --version' });
+    expect(await new NodeAgentClient(url, 's3cret').health()).toEqual({
+      node: 'spot-a',
+      criu: 'criu 4.2.1 --version',
+      imagesFreeBytes: expect.any(Number),
+    });
   });
 
   it('refuses image ids that are not plain names', async () => {

@@ -34,6 +34,17 @@ const RESTORED = '.ferry-restored';
  */
 const CONTAINER_RESTORED = '.ferry-container-restored';
 const CONTAINER_RESTORE_FAILED = '.ferry-restore-failed';
+/**
+ * While a dump sends its pages to the target's page server, the target's agent
+ * is dialled this often; when none of the dials for TARGET_SILENCE_TIMEOUT_MS
+ * gets through (the target node or the link to it is down), the page server's
+ * connection is reset, so CRIU fails the dump and lets the container go,
+ * rather than wait out TCP's retries (15 minutes) with the source paused.
+ */
+const TARGET_PROBE_MS = 2_000;
+const TARGET_SILENCE_TIMEOUT_MS = 15_000;
+/** How long a stream of images to the target may go without a byte moving. */
+const STREAM_IDLE_TIMEOUT_MS = 30_000;
 /** How long a retired container may take to stop, and how often it is looked at meanwhile. */
 const RETIRE_TIMEOUT_MS = 30_000;
 /** How long a resume waits for a dump of the container still running to end. */
@@ -143,6 +154,8 @@ export interface ContainerInspection {
   pid: number;
   /** Why the container cannot be checkpointed; empty when it can. */
   refusals: string[];
+  /** The resident memory of its processes: about what its checkpoint images hold. */
+  memoryBytes: number;
 }
 
 /** Timings and sizes of one checkpoint, as the source agent reports them. */
@@ -234,6 +247,7 @@ export class NodeAgent {
       reply(res, 200, {
         node: this.options.node,
         criu: await this.criuVersion(),
+        imagesFreeBytes: await freeBytes(this.options.imagesDir),
       });
       return;
     }
@@ -349,6 +363,9 @@ export class NodeAgent {
     if (req.method === 'DELETE' && parts[1] === 'images' && id) {
       await this.stopAnsweringForFrozen(id);
       await fs.rm(this.dir(id), { recursive: true, force: true });
+      // A dump that failed leaves its work directory (CRIU's log and
+      // configuration), which only a successful one removes at once.
+      await fs.rm(`${this.dir(id)}.work`, { recursive: true, force: true });
       await fs.rm(join(this.options.imagesDir, PAUSED_AT(id)), { force: true });
       reply(res, 200, { id, deleted: true });
       return;
@@ -531,7 +548,9 @@ export class NodeAgent {
   ): Promise<ContainerInspection> {
     const state = await this.runcState(containerId);
     const refusals = new Set<string>();
+    let memoryBytes = 0;
     for (const pid of await this.containerPids(containerId, state.pid)) {
+      memoryBytes += await processResidentBytes(pid);
       const fds = await fs
         .readdir(`/proc/${pid}/fd`)
         .catch(() => [] as string[]);
@@ -553,6 +572,7 @@ export class NodeAgent {
       status: state.status,
       pid: state.pid,
       refusals: [...refusals],
+      memoryBytes,
     };
   }
 
@@ -595,6 +615,10 @@ export class NodeAgent {
         if ((await this.runcState(containerId)).status !== 'paused')
           throw error;
       });
+      const watch =
+        pageServerPort === undefined
+          ? undefined
+          : this.watchTarget(id, targetUrl, pageServerPort);
       try {
         await this.runc(
           [
@@ -620,8 +644,16 @@ export class NodeAgent {
       } catch (error) {
         // Nothing moved: the container carries on where it stopped.
         await this.runc(['resume', containerId]).catch(() => {});
+        if (await watch?.stop()) {
+          throw new Error(
+            `the target agent at ${targetUrl} did not answer for ${TARGET_SILENCE_TIMEOUT_MS} ms while the dump sent it the pages (its node, or the link to it, is down): the dump was stopped and the container runs on (${
+              (error as Error).message
+            })`,
+          );
+        }
         throw error;
       }
+      await watch?.stop();
       dumpMs = Date.now() - started;
       await fs.writeFile(join(dir, DUMP_MS), String(dumpMs));
       await fs.writeFile(
@@ -635,6 +667,66 @@ export class NodeAgent {
     const started = Date.now();
     const bytes = await this.send(id, targetUrl, viaPageServer);
     return { id, dumpMs, streamMs: Date.now() - started, bytes };
+  }
+
+  /**
+   * Dials the target's agent every TARGET_PROBE_MS while a dump sends it
+   * pages; after TARGET_SILENCE_TIMEOUT_MS without an answer, resets the
+   * connection to its page server (an nft rule in this node's network
+   * namespace answers the next retransmission with a TCP reset, which CRIU
+   * takes as the page server gone). `stop` ends the watch, removes the rule,
+   * and says whether it cut.
+   */
+  private watchTarget(
+    id: string,
+    targetUrl: string,
+    pageServerPort: number,
+  ): { stop: () => Promise<boolean> } {
+    const target = new URL(targetUrl);
+    const host = target.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(
+      target.port || (target.protocol === 'https:' ? 443 : 80),
+    );
+    const table = `${answerTable(id)}_cut`;
+    let answeredAt = Date.now();
+    let cut: Promise<void> | undefined;
+    const timer = setInterval(() => {
+      dial(host, port, TARGET_PROBE_MS).then(
+        () => {
+          answeredAt = Date.now();
+        },
+        () => {
+          if (cut || Date.now() - answeredAt < TARGET_SILENCE_TIMEOUT_MS)
+            return;
+          this.log(
+            `the target agent at ${targetUrl} has not answered for ${TARGET_SILENCE_TIMEOUT_MS} ms: resetting the dump's page-server connection`,
+          );
+          const daddr = net.isIPv6(host) ? 'ip6 daddr' : 'ip daddr';
+          cut = run(
+            'nft',
+            ['-f', '-'],
+            [
+              `table inet ${table} {`,
+              '  chain output { type filter hook output priority 0; policy accept;',
+              `    ${daddr} ${host} tcp dport ${pageServerPort} reject with tcp reset`,
+              '  }',
+              '}',
+            ].join('\n'),
+          ).catch(error =>
+            this.log(`could not reset the page-server connection: ${error}`),
+          );
+        },
+      );
+    }, TARGET_PROBE_MS);
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        if (!cut) return false;
+        await cut;
+        await run('nft', ['delete', 'table', 'inet', table]).catch(() => {});
+        return true;
+      },
+    };
   }
 
   /**
@@ -1107,7 +1199,7 @@ export class NodeAgent {
               'content-type': 'application/x-tar',
             },
             ca: this.options.tls?.ca,
-            timeout: AGENT_OPERATION_TIMEOUT_MS,
+            timeout: STREAM_IDLE_TIMEOUT_MS,
           },
           res => {
             let body = '';
@@ -1117,6 +1209,13 @@ export class NodeAgent {
           },
         );
         request.on('error', reject);
+        request.on('timeout', () =>
+          request.destroy(
+            new Error(
+              `the target agent at ${targetUrl} took no bytes for ${STREAM_IDLE_TIMEOUT_MS} ms (its node, or the link to it, is down)`,
+            ),
+          ),
+        );
         tar.stdout.pipe(request);
       },
     );
@@ -1481,6 +1580,26 @@ function answerTable(id: string): string {
   return `ferry_${id.replace(/[^a-z0-9]/g, '_')}`;
 }
 
+/** Opens a TCP connection and closes it; rejects when none is made within `timeoutMs`. */
+function dial(host: string, port: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const timer = setTimeout(
+      () => socket.destroy(new Error('no connection')),
+      timeoutMs,
+    );
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', error => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
 /** Runs a command with `input` on stdin; rejects with its stderr when it fails or is missing. */
 function run(command: string, args: string[], input = ''): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -1537,6 +1656,23 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Bytes an unprivileged writer may still put in the filesystem holding `dir`; undefined when it cannot be read. */
+async function freeBytes(dir: string): Promise<number | undefined> {
+  return fs
+    .statfs(dir)
+    .then(stats => stats.bavail * stats.bsize)
+    .catch(() => undefined);
+}
+
+/** A process's resident memory (VmRSS), 0 when it is gone. */
+async function processResidentBytes(pid: number): Promise<number> {
+  const status = await fs
+    .readFile(`/proc/${pid}/status`, 'utf8')
+    .catch(() => '');
+  const kib = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  return kib ? Number(kib) * 1024 : 0;
 }
 
 /** Total size of the files in a directory (one level: image directories are flat). */

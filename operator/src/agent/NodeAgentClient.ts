@@ -4,8 +4,25 @@ import type net from 'node:net';
 import type { CheckpointReport, ContainerInspection, RestoreReport } from './NodeAgent';
 import type { HibernationRequest, HibernationStatus } from './ContainerHibernation';
 
-/** How long the operator waits for one agent call (a dump and stream of a large process included). */
+/**
+ * How long the operator waits for an agent call that does a container's work
+ * (a dump and stream of a large process, a restore, a resume that waits for a
+ * dump to end) while the agent still answers its health checks.
+ */
 export const AGENT_CALL_TIMEOUT_MS = 5 * 60_000;
+/**
+ * How long the operator waits for any other call (a look at an image, a
+ * page server's start, a deletion): a node that died after the connection was
+ * made never answers, and only this ends the wait.
+ */
+export const AGENT_QUICK_CALL_TIMEOUT_MS = 30_000;
+/**
+ * While a long call runs, the agent's health is asked on a connection of its
+ * own this often; a node that gives no answer for AGENT_SILENCE_TIMEOUT_MS is
+ * taken for gone, and the long call ends then rather than at its timeout.
+ */
+export const AGENT_LIVENESS_PROBE_MS = 5_000;
+export const AGENT_SILENCE_TIMEOUT_MS = 20_000;
 /**
  * How long a connection to an agent may take. A reclaimed node drops packets
  * rather than refusing them, and waiting out TCP's SYN retries (two minutes)
@@ -59,8 +76,8 @@ export class NodeAgentClient {
     private readonly connect?: (host: string, port: number) => Promise<net.Socket>,
   ) {}
 
-  /** Agent and CRIU version. */
-  health(): Promise<{ node: string; criu: string }> {
+  /** Agent and CRIU version, and the room left in its image directory. */
+  health(): Promise<{ node: string; criu: string; imagesFreeBytes?: number }> {
     return this.call('GET', '/v1/health');
   }
 
@@ -76,7 +93,7 @@ export class NodeAgentClient {
     /** The address the process serves on: the source answers clients' packets for it during the freeze. */
     address?: string,
   ): Promise<CheckpointReport> {
-    return this.call('POST', `/v1/checkpoints/${id}`, { pid, targetUrl, pageServerPort, address });
+    return this.call('POST', `/v1/checkpoints/${id}`, { pid, targetUrl, pageServerPort, address }, 'long');
   }
 
   /** What runc says of a container on this node, and why it could not be checkpointed. */
@@ -95,17 +112,17 @@ export class NodeAgentClient {
     pageServerPort?: number,
     lazy?: boolean,
   ): Promise<CheckpointReport> {
-    return this.call('POST', `/v1/checkpoints/${id}`, { containerId, targetUrl, pageServerPort, lazy });
+    return this.call('POST', `/v1/checkpoints/${id}`, { containerId, targetUrl, pageServerPort, lazy }, 'long');
   }
 
   /** Lets a container paused by a checkpoint run on (rollback). */
   resumeContainer(id: string, containerId: string): Promise<{ containerId: string; status: string }> {
-    return this.call('POST', `/v1/containers/${id}/resume`, { containerId });
+    return this.call('POST', `/v1/containers/${id}/resume`, { containerId }, 'long');
   }
 
   /** Kills a paused container whose state has moved, without letting it run again. */
   retireContainer(id: string, containerId: string): Promise<{ containerId: string; status: string }> {
-    return this.call('POST', `/v1/containers/${id}/retire`, { containerId });
+    return this.call('POST', `/v1/containers/${id}/retire`, { containerId }, 'long');
   }
 
   /** Starts a page server for an incoming dump; resolves with its port. */
@@ -115,7 +132,7 @@ export class NodeAgentClient {
 
   /** Restores the images (once) on this agent's node. */
   restore(id: string): Promise<RestoreReport> {
-    return this.call('POST', `/v1/restores/${id}`);
+    return this.call('POST', `/v1/restores/${id}`, undefined, 'long');
   }
 
   /** What this agent holds for an image id. */
@@ -135,7 +152,7 @@ export class NodeAgentClient {
 
   /** Wakes a hibernated container now; resolves once it runs. */
   wake(id: string): Promise<HibernationStatus> {
-    return this.call('POST', `/v1/hibernations/${id}/wake`);
+    return this.call('POST', `/v1/hibernations/${id}/wake`, undefined, 'long');
   }
 
   /** Stops watching a running container (its counters go); refused while it sleeps. */
@@ -148,10 +165,34 @@ export class NodeAgentClient {
     return this.call('DELETE', `/v1/images/${id}`);
   }
 
-  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private call<T>(method: string, path: string, body?: unknown, length: 'quick' | 'long' = 'quick'): Promise<T> {
+    if (length === 'quick') return this.request(method, path, body, AGENT_QUICK_CALL_TIMEOUT_MS);
+    // A long call stays silent until its work is done: the agent's health,
+    // asked beside it, tells a node that is gone from one that works.
+    const call = this.request<T>(method, path, body, AGENT_CALL_TIMEOUT_MS);
+    return new Promise<T>((resolve, reject) => {
+      let answeredAt = Date.now();
+      const probe = setInterval(() => {
+        this.request('GET', '/v1/health', undefined, AGENT_LIVENESS_PROBE_MS).then(
+          () => {
+            answeredAt = Date.now();
+          },
+          error => {
+            if (Date.now() - answeredAt < AGENT_SILENCE_TIMEOUT_MS) return;
+            clearInterval(probe);
+            call.abort(new Error(`no answer to its health checks for ${AGENT_SILENCE_TIMEOUT_MS} ms while ${method} ${path} ran (${error.message})`));
+          },
+        );
+      }, AGENT_LIVENESS_PROBE_MS);
+      call.then(resolve, reject).finally(() => clearInterval(probe));
+    });
+  }
+
+  private request<T>(method: string, path: string, body: unknown, timeoutMs: number): Promise<T> & { abort: (error: Error) => void } {
     const url = new URL(path, this.url);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise<T>((resolve, reject) => {
+    let abort: (error: Error) => void = () => {};
+    const response = new Promise<T>((resolve, reject) => {
       const request = (url.protocol === 'https:' ? https : http).request(
         url,
         {
@@ -173,7 +214,7 @@ export class NodeAgentClient {
                 },
               }
             : {}),
-          timeout: AGENT_CALL_TIMEOUT_MS,
+          timeout: timeoutMs,
           headers: {
             authorization: `Bearer ${this.token}`,
             ...(payload ? { 'content-type': 'application/json' } : {}),
@@ -199,9 +240,11 @@ export class NodeAgentClient {
         socket.once('connect', () => clearTimeout(timer));
         socket.once('close', () => clearTimeout(timer));
       });
-      request.on('timeout', () => request.destroy(new Error('timed out')));
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       request.on('error', error => reject(new AgentUnreachableError(this.url, error)));
+      abort = error => request.destroy(error);
       request.end(payload);
     });
+    return Object.assign(response, { abort: (error: Error) => abort(error) });
   }
 }

@@ -49,6 +49,12 @@ const OLD_MEMBER_DELETION_TIMEOUT_MS = 30_000;
  */
 const SOURCE_AGENT_RETURN_TIMEOUT_MS = 120_000;
 const SOURCE_AGENT_RETURN_POLL_MS = 1_000;
+/**
+ * How long the switch waits for the target node's agent when it stops
+ * answering during the restore: long enough for its DaemonSet to restart it,
+ * short against a notice, as a node that is gone keeps the source frozen meanwhile.
+ */
+const TARGET_AGENT_RETURN_TIMEOUT_MS = 15_000;
 /** How often the operator looks whether the RuntimeClass `ferry` exists. */
 export const RUNTIME_CLASS_REFRESH_MS = 30_000;
 /**
@@ -227,7 +233,7 @@ export class KubeCheckpointDriver implements MigrationDriver {
         this.agent(spec.sourceNode, 'source'),
         this.agent(spec.targetNode, 'target'),
       ]);
-      await Promise.all([
+      const [, targetHealth] = await Promise.all([
         requireCriu(source, spec.sourceNode),
         requireCriu(target, spec.targetNode),
       ]);
@@ -238,6 +244,21 @@ export class KubeCheckpointDriver implements MigrationDriver {
           `container ${container.name} of ${metadata.namespace}/${
             spec.pod
           } cannot be checkpointed: ${inspection.refusals.join('; ')}`,
+        );
+      }
+      // The images hold about the container's resident memory, and they land
+      // in the target's image directory (a tmpfs): a dump that fills it fails
+      // half way, with the source paused the while. Refused before the pause.
+      const free = targetHealth.imagesFreeBytes;
+      if (free !== undefined && free < inspection.memoryBytes) {
+        throw new PermanentMigrationError(
+          `the checkpoint image directory of the target node ${
+            spec.targetNode
+          } has ${mib(free)} MiB free, and container ${container.name} of ${
+            metadata.namespace
+          }/${spec.pod} holds ${mib(
+            inspection.memoryBytes,
+          )} MiB in memory, which its images need there: give the node agent's image directory (its tmpfs) more room, or move the member to another node`,
         );
       }
       ctx.state.kind = owner.kind;
@@ -312,14 +333,20 @@ export class KubeCheckpointDriver implements MigrationDriver {
         // (its DaemonSet brings it back): the step is tried again, and a dump that
         // never finished is done again on the container, still paused.
         if (error.url === source.url) throw error;
-        throw new TargetLostError(error.message, { cause: error });
+        throw new TargetLostError(
+          `the target node ${spec.targetNode} was lost during the transfer: ${error.message}`,
+          { cause: error },
+        );
       }
       if (
         /target agent|ECONNREFUSED|EHOSTUNREACH|socket hang up/.test(
           String(error),
         )
       ) {
-        throw new TargetLostError(String(error), { cause: error });
+        throw new TargetLostError(
+          `the target node ${spec.targetNode} was lost during the transfer: ${error}`,
+          { cause: error },
+        );
       }
       throw error;
     }
@@ -334,14 +361,13 @@ export class KubeCheckpointDriver implements MigrationDriver {
   async switchOver(ctx: MigrationStepContext): Promise<void> {
     const { spec } = ctx.migration;
     const pods = this.pods(ctx);
-    const target = await this.agent(spec.targetNode!, 'target');
     if (ctx.state.kind === 'StatefulSet') {
       // The old incarnation goes first (its name is the member's identity); it
       // is paused, so it is killed without running again.
       await pods.delete(spec.pod, 0, ctx.state.sourceUid);
       await this.retireSource(ctx);
     }
-    const pod = await this.waitForRestored(ctx, target);
+    const pod = await this.waitForRestored(ctx);
     if (ctx.state.kind === 'ReplicaSet') {
       const handoff = new ReplicaSetHandoff({
         kubeConfig: this.options.kubeConfig,
@@ -566,20 +592,47 @@ export class KubeCheckpointDriver implements MigrationDriver {
   }
 
   /** Waits until the replacement pod serves from the restored container; fails on a failed restore. */
-  private async waitForRestored(
-    ctx: MigrationStepContext,
-    target: NodeAgentClient,
-  ): Promise<V1Pod> {
+  private async waitForRestored(ctx: MigrationStepContext): Promise<V1Pod> {
     const pods = this.pods(ctx);
+    const node = ctx.migration.spec.targetNode!;
     const until = Date.now() + RESTORED_POD_READY_TIMEOUT_MS;
+    let silentSince: number | undefined;
     for (;;) {
-      const image = await target.image(ctx.state.imageId).catch(error => {
+      // The restore is the runtime wrapper's, not the agent's, and runs on
+      // while the agent restarts (its DaemonSet brings it back in seconds): an
+      // agent that is gone or silent is waited for, as rolling back a move
+      // that is about to serve would leave the source to its notice.
+      let silence: Error | undefined;
+      const target = await this.options.agents
+        .agentFor(node)
+        .catch((error: Error) => {
+          silence = error;
+          return undefined;
+        });
+      const image = await target?.image(ctx.state.imageId).catch(error => {
         if (!(error instanceof AgentUnreachableError)) throw error;
-        throw new Error(
-          `the agent of the target node ${ctx.migration.spec.targetNode} stopped answering while ${ctx.state.targetPod} was being restored there: ${error.message}`,
-          { cause: error },
-        );
+        silence = error;
+        return undefined;
       });
+      if (!image) {
+        silentSince ??= Date.now();
+        if (
+          Date.now() - silentSince > TARGET_AGENT_RETURN_TIMEOUT_MS ||
+          Date.now() > until
+        ) {
+          throw new TargetLostError(
+            `the agent of the target node ${node} stopped answering while ${
+              ctx.state.targetPod
+            } was being restored there, and was not back within ${
+              Date.now() - silentSince
+            } ms: ${silence?.message}`,
+            { cause: silence },
+          );
+        }
+        await sleep(MEMBER_POD_POLL_MS, ctx.signal);
+        continue;
+      }
+      silentSince = undefined;
       if (image.restoreError) {
         throw new TargetLostError(
           `restoring ${ctx.state.targetPod} on ${ctx.migration.spec.targetNode} failed: ${image.restoreError}`,
@@ -728,11 +781,13 @@ function restoredFrom(pod: V1Pod, container: string, imageId: string): V1Pod {
   };
 }
 
+/** Checks the node's CRIU; resolves with what its agent said of itself. */
 async function requireCriu(
   agent: NodeAgentClient,
   node: string,
-): Promise<void> {
-  const { criu } = await agent.health();
+): Promise<Awaited<ReturnType<NodeAgentClient['health']>>> {
+  const health = await agent.health();
+  const { criu } = health;
   const major = Number(/(\d+)\.\d+/.exec(criu)?.[1] ?? 0);
   if (major < MIN_CRIU_MAJOR) {
     throw new PermanentMigrationError(
@@ -741,6 +796,11 @@ async function requireCriu(
       }'); the checkpoint method needs it on both nodes`,
     );
   }
+  return health;
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
 }
 
 function runningContainerId(
