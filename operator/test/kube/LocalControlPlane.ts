@@ -62,6 +62,8 @@ interface Component {
   name: string;
   child: ChildProcess;
   logFile: string;
+  /** What it was started with, to start it again. */
+  args: string[];
 }
 
 /**
@@ -334,6 +336,23 @@ export class LocalControlPlane {
     return text.split('\n').slice(-lines).join('\n');
   }
 
+  /**
+   * Kills the API server (SIGKILL, as a crashed or replaced one goes) and starts
+   * it again with the same flags; resolves once it is ready. The store (etcd)
+   * and every client stay: they see it gone for the time it takes to start.
+   */
+  async restartApiServer(): Promise<{ downMs: number }> {
+    const old = this.components.find(c => c.name === 'kube-apiserver')!;
+    const killedAt = Date.now();
+    const exited = new Promise(resolve => old.child.once('exit', resolve));
+    old.child.kill('SIGKILL');
+    await exited;
+    this.components.splice(this.components.indexOf(old), 1);
+    this.run('kube-apiserver', old.args);
+    await this.waitFor('kube-apiserver', () => this.probeApi('/readyz'));
+    return { downMs: Date.now() - killedAt };
+  }
+
   /** Stops every component (the last started first) and removes the working directory. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -360,7 +379,7 @@ export class LocalControlPlane {
         })
       : spawn(binary, args, { stdio: ['ignore', log, log], cwd: this.workDir });
     fs.closeSync(log);
-    this.components.push({ name, child, logFile });
+    this.components.push({ name, child, logFile, args });
   }
 
   private async waitFor(

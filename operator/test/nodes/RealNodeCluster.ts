@@ -379,6 +379,53 @@ export class RealNodeCluster {
   }
 
   /**
+   * Cuts a node's link to the others (its veth on the hub's bridge goes down),
+   * or restores it: the node and its pods run on, but no packet reaches or
+   * leaves it, as when the network between two instances fails.
+   */
+  setLink(name: string, up: boolean): void {
+    const node = this.node(name);
+    ip([
+      '-n',
+      this.footprint.netns[0],
+      'link',
+      'set',
+      linkName(node),
+      up ? 'up' : 'down',
+    ]);
+  }
+
+  /**
+   * A path as a node's own processes see it, through its mount namespace
+   * (its tmpfs for checkpoint images is mounted there only).
+   */
+  pathOnNode(name: string, p: string): string {
+    return `/proc/${this.inits.get(this.node(name).name)}/root${p}`;
+  }
+
+  /**
+   * Gives a node's tmpfs for checkpoint images another size (tmpfs's `size`:
+   * bytes with k/m/g, or a share of memory like 50%), remounted in the node's
+   * mount namespace with what it holds.
+   */
+  resizeImagesDir(name: string, size: string): void {
+    const node = this.node(name);
+    execFileSync(
+      'nsenter',
+      [
+        `--target=${this.inits.get(name)}`,
+        '--mount',
+        '--',
+        'mount',
+        '-o',
+        `remount,size=${size}`,
+        node.imagesDir,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+  }
+
+  /**
    * Opens a TCP connection to an address inside the cluster (a pod, a node), through
    * the hub's CONNECT proxy; the machine itself has no route there.
    */

@@ -252,7 +252,9 @@ export class CheckpointNodes {
   /** The checkpoint images left on a node's tmpfs (none may outlive a move). */
   imagesLeft(node: string): string[] {
     return fs
-      .readdirSync(this.cluster.node(node).imagesDir)
+      .readdirSync(
+        this.cluster.pathOnNode(node, this.cluster.node(node).imagesDir),
+      )
       .filter(f => !f.startsWith('.'));
   }
 

@@ -11,6 +11,11 @@
  * After each: the Migration succeeded, the same Valkey process serves every key on
  * the target node, the source container is gone (not left paused), and no
  * checkpoint image is left on either node.
+ *
+ * Then the API server is restarted (SIGKILL, started again) during the switch,
+ * under a steady write load, with the operator kept running as its Deployment
+ * would keep it: once in a checkpoint move, once in a valkey hand-off. Each
+ * move succeeds, one member serves as the primary, and no acknowledged write is lost.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,6 +36,7 @@ import {
   waitFor,
 } from './checkpointNodes';
 import type { OperatorProcessSpec } from './operatorProcess';
+import { WriteLoad } from './writeLoad';
 
 jest.setTimeout(1_200_000);
 
@@ -66,8 +72,11 @@ afterAll(async () => {
 /** Starts an operator process and waits until it leads. */
 async function startOperator(identity: string): Promise<ChildProcess> {
   const { cluster, agents } = nodes;
+  // In the hub's network, as an operator pod is in the cluster's: the valkey
+  // driver dials members at their pod addresses.
+  const hub = cluster.hubAccess('ferry-operator');
   const spec: OperatorProcessSpec = {
-    kubeconfig: cluster.kubeconfigPath,
+    kubeconfig: hub.kubeconfig,
     identity,
     leaseNamespace: OPERATOR_NAMESPACE,
     token: agents.token,
@@ -86,6 +95,9 @@ async function startOperator(identity: string): Promise<ChildProcess> {
     [
       '--pdeathsig',
       'KILL',
+      '--',
+      'nsenter',
+      `--net=${hub.netns}`,
       '--',
       process.execPath,
       '--import',
@@ -132,11 +144,47 @@ async function finished(name: string): Promise<Migration> {
   return waitFor(
     `Migration ${name} to end`,
     async () => {
-      const m = await store.get(NAMESPACE, name);
+      // The API server may be restarting: then the Migration is looked at again.
+      const m = await store.get(NAMESPACE, name).catch(() => undefined);
       return m && isFinalPhase(m.status?.phase ?? 'Planned') ? m : undefined;
     },
     FINISH_TIMEOUT_MS,
   );
+}
+
+/**
+ * Keeps one operator process running, as the chart's Deployment does: one that
+ * exits (a leader that could not renew its lease steps down and exits) is
+ * replaced by a new one. Resolves once the first leads.
+ */
+async function superviseOperator(app: string): Promise<{
+  stop: () => void;
+  replaced: () => number;
+  logs: () => string;
+}> {
+  const started = [await startOperator(`${app}-0`)];
+  let stopped = false;
+  const watching = (async () => {
+    while (!stopped) {
+      const current = started[started.length - 1];
+      if (current.exitCode !== null || current.signalCode !== null) {
+        // One started while the API server is still away exits too: again.
+        await startOperator(`${app}-${started.length}`)
+          .then(operator => started.push(operator))
+          .catch(() => {});
+      }
+      await new Promise(resolve => setTimeout(resolve, 500));
+    }
+  })();
+  watching.catch(() => {});
+  return {
+    stop: () => {
+      stopped = true;
+      for (const operator of started) kill(operator);
+    },
+    replaced: () => started.length - 1,
+    logs: () => started.map(operatorLog).join('\n'),
+  };
 }
 
 /**
@@ -254,5 +302,165 @@ describe('a checkpoint move whose operator is killed and replaced', () => {
       (imageId, moveEnded) => nodes.restoreBegins('spot-b', imageId, moveEnded),
       /^(Transferring|SwitchingOver)$/,
     );
+  });
+
+  it('finishes a move whose API server restarts during the switch, under writes: no acknowledged write lost', async () => {
+    const app = 'cache-api-restart';
+    const { cluster } = nodes;
+    const source = await nodes.memberWithData(app, 'spot-a', KEYS);
+    const before = nodes.info(source.name);
+    const containerId = nodes.containerId(source.name);
+    const load = await WriteLoad.start(cluster, app, 'on-demand-c');
+    const supervised = await superviseOperator(app);
+    try {
+      const planner = new MigrationStateMachine({
+        store,
+        drivers: [],
+        clock: systemClock,
+      });
+      const planned = await planner.plan(NAMESPACE, `${app}-ckpt`, {
+        workloadRef: { kind: 'Deployment', name: app },
+        pod: source.name,
+        sourceNode: 'spot-a',
+        targetNode: 'spot-b',
+        reason: 'drain',
+        driver: 'checkpoint',
+      });
+      const name = planned.metadata.name;
+      let ended = false;
+      const watch = finished(name).finally(() => {
+        ended = true;
+      });
+      watch.catch(() => {});
+      // The switch: the images are on spot-b and its wrapper restores them,
+      // while the operator waits for the replacement to serve and hands it
+      // the Service. The API server goes then, and comes back.
+      await nodes.restoreBegins('spot-b', `${NAMESPACE}.${name}`, () => ended);
+      const restartedAt = Date.now();
+      const { downMs } = await cluster.controlPlane.restartApiServer();
+      const done = await watch;
+      console.log(
+        `API server restarted in the switch (down ${downMs} ms): ${
+          done.status?.phase
+        } ${
+          Date.now() - restartedAt
+        } ms after it went, ${supervised.replaced()} operator process(es) replaced; freeze ${
+          done.status?.writePauseMs
+        } ms: ${done.status?.message ?? ''}`,
+      );
+      if (done.status?.phase !== 'Succeeded') {
+        console.log(`${supervised.logs()}\n${nodes.nodeLogs('spot-b')}`);
+      }
+      expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(
+        /^Succeeded/,
+      );
+      const moved = await waitFor('one member, on spot-b', () => {
+        const pods = nodes.podsOf(app);
+        return pods.length === 1 && pods[0].node === 'spot-b'
+          ? pods[0]
+          : undefined;
+      });
+      expect(nodes.info(moved.name).runId).toBe(before.runId);
+      expect(nodes.runcState('spot-a', containerId)).toBe('gone');
+      const { acked, lost, longestWaitMs } = await load.check();
+      console.log(
+        `${app}: ${acked.length} acknowledged writes, ${
+          lost.length
+        } lost; the writer's longest wait from the restart on ${longestWaitMs(
+          restartedAt - 1000,
+          Date.now(),
+        )} ms`,
+      );
+      expect(lost).toEqual([]);
+      for (const node of ['spot-a', 'spot-b']) {
+        expect(nodes.imagesLeft(node)).toEqual([]);
+      }
+    } finally {
+      supervised.stop();
+      load.stop();
+    }
+  });
+
+  it('finishes a valkey hand-off whose API server restarts during the switch, under writes: one primary, no acknowledged write lost', async () => {
+    const app = 'cache-api-restart-valkey';
+    const { cluster } = nodes;
+    const source = await nodes.memberWithData(app, 'spot-a', KEYS);
+    const load = await WriteLoad.start(cluster, app, 'on-demand-c');
+    const supervised = await superviseOperator(app);
+    try {
+      const planner = new MigrationStateMachine({
+        store,
+        drivers: [],
+        clock: systemClock,
+      });
+      const planned = await planner.plan(NAMESPACE, `${app}-handoff`, {
+        workloadRef: { kind: 'Deployment', name: app },
+        pod: source.name,
+        sourceNode: 'spot-a',
+        targetNode: 'spot-b',
+        reason: 'drain',
+        driver: 'valkey',
+      });
+      const name = planned.metadata.name;
+      // The switch: the new member has caught up, writes pause, it is promoted
+      // and the Service's selector moves to it. The API server goes then.
+      const phaseAtRestart = await waitFor(
+        'the switch',
+        async () => {
+          const m = await store.get(NAMESPACE, name).catch(() => undefined);
+          const phase = m?.status?.phase;
+          return phase === 'SwitchingOver' || (phase && isFinalPhase(phase))
+            ? phase
+            : undefined;
+        },
+        FINISH_TIMEOUT_MS,
+        20,
+      );
+      const restartedAt = Date.now();
+      const { downMs } = await cluster.controlPlane.restartApiServer();
+      const done = await finished(name);
+      console.log(
+        `API server restarted in the valkey switch (down ${downMs} ms): ${
+          done.status?.phase
+        } ${
+          Date.now() - restartedAt
+        } ms after it went, ${supervised.replaced()} operator process(es) replaced; write pause ${
+          done.status?.writePauseMs
+        } ms: ${done.status?.message ?? ''}`,
+      );
+      if (done.status?.phase !== 'Succeeded') {
+        console.log(`${supervised.logs()}\n${nodes.nodeLogs('spot-b')}`);
+      }
+      expect(phaseAtRestart).toBe('SwitchingOver');
+      expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(
+        /^Succeeded/,
+      );
+      // One member, the new one, and it is the primary; the old one is gone.
+      const moved = await waitFor('one member, on spot-b', () => {
+        const pods = nodes.podsOf(app);
+        return pods.length === 1 && pods[0].node === 'spot-b'
+          ? pods[0]
+          : undefined;
+      });
+      expect(nodes.cli(moved.name, ['info', 'replication'])).toMatch(
+        /role:master/,
+      );
+      expect(nodes.cli(moved.name, ['get', 'written-before-the-move'])).toBe(
+        'yes',
+      );
+      const { acked, lost, longestWaitMs } = await load.check();
+      console.log(
+        `${app}: ${acked.length} acknowledged writes, ${
+          lost.length
+        } lost; the writer's longest wait from the restart on ${longestWaitMs(
+          restartedAt - 1000,
+          Date.now(),
+        )} ms`,
+      );
+      expect(lost).toEqual([]);
+    } finally {
+      supervised.stop();
+      load.stop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Ferry's operator as a process of its own, for the real-node suites that kill it:
- * KubeOperator, as main.ts wires it on a cluster, with the checkpoint driver and the
+ * KubeOperator, as main.ts wires it on a cluster, with the checkpoint and valkey drivers and the
  * node agents of RealNodeAgents (reached through the cluster's egress proxy, as the
  * machine has no route to the nodes). It runs for leader on a Lease, as the chart's
  * replicas do, so a successor takes over once the lease of a killed one runs out.
@@ -15,6 +15,7 @@ import { systemClock } from '../../src/core/clock';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { KubeCheckpointDriver } from '../../src/kube/runtimes/checkpoint/KubeCheckpointDriver';
+import { KubeValkeyDriver } from '../../src/kube/runtimes/valkey/KubeValkeyDriver';
 import { connectThroughProxy } from './RealNodeCluster';
 import { LEADING_LINE } from './checkpointNodes';
 
@@ -59,6 +60,9 @@ async function main(): Promise<void> {
     lease: { namespace: spec.leaseNamespace, name: 'ferry-leader' },
     drivers: [
       new KubeCheckpointDriver({ kubeConfig, agents, clock: systemClock }),
+      // It dials the members at their pod addresses: only a process in the
+      // cluster's network (the hub's namespace) reaches them.
+      new KubeValkeyDriver({ kubeConfig, clock: systemClock }),
     ],
     pools: async () => [],
     metrics: new OperatorMetrics({ processMetrics: false }),
