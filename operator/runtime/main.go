@@ -269,7 +269,7 @@ func waitForImages(dir, marker string) error {
 		}
 	}
 	until := time.Now().Add(wait)
-	for !exists(filepath.Join(dir, marker)) {
+	for !exists(filepath.Join(dir, marker)) && !(marker == receivedMarker && dumpedHere(dir)) {
 		if time.Now().After(until) {
 			return fmt.Errorf("no complete checkpoint images in %s after %s: the node agent has not received them; the container is not started fresh, since it is to be restored", dir, wait)
 		}
@@ -418,6 +418,14 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+// dumpedHere says whether the node agent dumped these images on this node with
+// every page (dumpedMarker says "local"): complete here too, for a StatefulSet
+// member restored on its source after its target died mid-restore.
+func dumpedHere(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, dumpedMarker))
+	return err == nil && strings.TrimSpace(string(b)) == "local"
 }
 
 func exists(path string) bool {

@@ -356,6 +356,19 @@ export class RealNodeCluster {
     return { noticedAt, killedAt: Date.now() };
   }
 
+  /**
+   * `file` as the node sees it: its tmpfs mounts (the checkpoint images) are
+   * in its own mount namespace, and the host sees the empty directory beneath.
+   */
+  nodePath(name: string, file: string): string {
+    const init = this.inits.get(name);
+    if (!init)
+      throw new Error(
+        `node ${name} has no namespaces (not started, or killed)`,
+      );
+    return `/proc/${init}/root${file}`;
+  }
+
   /** The processes of a node and its pods (kubelet, containerd, shims, containers) now. */
   pidsOf(name: string): number[] {
     return pidsIn(path.join(FREEZER, this.node(name).cgroup));

@@ -259,6 +259,26 @@ export class CheckpointNodes {
   }
 
   /**
+   * The checkpoint images on a node's tmpfs as the node sees it. imagesLeft
+   * reads the host's directory beneath that mount, which is always empty; the
+   * suites that use it still find images left there (checkpointMove's agent
+   * cases) and move to this once none are.
+   */
+  imagesOnNode(node: string): string[] {
+    return fs
+      .readdirSync(this.imagesPath(node))
+      .filter(f => !f.startsWith('.'));
+  }
+
+  /** A path under the node's checkpoint images tmpfs, as the node (not the host) sees it. */
+  imagesPath(node: string, ...parts: string[]): string {
+    return this.cluster.nodePath(
+      node,
+      path.join(this.cluster.node(node).imagesDir, ...parts),
+    );
+  }
+
+  /**
    * Resolves, with the file, once Ferry's runtime wrapper on `node` has claimed
    * `imageId`: it writes that claim just before it runs `runc restore`, and
    * rewrites it when the restore ends. Looks every few milliseconds, so that the

@@ -305,4 +305,25 @@ describe('the placement webhook and the checkpoint runtime class', () => {
     expect(JSON.stringify(ops)).toContain(TARGET);
     expect(gateOps(ops)).toEqual([]);
   });
+
+  it('pins the recreation to the source, restored from the images kept there, once the target died mid-restore', () => {
+    const migration = migrationOf('cache-1', 'checkpoint', 'RollingBack');
+    migration.status!.driverState = {
+      imageId: 'shop.cache-1-move',
+      container: 'valkey',
+      restoreNode: 'spot-1-a',
+    };
+    const ops = placerWith([migration]).patch(
+      statefulSetPod('cache-1'),
+      create,
+      pools,
+    );
+    expect(JSON.stringify(ops)).toContain('"values":["spot-1-a"]');
+    expect(JSON.stringify(ops)).not.toContain(TARGET);
+    expect(ops).toContainEqual({
+      op: 'add',
+      path: '/metadata/annotations',
+      value: { [RESTORE_FROM_ANNOTATION]: 'valkey=shop.cache-1-move' },
+    });
+  });
 });

@@ -139,6 +139,73 @@ function openMigration(
   );
 }
 
+/**
+ * The JSON patch that puts a member recreated during its Migration where the
+ * move goes: pinned to the target (or to `restoreNode`), and for a checkpoint
+ * move restored from its images; undefined when the move names no node yet.
+ */
+export function migrationPlacement(
+  pod: V1Pod,
+  migration: Migration,
+): JsonPatchOperation[] | undefined {
+  // A checkpoint move whose target died mid-restore restores the member where
+  // its images were kept (the driver's `restoreNode`).
+  const target =
+    migration.status?.driverState?.restoreNode ??
+    migration.status?.targetNode ??
+    migration.spec.targetNode;
+  if (!target) return undefined;
+  const ops = affinityPatch(pod, {
+    requiredDuringSchedulingIgnoredDuringExecution: {
+      nodeSelectorTerms: [
+        {
+          matchFields: [
+            { key: 'metadata.name', operator: 'In', values: [target] },
+          ],
+        },
+      ],
+    },
+  });
+  if (
+    migration.spec.driver === 'valkey' &&
+    ownerOf(pod)?.kind === 'StatefulSet' &&
+    !pod.spec?.readinessGates?.some(g => g.conditionType === MEMBER_READY_GATE)
+  ) {
+    ops.push({
+      op: 'add',
+      path: '/spec/readinessGates',
+      value: [
+        ...(pod.spec?.readinessGates ?? []),
+        { conditionType: MEMBER_READY_GATE },
+      ],
+    });
+  }
+  const driverState = migration.status?.driverState ?? {};
+  if (
+    migration.spec.driver === 'checkpoint' &&
+    driverState.imageId &&
+    driverState.container
+  ) {
+    // The StatefulSet's recreation is the member restored from the checkpoint.
+    if (!pod.spec?.runtimeClassName) {
+      ops.push({
+        op: 'add',
+        path: '/spec/runtimeClassName',
+        value: FERRY_RUNTIME_CLASS,
+      });
+    }
+    ops.push({
+      op: 'add',
+      path: '/metadata/annotations',
+      value: {
+        ...(pod.metadata?.annotations ?? {}),
+        [RESTORE_FROM_ANNOTATION]: `${driverState.container}=${driverState.imageId}`,
+      },
+    });
+  }
+  return ops;
+}
+
 function affinityPatch(pod: V1Pod, nodeAffinity: object): JsonPatchOperation[] {
   // Ferry owns where an opted-in member runs: its plan replaces the template's
   // node affinity and capacity-type selector, and keeps the pod (anti-)affinity.
@@ -217,59 +284,9 @@ export class PodPlacer {
       admission.namespace,
       pod.metadata?.name,
     );
-    const target = migration?.status?.targetNode ?? migration?.spec.targetNode;
-    if (migration && target) {
-      const ops = affinityPatch(pod, {
-        requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [
-            {
-              matchFields: [
-                { key: 'metadata.name', operator: 'In', values: [target] },
-              ],
-            },
-          ],
-        },
-      });
-      if (
-        migration.spec.driver === 'valkey' &&
-        ownerOf(pod)?.kind === 'StatefulSet' &&
-        !pod.spec?.readinessGates?.some(
-          g => g.conditionType === MEMBER_READY_GATE,
-        )
-      ) {
-        ops.push({
-          op: 'add',
-          path: '/spec/readinessGates',
-          value: [
-            ...(pod.spec?.readinessGates ?? []),
-            { conditionType: MEMBER_READY_GATE },
-          ],
-        });
-      }
-      const driverState = migration.status?.driverState ?? {};
-      if (
-        migration.spec.driver === 'checkpoint' &&
-        driverState.imageId &&
-        driverState.container
-      ) {
-        // The StatefulSet's recreation is the member restored from the checkpoint.
-        if (!pod.spec?.runtimeClassName) {
-          ops.push({
-            op: 'add',
-            path: '/spec/runtimeClassName',
-            value: FERRY_RUNTIME_CLASS,
-          });
-        }
-        ops.push({
-          op: 'add',
-          path: '/metadata/annotations',
-          value: {
-            ...(pod.metadata?.annotations ?? {}),
-            [RESTORE_FROM_ANNOTATION]: `${driverState.container}=${driverState.imageId}`,
-          },
-        });
-      }
-      return ops;
+    if (migration) {
+      const ops = migrationPlacement(pod, migration);
+      if (ops) return ops;
     }
 
     const decision = this.decide(

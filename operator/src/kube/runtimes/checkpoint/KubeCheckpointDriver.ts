@@ -13,6 +13,12 @@
  * where nothing was lost. Once clients are sent to the replacement, the source
  * is killed without running again (`retire`). The pod's address changes:
  * connections are restored closed and clients reconnect through the Service.
+ *
+ * A StatefulSet's member cannot keep its source: the old incarnation must be
+ * gone before the StatefulSet recreates it. Its pages are dumped on the source,
+ * which keeps the images until the restore is confirmed; should the target die
+ * mid-restore, the rollback recreates the member on the source (the webhook
+ * pins it there by `restoreNode`) restored from those images.
  */
 import type { KubeConfig, V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../../core/clock';
@@ -185,7 +191,8 @@ export function checkpointRoute(
 /**
  * The checkpoint driver for Migrations on a cluster. Its memory is the
  * Migration's driver state: `containerId`, `container`, `imageId`,
- * `sourceUid`, `targetPod`, `kind`, `freezeStartedAt`.
+ * `sourceUid`, `targetPod`, `kind`, `freezeStartedAt`, and on the way back
+ * `restoreNode` (where a StatefulSet's member is restored instead).
  */
 export class KubeCheckpointDriver implements MigrationDriver {
   readonly method = 'checkpoint' as const;
@@ -306,9 +313,13 @@ export class KubeCheckpointDriver implements MigrationDriver {
       const lazy = (ctx.state.route ??= this.routeFor(ctx)) === 'lazy';
       // A dump still under way (asked for by an operator that died since) has
       // its page server: the call below joins that dump, and a new page server
-      // would start by wiping the pages it is receiving.
+      // would start by wiping the pages it is receiving. A StatefulSet's member
+      // is dumped on its own node, pages and all: its old incarnation dies
+      // before the recreation restores, and if the target dies mid-restore the
+      // member is restored on the source from these images (see rollBack).
       if (
         this.options.streamWhileDumping !== false &&
+        ctx.state.kind !== 'StatefulSet' &&
         !lazy &&
         !image.dumped &&
         !image.dumping
@@ -367,7 +378,17 @@ export class KubeCheckpointDriver implements MigrationDriver {
       await pods.delete(spec.pod, 0, ctx.state.sourceUid);
       await this.retireSource(ctx);
     }
-    const pod = await this.waitForRestored(ctx);
+    const pod = await this.waitForRestored(ctx, spec.targetNode!).catch(
+      error => {
+        if (ctx.state.kind === 'StatefulSet') {
+          // Should the recreation never serve on the target, the rollback
+          // recreates the member on the source, from the images kept there:
+          // recorded with the failure, so the placement webhook pins it there.
+          ctx.state.restoreNode = spec.sourceNode;
+        }
+        throw error;
+      },
+    );
     if (ctx.state.kind === 'ReplicaSet') {
       const handoff = new ReplicaSetHandoff({
         kubeConfig: this.options.kubeConfig,
@@ -548,21 +569,32 @@ export class KubeCheckpointDriver implements MigrationDriver {
       await pods.delete(ctx.state.targetPod, 0);
     } else {
       const member = await pods.get(spec.pod);
+      if (
+        member &&
+        ctx.state.restoreNode === spec.sourceNode &&
+        member.spec?.nodeName === spec.sourceNode &&
+        isReady(member)
+      ) {
+        ctx.note(`${spec.pod} was restored on ${spec.sourceNode}; keeping it`);
+        return;
+      }
       if (member && member.metadata?.uid !== ctx.state.sourceUid) {
         const image = await target?.image(id).catch(() => undefined);
-        if (image?.restoredContainer) {
+        if (
+          image?.restoredContainer &&
+          member.spec?.nodeName === spec.targetNode
+        ) {
           ctx.note(
             `the StatefulSet's recreation on ${spec.targetNode} was restored and serves; keeping it`,
           );
           return;
         }
-        throw new Error(
-          `the old ${spec.pod} was retired and its recreation on ${
-            spec.targetNode
-          } was not restored (${
-            image?.restoreError ?? 'no outcome yet'
-          }); the member's state is only in the images on ${spec.targetNode}`,
-        );
+        await this.restoreOnSource(ctx, member, image?.restoreError);
+        return;
+      }
+      if (!member && ctx.state.restoreNode) {
+        await this.restoreOnSource(ctx, undefined, undefined);
+        return;
       }
     }
     const source = await this.resumeSource(ctx);
@@ -573,6 +605,97 @@ export class KubeCheckpointDriver implements MigrationDriver {
     ctx.note(
       `nothing was at risk: the source container on ${spec.sourceNode} was paused from the dump on, holds every write it acknowledged, and runs on from where it was paused`,
     );
+  }
+
+  /**
+   * A StatefulSet's member whose old incarnation was retired while its
+   * recreation on the target did not serve (the target died mid-restore, or
+   * the restore failed): the recreation is deleted (forcibly, as its node may
+   * be gone), and the StatefulSet's next one, pinned to the source by the
+   * placement webhook (`restoreNode`), is restored from the images the source
+   * kept. They were taken with the member paused, so they hold every write it
+   * acknowledged.
+   */
+  private async restoreOnSource(
+    ctx: MigrationStepContext,
+    recreation: V1Pod | undefined,
+    restoreError: string | undefined,
+  ): Promise<void> {
+    const { spec } = ctx.migration;
+    const id = ctx.state.imageId;
+    const source = await this.agent(spec.sourceNode, 'source');
+    const kept = await source.image(id);
+    if (!kept.pagesLocal) {
+      throw new Error(
+        `the old ${spec.pod} was retired and its recreation on ${
+          spec.targetNode
+        } was not restored (${restoreError ?? 'no outcome yet'}), and ${
+          spec.sourceNode
+        } kept no complete images: the member's state is only in the images on ${
+          spec.targetNode
+        }; bring that node back, or restore ${spec.pod} from them by hand`,
+      );
+    }
+    if (ctx.state.restoreNode !== spec.sourceNode) {
+      // Recorded first: the webhook must pin the next recreation to the source.
+      ctx.state.restoreNode = spec.sourceNode;
+      throw new Error(
+        `restoring ${spec.pod} on ${spec.sourceNode} from the images kept there, once that is recorded`,
+      );
+    }
+    // A recreation the target's kubelet had marked Ready may have acknowledged
+    // writes before its node died; the images cannot hold those.
+    const servedOnTarget =
+      recreation?.spec?.nodeName === spec.targetNode &&
+      recreation?.status?.conditions?.some(
+        c => c.type === 'Ready' && c.status === 'True',
+      );
+    await this.recreateOn(ctx, spec.sourceNode, recreation);
+    await this.waitForRestored(ctx, spec.sourceNode);
+    await source.deleteImages(id);
+    const target = await this.options.agents
+      .agentFor(spec.targetNode!)
+      .catch(() => undefined);
+    await target?.deleteImages(id).catch(() => {});
+    ctx.note(
+      servedOnTarget
+        ? `${spec.pod} was restored on ${spec.sourceNode} from the checkpoint kept there; its recreation on ${spec.targetNode} had served before that node was lost, and any write it acknowledged there is lost`
+        : `nothing was at risk: ${spec.pod} was restored on ${spec.sourceNode} from the checkpoint kept there, taken with the member paused (it holds every write the member acknowledged); its recreation on ${spec.targetNode} never served`,
+    );
+  }
+
+  /**
+   * Deletes the StatefulSet's recreations of the member that are bound
+   * elsewhere than `node` (forcibly: their node may be gone) until one is
+   * bound to `node`; one created before the webhook saw `restoreNode` was
+   * still pinned to the target.
+   */
+  private async recreateOn(
+    ctx: MigrationStepContext,
+    node: string,
+    recreation: V1Pod | undefined,
+  ): Promise<void> {
+    const pods = this.pods(ctx);
+    const until = Date.now() + RESTORED_POD_READY_TIMEOUT_MS;
+    let pod = recreation;
+    for (;;) {
+      const bound = pod?.spec?.nodeName;
+      if (bound === node) return;
+      if (pod && bound && pod.metadata?.uid !== ctx.state.sourceUid) {
+        await pods.delete(ctx.migration.spec.pod, 0, pod.metadata?.uid);
+      }
+      if (Date.now() > until) {
+        throw new Error(
+          `the StatefulSet did not recreate ${
+            ctx.migration.spec.pod
+          } on ${node} within ${RESTORED_POD_READY_TIMEOUT_MS} ms (${describePod(
+            pod,
+          )})`,
+        );
+      }
+      await sleep(MEMBER_POD_POLL_MS, ctx.signal);
+      pod = await pods.get(ctx.migration.spec.pod);
+    }
   }
 
   async salvage(ctx: MigrationStepContext): Promise<void> {
@@ -592,9 +715,11 @@ export class KubeCheckpointDriver implements MigrationDriver {
   }
 
   /** Waits until the replacement pod serves from the restored container; fails on a failed restore. */
-  private async waitForRestored(ctx: MigrationStepContext): Promise<V1Pod> {
+  private async waitForRestored(
+    ctx: MigrationStepContext,
+    node: string,
+  ): Promise<V1Pod> {
     const pods = this.pods(ctx);
-    const node = ctx.migration.spec.targetNode!;
     const until = Date.now() + RESTORED_POD_READY_TIMEOUT_MS;
     let silentSince: number | undefined;
     for (;;) {
@@ -621,7 +746,7 @@ export class KubeCheckpointDriver implements MigrationDriver {
           Date.now() > until
         ) {
           throw new TargetLostError(
-            `the agent of the target node ${node} stopped answering while ${
+            `the agent of ${node} stopped answering while ${
               ctx.state.targetPod
             } was being restored there, and was not back within ${
               Date.now() - silentSince
@@ -635,7 +760,7 @@ export class KubeCheckpointDriver implements MigrationDriver {
       silentSince = undefined;
       if (image.restoreError) {
         throw new TargetLostError(
-          `restoring ${ctx.state.targetPod} on ${ctx.migration.spec.targetNode} failed: ${image.restoreError}`,
+          `restoring ${ctx.state.targetPod} on ${node} failed: ${image.restoreError}`,
         );
       }
       const pod = await pods.get(ctx.state.targetPod);
@@ -648,9 +773,9 @@ export class KubeCheckpointDriver implements MigrationDriver {
         image.restoredContainer &&
         runningContainerId(pod, ctx.state.container) === image.restoredContainer
       ) {
-        if (pod.spec?.nodeName !== ctx.migration.spec.targetNode) {
+        if (pod.spec?.nodeName !== node) {
           throw new PermanentMigrationError(
-            `${ctx.state.targetPod} was placed on ${pod.spec?.nodeName}, not on the target ${ctx.migration.spec.targetNode}`,
+            `${ctx.state.targetPod} was placed on ${pod.spec?.nodeName}, not on ${node}`,
           );
         }
         if (isReady(pod)) return pod;

@@ -201,7 +201,9 @@ export class NamespacePods {
       podsPath(this.namespace, name),
       {
         query: { gracePeriodSeconds },
-        body: uid ? { preconditions: { uid } } : undefined,
+        // The API server reads DeleteOptions from the body when there is one and
+        // then ignores the query: the grace period goes in both.
+        body: uid ? { preconditions: { uid }, gracePeriodSeconds } : undefined,
       },
     ).catch(error => {
       if (isNotFound(error)) return;
