@@ -25,7 +25,6 @@ import {
 import { apiRequest, collectionPath } from '../../src/kube/client/apiRequest';
 import { KubeOperator } from '../../src/kube/KubeOperator';
 import { patchStatus } from '../../src/kube/client/objects';
-import { OperatorMetrics } from '../../src/kube/metrics/OperatorMetrics';
 import { PoolPriceFeed, PriceBook } from '../../src/kube/pools/PoolPriceFeed';
 import { MIGRATIONS, SPOT_POLICIES } from '../../src/kube/client/resources';
 import type { AccountedSpotPolicyStatus } from '../../src/kube/controllers/spotPolicyStatus';
@@ -40,6 +39,7 @@ import { createOptedInSessions } from './optedInSessions';
 import { portalToken, silentLogger } from './portalAccess';
 import { until } from './until';
 import { migrationsIn } from './migrations';
+import { startOperator } from './startOperator';
 
 // A real control plane answers in milliseconds, but a busy two-core machine can stall it.
 jest.setTimeout(60_000);
@@ -138,7 +138,6 @@ describe('SpotPolicy status and Migration history on a real cluster', () => {
     /** `shipped`: no price source given, as a chart without providers.aws runs. */
     priced: 'ec2' | 'shipped' = 'ec2',
   ): Promise<KubeOperator> {
-    const kubeConfig = cluster.kubeConfig();
     const prices = new PoolPriceFeed({
       aws: {
         ec2: new EC2Client({ region: 'us-east-1' }),
@@ -148,12 +147,10 @@ describe('SpotPolicy status and Migration history on a real cluster', () => {
       // Only what EC2 and the configuration say, so the test knows every price.
       fallback: () => new PriceBook(),
     });
-    const op = new KubeOperator({
-      kubeConfig,
+    const { operator: op } = await startOperator(cluster, {
       identity,
       lease,
       drivers: [new TransferringDriver()],
-      pools: async () => [],
       prices: priced === 'ec2' ? () => prices.current() : undefined,
       statusRefreshMs: STATUS_REFRESH_MS,
       migrationRetention: {
@@ -161,10 +158,8 @@ describe('SpotPolicy status and Migration history on a real cluster', () => {
         maxPerWorkload: 100,
         intervalMs: 500,
       },
-      metrics: new OperatorMetrics({ processMetrics: false }),
     });
     operators.push(op);
-    await op.start();
     await prices.refresh(() => op.state.nodeViews());
     return op;
   }
