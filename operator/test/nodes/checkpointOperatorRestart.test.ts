@@ -257,6 +257,10 @@ async function moveWithOperatorKilled(
   // The source stayed paused while no operator ran: the freeze the Migration
   // reports takes in that time, from the pause its predecessor asked for.
   expect(done.status?.writePauseMs).toBeGreaterThan(ledAt - killedAt);
+  // The dump's own length, as its agent recorded it, also when the successor
+  // asked for the images again after the dump had ended (it reported 0 before).
+  expect(Number(state.dumpMs)).toBeGreaterThan(0);
+  expect(Number(state.dumpMs)).toBeLessThan(done.status!.writePauseMs!);
 
   // The same process serves every key on the target; the source is gone, not paused.
   const moved = await waitFor('one member, on spot-b', () => {
