@@ -165,6 +165,8 @@ interface Component {
   name: string;
   child: ChildProcess;
   logFile: string;
+  /** Where this run's output begins in the log: a restart appends to the last one's. */
+  logFrom: number;
 }
 
 /** What teardown needs, written to disk so that a later run can clean up after a killed one. */
@@ -1003,12 +1005,13 @@ current-context: ferry
       `${name.replace('/', '.')}.log`,
     );
     const log = fs.openSync(logFile, 'a');
+    const logFrom = fs.fstatSync(log).size;
     const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
       stdio: ['ignore', log, log],
       cwd: this.footprint.dir,
     });
     fs.closeSync(log);
-    const component = { name, child, logFile };
+    const component = { name, child, logFile, logFrom };
     this.components.push(component);
     return component;
   }
@@ -1477,7 +1480,12 @@ async function waitForOutput(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const log = fs.readFileSync(component.logFile, 'utf8');
+    // This run's output only: a restarted component's log still holds the
+    // line its predecessor printed.
+    const log = fs
+      .readFileSync(component.logFile)
+      .subarray(component.logFrom)
+      .toString('utf8');
     if (log.split('\n').includes(line)) return;
     const { child } = component;
     if (child.exitCode !== null || child.signalCode) {
