@@ -46,7 +46,10 @@ suites=(src/*.test.ts)
 if [ "$cluster" = playground ]; then
   # shellcheck source=lib/controlplane.sh
   source "$FERRY_ROOT/scripts/lib/controlplane.sh"
-  playground_dir="${FERRY_CACHE:-$HOME/.cache/ferry}/playground"
+  # FERRY_PLAYGROUND_DIR (scripts/lib/playground.sh) names another playground than a
+  # person's own: npm test starts one of its own there.
+  playground_dir="${FERRY_PLAYGROUND_DIR:-${FERRY_CACHE:-$HOME/.cache/ferry}/playground}"
+  export FERRY_PLAYGROUND_DIR="$playground_dir"
   if [ "$(cat "$playground_dir/status" 2>/dev/null || true)" != ready ]; then
     echo "e2e: starting the playground" >&2
     playground_started=yes
