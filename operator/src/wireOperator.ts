@@ -130,6 +130,11 @@ export interface Operator {
   readonly metricsPort?: number;
   /** Resolves when this replica has stopped: it lost its leadership, or `stop()` was called. */
   readonly done: Promise<void>;
+  /**
+   * The placement webhook's answer for a pod being created: the webhook
+   * server asks it on a cluster, the simulated API server in demo mode.
+   */
+  readonly admitPod: PodMutator;
   /** Starts watching, serving and running for leader; resolves once the state is synced and the servers listen. */
   start(): Promise<void>;
   /** Steps down (the next leader takes over at once) and stops everything. */
@@ -238,6 +243,11 @@ class WiredOperator implements Operator {
     return this.elector.isLeader;
   }
 
+  readonly admitPod: PodMutator = async (pod, admission) =>
+    this.options.mutatePod
+      ? this.options.mutatePod(pod, admission)
+      : this.placer.patch(pod, admission, await this.pools());
+
   /**
    * Starts watching, serving and running for leader. Resolves once the watches
    * are synced and the servers listen; leadership comes when it comes.
@@ -256,10 +266,7 @@ class WiredOperator implements Operator {
     if (this.options.webhook) {
       this.webhook = new AdmissionWebhookServer({
         ...this.options.webhook,
-        mutatePod:
-          this.options.mutatePod ??
-          (async (pod, admission) =>
-            this.placer.patch(pod, admission, await this.pools())),
+        mutatePod: this.admitPod,
         reviewEviction: this.reviewEviction,
         onReview: review => this.metrics.webhookReviewed(review),
         onError: error => this.log.warn(`webhook: ${error}`),

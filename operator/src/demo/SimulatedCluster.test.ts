@@ -12,6 +12,7 @@ import {
 import { SoleLeader } from '../kube/leadership/SoleLeader';
 import { OperatorSettings, wireOperator } from '../wireOperator';
 import { SimulatedClusterClient } from './SimulatedClusterClient';
+import { SimulatedScheduler } from './SimulatedScheduler';
 import { SimulatedCluster } from './SimulatedCluster';
 import { SimulatedMoveDriver } from './SimulatedMoveDriver';
 import { SimulatedCloudFeed, SPOT_NOTICE_TAINT } from './SimulatedCloudFeed';
@@ -386,6 +387,59 @@ describe('the operator wired on the simulated cluster', () => {
           { basedOn: read },
         ),
       ).rejects.toThrow(/changed since it was read/);
+    } finally {
+      await operator.stop();
+    }
+  });
+
+  it('places a member its StatefulSet recreates through the placement webhook, never on a node being reclaimed', async () => {
+    const clock = new ManualClock(NOW);
+    const cluster = cacheCluster(clock);
+    const operator = operatorOn(cluster, clock, async () => [
+      pool('eu-west-1a', 'on-demand'),
+      pool('eu-west-1a', 'spot'),
+      pool('eu-west-1b', 'spot'),
+      pool('eu-west-1c', 'spot'),
+    ]);
+    const scheduler = new SimulatedScheduler({
+      cluster,
+      admit: (pod, namespace) =>
+        operator.admitPod(pod, {
+          namespace,
+          operation: 'CREATE',
+          dryRun: false,
+        }),
+    });
+    await operator.start();
+    try {
+      // spot-c is being reclaimed and cache-2 on it is lost before it moved.
+      const reclaimed = cluster.object<V1Node>(NODES, 'spot-c')!;
+      cluster.put<V1Node>(NODES, {
+        ...reclaimed,
+        spec: {
+          taints: [
+            { key: SPOT_NOTICE_TAINT, value: 'e', effect: 'NoSchedule' },
+          ],
+        },
+      });
+      const lost = cluster.object<V1Pod>(PODS, 'shop/cache-2')!;
+      cluster.remove(PODS, 'shop/cache-2');
+      const recreated = await scheduler.create({
+        metadata: {
+          name: 'cache-2',
+          namespace: 'shop',
+          labels: lost.metadata!.labels,
+          ownerReferences: lost.metadata!.ownerReferences,
+        },
+        spec: { containers: lost.spec!.containers },
+      });
+      // The webhook placed it by the policy: on spot (the permanent floor is met on on-demand-a).
+      expect(
+        recreated.spec?.affinity?.nodeAffinity
+          ?.requiredDuringSchedulingIgnoredDuringExecution,
+      ).toBeDefined();
+      expect(recreated.spec?.nodeName).toMatch(/^spot-/);
+      expect(recreated.spec?.nodeName).not.toBe('spot-c');
     } finally {
       await operator.stop();
     }

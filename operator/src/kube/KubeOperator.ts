@@ -8,6 +8,7 @@ import {
   type Operator,
   type OperatorSettings,
 } from '../wireOperator';
+import type { PodMutator } from './admission/AdmissionWebhookServer';
 import { KubeClusterWrites } from './client/KubeClusterWrites';
 import { EventRecorder } from './client/EventRecorder';
 import { kubeInformers } from './informers/kubeInformers';
@@ -125,6 +126,10 @@ export class KubeOperator implements Operator {
 
   get metricsPort(): number | undefined {
     return this.operator.metricsPort;
+  }
+
+  get admitPod(): PodMutator {
+    return this.operator.admitPod;
   }
 
   get done(): Promise<void> {
