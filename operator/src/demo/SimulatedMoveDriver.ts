@@ -21,11 +21,13 @@ const WAIT_POLL_WALL_MS = 50;
  * a resumed step waits only for what is left.
  */
 export class SimulatedMoveDriver implements MigrationDriver {
-  readonly method = 'valkey' as const;
+  readonly method: MigrationDriver['method'];
   private readonly timing: MoveTiming;
 
   constructor(
     private readonly options: {
+      /** The method it stands in for; `valkey` when left out. */
+      method?: MigrationDriver['method'];
       cluster: SimulatedCluster;
       clock: Clock;
       /** Bytes of state a member holds: what the transfer moves. */
@@ -34,6 +36,7 @@ export class SimulatedMoveDriver implements MigrationDriver {
     },
   ) {
     this.timing = options.timing ?? DEFAULT_MOVE_TIMING;
+    this.method = options.method ?? 'valkey';
   }
 
   async prepareTarget(ctx: MigrationStepContext): Promise<void> {
