@@ -62,10 +62,14 @@ function until(check: () => boolean, clock: ManualClock): Promise<void> {
   const deadline = Date.now() + 10_000;
   return new Promise((resolve, reject) => {
     const look = () => {
-      if (check()) return resolve();
-      if (Date.now() > deadline) return reject(new Error('timed out'));
-      clock.advance(1_000);
-      setTimeout(look, 10);
+      if (check()) {
+        resolve();
+      } else if (Date.now() > deadline) {
+        reject(new Error('timed out'));
+      } else {
+        clock.advance(1_000);
+        setTimeout(look, 10);
+      }
     };
     look();
   });

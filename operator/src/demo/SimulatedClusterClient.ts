@@ -26,6 +26,9 @@ import {
 import type { WorkloadObject } from '../kube/state/workloadViews';
 import type { SimulatedCluster } from './SimulatedCluster';
 
+/** The label the demo's workloads give their pods: the workload's name. */
+export const WORKLOAD_LABEL = 'app';
+
 /** A write the caller based on a SpotPolicy that has changed since; Backstage answers it 409 by its name. */
 class ConflictError extends Error {
   constructor(message: string) {
@@ -214,6 +217,3 @@ export class SimulatedClusterClient implements FerryClusterClient {
     }));
   }
 }
-
-/** The label the demo's workloads give their pods: the workload's name. */
-export const WORKLOAD_LABEL = 'app';
