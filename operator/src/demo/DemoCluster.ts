@@ -9,12 +9,7 @@ import {
 import { NODE_LABELS } from '../cloud/nodeLabels';
 import type { Clock } from '../core/clock';
 import type { CapacityPool, Resources } from '../core/model';
-import {
-  DEPLOYMENTS,
-  NODES,
-  PODS,
-  STATEFUL_SETS,
-} from '../kube/client/resources';
+import { DEPLOYMENTS, PODS, STATEFUL_SETS } from '../kube/client/resources';
 import { SoleLeader } from '../kube/leadership/SoleLeader';
 import type { MigrationDriver } from '../migration/MigrationDriver';
 import type { OperatorLog } from '../OperatorPorts';
