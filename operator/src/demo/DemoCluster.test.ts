@@ -64,7 +64,12 @@ describe('DemoCluster', () => {
       expect(spotOf('session-store')).toHaveLength(2);
       expect(spotOf('agent-memory')).toHaveLength(0);
       const onSpot = spotOf('session-store')[0];
-      demo.notice(onSpot.spec!.nodeName!);
+      expect(demo.listReclaimableSpotNodes()).toContain(onSpot.spec!.nodeName);
+      demo.reclaimNode(onSpot.spec!.nodeName!);
+      expect(demo.listReclaimableSpotNodes()).not.toContain(
+        onSpot.spec!.nodeName,
+      );
+      expect(demo.listSpotNodesInUse()).toContain(onSpot.spec!.nodeName);
       await runFor(demo, clock, 3 * 60_000);
       const notices = demo.cluster
         .objects<Migration>(MIGRATIONS)

@@ -194,9 +194,28 @@ export class DemoCluster {
     this.scheduler.bindPending();
   }
 
-  /** Sends a termination notice to a spot node now. */
-  notice(node: string): void {
+  /** Sends a termination notice to a spot node now, as the cloud does before a reclaim. */
+  reclaimNode(node: string): void {
     this.feed.notice(node, this.options.clock.now());
+  }
+
+  /** Spot nodes that run members of opted-in workloads now. */
+  listSpotNodesInUse(): string[] {
+    const nodes = new Set<string>();
+    for (const { view } of this.operator.state.workloads()) {
+      for (const member of view.members) {
+        const node = member.node && this.provider.node(member.node);
+        if (node && node.capacityType === 'spot') nodes.add(node.name);
+      }
+    }
+    return [...nodes].sort();
+  }
+
+  /** Spot nodes in use that have no termination notice yet: the ones a reclaim would still move members off. */
+  listReclaimableSpotNodes(): string[] {
+    return this.listSpotNodesInUse().filter(
+      name => this.provider.node(name)?.terminatesAt === undefined,
+    );
   }
 
   private replenish(now: number): void {
