@@ -284,6 +284,13 @@ export class DemoCluster {
           selector: { matchLabels: labels },
           template: { metadata: { labels } },
         },
+        // Its controller's report of a finished rollout: re-placement moves
+        // nothing while a workload rolls out (isRollingOut).
+        status: {
+          observedGeneration: 1,
+          replicas: seed.replicas,
+          updatedReplicas: seed.replicas,
+        },
       } as any,
     ) as { metadata: { uid: string } };
     for (let i = 0; i < seed.replicas; i++) {

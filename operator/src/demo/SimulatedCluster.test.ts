@@ -108,6 +108,8 @@ function putCache(
       selector: { matchLabels: { app: 'cache' } },
       template: { metadata: { labels: { app: 'cache' } } },
     },
+    // Rolled out: re-placement waits for a rollout to end.
+    status: { observedGeneration: 1, replicas: 3, updatedReplicas: 3 },
   } as any);
   nodes.forEach((nodeName, i) =>
     cluster.put<V1Pod>(PODS, {
