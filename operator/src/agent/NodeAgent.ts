@@ -811,10 +811,18 @@ export class NodeAgent {
       );
       void this.once(`lazy-copy:${id}`, async () => {
         const outcome = await copy;
-        await this.dropCriuNetworkLock(containerId).catch(() => {});
+        // Said in the log: a lock left behind would drop every packet of a
+        // source that runs on after a failed move.
+        const lock = await this.dropCriuNetworkLock(containerId).then(
+          dropped =>
+            `${
+              dropped.length ? `removed ${dropped.join(', ')}; ` : ''
+            }no CRIU network lock left`,
+          error => `the CRIU network lock may be left: ${error}`,
+        );
         await fs.writeFile(join(dir, LAZY_COPY_ENDED), outcome).catch(() => {});
         await fs.rm(work, { recursive: true, force: true });
-        this.options.log?.(`lazy copy of ${id} ended: ${outcome}`);
+        this.options.log?.(`lazy copy of ${id} ended: ${outcome} (${lock})`);
       });
       try {
         await ready;
@@ -920,30 +928,36 @@ export class NodeAgent {
     return { ready, ended };
   }
 
-  /** Deletes the `inet CRIU-<uuid>` tables a lazy dump leaves in the container's network namespace. */
-  private async dropCriuNetworkLock(containerId: string): Promise<void> {
-    const { pid } = await this.runcState(containerId);
-    if (!pid) return;
-    const netns = `--net=/proc/${pid}/ns/net`;
-    const { stdout: tables } = await promisify(execFile)('nsenter', [
-      netns,
-      'nft',
-      'list',
-      'tables',
-    ]);
-    for (const line of tables.split('\n')) {
-      const table = /^table inet (CRIU-[\w-]+)/.exec(line.trim());
-      if (table) {
-        await run('nsenter', [
-          netns,
-          'nft',
-          'delete',
-          'table',
-          'inet',
-          table[1],
-        ]);
-      }
+  /**
+   * Deletes the `inet CRIU-<uuid>` tables a lazy dump leaves in the container's
+   * network namespace, and looks again that none is left; resolves with the
+   * tables it deleted.
+   */
+  private async dropCriuNetworkLock(containerId: string): Promise<string[]> {
+    const path = await this.networkNamespace(containerId);
+    if (!path) return [];
+    const netns = `--net=${path}`;
+    const criuTables = async () => {
+      const { stdout } = await promisify(execFile)('nsenter', [
+        netns,
+        'nft',
+        'list',
+        'tables',
+      ]);
+      return stdout
+        .split('\n')
+        .map(line => /^table inet (CRIU-[\w-]+)/.exec(line.trim())?.[1])
+        .filter((table): table is string => !!table);
+    };
+    const dropped = await criuTables();
+    for (const table of dropped) {
+      await run('nsenter', [netns, 'nft', 'delete', 'table', 'inet', table]);
     }
+    const left = await criuTables();
+    if (left.length) {
+      throw new Error(`nft tables ${left.join(', ')} are still there`);
+    }
+    return dropped.map(table => `inet ${table}`);
   }
 
   /** Raises `fs.pipe-max-size` to what CRIU's lazy page server needs, if it is lower. */
@@ -1047,6 +1061,28 @@ export class NodeAgent {
     return `${[node.trim(), ...CONTAINER_CRIU_OPTIONS, ...tls]
       .filter(Boolean)
       .join('\n')}\n`;
+  }
+
+  /**
+   * The container's network namespace, also once its processes are gone (a
+   * lazy dump ends them when its last page is sent): the pod's, which its
+   * sandbox holds, as named in the container's bundle.
+   */
+  private async networkNamespace(
+    containerId: string,
+  ): Promise<string | undefined> {
+    const state = JSON.parse(await this.runc(['state', containerId])) as {
+      pid?: number;
+      bundle?: string;
+    };
+    if (state.pid && existsSync(`/proc/${state.pid}/ns/net`)) {
+      return `/proc/${state.pid}/ns/net`;
+    }
+    if (!state.bundle) return undefined;
+    const config = JSON.parse(
+      await fs.readFile(join(state.bundle, 'config.json'), 'utf8'),
+    ) as { linux?: { namespaces?: { type: string; path?: string }[] } };
+    return config.linux?.namespaces?.find(ns => ns.type === 'network')?.path;
   }
 
   private async runcState(

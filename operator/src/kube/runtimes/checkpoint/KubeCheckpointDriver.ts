@@ -192,7 +192,8 @@ export function checkpointRoute(
  * The checkpoint driver for Migrations on a cluster. Its memory is the
  * Migration's driver state: `containerId`, `container`, `imageId`,
  * `sourceUid`, `targetPod`, `kind`, `freezeStartedAt`, and on the way back
- * `restoreNode` (where a StatefulSet's member is restored instead).
+ * `restoreNode` (where a StatefulSet's member is restored instead) and
+ * `lazyCopyLost` (why a lazy copy's replacement was deleted).
  */
 export class KubeCheckpointDriver implements MigrationDriver {
   readonly method = 'checkpoint' as const;
@@ -487,8 +488,10 @@ export class KubeCheckpointDriver implements MigrationDriver {
     await this.pods(ctx)
       .delete(replacement.metadata!.name!, 0, replacement.metadata?.uid)
       .catch(() => {});
+    // Kept for the rollback, which can only resume the paused source, if it is there.
+    ctx.state.lazyCopyLost = `the lazy copy of ${spec.pod}'s memory from ${spec.sourceNode} did not end (${outcome}) after ${ctx.state.targetPod} on ${spec.targetNode} began serving: its memory lacks the pages it had not fetched, so it was deleted, and with it every write it acknowledged`;
     throw new PermanentMigrationError(
-      `the lazy copy of ${spec.pod}'s memory from ${spec.sourceNode} did not end (${outcome}) after ${ctx.state.targetPod} on ${spec.targetNode} began serving: its memory lacks the pages it had not fetched, so it was deleted, and with it every write it acknowledged; the member's data now lives only in the paused source on ${spec.sourceNode}, if that node is still up`,
+      `${ctx.state.lazyCopyLost}; the member's data now lives only in the paused source on ${spec.sourceNode}, if that node is still up`,
     );
   }
 
@@ -546,9 +549,9 @@ export class KubeCheckpointDriver implements MigrationDriver {
       .catch(() => undefined);
     if (ctx.state.kind === 'ReplicaSet') {
       const replacement = await pods.get(ctx.state.targetPod);
-      const adopted = replacement?.metadata?.ownerReferences?.some(
-        ref => ref.controller,
-      );
+      const adopted =
+        !replacement?.metadata?.deletionTimestamp &&
+        replacement?.metadata?.ownerReferences?.some(ref => ref.controller);
       if (adopted) {
         ctx.note(
           `${ctx.state.targetPod} was adopted by the ReplicaSet and serves; keeping it`,
@@ -596,6 +599,31 @@ export class KubeCheckpointDriver implements MigrationDriver {
         await this.restoreOnSource(ctx, undefined, undefined);
         return;
       }
+    }
+    if (ctx.state.lazyCopyLost) {
+      // The replacement they were for is deleted.
+      await target?.deleteImages(id).catch(() => {});
+      // The copy ended because the source went quiet: asked once, as a node
+      // that is gone would otherwise hold the Migration for the agent's wait.
+      const source = await this.options.agents
+        .agentFor(spec.sourceNode)
+        .catch(() => undefined);
+      const resumed = await source
+        ?.resumeContainer(id, ctx.state.containerId)
+        .then(
+          () => true,
+          () => false,
+        );
+      if (!resumed) {
+        throw new PermanentMigrationError(
+          `${ctx.state.lazyCopyLost}; the agent of ${spec.sourceNode} does not answer either, so the paused source, the only other copy, is lost with its node: the member's memory and every write it acknowledged are gone unless ${spec.sourceNode} comes back. Its ReplicaSet starts an empty member once the old pod ${spec.pod} is deleted (delete it if ${spec.sourceNode} is not coming back)`,
+        );
+      }
+      await source!.deleteImages(id).catch(() => {});
+      ctx.note(
+        `the member runs on from the paused source on ${spec.sourceNode}, where it was paused; writes acknowledged by ${ctx.state.targetPod} meanwhile are lost`,
+      );
+      return;
     }
     const source = await this.resumeSource(ctx);
     await source.deleteImages(id).catch(() => {});
