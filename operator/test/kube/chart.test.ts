@@ -248,7 +248,7 @@ describe('the Helm chart on a real control plane', () => {
     ).items;
     expect(policy.spec!.policyTypes).toEqual(['Ingress']);
     // It selects the operator's pods, and not the agent's.
-    const selector = Object.entries(policy.spec!.podSelector.matchLabels!)
+    const selector = Object.entries(policy.spec!.podSelector!.matchLabels!)
       .map(([key, value]) => `${key}=${value}`)
       .join(',');
     const selected = await kc
@@ -285,7 +285,7 @@ describe('the Helm chart on a real control plane', () => {
     expect(agent.kind).toBe('DaemonSet');
     expect(agent.spec!.template.spec!.hostNetwork).toBe(true);
     expect(
-      Object.entries(policy.spec!.podSelector.matchLabels!).every(
+      Object.entries(policy.spec!.podSelector!.matchLabels!).every(
         ([key, value]) => agent.spec!.template.metadata!.labels![key] === value,
       ),
     ).toBe(false);

@@ -7,8 +7,6 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
-  RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
 import {
   FERRY_API_VERSION,

@@ -266,7 +266,7 @@ describe('the reschedule method on a real cluster', () => {
     expect(await evictor.evict(NAMESPACE, pod.metadata!.name!)).toBe('evicted');
     expect(await evictor.evict(NAMESPACE, 'no-such-pod')).toBe('gone');
     await expect(
-      evictor.readyReplacement(NAMESPACE, 'no-such-workload', 'spot-1-a', 'x'),
+      evictor.readyReplacement(NAMESPACE, 'no-such-workload', 'spot-1-a'),
     ).rejects.toThrow(
       'no Deployment or StatefulSet shop/no-such-workload: the workload whose member was evicted is gone, so no replacement will come',
     );

@@ -353,7 +353,7 @@ describe('the valkey method for a StatefulSet member, on a real cluster with rea
     const read = () => core.readNamespacedPod({ namespace: NAMESPACE, name });
     const running = await until('the gated member to answer', async () => {
       const pod = await read();
-      return pod.status?.podIP && (await answers(pod)) && pod;
+      return pod.status?.podIP && (await answers(pod)) ? pod : undefined;
     });
     // Its containers are ready; the gate, which nobody set, keeps it unready.
     expect(hasCondition(running, 'ContainersReady')).toBe(true);
