@@ -37,6 +37,10 @@ const CONTAINER_RESTORE_FAILED = '.ferry-restore-failed';
 const WATCHES_DIR = '.hibernation-watches';
 /** The annotations runc's state carries from containerd's CRI. */
 const SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
+/** How many open connections a refusal names before it counts the rest. */
+const OPEN_CONNECTIONS_SHOWN = 3;
+/** ESTABLISHED, as /proc/net/tcp's `st` column writes it. */
+const TCP_ESTABLISHED = '01';
 const CONTAINER_NAME = 'io.kubernetes.cri.container-name';
 
 /**
@@ -81,6 +85,8 @@ export interface HibernationStatus {
   restoreMs?: number;
   /** Bytes of the images kept on this node while hibernated. */
   imageBytes?: number;
+  /** Why the idle container is kept awake, in a sentence (open connections to other services). */
+  refusal?: string;
   /** The last failure, in words. */
   error?: string;
 }
@@ -126,10 +132,13 @@ export class ContainerHibernation {
   private restoreMs?: number;
   private imageBytes?: number;
   private error?: string;
+  private refusal?: string;
   private timer?: NodeJS.Timeout;
   private busy = false;
   private stopped = false;
   private netns = '';
+  /** The pod's TCP tables (its sandbox's network namespace, through /proc). */
+  private tcpTables: string[] = [];
   private recordPath = '';
   private image = '';
   private sandbox = '';
@@ -258,6 +267,7 @@ export class ContainerHibernation {
       wakeMs: this.wakeMs,
       restoreMs: this.restoreMs,
       imageBytes: this.imageBytes,
+      refusal: this.refusal,
       error: this.error,
     };
   }
@@ -308,8 +318,32 @@ export class ContainerHibernation {
       this.phase === 'RUNNING' &&
       Date.now() - this.lastPacketAt >= this.request.idleMs
     ) {
-      await this.exclusive(() => this.hibernate());
+      // Looked at each tick while idle: it sleeps as soon as they close.
+      this.refusal = await this.openConnectionsRefusal();
+      if (!this.refusal) await this.exclusive(() => this.hibernate());
     }
+  }
+
+  /**
+   * Why the container must stay awake though idle: connections it opened to
+   * other services (a replica's link to its primary, a pool of database
+   * connections). Checkpointed, it would answer nothing on them; the other
+   * side times them out (a primary drops a silent replica, a server its idle
+   * clients), and the woken process finds them reset. Connections on its own
+   * ports are its clients', and a client's packet wakes it.
+   */
+  private async openConnectionsRefusal(): Promise<string | undefined> {
+    const tables = await Promise.all(
+      this.tcpTables.map(path => fs.readFile(path, 'utf8').catch(() => '')),
+    );
+    const peers = outboundConnections(tables.join('\n'), this.request.ports);
+    if (peers.length === 0) return undefined;
+    const shown = peers.slice(0, OPEN_CONNECTIONS_SHOWN).join(', ');
+    const more =
+      peers.length > OPEN_CONNECTIONS_SHOWN
+        ? ` and ${peers.length - OPEN_CONNECTIONS_SHOWN} more`
+        : '';
+    return `it holds open connections to other services (${shown}${more}), which would time out while it sleeps; it hibernates once they are closed`;
   }
 
   private async exclusive(fn: () => Promise<void>): Promise<void> {
@@ -345,6 +379,10 @@ export class ContainerHibernation {
     this.sandbox = sandbox;
     this.containerName = name;
     this.netns = `/proc/${pause.pid}/ns/net`;
+    this.tcpTables = [
+      `/proc/${pause.pid}/net/tcp`,
+      `/proc/${pause.pid}/net/tcp6`,
+    ];
     this.recordPath = join(
       this.host.imagesDir,
       RECORDS_DIR,
@@ -566,6 +604,66 @@ export class ContainerHibernation {
       child.stdin.end(input);
     });
   }
+}
+
+/**
+ * The peers (`address:port`) of the established connections in a network
+ * namespace's TCP tables (/proc/<pid>/net/tcp and tcp6, concatenated) that
+ * were opened from it to another service: neither on one of `ports` (those
+ * are its clients') nor within the pod (loopback).
+ */
+export function outboundConnections(tables: string, ports: number[]): string[] {
+  const peers = new Set<string>();
+  for (const line of tables.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    // sl local_address rem_address st ...; the header's `st` is not a state.
+    if (fields.length < 4 || fields[3] !== TCP_ESTABLISHED) continue;
+    const local = procAddress(fields[1]);
+    const remote = procAddress(fields[2]);
+    if (!local || !remote) continue;
+    if (ports.includes(local.port)) continue;
+    if (isLoopback(remote.address)) continue;
+    peers.add(
+      remote.address.includes(':')
+        ? `[${remote.address}]:${remote.port}`
+        : `${remote.address}:${remote.port}`,
+    );
+  }
+  return [...peers];
+}
+
+/**
+ * An address of /proc/net/tcp (`0100007F:1F90`: the address in the kernel's
+ * byte order, 32 bits at a time, then the port) or tcp6 (32 hex digits);
+ * IPv4-mapped IPv6 addresses read as IPv4.
+ */
+function procAddress(
+  field: string,
+): { address: string; port: number } | undefined {
+  const [hex, port] = field.split(':');
+  if (!hex || !port || !/^[0-9A-Fa-f]+$/.test(hex)) return undefined;
+  const words = hex.match(/.{8}/g) ?? [];
+  if (words.length !== 1 && words.length !== 4) return undefined;
+  // Each 32-bit word is written as the host (little-endian) reads it.
+  const bytes = words.flatMap(word =>
+    (word.match(/../g) ?? []).reverse().map(b => parseInt(b, 16)),
+  );
+  const mapped =
+    bytes.length === 16 &&
+    bytes.slice(0, 10).every(b => b === 0) &&
+    bytes[10] === 0xff &&
+    bytes[11] === 0xff;
+  const address =
+    bytes.length === 4 || mapped
+      ? bytes.slice(-4).join('.')
+      : Array.from({ length: 8 }, (_, i) =>
+          ((bytes[2 * i] << 8) | bytes[2 * i + 1]).toString(16),
+        ).join(':');
+  return { address, port: parseInt(port, 16) };
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '0:0:0:0:0:0:0:1';
 }
 
 async function writeJson(path: string, value: unknown): Promise<void> {

@@ -469,6 +469,22 @@ export class RealNodeCluster {
     return path.join(this.footprint.dir, 'egress.sock');
   }
 
+  /**
+   * The names in `dir` as the node sees it: the node's own mounts (its images
+   * tmpfs) live in its mount namespace, where the test's process does not look.
+   */
+  filesOnNode(name: string, dir: string): string[] {
+    const init = this.inits.get(this.node(name).name);
+    if (!init) throw new Error(`node ${name} is not running`);
+    return execFileSync(
+      'nsenter',
+      [`--target=${init}`, '--mount', '--', 'ls', '-A', dir],
+      { encoding: 'utf8' },
+    )
+      .split('\n')
+      .filter(Boolean);
+  }
+
   /** The last lines a node component logged (`<node>/kubelet`, `hub/coredns`, …). */
   logTail(name: string, lines = 30): string {
     const component = this.components.find(c => c.name === name);

@@ -10,7 +10,11 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { criuCommand } from '../../src/migration/__testUtils__/agents';
+import { systemClock } from '../../src/core/clock';
 import { HibernationController } from '../../src/kube/hibernation/HibernationController';
+import { KubeCheckpointDriver } from '../../src/kube/runtimes/checkpoint/KubeCheckpointDriver';
+import { MigrationStateMachine } from '../../src/migration/MigrationStateMachine';
+import { InMemoryMigrationStore } from '../../src/migration/MigrationStore';
 import { RealNodeAgents } from './nodeAgents';
 import { RealNodeCluster } from './RealNodeCluster';
 import { nodeTestImages } from './nodeTestImages';
@@ -653,6 +657,182 @@ describe('hibernation on real nodes', () => {
     await expect(agent.hibernation(`hib-${uid}`)).rejects.toThrow(/404/);
   });
 
+  it('hibernated, then its node drained: the move wakes it, takes it to another node with its memory, and leaves no images behind', async () => {
+    // Away from the client's node: these nodes' kube-proxy masquerades all
+    // Service traffic, so from a pod on the store's own node it arrives from
+    // the node's address on the bridge, which the agent takes for the
+    // kubelet's probes (seen: a store moved to the client's node counted none
+    // of the client's packets, and the client's first GET after its next
+    // sleep timed out).
+    const clientNode = cluster.kubectl([
+      'get',
+      'pod',
+      'valkey-client',
+      '-n',
+      NAMESPACE,
+      '-o',
+      'jsonpath={.spec.nodeName}',
+    ]);
+    const drained = JSON.parse(valkeyDeployment('drained'));
+    drained.spec.template.spec.affinity = {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchFields: [
+                {
+                  key: 'metadata.name',
+                  operator: 'NotIn',
+                  values: [clientNode],
+                },
+              ],
+            },
+          ],
+        },
+      },
+    };
+    cluster.kubectl(['apply', '-f', '-'], JSON.stringify(drained));
+    cluster.kubectl([
+      'expose',
+      'deployment',
+      'drained',
+      '-n',
+      NAMESPACE,
+      '--port=6379',
+    ]);
+    const drainedCli = (args: string[]) =>
+      cluster
+        .kubectl([
+          'exec',
+          '-n',
+          NAMESPACE,
+          'valkey-client',
+          '--',
+          'valkey-cli',
+          '-h',
+          'drained',
+          ...args,
+        ])
+        .trim();
+    await waitFor('a write through its Service', () =>
+      drainedCli(['SET', 'drained-key', 'kept']) === 'OK' ? true : undefined,
+    );
+    drainedCli(['RPUSH', 'drained-list', 'a', 'b', 'c']);
+    const runId = /run_id:(\w+)/.exec(drainedCli(['INFO', 'server']))![1];
+    const asleep = await waitFor('the store SCALED_DOWN', () => {
+      const pod = podOf('drained');
+      return pod?.label === 'SCALED_DOWN' && pod.cpu === '0' ? pod : undefined;
+    });
+    const uid = podUid(asleep.name);
+    const source = await agents.agentFor(asleep.node);
+    const slept = await source.hibernation(`hib-${uid}`);
+    expect(slept.phase).toBe('HIBERNATED');
+    // This store's images: its hibernation's, and the move's (other stores
+    // of the suite may sleep on the same node).
+    const imagesOf = (node: string) =>
+      cluster
+        .filesOnNode(node, cluster.node(node).imagesDir)
+        .filter(
+          f =>
+            f.startsWith(`hib-${uid}`) || f.startsWith('default.drained-drain'),
+        );
+    // Its memory is in images on its node: what a drain must not leave behind.
+    expect(imagesOf(asleep.node)).toEqual([`hib-${uid}-${slept.hibernations}`]);
+    const target = cluster.nodes
+      .map(n => n.name)
+      .find(n => n !== asleep.node && n !== clientNode)!;
+
+    // The drain's first step; Ferry plans the move from it (here the test does).
+    cluster.kubectl(['cordon', asleep.node]);
+    try {
+      const store = new InMemoryMigrationStore();
+      const sm = new MigrationStateMachine({
+        store,
+        drivers: [
+          new KubeCheckpointDriver({
+            kubeConfig: cluster.controlPlane.kubeConfig(),
+            agents,
+            clock: systemClock,
+          }),
+        ],
+        clock: systemClock,
+      });
+      const planned = await sm.plan(NAMESPACE, 'drained-drain', {
+        workloadRef: { kind: 'Deployment', name: 'drained' },
+        pod: asleep.name,
+        sourceNode: asleep.node,
+        targetNode: target,
+        reason: 'drain',
+        driver: 'checkpoint',
+      });
+      const done = await sm.run(NAMESPACE, planned.metadata.name);
+      expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(
+        /^Succeeded/,
+      );
+      // eslint-disable-next-line no-console
+      console.log(
+        `drained while hibernated: ${done.status?.message ?? ''}; freeze ${
+          done.status?.writePauseMs
+        } ms, ${done.status?.bytesMoved} bytes moved; load ${execFileSync(
+          'cat',
+          ['/proc/loadavg'],
+          {
+            encoding: 'utf8',
+          },
+        ).trim()}`,
+      );
+      const moved = await waitFor('one member, on the other node', () => {
+        const pod = podOf('drained');
+        return pod?.node === target && pod.name !== asleep.name
+          ? pod
+          : undefined;
+      });
+      // The same process, with its memory. Its Service's endpoints follow the
+      // hand-off a moment later (kube-proxy refuses meanwhile).
+      await waitFor('the moved store answering through its Service', () =>
+        drainedCli(['GET', 'drained-key']) === 'kept' ? true : undefined,
+      );
+      expect(drainedCli(['LRANGE', 'drained-list', '0', '-1'])).toBe('a\nb\nc');
+      expect(/run_id:(\w+)/.exec(drainedCli(['INFO', 'server']))![1]).toBe(
+        runId,
+      );
+      // Nothing of its memory stays on the drained node, and nothing there watches it.
+      expect(imagesOf(asleep.node)).toEqual([]);
+      await expect(source.hibernation(`hib-${uid}`)).rejects.toThrow(/404/);
+      // It goes on hibernating where it now runs, with its requests as the template has them.
+      expect(moved.cpu).toBe('250m');
+      const again = await waitFor('SCALED_DOWN on its new node', () => {
+        const pod = podOf('drained');
+        return pod?.label === 'SCALED_DOWN' && pod.node === target
+          ? pod
+          : undefined;
+      });
+      expect(again.name).toBe(moved.name);
+      let woken: string;
+      try {
+        woken = drainedCli(['GET', 'drained-key']);
+      } catch (error) {
+        const status = await (await agents.agentFor(target))
+          .hibernation(`hib-${podUid(moved.name)}`)
+          .catch(e => e);
+        throw new Error(
+          `the first GET on its new node failed: ${error}\nits watch: ${JSON.stringify(
+            status,
+          )}\n${agentLogs()}\n${target}/kubelet:\n${cluster.logTail(
+            `${target}/kubelet`,
+            30,
+          )}\n${target}/containerd:\n${cluster.logTail(
+            `${target}/containerd`,
+            30,
+          )}`,
+        );
+      }
+      expect(woken).toBe('kept');
+    } finally {
+      cluster.kubectl(['uncordon', asleep.node]);
+    }
+  });
+
   it('refuses a member of a replicated workload, and says why on the pod', async () => {
     cluster.kubectl(['apply', '-f', '-'], valkeyDeployment('replicated', 3));
     const refused = await waitFor('each member refused with the reason', () => {
@@ -675,5 +855,57 @@ describe('hibernation on real nodes', () => {
         : undefined;
     });
     expect(refused).toHaveLength(3);
+  });
+  it('keeps awake a store with an open connection to another service, says why on the pod, and lets it sleep once the connection closes', async () => {
+    // A lone replica of the walkthrough's store: its link to the primary is
+    // its own connection out, which the primary would time out while it slept.
+    const follower = JSON.parse(valkeyDeployment('follower'));
+    follower.spec.template.spec.containers[0].args.push(
+      '--replicaof',
+      'valkey',
+      '6379',
+    );
+    cluster.kubectl(['apply', '-f', '-'], JSON.stringify(follower));
+    const refused = await waitFor(
+      'the replica refused with its open connection',
+      () => {
+        const pod = podOf('follower');
+        return pod?.refused ? pod : undefined;
+      },
+    );
+    expect(refused.refused).toMatch(
+      /^it holds open connections to other services \(\d+\.\d+\.\d+\.\d+:6379\), which would time out while it sleeps/,
+    );
+    const agent = await agents.agentFor(refused.node);
+    const uid = podUid(refused.name);
+    // Idle for longer than its period, and not checkpointed.
+    await new Promise(resolve => setTimeout(resolve, 5_000));
+    const awake = await agent.hibernation(`hib-${uid}`);
+    expect(awake).toMatchObject({ phase: 'RUNNING', hibernations: 0 });
+    expect(awake.idleForMs).toBeGreaterThan(10_000);
+    expect(podOf('follower')).toMatchObject({ label: 'RUNNING', cpu: '250m' });
+
+    // Its own command, from inside the pod: the link closes, and it sleeps.
+    cluster.kubectl([
+      'exec',
+      '-n',
+      NAMESPACE,
+      refused.name,
+      '--',
+      'valkey-cli',
+      'REPLICAOF',
+      'NO',
+      'ONE',
+    ]);
+    const asleep = await waitFor(
+      'the former replica SCALED_DOWN, its refusal gone',
+      () => {
+        const pod = podOf('follower');
+        return pod?.label === 'SCALED_DOWN' && pod.refused === ''
+          ? pod
+          : undefined;
+      },
+    );
+    expect(asleep.name).toBe(refused.name);
   });
 });

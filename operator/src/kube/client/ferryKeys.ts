@@ -86,6 +86,15 @@ export const HIBERNATION_LABEL = 'ferry.dev/hibernation';
 /** On a pod that asked to hibernate and must not: why, in a sentence. */
 export const HIBERNATION_REFUSED_ANNOTATION = 'ferry.dev/hibernation-refused';
 /**
+ * On a pod that a checkpoint move is taking off its node: the move, in a
+ * sentence. The move woke the pod (a sleeping pod's memory is in images on the
+ * node being left, which the move's dump would not take) and the pod does not
+ * hibernate until the move ends; its replacement starts from the workload's
+ * template, without it.
+ */
+export const HIBERNATION_SUSPENDED_ANNOTATION =
+  'ferry.dev/hibernation-suspended';
+/**
  * On a hibernated pod: its containers' requests from before the scale-down
  * (JSON, container name to requests), put back when it wakes.
  */

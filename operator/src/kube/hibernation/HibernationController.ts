@@ -6,12 +6,14 @@ import {
   HIBERNATE_AFTER_ANNOTATION,
   HIBERNATION_LABEL,
   HIBERNATION_REFUSED_ANNOTATION,
+  HIBERNATION_SUSPENDED_ANNOTATION,
   PUBLISHED_FOR_HIBERNATION_ANNOTATION,
 } from '../client/ferryKeys';
 import type { NodeAgentFinder } from '../runtimes/checkpoint/KubeCheckpointDriver';
 import { isReady } from '../state/workloadViews';
 import {
   HibernationPhase,
+  hibernationId,
   hibernationRefusal,
   parseHibernateAfter,
   sleepingRequests,
@@ -43,7 +45,9 @@ export interface HibernationControllerOptions {
  * subresource), so the scheduler and autoscalers see its node's capacity free;
  * its former requests wait in an annotation and come back when it wakes. The
  * `ferry.dev/hibernation` label says RUNNING, HIBERNATING, SCALED_DOWN or
- * WAKING. A pod that must not sleep is annotated with the reason instead.
+ * WAKING. A pod that must not sleep is annotated with the reason instead. A
+ * pod a checkpoint move is taking off its node is left to the move, which
+ * woke it and ended its watch (HIBERNATION_SUSPENDED_ANNOTATION).
  */
 export class HibernationController {
   constructor(private readonly options: HibernationControllerOptions) {}
@@ -59,8 +63,9 @@ export class HibernationController {
       pods.items
         .filter(
           pod =>
-            pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION] ||
-            pod.metadata?.labels?.[HIBERNATION_LABEL],
+            (pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION] ||
+              pod.metadata?.labels?.[HIBERNATION_LABEL]) &&
+            !isSuspended(pod),
         )
         .map(pod =>
           (pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION]
@@ -120,12 +125,35 @@ export class HibernationController {
       ?.containerID?.replace(/^[a-z]+:\/\//, '');
     if (!containerId) return undefined;
     await this.keepPublished(pod);
+    // Looked at again just before the watch starts: a move that marked the pod
+    // since it was listed has stopped its watch, and a watch started now would
+    // checkpoint the container under the move.
+    const current = await apiRequest<V1Pod>(
+      this.options.kubeConfig,
+      'GET',
+      podPath(pod),
+    );
+    if (current.metadata?.uid !== pod.metadata?.uid || isSuspended(current)) {
+      return undefined;
+    }
     const agent = await this.options.agents.agentFor(node);
-    const status = await agent.watchForHibernation(`hib-${pod.metadata!.uid}`, {
-      containerId,
-      ports,
-      idleMs,
-    });
+    const status = await agent.watchForHibernation(
+      hibernationId(pod.metadata!.uid!),
+      {
+        containerId,
+        ports,
+        idleMs,
+      },
+    );
+    // The agent's refusal holds for now (open connections close): it goes
+    // with them, and a refusal from the pod's spec stopped us above.
+    if (status.refusal) {
+      await this.refuse(pod, status.refusal);
+    } else if (pod.metadata?.annotations?.[HIBERNATION_REFUSED_ANNOTATION]) {
+      await this.patchMetadata(pod, {
+        annotations: { [HIBERNATION_REFUSED_ANNOTATION]: null },
+      });
+    }
     return this.follow(pod, status);
   }
 
@@ -203,7 +231,7 @@ export class HibernationController {
     const node = pod.spec?.nodeName;
     if (!node || pod.status?.phase !== 'Running') return;
     const agent = await this.options.agents.agentFor(node);
-    const id = `hib-${pod.metadata!.uid}`;
+    const id = hibernationId(pod.metadata!.uid!);
     const watched = await agent.hibernation(id).then(
       () => true,
       error => {
@@ -400,6 +428,11 @@ export class HibernationController {
   private log(message: string): void {
     (this.options.log ?? (() => {}))(`hibernation: ${message}`);
   }
+}
+
+/** Whether a move holds the pod awake (see HIBERNATION_SUSPENDED_ANNOTATION). */
+function isSuspended(pod: V1Pod): boolean {
+  return Boolean(pod.metadata?.annotations?.[HIBERNATION_SUSPENDED_ANNOTATION]);
 }
 
 function podPath(pod: V1Pod): string {

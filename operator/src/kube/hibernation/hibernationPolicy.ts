@@ -50,6 +50,11 @@ export function parseHibernateAfter(value: string): number {
   return ms;
 }
 
+/** The node agent's name for a pod's hibernation watch. */
+export function hibernationId(podUid: string): string {
+  return `hib-${podUid}`;
+}
+
 /** What decides whether a pod's workload may sleep. */
 export interface HibernationCandidate {
   /** The workload's kind (Deployment, StatefulSet, …), or undefined for a bare pod. */

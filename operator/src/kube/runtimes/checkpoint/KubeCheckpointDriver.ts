@@ -26,6 +26,7 @@ import {
   AgentUnreachableError,
   NodeAgentClient,
 } from '../../../agent/NodeAgentClient';
+import type { HibernationStatus } from '../../../agent/ContainerHibernation';
 import {
   MigrationDriver,
   MigrationStepContext,
@@ -43,7 +44,13 @@ import {
   ReplicaSetHandoff,
   handoffPod,
 } from '../valkey/KubeValkeyMembers';
-import { RESTORE_FROM_ANNOTATION } from '../../client/ferryKeys';
+import {
+  HIBERNATE_AFTER_ANNOTATION,
+  HIBERNATION_LABEL,
+  HIBERNATION_SUSPENDED_ANNOTATION,
+  RESTORE_FROM_ANNOTATION,
+} from '../../client/ferryKeys';
+import { hibernationId } from '../../hibernation/hibernationPolicy';
 
 /** Longest wait for the replacement to serve once the images are there (restore, probes). */
 export const RESTORED_POD_READY_TIMEOUT_MS = 60_000;
@@ -227,16 +234,6 @@ export class KubeCheckpointDriver implements MigrationDriver {
         );
       }
       await this.requireRuntimeClass();
-      const container = checkpointedContainer(pod)!;
-      const status = pod.status?.containerStatuses?.find(
-        s => s.name === container.name,
-      );
-      const containerId = status?.containerID?.replace(/^[a-z0-9.-]+:\/\//, '');
-      if (!status?.state?.running || !containerId) {
-        throw new Error(
-          `container ${container.name} of ${metadata.namespace}/${spec.pod} is not running yet; trying again`,
-        );
-      }
       const [source, target] = await Promise.all([
         this.agent(spec.sourceNode, 'source'),
         this.agent(spec.targetNode, 'target'),
@@ -245,6 +242,17 @@ export class KubeCheckpointDriver implements MigrationDriver {
         requireCriu(source, spec.sourceNode),
         requireCriu(target, spec.targetNode),
       ]);
+      const container = checkpointedContainer(pod)!;
+      const awake = await this.keepAwake(ctx, pod, container.name, source);
+      const status = awake.status?.containerStatuses?.find(
+        s => s.name === container.name,
+      );
+      const containerId = status?.containerID?.replace(/^[a-z0-9.-]+:\/\//, '');
+      if (!status?.state?.running || !containerId) {
+        throw new Error(
+          `container ${container.name} of ${metadata.namespace}/${spec.pod} is not running yet; trying again`,
+        );
+      }
       const imageId = imageIdOf(ctx);
       const inspection = await source.inspectContainer(imageId, containerId);
       if (inspection.refusals.length) {
@@ -307,6 +315,11 @@ export class KubeCheckpointDriver implements MigrationDriver {
     const id = ctx.state.imageId;
     const source = await this.agent(spec.sourceNode, 'source');
     const target = await this.agent(spec.targetNode!, 'target');
+    if (ctx.state.sourceUid && !ctx.state.freezeStartedAt) {
+      // A watch the hibernation controller started before it saw the pod
+      // marked would checkpoint the container under the dump.
+      await stopHibernationWatch(source, ctx.state.sourceUid);
+    }
     let report;
     try {
       let pageServerPort: number | undefined;
@@ -540,10 +553,22 @@ export class KubeCheckpointDriver implements MigrationDriver {
   }
 
   async rollBack(ctx: MigrationStepContext): Promise<void> {
-    const id = ctx.state.imageId;
-    if (!id) return; // Refused before anything was touched.
     const { spec, metadata } = ctx.migration;
     const pods = this.pods(ctx);
+    // The source stays: it may hibernate again (the controller puts its
+    // requests back first, as for any wake).
+    const held = await pods.get(spec.pod);
+    if (held?.metadata?.annotations?.[HIBERNATION_SUSPENDED_ANNOTATION]) {
+      await pods
+        .patchMetadata(spec.pod, {
+          annotations: { [HIBERNATION_SUSPENDED_ANNOTATION]: null },
+        })
+        .catch(error => {
+          if (!isNotFound(error)) throw error;
+        });
+    }
+    const id = ctx.state.imageId;
+    if (!id) return; // Refused before anything was touched.
     const target = await this.options.agents
       .agentFor(spec.targetNode!)
       .catch(() => undefined);
@@ -742,6 +767,65 @@ export class KubeCheckpointDriver implements MigrationDriver {
     await this.switchOver(ctx);
   }
 
+  /**
+   * Keeps a pod that may hibernate awake for its move, and wakes it if it
+   * sleeps. Asleep, its container is a holder with no memory, and its memory
+   * is in images on the source node that the move's dump would not take: they
+   * would stay behind on the node being drained or reclaimed, and the
+   * replacement would start empty. So the pod is marked first (the hibernation
+   * controller leaves a marked pod alone), a sleeping one is restored in place
+   * by the source agent (which deletes its images once restored), and the
+   * agent's watch ends, or its idle timer would checkpoint the container under
+   * the move. Resolves with the pod once it runs its real container.
+   */
+  private async keepAwake(
+    ctx: MigrationStepContext,
+    pod: V1Pod,
+    container: string,
+    source: NodeAgentClient,
+  ): Promise<V1Pod> {
+    const optedIn =
+      pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION] ||
+      pod.metadata?.labels?.[HIBERNATION_LABEL];
+    if (!optedIn) return pod;
+    const { spec, metadata } = ctx.migration;
+    const pods = this.pods(ctx);
+    if (!pod.metadata?.annotations?.[HIBERNATION_SUSPENDED_ANNOTATION]) {
+      await pods.patchMetadata(spec.pod, {
+        annotations: {
+          [HIBERNATION_SUSPENDED_ANNOTATION]: `Migration ${metadata.name} moves it to ${spec.targetNode}`,
+        },
+      });
+    }
+    const ended = await stopHibernationWatch(source, pod.metadata!.uid!);
+    if (!ended) return pod;
+    if (ended.woken) {
+      ctx.note(
+        `${spec.pod} was hibernated on ${spec.sourceNode}: woken there in ${ended.woken.wakeMs} ms to move with its memory`,
+      );
+    }
+    // The container the watch last knew: after a wake, the restored one,
+    // which the kubelet reports a moment after the agent.
+    const until = Date.now() + RESTORED_POD_READY_TIMEOUT_MS;
+    for (;;) {
+      const current = await pods.get(spec.pod);
+      if (!current || current.metadata?.uid !== pod.metadata?.uid) {
+        throw new PermanentMigrationError(
+          `member pod ${metadata.namespace}/${spec.pod} went while it was woken from hibernation`,
+        );
+      }
+      if (runningContainerId(current, container) === ended.containerId) {
+        return current;
+      }
+      if (Date.now() > until) {
+        throw new Error(
+          `${spec.pod} runs container ${ended.containerId} after its hibernation, which its pod did not report running within ${RESTORED_POD_READY_TIMEOUT_MS} ms; trying again`,
+        );
+      }
+      await sleep(MEMBER_POD_POLL_MS, ctx.signal);
+    }
+  }
+
   /** Waits until the replacement pod serves from the restored container; fails on a failed restore. */
   private async waitForRestored(
     ctx: MigrationStepContext,
@@ -932,6 +1016,34 @@ function restoredFrom(pod: V1Pod, container: string, imageId: string): V1Pod {
     },
     spec: { ...pod.spec!, runtimeClassName: FERRY_RUNTIME_CLASS },
   };
+}
+
+/**
+ * Ends the source agent's hibernation watch of a pod, waking the container
+ * first if it sleeps. Resolves with the container the watch last knew (after
+ * a wake, the restored one) and the wake's status, or undefined when nothing
+ * watched the pod. A watch caught checkpointing or waking is tried again by
+ * the step's retry.
+ */
+async function stopHibernationWatch(
+  agent: NodeAgentClient,
+  podUid: string,
+): Promise<{ containerId: string; woken?: HibernationStatus } | undefined> {
+  const id = hibernationId(podUid);
+  const watch = await agent.hibernation(id).catch(error => {
+    if (/ 404 /.test(String(error?.message))) return undefined;
+    throw error;
+  });
+  if (!watch) return undefined;
+  if (watch.phase === 'HIBERNATING' || watch.phase === 'WAKING') {
+    throw new Error(
+      `the pod's hibernation is ${watch.phase} on its node; trying again once it settles`,
+    );
+  }
+  const woken = watch.phase === 'HIBERNATED' ? await agent.wake(id) : undefined;
+  // Refused unless it runs (a wake that found the watch busy did nothing): retried.
+  await agent.stopWatching(id);
+  return { containerId: (woken ?? watch).containerId, woken };
 }
 
 /** Checks the node's CRIU; resolves with what its agent said of itself. */
