@@ -201,6 +201,6 @@ describe('the lazy route of checkpoint moves between real nodes', () => {
     expect(nodes.podsOf(app).filter(pod => pod.node === 'on-demand-c')).toEqual(
       [],
     );
-    expect(nodes.imagesOnNode('on-demand-c')).toEqual([]);
+    expect(nodes.imagesLeft('on-demand-c')).toEqual([]);
   });
 });

@@ -249,22 +249,11 @@ export class CheckpointNodes {
     }
   }
 
-  /** The checkpoint images left on a node's tmpfs (none may outlive a move). */
-  imagesLeft(node: string): string[] {
-    return fs
-      .readdirSync(
-        this.cluster.pathOnNode(node, this.cluster.node(node).imagesDir),
-      )
-      .filter(f => !f.startsWith('.'));
-  }
-
   /**
-   * The checkpoint images on a node's tmpfs as the node sees it. imagesLeft
-   * reads the host's directory beneath that mount, which is always empty; the
-   * suites that use it still find images left there (checkpointMove's agent
-   * cases) and move to this once none are.
+   * The checkpoint images left on a node's tmpfs (none may outlive a move), as
+   * the node sees it: the host's directory beneath that mount is always empty.
    */
-  imagesOnNode(node: string): string[] {
+  imagesLeft(node: string): string[] {
     return fs
       .readdirSync(this.imagesPath(node))
       .filter(f => !f.startsWith('.'));

@@ -200,7 +200,7 @@ describe('a checkpoint move whose target node dies mid-restore', () => {
     expect(
       nodes.cli(serving.name, ['set', 'written-after-the-loss', 'yes']),
     ).toBe('OK');
-    expect(nodes.imagesOnNode('spot-a')).toEqual([]);
+    expect(nodes.imagesLeft('spot-a')).toEqual([]);
   });
 
   it("restores a StatefulSet's member on its source from the images kept there, every key in the same process", async () => {
@@ -285,7 +285,7 @@ describe('a checkpoint move whose target node dies mid-restore', () => {
     expect(
       nodes.cli(serving.name, ['set', 'written-after-the-loss', 'yes']),
     ).toBe('OK');
-    expect(nodes.imagesOnNode('spot-a')).toEqual([]);
+    expect(nodes.imagesLeft('spot-a')).toEqual([]);
   });
 });
 
