@@ -228,53 +228,67 @@ async function moveWithOperatorKilled(
   const killedAt = Date.now();
   const atKill = (await store.get(NAMESPACE, name))?.status;
   const successor = await startOperator(`${app}-successor`);
-  const ledAt = Date.now();
-  const done = await watch;
-  const state = done.status?.driverState ?? {};
-  console.log(
-    `operator killed in ${atKill?.phase} (recorded): the successor led ${
-      ledAt - killedAt
-    } ms later; ${done.status?.phase} ${
-      Date.now() - killedAt
-    } ms after the kill; freeze ${done.status?.writePauseMs} ms (dump ${
-      state.dumpMs
-    } ms, stream ${state.streamMs} ms), ${done.status?.bytesMoved} bytes: ${
-      done.status?.message ?? ''
-    }`,
-  );
-  if (done.status?.phase !== 'Succeeded') {
-    console.log(
-      `${operatorLog(first)}\n${operatorLog(successor)}\n${nodes.nodeLogs(
-        'spot-b',
-      )}`,
-    );
+  try {
+    await expectFinishedBySuccessor();
+  } finally {
+    // A failed expectation must not leave the successor holding the Lease: the
+    // next case's operator would never lead (seen in a cold run: three cases
+    // timed out waiting for it after the first failed).
+    kill(successor);
   }
-  expect(atKill?.phase).toMatch(phaseAtKill);
-  expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(
-    /^Succeeded/,
-  );
-  expect(done.status?.bytesMoved).toBeGreaterThan(KEYS * 100);
-  // The source stayed paused while no operator ran: the freeze the Migration
-  // reports takes in that time, from the pause its predecessor asked for.
-  expect(done.status?.writePauseMs).toBeGreaterThan(ledAt - killedAt);
-  // The dump's own length, as its agent recorded it, also when the successor
-  // asked for the images again after the dump had ended (it reported 0 before).
-  expect(Number(state.dumpMs)).toBeGreaterThan(0);
-  expect(Number(state.dumpMs)).toBeLessThan(done.status!.writePauseMs!);
 
-  // The same process serves every key on the target; the source is gone, not paused.
-  const moved = await waitFor('one member, on spot-b', () => {
-    const pods = nodes.podsOf(app);
-    return pods.length === 1 && pods[0].node === 'spot-b' ? pods[0] : undefined;
-  });
-  expect(nodes.info(moved.name).runId).toBe(before.runId);
-  expect(nodes.cli(moved.name, ['debug', 'digest'])).toBe(digest);
-  expect(nodes.cli(moved.name, ['get', 'written-before-the-move'])).toBe('yes');
-  expect(nodes.runcState('spot-a', containerId)).toBe('gone');
-  for (const node of ['spot-a', 'spot-b']) {
-    expect(nodes.imagesLeft(node)).toEqual([]);
+  async function expectFinishedBySuccessor(): Promise<void> {
+    const ledAt = Date.now();
+    const done = await watch;
+    const state = done.status?.driverState ?? {};
+    console.log(
+      `operator killed in ${atKill?.phase} (recorded): the successor led ${
+        ledAt - killedAt
+      } ms later; ${done.status?.phase} ${
+        Date.now() - killedAt
+      } ms after the kill; freeze ${done.status?.writePauseMs} ms (dump ${
+        state.dumpMs
+      } ms, stream ${state.streamMs} ms), ${done.status?.bytesMoved} bytes: ${
+        done.status?.message ?? ''
+      }`,
+    );
+    if (done.status?.phase !== 'Succeeded') {
+      console.log(
+        `${operatorLog(first)}\n${operatorLog(successor)}\n${nodes.nodeLogs(
+          'spot-b',
+        )}`,
+      );
+    }
+    expect(atKill?.phase).toMatch(phaseAtKill);
+    expect(`${done.status?.phase}: ${done.status?.message ?? ''}`).toMatch(
+      /^Succeeded/,
+    );
+    expect(done.status?.bytesMoved).toBeGreaterThan(KEYS * 100);
+    // The source stayed paused while no operator ran: the freeze the Migration
+    // reports takes in that time, from the pause its predecessor asked for.
+    expect(done.status?.writePauseMs).toBeGreaterThan(ledAt - killedAt);
+    // The dump's own length, as its agent recorded it, also when the successor
+    // asked for the images again after the dump had ended (it reported 0 before).
+    expect(Number(state.dumpMs)).toBeGreaterThan(0);
+    expect(Number(state.dumpMs)).toBeLessThan(done.status!.writePauseMs!);
+
+    // The same process serves every key on the target; the source is gone, not paused.
+    const moved = await waitFor('one member, on spot-b', () => {
+      const pods = nodes.podsOf(app);
+      return pods.length === 1 && pods[0].node === 'spot-b'
+        ? pods[0]
+        : undefined;
+    });
+    expect(nodes.info(moved.name).runId).toBe(before.runId);
+    expect(nodes.cli(moved.name, ['debug', 'digest'])).toBe(digest);
+    expect(nodes.cli(moved.name, ['get', 'written-before-the-move'])).toBe(
+      'yes',
+    );
+    expect(nodes.runcState('spot-a', containerId)).toBe('gone');
+    for (const node of ['spot-a', 'spot-b']) {
+      expect(nodes.imagesLeft(node)).toEqual([]);
+    }
   }
-  kill(successor);
 }
 
 describe('a checkpoint move whose operator is killed and replaced', () => {
@@ -296,7 +310,10 @@ describe('a checkpoint move whose operator is killed and replaced', () => {
           10,
         );
       },
-      /^Transferring$/,
+      // The kill follows the pause; on a quiet machine the dump (about 0.4 s for
+      // this member) can end before the pause is seen, with the source still
+      // paused for the switch.
+      /^(Transferring|SwitchingOver)$/,
     );
   });
 
