@@ -323,6 +323,53 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * The pod template of a one-member Valkey workload on `node` (by node affinity,
+ * which a move replaces), restored through Ferry's runtime class.
+ */
+export function valkeyPodTemplate(name: string, node: string, image: string) {
+  return {
+    metadata: { labels: { app: name } },
+    spec: {
+      runtimeClassName: 'ferry',
+      terminationGracePeriodSeconds: 1,
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              {
+                matchFields: [
+                  { key: 'metadata.name', operator: 'In', values: [node] },
+                ],
+              },
+            ],
+          },
+        },
+      },
+      containers: [
+        {
+          name: 'valkey',
+          image,
+          imagePullPolicy: 'Never',
+          command: ['valkey-server'],
+          args: [
+            '--protected-mode',
+            'no',
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+            '--enable-debug-command',
+            'yes',
+          ],
+          ports: [{ name: 'valkey', containerPort: 6379 }],
+          readinessProbe: { tcpSocket: { port: 6379 }, periodSeconds: 1 },
+        },
+      ],
+    },
+  };
+}
+
 /** A one-member Valkey Deployment on `node` (by node affinity, which a hand-off replaces). */
 export function valkeyDeployment(
   name: string,
@@ -336,46 +383,7 @@ export function valkeyDeployment(
     spec: {
       replicas: 1,
       selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          runtimeClassName: 'ferry',
-          terminationGracePeriodSeconds: 1,
-          affinity: {
-            nodeAffinity: {
-              requiredDuringSchedulingIgnoredDuringExecution: {
-                nodeSelectorTerms: [
-                  {
-                    matchFields: [
-                      { key: 'metadata.name', operator: 'In', values: [node] },
-                    ],
-                  },
-                ],
-              },
-            },
-          },
-          containers: [
-            {
-              name: 'valkey',
-              image,
-              imagePullPolicy: 'Never',
-              command: ['valkey-server'],
-              args: [
-                '--protected-mode',
-                'no',
-                '--save',
-                '',
-                '--appendonly',
-                'no',
-                '--enable-debug-command',
-                'yes',
-              ],
-              ports: [{ name: 'valkey', containerPort: 6379 }],
-              readinessProbe: { tcpSocket: { port: 6379 }, periodSeconds: 1 },
-            },
-          ],
-        },
-      },
+      template: valkeyPodTemplate(name, node, image),
     },
   });
 }

@@ -24,7 +24,12 @@ import {
 import { migrationPlacement } from '../../src/kube/admission/PodPlacer';
 import { InMemoryMigrationStore } from '../../src/migration/MigrationStore';
 import { registerFerryWebhooks } from '../kube/ferryWebhooks';
-import { CheckpointNodes, NAMESPACE, waitFor } from './checkpointNodes';
+import {
+  CheckpointNodes,
+  NAMESPACE,
+  valkeyPodTemplate,
+  waitFor,
+} from './checkpointNodes';
 import { nodeTestImages } from './nodeTestImages';
 
 jest.setTimeout(900_000);
@@ -91,46 +96,7 @@ function valkeyStatefulSet(name: string, node: string): string {
       replicas: 1,
       serviceName: name,
       selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          runtimeClassName: 'ferry',
-          terminationGracePeriodSeconds: 1,
-          affinity: {
-            nodeAffinity: {
-              requiredDuringSchedulingIgnoredDuringExecution: {
-                nodeSelectorTerms: [
-                  {
-                    matchFields: [
-                      { key: 'metadata.name', operator: 'In', values: [node] },
-                    ],
-                  },
-                ],
-              },
-            },
-          },
-          containers: [
-            {
-              name: 'valkey',
-              image: nodeTestImages().valkey.name,
-              imagePullPolicy: 'Never',
-              command: ['valkey-server'],
-              args: [
-                '--protected-mode',
-                'no',
-                '--save',
-                '',
-                '--appendonly',
-                'no',
-                '--enable-debug-command',
-                'yes',
-              ],
-              ports: [{ name: 'valkey', containerPort: 6379 }],
-              readinessProbe: { tcpSocket: { port: 6379 }, periodSeconds: 1 },
-            },
-          ],
-        },
-      },
+      template: valkeyPodTemplate(name, node, nodeTestImages().valkey.name),
     },
   });
 }
