@@ -3,6 +3,7 @@ import { renderInTestApp } from '@backstage/frontend-test-utils';
 import { EntityProvider } from '@backstage/plugin-catalog-react';
 import { ferryApiRef } from '../../api';
 import {
+  entityStatus,
   mockFerryApi,
   responseError,
   sessionsEntity,
@@ -47,6 +48,31 @@ describe('EntitySpotCard', () => {
     expect(api.getMigrations).toHaveBeenCalledWith(
       { kind: 'Component', namespace: 'default', name: 'sessions' },
       { limit: 1 },
+    );
+  });
+
+  it('says how many replicas have no price instead of a share below on demand', async () => {
+    await render(
+      mockFerryApi({
+        getStatus: jest.fn(async () => ({
+          ...entityStatus,
+          replicas: entityStatus.replicas.map((r, i) =>
+            i === 0 ? { ...r, hourlyCostUsd: 0 } : r,
+          ),
+          conditions: [
+            {
+              type: 'PricesKnown',
+              status: 'False' as const,
+              reason: 'PriceUnknown',
+              message: 'cost, spend and savings leave out 1 of 3 replicas',
+              lastTransitionTime: '2026-12-07T00:00:00Z',
+            },
+          ],
+        })),
+      }),
+    );
+    expect(await screen.findByTestId('ferry-card-savings')).toHaveTextContent(
+      `(no price known for 1 of ${entityStatus.replicas.length} replicas)`,
     );
   });
 

@@ -15,6 +15,7 @@ import {
   savingsShare,
 } from '../../format';
 import { useLoader } from '../../hooks/useLoader';
+import { unknownPrices } from '../../prices';
 import { STATUS_REFRESH_MS } from '../../refresh';
 import { entityContentRouteRef } from '../../routes';
 import { ErrorPanel, LoadingPanel, isNotFound } from '../Feedback';
@@ -71,15 +72,17 @@ export function EntitySpotCard() {
     const { cost, availability, replicas } = status;
     const spot = replicas.filter(r => r.capacityType === 'spot').length;
     const share = savingsShare(cost.hourlyCostUsd, cost.onDemandHourlyCostUsd);
+    const unpriced = unknownPrices(status);
     body = (
       <Stack spacing={1.5}>
         <StatBlock
           testId="ferry-card-savings"
           label="Savings to date"
-          value={`${formatUsd(cost.savingsToDateUsd)} (${formatPercent(
-            share,
-            0,
-          )} below on demand)`}
+          value={`${formatUsd(cost.savingsToDateUsd)} (${
+            unpriced
+              ? `no price known for ${unpriced.replicas} of ${replicas.length} replicas`
+              : `${formatPercent(share, 0)} below on demand`
+          })`}
         />
         <StatBlock
           testId="ferry-card-availability"

@@ -8,6 +8,7 @@ import { getCompoundEntityRef } from '@backstage/catalog-model';
 import { useEntity } from '@backstage/plugin-catalog-react';
 import { ferryApiRef } from '../../api';
 import { useLoader } from '../../hooks/useLoader';
+import { unknownPrices } from '../../prices';
 import { STATUS_REFRESH_MS } from '../../refresh';
 import { AvailabilityCard } from '../AvailabilityCard';
 import { CostCard } from '../CostCard';
@@ -128,7 +129,12 @@ export function EntitySpotContent() {
           status={status.value}
           onSaved={status.retry}
         />
-        {status.value && <PlacementCard replicas={status.value.replicas} />}
+        {status.value && (
+          <PlacementCard
+            replicas={status.value.replicas}
+            pricesMissing={unknownPrices(status.value) !== undefined}
+          />
+        )}
         {/* History loads alongside the status rather than after it. When the
             status failed, the one error above says what to do. */}
         {(status.loading || status.value) && (

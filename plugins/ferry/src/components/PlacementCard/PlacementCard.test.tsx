@@ -59,4 +59,22 @@ describe('PlacementCard', () => {
       }),
     ]);
   });
+
+  it('shows a cost the operator could not price as unknown, not $0.000/h', async () => {
+    const [priced, ...rest] = entityStatus.replicas;
+    const unpriced = rest.map(r => ({ ...r, hourlyCostUsd: 0 }));
+    await renderWithFerry(
+      <PlacementCard replicas={[priced, ...unpriced]} pricesMissing />,
+    );
+    const rows = screen.getAllByTestId('ferry-replica-row');
+    expect(rows[0]).toHaveTextContent('/h');
+    for (const row of rows.slice(1)) {
+      expect(row).toHaveTextContent('unknown');
+      expect(row).not.toHaveTextContent('$0.000/h');
+    }
+    const pools = screen.getAllByTestId('ferry-pool-row');
+    expect(pools.filter(p => /unknown/.test(p.textContent ?? ''))).toHaveLength(
+      poolsOf(unpriced).length,
+    );
+  });
 });

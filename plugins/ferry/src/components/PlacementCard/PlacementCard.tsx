@@ -12,6 +12,7 @@ import type {
   ReplicaPlacement,
 } from '@ferry/plugin-ferry-common';
 import { formatPercent, formatUsdPerHour } from '../../format';
+import { isUnpriced } from '../../prices';
 import { riskColor, riskLevel } from '../../risk';
 import { EmptyPanel } from '../Feedback';
 import { SectionCard } from '../SectionCard';
@@ -24,12 +25,17 @@ export interface PlacementPool {
   capacityType: CapacityType;
   replicas: number;
   hourlyCostUsd: number;
+  /** Replicas of the pool the operator has no price for (left out of hourlyCostUsd). */
+  unpriced: number;
   /** Highest risk among the pool's replicas; 0 for permanent capacity. */
   interruptionRisk: number;
 }
 
 /** Groups replicas by pool, riskiest first. */
-export function poolsOf(replicas: ReplicaPlacement[]): PlacementPool[] {
+export function poolsOf(
+  replicas: ReplicaPlacement[],
+  pricesMissing = false,
+): PlacementPool[] {
   const pools = new Map<string, PlacementPool>();
   for (const r of replicas) {
     const key = `${r.zone}|${r.instanceType}|${r.capacityType}`;
@@ -39,10 +45,12 @@ export function poolsOf(replicas: ReplicaPlacement[]): PlacementPool[] {
       capacityType: r.capacityType,
       replicas: 0,
       hourlyCostUsd: 0,
+      unpriced: 0,
       interruptionRisk: 0,
     };
     pool.replicas++;
     pool.hourlyCostUsd += r.hourlyCostUsd;
+    if (isUnpriced(r, pricesMissing)) pool.unpriced++;
     if (r.capacityType === 'spot') {
       pool.interruptionRisk = Math.max(
         pool.interruptionRisk,
@@ -81,10 +89,34 @@ export function RiskChip(props: { risk: number }) {
   );
 }
 
+/** A cost the operator could not price reads as unknown, never as $0.000/h. */
+function CostCell(props: { usdPerHour: number; unknown: boolean }) {
+  return (
+    <TableCell align="right">
+      {props.unknown ? (
+        <Typography
+          variant="body2"
+          color="text.secondary"
+          component="span"
+          title="The operator has no price for this pool: see the PricesKnown condition"
+        >
+          unknown
+        </Typography>
+      ) : (
+        formatUsdPerHour(props.usdPerHour)
+      )}
+    </TableCell>
+  );
+}
+
 /** Where an entity's replicas run and how risky each pool is. */
-export function PlacementCard(props: { replicas: ReplicaPlacement[] }) {
-  const { replicas } = props;
-  const pools = poolsOf(replicas);
+export function PlacementCard(props: {
+  replicas: ReplicaPlacement[];
+  /** The operator's PricesKnown condition is False: a cost of 0 is unknown. */
+  pricesMissing?: boolean;
+}) {
+  const { replicas, pricesMissing = false } = props;
+  const pools = poolsOf(replicas, pricesMissing);
   return (
     <SectionCard
       id="ferry-placement"
@@ -129,9 +161,10 @@ export function PlacementCard(props: { replicas: ReplicaPlacement[] }) {
                     <TableCell>{r.zone}</TableCell>
                     <TableCell>{r.instanceType}</TableCell>
                     <TableCell>{r.node}</TableCell>
-                    <TableCell align="right">
-                      {formatUsdPerHour(r.hourlyCostUsd)}
-                    </TableCell>
+                    <CostCell
+                      usdPerHour={r.hourlyCostUsd}
+                      unknown={isUnpriced(r, pricesMissing)}
+                    />
                     <TableCell>
                       {r.capacityType === 'spot' ? (
                         <RiskChip risk={r.interruptionRisk} />
@@ -179,9 +212,10 @@ export function PlacementCard(props: { replicas: ReplicaPlacement[] }) {
                         <CapacityChip capacityType={p.capacityType} />
                       </TableCell>
                       <TableCell align="right">{p.replicas}</TableCell>
-                      <TableCell align="right">
-                        {formatUsdPerHour(p.hourlyCostUsd)}
-                      </TableCell>
+                      <CostCell
+                        usdPerHour={p.hourlyCostUsd}
+                        unknown={p.unpriced > 0}
+                      />
                       <TableCell>
                         {p.capacityType === 'spot' ? (
                           <RiskChip risk={p.interruptionRisk} />

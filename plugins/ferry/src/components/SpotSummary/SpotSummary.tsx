@@ -10,6 +10,7 @@ import {
   formatUsdPerHour,
   savingsShare,
 } from '../../format';
+import { unknownPrices } from '../../prices';
 import { StatBlock } from '../StatBlock';
 
 /** The headline figures of an entity on spot: cost, savings, availability, replicas. */
@@ -19,6 +20,9 @@ export function SpotSummary(props: { status: EntitySpotStatus }) {
   const ready = replicas.filter(r => r.ready).length;
   const meetsTarget = availability.observed >= availability.target;
   const share = savingsShare(cost.hourlyCostUsd, cost.onDemandHourlyCostUsd);
+  const unpriced = unknownPrices(props.status);
+  const allUnpriced =
+    unpriced !== undefined && unpriced.replicas === replicas.length;
 
   return (
     <Box
@@ -32,12 +36,21 @@ export function SpotSummary(props: { status: EntitySpotStatus }) {
             tile
             testId="ferry-hourly-cost"
             label="Hourly cost"
-            value={formatUsdPerHour(cost.hourlyCostUsd)}
+            value={
+              allUnpriced ? 'Unknown' : formatUsdPerHour(cost.hourlyCostUsd)
+            }
             detail={
-              <>
-                vs {formatUsdPerHour(cost.onDemandHourlyCostUsd)} on demand (
-                {formatPercent(share, 0)} less)
-              </>
+              unpriced ? (
+                <span title={unpriced.message}>
+                  no price known for {unpriced.replicas} of {replicas.length}{' '}
+                  replicas, so cost and savings leave them out
+                </span>
+              ) : (
+                <>
+                  vs {formatUsdPerHour(cost.onDemandHourlyCostUsd)} on demand (
+                  {formatPercent(share, 0)} less)
+                </>
+              )
             }
           />
         </Grid>
