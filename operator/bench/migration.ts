@@ -13,8 +13,9 @@
  * (connections, pub/sub, blocked clients, transactions, TTLs, the reconnect herd;
  * src/migration/__testUtils__/SurvivalProbe.ts). One `--rate` and one `--server`
  * is one cell of the grid; runs are merged into $FERRY_BENCH_RESULTS/migration.json
- * by (server, rate, values, dataset, method), and the table of every recorded run
- * is written into operator/docs/migration.md between its markers. Needs root and
+ * by (server, rate, values, dataset, method, probe), and their rows replace the
+ * same cells' rows of the table in operator/docs/migration.md (between its
+ * markers), keeping every other row, so the table is built cell by cell. Needs root and
  * CRIU (scripts/lib/criu.sh); the servers come from scripts/lib/valkey.sh.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,8 @@ import {
   startMember,
 } from '../src/migration/__testUtils__/valkeyMembers';
 import { TestbedAgents, criuCommand } from '../src/migration/__testUtils__/agents';
-import { ValueMix, WriteLoad } from '../src/migration/__testUtils__/WriteLoad';
+import type { ValueMix } from '../src/migration/__testUtils__/WriteLoad';
+import { ThreadedWriteLoad } from '../src/migration/__testUtils__/ThreadedWriteLoad';
 import { appClient } from '../src/migration/__testUtils__/clients';
 import { measureLink } from '../src/migration/__testUtils__/link';
 import { MOVE_METHODS, MoveMethod, clearHosts, moveMember, placeClientAddress } from '../src/migration/__testUtils__/moves';
@@ -43,6 +45,7 @@ import {
   readScenarioKeys,
   writeScenarioKeys,
 } from '../src/migration/__testUtils__/scenario';
+import { mergeTableBetween } from '../src/migration/__testUtils__/benchTable';
 import { parseBenchArgs, repoRoot, writeResults } from './lib/benchSupport';
 
 /** Value size of the bulk dataset: 1 KiB, so N MiB is N×1024 keys. */
@@ -81,6 +84,11 @@ interface Run {
   connections: number;
   /** Writes the load could not issue because too many waited (an outage at a high rate). */
   shedWrites: number;
+  /**
+   * How late the load's thread issued writes (ms beyond its 5 ms tick): writes are
+   * timed from their issue, so a lag here is load the bench did not offer, not pause.
+   */
+  loadIssueLagMs?: { p99: number; max: number };
   /** Connections of the write load that survived the move without reconnecting. */
   connectionsKept?: number;
   /** For `checkpoint`: how long the process was frozen (dump, stream, restore). */
@@ -176,7 +184,9 @@ async function benchOne(
   const app = appClient(service, VALKEY_PORT);
   await writeScenarioKeys(app);
   const connections = connectionsFor(rate);
-  const load = new WriteLoad({ host: service, port: VALKEY_PORT, ratePerSec: rate, connections, keyPrefix: `load:${name}`, values });
+  // The writers run on a thread of their own: their latencies must be the server's
+  // pause, not this thread's stalls (the driver's polls, the probe, process spawns).
+  const load = new ThreadedWriteLoad({ host: service, port: VALKEY_PORT, ratePerSec: rate, connections, keyPrefix: `load:${name}`, values });
   const probe = withProbe ? new SurvivalProbe({ host: service, port: VALKEY_PORT, prefix: `probe:${name}` }) : undefined;
   await probe?.start();
   await load.start();
@@ -190,7 +200,7 @@ async function benchOne(
     outcome = await moveMember({ bed, runtime, agents, source, service, from: 'spot-a', to: 'spot-b', noticeMs: NOTICE_MS }, method);
   } catch (error) {
     probe?.close();
-    load.close();
+    await load.close();
     app.disconnect();
     throw error;
   }
@@ -200,8 +210,9 @@ async function benchOne(
   await load.stop();
   const survives = (await probe?.finish()) ?? null;
 
-  const latencies = load.latencies(started, Date.now());
-  const lost = await load.lostWrites(app);
+  const latencies = await load.latencies(started, Date.now());
+  const lost = await load.countLostWrites();
+  const summary = await load.summary();
   const scenario = await readScenarioKeys(app);
   const scenarioLost =
     (Object.keys(scenario.session).length === 3 ? 0 : 1) +
@@ -216,7 +227,7 @@ async function benchOne(
     const freezeBreakdownMs = { dump: Number(state.dumpMs), stream: Number(state.streamMs), restore: Number(state.restoreMs) };
     const switched = status.phases.find(p => p.phase === 'SwitchingOver')?.finishedAt;
     const restoredAt = switched ? Date.parse(switched) : undefined;
-    const lastAck = restoredAt === undefined ? undefined : load.lastAckOfIssuedBefore(restoredAt);
+    const lastAck = restoredAt === undefined ? undefined : await load.lastAckOfIssuedBefore(restoredAt);
     checkpoint = {
       freezeMs: status.writePauseMs,
       freezeBreakdownMs,
@@ -232,22 +243,23 @@ async function benchOne(
     method,
     writePauseMs: { p50: latencies.quantile(0.5), p99: latencies.quantile(0.99), max: latencies.max },
     totalMs,
-    lostAckedWrites: lost.length,
+    lostAckedWrites: lost.count,
     lostKeys,
     bytesMoved: outcome.bytesMoved,
     linkBytesPerSec: Math.round(linkBytesPerSec),
     connections,
-    shedWrites: load.shed,
-    connectionsKept: connections - load.droppedConnections.size,
+    shedWrites: summary.shed,
+    loadIssueLagMs: summary.issueLagMs,
+    connectionsKept: connections - summary.droppedConnections,
     ...checkpoint,
     ...(phasesMs ? { phasesMs } : {}),
     survives,
-    ackedWrites: load.ackedCount,
+    ackedWrites: summary.acked,
     loadAverage,
     measuredAt: new Date().toISOString(),
   };
 
-  load.close();
+  await load.close();
   app.disconnect();
   await runtime.stopAll();
   for (const m of outcome.extraMembers) {
@@ -323,37 +335,45 @@ function previousRuns(file: string): Run[] {
 
 const fmt = (v: number | null | undefined, unit = '', none = 'lost') => (v === null || v === undefined ? none : `${v}${unit}`);
 
-/** The table of every recorded run, as the docs show it. */
-function table(runs: Run[]): string {
-  const order = (r: Run) =>
-    [TEST_SERVERS.indexOf(r.server), r.writesPerSec, r.values === '1k' ? 0 : 1, r.datasetMiB, MOVE_METHODS.indexOf(r.method)];
-  const sorted = [...runs].sort((a, b) => {
-    const [x, y] = [order(a), order(b)];
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
-    return 0;
-  });
-  const lines = [
-    '| server | writes/s | values | dataset | method | probe | load | write pause p50/p99/max | total | lost acked | lost keys | connections kept | reconnect | pub/sub lost (recv before/during/after) | blocked lost/dup | partial tx | TTL drift | herd (at once, p99 first s, misses) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-  ];
-  for (const r of sorted) {
-    const s = r.survives;
-    const base = `| ${r.server} | ${r.writesPerSec} | ${r.values} | ${r.datasetMiB} MiB | ${r.method} | ${s ? 'yes' : 'no'} | ${r.loadAverage} | ${r.writePauseMs.p50}/${r.writePauseMs.p99}/${r.writePauseMs.max} ms | ${(r.totalMs / 1000).toFixed(2)} s | ${r.lostAckedWrites}/${r.ackedWrites} | ${r.lostKeys}`;
-    lines.push(
-      s
-        ? `${base} | ${s.connectionsKept}/${s.connections} | ${fmt(s.reconnectMs, ' ms', 'none')} | ${s.pubsubLost} (${s.pubsubReceived.before}/${s.pubsubReceived.during}/${s.pubsubReceived.after}) | ${s.blockedLost}/${s.blockedDuplicated} | ${s.partialTransactions} | ${fmt(s.ttlDriftMs, ' ms')} | ${s.herdReconnected}, ${s.herdP99Ms} ms, ${s.herdMisses} |`
-        : `${base} | ${r.connectionsKept}/${r.connections} | - | - | - | - | - | - |`,
-    );
-  }
-  return lines.join('\n');
+/** Columns that name a cell of the grid: a run replaces only the row of its own cell. */
+const TABLE_SHAPE = {
+  keyColumns: 6, // server, writes/s, values, dataset, method, probe
+  order: (cells: string[]) => [
+    (TEST_SERVERS as readonly string[]).indexOf(cells[0]),
+    Number(cells[1]),
+    cells[2] === '1k' ? 0 : 1,
+    parseFloat(cells[3]),
+    (MOVE_METHODS as string[]).indexOf(cells[4]),
+    cells[5] === 'yes' ? 0 : 1,
+  ],
+};
+
+const TABLE_HEADER = [
+  '| server | writes/s | values | dataset | method | probe | load | write pause p50/p99/max | total | lost acked | lost keys | connections kept | reconnect | pub/sub lost (recv before/during/after) | blocked lost/dup | partial tx | TTL drift | herd (at once, p99 first s, misses) |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+];
+
+/** The table row of one run, as the docs show it. */
+function tableRow(r: Run): string {
+  const s = r.survives;
+  const base = `| ${r.server} | ${r.writesPerSec} | ${r.values} | ${r.datasetMiB} MiB | ${r.method} | ${s ? 'yes' : 'no'} | ${r.loadAverage} | ${r.writePauseMs.p50}/${r.writePauseMs.p99}/${r.writePauseMs.max} ms | ${(r.totalMs / 1000).toFixed(2)} s | ${r.lostAckedWrites}/${r.ackedWrites} | ${r.lostKeys}`;
+  return s
+    ? `${base} | ${s.connectionsKept}/${s.connections} | ${fmt(s.reconnectMs, ' ms', 'none')} | ${s.pubsubLost} (${s.pubsubReceived.before}/${s.pubsubReceived.during}/${s.pubsubReceived.after}) | ${s.blockedLost}/${s.blockedDuplicated} | ${s.partialTransactions} | ${fmt(s.ttlDriftMs, ' ms')} | ${s.herdReconnected}, ${s.herdP99Ms} ms, ${s.herdMisses} |`
+    : `${base} | ${r.connectionsKept}/${r.connections} | - | - | - | - | - | - |`;
 }
 
+/**
+ * Writes the rows of `runs` into the docs' table. Rows of other cells stay (the
+ * table is the record of runs made in other worktrees and on other days, whose
+ * JSON is not kept), so the grid can be measured one cell at a time.
+ */
 function writeTable(runs: Run[]): string {
   const file = join(repoRoot(), 'operator', 'docs', 'migration.md');
   const text = readFileSync(file, 'utf8');
-  const [start, end] = [text.indexOf(TABLE_START), text.indexOf(TABLE_END)];
-  if (start < 0 || end < start) throw new Error(`${file} has no ${TABLE_START} ... ${TABLE_END} markers for the table`);
-  writeFileSync(file, `${text.slice(0, start + TABLE_START.length)}\n${table(runs)}\n${text.slice(end)}`);
+  writeFileSync(
+    file,
+    mergeTableBetween(text, { start: TABLE_START, end: TABLE_END }, TABLE_HEADER, runs.map(tableRow), TABLE_SHAPE),
+  );
   return file;
 }
 
@@ -385,7 +405,7 @@ async function main(): Promise<void> {
             const s = run.survives;
             const parts = [
               `${server} ${rate}/s ${String(mib).padStart(5)} MiB ${method.padEnd(15)} pause p50/p99/max ${run.writePauseMs.p50}/${run.writePauseMs.p99}/${run.writePauseMs.max} ms`,
-              `total ${run.totalMs} ms  lost acked ${run.lostAckedWrites}/${run.ackedWrites} (shed ${run.shedWrites})  lost keys ${run.lostKeys}`,
+              `total ${run.totalMs} ms  lost acked ${run.lostAckedWrites}/${run.ackedWrites} (shed ${run.shedWrites}, issue lag p99/max ${run.loadIssueLagMs?.p99}/${run.loadIssueLagMs?.max} ms)  lost keys ${run.lostKeys}`,
               `moved ${(run.bytesMoved / 2 ** 20).toFixed(1)} MiB`,
               s
                 ? `kept ${s.connectionsKept}/${s.connections} reconnect ${fmt(s.reconnectMs, ' ms', 'none')} pubsub lost ${s.pubsubLost} blocked ${s.blockedLost}/${s.blockedDuplicated} partial tx ${s.partialTransactions} ttl drift ${fmt(s.ttlDriftMs, ' ms')} herd ${s.herdReconnected} p99 ${s.herdP99Ms} ms`

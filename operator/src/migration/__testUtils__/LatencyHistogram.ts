@@ -10,8 +10,26 @@ const EXACT_BELOW_MS = 128;
 const GROWTH = 1.02;
 const LOG_GROWTH = Math.log(GROWTH);
 
+/** A histogram as plain data, to cross a thread or process boundary. */
+export interface LatencyHistogramData {
+  /** [bucket, count] pairs. */
+  counts: [number, number][];
+  largest: number;
+}
+
 /** Counts of latencies (ms) by bucket; quantiles and the maximum without keeping the values. */
 export class LatencyHistogram {
+  /** A histogram from {@link LatencyHistogram.toData}'s output. */
+  static fromData(data: LatencyHistogramData): LatencyHistogram {
+    const h = new LatencyHistogram();
+    for (const [bucket, n] of data.counts) {
+      h.counts.set(bucket, n);
+      h.total += n;
+    }
+    h.largest = data.largest;
+    return h;
+  }
+
   private readonly counts = new Map<number, number>();
   private total = 0;
   private largest = 0;
@@ -32,6 +50,11 @@ export class LatencyHistogram {
     }
     this.total += other.total;
     this.largest = Math.max(this.largest, other.largest);
+  }
+
+  /** The counts as plain data (a few hundred numbers at most). */
+  toData(): LatencyHistogramData {
+    return { counts: [...this.counts], largest: this.largest };
   }
 
   /** How many latencies were recorded. */

@@ -45,6 +45,25 @@ const SMALL_BYTES = 100;
 const LARGE_BYTES = 16 * 1024;
 const ONE_KIB = 1024;
 
+/** What a load did, as plain data (what ThreadedWriteLoad hands across threads). */
+export interface WriteLoadSummary {
+  issued: number;
+  acked: number;
+  /** Writes given up on (not acknowledged before their timeout). */
+  failed: number;
+  shed: number;
+  /** Connections that closed at least once. */
+  droppedConnections: number;
+  /** How late the issuing ticks ran (ms beyond their interval): the load's own stalls. */
+  issueLagMs: { p99: number; max: number };
+}
+
+/** Acknowledged writes missing from the store: how many, and the first of them. */
+export interface LostWrites {
+  count: number;
+  first: LostWrite[];
+}
+
 /** What one slice of issue time saw. */
 interface Slice {
   latencies: LatencyHistogram;
@@ -71,6 +90,11 @@ export class WriteLoad {
   failed = 0;
   /** Writes not issued because too many waited for an answer. */
   shed = 0;
+  /**
+   * How late each issuing tick ran beyond its interval (ms). A write is timed from
+   * when it was issued, so a stalled event loop shows here, not in the latencies.
+   */
+  readonly issueLag = new LatencyHistogram();
   private seq = 0;
   private acks = 0;
   private inFlight = 0;
@@ -134,6 +158,7 @@ export class WriteLoad {
     // issues what it owes instead of lowering the rate.
     this.timer = setInterval(() => {
       const now = Date.now();
+      this.issueLag.record(now - last - TICK_MS);
       budget += ((now - last) * this.options.ratePerSec) / 1000;
       last = now;
       while (budget >= 1) {
@@ -224,6 +249,18 @@ export class WriteLoad {
     return stored === 0 ? undefined : this.startedAt + stored - 1;
   }
 
+  /** What the load did so far. */
+  summary(): WriteLoadSummary {
+    return {
+      issued: this.seq,
+      acked: this.acks,
+      failed: this.failed,
+      shed: this.shed,
+      droppedConnections: this.droppedConnections.size,
+      issueLagMs: { p99: this.issueLag.quantile(0.99), max: this.issueLag.max },
+    };
+  }
+
   /** Stops issuing and waits for writes in flight. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
@@ -260,7 +297,17 @@ export class WriteLoad {
 
   /** Acknowledged writes whose value is not on `client` (read through the stable address). */
   async lostWrites(client: Valkey): Promise<LostWrite[]> {
+    return (await this.countLostWrites(client, Infinity)).first;
+  }
+
+  /**
+   * How many acknowledged writes are not on `client`, keeping only the first
+   * `keep` of them (a store that lost everything at 50,000 writes/s would
+   * otherwise make millions of records).
+   */
+  async countLostWrites(client: Valkey, keep = 100): Promise<LostWrites> {
     const lost: LostWrite[] = [];
+    let count = 0;
     const BATCH = 500;
     for (let start = 0; start < this.seq; start += BATCH) {
       const ns: number[] = [];
@@ -269,10 +316,13 @@ export class WriteLoad {
       }
       if (ns.length === 0) continue;
       const values = await client.mget(...ns.map(n => this.keyOf(n)));
-      ns.forEach((n, j) => {
-        if (values[j] !== this.valueOf(n)) lost.push({ key: this.keyOf(n), ackedAt: this.ackedAtOf(n)! });
-      });
+      for (let j = 0; j < ns.length; j++) {
+        const n = ns[j];
+        if (values[j] === this.valueOf(n)) continue;
+        count++;
+        if (lost.length < keep) lost.push({ key: this.keyOf(n), ackedAt: this.ackedAtOf(n)! });
+      }
     }
-    return lost;
+    return { count, first: lost };
   }
 }
