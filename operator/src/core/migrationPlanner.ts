@@ -57,10 +57,11 @@ export const DEFAULT_MOVE_TIMING: MoveTiming = {
 export const SIGNAL_STRENGTH: Record<MigrationReason, number> = {
   notice: 4,
   drain: 3,
-  rebalance: 2,
+  recommendation: 2,
   prediction: 1,
-  // Not a node's signal: a policy change moves members without putting them at risk.
+  // Not a node's signal: re-placement moves members without putting them at risk.
   policy: 0,
+  rebalance: 0,
 };
 
 /** One planned move. */

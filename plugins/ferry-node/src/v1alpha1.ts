@@ -25,16 +25,19 @@ export type MigrationMethod =
   | 'reschedule';
 
 /**
- * Why a migration was started: the node signals, strongest first, then a
- * policy change (`policy`: enabled, disabled, a new floor or method) the
- * re-placement controller carries out.
+ * Why a migration was started: the node signals, strongest first (`notice`,
+ * `drain`, the cloud's rebalance `recommendation`, `prediction`), then the
+ * re-placement controller's moves: a policy change (`policy`: enabled,
+ * disabled, a new floor or method) and restoring a floor or a spread that
+ * moves and node losses broke (`rebalance`).
  */
 export type MigrationReason =
   | 'notice'
   | 'drain'
-  | 'rebalance'
+  | 'recommendation'
   | 'prediction'
-  | 'policy';
+  | 'policy'
+  | 'rebalance';
 
 /** Whether a node is spot capacity or permanent (on-demand or reserved) capacity. */
 export type CapacityType = 'spot' | 'on-demand';

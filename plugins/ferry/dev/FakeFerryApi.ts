@@ -59,7 +59,7 @@ export class FakeFerryApi implements FerryApi {
     const rnd = random(7);
     const reasons: MigrationReason[] = [
       'notice',
-      'rebalance',
+      'recommendation',
       'prediction',
       'drain',
     ];

@@ -126,7 +126,7 @@ describe('SqsInterruptionQueue', () => {
     ]);
     expect(
       signals.map(s => (s.kind === 'signal' ? s.signal.reason : s.kind)),
-    ).toEqual(['rebalance', 'drain', 'notice', 'cleared']);
+    ).toEqual(['recommendation', 'drain', 'notice', 'cleared']);
     expect(deleted()).toEqual(batch.map(m => m.ReceiptHandle));
   });
 

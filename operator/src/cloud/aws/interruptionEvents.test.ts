@@ -45,7 +45,10 @@ describe('EventBridge interruption events', () => {
       kind: 'rebalance-recommendation',
       instanceId: INSTANCE_ID,
     });
-    expect(signalOf(event, NODE)).toEqual({ node: NODE, reason: 'rebalance' });
+    expect(signalOf(event, NODE)).toEqual({
+      node: NODE,
+      reason: 'recommendation',
+    });
   });
 
   it.each(['stopping', 'stopped', 'shutting-down', 'terminated'])(

@@ -238,7 +238,7 @@ export function signalOf(
     case 'interruption-notice':
       return { node, reason: 'notice', deadline: event.terminatesAt };
     case 'rebalance-recommendation':
-      return { node, reason: 'rebalance' };
+      return { node, reason: 'recommendation' };
     case 'scheduled-change':
       return { node, reason: 'drain', deadline: event.startsAt };
     case 'state-change':

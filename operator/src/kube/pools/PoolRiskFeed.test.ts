@@ -53,7 +53,10 @@ const CALM = {
  */
 const RECLAIM_SENSITIVE: RiskCoefficients = {
   intercept: 7.5,
-  weights: RISK_FEATURES.map(f => ({ bandLogit: 1, recentRecovery: 2 } as Record<string, number>)[f] ?? 0),
+  weights: RISK_FEATURES.map(
+    f =>
+      (({ bandLogit: 1, recentRecovery: 2 } as Record<string, number>)[f] ?? 0),
+  ),
 };
 
 describe('PoolRiskFeed', () => {
@@ -185,13 +188,13 @@ describe('PoolRiskFeed', () => {
     feed.observe([node], []);
     feed.cloudSignal(node, 'notice');
     feed.observe([node], [notice('hot-1')]);
-    feed.cloudSignal(node, 'rebalance');
+    feed.cloudSignal(node, 'recommendation');
     expect(feed.history().pools[0]).toMatchObject({
       interruptions: 1,
       lastRebalanceAt: START,
     });
     expect(feed.history().counted).toEqual({
-      'hot-1': ['notice', 'rebalance'],
+      'hot-1': ['notice', 'recommendation'],
     });
   });
 
@@ -203,9 +206,17 @@ describe('PoolRiskFeed', () => {
         usdPerHour,
         source: 'EC2 spot price history (eu-west-1)',
       });
-    book.setOnDemand('eu-west-1', 'm5.large', { usdPerHour: 0.1, source: 'on-demand price list' });
+    book.setOnDemand('eu-west-1', 'm5.large', {
+      usdPerHour: 0.1,
+      source: 'on-demand price list',
+    });
     // The advisor band and the spot price over on-demand only, each with weight 1.
-    const coefficients = { intercept: 0, weights: RISK_FEATURES.map(f => (f === 'bandLogit' || f === 'priceToOnDemand' ? 1 : 0)) };
+    const coefficients = {
+      intercept: 0,
+      weights: RISK_FEATURES.map(f =>
+        f === 'bandLogit' || f === 'priceToOnDemand' ? 1 : 0,
+      ),
+    };
     const feed = new PoolRiskFeed({
       coefficients,
       clock,
@@ -216,7 +227,10 @@ describe('PoolRiskFeed', () => {
       spotNode('calm-1', 'm5.large', 'eu-west-1b'),
     ];
     price(0.04);
-    book.setSpot('eu-west-1b', 'm5.large', { usdPerHour: 0.04, source: 'EC2 spot price history (eu-west-1)' });
+    book.setSpot('eu-west-1b', 'm5.large', {
+      usdPerHour: 0.04,
+      source: 'EC2 spot price history (eu-west-1)',
+    });
     feed.observe(nodes, []);
     const before = feed.riskOf(HOT);
     expect(before).toBeCloseTo(feed.riskOf(CALM), 12);

@@ -247,7 +247,7 @@ export class PoolRiskFeed {
     reason: MigrationReason,
     now: number,
   ): void {
-    if (reason !== 'notice' && reason !== 'rebalance') return;
+    if (reason !== 'notice' && reason !== 'recommendation') return;
     let reasons = this.counted.get(node.name);
     if (!reasons) this.counted.set(node.name, (reasons = new Set()));
     if (reasons.has(reason)) return;

@@ -126,7 +126,7 @@ describe('disruptionSignalOf', () => {
           },
         ],
       },
-      'rebalance',
+      'recommendation',
       undefined,
     ],
   ])('reads %s', (_, extra, reason, deadline) => {

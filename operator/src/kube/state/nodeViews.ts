@@ -27,7 +27,7 @@ const TAINT_SIGNALS: Record<
   'aws-node-termination-handler/asg-lifecycle-termination': { reason: 'drain' },
   'aws-node-termination-handler/scheduled-maintenance': { reason: 'drain' },
   'aws-node-termination-handler/rebalance-recommendation': {
-    reason: 'rebalance',
+    reason: 'recommendation',
   },
   // GKE, on a Spot or preemptible VM being preempted.
   'cloud.google.com/impending-node-termination': {

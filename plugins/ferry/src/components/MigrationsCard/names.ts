@@ -8,9 +8,10 @@ import type {
 export const REASON_NAMES: Record<MigrationReason, string> = {
   notice: 'Termination notice',
   drain: 'Node drained',
-  rebalance: 'Rebalance',
+  recommendation: 'Rebalance recommendation',
   prediction: 'Predicted interruption',
   policy: 'Policy change',
+  rebalance: 'Floor or spread restored',
 };
 
 /** The drivers, in words. */

@@ -171,7 +171,14 @@ export const spec = {
       },
       MigrationReason: {
         type: 'string',
-        enum: ['notice', 'drain', 'rebalance', 'prediction', 'policy'],
+        enum: [
+          'notice',
+          'drain',
+          'recommendation',
+          'prediction',
+          'policy',
+          'rebalance',
+        ],
       },
       MigrationOutcome: {
         type: 'string',

@@ -10,6 +10,7 @@
 export type MigrationReason =
   | 'notice'
   | 'drain'
-  | 'rebalance'
+  | 'recommendation'
   | 'prediction'
-  | 'policy';
+  | 'policy'
+  | 'rebalance';
