@@ -11,8 +11,12 @@ import { TEST_USERS, adminClient, redisServerPath, waitForPing } from './valkeyM
 import { appClient } from './clients';
 
 const RATE = 2_000;
-/** How long the owner's thread is kept busy; far above a write's latency on a loopback. */
-const BLOCK_MS = 600;
+/**
+ * How long the owner's thread is kept busy: far above a write's latency on a
+ * loopback, and above what a loaded 2-core machine delays the load's thread by
+ * (at load 14 a 600 ms stall and a 300 ms bound failed once in a dozen runs).
+ */
+const BLOCK_MS = 1_500;
 const PAUSE_MS = 300;
 
 let server: ChildProcess;
@@ -70,9 +74,12 @@ describe('ThreadedWriteLoad', () => {
       const latencies = await load.latencies();
       const summary = await load.summary();
       expect(latencies.count).toBe(summary.acked);
-      expect(summary.acked).toBeGreaterThan(RATE * 1.0);
+      // 2.1 s at RATE: at least a second's worth, stall or not.
+      expect(summary.acked).toBeGreaterThan(RATE);
       expect(summary.issueLagMs.max).toBeLessThan(BLOCK_MS / 2);
       expect(latencies.max).toBeLessThan(BLOCK_MS / 2);
+      // Most writes went out and came back while the owner was stuck.
+      expect(latencies.quantile(0.5)).toBeLessThan(BLOCK_MS / 10);
       expect(await load.countLostWrites()).toEqual({ count: 0, first: [] });
     } finally {
       await load.close();
@@ -107,7 +114,8 @@ describe('ThreadedWriteLoad', () => {
       const during = await load.latencies(pausedAt, pausedAt + PAUSE_MS / 2);
       expect(during.count).toBeGreaterThan(0);
       expect(during.max).toBeGreaterThanOrEqual(PAUSE_MS / 2);
-      expect((await load.latencies()).max).toBeLessThan(PAUSE_MS + 200);
+      // Outside the pause writes are answered at once.
+      expect((await load.latencies()).quantile(0.5)).toBeLessThan(PAUSE_MS / 3);
       expect((await load.countLostWrites()).count).toBe(0);
 
       // Take acknowledged writes away: the load must notice each one.
