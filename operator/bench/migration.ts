@@ -99,6 +99,10 @@ interface Run {
   freezeFloorMs?: number;
   /** For `checkpoint`: how long after the restore the last write sent during the freeze was acknowledged. */
   clientTailMs?: number;
+  /** For `valkey`: how long the source's writes were paused (CLIENT PAUSE to UNPAUSE), as the driver timed it. */
+  serverPauseMs?: number;
+  /** For `valkey`: the pause's parts as the driver timed them (pause, drain, promote, demote, redirect, disconnect, unpause). */
+  switchStepsMs?: string;
   /** For Ferry's methods: how long each phase of the Migration took, in order. */
   phasesMs?: Record<string, number>;
   /** What survived besides the data; null when the run had no probe (`--survives no`). */
@@ -235,6 +239,10 @@ async function benchOne(
       clientTailMs: lastAck === undefined || restoredAt === undefined ? undefined : Math.max(0, lastAck - restoredAt),
     };
   }
+  const handOff: Partial<Run> =
+    method === 'valkey' && status
+      ? { serverPauseMs: status.writePauseMs, switchStepsMs: status.driverState?.switchStepsMs }
+      : {};
   const run: Run = {
     server,
     writesPerSec: rate,
@@ -252,6 +260,7 @@ async function benchOne(
     loadIssueLagMs: summary.issueLagMs,
     connectionsKept: connections - summary.droppedConnections,
     ...checkpoint,
+    ...handOff,
     ...(phasesMs ? { phasesMs } : {}),
     survives,
     ackedWrites: summary.acked,
@@ -415,6 +424,7 @@ async function main(): Promise<void> {
               const b = run.freezeBreakdownMs;
               parts.push(`freeze ${run.freezeMs} ms (dump ${b?.dump}, stream ${b?.stream}, restore ${b?.restore}; floor ${run.freezeFloorMs}; tail ${run.clientTailMs})`);
             }
+            if (run.serverPauseMs !== undefined) parts.push(`server pause ${run.serverPauseMs} ms (${run.switchStepsMs})`);
             parts.push(`load ${run.loadAverage}`);
             if (run.phasesMs) parts.push(`phases ${Object.entries(run.phasesMs).map(([p, ms]) => `${p} ${ms}`).join(', ')} ms`);
             console.log(parts.join('  '));

@@ -157,6 +157,14 @@ describe('valkey driver with real servers', () => {
       expect(done.status?.phases.every(p => p.finishedAt)).toBe(true);
       expect(done.status?.bytesMoved).toBeGreaterThan(BULK * 1024);
       expect(done.status?.writePauseMs).toBeGreaterThanOrEqual(0);
+      // Where the pause went is on the record, part by part, and adds up to the pause.
+      const steps = done.status?.driverState?.switchStepsMs ?? '';
+      expect(steps.split(', ').map(s => s.split(' ')[0])).toEqual([
+        'pause', 'drain', 'promote', 'demote', 'redirect', 'disconnect', 'unpause',
+      ]);
+      const stepsTotal = steps.split(', ').reduce((sum, s) => sum + Number(s.split(' ')[1]), 0);
+      expect(stepsTotal).toBeLessThanOrEqual(done.status!.writePauseMs!);
+      expect(stepsTotal).toBeGreaterThanOrEqual(done.status!.writePauseMs! - 5);
       expect(await primaries(setup.runtime)).toEqual([done.status?.targetPod]);
       expect(setup.runtime.members.has('cache-0')).toBe(false);
 

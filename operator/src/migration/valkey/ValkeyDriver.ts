@@ -19,6 +19,8 @@ import {
 
 /** How often replication progress is polled once the replica streams (the switch is near). */
 export const REPLICATION_POLL_MS = 20;
+/** How often the replica's offset is read inside the write pause, while it applies the last bytes. */
+export const DRAIN_POLL_MS = 1;
 /** How often it is polled while the replica still receives its initial snapshot. */
 export const BULK_SYNC_POLL_MS = 250;
 /** Longest wait for a freshly started member to answer PING. */
@@ -284,13 +286,22 @@ export class ValkeyDriver implements MigrationDriver {
       await this.noteBytesSent(ctx);
       const subscribers = await this.withSource(ctx, a => pubsubClients(a)).catch(() => 0);
       paused = true;
+      // Where the pause goes, part by part (ms), for the Migration's record.
+      const switchSteps: string[] = [];
+      let stepMark = this.clock.now();
+      const switchStep = (name: string) => {
+        const now = this.clock.now();
+        if (name !== 'start') switchSteps.push(`${name} ${now - stepMark}`);
+        stepMark = now;
+      };
       if (await this.useFailover(source)) {
         await this.failover(source, target);
       } else {
         // Redirect while the old primary is still paused, on the connection that
         // paused it: every millisecond here is a millisecond of write pause.
-        started = await this.pauseAndPromote(source, target, async fromAdmin => {
+        started = await this.pauseAndPromote(source, target, async (fromAdmin, step) => {
           await this.redirector.pointTo(target);
+          step('redirect');
           // Clients go to the target now. The old primary may be removed at any
           // moment from here (a ReplicaSet deletes it on the redirect), and a
           // server that is gone pauses nobody: the rest is best effort, so the
@@ -301,12 +312,16 @@ export class ValkeyDriver implements MigrationDriver {
             // subscribers are back on the target: a message then finds them there.
             await fromAdmin.call('CLIENT', 'KILL', 'TYPE', 'pubsub').catch(() => {});
             await this.waitForSubscribers(target, subscribers);
+            step('resubscribe');
           }
           await fromAdmin.call('CLIENT', 'KILL', 'TYPE', 'normal').catch(() => {});
+          step('disconnect');
           await fromAdmin.call('CLIENT', 'UNPAUSE').catch(() => {});
+          step('unpause');
           unpausedAt = this.clock.now();
           redirected = true;
-        });
+        }, switchStep);
+        ctx.state.switchStepsMs = switchSteps.join(', ');
       }
     } else if (!(targetRepl.role === 'master' && sourceRepl.role === 'slave')) {
       throw new Error(`unexpected roles: source ${sourceRepl.role}, target ${targetRepl.role}`);
@@ -502,36 +517,58 @@ export class ValkeyDriver implements MigrationDriver {
     });
   }
 
-  /** The switch by hand: pause, equal offsets, promote, demote; returns when the pause began. */
+  /**
+   * The switch by hand: pause, equal offsets, promote, demote; returns when the
+   * pause began. `step` is told each part's end, for the record of where the
+   * pause went.
+   */
   private async pauseAndPromote(
     from: ValkeyEndpoint,
     to: ValkeyEndpoint,
-    whilePaused?: (fromAdmin: ValkeyAdmin) => Promise<void>,
+    whilePaused?: (fromAdmin: ValkeyAdmin, step: (name: string) => void) => Promise<void>,
+    step: (name: string) => void = () => {},
   ): Promise<number> {
+    // Both connections open before the pause: a connection's handshake (and AUTH,
+    // and TLS) inside it is pause.
     const fromAdmin = await ValkeyAdmin.connect(from, this.access);
+    let toAdmin: ValkeyAdmin | undefined;
     try {
+      toAdmin = await ValkeyAdmin.connect(to, this.access);
       const pausedAt = this.clock.now();
+      step('start');
       await fromAdmin.call('CLIENT', 'PAUSE', WRITE_PAUSE_TIMEOUT_MS, 'WRITE');
+      step('pause');
       const until = this.clock.now() + WRITE_PAUSE_TIMEOUT_MS / 2;
-      await ValkeyAdmin.with(to, this.access, async toAdmin => {
-        for (;;) {
-          const [a, b] = [await fromAdmin.replication(), await toAdmin.replication()];
-          if (b.masterLinkUp && a.offset === b.offset) break;
-          if (this.clock.now() > until) {
-            throw new Error(`offsets did not meet (${a.offset} vs ${b.offset}); not promoting`);
-          }
-          await sleep(REPLICATION_POLL_MS / 4);
+      // A paused primary's offset stands still (writes, expiry, eviction and its
+      // pings to replicas are all paused), so only the replica is polled, without a
+      // pause between polls: the drain is the replica applying the last bytes. The
+      // source is read again before promoting, in case something did move it.
+      let a = await fromAdmin.replication();
+      for (;;) {
+        const b = await toAdmin.replication();
+        if (b.masterLinkUp && a.offset === b.offset) {
+          const again = await fromAdmin.replication();
+          if (again.offset === a.offset) break;
+          a = again;
         }
-        await toAdmin.call('REPLICAOF', 'NO', 'ONE');
-      });
+        if (this.clock.now() > until) {
+          throw new Error(`offsets did not meet (${a.offset} vs ${b.offset}); not promoting`);
+        }
+        await sleep(DRAIN_POLL_MS);
+      }
+      step('drain');
+      await toAdmin.call('REPLICAOF', 'NO', 'ONE');
+      step('promote');
       // Demote while still paused: the old primary takes no write the new one lacks.
       await fromAdmin.call('REPLICAOF', to.host, to.port);
-      await whilePaused?.(fromAdmin);
+      step('demote');
+      await whilePaused?.(fromAdmin, step);
       return pausedAt;
     } catch (error) {
       await fromAdmin.call('CLIENT', 'UNPAUSE').catch(() => {});
       throw error;
     } finally {
+      toAdmin?.close();
       fromAdmin.close();
     }
   }
