@@ -30,6 +30,23 @@ export const AGENT_SILENCE_TIMEOUT_MS = 20_000;
  */
 export const AGENT_CONNECT_TIMEOUT_MS = 2_000;
 
+/** The client's waits (the constants above); tests shorten them. */
+export interface AgentTimeouts {
+  callMs: number;
+  quickCallMs: number;
+  livenessProbeMs: number;
+  silenceMs: number;
+  connectMs: number;
+}
+
+export const AGENT_TIMEOUTS: AgentTimeouts = {
+  callMs: AGENT_CALL_TIMEOUT_MS,
+  quickCallMs: AGENT_QUICK_CALL_TIMEOUT_MS,
+  livenessProbeMs: AGENT_LIVENESS_PROBE_MS,
+  silenceMs: AGENT_SILENCE_TIMEOUT_MS,
+  connectMs: AGENT_CONNECT_TIMEOUT_MS,
+};
+
 /** What an agent says about one image id. */
 export interface ImageState {
   id: string;
@@ -74,6 +91,7 @@ export class NodeAgentClient {
     private readonly servername?: string,
     /** How to reach the agent's address when this process has no route to it (a proxy). */
     private readonly connect?: (host: string, port: number) => Promise<net.Socket>,
+    private readonly timeouts: AgentTimeouts = AGENT_TIMEOUTS,
   ) {}
 
   /** Agent and CRIU version, and the room left in its image directory. */
@@ -166,24 +184,25 @@ export class NodeAgentClient {
   }
 
   private call<T>(method: string, path: string, body?: unknown, length: 'quick' | 'long' = 'quick'): Promise<T> {
-    if (length === 'quick') return this.request(method, path, body, AGENT_QUICK_CALL_TIMEOUT_MS);
+    const { callMs, quickCallMs, livenessProbeMs, silenceMs } = this.timeouts;
+    if (length === 'quick') return this.request(method, path, body, quickCallMs);
     // A long call stays silent until its work is done: the agent's health,
     // asked beside it, tells a node that is gone from one that works.
-    const call = this.request<T>(method, path, body, AGENT_CALL_TIMEOUT_MS);
+    const call = this.request<T>(method, path, body, callMs);
     return new Promise<T>((resolve, reject) => {
       let answeredAt = Date.now();
       const probe = setInterval(() => {
-        this.request('GET', '/v1/health', undefined, AGENT_LIVENESS_PROBE_MS).then(
+        this.request('GET', '/v1/health', undefined, livenessProbeMs).then(
           () => {
             answeredAt = Date.now();
           },
           error => {
-            if (Date.now() - answeredAt < AGENT_SILENCE_TIMEOUT_MS) return;
+            if (Date.now() - answeredAt < silenceMs) return;
             clearInterval(probe);
-            call.abort(new Error(`no answer to its health checks for ${AGENT_SILENCE_TIMEOUT_MS} ms while ${method} ${path} ran (${error.message})`));
+            call.abort(new Error(`no answer to its health checks for ${silenceMs} ms while ${method} ${path} ran (${error.message})`));
           },
         );
-      }, AGENT_LIVENESS_PROBE_MS);
+      }, livenessProbeMs);
       call.then(resolve, reject).finally(() => clearInterval(probe));
     });
   }
@@ -233,10 +252,8 @@ export class NodeAgentClient {
       );
       request.on('socket', socket => {
         if (!socket.connecting) return;
-        const timer = setTimeout(
-          () => request.destroy(new Error(`no connection within ${AGENT_CONNECT_TIMEOUT_MS} ms`)),
-          AGENT_CONNECT_TIMEOUT_MS,
-        );
+        const { connectMs } = this.timeouts;
+        const timer = setTimeout(() => request.destroy(new Error(`no connection within ${connectMs} ms`)), connectMs);
         socket.once('connect', () => clearTimeout(timer));
         socket.once('close', () => clearTimeout(timer));
       });
