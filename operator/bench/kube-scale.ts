@@ -24,7 +24,10 @@
  * API server's audit log, for its service account alone) and how many got 429.
  * Writes bench/results/kube-scale.json (`nodes`, `pods`, `readyMs`,
  * `peakRssMiB`, `taintToMigrationP99Ms`, `webhookP99Ms`, `apiRequestsPerSec`,
- * `relistMs`, and the rest).
+ * `relistMs`, and the rest). Options: `--nodes`, `--pods`, `--workloads`,
+ * `--members`, `--reclaim` (at most `--workloads` for each tainted node to be a
+ * different workload's first move), `--rate`, `--seconds`, and `--profile DIR`
+ * for the operator's CPU profile (`node --cpu-prof`) and a heap snapshot.
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -51,6 +54,7 @@ import { LocalControlPlane } from '../test/kube/LocalControlPlane';
 import {
   numberOption,
   parseBenchArgs,
+  pathOption,
   round,
   writeResults,
 } from './lib/benchSupport';
@@ -299,10 +303,24 @@ class OperatorProcess {
   output = '';
   readonly child: ChildProcess;
 
-  constructor(kubeconfig: string, configFile: string) {
+  constructor(
+    kubeconfig: string,
+    configFile: string,
+    private readonly profileDir?: string,
+  ) {
+    // With a profile directory: a CPU profile of the whole run (written when the
+    // process exits) and a heap snapshot on SIGUSR2 (`heapSnapshot`).
+    const profiling = profileDir
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${profileDir}`,
+          '--heapsnapshot-signal=SIGUSR2',
+          `--diagnostic-dir=${profileDir}`,
+        ]
+      : [];
     this.child = spawn(
       process.execPath,
-      ['--import', 'tsx', MAIN, `--config=${configFile}`],
+      [...profiling, '--import', 'tsx', MAIN, `--config=${configFile}`],
       {
         cwd: path.resolve(__dirname, '..'),
         env: {
@@ -325,11 +343,43 @@ class OperatorProcess {
     return Number(status.match(/VmHWM:\s+(\d+) kB/)![1]) / 1024;
   }
 
+  /** Writes a heap snapshot into the profile directory; resolves once it is written. */
+  async heapSnapshot(): Promise<void> {
+    if (!this.profileDir) return;
+    const count = () =>
+      fs.readdirSync(this.profileDir!).filter(f => f.endsWith('.heapsnapshot'))
+        .length;
+    const before = count();
+    this.child.kill('SIGUSR2');
+    // The file appears when the snapshot starts; its size settles when it ends.
+    await until('the heap snapshot', async () => count() > before, 120_000);
+    let size = -1;
+    await until(
+      'the heap snapshot to be written',
+      async () => {
+        const file = fs
+          .readdirSync(this.profileDir!)
+          .filter(f => f.endsWith('.heapsnapshot'))
+          .map(f => fs.statSync(path.join(this.profileDir!, f)).size);
+        const now = file.reduce((a, b) => a + b, 0);
+        const settled = now === size;
+        size = now;
+        return settled;
+      },
+      300_000,
+      2_000,
+    );
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise(resolve => this.child.on('exit', resolve));
     this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    // A CPU profile is written at exit, which takes a while for a long run.
+    const timer = setTimeout(
+      () => this.child.kill('SIGKILL'),
+      this.profileDir ? 120_000 : 10_000,
+    );
     await exited;
     clearTimeout(timer);
   }
@@ -474,6 +524,9 @@ async function main() {
   const reclaim = numberOption(args, 'reclaim', 350);
   const rate = numberOption(args, 'rate', 500);
   const seconds = numberOption(args, 'seconds', 4);
+  // `--profile DIR`: the operator's CPU profile and a heap snapshot at its peak go there.
+  const profileDir = pathOption(args, 'profile');
+  if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
 
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-kube-scale-'));
   const auditLog = path.join(workDir, 'audit.log');
@@ -632,7 +685,7 @@ async function main() {
 
     // 1. Start-up to ready.
     const spawnedAt = Date.now();
-    operator = new OperatorProcess(kubeconfig, configFile);
+    operator = new OperatorProcess(kubeconfig, configFile, profileDir);
     const running = operator;
     await until(
       'the operator to be ready',
@@ -839,6 +892,10 @@ async function main() {
     );
 
     const peakRssMiB = operator.peakRssMiB();
+    if (profileDir) {
+      await operator.heapSnapshot();
+      say(`heap snapshot and CPU profile in ${profileDir}`);
+    }
     const runSeconds = (Date.now() - spawnedAt) / 1000;
     await operator.stop();
     const audit = readAudit(auditLog);
