@@ -27,6 +27,14 @@ import { WorkQueue } from './WorkQueue';
 const FLEET_KEY = 'fleet';
 /** How soon a pass looks again when the status it would mark placed is not written yet. */
 const PLACED_RETRY_MS = 1_000;
+/**
+ * The least time from the end of one pass to the start of the next. A pass
+ * reads every workload and node; on a cluster of thousands of nodes a reclaim's
+ * burst of node, pod and Migration events would otherwise run pass after pass
+ * and keep the disruption controller's planning of the same burst waiting for
+ * the event loop. Re-placement waits minutes for things to settle anyway.
+ */
+export const REPLACEMENT_PASS_INTERVAL_MS = 1_000;
 
 /**
  * Moves running members to where their SpotPolicy says: when a policy is
@@ -44,6 +52,12 @@ export class ReplacementController {
   private readonly rebalance: RebalancePolicy;
   /** When each workload's floor or spread was first seen broken. */
   private readonly brokenSince = new Map<string, number>();
+  /** When the last pass ended (the operator's clock), and whether one runs now. */
+  private lastPassEndedAt = -Infinity;
+  private passing = false;
+  /** Changes seen while a pass ran or too soon after one: one more pass is due. */
+  private due = false;
+  private dueTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly options: {
@@ -63,19 +77,51 @@ export class ReplacementController {
     this.queue = new WorkQueue({
       concurrency: 1,
       reconcile: async () => {
-        const { requeueAfterMs } = await this.pass();
-        return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+        this.passing = true;
+        try {
+          const { requeueAfterMs } = await this.pass();
+          return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+        } finally {
+          this.passing = false;
+          this.lastPassEndedAt = this.clock.now();
+          if (this.due) {
+            this.due = false;
+            this.changed();
+          }
+        }
       },
       onError: (_key, error) => options.onError?.(error),
     });
   }
 
-  /** A policy, member, node or Migration changed: look again. */
+  /**
+   * A policy, member, node or Migration changed: look again, at most
+   * REPLACEMENT_PASS_INTERVAL_MS after the last pass ended. Changes in the
+   * meantime are one pass.
+   */
   changed(): void {
-    this.queue.add(FLEET_KEY);
+    if (this.passing) {
+      this.due = true;
+      return;
+    }
+    const wait =
+      this.lastPassEndedAt + REPLACEMENT_PASS_INTERVAL_MS - this.clock.now();
+    if (wait <= 0) {
+      // The operator's clock may run ahead of the timer's (demo mode's).
+      clearTimeout(this.dueTimer);
+      this.dueTimer = undefined;
+      this.queue.add(FLEET_KEY);
+      return;
+    }
+    this.dueTimer ??= setTimeout(() => {
+      this.dueTimer = undefined;
+      this.queue.add(FLEET_KEY);
+    }, wait);
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.dueTimer);
+    this.dueTimer = undefined;
     await this.queue.shutdown();
   }
 
