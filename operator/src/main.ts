@@ -16,7 +16,8 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { systemClock } from './core/clock';
-import { poolsOfNodes } from './kube/pools/poolsOfNodes';
+import { poolsOfNodesWhileUnchanged } from './kube/pools/poolsOfNodes';
+import type { CapacityPool } from './core/model';
 import { UnavailableDriver } from './kube/runtimes/UnavailableDriver';
 import { KubeOperator, OperatorLog } from './kube/KubeOperator';
 import { KubePodEvictor } from './kube/runtimes/reschedule/KubePodEvictor';
@@ -196,6 +197,7 @@ async function main(): Promise<void> {
     log.warn(`runtime class: ${error.message}`),
   );
   await runtimeClass.start();
+  let nodePools: (() => CapacityPool[]) | undefined;
   const operator: KubeOperator = new KubeOperator({
     ferryRuntimeClass: () => runtimeClass.installed,
     // `auto` measures each member before its move (server, clients, dataset,
@@ -214,8 +216,18 @@ async function main(): Promise<void> {
       retryPeriodMs: config.leaderElection.retryPeriodMs,
     },
     drivers: drivers(kubeConfig, config.checkpoint),
-    pools: async () =>
-      poolsOfNodes(operator.state.nodeViews(), prices.current()),
+    pools: async () => {
+      nodePools ??= poolsOfNodesWhileUnchanged(
+        {
+          get generation() {
+            return operator.state.nodes.generation;
+          },
+          views: () => operator.state.nodeViews(),
+        },
+        () => prices.current(),
+      );
+      return nodePools();
+    },
     prices: () => prices.current(),
     risk: {
       feed: risk,

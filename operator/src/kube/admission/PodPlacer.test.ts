@@ -4,7 +4,7 @@ import type {
   MigrationMethod,
   SpotPolicy,
 } from '../../api/v1alpha1';
-import type { CapacityPool, WorkloadView } from '../../core/model';
+import type { CapacityPool, NodeView, WorkloadView } from '../../core/model';
 import type { ClusterState } from '../state/ClusterState';
 import { FERRY_RUNTIME_CLASS, PodPlacer } from './PodPlacer';
 import {
@@ -54,6 +54,39 @@ function migrationOf(
   } as unknown as Migration;
 }
 
+/** The parts of the cluster state the placer reads: one workload, its Migrations, the nodes. */
+function stateOf(
+  entry: () => { policy: SpotPolicy; view: WorkloadView; replicas: number },
+  migrations: Migration[],
+  nodes: NodeView[] = [],
+  /** The fleet's other opted-in workloads. */
+  others: { view: WorkloadView }[] = [],
+): ClusterState {
+  return {
+    workloadOfPod: (pod: V1Pod) => {
+      const owner = pod.metadata?.ownerReferences?.find(ref => ref.controller);
+      return owner?.kind === 'StatefulSet'
+        ? { kind: 'StatefulSet', name: owner.name }
+        : undefined;
+    },
+    workload: (namespace: string, kind: string, name: string) => {
+      const found = entry();
+      const ref = found.policy.spec.workloadRef;
+      return found.policy.metadata.namespace === namespace &&
+        ref.kind === kind &&
+        ref.name === name
+        ? found
+        : undefined;
+    },
+    migrationsOfPod: (namespace: string, pod: string) =>
+      migrations.filter(
+        m => m.metadata.namespace === namespace && m.spec.pod === pod,
+      ),
+    nodeViewsByName: () => new Map(nodes.map(n => [n.name, n])),
+    workloads: () => [entry(), ...others],
+  } as unknown as ClusterState;
+}
+
 /** The cluster picture the placer reads: one opted-in StatefulSet and the Migrations given. */
 function placerWith(
   migrations: Migration[],
@@ -63,12 +96,10 @@ function placerWith(
     ...policy,
     spec: { ...policy.spec, migration: options.method ?? 'valkey' },
   };
-  const state = {
-    workloads: () => [{ policy: withMethod, view, replicas: 3 }],
-    migrations: { list: () => migrations },
-    nodeViews: () => [],
-    replicaSetOwner: () => undefined,
-  } as unknown as ClusterState;
+  const state = stateOf(
+    () => ({ policy: withMethod, view, replicas: 3 }),
+    migrations,
+  );
   return new PodPlacer(
     state,
     () => 0,
@@ -188,27 +219,24 @@ describe('the placement webhook and the permanent floor', () => {
     // Five members at 0.3 keep two on permanent capacity. A StatefulSet creates
     // them one at a time, each once the one before is running.
     const running: { pod: string; node: string }[] = [];
-    const state = {
-      workloads: () => [
-        {
-          policy: { ...policy, spec: { ...policy.spec, permanentRatio: 0.3 } },
-          view: {
-            ...view,
-            permanentRatio: 0.3,
-            members: running.map(m => ({
-              ...m,
-              requests: { cpuMillis: 250, memoryMiB: 512 },
-              ready: true,
-              stateBytes: 0,
-            })),
-          },
-          replicas: 5,
+    const state = stateOf(
+      () => ({
+        policy: { ...policy, spec: { ...policy.spec, permanentRatio: 0.3 } },
+        view: {
+          ...view,
+          permanentRatio: 0.3,
+          members: running.map(m => ({
+            ...m,
+            requests: { cpuMillis: 250, memoryMiB: 512 },
+            ready: true,
+            stateBytes: 0,
+          })),
         },
-      ],
-      migrations: { list: () => [] },
-      nodeViews: () => nodes,
-      replicaSetOwner: () => undefined,
-    } as unknown as ClusterState;
+        replicas: 5,
+      }),
+      [],
+      nodes as NodeView[],
+    );
     const placer = new PodPlacer(state, () => 0);
 
     const capacityTypes: string[] = [];
@@ -325,5 +353,129 @@ describe('the placement webhook and the checkpoint runtime class', () => {
       path: '/metadata/annotations',
       value: { [RESTORE_FROM_ANNOTATION]: 'valkey=shop.cache-1-move' },
     });
+  });
+});
+
+describe('the placement webhook and the spread of the fleet over spot pools', () => {
+  const RESOURCES = { cpuMillis: 4000, memoryMiB: 16384 };
+  const REQUESTS = { cpuMillis: 250, memoryMiB: 512 };
+  // One zone, two spot pools a cent apart, and permanent capacity.
+  const nodes: NodeView[] = [
+    {
+      name: 'on-demand-a',
+      capacityType: 'on-demand',
+      instanceType: 'm5.xlarge',
+    },
+    { name: 'cheap-1', capacityType: 'spot', instanceType: 'm5.xlarge' },
+    { name: 'cheap-2', capacityType: 'spot', instanceType: 'm5.xlarge' },
+    { name: 'dear-1', capacityType: 'spot', instanceType: 'm6i.xlarge' },
+  ].map(n => ({
+    ...n,
+    capacityType: n.capacityType as 'spot' | 'on-demand',
+    zone: 'a',
+    allocatable: RESOURCES,
+    free: RESOURCES,
+  }));
+  const spotPools: CapacityPool[] = [
+    ['m5.xlarge', 'spot', 0.1],
+    ['m6i.xlarge', 'spot', 0.101],
+    ['m5.xlarge', 'on-demand', 0.19],
+  ].map(([instanceType, capacityType, price]) => ({
+    instanceType: instanceType as string,
+    zone: 'a',
+    capacityType: capacityType as 'spot' | 'on-demand',
+    priceUsdPerHour: price as number,
+    onDemandPriceUsdPerHour: 0.19,
+    interruptionRisk: 0,
+    allocatable: RESOURCES,
+    launchable: false,
+  }));
+  const member = (pod: string, node: string) => ({
+    pod,
+    node,
+    requests: REQUESTS,
+    ready: true,
+    stateBytes: 0,
+  });
+
+  /** Workloads of three, each with its permanent members running: the next member goes to spot. */
+  function fleetPlacer(others: { view: WorkloadView }[]): PodPlacer {
+    const entryOf = (name: string) => ({
+      policy: {
+        ...policy,
+        spec: { ...policy.spec, workloadRef: { kind: 'StatefulSet', name } },
+      } as SpotPolicy,
+      view: {
+        ...view,
+        id: `${NAMESPACE}/${name}`,
+        members: [
+          member(`${name}-0`, 'on-demand-a'),
+          member(`${name}-2`, 'on-demand-a'),
+        ],
+      },
+      replicas: 3,
+    });
+    const state = {
+      workloadOfPod: (pod: V1Pod) => ({
+        kind: 'StatefulSet',
+        name: pod.metadata!.ownerReferences![0].name,
+      }),
+      workload: (_namespace: string, _kind: string, name: string) =>
+        entryOf(name),
+      migrationsOfPod: () => [],
+      nodeViewsByName: () => new Map(nodes.map(n => [n.name, n])),
+      workloads: () => others,
+    } as unknown as ClusterState;
+    return new PodPlacer(state, () => 0);
+  }
+
+  function memberPod(workload: string): V1Pod {
+    const pod = statefulSetPod(`${workload}-1`);
+    pod.metadata!.ownerReferences![0].name = workload;
+    pod.spec!.containers[0].resources = {
+      requests: { cpu: '250m', memory: '512Mi' },
+    };
+    return pod;
+  }
+
+  const poolOf = (ops: { path: string; value?: unknown }[]) =>
+    (
+      ops.find(op => op.path === '/metadata/annotations')!.value as Record<
+        string,
+        string
+      >
+    )['ferry.dev/placement'];
+
+  it('takes the cheapest spot pool while the fleet has no members there', () => {
+    const ops = fleetPlacer([]).patch(memberPod('cache'), create, spotPools);
+    expect(poolOf(ops)).toBe('spot m5.xlarge@a');
+  });
+
+  it("counts the fleet's members already in a pool against it", () => {
+    const crowded = {
+      view: {
+        ...view,
+        id: `${NAMESPACE}/crowd`,
+        members: ['cheap-1', 'cheap-2', 'cheap-1', 'cheap-2'].map((node, i) =>
+          member(`crowd-${i}`, node),
+        ),
+      },
+    };
+    const ops = fleetPlacer([crowded]).patch(
+      memberPod('cache'),
+      create,
+      spotPools,
+    );
+    expect(poolOf(ops)).toBe('spot m6i.xlarge@a');
+  });
+
+  it('spreads a burst of new members of many workloads over the pools before any is scheduled', () => {
+    const placer = fleetPlacer([]);
+    const chosen = Array.from({ length: 40 }, (_, i) =>
+      poolOf(placer.patch(memberPod(`cache-${i}`), create, spotPools)),
+    );
+    const perPool = (pool: string) => chosen.filter(c => c === pool).length;
+    expect(perPool('spot m5.xlarge@a')).toBeGreaterThanOrEqual(15);
+    expect(perPool('spot m6i.xlarge@a')).toBeGreaterThanOrEqual(15);
   });
 });

@@ -16,7 +16,15 @@ import type {
 } from '@kubernetes/client-node';
 import type { CapacityType, Migration, SpotPolicy } from '../../api/v1alpha1';
 import { NODE_LABELS } from '../../cloud/nodeLabels';
-import type { CapacityPool, WorkloadView } from '../../core/model';
+import {
+  type CapacityPool,
+  type NodeView,
+  poolIdOf,
+  type Resources,
+  type WorkloadView,
+} from '../../core/model';
+import { POOL_CONCENTRATION_WEIGHT, spotPoolScore } from '../../core/placement';
+import { podRequestsOf } from '../state/nodeViews';
 import { permanentFloor } from '../../core/quorum';
 import { isFinalPhase } from '../../migration/MigrationStateMachine';
 import type {
@@ -95,38 +103,19 @@ function workloadOf(
   namespace: string,
   state: ClusterState,
 ): { policy: SpotPolicy; view: WorkloadView; replicas: number } | undefined {
-  const owner = ownerOf(pod);
-  if (!owner) return undefined;
-  let kind: 'Deployment' | 'StatefulSet';
-  let name: string;
-  if (owner.kind === 'StatefulSet') {
-    kind = 'StatefulSet';
-    name = owner.name;
-  } else if (owner.kind === 'ReplicaSet') {
-    const deployment = state.replicaSetOwner(
-      namespace,
-      owner.name,
-      pod.metadata?.labels?.['pod-template-hash'],
-    );
-    if (!deployment) return undefined;
-    kind = 'Deployment';
-    name = deployment;
-  } else {
-    return undefined;
-  }
+  // The pod being created may carry no namespace of its own.
+  const owned = state.workloadOfPod({
+    ...pod,
+    metadata: { ...pod.metadata, namespace },
+  });
+  if (!owned) return undefined;
   // Only this pod's workload is viewed: a review must not cost a view of every workload.
-  return state.workloads(
-    policy =>
-      policy.metadata.namespace === namespace &&
-      policy.spec.workloadRef.kind === kind &&
-      policy.spec.workloadRef.name === name,
-    { optedOut: true },
-  )[0];
+  return state.workload(namespace, owned.kind, owned.name, { optedOut: true });
 }
 
 /** The open Migration of the member a pod being created recreates, if any. */
 function openMigration(
-  migrations: Migration[],
+  migrations: readonly Migration[],
   namespace: string,
   pod: string | undefined,
 ): Migration | undefined {
@@ -234,8 +223,16 @@ interface PendingPlacement {
   id: string;
   capacityType: CapacityType;
   zone: string;
+  instanceType: string;
   at: number;
 }
+
+/**
+ * How long the count of the fleet's spot members per pool serves before it is
+ * counted again; the decisions made meanwhile are added to it. Counting is a
+ * view of every opted-in workload, too much for each review.
+ */
+const FLEET_COUNT_REFRESH_MS = 5_000;
 
 /**
  * Places the pods of opted-in workloads as they are created. Pods of one rollout
@@ -248,6 +245,15 @@ interface PendingPlacement {
 export class PodPlacer {
   private readonly pending = new Map<string, PendingPlacement[]>();
   private decisions = 0;
+  /** Spot members of every opted-in workload per pool (`poolIdOf`), and when they were counted. */
+  private fleetCount?: { at: number; perPool: Map<string, number> };
+  /** Spot decisions per pool since the fleet was last counted. */
+  private readonly spotDecisions = new Map<string, number>();
+  /** The pools with a node that takes new pods, for the node views they came from. */
+  private openPoolsMemo?: {
+    nodes: ReadonlyMap<string, NodeView>;
+    pools: Set<string>;
+  };
 
   constructor(
     private readonly state: ClusterState,
@@ -280,7 +286,9 @@ export class PodPlacer {
     if (!found) return [];
 
     const migration = openMigration(
-      this.state.migrations.list(),
+      pod.metadata?.name
+        ? this.state.migrationsOfPod(admission.namespace, pod.metadata.name)
+        : [],
       admission.namespace,
       pod.metadata?.name,
     );
@@ -294,6 +302,7 @@ export class PodPlacer {
       found.view,
       found.replicas,
       pools,
+      podRequestsOf(pod),
     );
     // A pod with a runtime class of its own keeps it (checkpoint then refuses it).
     const runtimeClass: JsonPatchOperation[] =
@@ -363,6 +372,7 @@ export class PodPlacer {
     view: WorkloadView,
     replicas: number,
     pools: readonly CapacityPool[],
+    requests: Resources,
   ):
     | {
         id: string;
@@ -375,11 +385,15 @@ export class PodPlacer {
     const pending = (this.pending.get(view.id) ?? []).filter(
       p => now - p.at < PENDING_TTL_MS,
     );
-    const nodes = new Map(this.state.nodeViews().map(n => [n.name, n]));
+    const nodes = this.state.nodeViewsByName();
     const placed = view.members
       .map(m => (m.node ? nodes.get(m.node) : undefined))
       .filter((n): n is NonNullable<typeof n> => n !== undefined)
-      .map(n => ({ capacityType: n.capacityType, zone: n.zone }));
+      .map(n => ({
+        capacityType: n.capacityType,
+        zone: n.zone,
+        instanceType: n.instanceType,
+      }));
     // Decisions whose pods are not on a node yet: at most the members still missing.
     const unreflected = pending.slice(
       Math.max(0, pending.length - Math.max(0, replicas - placed.length)),
@@ -398,11 +412,7 @@ export class PodPlacer {
     // A pool can take the pod if a node of it takes new pods now, or if the
     // cloud can launch one there (Karpenter). On a cluster no pool is
     // launchable by Ferry (`poolsOfNodes`), so existing nodes are what counts.
-    const open = new Set(
-      [...nodes.values()]
-        .filter(n => !n.unschedulable && n.terminatesAt === undefined)
-        .map(poolKeyOf),
-    );
+    const open = this.openPools(nodes);
     const candidates = pools.filter(
       p =>
         p.capacityType === capacityType &&
@@ -412,24 +422,100 @@ export class PodPlacer {
     const inZone = (zone: string) =>
       members.filter(m => m.capacityType === capacityType && m.zone === zone)
         .length;
+    const inPool = (pool: CapacityPool) =>
+      members.filter(
+        m =>
+          m.capacityType === capacityType &&
+          m.zone === pool.zone &&
+          m.instanceType === pool.instanceType,
+      ).length;
+    // Spot pools as the planner ranks them: price and risk per member, and the
+    // fleet's members already in the pool against it (a pool's reclaim takes
+    // them all at once). Permanent pools by price.
+    const fleet =
+      capacityType === 'spot' ? this.fleetSpotMembersPerPool(now) : undefined;
+    const score = (pool: CapacityPool) =>
+      fleet
+        ? spotPoolScore(pool, requests) *
+          (1 + POOL_CONCENTRATION_WEIGHT * (fleet.get(poolIdOf(pool)) ?? 0))
+        : pool.priceUsdPerHour;
     const best = [...candidates].sort(
       (a, b) =>
         inZone(a.zone) - inZone(b.zone) ||
-        a.priceUsdPerHour - b.priceUsdPerHour ||
+        inPool(a) - inPool(b) ||
+        score(a) - score(b) ||
         a.interruptionRisk - b.interruptionRisk ||
         poolKeyOf(a).localeCompare(poolKeyOf(b), 'en'),
     )[0];
     const id = `${now.toString(36)}-${++this.decisions}`;
     this.pending.set(view.id, [
       ...pending,
-      { id, capacityType, zone: best.zone, at: now },
+      {
+        id,
+        capacityType,
+        zone: best.zone,
+        instanceType: best.instanceType,
+        at: now,
+      },
     ]);
+    if (capacityType === 'spot') {
+      const pool = poolIdOf(best);
+      this.spotDecisions.set(pool, (this.spotDecisions.get(pool) ?? 0) + 1);
+    }
     return {
       id,
       capacityType,
       zone: best.zone,
       instanceType: best.instanceType,
     };
+  }
+
+  /**
+   * The spot members of every opted-in workload per pool, counted at most every
+   * FLEET_COUNT_REFRESH_MS, with the spot decisions made since: a burst of
+   * creations spreads over pools before its pods are scheduled.
+   */
+  private fleetSpotMembersPerPool(now: number): Map<string, number> {
+    if (
+      !this.fleetCount ||
+      now - this.fleetCount.at >= FLEET_COUNT_REFRESH_MS
+    ) {
+      const nodes = this.state.nodeViewsByName();
+      const perPool = new Map<string, number>();
+      for (const { view } of this.state.workloads()) {
+        for (const member of view.members) {
+          const node = member.node ? nodes.get(member.node) : undefined;
+          if (node?.capacityType !== 'spot') continue;
+          const pool = poolIdOf(node);
+          perPool.set(pool, (perPool.get(pool) ?? 0) + 1);
+        }
+      }
+      this.fleetCount = { at: now, perPool };
+      this.spotDecisions.clear();
+    }
+    if (this.spotDecisions.size === 0) return this.fleetCount.perPool;
+    const counts = new Map(this.fleetCount.perPool);
+    for (const [pool, decided] of this.spotDecisions) {
+      counts.set(pool, (counts.get(pool) ?? 0) + decided);
+    }
+    return counts;
+  }
+
+  /**
+   * The pools (by `poolKeyOf`) with a node that takes new pods now. Worked out
+   * once per picture of the nodes, not per review: the nodes are thousands.
+   */
+  private openPools(nodes: ReadonlyMap<string, NodeView>): Set<string> {
+    if (this.openPoolsMemo?.nodes !== nodes) {
+      const pools = new Set<string>();
+      for (const n of nodes.values()) {
+        if (!n.unschedulable && n.terminatesAt === undefined) {
+          pools.add(poolKeyOf(n));
+        }
+      }
+      this.openPoolsMemo = { nodes, pools };
+    }
+    return this.openPoolsMemo.pools;
   }
 }
 

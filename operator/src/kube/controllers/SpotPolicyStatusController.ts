@@ -108,9 +108,14 @@ export class SpotPolicyStatusController {
       this.settle(keyOf(policy));
   }
 
-  /** Something in the cluster changed: looks again at the policies it concerns. */
+  /**
+   * Something in the cluster changed: looks again at the policies it concerns.
+   * A member or a Migration concerns its workload's policy alone, found by
+   * index: a reclaim's burst of thousands of events would otherwise look at
+   * every policy per event.
+   */
   changed(change: ClusterChange): void {
-    const policies = this.options.state.policies.list();
+    const { state } = this.options;
     switch (change.kind) {
       case 'policy': {
         const key = keyOf(change.event.object);
@@ -122,23 +127,26 @@ export class SpotPolicyStatusController {
         return;
       }
       case 'migration': {
-        const migration = change.event.object;
-        for (const policy of policies) {
-          if (
-            policy.metadata.namespace === migration.metadata.namespace &&
-            policy.spec.workloadRef.kind === migration.spec.workloadRef.kind &&
-            policy.spec.workloadRef.name === migration.spec.workloadRef.name
-          )
-            this.settle(keyOf(policy));
-        }
+        const { metadata, spec } = change.event.object;
+        const policy = state.policyOf(
+          metadata.namespace,
+          spec.workloadRef.kind,
+          spec.workloadRef.name,
+        );
+        if (policy) this.settle(keyOf(policy));
         return;
       }
       case 'pod': {
-        const namespace = change.event.object.metadata?.namespace;
-        for (const policy of policies) {
-          if (policy.metadata.namespace === namespace)
-            this.settle(keyOf(policy));
-        }
+        const pod = change.event.object;
+        const workload = state.workloadOfPod(pod);
+        const policy =
+          workload &&
+          state.policyOf(
+            pod.metadata?.namespace ?? '',
+            workload.kind,
+            workload.name,
+          );
+        if (policy) this.settle(keyOf(policy));
         return;
       }
       default:
@@ -162,8 +170,14 @@ export class SpotPolicyStatusController {
       accruedAt(mine) > accruedAt(cached.status) ? mine : cached.status;
     const policy: Policy = { ...cached, status: previous };
     const now = this.clock.now();
-    const [workload] = state.workloads(p => keyOf(p) === key);
     const { kind, name } = policy.spec.workloadRef;
+    const namespace = policy.metadata.namespace;
+    // By index, unless another policy names the same workload (then by this one).
+    const indexed = state.policyOf(namespace, kind, name);
+    const workload =
+      indexed && keyOf(indexed) === key
+        ? state.workload(namespace, kind, name)
+        : state.workloads(p => keyOf(p) === key)[0];
     const next = spotPolicyStatusOf({
       policy,
       workload: workload && {
@@ -171,17 +185,10 @@ export class SpotPolicyStatusController {
         replicas: workload.replicas,
       },
       workloadFound: workload !== undefined,
-      nodes: new Map(state.nodeViews().map(node => [node.name, node])),
+      nodes: state.nodeViewsByName(),
       prices: this.options.prices(),
       riskOf: this.options.riskOf,
-      migrations: state.migrations
-        .list()
-        .filter(
-          m =>
-            m.metadata.namespace === policy.metadata.namespace &&
-            m.spec.workloadRef.kind === kind &&
-            m.spec.workloadRef.name === name,
-        ),
+      migrations: state.migrationsOf(namespace, kind, name),
       now,
     });
     if (!statusNeedsWrite(previous, next, now, this.refreshMs)) {

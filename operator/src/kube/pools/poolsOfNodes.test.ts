@@ -1,5 +1,10 @@
 import type { NodeView } from '../../core/model';
-import { poolsOfNodes, withInterruptionRisk } from './poolsOfNodes';
+import type { PriceBook } from './PoolPriceFeed';
+import {
+  poolsOfNodes,
+  poolsOfNodesWhileUnchanged,
+  withInterruptionRisk,
+} from './poolsOfNodes';
 
 function node(
   name: string,
@@ -56,5 +61,46 @@ describe('withInterruptionRisk', () => {
       ['spot', 'us-east-1b', 0.01],
       ['on-demand', 'us-east-1a', 0],
     ]);
+  });
+});
+
+describe('poolsOfNodesWhileUnchanged', () => {
+  it('answers as poolsOfNodes, and looks at the nodes again only when they or the prices changed', () => {
+    const nodes = {
+      generation: 1,
+      list: [
+        node('a', 'm5.large', 'us-east-1a', 'spot'),
+        node('b', 'm5.large', 'us-east-1b', 'spot'),
+      ],
+      looks: 0,
+      views() {
+        this.looks++;
+        return this.list;
+      },
+    };
+    const book = (usdPerHour: number): PriceBook =>
+      ({
+        priceOf: () => ({ usdPerHour }),
+        onDemandPriceOf: () => ({ usdPerHour: 1 }),
+      } as unknown as PriceBook);
+    let prices = book(0.05);
+    const pools = poolsOfNodesWhileUnchanged(nodes, () => prices);
+    expect(pools()).toEqual(poolsOfNodes(nodes.list, prices));
+    pools().pop();
+    expect(pools()).toEqual(poolsOfNodes(nodes.list, prices));
+    expect(nodes.looks).toBe(1);
+
+    nodes.list = [...nodes.list, node('c', 'm5.large', 'us-east-1c', 'spot')];
+    nodes.generation++;
+    expect(pools().map(p => p.zone)).toEqual([
+      'us-east-1a',
+      'us-east-1b',
+      'us-east-1c',
+    ]);
+    expect(nodes.looks).toBe(2);
+
+    prices = book(0.07);
+    expect(pools().map(p => p.priceUsdPerHour)).toEqual([0.07, 0.07, 0.07]);
+    expect(nodes.looks).toBe(3);
   });
 });

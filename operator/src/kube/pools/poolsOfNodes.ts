@@ -56,3 +56,29 @@ export function withInterruptionRisk(
       : pool,
   );
 }
+
+/**
+ * `poolsOfNodes` of the nodes `nodes` shows, worked out again only when the
+ * nodes' cache (`generation`) or the price book changed: the placement webhook
+ * asks for the pools on every review, and the nodes are thousands.
+ */
+export function poolsOfNodesWhileUnchanged(
+  nodes: { readonly generation: number; views(): readonly NodeView[] },
+  prices: () => PriceBook | undefined,
+): () => CapacityPool[] {
+  let memo:
+    | { generation: number; prices?: PriceBook; pools: CapacityPool[] }
+    | undefined;
+  return () => {
+    const book = prices();
+    if (memo?.generation !== nodes.generation || memo.prices !== book) {
+      memo = {
+        generation: nodes.generation,
+        prices: book,
+        pools: poolsOfNodes(nodes.views(), book),
+      };
+    }
+    // The callers' own array; the pools are shared (read them, do not change them).
+    return [...memo.pools];
+  };
+}

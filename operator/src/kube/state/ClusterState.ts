@@ -55,6 +55,44 @@ export type ClusterChange =
   | { kind: 'migration'; event: ObjectEvent<Migration> }
   | { kind: 'workload' };
 
+/** An opted-in (or opted-out) workload as the planner sees it. */
+export interface WorkloadEntry {
+  policy: SpotPolicy;
+  view: WorkloadView;
+  replicas: number;
+  rollingOut: boolean;
+}
+
+/** What `ClusterState` indexes by workload while its caches stay the same. */
+interface WorkloadIndex {
+  /** ReplicaSet uid → uid of the Deployment that controls it. */
+  replicaSetOwners: Map<string, string>;
+  /** Deployment uid → uids of its ReplicaSets. */
+  replicaSetsOf: Map<string, string[]>;
+  /** `namespace/kind/name` of a workload → its Migrations. */
+  migrationsOf: Map<string, Migration[]>;
+  /** `namespace/pod` → the member's Migrations. */
+  migrationsOfPod: Map<string, Migration[]>;
+  /** Written policies, then the provisional ones of annotated workloads without one. */
+  policies: SpotPolicy[];
+  /** `namespace/kind/name` of a workload → its policy. */
+  policyByWorkload: Map<string, SpotPolicy>;
+}
+
+function workloadKeyOf(
+  namespace: string | undefined,
+  kind: string,
+  name: string,
+): string {
+  return `${namespace}/${kind}/${name}`;
+}
+
+function appendTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
 interface OwnedObject extends KubeObject {
   metadata?: KubeObject['metadata'] & {
     uid?: string;
@@ -96,10 +134,15 @@ export class ClusterState {
    * read them, and on a cluster of thousands of nodes and pods building them
    * again each time was most of the operator's work.
    */
-  private nodeViewsMemo?: { generations: string; views: NodeView[] };
+  private nodeViewsMemo?: {
+    generations: string;
+    views: NodeView[];
+    byName: Map<string, NodeView>;
+  };
   /** Counts the changes of `firstSeen`, which the node views' signals come from. */
   private signalChanges = 0;
   private podsByOwnerMemo?: { generation: number; pods: Map<string, V1Pod[]> };
+  private workloadIndexMemo?: { generations: string; index: WorkloadIndex };
 
   constructor(
     private readonly options: {
@@ -179,11 +222,25 @@ export class ClusterState {
 
   /** Every node as the planner sees it (shared views: read them, do not change them). */
   nodeViews(): NodeView[] {
+    return [...this.nodeViewsNow().views];
+  }
+
+  /** Every node's view by its name (shared: read them, do not change them). */
+  nodeViewsByName(): ReadonlyMap<string, NodeView> {
+    return this.nodeViewsNow().byName;
+  }
+
+  private nodeViewsNow(): { views: NodeView[]; byName: Map<string, NodeView> } {
     const generations = `${this.nodes.generation}/${this.pods.generation}/${this.signalChanges}`;
     if (this.nodeViewsMemo?.generations !== generations) {
-      this.nodeViewsMemo = { generations, views: this.buildNodeViews() };
+      const views = this.buildNodeViews();
+      this.nodeViewsMemo = {
+        generations,
+        views,
+        byName: new Map(views.map(view => [view.name, view])),
+      };
     }
-    return [...this.nodeViewsMemo.views];
+    return this.nodeViewsMemo;
   }
 
   private buildNodeViews(): NodeView[] {
@@ -234,12 +291,150 @@ export class ClusterState {
   workloads(
     only?: (policy: SpotPolicy) => boolean,
     { optedOut = false }: { optedOut?: boolean } = {},
-  ): {
-    policy: SpotPolicy;
-    view: WorkloadView;
-    replicas: number;
-    rollingOut: boolean;
-  }[] {
+  ): WorkloadEntry[] {
+    const index = this.workloadIndex();
+    const budgets = this.budgets.list();
+    const result: WorkloadEntry[] = [];
+    for (const policy of index.policies) {
+      if ((!policy.spec.enabled && !optedOut) || (only && !only(policy)))
+        continue;
+      const entry = this.entryOf(policy, index, budgets);
+      if (entry) result.push(entry);
+    }
+    return result;
+  }
+
+  /**
+   * The workload `kind/name` in `namespace` as `workloads` shows it, found
+   * through its policy rather than by looking at every one.
+   */
+  workload(
+    namespace: string,
+    kind: 'Deployment' | 'StatefulSet',
+    name: string,
+    { optedOut = false }: { optedOut?: boolean } = {},
+  ): WorkloadEntry | undefined {
+    const index = this.workloadIndex();
+    const policy = index.policyByWorkload.get(
+      workloadKeyOf(namespace, kind, name),
+    );
+    if (!policy || (!policy.spec.enabled && !optedOut)) return undefined;
+    return this.entryOf(policy, index, this.budgets.list());
+  }
+
+  /**
+   * The workload whose controller owns the pod, directly (a StatefulSet) or
+   * through a ReplicaSet (a Deployment); undefined for any other pod.
+   */
+  workloadOfPod(
+    pod: V1Pod,
+  ): { kind: 'Deployment' | 'StatefulSet'; name: string } | undefined {
+    const namespace = pod.metadata?.namespace ?? '';
+    const owner = pod.metadata?.ownerReferences?.find(ref => ref.controller);
+    if (owner?.kind === 'StatefulSet') {
+      return { kind: 'StatefulSet', name: owner.name };
+    }
+    if (owner?.kind !== 'ReplicaSet') return undefined;
+    const deployment = this.replicaSetOwner(
+      namespace,
+      owner.name,
+      pod.metadata?.labels?.['pod-template-hash'],
+    );
+    return deployment ? { kind: 'Deployment', name: deployment } : undefined;
+  }
+
+  /** The policy (a written one, or a workload's provisional one) naming `kind/name` in `namespace`. */
+  policyOf(
+    namespace: string,
+    kind: string,
+    name: string,
+  ): SpotPolicy | undefined {
+    return this.workloadIndex().policyByWorkload.get(
+      workloadKeyOf(namespace, kind, name),
+    );
+  }
+
+  /** The Migrations of the workload `kind/name` in `namespace` (shared: read them, do not change them). */
+  migrationsOf(
+    namespace: string,
+    kind: string,
+    name: string,
+  ): readonly Migration[] {
+    return (
+      this.workloadIndex().migrationsOf.get(
+        workloadKeyOf(namespace, kind, name),
+      ) ?? []
+    );
+  }
+
+  /** The Migrations of one member, by its pod's name (shared: read them, do not change them). */
+  migrationsOfPod(namespace: string, pod: string): readonly Migration[] {
+    return (
+      this.workloadIndex().migrationsOfPod.get(`${namespace}/${pod}`) ?? []
+    );
+  }
+
+  private entryOf(
+    policy: SpotPolicy,
+    index: WorkloadIndex,
+    budgets: V1PodDisruptionBudget[],
+  ): WorkloadEntry | undefined {
+    const { kind, name } = policy.spec.workloadRef;
+    const namespace = policy.metadata.namespace;
+    const source = kind === 'Deployment' ? this.deployments : this.statefulSets;
+    const workload = source.get(`${namespace}/${name}`);
+    if (!workload) return undefined;
+    // Only the pods its controller owns can be members (membersOf checks the rest).
+    const podsByOwner = this.podsByOwner();
+    const uid = workload.metadata?.uid ?? '';
+    const pods =
+      kind === 'StatefulSet'
+        ? podsByOwner.get(uid) ?? []
+        : (index.replicaSetsOf.get(uid) ?? []).flatMap(
+            replicaSet => podsByOwner.get(replicaSet) ?? [],
+          );
+    const view = workloadViewOf({
+      policy,
+      workload: { ...workload, kind },
+      pods,
+      replicaSetOwners: index.replicaSetOwners,
+      budgets,
+      // A workload's view reads only its own Migrations.
+      migrations: [
+        ...(index.migrationsOf.get(workloadKeyOf(namespace, kind, name)) ?? []),
+      ],
+    });
+    return {
+      policy,
+      view,
+      replicas: workload.spec?.replicas ?? view.members.length,
+      rollingOut: isRollingOut({ ...workload, kind }),
+    };
+  }
+
+  /**
+   * The policies (written, and the provisional ones of annotated workloads),
+   * Migrations and ReplicaSets indexed by workload, as long as their caches are
+   * the same: the webhook, each planning pass and each status read them, and
+   * indexing thousands of each again per read was most of their time.
+   */
+  private workloadIndex(): WorkloadIndex {
+    const generations = [
+      this.policies,
+      this.migrations,
+      this.replicaSets,
+      this.deployments,
+      this.statefulSets,
+    ]
+      .map(cache => cache.generation)
+      .join('/');
+    if (this.workloadIndexMemo?.generations !== generations) {
+      this.workloadIndexMemo = { generations, index: this.indexWorkloads() };
+    }
+    return this.workloadIndexMemo.index;
+  }
+
+  private indexWorkloads(): WorkloadIndex {
     const replicaSetOwners = new Map<string, string>();
     const replicaSetsOf = new Map<string, string[]>();
     for (const rs of this.replicaSets.list()) {
@@ -248,28 +443,20 @@ export class ClusterState {
       );
       if (owner && rs.metadata?.uid) {
         replicaSetOwners.set(rs.metadata.uid, owner.uid);
-        replicaSetsOf.set(owner.uid, [
-          ...(replicaSetsOf.get(owner.uid) ?? []),
-          rs.metadata.uid,
-        ]);
+        appendTo(replicaSetsOf, owner.uid, rs.metadata.uid);
       }
     }
-    const podsByOwner = this.podsByOwner();
-    const budgets = this.budgets.list();
-    // A workload's view reads only its own Migrations.
     const migrationsOf = new Map<string, Migration[]>();
+    const migrationsOfPod = new Map<string, Migration[]>();
     for (const m of this.migrations.list()) {
-      const key = `${m.metadata.namespace}/${m.spec.workloadRef.name}`;
-      let list = migrationsOf.get(key);
-      if (!list) migrationsOf.set(key, (list = []));
-      list.push(m);
+      const { kind, name } = m.spec.workloadRef;
+      appendTo(
+        migrationsOf,
+        workloadKeyOf(m.metadata.namespace, kind, name),
+        m,
+      );
+      appendTo(migrationsOfPod, `${m.metadata.namespace}/${m.spec.pod}`, m);
     }
-    const result: {
-      policy: SpotPolicy;
-      view: WorkloadView;
-      replicas: number;
-      rollingOut: boolean;
-    }[] = [];
     const policies = this.policies.list();
     const written = new Set(
       policies.map(p => `${p.metadata.namespace}/${p.metadata.name}`),
@@ -282,39 +469,21 @@ export class ClusterState {
       );
       if (provisional) policies.push(provisional);
     }
+    const policyByWorkload = new Map<string, SpotPolicy>();
     for (const policy of policies) {
-      if ((!policy.spec.enabled && !optedOut) || (only && !only(policy)))
-        continue;
       const { kind, name } = policy.spec.workloadRef;
-      const source =
-        kind === 'Deployment' ? this.deployments : this.statefulSets;
-      const workload = source.get(`${policy.metadata.namespace}/${name}`);
-      if (!workload) continue;
-      // Only the pods its controller owns can be members (membersOf checks the rest).
-      const uid = workload.metadata?.uid ?? '';
-      const pods =
-        kind === 'StatefulSet'
-          ? podsByOwner.get(uid) ?? []
-          : (replicaSetsOf.get(uid) ?? []).flatMap(
-              replicaSet => podsByOwner.get(replicaSet) ?? [],
-            );
-      const view = workloadViewOf({
-        policy,
-        workload: { ...workload, kind },
-        pods,
-        replicaSetOwners,
-        budgets,
-        migrations:
-          migrationsOf.get(`${policy.metadata.namespace}/${name}`) ?? [],
-      });
-      result.push({
-        policy,
-        view,
-        replicas: workload.spec?.replicas ?? view.members.length,
-        rollingOut: isRollingOut({ ...workload, kind }),
-      });
+      const key = workloadKeyOf(policy.metadata.namespace, kind, name);
+      // Two policies naming one workload: the first listed, as `workloads` shows both.
+      if (!policyByWorkload.has(key)) policyByWorkload.set(key, policy);
     }
-    return result;
+    return {
+      replicaSetOwners,
+      replicaSetsOf,
+      migrationsOf,
+      migrationsOfPod,
+      policies,
+      policyByWorkload,
+    };
   }
 
   /** The pods by the uid of the object that controls them, as long as the pods' cache is the same. */
