@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,27 @@ describe('NodeAgent', () => {
 
   it('will not restore what it never received', async () => {
     await expect(new NodeAgentClient(url, 's3cret').restore('m1')).rejects.toThrow(/no complete images/);
+  });
+
+  it("stops the lazy-pages daemon of the images it deletes, and no other's", async () => {
+    // Stand-ins with a lazy-pages daemon's command line: `criu lazy-pages ... -D <images>`.
+    const daemonOf = (images: string) =>
+      spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'lazy-pages', '--page-server', '-D', images], {
+        stdio: 'ignore',
+      });
+    const moving = daemonOf(join(dir, 'm1'));
+    const other = daemonOf(join(dir, 'm2'));
+    try {
+      await Promise.all([moving, other].map(p => new Promise(resolve => p.once('spawn', resolve))));
+      const exited = new Promise(resolve => moving.once('exit', (_code, signal) => resolve(signal)));
+      await new NodeAgentClient(url, 's3cret').deleteImages('m1');
+      expect(await exited).toBe('SIGKILL');
+      expect(other.exitCode).toBeNull();
+      expect(other.signalCode).toBeNull();
+    } finally {
+      moving.kill('SIGKILL');
+      other.kill('SIGKILL');
+    }
   });
 
   it('reports an agent on a node that is gone as unreachable, quickly', async () => {

@@ -362,6 +362,10 @@ export class NodeAgent {
     }
     if (req.method === 'DELETE' && parts[1] === 'images' && id) {
       await this.stopAnsweringForFrozen(id);
+      // A lazy move's target keeps CRIU's lazy-pages daemon until every page
+      // arrived; a move given up before that leaves it waiting on a page server
+      // that is gone. Its images go, so it goes too.
+      stopLazyPagesDaemons(this.dir(id));
       await fs.rm(this.dir(id), { recursive: true, force: true });
       // A dump that failed leaves its work directory (CRIU's log and
       // configuration), which only a successful one removes at once.
@@ -1718,6 +1722,32 @@ async function directoryBytes(dir: string): Promise<number> {
     total += (await fs.stat(join(dir, name))).size;
   }
   return total;
+}
+
+/**
+ * Kills the `criu lazy-pages` daemons serving the image directory `dir` (its
+ * `-D`), found by their command lines: CRIU's --daemon gives no pid file for them.
+ */
+export function stopLazyPagesDaemons(dir: string): number[] {
+  const killed: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // gone since the listing
+    }
+    const images = argv.indexOf('-D');
+    if (!argv.includes('lazy-pages') || images < 0 || argv[images + 1] !== dir) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+      killed.push(Number(entry));
+    } catch {
+      // exited by itself meanwhile: its copy ended
+    }
+  }
+  return killed;
 }
 
 function isAlive(pid: number): boolean {
