@@ -1389,6 +1389,12 @@ disabled_plugins = [
 [debug]
   address = ""
 
+# NRI's socket defaults to /var/run/nri/nri.sock, one path for every containerd on the
+# machine: two nodes starting at once collided on it ("address already in use") and the
+# second containerd died. Each node keeps its own.
+[plugins."io.containerd.nri.v1.nri"]
+  socket_path = "${d}/nri.sock"
+
 [metrics]
   address = ""
 
