@@ -90,6 +90,32 @@ describe('writeOciArchive', () => {
     expect(listing).toMatch(/-rwxr-xr-x 0\/0 .* usr\/bin\/hello/);
   });
 
+  it('lets two builds of one image write it at once, and leaves only the archive', async () => {
+    const layer = path.join(dir, 'layer.tar');
+    await writeTar(path.join(dir, 'root'), layer);
+    const out = path.join(dir, 'same.tar');
+    const write = () =>
+      writeOciArchive({
+        layer,
+        out,
+        references: ['localhost/ferry/hello:1.0'],
+        config: { entrypoint: ['hello'], env: ['PATH=/usr/bin'] },
+      });
+    const [first, second] = await Promise.all([write(), write()]);
+    expect(second).toBe(first);
+    expect(await fs.readdir(dir)).toEqual(expect.arrayContaining(['same.tar']));
+    expect(
+      (await fs.readdir(dir)).filter(n => n.startsWith('same.tar')),
+    ).toEqual(['same.tar']);
+    const unpacked = path.join(dir, 'same.unpacked');
+    await fs.mkdir(unpacked);
+    execFileSync('tar', ['-xf', out, '-C', unpacked]);
+    expect(
+      JSON.parse(await fs.readFile(path.join(unpacked, 'index.json'), 'utf8'))
+        .manifests[0].digest,
+    ).toBe(first);
+  });
+
   it('writes the same bytes for the same content', async () => {
     const first = await build('a');
     await new Promise(resolve => setTimeout(resolve, 1100));

@@ -154,8 +154,12 @@ export async function writeOciArchive(options: {
   references: string[];
   out: string;
 }): Promise<string> {
-  const work = `${options.out}.layout`;
-  await fs.rm(work, { recursive: true, force: true });
+  // A directory and a tarball of this writer's own: two builds of one image at
+  // once (two suites, or the playground beside them, on a cold cache) must not
+  // write into each other's layout. The rename at the end is atomic, and both
+  // write the same bytes.
+  const work = await fs.mkdtemp(`${options.out}.layout-`);
+  const partial = `${work}.tar`;
   const blobs = path.join(work, 'blobs', 'sha256');
   await fs.mkdir(blobs, { recursive: true });
   try {
@@ -195,10 +199,11 @@ export async function writeOciArchive(options: {
       path.join(work, 'oci-layout'),
       JSON.stringify({ imageLayoutVersion: '1.0.0' }),
     );
-    await writeTar(work, `${options.out}.partial`);
-    await fs.rename(`${options.out}.partial`, options.out);
+    await writeTar(work, partial);
+    await fs.rename(partial, options.out);
     return manifest.digest;
   } finally {
     await fs.rm(work, { recursive: true, force: true });
+    await fs.rm(partial, { force: true });
   }
 }
