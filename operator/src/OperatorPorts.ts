@@ -52,6 +52,7 @@ export interface InformerRequest<T> {
   type: ResourceType;
   /** A field selector as the API server takes it; only `spec.nodeName!=` is asked for. */
   fieldSelector?: string;
+  /** Every change after the cache holds it, the first list's objects as ADDED (the cluster state's indexes are built from them). */
   onChange: (event: ObjectEvent<T>) => void;
   onList?: (reason: ListReason) => void;
   onError?: (error: Error) => void;

@@ -1,6 +1,5 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Migration, MigrationPhase } from './api/v1alpha1';
-import { instanceIdOfProviderId } from './cloud/aws/interruptionEvents';
 import { SqsInterruptionQueue } from './cloud/aws/SqsInterruptionQueue';
 import type { CapacityPool } from './core/model';
 import type { ProactivePolicy } from './core/proactive';
@@ -405,7 +404,7 @@ class WiredOperator implements Operator {
             return controller.cloudSignalCleared(signal.node);
           }
           this.options.risk?.feed.cloudSignal(
-            this.state.nodeViews().find(n => n.name === signal.signal.node),
+            this.state.nodeViewsByName().get(signal.signal.node),
             signal.signal.reason,
           );
           this.prediction?.changed();
@@ -454,11 +453,7 @@ class WiredOperator implements Operator {
 
   /** The node whose `spec.providerID` names an EC2 instance. */
   private readonly nodeOfInstance = (instanceId: string) =>
-    this.state.nodes
-      .list()
-      .find(
-        node => instanceIdOfProviderId(node.spec?.providerID) === instanceId,
-      )?.metadata?.name;
+    this.state.nodeOfInstance(instanceId);
 
   private async stopActing(): Promise<void> {
     const controller = this.controller;

@@ -60,6 +60,10 @@ class CollectionInformer<T extends KubeObject> implements Informer<T> {
     this.started = true;
     this.collection.watchers.add(this);
     this.request.onList?.('initial');
+    // As a reflector's first list: what is there already arrives as ADDED.
+    for (const object of this.list()) {
+      this.request.onChange({ type: 'ADDED', object });
+    }
   }
 
   stop(): void {

@@ -206,4 +206,47 @@ describe('Reflector', () => {
       await api.close();
     }
   });
+
+  it('keeps no managedFields in its cache: nothing reads them, and they are a large share of every pod', async () => {
+    const managed = (name: string, resourceVersion: string) => ({
+      ...item(name, resourceVersion),
+      metadata: {
+        ...item(name, resourceVersion).metadata,
+        managedFields: [{ manager: 'kwok', operation: 'Update' }],
+      },
+    });
+    const api = await scriptedApiServer({
+      lists: [{ resourceVersion: '10', items: [managed('a', '9')] }],
+      watches: [
+        { lines: [{ type: 'ADDED', object: managed('b', '11') }], end: false },
+      ],
+    });
+    const events: ObjectEvent<Item>[] = [];
+    const reflector = new Reflector<Item>({
+      kubeConfig: api.kubeConfig,
+      type: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        plural: 'configmaps',
+        namespaced: true,
+      },
+      onChange: event => events.push(event),
+    });
+    try {
+      await reflector.start();
+      await eventually(() => expect(events).toHaveLength(2));
+      for (const key of ['ns/a', 'ns/b']) {
+        expect(reflector.get(key)?.metadata).toBeDefined();
+        expect(reflector.get(key)?.metadata).not.toHaveProperty(
+          'managedFields',
+        );
+      }
+      expect(events.map(e => e.object.metadata)).not.toContainEqual(
+        expect.objectContaining({ managedFields: expect.anything() }),
+      );
+    } finally {
+      reflector.stop();
+      await api.close();
+    }
+  });
 });

@@ -294,6 +294,22 @@ describe('ClusterState', () => {
         .workload('shop', 'StatefulSet', 'cache')!
         .view.members.map(m => m.moving),
     ).toEqual([true, true]);
+    // A member's change shows in its own workload's view; the others' views are kept.
+    const queue = state.workload('shop', 'StatefulSet', 'queue');
+    const member = cluster.object<V1Pod>(PODS, 'shop/cache-1')!;
+    cluster.put(PODS, {
+      ...member,
+      status: {
+        ...member.status,
+        conditions: [{ type: 'Ready', status: 'True' }],
+      },
+    });
+    expect(
+      state
+        .workload('shop', 'StatefulSet', 'cache')!
+        .view.members.map(m => m.ready),
+    ).toEqual([false, true]);
+    expect(state.workload('shop', 'StatefulSet', 'queue')).toBe(queue);
     cluster.remove(SPOT_POLICIES, 'blog/queue-web');
     expect(state.workload('blog', 'Deployment', 'queue-web')).toBeUndefined();
     expect(state.policyOf('blog', 'Deployment', 'queue-web')).toBeUndefined();
@@ -322,6 +338,36 @@ describe('ClusterState', () => {
     expect(state.policyOf('shop', 'StatefulSet', 'cache')?.spec.enabled).toBe(
       false,
     );
+    state.stop();
+  });
+
+  it('finds the node of an EC2 instance as a look at every node does, as providerIDs change', async () => {
+    const cluster = new SimulatedCluster(() => NOW);
+    const withProvider = (name: string, providerID?: string): V1Node => ({
+      ...node(name),
+      spec: { providerID },
+    });
+    cluster.put(NODES, withProvider('a', 'aws:///us-east-1a/i-0a'));
+    cluster.put(NODES, withProvider('b', 'aws:///us-east-1b/i-0b'));
+    cluster.put(NODES, withProvider('c'));
+    const state = new ClusterState({ informers: cluster.informers });
+    await state.start();
+    const scan = (id: string) =>
+      state.nodes.list().find(n => n.spec?.providerID?.endsWith(`/${id}`))
+        ?.metadata?.name;
+    const check = () => {
+      for (const id of ['i-0a', 'i-0b', 'i-0c', 'i-0d']) {
+        expect(state.nodeOfInstance(id)).toBe(scan(id));
+      }
+    };
+    check();
+    expect(state.nodeOfInstance('i-0a')).toBe('a');
+    cluster.put(NODES, withProvider('c', 'aws:///us-east-1c/i-0c'));
+    cluster.put(NODES, withProvider('b', 'aws:///us-east-1b/i-0d'));
+    check();
+    cluster.remove(NODES, 'a');
+    check();
+    expect(state.nodeOfInstance('i-0a')).toBeUndefined();
     state.stop();
   });
 });

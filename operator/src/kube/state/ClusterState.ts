@@ -13,6 +13,8 @@ import type { DisruptionSignal } from '../../core/migrationPlanner';
 import type { NodeView, WorkloadView } from '../../core/model';
 import type { ResourceType } from '../client/apiRequest';
 import { disruptionSignalOf, nodeViewOf } from './nodeViews';
+import { PodGroups } from './PodGroups';
+import { instanceIdOfProviderId } from '../../cloud/aws/interruptionEvents';
 import type {
   KubeObject,
   ListReason,
@@ -79,6 +81,46 @@ interface WorkloadIndex {
   policyByWorkload: Map<string, SpotPolicy>;
 }
 
+/** A node's view and what it was made of. */
+interface KeptNodeView {
+  node: V1Node;
+  pods: readonly V1Pod[];
+  signal?: DisruptionSignal;
+  view: NodeView;
+}
+
+/** A workload's entry and what it was made of. */
+interface KeptEntry {
+  policy: SpotPolicy;
+  workload: WorkloadObject;
+  budgets: number;
+  replicaSetOwners: ReadonlyMap<string, string>;
+  pods: readonly V1Pod[];
+  migrations: readonly Migration[];
+  entry: WorkloadEntry;
+}
+
+function sameSignal(
+  a: DisruptionSignal | undefined,
+  b: DisruptionSignal | undefined,
+): boolean {
+  return (
+    a === b ||
+    (a !== undefined &&
+      b !== undefined &&
+      a.node === b.node &&
+      a.reason === b.reason &&
+      a.deadline === b.deadline)
+  );
+}
+
+/** Whether two lists hold the same objects in the same order. */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  return (
+    a === b || (a.length === b.length && a.every((item, i) => item === b[i]))
+  );
+}
+
 function workloadKeyOf(
   namespace: string | undefined,
   kind: string,
@@ -141,7 +183,20 @@ export class ClusterState {
   };
   /** Counts the changes of `firstSeen`, which the node views' signals come from. */
   private signalChanges = 0;
-  private podsByOwnerMemo?: { generation: number; pods: Map<string, V1Pod[]> };
+  /** The pods by the node they are bound to, and by the uid of the object that controls them. */
+  private readonly podsOnNode = new PodGroups(
+    pod => pod.spec?.nodeName || undefined,
+  );
+  private readonly podsOfOwner = new PodGroups(
+    pod => pod.metadata?.ownerReferences?.find(ref => ref.controller)?.uid,
+  );
+  /** The nodes by the EC2 instance their `spec.providerID` names, and the reverse. */
+  private readonly nodeByInstance = new Map<string, string>();
+  private readonly instanceOfNode = new Map<string, string>();
+  /** Each node's view with what it was made of, kept while that stays the same. */
+  private keptNodeViews = new Map<string, KeptNodeView>();
+  /** Each policy's workload as `workloads` shows it, with what it was made of. */
+  private keptEntries = new Map<string, KeptEntry>();
   private workloadIndexMemo?: { generations: string; index: WorkloadIndex };
 
   constructor(
@@ -159,11 +214,16 @@ export class ClusterState {
     this.clock = options.clock ?? systemClock;
     this.nodes = this.reflect<V1Node>(NODES, event => {
       this.trackSignal(event);
+      this.trackInstance(event);
       options.onChange?.({ kind: 'node', event });
     });
     this.pods = this.reflect<V1Pod>(
       PODS,
-      event => options.onChange?.({ kind: 'pod', event }),
+      event => {
+        this.podsOnNode.apply(event);
+        this.podsOfOwner.apply(event);
+        options.onChange?.({ kind: 'pod', event });
+      },
       // Pods not yet scheduled hold no state to move.
       'spec.nodeName!=',
     );
@@ -200,6 +260,11 @@ export class ClusterState {
 
   get synced(): boolean {
     return this.caches.every(r => r.synced);
+  }
+
+  /** The node whose `spec.providerID` names the EC2 instance, by index. */
+  nodeOfInstance(instanceId: string): string | undefined {
+    return this.nodeByInstance.get(instanceId);
   }
 
   /** When this process first saw the node's current signal, if it has one. */
@@ -243,20 +308,27 @@ export class ClusterState {
     return this.nodeViewsMemo;
   }
 
+  /** Every node's view: the one kept for it while its node object, its pods and its signal are the same. */
   private buildNodeViews(): NodeView[] {
-    const podsByNode = new Map<string, V1Pod[]>();
-    for (const pod of this.pods.list()) {
-      const node = pod.spec?.nodeName;
-      if (!node) continue;
-      let list = podsByNode.get(node);
-      if (!list) podsByNode.set(node, (list = []));
-      list.push(pod);
-    }
     const signals = new Map(this.signals().map(s => [s.node, s]));
-    return this.nodes.list().map(node => {
+    const kept = new Map<string, KeptNodeView>();
+    const views = this.nodes.list().map(node => {
       const name = node.metadata?.name ?? '';
-      return nodeViewOf(node, podsByNode.get(name) ?? [], signals.get(name));
+      const pods = this.podsOnNode.get(name);
+      const signal = signals.get(name);
+      const known = this.keptNodeViews.get(name);
+      const view =
+        known &&
+        known.node === node &&
+        known.pods === pods &&
+        sameSignal(known.signal, signal)
+          ? known.view
+          : nodeViewOf(node, pods, signal);
+      kept.set(name, { node, pods, signal, view });
+      return view;
     });
+    this.keptNodeViews = kept;
+    return views;
   }
 
   /**
@@ -385,31 +457,54 @@ export class ClusterState {
     const workload = source.get(`${namespace}/${name}`);
     if (!workload) return undefined;
     // Only the pods its controller owns can be members (membersOf checks the rest).
-    const podsByOwner = this.podsByOwner();
     const uid = workload.metadata?.uid ?? '';
     const pods =
       kind === 'StatefulSet'
-        ? podsByOwner.get(uid) ?? []
-        : (index.replicaSetsOf.get(uid) ?? []).flatMap(
-            replicaSet => podsByOwner.get(replicaSet) ?? [],
+        ? this.podsOfOwner.get(uid)
+        : (index.replicaSetsOf.get(uid) ?? []).flatMap(replicaSet =>
+            this.podsOfOwner.get(replicaSet),
           );
+    // A workload's view reads only its own Migrations.
+    const migrations =
+      index.migrationsOf.get(workloadKeyOf(namespace, kind, name)) ?? [];
+    const policyKey = `${namespace}/${policy.metadata.name}`;
+    const known = this.keptEntries.get(policyKey);
+    if (
+      known &&
+      known.policy === policy &&
+      known.workload === workload &&
+      known.budgets === this.budgets.generation &&
+      (kind === 'StatefulSet' ||
+        known.replicaSetOwners === index.replicaSetOwners) &&
+      sameItems(known.pods, pods) &&
+      sameItems(known.migrations, migrations)
+    ) {
+      return known.entry;
+    }
     const view = workloadViewOf({
       policy,
       workload: { ...workload, kind },
-      pods,
+      pods: [...pods],
       replicaSetOwners: index.replicaSetOwners,
       budgets,
-      // A workload's view reads only its own Migrations.
-      migrations: [
-        ...(index.migrationsOf.get(workloadKeyOf(namespace, kind, name)) ?? []),
-      ],
+      migrations: [...migrations],
     });
-    return {
+    const entry: WorkloadEntry = {
       policy,
       view,
       replicas: workload.spec?.replicas ?? view.members.length,
       rollingOut: isRollingOut({ ...workload, kind }),
     };
+    this.keptEntries.set(policyKey, {
+      policy,
+      workload,
+      budgets: this.budgets.generation,
+      replicaSetOwners: index.replicaSetOwners,
+      pods,
+      migrations,
+      entry,
+    });
+    return entry;
   }
 
   /**
@@ -469,6 +564,12 @@ export class ClusterState {
       );
       if (provisional) policies.push(provisional);
     }
+    const current = new Set(
+      policies.map(p => `${p.metadata.namespace}/${p.metadata.name}`),
+    );
+    for (const key of this.keptEntries.keys()) {
+      if (!current.has(key)) this.keptEntries.delete(key);
+    }
     const policyByWorkload = new Map<string, SpotPolicy>();
     for (const policy of policies) {
       const { kind, name } = policy.spec.workloadRef;
@@ -484,25 +585,6 @@ export class ClusterState {
       policies,
       policyByWorkload,
     };
-  }
-
-  /** The pods by the uid of the object that controls them, as long as the pods' cache is the same. */
-  private podsByOwner(): Map<string, V1Pod[]> {
-    const generation = this.pods.generation;
-    if (this.podsByOwnerMemo?.generation !== generation) {
-      const pods = new Map<string, V1Pod[]>();
-      for (const pod of this.pods.list()) {
-        const owner = pod.metadata?.ownerReferences?.find(
-          ref => ref.controller,
-        );
-        if (!owner) continue;
-        let list = pods.get(owner.uid);
-        if (!list) pods.set(owner.uid, (list = []));
-        list.push(pod);
-      }
-      this.podsByOwnerMemo = { generation, pods };
-    }
-    return this.podsByOwnerMemo.pods;
   }
 
   /**
@@ -547,6 +629,27 @@ export class ClusterState {
     });
     this.caches.push(informer);
     return informer;
+  }
+
+  /** Keeps `nodeByInstance` and its reverse current with one node's change. */
+  private trackInstance(event: ObjectEvent<V1Node>): void {
+    const name = event.object.metadata?.name ?? '';
+    const before = this.instanceOfNode.get(name);
+    const after =
+      event.type === 'DELETED'
+        ? undefined
+        : instanceIdOfProviderId(event.object.spec?.providerID);
+    if (before === after) return;
+    if (before !== undefined) {
+      this.instanceOfNode.delete(name);
+      if (this.nodeByInstance.get(before) === name) {
+        this.nodeByInstance.delete(before);
+      }
+    }
+    if (after !== undefined) {
+      this.instanceOfNode.set(name, after);
+      this.nodeByInstance.set(after, name);
+    }
   }
 
   private trackSignal(event: ObjectEvent<V1Node>): void {

@@ -182,7 +182,7 @@ function sumRequestsOf(pod: V1Pod): Resources {
  */
 export function nodeViewOf(
   node: V1Node,
-  podsOnNode: V1Pod[],
+  podsOnNode: readonly V1Pod[],
   signal?: DisruptionSignal,
 ): NodeView {
   const labels = node.metadata?.labels ?? {};
