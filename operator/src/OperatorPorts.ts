@@ -10,7 +10,7 @@ import type {
   SpotPolicySpec,
   SpotPolicyStatus,
 } from './api/v1alpha1';
-import type { Clock } from './core/clock';
+import type { Clock, Timers } from './core/clock';
 import type { CapacityPool } from './core/model';
 import type { MigrationDriver } from './migration/MigrationDriver';
 import type { MigrationStore } from './migration/MigrationStore';
@@ -139,5 +139,7 @@ export interface OperatorPorts {
   /** What pools cost, for SpotPolicy status; the shipped price table when left out. */
   prices?: () => PriceBook;
   clock: Clock;
+  /** What the controllers' waits run on (work-queue delays, settle times, intervals); the wall clock's timers when left out. */
+  timers?: Timers;
   log: OperatorLog;
 }

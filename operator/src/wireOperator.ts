@@ -76,6 +76,8 @@ export interface OperatorSettings {
     history?: PoolRiskHistoryStore;
     /** Thresholds and budget of proactive moves; `false` ranks by risk but moves nothing before a signal. */
     proactive?: ProactivePolicy | false;
+    /** How often the leader reads risk when nothing changes; PREDICTION_INTERVAL_MS when left out. */
+    intervalMs?: number;
   };
   /**
    * Whether the leader moves running members when their policy changes
@@ -188,6 +190,7 @@ class WiredOperator implements Operator {
       store: ports.migrations,
       drivers: ports.drivers,
       clock,
+      timers: ports.timers,
       log: this.log,
     });
     this.state = new ClusterState({
@@ -304,11 +307,14 @@ class WiredOperator implements Operator {
       events: this.events,
       metrics: this.metrics,
       chooseMethod: this.options.chooseMethod,
+      timers: this.ports.timers,
       onError: error => this.log.warn(`planning: ${error}`),
     });
     this.runner = new MigrationRunner({
       machine: this.machine,
       lookup: key => this.state.migrations.get(key),
+      timers: this.ports.timers,
+      clock: this.ports.clock,
       events: this.events,
       metrics: this.metrics,
       onError: error => this.log.warn(`migration: ${error}`),
@@ -324,6 +330,7 @@ class WiredOperator implements Operator {
         machine: this.machine,
         pools: this.pools,
         rebalance: this.options.replacement,
+        timers: this.ports.timers,
         clock: this.ports.clock,
         events: this.events,
         onError: error => this.log.warn(`re-placement: ${error}`),
@@ -337,6 +344,8 @@ class WiredOperator implements Operator {
         feed: risk.feed,
         controller: this.controller,
         policy: risk.proactive,
+        intervalMs: risk.intervalMs,
+        timers: this.ports.timers,
         history: risk.history,
         metrics: this.metrics,
         clock: this.ports.clock,
@@ -355,6 +364,7 @@ class WiredOperator implements Operator {
           })).current()),
       riskOf: risk && (pool => risk.feed.riskOf(pool)),
       refreshMs: this.options.statusRefreshMs,
+      timers: this.ports.timers,
       clock: this.ports.clock,
       events: this.events,
       metrics: this.metrics,
@@ -365,6 +375,7 @@ class WiredOperator implements Operator {
       writes: this.ports.writes,
       state: this.state,
       defaults: this.options.policyDefaults,
+      timers: this.ports.timers,
       events: this.events,
       onApplied: (policy, created) =>
         this.log.info(
@@ -386,6 +397,7 @@ class WiredOperator implements Operator {
           MIGRATION_RETENTION_DEFAULTS.maxPerWorkload,
       },
       intervalMs: retention?.intervalMs,
+      timers: this.ports.timers,
       clock: this.ports.clock,
       onCollected: m =>
         this.log.info(

@@ -19,7 +19,6 @@ import {
   SpotPolicy,
   SpotPolicySpec,
   SpotPolicyStatus,
-  WorkloadKind,
   WorkloadSummary,
 } from '../api/v1alpha1';
 import { TERMINATION_NOTICE_MS } from '../cloud/CloudProvider';
@@ -33,6 +32,7 @@ import { seededRandom } from '../core/random';
 import { InterruptionRiskModel, RiskCoefficients } from '../core/risk';
 import { ProactiveMoveGovernor } from '../core/proactive';
 import { FleetMove, FleetSimulation, FleetWorkload } from './FleetSimulation';
+import type { DemoWorkloadSeed } from './DemoCluster';
 import { SHIPPED_RISK_COEFFICIENTS } from '../core/shippedRiskCoefficients';
 
 /**
@@ -47,24 +47,7 @@ export function quorumOf(replicas: number): number {
   return majorityOf(replicas);
 }
 
-/** A workload of the demo cluster. */
-export interface DemoWorkloadSeed {
-  kind: WorkloadKind;
-  namespace: string;
-  name: string;
-  replicas: number;
-  /** Value of the `backstage.io/kubernetes-id` label. */
-  kubernetesId: string;
-  /** Bytes of state per member; 1 GiB when omitted. */
-  stateBytes?: number;
-  /**
-   * The catalog entity the workload belongs to, with its `ferry.dev/*`
-   * annotations as its catalog-info.yaml has them. When the demo replays a
-   * history, a workload whose annotations opt it in has run on Ferry since the
-   * history began, under the SpotPolicy the portal's catalog sync writes.
-   */
-  entity?: { ref: string; annotations: Record<string, string> };
-}
+export type { DemoWorkloadSeed };
 
 /** Options of the demo operator. */
 export interface DemoOperatorOptions {

@@ -1,7 +1,7 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { FERRY_API_VERSION, Migration, SpotPolicy } from '../api/v1alpha1';
 import type { CapacityPool } from '../core/model';
-import { Clock, ManualClock } from '../core/clock';
+import { VirtualClock } from '../core/clock';
 import {
   MIGRATIONS,
   NODES,
@@ -58,28 +58,20 @@ function pool(zone: string, capacityType: 'spot' | 'on-demand'): CapacityPool {
   };
 }
 
-function until(check: () => boolean, clock: ManualClock): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  return new Promise((resolve, reject) => {
-    const look = () => {
-      if (check()) {
-        resolve();
-      } else if (Date.now() > deadline) {
-        reject(new Error('timed out'));
-      } else {
-        clock.advance(1_000);
-        setTimeout(look, 10);
-      }
-    };
-    look();
-  });
+/** Runs the demo clock a second at a time until `check` holds; an hour of it at most. */
+async function until(check: () => boolean, clock: VirtualClock): Promise<void> {
+  const deadline = clock.now() + 3_600_000;
+  while (!check()) {
+    if (clock.now() > deadline) throw new Error('timed out');
+    await clock.runUntil(clock.now() + 1_000);
+  }
 }
 
 /**
  * A three-member StatefulSet on the in-memory cluster, one member on each of
  * an on-demand node and two spot nodes, opted in by its SpotPolicy.
  */
-function cacheCluster(clock: ManualClock): SimulatedCluster {
+function cacheCluster(clock: VirtualClock): SimulatedCluster {
   const cluster = new SimulatedCluster(() => clock.now());
   cluster.put(NODES, node('on-demand-a', 'on-demand', 'eu-west-1a'));
   cluster.put(NODES, node('spot-b', 'spot', 'eu-west-1b'));
@@ -161,7 +153,7 @@ function putCache(
 /** The operator as demo mode wires it: the real controllers on the in-memory cluster. */
 function operatorOn(
   cluster: SimulatedCluster,
-  clock: Clock,
+  clock: VirtualClock,
   pools: () => Promise<CapacityPool[]>,
   settings: OperatorSettings = {},
 ) {
@@ -177,11 +169,13 @@ function operatorOn(
         new SimulatedMoveDriver({
           cluster,
           clock,
+          timers: clock,
           stateBytesOf: () => STATE_BYTES,
         }),
       ],
       pools,
       clock,
+      timers: clock,
       log: { info: () => {}, warn: () => {} },
     },
     { statusRefreshMs: 60_000, ...settings },
@@ -190,7 +184,7 @@ function operatorOn(
 
 describe('the operator wired on the simulated cluster', () => {
   it('moves a member off a spot node with a termination notice, through a Migration, in the time a move takes', async () => {
-    const clock = new ManualClock(NOW);
+    const clock = new VirtualClock(NOW);
     const cluster = cacheCluster(clock);
     const operator = operatorOn(cluster, clock, async () => [
       pool('eu-west-1a', 'on-demand'),
@@ -257,7 +251,7 @@ describe('the operator wired on the simulated cluster', () => {
     );
     const provider = new SimulatedCloudProvider(market, 'aws');
     const marketStart = market.startAt + 24 * 3_600_000;
-    const clock = new ManualClock(NOW);
+    const clock = new VirtualClock(NOW);
     const offsetMs = marketStart - NOW;
     const cluster = new SimulatedCluster(() => clock.now());
     const feed = new SimulatedCloudFeed({ cluster, provider, offsetMs });
@@ -332,7 +326,7 @@ describe('the operator wired on the simulated cluster', () => {
   });
 
   it('re-places the members when the portal opts the workload in, and the portal reads the moves and the status', async () => {
-    const clock = new ManualClock(NOW);
+    const clock = new VirtualClock(NOW);
     const cluster = new SimulatedCluster(() => clock.now());
     cluster.put(NODES, node('on-demand-a', 'on-demand', 'eu-west-1a'));
     cluster.put(NODES, node('on-demand-b', 'on-demand', 'eu-west-1b'));
@@ -399,7 +393,7 @@ describe('the operator wired on the simulated cluster', () => {
   });
 
   it('places a member its StatefulSet recreates through the placement webhook, never on a node being reclaimed', async () => {
-    const clock = new ManualClock(NOW);
+    const clock = new VirtualClock(NOW);
     const cluster = cacheCluster(clock);
     const operator = operatorOn(cluster, clock, async () => [
       pool('eu-west-1a', 'on-demand'),

@@ -1,5 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Clock } from '../core/clock';
+import { type Clock, sleepOn, type Timers } from '../core/clock';
 import { DEFAULT_MOVE_TIMING, MoveTiming } from '../core/migrationPlanner';
 import { PODS } from '../kube/client/resources';
 import {
@@ -8,9 +8,6 @@ import {
   PermanentMigrationError,
 } from '../migration/MigrationDriver';
 import type { SimulatedCluster } from './SimulatedCluster';
-
-/** How often a wait looks at the demo's clock again, in wall time. */
-const WAIT_POLL_WALL_MS = 50;
 
 /**
  * The demo's migration driver: a live hand-off that takes as long as the
@@ -30,6 +27,8 @@ export class SimulatedMoveDriver implements MigrationDriver {
       method?: MigrationDriver['method'];
       cluster: SimulatedCluster;
       clock: Clock;
+      /** The demo clock's timers: a phase waits on them. */
+      timers: Timers;
       /** Bytes of state a member holds: what the transfer moves. */
       stateBytesOf: (namespace: string, pod: string) => number;
       timing?: MoveTiming;
@@ -96,7 +95,11 @@ export class SimulatedMoveDriver implements MigrationDriver {
     ctx.state[key] = String(until);
     while (ctx.clock.now() < until) {
       if (ctx.signal.aborted) throw new Error('the operator is stopping');
-      await new Promise(resolve => setTimeout(resolve, WAIT_POLL_WALL_MS));
+      await sleepOn(
+        this.options.timers,
+        until - ctx.clock.now(),
+        ctx.signal,
+      ).catch(() => {});
     }
     return !recorded;
   }

@@ -1,4 +1,4 @@
-import type { DemoWorkloadSeed } from './DemoOperator';
+import type { DemoWorkloadSeed } from './DemoCluster';
 
 /**
  * The workloads of demo mode. Each matches an example catalog entity in

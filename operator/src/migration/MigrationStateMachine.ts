@@ -6,7 +6,7 @@ import type {
   MigrationStatus,
 } from '../api/v1alpha1';
 import { FERRY_API_VERSION } from '../api/v1alpha1';
-import type { Clock } from '../core/clock';
+import { type Clock, sleepOn, systemTimers, type Timers } from '../core/clock';
 import {
   DeadlineExceededError,
   MigrationDriver,
@@ -14,7 +14,6 @@ import {
   PermanentMigrationError,
   SourceLostError,
   TargetLostError,
-  sleep,
 } from './MigrationDriver';
 import type { MigrationStore } from './MigrationStore';
 
@@ -65,6 +64,8 @@ export interface MigrationStateMachineOptions {
   store: MigrationStore;
   drivers: MigrationDriver[];
   clock: Clock;
+  /** What the pause between attempts waits on; the wall clock's timers when left out. */
+  timers?: Timers;
   log?: MigrationLog;
 }
 
@@ -81,11 +82,13 @@ export class MigrationStateMachine {
   private readonly store: MigrationStore;
   private readonly drivers: Map<string, MigrationDriver>;
   private readonly clock: Clock;
+  private readonly timers: Timers;
   private readonly log: MigrationLog;
 
   constructor(options: MigrationStateMachineOptions) {
     this.store = options.store;
     this.clock = options.clock;
+    this.timers = options.timers ?? systemTimers;
     this.log = options.log ?? silentLog;
     this.drivers = new Map(options.drivers.map(d => [d.method, d]));
   }
@@ -234,7 +237,7 @@ export class MigrationStateMachine {
       error instanceof DeadlineExceededError ||
       error instanceof PermanentMigrationError;
     if (!hopeless && attempts < MIGRATION_PHASE_ATTEMPTS) {
-      await sleep(MIGRATION_RETRY_BACKOFF_MS);
+      await sleepOn(this.timers, MIGRATION_RETRY_BACKOFF_MS);
       return this.persist(migration, step, status => {
         status.attempts = attempts;
         status.message = `${phase} attempt ${attempts} failed: ${reason}; retrying`;

@@ -25,8 +25,11 @@ export interface FerryDemoCluster extends FerryClusterClient {
   listSpotNodesInUse(): string[];
   /** Spot nodes in use that have no termination notice yet: the ones a reclaim would still move replicas off. */
   listReclaimableSpotNodes(): string[];
-  /** Makes the simulated cloud take a spot node back, as it would on its own. */
-  reclaimNode(nodeName: string): void;
+  /**
+   * Makes the simulated cloud take a spot node back, as it would on its own;
+   * resolves once the operator has planned the moves of its replicas.
+   */
+  reclaimNode(nodeName: string): void | Promise<void>;
   /**
    * Runs the past the demo cluster replays before it starts (the last weeks of
    * the simulated market) and yields its reports, oldest first, so the portal
@@ -34,5 +37,7 @@ export interface FerryDemoCluster extends FerryClusterClient {
    * that past are listed as any others. Yields nothing when the demo has no such
    * past or has already run it.
    */
-  replayHistory?(): Iterable<DemoClusterReport>;
+  replayHistory?():
+    | Iterable<DemoClusterReport>
+    | AsyncIterable<DemoClusterReport>;
 }

@@ -5,7 +5,7 @@ import type {
   MigrationSpec,
   SpotPolicy,
 } from '../../api/v1alpha1';
-import { Clock, systemClock } from '../../core/clock';
+import { Clock, systemClock, Timers } from '../../core/clock';
 import {
   DisruptionSignal,
   planMigrations,
@@ -70,6 +70,8 @@ export class DisruptionController {
       /** The pools the cloud offers now (prices and risk), from the cloud provider. */
       pools: () => Promise<CapacityPool[]>;
       clock?: Clock;
+      /** What its waits run on; the wall clock's timers when left out. */
+      timers?: Timers;
       events?: EventSink;
       metrics?: OperatorMetrics;
       /** Measures a member and picks its driver under `auto`; without it `auto` is the hand-off. */
@@ -79,6 +81,8 @@ export class DisruptionController {
   ) {
     this.clock = options.clock ?? systemClock;
     this.queue = new WorkQueue({
+      timers: options.timers,
+      clock: options.clock,
       concurrency: 1,
       reconcile: async () => {
         // Signals recorded from here on wait for the next pass, not this one.

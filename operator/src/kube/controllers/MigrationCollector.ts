@@ -1,5 +1,11 @@
 import type { Migration } from '../../api/v1alpha1';
-import { Clock, systemClock } from '../../core/clock';
+import {
+  Clock,
+  systemClock,
+  systemTimers,
+  Timer,
+  Timers,
+} from '../../core/clock';
 import { isFinalPhase } from '../../migration/MigrationStateMachine';
 import type { ClusterWrites } from '../../OperatorPorts';
 
@@ -78,7 +84,8 @@ export function migrationsToCollect(
  * Migration that changed since is judged again next time rather than deleted.
  */
 export class MigrationCollector {
-  private timer?: NodeJS.Timeout;
+  private timer?: Timer;
+  private stopped = false;
   private running?: Promise<void>;
 
   constructor(
@@ -88,22 +95,33 @@ export class MigrationCollector {
       retention: MigrationRetention;
       intervalMs?: number;
       clock?: Clock;
+      /** What its interval runs on; the wall clock's timers when left out. */
+      timers?: Timers;
       onCollected?: (migration: Migration) => void;
       onError?: (error: unknown) => void;
     },
   ) {}
 
   start(): void {
-    this.timer ??= setInterval(
-      () => this.collectInBackground(),
-      this.options.intervalMs ?? MIGRATION_COLLECTION_INTERVAL_MS,
-    );
-    this.timer.unref?.();
+    if (this.timer || this.stopped) return;
     this.collectInBackground();
+    this.scheduleNext();
+  }
+
+  private scheduleNext(): void {
+    this.timer = (this.options.timers ?? systemTimers).after(
+      this.options.intervalMs ?? MIGRATION_COLLECTION_INTERVAL_MS,
+      () => {
+        if (this.stopped) return;
+        this.collectInBackground();
+        this.scheduleNext();
+      },
+    );
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    this.timer?.cancel();
     this.timer = undefined;
     await this.running;
   }

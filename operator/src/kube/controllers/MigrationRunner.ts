@@ -1,3 +1,4 @@
+import type { Clock, Timers } from '../../core/clock';
 import type { Migration } from '../../api/v1alpha1';
 import {
   isFinalPhase,
@@ -32,10 +33,16 @@ export class MigrationRunner {
       concurrency?: number;
       events?: EventSink;
       metrics?: OperatorMetrics;
+      /** What its retries wait on; the wall clock's timers when left out. */
+      timers?: Timers;
+      /** The clock its timers are timed by. */
+      clock?: Clock;
       onError?: (error: unknown) => void;
     },
   ) {
     this.queue = new WorkQueue({
+      timers: options.timers,
+      clock: options.clock,
       concurrency: options.concurrency ?? DEFAULT_CONCURRENT_MIGRATIONS,
       reconcile: key => this.run(key),
       onError: (_key, error) => options.onError?.(error),

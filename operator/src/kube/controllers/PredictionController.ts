@@ -7,7 +7,7 @@
  * as any other signal: serially per workload, within quorum and budgets. A pool
  * that cools below the exit threshold has its nodes' predictions withdrawn.
  */
-import { Clock, systemClock } from '../../core/clock';
+import { Clock, systemClock, Timers } from '../../core/clock';
 import { poolIdOf } from '../../core/model';
 import {
   DEFAULT_PROACTIVE_POLICY,
@@ -46,9 +46,13 @@ export class PredictionController {
         'cloudSignal' | 'predictionWithdrawn'
       >;
       policy?: ProactivePolicy;
+      /** How often it reads risk when nothing changes; PREDICTION_INTERVAL_MS when left out. */
+      intervalMs?: number;
       history?: PoolRiskHistoryStore;
       metrics?: OperatorMetrics;
       clock?: Clock;
+      /** What its waits run on; the wall clock's timers when left out. */
+      timers?: Timers;
       onError?: (error: unknown) => void;
     },
   ) {
@@ -56,10 +60,14 @@ export class PredictionController {
     this.policy = options.policy ?? DEFAULT_PROACTIVE_POLICY;
     this.governor = new ProactiveMoveGovernor(this.policy);
     this.queue = new WorkQueue({
+      timers: options.timers,
+      clock: options.clock,
       concurrency: 1,
       reconcile: async () => {
         await this.pass();
-        return { requeueAfterMs: PREDICTION_INTERVAL_MS };
+        return {
+          requeueAfterMs: options.intervalMs ?? PREDICTION_INTERVAL_MS,
+        };
       },
       onError: (_key, error) => options.onError?.(error),
     });

@@ -1,5 +1,11 @@
 import type { Migration, MigrationSpec, SpotPolicy } from '../../api/v1alpha1';
-import { Clock, systemClock } from '../../core/clock';
+import {
+  Clock,
+  systemClock,
+  systemTimers,
+  Timer,
+  Timers,
+} from '../../core/clock';
 import type { CapacityPool } from '../../core/model';
 import {
   planReplacement,
@@ -57,7 +63,7 @@ export class ReplacementController {
   private passing = false;
   /** Changes seen while a pass ran or too soon after one: one more pass is due. */
   private due = false;
-  private dueTimer?: NodeJS.Timeout;
+  private dueTimer?: Timer;
 
   constructor(
     private readonly options: {
@@ -68,6 +74,8 @@ export class ReplacementController {
       pools: () => Promise<CapacityPool[]>;
       rebalance?: Partial<RebalancePolicy>;
       clock?: Clock;
+      /** What its waits run on; the wall clock's timers when left out. */
+      timers?: Timers;
       events?: EventSink;
       onError?: (error: unknown) => void;
     },
@@ -75,6 +83,8 @@ export class ReplacementController {
     this.clock = options.clock ?? systemClock;
     this.rebalance = { ...REBALANCE_DEFAULTS, ...options.rebalance };
     this.queue = new WorkQueue({
+      timers: options.timers,
+      clock: options.clock,
       concurrency: 1,
       reconcile: async () => {
         this.passing = true;
@@ -108,19 +118,19 @@ export class ReplacementController {
       this.lastPassEndedAt + REPLACEMENT_PASS_INTERVAL_MS - this.clock.now();
     if (wait <= 0) {
       // The operator's clock may run ahead of the timer's (demo mode's).
-      clearTimeout(this.dueTimer);
+      this.dueTimer?.cancel();
       this.dueTimer = undefined;
       this.queue.add(FLEET_KEY);
       return;
     }
-    this.dueTimer ??= setTimeout(() => {
+    this.dueTimer ??= (this.options.timers ?? systemTimers).after(wait, () => {
       this.dueTimer = undefined;
       this.queue.add(FLEET_KEY);
-    }, wait);
+    });
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.dueTimer);
+    this.dueTimer?.cancel();
     this.dueTimer = undefined;
     await this.queue.shutdown();
   }

@@ -3,7 +3,13 @@ import {
   type Condition,
   type SpotPolicy,
 } from '../../api/v1alpha1';
-import { Clock, systemClock } from '../../core/clock';
+import {
+  Clock,
+  systemClock,
+  systemTimers,
+  Timer,
+  Timers,
+} from '../../core/clock';
 import type { NodeView } from '../../core/model';
 import type { ClusterChange, ClusterState } from '../state/ClusterState';
 import { findCondition } from '../client/conditions';
@@ -61,7 +67,7 @@ export class SpotPolicyStatusController {
   private readonly written = new Map<string, AccountedSpotPolicyStatus>();
   /** Policies changes concerned since the settle timer started. */
   private readonly settling = new Set<string>();
-  private settleTimer?: NodeJS.Timeout;
+  private settleTimer?: Timer;
 
   constructor(
     private readonly options: {
@@ -73,6 +79,8 @@ export class SpotPolicyStatusController {
       riskOf?: (pool: NodeView) => number;
       refreshMs?: number;
       clock?: Clock;
+      /** What its waits run on; the wall clock's timers when left out. */
+      timers?: Timers;
       events?: EventSink;
       metrics?: OperatorMetrics;
       onError?: (error: unknown) => void;
@@ -81,6 +89,8 @@ export class SpotPolicyStatusController {
     this.clock = options.clock ?? systemClock;
     this.refreshMs = options.refreshMs ?? STATUS_REFRESH_INTERVAL_MS;
     this.queue = new WorkQueue({
+      timers: options.timers,
+      clock: options.clock,
       reconcile: key => this.reconcile(key),
       onError: (_key, error) => options.onError?.(error),
     });
@@ -95,11 +105,14 @@ export class SpotPolicyStatusController {
   /** Looks at a policy once changes have settled for STATUS_SETTLE_MS. */
   private settle(key: string): void {
     this.settling.add(key);
-    this.settleTimer ??= setTimeout(() => {
-      this.settleTimer = undefined;
-      for (const settled of this.settling) this.queue.add(settled);
-      this.settling.clear();
-    }, STATUS_SETTLE_MS);
+    this.settleTimer ??= (this.options.timers ?? systemTimers).after(
+      STATUS_SETTLE_MS,
+      () => {
+        this.settleTimer = undefined;
+        for (const settled of this.settling) this.queue.add(settled);
+        this.settling.clear();
+      },
+    );
   }
 
   /** Every policy, once changes have settled. */
@@ -155,7 +168,7 @@ export class SpotPolicyStatusController {
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.settleTimer);
+    this.settleTimer?.cancel();
     this.settling.clear();
     await this.queue.shutdown();
   }

@@ -1,3 +1,4 @@
+import { VirtualClock } from '../../core/clock';
 import { WorkQueue } from './WorkQueue';
 
 /** A promise and the function that settles it. */
@@ -18,6 +19,39 @@ async function until(condition: () => boolean, timeoutMs = 2_000) {
 }
 
 describe('WorkQueue', () => {
+  it('keeps one delayed add per key, the earliest: requeues of reconciles that changes start do not multiply', async () => {
+    const clock = new VirtualClock(0);
+    const runs: number[] = [];
+    const queue = new WorkQueue({
+      clock,
+      timers: clock,
+      // Every reconcile asks to look again in a minute, as a status refresh does.
+      reconcile: async () => {
+        runs.push(clock.now());
+        return { requeueAfterMs: 60_000 };
+      },
+    });
+    // Changes start a reconcile at 0, 10 s and 20 s: three requeues asked for.
+    queue.add('policy');
+    await clock.runUntil(10_000);
+    queue.add('policy');
+    await clock.runUntil(20_000);
+    queue.add('policy');
+    await clock.runUntil(20_000 + 5 * 60_000);
+    // The first requeue (60 s) stands; one run a minute from there, not three.
+    expect(runs).toEqual([
+      0, 10_000, 20_000, 60_000, 120_000, 180_000, 240_000, 300_000,
+    ]);
+    expect(clock.pending).toBe(1);
+    // An earlier delay replaces a later one.
+    queue.addAfter('policy', 1_000);
+    await clock.runUntil(clock.now() + 1_000);
+    expect(runs[runs.length - 1]).toBe(321_000);
+    expect(clock.pending).toBe(1);
+    await queue.shutdown();
+    expect(clock.pending).toBe(0);
+  });
+
   it('reconciles a key added many times while it waits once', async () => {
     const seen: string[] = [];
     const gate = deferred();

@@ -1,3 +1,11 @@
+import {
+  Clock,
+  systemClock,
+  systemTimers,
+  Timer,
+  Timers,
+} from '../../core/clock';
+
 /** What a reconcile may ask for after it succeeds. */
 export interface ReconcileResult {
   /** Look at this object again after this long, even if nothing changes. */
@@ -16,6 +24,9 @@ export interface WorkQueueOptions {
   retry?: { baseMs: number; maxMs: number };
   /** A reconcile threw; it will be retried after `retryInMs`. */
   onError?: (key: string, error: unknown, retryInMs: number) => void;
+  /** What delayed adds wait on, and the clock they are timed by; the wall clock's when left out. */
+  timers?: Timers;
+  clock?: Clock;
 }
 
 /** Retry of a failed reconcile: 5 ms doubling to 1000 s, as client-go's default controller rate limiter. */
@@ -36,7 +47,8 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Delayed adds by key: one per key, the earliest asked for (client-go's delaying queue). */
+  private readonly waiting = new Map<string, { at: number; timer: Timer }>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly concurrency: number;
   private readonly retry: { baseMs: number; maxMs: number };
@@ -64,11 +76,17 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
+    // A key already waiting keeps the earlier time: every requeue of a
+    // reconcile would otherwise add a timer of its own, and they multiply.
+    const at = (this.options.clock ?? systemClock).now() + delayMs;
+    const waiting = this.waiting.get(key);
+    if (waiting && waiting.at <= at) return;
+    waiting?.timer.cancel();
+    const timer = (this.options.timers ?? systemTimers).after(delayMs, () => {
+      if (this.waiting.get(key)?.timer === timer) this.waiting.delete(key);
       this.add(key);
-    }, delayMs);
-    this.timers.add(timer);
+    });
+    this.waiting.set(key, { at, timer });
   }
 
   /** Keys waiting to be reconciled. */
@@ -84,8 +102,8 @@ export class WorkQueue {
   /** Takes no new work, drops pending retries and waits for running reconciles to end. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    for (const { timer } of this.waiting.values()) timer.cancel();
+    this.waiting.clear();
     this.queue.length = 0;
     this.dirty.clear();
     while (this.inFlight.size > 0) {

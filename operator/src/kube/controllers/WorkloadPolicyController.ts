@@ -10,6 +10,7 @@ import {
   SpotPolicySpec,
 } from '../../api/v1alpha1';
 import type { AnnotatedWorkload, ClusterState } from '../state/ClusterState';
+import { systemTimers, Timer, Timers } from '../../core/clock';
 import { SPOT_POLICY_ANNOTATIONS } from '../client/ferryKeys';
 import {
   type ClusterWrites,
@@ -40,7 +41,7 @@ export type PolicyDefaults = typeof SPOT_POLICY_DEFAULTS;
  * reported once as a Warning Event on the workload and otherwise ignored.
  */
 export class WorkloadPolicyController {
-  private timer?: NodeJS.Timeout;
+  private timer?: Timer;
   private stopped = false;
   /** Malformed annotations already reported, by workload, so each is said once. */
   private readonly reported = new Map<string, string>();
@@ -53,21 +54,23 @@ export class WorkloadPolicyController {
       events?: EventSink;
       onError?: (error: unknown) => void;
       onApplied?: (policy: SpotPolicy, created: boolean) => void;
+      /** What its settle and retry delays wait on; the wall clock's timers when left out. */
+      timers?: Timers;
     },
   ) {}
 
   /** Something changed: look again once the burst settles. */
   changed(delayMs = SETTLE_MS): void {
     if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
+    this.timer = (this.options.timers ?? systemTimers).after(delayMs, () => {
       this.timer = undefined;
       this.reconcile().catch(error => this.options.onError?.(error));
-    }, delayMs);
+    });
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 

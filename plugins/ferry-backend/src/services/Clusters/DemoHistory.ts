@@ -44,12 +44,18 @@ export class DemoHistory {
     if (!demo?.replayHistory) return result;
     const opted = new Set<string>();
     // The replay runs inside the iterator: time it apart from the writes.
-    const reports = demo.replayHistory()[Symbol.iterator]();
+    // A demo on the operator's controllers replays asynchronously (they wait on
+    // its virtual clock); one that simulates in-line replays synchronously.
+    const replay = demo.replayHistory();
+    const reports =
+      Symbol.asyncIterator in replay
+        ? replay[Symbol.asyncIterator]()
+        : replay[Symbol.iterator]();
     let simulatedMs = 0;
     try {
       for (;;) {
         const replayStarted = Date.now();
-        const next = reports.next();
+        const next = await reports.next();
         simulatedMs += Date.now() - replayStarted;
         if (next.done) break;
         const report = next.value;
@@ -82,7 +88,7 @@ export class DemoHistory {
       }
     } finally {
       // After a failed write too: the demo ticks only once its replay has ended.
-      reports.return?.();
+      await reports.return?.();
     }
     // The Migrations of that past, the spot pools and the report of now.
     await this.ingestion.ingestCluster(this.clusters.get(DEMO_CLUSTER_NAME));

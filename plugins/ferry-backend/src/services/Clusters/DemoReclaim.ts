@@ -61,7 +61,7 @@ export class DemoReclaim {
       (await demo.listMigrations()).map(m => m.metadata.name),
     );
     try {
-      demo.reclaimNode(target);
+      await demo.reclaimNode(target);
     } catch (error) {
       // e.g. the simulated cloud reclaimed it on its own a moment ago
       throw new ConflictError(
