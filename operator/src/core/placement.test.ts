@@ -141,3 +141,32 @@ describe('planPlacement', () => {
     ]);
   });
 });
+
+describe('planPlacement with cheaperSpotSavings', () => {
+  it('moves a spot member to a pool at least that much cheaper, and keeps it for less', () => {
+    const zones = ['a', 'b', 'c'];
+    const plan = (cheapPrice: number, cheaperSpotSavings?: number) => {
+      const pools = [
+        ...zones.map(z => pool('dear.large', z, 'spot', 0.05)),
+        pool('cheap.large', 'b', 'spot', cheapPrice),
+        ...zones.map(z => pool('od.large', z, 'on-demand', 0.1)),
+      ];
+      const cluster = new ClusterFixture([
+        node('od-a', { instanceType: 'od.large', zone: 'a' }, 'on-demand'),
+        node('dear-b', { instanceType: 'dear.large', zone: 'b' }, 'spot'),
+        node('dear-c', { instanceType: 'dear.large', zone: 'c' }, 'spot'),
+      ]);
+      const w = workload('ns/w', 3);
+      ['od-a', 'dear-b', 'dear-c'].forEach((n, i) => {
+        const v = cluster.nodes.get(n)!;
+        cluster.move(w.members[i], { kind: 'node', node: n, capacityType: v.capacityType, pool: { instanceType: v.instanceType, zone: v.zone } });
+      });
+      return planPlacement({ workload: w, nodes: cluster.nodes.values(), pools, cheaperSpotSavings }).assignments;
+    };
+    expect(plan(0.03).every(a => !a.moves)).toBe(true);
+    expect(plan(0.03, 0.1).filter(a => a.moves)).toEqual([
+      expect.objectContaining({ from: 'dear-b', reason: 'cheaper-spot', target: expect.objectContaining({ capacityType: 'spot', pool: { instanceType: 'cheap.large', zone: 'b' } }) }),
+    ]);
+    expect(plan(0.046, 0.1).every(a => !a.moves)).toBe(true);
+  });
+});

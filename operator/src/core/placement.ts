@@ -53,7 +53,8 @@ export type PlacementReason =
   | 'permanent-floor'
   | 'to-spot'
   | 'spread'
-  | 'spot-exhausted';
+  | 'spot-exhausted'
+  | 'cheaper-spot';
 
 /** The decision for one member. */
 export interface MemberAssignment {
@@ -89,6 +90,13 @@ export interface PlacementInput {
   pools: readonly CapacityPool[];
   /** Members of all opted-in workloads in each spot pool now, to spread the fleet. */
   fleetMembersPerPool?: ReadonlyMap<string, number>;
+  /**
+   * A spot member moves to another spot pool when that pool's score is at
+   * least this share lower (0.1: 10 %); never when omitted (minimal churn). A
+   * member moved on a notice lands where there is room, and without this stays
+   * in a dearer pool after the cheap one is back.
+   */
+  cheaperSpotSavings?: number;
 }
 
 /** Occupancy of failure domains by one workload's spot members, and the nodes it uses. */
@@ -290,6 +298,26 @@ export function planPlacement(input: PlacementInput): PlacementPlan {
     if (keptSpot >= spotTarget || !spread.admitsSpot(node)) continue;
     keep(member, node);
     keptSpot += 1;
+  }
+
+  // Move kept spot members to a pool that costs enough less, dearest first.
+  if (input.cheaperSpotSavings !== undefined) {
+    const kept = onSpot.filter(({ member }) => assignments.get(member.pod)?.reason === 'kept').reverse();
+    for (const { member, node, score } of kept) {
+      if (!Number.isFinite(score)) continue;
+      spread.remove(node.capacityType, node, node.name);
+      const other = chooseSpotTarget(book, pools, member.requests, spread, {
+        avoidPools: new Set([poolIdOf(node)]),
+        fleetMembersPerPool: input.fleetMembersPerPool,
+      });
+      const otherPool = other && poolById.get(poolIdOf(other.pool));
+      if (other && otherPool && spotPoolScore(otherPool, member.requests) <= (1 - input.cheaperSpotSavings) * score) {
+        assignments.delete(member.pod);
+        place(member, other, 'cheaper-spot');
+      } else {
+        spread.add(node.capacityType, node, node.name);
+      }
+    }
   }
 
   // Place everything else: permanent slots first, then spot, falling back to permanent.

@@ -1,6 +1,6 @@
 import { CapacityPool, NodeView, WorkloadView } from './model';
 import { permanentFloor, quorumOf } from './quorum';
-import { planReplacement, REBALANCE_DEFAULTS, ReplacementMove, ReplacementWorkload } from './replacement';
+import { planReplacement, REBALANCE_DEFAULTS, ReplacementMove, ReplacementWorkload, PRICE_MOVE_SAVINGS } from './replacement';
 import { ClusterFixture, node, pool, workload } from './__testUtils__/cluster';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
@@ -148,6 +148,49 @@ describe('planReplacement', () => {
       pools,
     });
     expect(outcome).toEqual({ workload: 'shop/sessions', state: 'placed', broken: false, moves: [] });
+  });
+
+  it('returns spot fallbacks to spot as a rebalance when spot is at least 10 % cheaper, within the budget, and not for less', () => {
+    const plan = (spotPrice: number, overrides: Partial<ReplacementWorkload> = {}) => {
+      const { cluster } = fleet();
+      const pools = ZONES.flatMap(zone => [pool('t.large', zone, 'spot', spotPrice), pool('od.large', zone, 'on-demand', 0.1)]);
+      const view = onPermanent(cluster);
+      return planReplacement({
+        now: NOW,
+        workloads: [entry(view, { policyChanged: false, ...overrides })],
+        nodes: [...cluster.nodes.values()],
+        pools,
+        rebalance: { ...REBALANCE_DEFAULTS, priceMoveSavings: PRICE_MOVE_SAVINGS },
+      })[0];
+    };
+    // Fallbacks do not break the floor or the spread: no settling wait, one member at a time.
+    expect(plan(0.03)).toMatchObject({
+      state: 'moving',
+      broken: false,
+      moves: [expect.objectContaining({ reason: 'rebalance', target: expect.objectContaining({ capacityType: 'spot' }) })],
+    });
+    expect(plan(0.089).moves).toHaveLength(1);
+    expect(plan(0.091)).toMatchObject({ state: 'placed', moves: [] });
+    expect(plan(0.03, { recentRebalanceMoves: REBALANCE_DEFAULTS.maxMovesPerHour })).toMatchObject({ state: 'held', moves: [] });
+  });
+
+  it('moves a spot member out of a dear pool as a rebalance when another costs at least 10 % less', () => {
+    const { cluster, pools } = fleet();
+    const view = onPermanent(cluster);
+    converge(cluster, pools, entry(view));
+    const plan = (cheapPrice: number) =>
+      planReplacement({
+        now: NOW,
+        workloads: [entry(view, { policyChanged: false })],
+        nodes: [...cluster.nodes.values()],
+        pools: [...pools, ...ZONES.map(zone => pool('c.large', zone, 'spot', cheapPrice))],
+        rebalance: { ...REBALANCE_DEFAULTS, priceMoveSavings: PRICE_MOVE_SAVINGS },
+      })[0];
+    expect(plan(0.02)).toMatchObject({
+      state: 'moving',
+      moves: [expect.objectContaining({ reason: 'rebalance', target: expect.objectContaining({ capacityType: 'spot', pool: expect.objectContaining({ instanceType: 'c.large' }) }) })],
+    });
+    expect(plan(0.028)).toMatchObject({ state: 'placed', moves: [] });
   });
 
   it('says so when no capacity can take what the policy asks', () => {

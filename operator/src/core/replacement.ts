@@ -13,15 +13,20 @@
  * serial and quorum-safe. Members on nodes with a disruption signal are the
  * migration planner's, so a workload with one waits.
  *
- * Hysteresis: outside a policy change nothing moves for price. A rebalance only
- * restores the permanent floor or the spread, only once they have stayed broken
- * for `settleMs`, and only within `maxMovesPerHour`; members above the floor on
- * permanent capacity (spot fallbacks) stay until the policy changes.
+ * Hysteresis: outside a policy change a rebalance restores the permanent floor
+ * or the spread, only once they have stayed broken for `settleMs`, and only
+ * within `maxMovesPerHour`. Members above the floor on permanent capacity (spot
+ * fallbacks, left there when spot could not take them) return to spot, and
+ * spot members leave a dear pool, only when `priceMoveSavings` is set and the
+ * target costs that much less than where they run (within the same budget): a
+ * fallback that never comes back costs the on-demand price for good, a member
+ * moved on a notice stays in whatever pool had room, and a move for a few
+ * percent costs a move for nothing.
  */
 import type { CapacityType } from '../api/v1alpha1';
 import { CapacityBook, PlacementTarget } from './capacity';
 import { concurrentMovesAllowed } from './migrationPlanner';
-import { CapacityPool, NodeView, poolIdOf, WorkloadView } from './model';
+import { CapacityPool, nodeShareOf, NodeView, poolIdOf, WorkloadView } from './model';
 import { planPlacement } from './placement';
 import { maxMembersPerFailureDomain } from './quorum';
 
@@ -34,6 +39,12 @@ export interface RebalancePolicy {
   settleMs: number;
   /** Rebalance moves of one workload in any hour, at most. */
   maxMovesPerHour: number;
+  /**
+   * Moves for price: a member above the floor on permanent capacity returns to
+   * spot, and a spot member moves to another spot pool, when the target costs
+   * at least this share less (0.1: 10 % cheaper); never when omitted.
+   */
+  priceMoveSavings?: number;
 }
 
 /**
@@ -49,6 +60,13 @@ export const REBALANCE_DEFAULTS: RebalancePolicy = {
 
 /** The window `maxMovesPerHour` counts in. */
 export const REBALANCE_WINDOW_MS = 3_600_000;
+
+/**
+ * The saving of a member's cost at which a move for price pays: 10 %. A move
+ * costs a few minutes of double running; below 10 % a price that wavers would
+ * move members back and forth.
+ */
+export const PRICE_MOVE_SAVINGS = 0.1;
 
 /** One workload as the re-placement planner sees it. */
 export interface ReplacementWorkload {
@@ -168,7 +186,7 @@ function planOne(
 
   let plan;
   try {
-    plan = planPlacement({ workload: view, nodes: book, pools: input.pools, fleetMembersPerPool });
+    plan = planPlacement({ workload: view, nodes: book, pools: input.pools, fleetMembersPerPool, cheaperSpotSavings: rebalance.priceMoveSavings });
   } catch (error) {
     return outcome('unplaceable', false, [], (error as Error).message);
   }
@@ -193,18 +211,28 @@ function planOne(
   let reason: ReplacementReason = 'policy';
   let chosen = candidates;
   if (!workload.policyChanged) {
-    // A rebalance restores the floor and the spread; it never moves for price.
+    // A rebalance restores the floor and the spread, and returns fallbacks to spot when that pays.
     reason = 'rebalance';
     let floorMoves = deficit;
+    const pays = (c: (typeof candidates)[number]) =>
+      rebalance.priceMoveSavings !== undefined &&
+      deficit === 0 &&
+      overSpread.size === 0 &&
+      (c.assignment.reason === 'cheaper-spot' ||
+        (c.kind === 'to-spot' &&
+          savingOf(c.from, c.assignment.target, view.members.find(m => m.pod === c.assignment.pod)!.requests, input.pools) >=
+            rebalance.priceMoveSavings));
     chosen = candidates.filter(c => {
       if (c.kind === 'floor' && floorMoves > 0) {
         floorMoves -= 1;
         return true;
       }
+      if (pays(c)) return true;
       return c.kind !== 'to-spot' && c.from.capacityType === 'spot' && overSpread.has(c.from.name);
     });
     if (chosen.length === 0) return outcome('placed', broken);
-    if (workload.brokenSince === undefined || input.now - workload.brokenSince < rebalance.settleMs) {
+    const onlyForPrice = chosen.every(pays);
+    if (!onlyForPrice && (workload.brokenSince === undefined || input.now - workload.brokenSince < rebalance.settleMs)) {
       return outcome('held', true, [], `waiting ${Math.ceil(rebalance.settleMs / 1000)} s for the floor or spread to heal by itself`);
     }
     const budgetLeft = rebalance.maxMovesPerHour - workload.recentRebalanceMoves;
@@ -221,6 +249,18 @@ function planOne(
     reason,
   }));
   return outcome(moves.length > 0 ? 'moving' : 'settling', broken, moves);
+}
+
+/** The share of a member's cost now that a move to the target saves (0 when a price is unknown). */
+export function savingOf(from: NodeView, target: PlacementTarget, requests: WorkloadView['members'][number]['requests'], pools: readonly CapacityPool[]): number {
+  const priceOf = (capacityType: CapacityType, key: { instanceType: string; zone: string }) =>
+    pools.find(p => p.capacityType === capacityType && poolIdOf(p) === poolIdOf(key));
+  const now = priceOf(from.capacityType, from);
+  const then = priceOf(target.capacityType, target.pool);
+  if (!now || !then) return 0;
+  const costNow = now.priceUsdPerHour * nodeShareOf(requests, from.allocatable);
+  const costThen = then.priceUsdPerHour * nodeShareOf(requests, then.allocatable);
+  return costNow > 0 ? 1 - costThen / costNow : 0;
 }
 
 /** What a move does: restores the floor, leaves a crowded spot pool or zone, or goes to spot. */

@@ -18,6 +18,7 @@ import { PlacementInput, PlacementPlan, planPlacement } from '../core/placement'
 import { ProactiveMoveGovernor } from '../core/proactive';
 import { freeSlotsOf, headroomSlotsFor, planHeadroom } from '../core/headroom';
 import { quorumOf } from '../core/quorum';
+import { savingOf } from '../core/replacement';
 import { InterruptionRiskModel } from '../core/risk';
 import { SimulatedCloudProvider, SimulatedNode } from '../cloud/SimulatedCloudProvider';
 
@@ -67,6 +68,10 @@ export interface FleetMove {
   meetsDeadline: boolean;
   /** Why the planner knew it would miss its deadline, when it did. */
   lateReason?: LateMoveReason;
+  /** A member on permanent capacity that goes back to spot. */
+  returnsToSpot?: boolean;
+  /** A spot member that goes to a cheaper spot pool. */
+  toCheaperSpot?: boolean;
 }
 
 /** A fleet workload's state. */
@@ -98,6 +103,14 @@ export interface FleetOptions {
   replanEveryMs?: number;
   /** Keep spare room on Ready spot nodes for moves on a notice (Ferry). */
   headroom?: boolean;
+  /**
+   * A member above the floor on permanent capacity returns to spot only when
+   * that saves this share of its cost (the re-placement controller's
+   * `RebalancePolicy.priceMoveSavings`); at any saving when omitted.
+   */
+  priceMoveSavings?: number;
+  /** A spot member moves to another spot pool that saves this share (`PlacementInput.cheaperSpotSavings`); never when omitted. */
+  cheaperSpotSavings?: number;
 }
 
 /** How often predicted risks are re-read when nothing else happened. */
@@ -347,7 +360,8 @@ export class FleetSimulation {
       const needsPlace = w.members.some(m => !m.node && !this.inFlight.has(`${w.spec.id}/${m.pod}`));
       if (!needsPlace && !replanAll) continue;
       const view = this.view(w, true);
-      const plan = this.placement({ workload: view, nodes: this.nodeViews(), pools, fleetMembersPerPool });
+      const nodes = this.nodeViews();
+      const plan = this.placement({ workload: view, nodes, pools, fleetMembersPerPool, cheaperSpotSavings: this.options.cheaperSpotSavings });
       for (const a of plan.assignments) {
         if (a.moves && a.target.capacityType === 'spot') {
           const id = poolIdOf(a.target.pool);
@@ -358,7 +372,20 @@ export class FleetSimulation {
         // A placed member moves only live: when Ferry manages it, or back to permanent nodes when its workload opted out.
         const movesLive = this.options.liveMigration !== false && (w.spec.enabled || a.target.capacityType === 'on-demand');
         if (member.node && !movesLive) continue;
+        // A fallback returns to spot as the re-placement controller returns it: when that saves enough.
+        const from = member.node ? nodes.find(n => n.name === member.node) : undefined;
+        if (
+          this.options.priceMoveSavings !== undefined &&
+          from?.capacityType === 'on-demand' &&
+          a.target.capacityType === 'spot' &&
+          savingOf(from, a.target, w.spec.requests, pools) < this.options.priceMoveSavings
+        ) {
+          continue;
+        }
         this.startMove(w, member, a.target, member.node ? 'placement' : 'reschedule', !!member.node);
+        const started = this.inFlight.get(`${w.spec.id}/${a.pod}`);
+        if (started && from?.capacityType === 'on-demand' && a.target.capacityType === 'spot') started.returnsToSpot = true;
+        if (started && a.reason === 'cheaper-spot') started.toCheaperSpot = true;
       }
     }
     if (this.options.headroom) this.keepHeadroom(pools);
