@@ -19,6 +19,7 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import type { HibernationStatus } from '../src/agent/ContainerHibernation';
 import { HibernationController } from '../src/kube/hibernation/HibernationController';
+import { KubeHibernationCluster } from '../src/kube/hibernation/HibernationCluster';
 import { criuCommand } from '../src/migration/__testUtils__/agents';
 import { RealNodeAgents } from '../test/nodes/nodeAgents';
 import { RealNodeCluster } from '../test/nodes/RealNodeCluster';
@@ -113,7 +114,7 @@ async function main() {
     const agents = new RealNodeAgents(cluster);
     await agents.start(cluster.nodes.map(n => n.name));
     const controller = new HibernationController({
-      kubeConfig: cluster.controlPlane.kubeConfig(),
+      cluster: new KubeHibernationCluster(cluster.controlPlane.kubeConfig()),
       agents,
     });
     void controller.run(stop.signal);

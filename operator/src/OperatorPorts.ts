@@ -23,6 +23,8 @@ import type {
 } from './kube/informers/Reflector';
 import type { Leadership } from './kube/leadership/SoleLeader';
 import type { PriceBook } from './kube/pools/PoolPriceFeed';
+import type { HibernationCluster } from './kube/hibernation/HibernationCluster';
+import type { NodeAgentFinder } from './kube/runtimes/checkpoint/KubeCheckpointDriver';
 
 /** Where the operator logs; the process passes its logger. */
 export interface OperatorLog {
@@ -138,6 +140,11 @@ export interface OperatorPorts {
   pools: () => Promise<CapacityPool[]>;
   /** What pools cost, for SpotPolicy status; the shipped price table when left out. */
   prices?: () => PriceBook;
+  /**
+   * Hibernation's pods and the node agents that checkpoint them in place (the
+   * same agents as checkpoint moves); without it no pod hibernates.
+   */
+  hibernation?: { cluster: HibernationCluster; agents: NodeAgentFinder };
   clock: Clock;
   /** What the controllers' waits run on (work-queue delays, settle times, intervals); the wall clock's timers when left out. */
   timers?: Timers;

@@ -28,7 +28,6 @@ import {
   KubeCheckpointDriver,
 } from './kube/runtimes/checkpoint/KubeCheckpointDriver';
 import { KubeNodeAgents } from './kube/runtimes/checkpoint/KubeNodeAgents';
-import { HibernationController } from './kube/hibernation/HibernationController';
 import { loadOperatorConfig, OperatorConfig } from './kube/operatorConfig';
 import { PoolPriceFeed } from './kube/pools/PoolPriceFeed';
 import { PoolRiskFeed } from './kube/pools/PoolRiskFeed';
@@ -55,8 +54,8 @@ const EXIT_BAD_CONFIG = 2;
 function checkpointDriver(
   kubeConfig: KubeConfig,
   checkpoint: OperatorConfig['checkpoint'],
+  agents: KubeNodeAgents | string,
 ): MigrationDriver {
-  const agents = nodeAgents(kubeConfig, checkpoint);
   if (typeof agents === 'string') {
     return new UnavailableDriver('checkpoint', agents);
   }
@@ -95,6 +94,7 @@ function nodeAgents(
 function drivers(
   kubeConfig: KubeConfig,
   checkpoint: OperatorConfig['checkpoint'],
+  agents: KubeNodeAgents | string,
 ): MigrationDriver[] {
   return [
     // Credentials per Migration, from the Secret its SpotPolicy names
@@ -107,7 +107,7 @@ function drivers(
     // StatefulSet members' claims: re-attached within their zone, snapshotted
     // and restored under the same name across zones (CSI VolumeSnapshots).
     new KubeVolumeDriver({ kubeConfig, clock: systemClock }),
-    checkpointDriver(kubeConfig, checkpoint),
+    checkpointDriver(kubeConfig, checkpoint, agents),
   ];
 }
 
@@ -198,6 +198,11 @@ async function main(): Promise<void> {
   );
   await runtimeClass.start();
   let nodePools: (() => CapacityPool[]) | undefined;
+  // Checkpoint moves and hibernation (ferry.dev/hibernate-after) both need them.
+  const agents = nodeAgents(kubeConfig, config.checkpoint);
+  if (typeof agents === 'string') {
+    log.info(`hibernation is off: ${agents}`);
+  }
   const operator: KubeOperator = new KubeOperator({
     ferryRuntimeClass: () => runtimeClass.installed,
     // `auto` measures each member before its move (server, clients, dataset,
@@ -215,7 +220,8 @@ async function main(): Promise<void> {
       renewDeadlineMs: config.leaderElection.renewDeadlineMs,
       retryPeriodMs: config.leaderElection.retryPeriodMs,
     },
-    drivers: drivers(kubeConfig, config.checkpoint),
+    drivers: drivers(kubeConfig, config.checkpoint, agents),
+    nodeAgents: typeof agents === 'string' ? undefined : agents,
     pools: async () => {
       nodePools ??= poolsOfNodesWhileUnchanged(
         {
@@ -262,25 +268,10 @@ async function main(): Promise<void> {
     log,
   });
 
-  // Hibernation (ferry.dev/hibernate-after) needs the node agents, as checkpoint moves do.
-  const hibernationStop = new AbortController();
-  const agents = nodeAgents(kubeConfig, config.checkpoint);
-  if (typeof agents === 'string') {
-    log.info(`hibernation is off: ${agents}`);
-  } else {
-    void new HibernationController({
-      kubeConfig,
-      agents,
-      isLeader: () => operator.isLeader,
-      log: message => log.warn(message),
-    }).run(hibernationStop.signal);
-  }
-
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    hibernationStop.abort();
     log.info(`${signal}: stopping`);
     operator.stop().then(
       () => {

@@ -39,6 +39,7 @@ import {
   WorkloadPolicyController,
 } from './kube/controllers/WorkloadPolicyController';
 import { ReplacementController } from './kube/controllers/ReplacementController';
+import { HibernationController } from './kube/hibernation/HibernationController';
 
 /** The phases in which a `reschedule` move evicts its member or has evicted it. */
 const RESCHEDULE_EVICTING_PHASES = new Set<MigrationPhase>([
@@ -170,6 +171,8 @@ class WiredOperator implements Operator {
   private statuses?: SpotPolicyStatusController;
   private workloadPolicies?: WorkloadPolicyController;
   private collector?: MigrationCollector;
+  /** Stops the hibernation controller's loop, and resolves when it has stopped. */
+  private hibernation?: { stop: AbortController; done: Promise<void> };
   private shippedPrices?: PoolPriceFeed;
   private webhook?: AdmissionWebhookServer;
   private metricsServer?: MetricsServer;
@@ -406,6 +409,7 @@ class WiredOperator implements Operator {
       onError: error => this.log.warn(`migration collection: ${error}`),
     });
     this.collector.start();
+    this.startHibernation();
     if (this.options.interruptionQueue) {
       const controller = this.controller;
       this.interruptions = new SqsInterruptionQueue({
@@ -426,6 +430,42 @@ class WiredOperator implements Operator {
       });
       this.interruptions.start();
     }
+  }
+
+  /**
+   * Hibernation follows the pods that opted in, by their annotation or their
+   * SpotPolicy's `hibernateAfter`. A policy's idle period applies whether or
+   * not the policy puts the workload on spot: an idle store costs the same on
+   * either capacity, and the annotation alone never asked for spot either.
+   */
+  private startHibernation(): void {
+    const ports = this.ports.hibernation;
+    if (!ports) return;
+    const controller = new HibernationController({
+      cluster: ports.cluster,
+      agents: ports.agents,
+      policyHibernateAfter: () => this.policyHibernateAfter(),
+      log: message => this.log.warn(message),
+    });
+    const stop = new AbortController();
+    this.hibernation = { stop, done: controller.run(stop.signal) };
+  }
+
+  /** Each member's `hibernateAfter` from its SpotPolicy, by `namespace/name`. */
+  private policyHibernateAfter(): Map<string, string> {
+    const periods = new Map<string, string>();
+    for (const { policy, view } of this.state.workloads(
+      p => Boolean(p.spec.hibernateAfter),
+      { optedOut: true },
+    )) {
+      for (const member of view.members) {
+        periods.set(
+          `${policy.metadata.namespace}/${member.pod}`,
+          policy.spec.hibernateAfter!,
+        );
+      }
+    }
+    return periods;
   }
 
   /**
@@ -475,6 +515,9 @@ class WiredOperator implements Operator {
     const interruptions = this.interruptions;
     const statuses = this.statuses;
     const collector = this.collector;
+    const hibernation = this.hibernation;
+    hibernation?.stop.abort();
+    this.hibernation = undefined;
     this.controller = undefined;
     this.prediction = undefined;
     this.replacement = undefined;
@@ -495,6 +538,7 @@ class WiredOperator implements Operator {
       runner?.stop(),
       statuses?.stop(),
       collector?.stop(),
+      hibernation?.done,
     ]);
   }
 

@@ -20,6 +20,8 @@ export type {
   CostStatus,
   AvailabilityStatus,
   SpotPolicyStatus,
+  MemberHibernation,
+  HibernationPhase,
   SpotPolicy,
   MigrationPhase,
   PhaseTiming,

@@ -11,6 +11,11 @@ import {
 } from '../kube/client/resources';
 import { SoleLeader } from '../kube/leadership/SoleLeader';
 import { OperatorSettings, wireOperator } from '../wireOperator';
+import type { OperatorPorts } from '../OperatorPorts';
+import {
+  FakeHibernationCluster,
+  sleepablePod,
+} from '../kube/hibernation/__testUtils__/FakeHibernationCluster';
 import { SimulatedClusterClient } from './SimulatedClusterClient';
 import { SimulatedScheduler } from './SimulatedScheduler';
 import { SimulatedCluster } from './SimulatedCluster';
@@ -156,9 +161,11 @@ function operatorOn(
   clock: VirtualClock,
   pools: () => Promise<CapacityPool[]>,
   settings: OperatorSettings = {},
+  hibernation?: OperatorPorts['hibernation'],
 ) {
   return wireOperator(
     {
+      hibernation,
       identity: 'demo',
       informers: cluster.informers,
       writes: cluster,
@@ -443,5 +450,66 @@ describe('the operator wired on the simulated cluster', () => {
     } finally {
       await operator.stop();
     }
+  });
+
+  it("hibernates the members of a workload by its SpotPolicy's hibernateAfter, also with spot disabled, while it leads", async () => {
+    const clock = new VirtualClock(NOW);
+    const cluster = new SimulatedCluster(() => clock.now());
+    cluster.put(NODES, node('on-demand-a', 'on-demand', 'eu-west-1a'));
+    putCache(cluster, ['on-demand-a', 'on-demand-a', 'on-demand-a'], false);
+    const policy = cluster.object<SpotPolicy>(SPOT_POLICIES, 'shop/cache')!;
+    cluster.put<SpotPolicy>(SPOT_POLICIES, {
+      ...policy,
+      spec: { ...policy.spec, hibernateAfter: '10m' },
+    });
+    // The pods as hibernation reads them from the API server (a lone member's owner).
+    const pods = new FakeHibernationCluster();
+    pods.put(sleepablePod('cache-0'));
+    pods.put(sleepablePod('stranger'));
+    const operator = operatorOn(
+      cluster,
+      clock,
+      async () => [],
+      {},
+      {
+        cluster: pods,
+        agents: pods.agents,
+      },
+    );
+    await operator.start();
+    try {
+      await until(() => pods.watched.size > 0, clock);
+      expect(pods.watched.get('hib-uid-cache-0')?.idleMs).toBe(600_000);
+      // Not a member of the policy's workload, nor annotated.
+      expect(pods.watched.has('hib-uid-stranger')).toBe(false);
+      // What the controller puts on a member's pod shows on the policy's status.
+      const member = cluster.object<V1Pod>(PODS, 'shop/cache-1')!;
+      cluster.put<V1Pod>(PODS, {
+        ...member,
+        metadata: {
+          ...member.metadata,
+          annotations: {
+            'ferry.dev/hibernation-refused': 'it has 2 containers',
+          },
+        },
+      });
+      await until(
+        () =>
+          cluster.object<SpotPolicy>(SPOT_POLICIES, 'shop/cache')?.status
+            ?.hibernation?.length === 1,
+        clock,
+      );
+      expect(
+        cluster.object<SpotPolicy>(SPOT_POLICIES, 'shop/cache')?.status
+          ?.hibernation,
+      ).toEqual([{ pod: 'cache-1', refusal: 'it has 2 containers' }]);
+    } finally {
+      await operator.stop();
+    }
+    // Stopped with the leadership: nothing is watched any more.
+    pods.watched.clear();
+    pods.put(sleepablePod('cache-1'));
+    await new Promise(resolve => setTimeout(resolve, 1_500));
+    expect(pods.watched.size).toBe(0);
   });
 });

@@ -21,6 +21,8 @@ import type { OperatorMetrics } from './metrics/OperatorMetrics';
 import type { PriceBook } from './pools/PoolPriceFeed';
 import type { ClusterState } from './state/ClusterState';
 import { KubeMigrationStore } from './stores/KubeMigrationStore';
+import { KubeHibernationCluster } from './hibernation/HibernationCluster';
+import type { NodeAgentFinder } from './runtimes/checkpoint/KubeCheckpointDriver';
 
 export type { OperatorLog } from '../OperatorPorts';
 
@@ -47,6 +49,8 @@ export interface KubeOperatorOptions extends OperatorSettings {
   pools: () => Promise<CapacityPool[]>;
   /** What pools cost, for SpotPolicy status; the shipped price table by default. */
   prices?: () => PriceBook;
+  /** The node agents (the chart's `checkpoint.enabled`): with them, pods that opted in hibernate. */
+  nodeAgents?: NodeAgentFinder;
   clock?: Clock;
   log?: OperatorLog;
 }
@@ -89,6 +93,10 @@ export function kubePorts(options: KubeOperatorOptions): OperatorPorts {
     drivers: options.drivers,
     pools: options.pools,
     prices: options.prices,
+    hibernation: options.nodeAgents && {
+      cluster: new KubeHibernationCluster(kubeConfig),
+      agents: options.nodeAgents,
+    },
     clock,
     log,
   };

@@ -174,6 +174,32 @@ describe('Ferry CRDs on a real API server', () => {
       expect(!result.ok && result.message).toContain(field);
     });
 
+    it.each(['5s', '10m', '168h'])(
+      'keeps a hibernateAfter of %s',
+      async value => {
+        const result = await create(
+          'spotpolicies',
+          spotPolicy(`hibernate-${value}`, { hibernateAfter: value }),
+        );
+        expect(result).toMatchObject({ ok: true });
+        expect(result.ok && result.object.spec.hibernateAfter).toBe(value);
+      },
+    );
+
+    it.each([
+      ['10 minutes', 'spec.hibernateAfter'],
+      ['1.5m', 'spec.hibernateAfter'],
+      ['2s', 'hibernateAfter must be between 5s and 168h'],
+      ['169h', 'hibernateAfter must be between 5s and 168h'],
+    ])('rejects a hibernateAfter of %s', async (value, message) => {
+      const result = await create(
+        'spotpolicies',
+        spotPolicy(`bad-${++rejected}`, { hibernateAfter: value }),
+      );
+      expect(result).toMatchObject({ ok: false, code: 422 });
+      expect(!result.ok && result.message).toContain(message);
+    });
+
     it('rejects a policy without a workload', async () => {
       const body = spotPolicy('no-workload', {});
       delete (body.spec as any).workloadRef;
@@ -276,6 +302,37 @@ describe('Ferry CRDs on a real API server', () => {
         }),
       );
       expect(viaMain.ok && viaMain.object.status.migrationsTotal).toBe(0);
+
+      // Each member's hibernation, one entry per pod.
+      const hibernation = [
+        { pod: 'cache-0', phase: 'SCALED_DOWN' },
+        {
+          pod: 'cache-1',
+          phase: 'RUNNING',
+          refusal: 'its containers declare no TCP port',
+        },
+      ];
+      expect(await patchStatus({ ...status, hibernation })).toMatchObject({
+        ok: true,
+      });
+      const read = await attempt(() =>
+        objects.getNamespacedCustomObject({
+          group: FERRY_GROUP,
+          version: FERRY_VERSION,
+          namespace: NAMESPACE,
+          plural: 'spotpolicies',
+          name: 'with-status',
+        }),
+      );
+      expect(read.ok && read.object.status.hibernation).toEqual(hibernation);
+      const badPhase = await patchStatus({
+        ...status,
+        hibernation: [{ pod: 'cache-0', phase: 'DOZING' }],
+      });
+      expect(badPhase).toMatchObject({ ok: false, code: 422 });
+      expect(!badPhase.ok && badPhase.message).toContain(
+        'status.hibernation[0].phase',
+      );
 
       const badCondition = await patchStatus({
         ...status,

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { criuCommand } from '../../src/migration/__testUtils__/agents';
 import { systemClock } from '../../src/core/clock';
 import { HibernationController } from '../../src/kube/hibernation/HibernationController';
+import { KubeHibernationCluster } from '../../src/kube/hibernation/HibernationCluster';
 import { KubeCheckpointDriver } from '../../src/kube/runtimes/checkpoint/KubeCheckpointDriver';
 import { MigrationStateMachine } from '../../src/migration/MigrationStateMachine';
 import { InMemoryMigrationStore } from '../../src/migration/MigrationStore';
@@ -66,7 +67,7 @@ beforeAll(async () => {
   agents = new RealNodeAgents(cluster);
   await agents.start(cluster.nodes.map(n => n.name));
   controller = new HibernationController({
-    kubeConfig: cluster.controlPlane.kubeConfig(),
+    cluster: new KubeHibernationCluster(cluster.controlPlane.kubeConfig()),
     agents,
     // eslint-disable-next-line no-console
     log: message => console.log(message),

@@ -6,6 +6,12 @@ export const ANNOTATION_PERMANENT_RATIO = 'ferry.dev/permanent-ratio';
 export const ANNOTATION_AVAILABILITY_TARGET = 'ferry.dev/availability-target';
 /** Migration method: `auto`, `valkey`, `checkpoint`, `volume` or `reschedule`. */
 export const ANNOTATION_MIGRATION = 'ferry.dev/migration';
+/**
+ * How long the workload's members may see no traffic before they hibernate
+ * (checkpointed in place, requests dropped): `10s`, `10m`, `2h`. On a catalog
+ * entity, a workload or its pod template; independent of `ferry.dev/spot`.
+ */
+export const ANNOTATION_HIBERNATE_AFTER = 'ferry.dev/hibernate-after';
 
 /** The Kubernetes plugin's annotations that find an entity's workloads. */
 export const ANNOTATION_KUBERNETES_ID = 'backstage.io/kubernetes-id';

@@ -4,8 +4,10 @@
  * @packageDocumentation
  */
 export * from './annotations';
+export * from './hibernateAfter';
 export * from './permissions';
 export * from './policyAnnotations';
+export * from './policyUpdate';
 /**
  * The shapes of Ferry's REST API (`/api/ferry`), generated from the backend's
  * contract, `src/schema/openapi.yaml` (`bash scripts/ferry openapi`): the one

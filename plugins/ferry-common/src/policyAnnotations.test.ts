@@ -3,6 +3,7 @@ import {
   parsePolicyAnnotations,
   policyAnnotationChanges,
 } from './policyAnnotations';
+import { applyPolicyUpdate } from './policyUpdate';
 
 describe('policyAnnotationChanges', () => {
   const annotations = parsePolicyAnnotations({
@@ -41,6 +42,63 @@ describe('policyAnnotationChanges', () => {
     expect(annotations.errors).toEqual([
       "ferry.dev/migration is 'teleport'; use one of auto, valkey, checkpoint, volume, reschedule",
     ]);
+  });
+});
+
+describe('ferry.dev/hibernate-after', () => {
+  it('sets hibernateAfter, with or without ferry.dev/spot', () => {
+    expect(
+      parsePolicyAnnotations({ 'ferry.dev/hibernate-after': ' 10m ' }),
+    ).toEqual({
+      raw: { 'ferry.dev/hibernate-after': ' 10m ' },
+      settings: { hibernateAfter: '10m' },
+      errors: [],
+    });
+  });
+
+  it('spells it without leading zeros', () => {
+    expect(
+      parsePolicyAnnotations({ 'ferry.dev/hibernate-after': '010m' }).settings,
+    ).toEqual({ hibernateAfter: '10m' });
+  });
+
+  it.each([
+    ['10 minutes', /give a whole number of seconds, minutes or hours/],
+    ['2s', /between 5s and 168h/],
+  ])("refuses '%s', saying what it takes", (value, message) => {
+    const parsed = parsePolicyAnnotations({
+      'ferry.dev/hibernate-after': value,
+    });
+    expect(parsed.settings).toEqual({});
+    expect(parsed.errors).toEqual([expect.stringMatching(message)]);
+  });
+});
+
+describe('applyPolicyUpdate', () => {
+  const settings = {
+    enabled: true,
+    permanentRatio: 0.3,
+    availabilityTarget: 0.999,
+    migration: 'auto' as const,
+    hibernateAfter: '10m',
+  };
+
+  it('replaces the fields the change gives and keeps the others', () => {
+    expect(applyPolicyUpdate(settings, { permanentRatio: 0.5 })).toEqual({
+      ...settings,
+      permanentRatio: 0.5,
+    });
+    expect(applyPolicyUpdate(settings, { hibernateAfter: '2h' })).toEqual({
+      ...settings,
+      hibernateAfter: '2h',
+    });
+  });
+
+  it('turns hibernation off with a hibernateAfter of null', () => {
+    const { hibernateAfter: _off, ...awake } = settings;
+    expect(applyPolicyUpdate(settings, { hibernateAfter: null })).toEqual(
+      awake,
+    );
   });
 });
 

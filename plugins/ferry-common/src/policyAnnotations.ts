@@ -1,5 +1,6 @@
 import {
   ANNOTATION_AVAILABILITY_TARGET,
+  ANNOTATION_HIBERNATE_AFTER,
   ANNOTATION_MIGRATION,
   ANNOTATION_PERMANENT_RATIO,
   ANNOTATION_SPOT,
@@ -8,6 +9,7 @@ import type {
   MigrationMethod,
   SpotPolicySettings,
 } from './schema/openapi/generated/models';
+import { parseHibernateAfter } from './hibernateAfter';
 
 /**
  * The annotations that set a policy, and the field each sets. They are read the
@@ -19,6 +21,7 @@ export const POLICY_ANNOTATIONS: Record<string, keyof SpotPolicySettings> = {
   [ANNOTATION_PERMANENT_RATIO]: 'permanentRatio',
   [ANNOTATION_AVAILABILITY_TARGET]: 'availabilityTarget',
   [ANNOTATION_MIGRATION]: 'migration',
+  [ANNOTATION_HIBERNATE_AFTER]: 'hibernateAfter',
 };
 
 const MIGRATION_METHODS: MigrationMethod[] = [
@@ -88,6 +91,15 @@ export function parsePolicyAnnotations(
           errors.push(
             `${key} is '${value}'; use one of ${MIGRATION_METHODS.join(', ')}`,
           );
+        }
+        break;
+      case ANNOTATION_HIBERNATE_AFTER:
+        try {
+          parseHibernateAfter(text);
+          // As the REST contract spells it: without leading zeros.
+          settings.hibernateAfter = text.replace(/^0+(?=\d)/, '');
+        } catch (error) {
+          errors.push((error as Error).message);
         }
         break;
       default:

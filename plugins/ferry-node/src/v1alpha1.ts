@@ -93,6 +93,13 @@ export interface SpotPolicySpec {
   predictionHorizonMinutes: number;
   /** How the operator reaches Valkey/Redis members; unset, without AUTH. */
   valkey?: ValkeySettings;
+  /**
+   * How long a member may see no traffic before it is checkpointed in place and
+   * its requests drop (`10s`, `10m`, `2h`), as the pod annotation
+   * `ferry.dev/hibernate-after` asks; unset, the members stay awake. Applies
+   * whether or not `enabled` puts the workload on spot.
+   */
+  hibernateAfter?: string;
 }
 
 /** How the operator reaches a workload's Valkey/Redis members. */
@@ -158,6 +165,28 @@ export interface SpotPolicyStatus {
    * `rebalance` moves (the operator's core/replacement.ts).
    */
   placedGeneration?: number;
+  /**
+   * The members that take part in hibernation (the policy's `hibernateAfter`,
+   * or their own `ferry.dev/hibernate-after`): where each is, as its
+   * `ferry.dev/hibernation` label says, and why one may not sleep
+   * (`ferry.dev/hibernation-refused`).
+   */
+  hibernation?: MemberHibernation[];
+}
+
+/** Where a member is in hibernation, as its pod's label says. */
+export type HibernationPhase =
+  | 'RUNNING'
+  | 'HIBERNATING'
+  | 'SCALED_DOWN'
+  | 'WAKING';
+
+/** One member's hibernation. */
+export interface MemberHibernation {
+  pod: string;
+  phase?: HibernationPhase;
+  /** Why the member does not hibernate, in a sentence. */
+  refusal?: string;
 }
 
 /** One opted-in workload. */

@@ -12,6 +12,7 @@ import type {
   PolicyUpdate,
   PolicyView,
 } from '@ferry/plugin-ferry-common';
+import { applyPolicyUpdate } from '@ferry/plugin-ferry-common';
 import type { FerryApi, MigrationQuery, TimeRange } from '../src/api';
 import {
   entityStatus,
@@ -209,7 +210,7 @@ export class FakeFerryApi implements FerryApi {
     update: PolicyUpdate,
   ): Promise<PolicyView> {
     const before = this.view.policy;
-    const after = { ...before, ...update };
+    const after = applyPolicyUpdate(before, update);
     this.view = {
       ...this.view,
       policy: after,

@@ -6,6 +6,8 @@
  * shared with the portal, so they live in `@ferry/plugin-ferry-common` and are
  * re-exported here.
  */
+import { ANNOTATION_HIBERNATE_AFTER } from '@ferry/plugin-ferry-common';
+
 export {
   ANNOTATION_AVAILABILITY_TARGET,
   ANNOTATION_MIGRATION,
@@ -80,7 +82,7 @@ export const SNAPSHOT_MIGRATION_ANNOTATION = 'ferry.dev/migration';
  * no packets on its ports before it is checkpointed and its requests dropped
  * to zero, e.g. `10m`. Absent: never hibernated.
  */
-export const HIBERNATE_AFTER_ANNOTATION = 'ferry.dev/hibernate-after';
+export const HIBERNATE_AFTER_ANNOTATION = ANNOTATION_HIBERNATE_AFTER;
 /** On a pod: where it is in hibernation (RUNNING, HIBERNATING, SCALED_DOWN, WAKING). */
 export const HIBERNATION_LABEL = 'ferry.dev/hibernation';
 /** On a pod that asked to hibernate and must not: why, in a sentence. */

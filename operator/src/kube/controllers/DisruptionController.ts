@@ -316,7 +316,8 @@ export class DisruptionController {
     if (!this.options.chooseMethod) {
       return {
         driver: driverFor(method),
-        reason: 'valkey: auto measures nothing on this operator; the live hand-off is the default',
+        reason:
+          'valkey: auto measures nothing on this operator; the live hand-off is the default',
       };
     }
     try {

@@ -11,7 +11,10 @@ import { PredictionController } from './PredictionController';
 /** A model that turns a pool hot right after a reclaim and its replacement, and lets it cool within the hour. */
 const RECLAIM_SENSITIVE: RiskCoefficients = {
   intercept: 7.5,
-  weights: RISK_FEATURES.map(f => ({ bandLogit: 1, recentRecovery: 2 } as Record<string, number>)[f] ?? 0),
+  weights: RISK_FEATURES.map(
+    f =>
+      (({ bandLogit: 1, recentRecovery: 2 } as Record<string, number>)[f] ?? 0),
+  ),
 };
 
 const START = Date.parse('2026-11-01T00:00:00Z');

@@ -19,6 +19,7 @@ import type { OperatorMetrics } from '../metrics/OperatorMetrics';
 import type { PriceBook } from '../pools/PoolPriceFeed';
 import {
   AccountedSpotPolicyStatus,
+  memberHibernationOf,
   SPOT_POLICY_CONDITIONS,
   spotPolicyStatusOf,
   statusNeedsWrite,
@@ -187,12 +188,19 @@ export class SpotPolicyStatusController {
     const namespace = policy.metadata.namespace;
     // By index, unless another policy names the same workload (then by this one).
     const indexed = state.policyOf(namespace, kind, name);
-    const workload =
+    // A disabled policy's workload too: its members may still hibernate.
+    const found =
       indexed && keyOf(indexed) === key
-        ? state.workload(namespace, kind, name)
-        : state.workloads(p => keyOf(p) === key)[0];
+        ? state.workload(namespace, kind, name, { optedOut: true })
+        : state.workloads(p => keyOf(p) === key, { optedOut: true })[0];
+    const workload = found?.policy.spec.enabled ? found : undefined;
     const next = spotPolicyStatusOf({
       policy,
+      hibernation: memberHibernationOf(
+        (found?.view.members ?? []).map(member =>
+          state.pods.get(`${policy.metadata.namespace}/${member.pod}`),
+        ),
+      ),
       workload: workload && {
         view: workload.view,
         replicas: workload.replicas,

@@ -1,8 +1,10 @@
 import type { Migration, SpotPolicy } from '../../api/v1alpha1';
 import type { NodeView, WorkloadView } from '../../core/model';
 import { PriceBook } from '../pools/PoolPriceFeed';
+import type { V1Pod } from '@kubernetes/client-node';
 import {
   AccountedSpotPolicyStatus,
+  memberHibernationOf,
   spotPolicyStatusOf,
   SpotPolicyStatusInput,
   statusNeedsWrite,
@@ -348,6 +350,61 @@ describe('spotPolicyStatusOf', () => {
     );
     expect(third.migrationsTotal).toBe(3);
     expect(third.lastMigration).toBe('m-3');
+  });
+});
+
+describe('hibernation on the status', () => {
+  const refusal =
+    'it keeps 1 connection of its own open to other services (10.0.0.7:5432), which would time out while it sleeps';
+  function pod(
+    name: string,
+    label?: string,
+    refused?: string,
+  ): V1Pod | undefined {
+    return {
+      metadata: {
+        name,
+        labels: label ? { 'ferry.dev/hibernation': label } : {},
+        annotations: refused
+          ? { 'ferry.dev/hibernation-refused': refused }
+          : {},
+      },
+    };
+  }
+
+  it("reads each member's phase and refusal from its pod, and leaves out members that take no part", () => {
+    expect(
+      memberHibernationOf([
+        pod('cache-2', 'SCALED_DOWN'),
+        pod('cache-1'),
+        undefined,
+        pod('cache-0', 'RUNNING', refusal),
+        pod('cache-3', 'SLEEPY'),
+      ]),
+    ).toEqual([
+      { pod: 'cache-0', phase: 'RUNNING', refusal },
+      { pod: 'cache-2', phase: 'SCALED_DOWN' },
+    ]);
+  });
+
+  it('says it on the status of a policy with spot disabled too, and writes it empty once no member takes part', () => {
+    const disabled = policy();
+    disabled.spec.enabled = false;
+    const members = [{ pod: 'cache-0', refusal }];
+    const status = spotPolicyStatusOf(
+      input({ policy: disabled, workload: undefined, hibernation: members }),
+    );
+    expect(status.hibernation).toEqual(members);
+    expect(statusNeedsWrite(undefined, status, T0, HOUR)).toBe(true);
+    const after = spotPolicyStatusOf(
+      input({ policy: policy(status), hibernation: [], now: T0 + 1_000 }),
+    );
+    expect(after.hibernation).toEqual([]);
+    expect(statusNeedsWrite(status, after, T0 + 1_000, HOUR)).toBe(true);
+    // Nothing to say and nothing said before: the field stays away.
+    expect(
+      'hibernation' in spotPolicyStatusOf(input({ hibernation: [] })),
+    ).toBe(false);
   });
 });
 

@@ -11,8 +11,10 @@
  * and the time they reach are kept in the status itself (`accounting`), so a
  * restarted operator or a new leader continues from them.
  */
+import type { V1Pod } from '@kubernetes/client-node';
 import type {
   Condition,
+  MemberHibernation,
   Migration,
   ReplicaPlacement,
   SpotPolicy,
@@ -22,6 +24,11 @@ import { AvailabilityLedger, CostLedger } from '../../core/accounting';
 import { nodeShareOf, NodeView, WorkloadView } from '../../core/model';
 import { quorumOf } from '../../core/quorum';
 import { setCondition } from '../client/conditions';
+import {
+  HIBERNATION_LABEL,
+  HIBERNATION_REFUSED_ANNOTATION,
+} from '../client/ferryKeys';
+import type { HibernationPhase } from '../hibernation/hibernationPolicy';
 import type { PriceBook } from '../pools/PoolPriceFeed';
 
 /** What the operator keeps in a status to continue accruing from it. */
@@ -66,7 +73,43 @@ export interface SpotPolicyStatusInput {
   riskOf?: (pool: NodeView) => number;
   /** The Migrations of this workload. */
   migrations: readonly Migration[];
+  /** The members that take part in hibernation ({@link memberHibernationOf}), spot enabled or not. */
+  hibernation?: MemberHibernation[];
   now: number;
+}
+
+const HIBERNATION_PHASES: readonly string[] = [
+  'RUNNING',
+  'HIBERNATING',
+  'SCALED_DOWN',
+  'WAKING',
+] satisfies HibernationPhase[];
+
+/**
+ * The members that take part in hibernation, read from what the hibernation
+ * controller puts on their pods: the phase label, or the reason they must not
+ * sleep. Members that take no part are left out.
+ */
+export function memberHibernationOf(
+  pods: readonly (V1Pod | undefined)[],
+): MemberHibernation[] {
+  const members: MemberHibernation[] = [];
+  for (const pod of pods) {
+    const label = pod?.metadata?.labels?.[HIBERNATION_LABEL];
+    const refusal =
+      pod?.metadata?.annotations?.[HIBERNATION_REFUSED_ANNOTATION];
+    const phase =
+      label && HIBERNATION_PHASES.includes(label)
+        ? (label as HibernationPhase)
+        : undefined;
+    if (!pod?.metadata?.name || (!phase && !refusal)) continue;
+    members.push({
+      pod: pod.metadata.name,
+      ...(phase ? { phase } : {}),
+      ...(refusal ? { refusal } : {}),
+    });
+  }
+  return members.sort((a, b) => a.pod.localeCompare(b.pod));
 }
 
 const MS_PER_SECOND = 1000;
@@ -339,6 +382,11 @@ export function spotPolicyStatusOf(
     },
     migrationsTotal: migrations.total,
     ...(migrations.last ? { lastMigration: migrations.last } : {}),
+    // Written while members take part, and once empty after (a status patch
+    // merges: a field left out would keep its last value).
+    ...(input.hibernation?.length || previous?.hibernation?.length
+      ? { hibernation: input.hibernation ?? [] }
+      : {}),
     conditions,
     accounting: {
       accruedAt: iso(now),

@@ -1,6 +1,5 @@
-import type { KubeConfig, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { HibernationStatus } from '../../agent/ContainerHibernation';
-import { apiRequest } from '../client/apiRequest';
 import {
   HIBERNATED_REQUESTS_ANNOTATION,
   HIBERNATE_AFTER_ANNOTATION,
@@ -11,6 +10,7 @@ import {
 } from '../client/ferryKeys';
 import type { NodeAgentFinder } from '../runtimes/checkpoint/KubeCheckpointDriver';
 import { isReady } from '../state/workloadViews';
+import type { HibernationCluster, MetadataChange } from './HibernationCluster';
 import {
   HibernationPhase,
   hibernationId,
@@ -30,10 +30,17 @@ const FERRY_RUNTIME_CLASS = 'ferry';
 
 /** What the hibernation controller needs. */
 export interface HibernationControllerOptions {
-  kubeConfig: KubeConfig;
+  /** The pods, their Services and owners, as they are now. */
+  cluster: HibernationCluster;
   agents: NodeAgentFinder;
-  /** Whether this replica acts (the leader); every replica would patch the same pods otherwise. */
-  isLeader?: () => boolean;
+  /**
+   * The idle periods SpotPolicies give their workloads' members
+   * (`spec.hibernateAfter`), by the member's `namespace/name`; asked once per
+   * pass. A policy's takes precedence over the pod's own annotation: the policy
+   * holds the most recent deliberate choice of the catalog, the portal and the
+   * workload's annotations (which the operator copies into it).
+   */
+  policyHibernateAfter?: () => ReadonlyMap<string, string>;
   log?: (message: string) => void;
 }
 
@@ -47,31 +54,33 @@ export interface HibernationControllerOptions {
  * `ferry.dev/hibernation` label says RUNNING, HIBERNATING, SCALED_DOWN or
  * WAKING. A pod that must not sleep is annotated with the reason instead. A
  * pod a checkpoint move is taking off its node is left to the move, which
- * woke it and ended its watch (HIBERNATION_SUSPENDED_ANNOTATION).
+ * woke it and ended its watch (HIBERNATION_SUSPENDED_ANNOTATION). A pod opts
+ * in by its annotation or by its workload's SpotPolicy (`spec.hibernateAfter`),
+ * whichever says it; the policy when both do.
  */
 export class HibernationController {
   constructor(private readonly options: HibernationControllerOptions) {}
 
   /** Follows every opted-in pod once; one pod's failure does not stop the others. */
   async reconcileAll(): Promise<void> {
-    const pods = await apiRequest<{ items: V1Pod[] }>(
-      this.options.kubeConfig,
-      'GET',
-      '/api/v1/pods',
-    );
+    const pods = await this.options.cluster.listPods();
+    const byPolicy = this.options.policyHibernateAfter?.() ?? new Map();
     await Promise.all(
-      pods.items
+      pods
+        .map(pod => ({
+          pod,
+          after:
+            byPolicy.get(`${pod.metadata?.namespace}/${pod.metadata?.name}`) ||
+            pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION] ||
+            undefined,
+        }))
         .filter(
-          pod =>
-            (pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION] ||
-              pod.metadata?.labels?.[HIBERNATION_LABEL]) &&
+          ({ pod, after }) =>
+            (after || pod.metadata?.labels?.[HIBERNATION_LABEL]) &&
             !isSuspended(pod),
         )
-        .map(pod =>
-          (pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION]
-            ? this.reconcile(pod)
-            : this.optOut(pod)
-          ).catch(error =>
+        .map(({ pod, after }) =>
+          (after ? this.reconcile(pod, after) : this.optOut(pod)).catch(error =>
             this.log(
               `${pod.metadata?.namespace}/${pod.metadata?.name}: ${
                 error?.message ?? error
@@ -88,10 +97,6 @@ export class HibernationController {
     intervalMs = HIBERNATION_RECONCILE_INTERVAL_MS,
   ): Promise<void> {
     while (!signal.aborted) {
-      if (this.options.isLeader?.() === false) {
-        await new Promise(resolve => setTimeout(resolve, intervalMs));
-        continue;
-      }
       await this.reconcileAll().catch(error =>
         this.log(`listing pods: ${error?.message ?? error}`),
       );
@@ -99,9 +104,14 @@ export class HibernationController {
     }
   }
 
-  /** Follows one pod; resolves with the phase its label now says, if it takes part. */
-  async reconcile(pod: V1Pod): Promise<HibernationPhase | undefined> {
-    const value = pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION];
+  /**
+   * Follows one pod that asks to hibernate after `value` (by default its
+   * annotation's); resolves with the phase its label now says, if it takes part.
+   */
+  async reconcile(
+    pod: V1Pod,
+    value = pod.metadata?.annotations?.[HIBERNATE_AFTER_ANNOTATION],
+  ): Promise<HibernationPhase | undefined> {
     const node = pod.spec?.nodeName;
     if (!value || !node || pod.status?.phase !== 'Running') return undefined;
     let idleMs: number;
@@ -128,10 +138,9 @@ export class HibernationController {
     // Looked at again just before the watch starts: a move that marked the pod
     // since it was listed has stopped its watch, and a watch started now would
     // checkpoint the container under the move.
-    const current = await apiRequest<V1Pod>(
-      this.options.kubeConfig,
-      'GET',
-      podPath(pod),
+    const current = await this.options.cluster.getPod(
+      pod.metadata!.namespace!,
+      pod.metadata!.name!,
     );
     if (current.metadata?.uid !== pod.metadata?.uid || isSuspended(current)) {
       return undefined;
@@ -169,35 +178,23 @@ export class HibernationController {
    * traffic to a not-ready one.
    */
   private async keepPublished(pod: V1Pod): Promise<void> {
-    const namespace = encodeURIComponent(pod.metadata!.namespace!);
-    const services = await apiRequest<{ items: V1Service[] }>(
-      this.options.kubeConfig,
-      'GET',
-      `/api/v1/namespaces/${namespace}/services`,
-    );
+    const namespace = pod.metadata!.namespace!;
+    const services = await this.options.cluster.listServices(namespace);
     const labels = pod.metadata?.labels ?? {};
-    for (const service of services.items) {
+    for (const service of services) {
       const selector = service.spec?.selector ?? {};
       const selects =
         Object.keys(selector).length > 0 &&
         Object.entries(selector).every(([k, v]) => labels[k] === v);
       if (!selects || service.spec?.publishNotReadyAddresses) continue;
-      await apiRequest(
-        this.options.kubeConfig,
-        'PATCH',
-        `/api/v1/namespaces/${namespace}/services/${encodeURIComponent(
-          service.metadata!.name!,
-        )}`,
+      await this.options.cluster.patchService(
+        namespace,
+        service.metadata!.name!,
         {
-          contentType: 'application/merge-patch+json',
-          body: {
-            metadata: {
-              annotations: {
-                [PUBLISHED_FOR_HIBERNATION_ANNOTATION]: pod.metadata!.name!,
-              },
-            },
-            spec: { publishNotReadyAddresses: true },
+          annotations: {
+            [PUBLISHED_FOR_HIBERNATION_ANNOTATION]: pod.metadata!.name!,
           },
+          publishNotReadyAddresses: true,
         },
       );
     }
@@ -262,33 +259,21 @@ export class HibernationController {
 
   /** Undoes {@link keepPublished} on the Services it changed for this pod. */
   private async unpublish(pod: V1Pod): Promise<void> {
-    const namespace = encodeURIComponent(pod.metadata!.namespace!);
-    const services = await apiRequest<{ items: V1Service[] }>(
-      this.options.kubeConfig,
-      'GET',
-      `/api/v1/namespaces/${namespace}/services`,
-    );
-    for (const service of services.items) {
+    const namespace = pod.metadata!.namespace!;
+    const services = await this.options.cluster.listServices(namespace);
+    for (const service of services) {
       const annotations = service.metadata?.annotations ?? {};
       if (
         annotations[PUBLISHED_FOR_HIBERNATION_ANNOTATION] !== pod.metadata!.name
       ) {
         continue;
       }
-      await apiRequest(
-        this.options.kubeConfig,
-        'PATCH',
-        `/api/v1/namespaces/${namespace}/services/${encodeURIComponent(
-          service.metadata!.name!,
-        )}`,
+      await this.options.cluster.patchService(
+        namespace,
+        service.metadata!.name!,
         {
-          contentType: 'application/merge-patch+json',
-          body: {
-            metadata: {
-              annotations: { [PUBLISHED_FOR_HIBERNATION_ANNOTATION]: null },
-            },
-            spec: { publishNotReadyAddresses: false },
-          },
+          annotations: { [PUBLISHED_FOR_HIBERNATION_ANNOTATION]: null },
+          publishNotReadyAddresses: false,
         },
       );
     }
@@ -348,21 +333,13 @@ export class HibernationController {
   ): Promise<{ workloadKind?: string; replicas: number }> {
     const owner = pod.metadata?.ownerReferences?.find(o => o.controller);
     if (!owner) return { replicas: 1 };
-    const namespace = encodeURIComponent(pod.metadata!.namespace!);
-    const plural: Record<string, string> = {
-      ReplicaSet: 'replicasets',
-      StatefulSet: 'statefulsets',
-    };
-    if (!plural[owner.kind]) return { workloadKind: owner.kind, replicas: 1 };
-    const workload = await apiRequest<{
-      spec?: { replicas?: number };
-      metadata?: { ownerReferences?: { kind: string; controller?: boolean }[] };
-    }>(
-      this.options.kubeConfig,
-      'GET',
-      `/apis/apps/v1/namespaces/${namespace}/${
-        plural[owner.kind]
-      }/${encodeURIComponent(owner.name)}`,
+    if (owner.kind !== 'ReplicaSet' && owner.kind !== 'StatefulSet') {
+      return { workloadKind: owner.kind, replicas: 1 };
+    }
+    const workload = await this.options.cluster.getOwner(
+      pod.metadata!.namespace!,
+      owner.kind,
+      owner.name,
     );
     const above = workload.metadata?.ownerReferences?.find(o => o.controller);
     return {
@@ -389,39 +366,23 @@ export class HibernationController {
     return phase;
   }
 
-  private patchMetadata(
-    pod: V1Pod,
-    metadata: {
-      labels?: Record<string, string | null>;
-      annotations?: Record<string, string | null>;
-    },
-  ): Promise<unknown> {
-    return apiRequest(this.options.kubeConfig, 'PATCH', podPath(pod), {
-      contentType: 'application/merge-patch+json',
-      body: { metadata },
-    });
+  private patchMetadata(pod: V1Pod, metadata: MetadataChange): Promise<void> {
+    return this.options.cluster.patchPodMetadata(
+      pod.metadata!.namespace!,
+      pod.metadata!.name!,
+      metadata,
+    );
   }
 
   /** Sets containers' requests in place, through the pod's `resize` subresource. */
   private resize(
     pod: V1Pod,
     requests: Record<string, Record<string, string>>,
-  ): Promise<unknown> {
-    return apiRequest(
-      this.options.kubeConfig,
-      'PATCH',
-      `${podPath(pod)}/resize`,
-      {
-        contentType: 'application/strategic-merge-patch+json',
-        body: {
-          spec: {
-            containers: Object.entries(requests).map(([name, r]) => ({
-              name,
-              resources: { requests: r },
-            })),
-          },
-        },
-      },
+  ): Promise<void> {
+    return this.options.cluster.resizePod(
+      pod.metadata!.namespace!,
+      pod.metadata!.name!,
+      requests,
     );
   }
 
@@ -433,10 +394,4 @@ export class HibernationController {
 /** Whether a move holds the pod awake (see HIBERNATION_SUSPENDED_ANNOTATION). */
 function isSuspended(pod: V1Pod): boolean {
   return Boolean(pod.metadata?.annotations?.[HIBERNATION_SUSPENDED_ANNOTATION]);
-}
-
-function podPath(pod: V1Pod): string {
-  return `/api/v1/namespaces/${encodeURIComponent(
-    pod.metadata!.namespace!,
-  )}/pods/${encodeURIComponent(pod.metadata!.name!)}`;
 }

@@ -5,50 +5,15 @@
  */
 import { quorumOf } from '../../core/quorum';
 
+// Shared with the portal, which checks a policy's hibernateAfter the same way.
+export {
+  MAX_HIBERNATE_AFTER_MS,
+  MIN_HIBERNATE_AFTER_MS,
+  parseHibernateAfter,
+} from '@ferry/plugin-ferry-common';
+
 /** Where a pod is in hibernation, as its `ferry.dev/hibernation` label says. */
-export type HibernationPhase =
-  | 'RUNNING'
-  | 'HIBERNATING'
-  | 'SCALED_DOWN'
-  | 'WAKING';
-
-/**
- * The shortest idle period accepted. Below it a container would be checkpointed
- * between two requests of an ordinary client; the post's demo uses 10 s.
- */
-export const MIN_HIBERNATE_AFTER_MS = 5_000;
-/** The longest: beyond a week an owner means "never", which is the annotation's absence. */
-export const MAX_HIBERNATE_AFTER_MS = 7 * 24 * 3_600_000;
-
-const UNIT_MS: Record<string, number> = {
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-};
-const DURATION = /^(\d+)(s|m|h)$/;
-
-/**
- * Reads `ferry.dev/hibernate-after` (`10s`, `10m`, `2h`: a whole number and one
- * unit) into milliseconds. A value that does not fit is an error that says what
- * would, since a silently ignored typo would leave a store awake and billed.
- */
-export function parseHibernateAfter(value: string): number {
-  const match = DURATION.exec(value.trim());
-  if (!match) {
-    throw new Error(
-      `ferry.dev/hibernate-after is '${value}'; give a whole number of seconds, minutes or hours, such as 10s, 10m or 2h`,
-    );
-  }
-  const ms = Number(match[1]) * UNIT_MS[match[2]];
-  if (ms < MIN_HIBERNATE_AFTER_MS || ms > MAX_HIBERNATE_AFTER_MS) {
-    throw new Error(
-      `ferry.dev/hibernate-after is '${value}'; it must be between ${
-        MIN_HIBERNATE_AFTER_MS / 1_000
-      }s and ${MAX_HIBERNATE_AFTER_MS / 3_600_000}h`,
-    );
-  }
-  return ms;
-}
+export type { HibernationPhase } from '../../api/v1alpha1';
 
 /** The node agent's name for a pod's hibernation watch. */
 export function hibernationId(podUid: string): string {

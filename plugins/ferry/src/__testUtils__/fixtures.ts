@@ -1,6 +1,7 @@
 // Test helpers only: imported by *.test.tsx, never by the plugin itself. The data
 // is the dev harness's sample service (dev/sampleService.ts).
 import type { FerryApi } from '../api';
+import { applyPolicyUpdate } from '@ferry/plugin-ferry-common';
 import {
   availabilitySeries,
   costSeries,
@@ -22,9 +23,9 @@ export function mockFerryApi(
     getAvailability: jest.fn(async () => availabilitySeries),
     getMigrations: jest.fn(async () => migrationPage),
     getPolicy: jest.fn(async () => policyView),
-    updatePolicy: jest.fn(async update => ({
+    updatePolicy: jest.fn(async (_entity, update) => ({
       ...policyView,
-      policy: { ...policyView.policy, ...update },
+      policy: applyPolicyUpdate(policyView.policy, update),
       source: 'portal' as const,
     })),
     getFleet: jest.fn(async () => fleetSummary),

@@ -190,6 +190,9 @@ export function settingsOf(policy: SpotPolicy): SpotPolicySettings {
     permanentRatio: policy.spec.permanentRatio,
     availabilityTarget: policy.spec.availabilityTarget,
     migration: policy.spec.migration,
+    ...(policy.spec.hibernateAfter
+      ? { hibernateAfter: policy.spec.hibernateAfter }
+      : {}),
   };
 }
 

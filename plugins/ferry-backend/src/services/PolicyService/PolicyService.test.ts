@@ -162,6 +162,73 @@ describe('PolicyService', () => {
       ).toBe(0.5);
     });
 
+    it('applies ferry.dev/hibernate-after, and the portal sets and clears hibernateAfter, keeping the fields it does not edit', async () => {
+      const { policies, demo, store } = await setUp();
+      await policies.syncFromCatalog(
+        entity({ 'ferry.dev/hibernate-after': '10m' }),
+      );
+      const created = (await demo.getSpotPolicy('jobs', 'job-queue'))!;
+      expect(created.spec.hibernateAfter).toBe('10m');
+      // Set outside the portal (kubectl, the chart): no portal write may drop it.
+      const valkey = {
+        authSecretRef: { name: 'job-queue-auth', passwordKey: 'password' },
+      };
+      await demo.applySpotPolicy('jobs', 'job-queue', {
+        ...created.spec,
+        valkey,
+      });
+      const specNow = async () =>
+        (await demo.getSpotPolicy('jobs', 'job-queue'))!.spec;
+
+      await policies.update(entity(), { hibernateAfter: '30m' }, guest);
+      expect(await specNow()).toMatchObject({ hibernateAfter: '30m', valkey });
+      await policies.update(entity(), { permanentRatio: 0.5 }, guest);
+      expect(await specNow()).toMatchObject({
+        permanentRatio: 0.5,
+        hibernateAfter: '30m',
+        valkey,
+      });
+      await policies.update(entity(), { hibernateAfter: null }, guest);
+      const cleared = await specNow();
+      expect(cleared.hibernateAfter).toBeUndefined();
+      expect(cleared.valkey).toEqual(valkey);
+      await expect(
+        policies.update(entity(), { hibernateAfter: '1s' }, guest),
+      ).rejects.toThrow(
+        /hibernateAfter is '1s'; it must be between 5s and 168h/,
+      );
+      const changes = (await store.listPolicyChanges(REF, 10)).map(
+        c => c.after.hibernateAfter ?? 'off',
+      );
+      expect(changes).toEqual(['off', '30m', '30m', '10m']);
+    });
+
+    it('shows in the policy view where each member is in hibernation and why one may not sleep', async () => {
+      const { policies, demo } = await setUp();
+      await policies.syncFromCatalog(
+        entity({ 'ferry.dev/hibernate-after': '10m' }),
+      );
+      const policy = (await demo.getSpotPolicy('jobs', 'job-queue'))!;
+      const refusal =
+        'it keeps 2 connections of its own open to other services (10.0.0.7:5432), which would time out while it sleeps';
+      jest.spyOn(demo, 'getSpotPolicy').mockResolvedValue({
+        ...policy,
+        status: {
+          ...policy.status!,
+          hibernation: [
+            { pod: 'job-queue-0', phase: 'SCALED_DOWN' },
+            { pod: 'job-queue-1', phase: 'RUNNING', refusal },
+          ],
+        },
+      });
+      const view = await policies.view(entity(), { canUpdate: true });
+      expect(view.policy.hibernateAfter).toBe('10m');
+      expect(view.hibernation).toEqual([
+        { pod: 'job-queue-0', phase: 'SCALED_DOWN' },
+        { pod: 'job-queue-1', phase: 'RUNNING', refusal },
+      ]);
+    });
+
     it('records nothing when a change changes nothing', async () => {
       const { policies, store } = await setUp();
       await policies.syncFromCatalog(entity());

@@ -7,17 +7,24 @@ import {
   ServiceUnavailableError,
 } from '@backstage/errors';
 import {
+  applyPolicyUpdate,
   lastAppliedAnnotations,
+  parseHibernateAfter,
   policyAnnotationChanges,
   sameAnnotations,
 } from '@ferry/plugin-ferry-common';
 import type {
+  MemberHibernation,
   PolicySource,
   PolicyView,
   PolicyUpdate,
   SpotPolicySettings,
 } from '@ferry/plugin-ferry-common';
-import { SPOT_POLICY_DEFAULTS, SpotPolicy } from '@ferry/plugin-ferry-node';
+import {
+  SPOT_POLICY_DEFAULTS,
+  SpotPolicy,
+  SpotPolicySpec,
+} from '@ferry/plugin-ferry-node';
 import { DatabaseFerryStore } from '../../database/DatabaseFerryStore';
 import { ClusterRegistry } from '../Clusters/ClusterRegistry';
 import {
@@ -179,6 +186,7 @@ export class PolicyService {
         ? { readOnlyReason: permission.readOnlyReason }
         : {}),
       ...(overridden.length > 0 ? { overriddenAnnotations: overridden } : {}),
+      ...hibernationOf(policy),
     };
   }
 
@@ -249,7 +257,7 @@ export class PolicyService {
     // Opting in from the portal starts from what catalog-info.yaml says, if anything.
     const before = policy ? settingsOf(policy) : undefined;
     const base = before ?? { ...DEFAULT_SETTINGS, ...annotations.settings };
-    const after: SpotPolicySettings = { ...base, ...definedFields(update) };
+    const after = applyPolicyUpdate(base, update);
     if (before && sameSettings(before, after)) return before;
     await this.write(located, entityRef, policy, after, {
       source: actor.source,
@@ -277,19 +285,21 @@ export class PolicyService {
     },
   ): Promise<void> {
     const { cluster, workload } = located;
+    // The settings replace their own fields only: what the portal does not
+    // edit (spec.valkey, and whatever a newer operator adds) stays as it is.
+    const kept: Partial<SpotPolicySpec> = { ...existing?.spec };
+    delete kept.hibernateAfter;
     const written = await this.clusters.call(cluster, client =>
       client.applySpotPolicy(
         workload.namespace,
         workload.name,
         {
+          maxConcurrentMoves: SPOT_POLICY_DEFAULTS.maxConcurrentMoves,
+          predictionHorizonMinutes:
+            SPOT_POLICY_DEFAULTS.predictionHorizonMinutes,
+          ...kept,
           workloadRef: { kind: workload.kind, name: workload.name },
           ...after,
-          maxConcurrentMoves:
-            existing?.spec.maxConcurrentMoves ??
-            SPOT_POLICY_DEFAULTS.maxConcurrentMoves,
-          predictionHorizonMinutes:
-            existing?.spec.predictionHorizonMinutes ??
-            SPOT_POLICY_DEFAULTS.predictionHorizonMinutes,
         },
         {
           [SPOT_POLICY_ANNOTATIONS.entityRef]: entityRef,
@@ -335,6 +345,22 @@ export function refOf(
       });
 }
 
+/** The members' hibernation as the operator last reported it on the policy's status. */
+function hibernationOf(policy?: SpotPolicy): {
+  hibernation?: MemberHibernation[];
+} {
+  const members = policy?.status?.hibernation;
+  return members && members.length > 0
+    ? {
+        hibernation: members.map(m => ({
+          pod: m.pod,
+          ...(m.phase ? { phase: m.phase } : {}),
+          ...(m.refusal ? { refusal: m.refusal } : {}),
+        })),
+      }
+    : {};
+}
+
 /** The annotations of a policy as last applied from the catalog. */
 export function lastAppliedOf(policy?: SpotPolicy): Record<string, string> {
   return lastAppliedAnnotations(
@@ -347,14 +373,9 @@ function sameSettings(a: SpotPolicySettings, b: SpotPolicySettings): boolean {
     a.enabled === b.enabled &&
     a.permanentRatio === b.permanentRatio &&
     a.availabilityTarget === b.availabilityTarget &&
-    a.migration === b.migration
+    a.migration === b.migration &&
+    a.hibernateAfter === b.hibernateAfter
   );
-}
-
-function definedFields(update: PolicyUpdate): Partial<SpotPolicySettings> {
-  return Object.fromEntries(
-    Object.entries(update).filter(([, v]) => v !== undefined),
-  ) as Partial<SpotPolicySettings>;
 }
 
 /** The checks the OpenAPI schema also makes, for callers that do not come through it. */
@@ -376,9 +397,18 @@ function validateUpdate(update: PolicyUpdate): void {
       `availabilityTarget is ${update.availabilityTarget}; it must be above 0 and at most 1`,
     );
   }
+  if (typeof update.hibernateAfter === 'string') {
+    try {
+      parseHibernateAfter(update.hibernateAfter);
+    } catch (error) {
+      problems.push(
+        (error as Error).message.replace(/^\S+ is/, 'hibernateAfter is'),
+      );
+    }
+  }
   if (Object.values(update).every(v => v === undefined)) {
     problems.push(
-      'the body changes nothing; send at least one of enabled, permanentRatio, availabilityTarget, migration',
+      'the body changes nothing; send at least one of enabled, permanentRatio, availabilityTarget, migration, hibernateAfter',
     );
   }
   if (problems.length > 0)

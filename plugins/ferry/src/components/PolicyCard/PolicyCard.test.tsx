@@ -75,6 +75,62 @@ describe('PolicyCard', () => {
     );
   });
 
+  it('sets and clears the idle period before members hibernate, and says why a member does not sleep', async () => {
+    const refusal =
+      'it keeps 1 connection of its own open to other services (10.0.0.7:5432), which would time out while it sleeps';
+    const api = mockFerryApi({
+      getPolicy: jest.fn(async () => ({
+        ...policyView,
+        policy: { ...policyView.policy, hibernateAfter: '45m' },
+        hibernation: [
+          { pod: 'sessions-0', phase: 'SCALED_DOWN' as const },
+          { pod: 'sessions-1', phase: 'RUNNING' as const, refusal },
+        ],
+      })),
+    });
+    await renderWithFerry(
+      <PolicyCard entityRef={sessionsRef} status={entityStatus} />,
+      api,
+    );
+    const select = await screen.findByRole('combobox', {
+      name: 'Hibernate when idle',
+    });
+    // A value set elsewhere (catalog-info.yaml) shows as it is.
+    expect(select).toHaveTextContent('After 45m without traffic');
+    const panel = screen.getByTestId('ferry-policy-hibernation');
+    expect(
+      within(panel).getByTestId('ferry-hibernation-refused'),
+    ).toHaveTextContent(`sessions-1 does not hibernate: ${refusal}`);
+    expect(panel).toHaveTextContent(
+      'sessions-0 asleep, its requests released, sessions-1 awake',
+    );
+
+    await userEvent.click(select);
+    await userEvent.click(
+      screen.getByRole('option', { name: 'After 10 minutes without traffic' }),
+    );
+    await userEvent.click(screen.getByRole('button', { name: 'Save policy' }));
+    await waitFor(() =>
+      expect(api.updatePolicy).toHaveBeenCalledWith(sessionsRef, {
+        hibernateAfter: '10m',
+      }),
+    );
+    await screen.findByTestId('ferry-policy-saved');
+    await userEvent.click(
+      screen.getByRole('combobox', { name: 'Hibernate when idle' }),
+    );
+    await userEvent.click(screen.getByRole('option', { name: 'Never' }));
+    await waitFor(() =>
+      expect(screen.queryByRole('listbox')).not.toBeInTheDocument(),
+    );
+    await userEvent.click(screen.getByRole('button', { name: 'Save policy' }));
+    await waitFor(() =>
+      expect(api.updatePolicy).toHaveBeenLastCalledWith(sessionsRef, {
+        hibernateAfter: null,
+      }),
+    );
+  });
+
   it('lists who changed the policy, when, and what', async () => {
     await renderWithFerry(
       <PolicyCard entityRef={sessionsRef} status={entityStatus} />,

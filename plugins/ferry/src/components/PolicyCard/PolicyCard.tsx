@@ -42,6 +42,31 @@ import { SectionCard } from '../SectionCard';
 /** The availability targets offered, as SLA tiers people already know. */
 export const AVAILABILITY_TARGETS = [0.99, 0.995, 0.999, 0.9995, 0.9999];
 
+/** The idle periods offered before members hibernate (`hibernateAfter`), with their names. */
+export const HIBERNATE_AFTER_CHOICES: Record<string, string> = {
+  '10m': '10 minutes',
+  '30m': '30 minutes',
+  '1h': '1 hour',
+  '4h': '4 hours',
+  '24h': '1 day',
+};
+
+/** The select's value for "never": the field's absence. */
+const NEVER = 'never';
+
+function hibernateAfterName(value: string | undefined): string {
+  if (!value) return 'never';
+  return HIBERNATE_AFTER_CHOICES[value] ?? value;
+}
+
+/** What each hibernation phase means to a person. */
+const HIBERNATION_PHASES: Record<string, string> = {
+  RUNNING: 'awake',
+  HIBERNATING: 'going to sleep',
+  SCALED_DOWN: 'asleep, its requests released',
+  WAKING: 'waking',
+};
+
 /** What each migration method does, in a sentence. */
 export const MIGRATION_METHODS: Record<MigrationMethod, string> = {
   auto: 'Auto — Ferry picks the best driver for each member',
@@ -69,6 +94,8 @@ function changesOf(
   if (from.availabilityTarget !== to.availabilityTarget)
     update.availabilityTarget = to.availabilityTarget;
   if (from.migration !== to.migration) update.migration = to.migration;
+  if (from.hibernateAfter !== to.hibernateAfter)
+    update.hibernateAfter = to.hibernateAfter ?? null;
   return update;
 }
 
@@ -83,7 +110,9 @@ export function describeChange(
       0,
     )} permanent, target ${formatAvailability(
       after.availabilityTarget,
-    )}, method ${after.migration}`;
+    )}, method ${after.migration}${
+      after.hibernateAfter ? `, hibernate after ${after.hibernateAfter}` : ''
+    }`;
   }
   const parts: string[] = [];
   if (before.enabled !== after.enabled) {
@@ -106,6 +135,13 @@ export function describeChange(
   }
   if (before.migration !== after.migration) {
     parts.push(`method ${before.migration} → ${after.migration}`);
+  }
+  if (before.hibernateAfter !== after.hibernateAfter) {
+    parts.push(
+      `hibernate after ${before.hibernateAfter ?? 'never'} → ${
+        after.hibernateAfter ?? 'never'
+      }`,
+    );
   }
   return parts.length > 0 ? parts.join(', ') : 'No change';
 }
@@ -177,9 +213,48 @@ function PolicyPreviewPanel(props: {
 }
 
 /**
+ * Where each member is in hibernation, and why a member may not sleep (open
+ * connections of its own to other services, a quorum it holds), as the
+ * operator last reported it.
+ */
+function HibernationPanel(props: { members: PolicyView['hibernation'] }) {
+  const members = props.members ?? [];
+  if (members.length === 0) return null;
+  const refused = members.filter(m => m.refusal);
+  return (
+    <Box
+      component="section"
+      aria-label="Hibernation"
+      data-testid="ferry-policy-hibernation"
+    >
+      <Typography variant="subtitle2" component="h3" gutterBottom>
+        Hibernation
+      </Typography>
+      {refused.map(m => (
+        <Alert
+          key={m.pod}
+          severity="warning"
+          sx={{ mb: 1 }}
+          data-testid="ferry-hibernation-refused"
+        >
+          {m.pod} does not hibernate: {m.refusal}
+        </Alert>
+      ))}
+      <Typography variant="body2" component="p">
+        {members
+          .filter(m => m.phase)
+          .map(m => `${m.pod} ${HIBERNATION_PHASES[m.phase!] ?? m.phase}`)
+          .join(', ')}
+      </Typography>
+    </Box>
+  );
+}
+
+/**
  * The opt-in form: spot on or off, the permanent ratio, the availability
- * target and the migration method, with a preview before saving. People who
- * may not change the policy see it read-only with the reason.
+ * target, the migration method and the idle period before members hibernate,
+ * with a preview before saving. People who may not change the policy see it
+ * read-only with the reason.
  */
 export function PolicyCard(props: {
   entityRef: CompoundEntityRef;
@@ -396,6 +471,45 @@ export function PolicyCard(props: {
                   )}
                 </Select>
               </FormControl>
+              <FormControl fullWidth size="small" disabled={readOnly || saving}>
+                <InputLabel id="ferry-hibernate-label">
+                  Hibernate when idle
+                </InputLabel>
+                <Select
+                  labelId="ferry-hibernate-label"
+                  label="Hibernate when idle"
+                  value={draft.hibernateAfter ?? NEVER}
+                  onChange={e => {
+                    const { hibernateAfter: _was, ...rest } = draft;
+                    setDraft(
+                      e.target.value === NEVER
+                        ? rest
+                        : { ...rest, hibernateAfter: String(e.target.value) },
+                    );
+                  }}
+                  inputProps={{ 'aria-describedby': 'ferry-hibernate-help' }}
+                >
+                  <MenuItem value={NEVER}>Never</MenuItem>
+                  {[
+                    ...new Set([
+                      ...Object.keys(HIBERNATE_AFTER_CHOICES),
+                      ...(view.policy.hibernateAfter
+                        ? [view.policy.hibernateAfter]
+                        : []),
+                    ]),
+                  ].map(value => (
+                    <MenuItem key={value} value={value}>
+                      After {hibernateAfterName(value)} without traffic
+                    </MenuItem>
+                  ))}
+                </Select>
+                <FormHelperText id="ferry-hibernate-help">
+                  An idle member is checkpointed in place and its requests
+                  released; the first connection wakes it with its memory. Spot
+                  or not. Only a lone member running with the ferry runtime
+                  class sleeps.
+                </FormHelperText>
+              </FormControl>
             </Stack>
           </Grid>
           <Grid item xs={12} md={6}>
@@ -407,6 +521,7 @@ export function PolicyCard(props: {
           </Grid>
         </Grid>
       </Box>
+      <HibernationPanel members={view.hibernation} />
       {history.length > 0 && (
         <Box>
           <Button

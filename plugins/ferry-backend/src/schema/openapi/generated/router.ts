@@ -211,6 +211,9 @@ export const spec = {
           migration: {
             $ref: '#/components/schemas/MigrationMethod',
           },
+          hibernateAfter: {
+            $ref: '#/components/schemas/HibernateAfter',
+          },
         },
         required: [
           'enabled',
@@ -218,6 +221,32 @@ export const spec = {
           'availabilityTarget',
           'migration',
         ],
+      },
+      HibernateAfter: {
+        type: 'string',
+        description:
+          'How long a member may see no traffic before it is checkpointed in place and its requests drop: a whole number of seconds, minutes or hours (10s, 10m, 2h), from 5s to 168h, without leading zeros. Absent, the members stay awake. Applies whether or not spot is enabled.',
+        pattern:
+          '^(([5-9]|[1-9][0-9]{1,4}|[1-5][0-9]{5}|60[0-3][0-9]{3}|604[0-7][0-9]{2}|604800)s|([1-9][0-9]{0,3}|100[0-7][0-9]|10080)m|([1-9][0-9]?|1[0-5][0-9]|16[0-8])h)$',
+      },
+      MemberHibernation: {
+        type: 'object',
+        description:
+          'Where one member is in hibernation, or why it does not hibernate.',
+        properties: {
+          pod: {
+            type: 'string',
+          },
+          phase: {
+            type: 'string',
+            enum: ['RUNNING', 'HIBERNATING', 'SCALED_DOWN', 'WAKING'],
+          },
+          refusal: {
+            type: 'string',
+            description: 'Why the member does not hibernate, in a sentence.',
+          },
+        },
+        required: ['pod'],
       },
       PolicyUpdate: {
         type: 'object',
@@ -242,6 +271,14 @@ export const spec = {
           },
           migration: {
             $ref: '#/components/schemas/MigrationMethod',
+          },
+          hibernateAfter: {
+            type: 'string',
+            nullable: true,
+            description:
+              'The idle period (10s, 10m, 2h; 5s to 168h) after which members hibernate; null turns hibernation off.',
+            pattern:
+              '^(([5-9]|[1-9][0-9]{1,4}|[1-5][0-9]{5}|60[0-3][0-9]{3}|604[0-7][0-9]{2}|604800)s|([1-9][0-9]{0,3}|100[0-7][0-9]|10080)m|([1-9][0-9]?|1[0-5][0-9]|16[0-8])h)$',
           },
         },
       },
@@ -774,6 +811,14 @@ export const spec = {
               'Malformed ferry.dev annotations, what is wrong with each and what is allowed.',
             items: {
               type: 'string',
+            },
+          },
+          hibernation: {
+            type: 'array',
+            description:
+              "The members that take part in hibernation (hibernateAfter, or their ferry.dev/hibernate-after annotation), as the operator last reported them on the SpotPolicy's status, with why a member may not sleep.",
+            items: {
+              $ref: '#/components/schemas/MemberHibernation',
             },
           },
         },

@@ -14,4 +14,8 @@ export interface PolicyUpdate {
   permanentRatio?: number;
   availabilityTarget?: number;
   migration?: MigrationMethod;
+  /**
+   * The idle period (10s, 10m, 2h; 5s to 168h) after which members hibernate; null turns hibernation off.
+   */
+  hibernateAfter?: string | null;
 }

@@ -13,4 +13,8 @@ export interface SpotPolicySettings {
   permanentRatio: number;
   availabilityTarget: number;
   migration: MigrationMethod;
+  /**
+   * How long a member may see no traffic before it is checkpointed in place and its requests drop: a whole number of seconds, minutes or hours (10s, 10m, 2h), from 5s to 168h, without leading zeros. Absent, the members stay awake. Applies whether or not spot is enabled.
+   */
+  hibernateAfter?: string;
 }

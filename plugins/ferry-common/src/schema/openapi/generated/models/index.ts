@@ -19,6 +19,7 @@ export * from '../models/FleetService.model';
 export * from '../models/FleetSummary.model';
 export * from '../models/FleetTotals.model';
 export * from '../models/HealthStatus.model';
+export * from '../models/MemberHibernation.model';
 export * from '../models/MigrationDriver.model';
 export * from '../models/MigrationMethod.model';
 export * from '../models/MigrationOutcome.model';
